@@ -1,0 +1,218 @@
+// Package testenv starts the real servers that integration tests need — etcd
+// and MinIO built by the Makefile into the repository's .tools folder — on
+// free 127.0.0.1 ports, and stops them when the test ends.
+//
+// A test that cannot find a tool fails when CI is set and skips (saying what
+// to run) otherwise; it never skips silently in CI.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// MinIO credentials used by StartMinIO.
+const (
+	MinIOUser     = "strata-test"
+	MinIOPassword = "strata-test-secret"
+)
+
+// Require returns the path of an executable, failing the test in CI and
+// skipping it elsewhere when it is missing. Names without a slash are looked
+// up in the repository's .tools folder first, then on PATH.
+func Require(t testing.TB, name, hint string) string {
+	t.Helper()
+	if p := filepath.Join(RepoRoot(t), ".tools", name); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("%s not found (%s)", name, hint)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+var (
+	rootOnce sync.Once
+	root     string
+)
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	rootOnce.Do(func() {
+		dir, err := os.Getwd()
+		if err != nil {
+			return
+		}
+		for {
+			if fileExists(filepath.Join(dir, "go.mod")) {
+				root = dir
+				return
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				return
+			}
+			dir = parent
+		}
+	})
+	if root == "" {
+		t.Fatal("testenv: go.mod not found above the working directory")
+	}
+	return root
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Process is a server started by a test.
+type Process struct {
+	Cmd *exec.Cmd
+	Log *bytes.Buffer // combined output, for failure messages
+	mu  sync.Mutex
+}
+
+// Start runs name with args and env, stopping it (SIGTERM, then SIGKILL) when
+// the test ends. Its output is kept in Log and printed if the test fails.
+func Start(t testing.TB, label string, env []string, name string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Log: &bytes.Buffer{}}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	w := &lockedWriter{p: p}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", label, err)
+	}
+	p.Cmd = cmd
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", label, p.Output())
+		}
+	})
+	return p
+}
+
+// Output is what the process printed so far.
+func (p *Process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.Log.String()
+}
+
+type lockedWriter struct{ p *Process }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.Log.Write(b)
+}
+
+// WaitHTTP polls url until it answers 200 or the deadline passes.
+func WaitHTTP(t testing.TB, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer 200 within %s", url, within)
+}
+
+// Etcd is a real etcd server.
+type Etcd struct {
+	*Process
+	Endpoint string // http://127.0.0.1:PORT
+}
+
+// StartEtcd starts a single-member etcd in a temporary directory.
+func StartEtcd(t testing.TB) *Etcd {
+	t.Helper()
+	bin := Require(t, "etcd", "run `make tools`")
+	dir := t.TempDir()
+	client, peer := FreePort(t), FreePort(t)
+	cu := "http://127.0.0.1:" + strconv.Itoa(client)
+	pu := "http://127.0.0.1:" + strconv.Itoa(peer)
+	p := Start(t, "etcd", nil, bin,
+		"--name", "test", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", cu, "--advertise-client-urls", cu,
+		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
+		"--initial-cluster", "test="+pu, "--log-level", "warn")
+	WaitHTTP(t, cu+"/health", 30*time.Second)
+	return &Etcd{Process: p, Endpoint: cu}
+}
+
+// MinIO is a real MinIO server.
+type MinIO struct {
+	*Process
+	Endpoint string // 127.0.0.1:PORT
+}
+
+// StartMinIO starts a MinIO server on a temporary directory, with the
+// credentials MinIOUser/MinIOPassword, and sets AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY for the test so minio-go's default chain finds them.
+func StartMinIO(t *testing.T) *MinIO {
+	t.Helper()
+	bin := Require(t, "minio", "run `make tools`")
+	dir := t.TempDir()
+	port, console := FreePort(t), FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p := Start(t, "minio", []string{
+		"MINIO_ROOT_USER=" + MinIOUser, "MINIO_ROOT_PASSWORD=" + MinIOPassword,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
+	}, bin, "server", "--quiet", "--address", addr,
+		"--console-address", "127.0.0.1:"+strconv.Itoa(console), dir)
+	WaitHTTP(t, "http://"+addr+"/minio/health/live", 60*time.Second)
+	t.Setenv("AWS_ACCESS_KEY_ID", MinIOUser)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", MinIOPassword)
+	return &MinIO{Process: p, Endpoint: addr}
+}
+
+// S3URL is a --object-store URL for bucket on this MinIO.
+func (m *MinIO) S3URL(bucket string) string {
+	return "s3://" + bucket + "?endpoint=" + m.Endpoint + "&insecure=true&region=us-east-1"
+}
