@@ -95,9 +95,10 @@ func FreePort(t testing.TB) int {
 
 // Process is a server started by a test.
 type Process struct {
-	Cmd *exec.Cmd
-	Log *bytes.Buffer // combined output, for failure messages
-	mu  sync.Mutex
+	Cmd  *exec.Cmd
+	Log  *bytes.Buffer   // combined output, for failure messages
+	Done <-chan struct{} // closed once the process has exited and Cmd.ProcessState is set
+	mu   sync.Mutex
 }
 
 // Start runs name with args and env, stopping it (SIGTERM, then SIGKILL) when
@@ -115,6 +116,7 @@ func Start(t testing.TB, label string, env []string, name string, args ...string
 	}
 	p.Cmd = cmd
 	done := make(chan struct{})
+	p.Done = done
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
@@ -195,7 +197,7 @@ type MinIO struct {
 // StartMinIO starts a MinIO server on a temporary directory, with the
 // credentials MinIOUser/MinIOPassword, and sets AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY for the test so minio-go's default chain finds them.
-func StartMinIO(t *testing.T) *MinIO {
+func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
 	bin := Require(t, "minio", "run `make tools`")
 	dir := t.TempDir()

@@ -1,0 +1,192 @@
+package broker
+
+// Produce: v3-v11 (message format v2 only).
+//
+// Each partition's data must be exactly one v2 record batch. The batch header
+// is validated (magic, length, CRC-32C, record count, max.message.bytes) and
+// the records are never decoded. Idempotent batches are checked against the
+// producer's last five batches: a retried batch is answered with its original
+// offset, a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
+// INVALID_PRODUCER_EPOCH. Offsets are assigned and the batch is written to the
+// WAL in request order (the ordered part of the handler); the response waits:
+//   - acks=0: no response;
+//   - acks=1: until the WAL fsync covering the batch;
+//   - acks=-1: until the batch's segment is in the object store and its
+//     manifest committed in etcd (the high watermark passed it).
+// Transactional batches are rejected (transactions are not implemented).
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/wal"
+)
+
+func init() { register(0, 3, 11, handleProduce) }
+
+// producedBatch is the outcome of the ordered part for one partition.
+type producedBatch struct {
+	t, p    int // indexes into the response
+	part    *partition
+	res     appendResult
+	pending *wal.Pending
+}
+
+func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Response {
+	req := kreq.(*kmsg.ProduceRequest)
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if req.TransactionID != nil {
+		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.TransactionalIDAuthorizationFailed) }
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequiredAcks) }
+	}
+	var produced []producedBatch
+	now := time.Now().UnixMilli()
+	for ti, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.topics.getID(metadata.TopicID(rt.TopicID))
+		} else {
+			t = b.topics.get(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			if b.closing.Load() {
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			} else if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				pb, err := b.produceOne(t, t.parts[rp.Partition], rp.Records, now)
+				if err != nil {
+					sp.ErrorCode = kerrCode(err)
+					if sp.ErrorCode == kerr.UnknownServerError.Code {
+						b.log.Error("produce", "topic", t.meta.Name, "partition", rp.Partition, "error", err)
+					}
+				} else {
+					pb.t, pb.p = ti, len(st.Partitions)
+					produced = append(produced, pb)
+				}
+			}
+			b.metrics.produced.WithLabelValues(resultLabel(sp.ErrorCode)).Inc()
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return func(ctx context.Context) kmsg.Response {
+		if req.Acks == 0 {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 1000))*time.Millisecond)
+		defer cancel()
+		for _, pb := range produced {
+			sp := &resp.Topics[pb.t].Partitions[pb.p]
+			var err error
+			if pb.pending != nil {
+				err = pb.pending.Wait(ctx)
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					b.log.Error("WAL write failed", "error", err)
+					err = kerr.KafkaStorageError
+				} else if err != nil {
+					err = kerr.RequestTimedOut
+				}
+			}
+			if err == nil && req.Acks == -1 {
+				err = pb.part.waitCommitted(ctx, pb.res.last)
+			}
+			if err != nil {
+				sp.ErrorCode = kerrCode(err)
+				continue
+			}
+			sp.BaseOffset = pb.res.base
+			logStart, _, _ := pb.part.offsets()
+			sp.LogStartOffset = logStart
+			if t := b.topics.get(pb.part.topic); t != nil && t.cfg.logAppendTime {
+				sp.LogAppendTime = now
+			}
+		}
+		return resp
+	}
+}
+
+// produceOne validates one partition's records and appends them.
+func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (producedBatch, error) {
+	h, err := batch.Validate(records)
+	switch {
+	case errors.Is(err, batch.ErrMagic):
+		return producedBatch{}, kerr.UnsupportedForMessageFormat
+	case errors.Is(err, batch.ErrShort) && len(records) >= batch.HeaderSize:
+		return producedBatch{}, kerr.CorruptMessage
+	case errors.Is(err, batch.ErrInvalid) && h.Size() < len(records) && h.Size() > batch.HeaderSize:
+		return producedBatch{}, kerr.InvalidRecord // more than one batch
+	case err != nil:
+		return producedBatch{}, kerr.CorruptMessage
+	}
+	if len(records) > t.cfg.maxMessageBytes {
+		return producedBatch{}, kerr.MessageTooLarge
+	}
+	if h.Transactional() || h.Control() {
+		return producedBatch{}, kerr.InvalidRecord
+	}
+	lat := int64(-1)
+	if t.cfg.logAppendTime {
+		lat = now
+	}
+	var pending *wal.Pending
+	hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.key)
+	res, err := p.appendBatch(records, h, lat, func(raw []byte) error {
+		var err error
+		pending, err = b.wal.Write(hdr, raw)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, wal.ErrClosed) {
+			return producedBatch{}, kerr.NotLeaderForPartition
+		}
+		return producedBatch{}, err
+	}
+	return producedBatch{part: p, res: res, pending: pending}, nil
+}
+
+func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, kerrv *kerr.Error) kmsg.Response {
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerrv.Code
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+func resultLabel(code int16) string {
+	if code == 0 {
+		return "ok"
+	}
+	if e := kerr.ErrorForCode(code); e != nil {
+		var ke *kerr.Error
+		if errors.As(e, &ke) {
+			return ke.Message
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,69 @@
+package broker
+
+// ListOffsets: v1-v6.
+//
+// Timestamp -2 (earliest) answers the log start offset, -1 (latest) the high
+// watermark (the same for read_committed, as there are no transactions).
+// A timestamp at or above 0 answers the base offset of the first committed
+// batch whose max timestamp is at least that timestamp, searching archived
+// segments through their manifest entries; -1 with no timestamp when none is.
+// Deviation: the answer is batch-granular (Kafka's is the first record at or
+// after the timestamp); consumers may see a few earlier records of that batch.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 6, async(handleListOffsets)) }
+
+func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest) kmsg.Response {
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := b.topics.get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Offset, sp.Timestamp = -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				p := t.parts[rp.Partition]
+				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				epoch, _ := p.leaderEpoch()
+				sp.LeaderEpoch = int32(epoch)
+				logStart, hwm, _ := p.offsets()
+				switch rp.Timestamp {
+				case -2:
+					sp.Offset = logStart
+				case -1:
+					sp.Offset = hwm
+				default:
+					if rp.Timestamp < 0 {
+						sp.ErrorCode = kerr.InvalidRequest.Code // -3 (max timestamp) needs v7
+						break
+					}
+					off, ts, err := p.offsetForTime(ctx, b.reader, rp.Timestamp)
+					if err != nil {
+						b.log.Error("list offsets by time", "topic", rt.Topic, "partition", rp.Partition, "error", err)
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						break
+					}
+					sp.Offset, sp.Timestamp = off, ts
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

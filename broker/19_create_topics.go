@@ -1,0 +1,127 @@
+package broker
+
+// CreateTopics: v0-v7.
+//
+// Validates names as Kafka does (INVALID_TOPIC_EXCEPTION), partition counts
+// (INVALID_PARTITIONS; -1 means --default-partitions), and configs against the
+// topic configs Strata knows (INVALID_CONFIG with the reason). The replication
+// factor is accepted when -1 or positive and reported as 1: durability comes
+// from the object store, not from broker replicas. Manual replica assignments
+// are rejected (INVALID_REPLICA_ASSIGNMENT). ValidateOnly checks without
+// creating. v5+ returns the topic's configs and partition count, v7 its id.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(19, 0, 7, async(handleCreateTopics)) }
+
+// errInvalidTopic wraps an illegal topic name.
+var errInvalidTopic = errors.New("invalid topic name")
+
+// maxPartitions bounds one topic's partitions.
+const maxPartitions = 10000
+
+func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequest) kmsg.Response {
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(e *kerr.Error, msg string) {
+			st.ErrorCode = e.Code
+			if msg != "" {
+				st.ErrorMessage = &msg
+			}
+		}
+		partitions := rt.NumPartitions
+		if partitions == -1 {
+			partitions = b.cfg.DefaultPartitions
+		}
+		configs := map[string]string{}
+		var cfgErr error
+		for _, kc := range rt.Configs {
+			if err := validateTopicConfig(kc.Name, kc.Value); err != nil {
+				cfgErr = err
+				break
+			}
+			configs[kc.Name] = *kc.Value
+		}
+		switch {
+		case seen[rt.Topic] > 1:
+			fail(kerr.InvalidRequest, "topic "+rt.Topic+" appears more than once in the request")
+		case validTopicName(rt.Topic) != "":
+			fail(kerr.InvalidTopicException, validTopicName(rt.Topic))
+		case len(rt.ReplicaAssignment) > 0:
+			fail(kerr.InvalidReplicaAssignment, "Strata assigns partitions itself; manual replica assignment is not supported")
+		case partitions <= 0 || partitions > maxPartitions:
+			fail(kerr.InvalidPartitions, fmt.Sprintf("partitions must be between 1 and %d, got %d", maxPartitions, rt.NumPartitions))
+		case rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:
+			fail(kerr.InvalidReplicationFactor, fmt.Sprintf("replication factor must be -1 or positive, got %d", rt.ReplicationFactor))
+		case cfgErr != nil:
+			fail(kerr.InvalidConfig, cfgErr.Error())
+		case req.ValidateOnly:
+			if t, _ := b.topics.lookup(ctx, rt.Topic); t != nil {
+				fail(kerr.TopicAlreadyExists, "topic "+rt.Topic+" already exists")
+			}
+		default:
+			t, err := b.createTopic(ctx, rt.Topic, partitions, configs)
+			switch {
+			case errors.Is(err, metadata.ErrTopicExists):
+				fail(kerr.TopicAlreadyExists, "topic "+rt.Topic+" already exists")
+			case err != nil:
+				b.log.Error("create topic", "topic", rt.Topic, "error", err)
+				fail(kerr.UnknownServerError, err.Error())
+			default:
+				st.TopicID = t.meta.ID
+			}
+		}
+		if st.ErrorCode == 0 {
+			st.NumPartitions, st.ReplicationFactor = partitions, 1
+			for _, name := range topicConfigNames() {
+				rc := kmsg.NewCreateTopicsResponseTopicConfig()
+				rc.Name = name
+				v, set := configs[name]
+				if !set {
+					v = topicConfigDefs[name].def
+					rc.Source = int8(kmsg.ConfigSourceDefaultConfig)
+				} else {
+					rc.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
+				}
+				rc.Value = &v
+				st.Configs = append(st.Configs, rc)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// createTopic stores a new topic in etcd and starts leading its partitions.
+func (b *Broker) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (*topic, error) {
+	if msg := validTopicName(name); msg != "" {
+		return nil, fmt.Errorf("%w: %s", errInvalidTopic, msg)
+	}
+	mt := metadata.Topic{Name: name, ID: metadata.NewTopicID(), Partitions: partitions, Configs: configs}
+	if err := b.store.CreateTopic(ctx, mt); err != nil {
+		return nil, err
+	}
+	b.log.Info("created topic", "topic", name, "partitions", partitions, "id", mt.ID.String())
+	stored, err := b.store.Topic(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return b.topics.install(ctx, stored), nil
+}

@@ -1,0 +1,65 @@
+package broker
+
+// DeleteTopics: v0-v6 (by name, or by topic id from v6).
+//
+// Removes the topic and all its partition keys (leaders, manifests, states)
+// from etcd; its objects are left for garbage collection. Unknown topics get
+// UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id).
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(20, 0, 6, async(handleDeleteTopics)) }
+
+func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequest) kmsg.Response {
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	targets := req.Topics
+	if req.Version < 6 {
+		targets = nil
+		for _, name := range req.TopicNames {
+			rt := kmsg.NewDeleteTopicsRequestTopic()
+			n := name
+			rt.Topic = &n
+			targets = append(targets, rt)
+		}
+	}
+	for _, rt := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name := ""
+		if rt.Topic != nil {
+			name = *rt.Topic
+		} else if t := b.topics.getID(metadata.TopicID(rt.TopicID)); t != nil {
+			name = t.meta.Name
+			st.Topic = &name
+		} else {
+			st.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if t, err := b.topics.lookup(ctx, name); err == nil {
+			st.TopicID = t.meta.ID
+		}
+		err := b.store.DeleteTopic(ctx, name)
+		switch {
+		case errors.Is(err, metadata.ErrUnknownTopic):
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case err != nil:
+			b.log.Error("delete topic", "topic", name, "error", err)
+			st.ErrorCode = kerr.UnknownServerError.Code
+		default:
+			b.topics.remove(name)
+			b.log.Info("deleted topic", "topic", name)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

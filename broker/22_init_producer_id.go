@@ -1,0 +1,60 @@
+package broker
+
+// InitProducerId: v0-v4, idempotent producers only.
+//
+// Every call gets a new producer id with epoch 0, taken from a block of ids
+// reserved in etcd (so ids are unique across brokers and restarts). A
+// producer's sequence state lives with each partition and is committed with
+// its manifest, so deduplication survives restarts. A transactional id gets
+// INVALID_REQUEST: transactions are not implemented (and not advertised).
+
+import (
+	"context"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(22, 0, 4, async(handleInitProducerID)) }
+
+// producerIDBlock is how many ids one etcd reservation covers.
+const producerIDBlock = 1000
+
+// producerIDs hands out producer ids from blocks reserved in etcd.
+type producerIDs struct {
+	mu         sync.Mutex
+	next, last int64 // next to give, last of the block (inclusive)
+}
+
+func (pi *producerIDs) get(ctx context.Context, b *Broker) (int64, error) {
+	pi.mu.Lock()
+	defer pi.mu.Unlock()
+	if pi.next == 0 || pi.next > pi.last {
+		first, err := b.store.AllocateProducerIDs(ctx, producerIDBlock)
+		if err != nil {
+			return 0, err
+		}
+		pi.next, pi.last = first, first+producerIDBlock-1
+	}
+	id := pi.next
+	pi.next++
+	return id, nil
+}
+
+func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerIDRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp
+	}
+	id, err := c.b.prodID.get(ctx, c.b)
+	if err != nil {
+		c.b.log.Error("allocate producer id", "error", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code // retriable
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}

@@ -1,0 +1,90 @@
+package broker
+
+// DescribeConfigs: v0-v4.
+//
+// Topic resources list every topic config Strata knows, with the value set
+// on the topic (source DYNAMIC_TOPIC_CONFIG) or Kafka's default (source
+// DEFAULT_CONFIG). Broker resources list the broker's read-only settings
+// that Kafka clients and tools ask for. Config synonyms are not returned;
+// documentation (v3+) is.
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(32, 0, 4, async(handleDescribeConfigs)) }
+
+func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfigsRequest) kmsg.Response {
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		want := func(name string) bool {
+			if rr.ConfigNames == nil {
+				return true
+			}
+			for _, n := range rr.ConfigNames {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		add := func(name, value string, source kmsg.ConfigSource, readOnly bool, doc string) {
+			if !want(name) {
+				return
+			}
+			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			rc.Name = name
+			v := value
+			rc.Value = &v
+			rc.Source = source
+			rc.IsDefault = source == kmsg.ConfigSourceDefaultConfig
+			rc.ReadOnly = readOnly
+			if req.IncludeDocumentation && doc != "" {
+				d := doc
+				rc.Documentation = &d
+			}
+			sr.Configs = append(sr.Configs, rc)
+		}
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, err := b.topics.lookup(ctx, rr.ResourceName)
+			if err != nil {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				break
+			}
+			for _, name := range topicConfigNames() {
+				def := topicConfigDefs[name]
+				if v, ok := t.meta.Configs[name]; ok {
+					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, false, def.doc)
+				} else {
+					add(name, def.def, kmsg.ConfigSourceDefaultConfig, false, def.doc)
+				}
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.id)) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				break
+			}
+			static := kmsg.ConfigSourceStaticBrokerConfig
+			add("broker.id", strconv.Itoa(int(b.id)), static, true, "")
+			add("auto.create.topics.enable", strconv.FormatBool(b.cfg.AutoCreateTopics), static, true, "--auto-create-topics")
+			add("num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), static, true, "--default-partitions")
+			add("socket.request.max.bytes", strconv.Itoa(int(b.cfg.MaxRequestBytes)), static, true, "--max-request-bytes")
+			add("message.max.bytes", topicConfigDefs["max.message.bytes"].def, kmsg.ConfigSourceDefaultConfig, true, "")
+			add("log.retention.ms", topicConfigDefs["retention.ms"].def, kmsg.ConfigSourceDefaultConfig, true, "")
+			add("default.replication.factor", "1", kmsg.ConfigSourceDefaultConfig, true, "durability comes from the object store")
+			add("min.insync.replicas", "1", kmsg.ConfigSourceDefaultConfig, true, "")
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}

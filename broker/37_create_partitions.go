@@ -1,0 +1,77 @@
+package broker
+
+// CreatePartitions: v0-v3.
+//
+// Raises a topic's partition count (INVALID_PARTITIONS when the count does not
+// grow or exceeds the limit); new partitions are led at once. Manual
+// assignments are rejected (INVALID_REPLICA_ASSIGNMENT).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(37, 0, 3, async(handleCreatePartitions)) }
+
+func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest) kmsg.Response {
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		err := b.addPartitions(ctx, rt.Topic, rt.Count, len(rt.Assignment) > 0, req.ValidateOnly)
+		var ke *kerr.Error
+		switch {
+		case err == nil:
+		case errors.Is(err, metadata.ErrUnknownTopic):
+			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.UnknownTopicOrPartition, "unknown topic "+rt.Topic)
+		case errors.As(err, &ke):
+			setErr(&st.ErrorCode, &st.ErrorMessage, ke, err.Error())
+		default:
+			b.log.Error("create partitions", "topic", rt.Topic, "error", err)
+			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.UnknownServerError, err.Error())
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {
+	for attempt := 0; ; attempt++ {
+		mt, err := b.store.Topic(ctx, name)
+		if err != nil {
+			return err
+		}
+		switch {
+		case assigned:
+			return fmt.Errorf("%w: Strata assigns partitions itself", kerr.InvalidReplicaAssignment)
+		case count <= mt.Partitions:
+			return fmt.Errorf("%w: topic %s has %d partitions; the count can only grow", kerr.InvalidPartitions, name, mt.Partitions)
+		case count > maxPartitions:
+			return fmt.Errorf("%w: at most %d partitions", kerr.InvalidPartitions, maxPartitions)
+		case validateOnly:
+			return nil
+		}
+		mt.Partitions = count
+		err = b.store.UpdateTopic(ctx, mt)
+		if errors.Is(err, metadata.ErrConflict) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		stored, err := b.store.Topic(ctx, name)
+		if err != nil {
+			return err
+		}
+		b.topics.install(ctx, stored)
+		b.log.Info("added partitions", "topic", name, "partitions", count)
+		return nil
+	}
+}

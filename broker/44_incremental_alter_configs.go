@@ -1,0 +1,100 @@
+package broker
+
+// IncrementalAlterConfigs: v0-v1.
+//
+// SET, DELETE (back to the default), APPEND and SUBTRACT (for the list config
+// cleanup.policy) on topic configs; INVALID_CONFIG for unknown names, bad
+// values, or APPEND/SUBTRACT on a non-list config. Broker resources are
+// read-only (INVALID_REQUEST).
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(44, 0, 1, async(handleIncrementalAlterConfigs)) }
+
+// listConfigs are the topic configs whose values are comma-separated lists.
+var listConfigs = map[string]bool{"cleanup.policy": true}
+
+func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "only topic configs can be altered; broker settings are flags of strata serve")
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		err := c.b.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+			for _, rc := range rr.Configs {
+				if _, ok := topicConfigDefs[rc.Name]; !ok {
+					return nil, fmt.Errorf("unknown topic config %q", rc.Name)
+				}
+				switch rc.Op {
+				case kmsg.IncrementalAlterConfigOpSet:
+					if err := validateTopicConfig(rc.Name, rc.Value); err != nil {
+						return nil, err
+					}
+					cur[rc.Name] = *rc.Value
+				case kmsg.IncrementalAlterConfigOpDelete:
+					delete(cur, rc.Name)
+				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+					if !listConfigs[rc.Name] {
+						return nil, fmt.Errorf("%s is not a list config; APPEND and SUBTRACT apply to list configs only", rc.Name)
+					}
+					if rc.Value == nil {
+						return nil, fmt.Errorf("topic config %q needs a value", rc.Name)
+					}
+					v, ok := cur[rc.Name]
+					if !ok {
+						v = topicConfigDefs[rc.Name].def
+					}
+					next := editList(v, *rc.Value, rc.Op == kmsg.IncrementalAlterConfigOpAppend)
+					if err := validateTopicConfig(rc.Name, &next); err != nil {
+						return nil, err
+					}
+					cur[rc.Name] = next
+				default:
+					return nil, fmt.Errorf("unknown operation %d for %s", rc.Op, rc.Name)
+				}
+			}
+			return cur, nil
+		})
+		setAlterErr(&sr.ErrorCode, &sr.ErrorMessage, err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+// editList appends items to, or subtracts them from, a comma-separated list.
+func editList(list, items string, add bool) string {
+	var out []string
+	has := map[string]bool{}
+	drop := map[string]bool{}
+	for _, it := range strings.Split(items, ",") {
+		drop[strings.TrimSpace(it)] = true
+	}
+	for _, it := range strings.Split(list, ",") {
+		it = strings.TrimSpace(it)
+		if it == "" || (!add && drop[it]) || has[it] {
+			continue
+		}
+		has[it] = true
+		out = append(out, it)
+	}
+	if add {
+		for _, it := range strings.Split(items, ",") {
+			if it = strings.TrimSpace(it); it != "" && !has[it] {
+				has[it] = true
+				out = append(out, it)
+			}
+		}
+	}
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,502 @@
+// Package broker is Strata's Kafka protocol server: connections, request
+// dispatch (one file per API key, named by key), the partitions this broker
+// leads, fetch long-polling, and the wiring of the WAL, the uploader, the
+// object store and etcd into one running broker.
+//
+// A produced batch travels: connection → partition (validate the header,
+// deduplicate idempotent retries, assign offsets) → WAL (group-committed
+// fsync; acks=1 answered here) → sealed segment → tiering.Uploader (object
+// PUT, manifest commit in etcd guarded by the leader epoch) → the partition's
+// high watermark moves, acks=all is answered and fetchers wake.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sourcegraph/conc"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/tiering"
+	"github.com/strata-io/strata/wal"
+)
+
+var (
+	errDataDirLocked = errors.New("broker: data directory is locked by another strata process")
+	errClosing       = errors.New("broker: shutting down")
+)
+
+// Defaults applied by Start to zero fields of Config.
+const (
+	DefaultListen          = "127.0.0.1:9092"
+	DefaultSealBytes       = 8 << 20
+	DefaultSealInterval    = 200 * time.Millisecond
+	DefaultSessionTTL      = 10 * time.Second
+	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
+	DefaultCacheBytes      = 256 << 20
+)
+
+// Broker is one running Strata broker.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	lock     *os.File
+	embedded *metadata.Embedded
+	store    *metadata.Store
+	bucket   objectstore.Bucket
+	wal      *wal.WAL
+	uploader *tiering.Uploader
+	reader   *tiering.Reader
+
+	id        int32
+	clusterID string
+	advAddr   string
+	ln        net.Listener
+
+	topics *topicCache
+	prodID producerIDs
+
+	// committed is closed and replaced each time a WAL segment's commit lands,
+	// waking long-polling fetches.
+	commitMu  sync.Mutex
+	committed chan struct{}
+
+	ready   atomic.Bool
+	closing atomic.Bool
+
+	ctx    context.Context // cancelled by Close after the graceful part
+	cancel context.CancelFunc
+	wg     conc.WaitGroup
+	connWG sync.WaitGroup
+	connMu sync.Mutex
+	conns  map[*conn]struct{}
+
+	uploadDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Start validates cfg, locks the data directory, connects to (or starts) etcd
+// and the object store, recovers the WAL and starts serving. It fails with a
+// one-line reason when anything is unreachable or the directory is locked.
+func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		committed:  make(chan struct{}),
+		conns:      make(map[*conn]struct{}),
+		uploadDone: make(chan struct{}),
+	}
+	b.metrics = newMetrics(cfg.Registerer)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			b.abort()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if b.lock, err = lockDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+
+	endpoints := cfg.EtcdEndpoints
+	if len(endpoints) == 0 {
+		if b.embedded, err = metadata.StartEmbedded(filepath.Join(cfg.DataDir, "etcd"), b.log.With("component", "etcd")); err != nil {
+			return nil, fmt.Errorf("start embedded etcd: %w", err)
+		}
+		endpoints = b.embedded.Endpoints()
+	}
+	client, err := metadata.Connect(ctx, endpoints, 5*time.Second)
+	if err != nil {
+		return nil, err // names the endpoints
+	}
+	if b.store, err = b.openSession(ctx, client); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("etcd session: %w", err)
+	}
+	if b.clusterID, err = b.store.ClusterID(ctx); err != nil {
+		return nil, fmt.Errorf("etcd: cluster id: %w", err)
+	}
+	if b.id, err = b.brokerID(ctx); err != nil {
+		return nil, err
+	}
+	b.log = b.log.With("broker", b.id)
+
+	bucket, err := objectstore.Open(ctx, cfg.ObjectStore)
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", redactURL(cfg.ObjectStore), err)
+	}
+	b.bucket = objectstore.Instrument(bucket, cfg.Registerer)
+	b.reader = tiering.NewReader(b.bucket, cfg.CacheBytes, cfg.Registerer)
+
+	w, rec, err := wal.Open(wal.Options{
+		Dir:          filepath.Join(cfg.DataDir, "wal"),
+		SegmentBytes: cfg.SealBytes,
+		SealInterval: cfg.SealInterval,
+		Logger:       b.log.With("component", "wal"),
+		OnSync:       b.metrics.observeSync,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open WAL: %w", err)
+	}
+	b.wal = w
+	if rec.Truncated != nil {
+		b.log.Warn("WAL tail was torn or corrupt and has been cut", "error", rec.Truncated, "cut_bytes", rec.CutBytes, "saved_to", rec.SavedTo)
+	}
+
+	b.topics = newTopicCache(b)
+	b.uploader = tiering.NewUploader(tiering.UploaderOptions{
+		Bucket:     b.bucket,
+		Store:      b.store,
+		WAL:        b.wal,
+		Leaders:    b.topics,
+		BrokerID:   b.id,
+		Logger:     b.log.With("component", "uploader"),
+		Registerer: cfg.Registerer,
+		OnCommit:   b.onCommit,
+	})
+	if err := b.topics.load(ctx); err != nil {
+		return nil, fmt.Errorf("load topics from etcd: %w", err)
+	}
+	if err := b.replay(rec.Segments); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(b.uploadDone)
+		if err := b.uploader.Run(b.ctx, rec.Segments); err != nil && !errors.Is(err, context.Canceled) {
+			b.log.Error("uploader stopped", "error", err)
+		}
+	}()
+
+	if b.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	b.advAddr = cfg.AdvertisedAddr
+	if b.advAddr == "" {
+		b.advAddr = b.ln.Addr().String()
+	}
+	if err := b.store.Register(ctx, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: cfg.Rack}); err != nil {
+		return nil, fmt.Errorf("etcd: register broker: %w", err)
+	}
+	b.wg.Go(b.acceptLoop)
+	b.wg.Go(b.topics.leadLoop)
+	b.ready.Store(true)
+	b.log.Info("strata broker serving", "listen", b.ln.Addr().String(), "advertised", b.advAddr,
+		"cluster", b.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
+		"recovered_wal_segments", len(rec.Segments))
+	return b, nil
+}
+
+func (c *Config) setDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "strata-data"
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("data directory %q: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.ObjectStore == "" {
+		c.ObjectStore = "file://" + filepath.Join(c.DataDir, "objects")
+	}
+	if c.DefaultPartitions <= 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.SealBytes <= 0 {
+		c.SealBytes = DefaultSealBytes
+	}
+	if c.SealInterval <= 0 {
+		c.SealInterval = DefaultSealInterval
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	return nil
+}
+
+// openSession opens the broker's etcd session, re-attaching to the lease of
+// a previous run kept in the data directory when etcd still has it: a broker
+// restarted within its lease TTL keeps its leaderships and uploads what its
+// WAL held.
+func (b *Broker) openSession(ctx context.Context, client *clientv3.Client) (*metadata.Store, error) {
+	path := filepath.Join(b.cfg.DataDir, "lease")
+	opts := metadata.Options{SessionTTL: b.cfg.SessionTTL, Logger: b.log}
+	if raw, err := os.ReadFile(path); err == nil {
+		if id, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 16, 64); err == nil {
+			opts.LeaseID = clientv3.LeaseID(id)
+		}
+	}
+	store, err := metadata.New(ctx, client, opts)
+	if errors.Is(err, metadata.ErrLeaseExpired) {
+		b.log.Info("the previous run's etcd lease has expired; starting a new one")
+		opts.LeaseID = clientv3.NoLease
+		store, err = metadata.New(ctx, client, opts)
+	} else if err == nil && opts.LeaseID != clientv3.NoLease {
+		b.log.Info("re-attached to the previous run's etcd lease", "lease", fmt.Sprintf("%x", int64(opts.LeaseID)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(path, []byte(strconv.FormatInt(int64(store.LeaseID()), 16)+"\n")); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("keep lease id: %w", err)
+	}
+	return store, nil
+}
+
+// lockDir takes an exclusive flock on DIR/LOCK for the life of the process.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s", errDataDirLocked, dir)
+	}
+	return f, nil
+}
+
+// brokerID returns the configured id, or the one kept in the data directory,
+// or a new one allocated through etcd and kept there.
+func (b *Broker) brokerID(ctx context.Context) (int32, error) {
+	if b.cfg.BrokerID > 0 {
+		return b.cfg.BrokerID, nil
+	}
+	path := filepath.Join(b.cfg.DataDir, "broker-id")
+	if raw, err := os.ReadFile(path); err == nil {
+		id, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 32)
+		if err != nil || id <= 0 {
+			return 0, fmt.Errorf("broker id file %s holds %q, not a positive integer", path, raw)
+		}
+		return int32(id), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("read broker id: %w", err)
+	}
+	id, err := b.store.AllocateBrokerID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("etcd: allocate broker id: %w", err)
+	}
+	if err := writeFileSync(path, []byte(strconv.Itoa(int(id))+"\n")); err != nil {
+		return 0, fmt.Errorf("keep broker id: %w", err)
+	}
+	return id, nil
+}
+
+// writeFileSync writes a small file crash-safely: temp file, fsync, rename,
+// fsync the directory.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// redactURL drops credentials a user may have put in an object store URL.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			return raw[:j+3] + "…" + raw[i:]
+		}
+	}
+	return raw
+}
+
+// Addr is the Kafka listener's address.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// ID is the broker's id.
+func (b *Broker) ID() int32 { return b.id }
+
+// Ready reports whether the broker serves requests (for /readyz).
+func (b *Broker) Ready() bool { return b.ready.Load() && !b.closing.Load() }
+
+func (b *Broker) acceptLoop() {
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if !b.closing.Load() {
+				b.log.Error("accept", "error", err)
+			}
+			return
+		}
+		c := newConn(b, nc)
+		b.connMu.Lock()
+		if b.closing.Load() {
+			b.connMu.Unlock()
+			nc.Close()
+			continue
+		}
+		b.conns[c] = struct{}{}
+		b.connWG.Add(1)
+		b.connMu.Unlock()
+		go func() {
+			defer b.connWG.Done()
+			c.serve()
+			b.connMu.Lock()
+			delete(b.conns, c)
+			b.connMu.Unlock()
+		}()
+	}
+}
+
+// onCommit is the uploader's callback: committed data becomes visible.
+func (b *Broker) onCommit(seq uint64, results []tiering.Result) {
+	for _, r := range results {
+		p := b.topics.partition(r.Key)
+		if p == nil {
+			continue
+		}
+		if r.Err != nil {
+			b.log.Error("commit failed; partition no longer served", "topic", p.topic, "partition", p.key.Partition, "error", r.Err)
+			p.fence()
+			continue
+		}
+		p.committed(r.Entry, r.State)
+	}
+	b.commitMu.Lock()
+	close(b.committed)
+	b.committed = make(chan struct{})
+	b.commitMu.Unlock()
+}
+
+// commitSignal returns a channel closed at the next commit.
+func (b *Broker) commitSignal() <-chan struct{} {
+	b.commitMu.Lock()
+	defer b.commitMu.Unlock()
+	return b.committed
+}
+
+// Close shuts down gracefully: stop accepting, seal, upload and commit what is
+// open, resign leaderships, stop. Safe twice.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.shutdown() })
+	return b.closeErr
+}
+
+func (b *Broker) shutdown() error {
+	b.log.Info("shutting down: sealing and uploading what the WAL holds")
+	b.closing.Store(true)
+	b.ln.Close()
+	// Close seals the open segment; the uploader drains the Sealed channel,
+	// commits everything and returns, answering acks=all waiters as it goes.
+	var errs []error
+	if err := b.wal.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close WAL: %w", err))
+	}
+	select {
+	case <-b.uploadDone:
+	case <-time.After(2 * time.Minute):
+		errs = append(errs, errors.New("uploader did not finish within 2m; unuploaded data stays in the WAL"))
+	}
+	// Let connections write the responses of what just committed.
+	b.connMu.Lock()
+	for c := range b.conns {
+		c.closeWhenIdle()
+	}
+	b.connMu.Unlock()
+	waitTimeout(&b.connWG, 5*time.Second)
+	b.cancel()
+	b.connMu.Lock()
+	for c := range b.conns {
+		c.nc.Close()
+	}
+	b.connMu.Unlock()
+	b.connWG.Wait()
+	b.wg.Wait()
+	b.topics.resignAll()
+	b.abort()
+	b.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// abort releases what Start acquired, in reverse order.
+func (b *Broker) abort() {
+	b.cancel()
+	if b.ln != nil {
+		b.ln.Close()
+	}
+	if b.wal != nil {
+		b.wal.Close()
+	}
+	if b.store != nil {
+		// Close revokes the lease; a later start must not try to re-attach.
+		_ = os.Remove(filepath.Join(b.cfg.DataDir, "lease"))
+		if err := b.store.Close(); err != nil {
+			b.log.Warn("close etcd session", "error", err)
+		}
+		b.store.Client().Close()
+	}
+	if b.bucket != nil {
+		b.bucket.Close()
+	}
+	if b.embedded != nil {
+		b.embedded.Close()
+	}
+	if b.lock != nil {
+		b.lock.Close()
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}

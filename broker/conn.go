@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxInFlight bounds the requests of one connection being worked on at once;
+// the reader stops reading when it is reached (backpressure).
+const maxInFlight = 16
+
+// api is one Kafka API this broker serves.
+type api struct {
+	min, max int16
+	// handle runs in the connection's read loop, in request order, and must
+	// be quick; the function it returns runs concurrently and produces the
+	// response (nil: send nothing, as for acks=0).
+	handle func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response
+}
+
+// apis is filled by the init functions of the NN_name.go files.
+var apis = map[int16]api{}
+
+func register(key int16, min, max int16, handle func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response) {
+	apis[key] = api{min: min, max: max, handle: handle}
+}
+
+// async adapts a handler with no ordered part.
+func async[R kmsg.Request](fn func(ctx context.Context, c *conn, req R) kmsg.Response) func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
+	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
+		return func(ctx context.Context) kmsg.Response { return fn(ctx, c, req.(R)) }
+	}
+}
+
+// conn serves one client connection: requests are read in order, worked on
+// concurrently (bounded), and answered strictly in request order.
+type conn struct {
+	b        *Broker
+	nc       net.Conn
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queue    chan *inflight
+	clientID string
+}
+
+type inflight struct {
+	corr int32
+	done chan kmsg.Response // receives the response, or nil for none
+}
+
+func newConn(b *Broker, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(b.ctx)
+	return &conn{b: b, nc: nc, ctx: ctx, cancel: cancel, queue: make(chan *inflight, maxInFlight)}
+}
+
+// closeWhenIdle stops reading new requests; what is in flight is answered.
+func (c *conn) closeWhenIdle() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.CloseRead()
+		return
+	}
+	c.nc.Close()
+}
+
+func (c *conn) serve() {
+	defer c.cancel()
+	defer c.nc.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	close(c.queue)
+	wg.Wait()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.b.log.Info("closing client connection", "remote", c.nc.RemoteAddr().String(), "client_id", c.clientID, "reason", err)
+	}
+}
+
+// errFraming covers requests after which the stream cannot be trusted.
+type errFraming struct{ msg string }
+
+func (e *errFraming) Error() string { return e.msg }
+
+func (c *conn) readLoop() error {
+	var size [4]byte
+	for {
+		if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+			return err
+		}
+		n := int32(binary.BigEndian.Uint32(size[:]))
+		if n < 8 || n > c.b.cfg.MaxRequestBytes {
+			c.b.metrics.badRequests.Inc()
+			return &errFraming{msg: "request size " + itoa(int64(n)) + " outside [8, max request bytes " + itoa(int64(c.b.cfg.MaxRequestBytes)) + "]"}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.nc, body); err != nil {
+			return err
+		}
+		c.b.metrics.bytesIn.Add(float64(n + 4))
+		if err := c.dispatch(body); err != nil {
+			c.b.metrics.badRequests.Inc()
+			return err
+		}
+	}
+}
+
+func (c *conn) dispatch(body []byte) error {
+	r := kbin.Reader{Src: body}
+	key, version, corr := r.Int16(), r.Int16(), r.Int32()
+	clientID := r.NullableString()
+	if !r.Ok() {
+		return &errFraming{msg: "malformed request header"}
+	}
+	if clientID != nil {
+		c.clientID = *clientID
+	}
+	a, known := apis[key]
+	if !known {
+		return &errFraming{msg: "unsupported API key " + itoa(int64(key))}
+	}
+	if key == 18 && version > a.max {
+		// Kafka answers a too-new ApiVersions with a v0 response carrying
+		// UNSUPPORTED_VERSION and the ranges, so the client can retry.
+		c.enqueue(corr, func(context.Context) kmsg.Response { return apiVersionsUnsupported() })
+		return nil
+	}
+	if version < a.min || version > a.max {
+		return &errFraming{msg: "unsupported version " + itoa(int64(version)) + " of API key " + itoa(int64(key))}
+	}
+	req := kmsg.RequestForKey(key)
+	req.SetVersion(version)
+	if req.IsFlexible() {
+		kmsg.SkipTags(&r)
+		if !r.Ok() {
+			return &errFraming{msg: "malformed request header tags"}
+		}
+	}
+	if err := req.ReadFrom(r.Src); err != nil {
+		return &errFraming{msg: "malformed " + kmsg.NameForKey(key) + " v" + itoa(int64(version)) + " request: " + err.Error()}
+	}
+	start := time.Now()
+	fn := a.handle(c, req)
+	c.enqueue(corr, func(ctx context.Context) kmsg.Response {
+		resp := fn(ctx)
+		c.b.metrics.observeRequest(key, start)
+		return resp
+	})
+	return nil
+}
+
+// enqueue runs fn concurrently and queues its response in request order.
+func (c *conn) enqueue(corr int32, fn func(context.Context) kmsg.Response) {
+	f := &inflight{corr: corr, done: make(chan kmsg.Response, 1)}
+	c.queue <- f // blocks at maxInFlight
+	go func() { f.done <- fn(c.ctx) }()
+}
+
+func (c *conn) writeLoop() {
+	var buf []byte
+	broken := false
+	for f := range c.queue {
+		resp := <-f.done
+		if resp == nil || broken {
+			continue
+		}
+		buf = append(buf[:0], 0, 0, 0, 0, 0, 0, 0, 0) // size, correlation id
+		if resp.IsFlexible() && resp.Key() != 18 {
+			buf = append(buf, 0) // empty tagged fields of the response header
+		}
+		buf = resp.AppendTo(buf)
+		binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
+		binary.BigEndian.PutUint32(buf[4:], uint32(f.corr))
+		if _, err := c.nc.Write(buf); err != nil {
+			broken = true
+			c.nc.Close() // stops the read loop too
+			continue
+		}
+		c.b.metrics.bytesOut.Add(float64(len(buf)))
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin a large fetch response's buffer
+		}
+	}
+}
+
+// kerrCode returns the Kafka error code for err: a *kerr.Error's own code,
+// or UNKNOWN_SERVER_ERROR.
+func kerrCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// metrics are the broker's own Prometheus metrics; the object store, WAL
+// uploader and reader keep theirs in their packages.
+type metrics struct {
+	requests    *prometheus.HistogramVec
+	bytesIn     prometheus.Counter
+	bytesOut    prometheus.Counter
+	badRequests prometheus.Counter
+	walSync     prometheus.Histogram
+	walSyncB    prometheus.Counter
+	leaderships prometheus.Counter
+	produced    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_requests_seconds",
+			Help:    "Kafka requests by API, from read to response ready.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"api"}),
+		bytesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_network_in_bytes_total", Help: "Request bytes read from clients."}),
+		bytesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_network_out_bytes_total", Help: "Response bytes written to clients."}),
+		badRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_bad_requests_total", Help: "Connections closed for malformed or unsupported requests."}),
+		walSync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_wal_fsync_seconds",
+			Help:    "WAL group-commit fsync latency.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
+		walSyncB:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_wal_synced_bytes_total", Help: "Bytes made durable by WAL fsyncs."}),
+		leaderships: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_acquired_total", Help: "Partition leaderships this broker acquired."}),
+		produced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_produced_batches_total", Help: "Produced batches by outcome (error code name or ok).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.produced)
+	}
+	return m
+}
+
+func (m *metrics) observeRequest(key int16, start time.Time) {
+	m.requests.WithLabelValues(kmsg.NameForKey(key)).Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) observeSync(d time.Duration, bytes int) {
+	m.walSync.Observe(d.Seconds())
+	m.walSyncB.Add(float64(bytes))
+}

@@ -1,0 +1,117 @@
+package broker
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// topicConfigDef is a topic config Strata accepts: Kafka's name and default,
+// and a check of values.
+type topicConfigDef struct {
+	def   string
+	check func(string) error
+	doc   string
+}
+
+// topicConfigDefs are the topic configs Strata knows. Retention and
+// compaction settings are stored and reported; enforcing them is tiering's
+// background work (see docs/configuration.md for what is enforced today).
+var topicConfigDefs = map[string]topicConfigDef{
+	"cleanup.policy":         {"delete", checkList("delete", "compact"), "delete, compact, or both"},
+	"compression.type":       {"producer", checkEnum("producer"), "Strata stores batches as produced; only producer is supported"},
+	"delete.retention.ms":    {"86400000", checkInt(0), "how long tombstones are kept in compacted topics"},
+	"max.message.bytes":      {"1048588", checkInt(0), "largest record batch accepted"},
+	"message.timestamp.type": {"CreateTime", checkEnum("CreateTime", "LogAppendTime"), "CreateTime or LogAppendTime"},
+	"min.compaction.lag.ms":  {"0", checkInt(0), "minimum age of a record before compaction"},
+	"min.insync.replicas":    {"1", checkInt(1), "accepted for compatibility; durability comes from the object store"},
+	"retention.bytes":        {"-1", checkInt(-1), "size retention per partition, -1 unlimited"},
+	"retention.ms":           {"604800000", checkInt(-1), "time retention, -1 unlimited"},
+	"segment.bytes":          {"1073741824", checkInt(14), "size of compacted segment objects"},
+	"segment.ms":             {"604800000", checkInt(1), "age at which segments roll"},
+}
+
+func checkInt(min int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		if n < min {
+			return fmt.Errorf("%d is below the minimum %d", n, min)
+		}
+		return nil
+	}
+}
+
+func checkEnum(allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func checkList(allowed ...string) func(string) error {
+	one := checkEnum(allowed...)
+	return func(v string) error {
+		for _, item := range strings.Split(v, ",") {
+			if err := one(strings.TrimSpace(item)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// validateTopicConfig checks one name and value.
+func validateTopicConfig(name string, value *string) error {
+	def, ok := topicConfigDefs[name]
+	if !ok {
+		return fmt.Errorf("unknown topic config %q", name)
+	}
+	if value == nil {
+		return fmt.Errorf("topic config %q needs a value", name)
+	}
+	if err := def.check(*value); err != nil {
+		return fmt.Errorf("topic config %s: %w", name, err)
+	}
+	return nil
+}
+
+// topicConfig holds the parsed configs the data path uses.
+type topicConfig struct {
+	maxMessageBytes int
+	logAppendTime   bool
+}
+
+func parseTopicConfig(set map[string]string) (topicConfig, error) {
+	get := func(name string) string {
+		if v, ok := set[name]; ok {
+			return v
+		}
+		return topicConfigDefs[name].def
+	}
+	mmb, err := strconv.Atoi(get("max.message.bytes"))
+	if err != nil {
+		return topicConfig{}, err
+	}
+	return topicConfig{
+		maxMessageBytes: mmb,
+		logAppendTime:   get("message.timestamp.type") == "LogAppendTime",
+	}, nil
+}
+
+// topicConfigNames are the known names, sorted.
+func topicConfigNames() []string {
+	names := make([]string, 0, len(topicConfigDefs))
+	for n := range topicConfigDefs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,629 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeFile writes content to a file in a fresh temporary directory.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// flagNames lists the flags of serve, sorted.
+func flagNames() []string {
+	var names []string
+	c := DefaultConfig()
+	newServeFlags(&c).VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	yamlFile := writeFile(t, "strata.yaml", `
+data-dir: /from/yaml
+seal-bytes: 16MiB
+etcd-endpoints: [y1:2379, y2:2379]
+auto-create-topics: false
+session-ttl: 30s
+rack: yaml-rack
+`)
+	otherYAML := writeFile(t, "other.yaml", "rack: other-rack\n")
+
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want func(*Config)
+	}{
+		{
+			name: "defaults",
+			want: func(*Config) {},
+		},
+		{
+			name: "yaml over defaults",
+			args: []string{"--config", yamlFile},
+			want: func(c *Config) {
+				c.ConfigFile = yamlFile
+				c.DataDir = "/from/yaml"
+				c.SealBytes = 16 * MiB
+				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
+				c.AutoCreateTopics = false
+				c.SessionTTL = 30 * time.Second
+				c.Rack = "yaml-rack"
+			},
+		},
+		{
+			name: "env over yaml",
+			args: []string{"--config", yamlFile},
+			env: []string{"STRATA_DATA_DIR=/from/env", "STRATA_SEAL_BYTES=1048576",
+				"STRATA_ETCD_ENDPOINTS=e1:2379", "STRATA_AUTO_CREATE_TOPICS=true"},
+			want: func(c *Config) {
+				c.ConfigFile = yamlFile
+				c.DataDir = "/from/env"
+				c.SealBytes = MiB
+				c.EtcdEndpoints = List{"e1:2379"} // replaced, not appended
+				c.AutoCreateTopics = true
+				c.SessionTTL = 30 * time.Second
+				c.Rack = "yaml-rack"
+			},
+		},
+		{
+			name: "flags over env over yaml",
+			args: []string{"--config", yamlFile, "--data-dir=/from/flag", "--etcd-endpoints", "f1:2379,f2:2379",
+				"--auto-create-topics=false", "-seal-bytes", "2MiB"},
+			env: []string{"STRATA_DATA_DIR=/from/env", "STRATA_SEAL_BYTES=1MiB", "STRATA_RACK=env-rack",
+				"STRATA_ETCD_ENDPOINTS=e1:2379", "STRATA_AUTO_CREATE_TOPICS=true"},
+			want: func(c *Config) {
+				c.ConfigFile = yamlFile
+				c.DataDir = "/from/flag"
+				c.SealBytes = 2 * MiB
+				c.EtcdEndpoints = List{"f1:2379", "f2:2379"}
+				c.AutoCreateTopics = false
+				c.SessionTTL = 30 * time.Second
+				c.Rack = "env-rack"
+			},
+		},
+		{
+			name: "STRATA_CONFIG names the file",
+			env:  []string{"STRATA_CONFIG=" + yamlFile},
+			want: func(c *Config) {
+				c.ConfigFile = yamlFile
+				c.DataDir = "/from/yaml"
+				c.SealBytes = 16 * MiB
+				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
+				c.AutoCreateTopics = false
+				c.SessionTTL = 30 * time.Second
+				c.Rack = "yaml-rack"
+			},
+		},
+		{
+			name: "--config over STRATA_CONFIG",
+			args: []string{"--config=" + otherYAML},
+			env:  []string{"STRATA_CONFIG=" + yamlFile},
+			want: func(c *Config) {
+				c.ConfigFile = otherYAML
+				c.Rack = "other-rack"
+			},
+		},
+		{
+			name: "empty env var counts as unset",
+			args: []string{"--config", yamlFile},
+			env:  []string{"STRATA_DATA_DIR=", "STRATA_RACK="},
+			want: func(c *Config) {
+				c.ConfigFile = yamlFile
+				c.DataDir = "/from/yaml"
+				c.SealBytes = 16 * MiB
+				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
+				c.AutoCreateTopics = false
+				c.SessionTTL = 30 * time.Second
+				c.Rack = "yaml-rack"
+			},
+		},
+		{
+			name: "flag sets a value back to empty",
+			args: []string{"--config", yamlFile, "--rack=", "--etcd-endpoints="},
+			want: func(c *Config) {
+				c.ConfigFile = yamlFile
+				c.DataDir = "/from/yaml"
+				c.SealBytes = 16 * MiB
+				c.AutoCreateTopics = false
+				c.SessionTTL = 30 * time.Second
+			},
+		},
+		{
+			name: "unrelated environment is ignored",
+			env:  []string{"PATH=/bin", "DATA_DIR=/nope", "strata_data_dir=/nope"},
+			want: func(*Config) {},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := loadConfig(tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			want := DefaultConfig()
+			tt.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// layerSamples gives every flag three distinct valid values, for YAML, the
+// environment and the command line. A new flag without samples fails
+// TestEveryFlagLayers.
+var layerSamples = map[string][3]string{
+	"data-dir":           {"/y", "/e", "/f"},
+	"listen":             {"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"},
+	"advertised-addr":    {"y:1", "e:2", "f:3"},
+	"http-listen":        {"127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6"},
+	"etcd-endpoints":     {"y:2379", "e:2379", "f:2379"},
+	"object-store":       {"file:///y", "s3://e", "file:///f"},
+	"broker-id":          {"1", "2", "3"},
+	"rack":               {"ry", "re", "rf"},
+	"default-partitions": {"4", "5", "6"},
+	"auto-create-topics": {"false", "true", "false"},
+	"seal-bytes":         {"1MiB", "2048", "3KiB"},
+	"seal-interval":      {"1s", "2s", "3s"},
+	"session-ttl":        {"11s", "12s", "13s"},
+	"max-request-bytes":  {"1MiB", "2MiB", "3MiB"},
+	"cache-bytes":        {"1GiB", "2GiB", "3GiB"},
+	"log-level":          {"debug", "warn", "error"},
+	"log-format":         {"json", "text", "json"},
+}
+
+// TestEveryFlagLayers checks, for each flag, every combination of sources:
+// the value comes from the highest of flag > env > YAML > default.
+func TestEveryFlagLayers(t *testing.T) {
+	for _, name := range flagNames() {
+		if name == "config" {
+			continue // selects the YAML file; covered by TestLoadConfigPrecedence
+		}
+		s, ok := layerSamples[name]
+		if !ok {
+			t.Errorf("--%s has no samples in layerSamples", name)
+			continue
+		}
+		for mask := range 8 {
+			useYAML, useEnv, useFlag := mask&1 != 0, mask&2 != 0, mask&4 != 0
+			t.Run(fmt.Sprintf("%s/yaml=%v,env=%v,flag=%v", name, useYAML, useEnv, useFlag), func(t *testing.T) {
+				var args, env []string
+				def := DefaultConfig()
+				want := newServeFlags(&def).Lookup(name).Value.String()
+				if useYAML {
+					args = append(args, "--config", writeFile(t, "c.yaml", name+": "+s[0]+"\n"))
+					want = canonical(t, name, s[0])
+				}
+				if useEnv {
+					env = append(env, EnvName(name)+"="+s[1])
+					want = canonical(t, name, s[1])
+				}
+				if useFlag {
+					args = append(args, "--"+name+"="+s[2])
+					want = canonical(t, name, s[2])
+				}
+				cfg, err := loadConfig(args, env)
+				if err != nil {
+					t.Fatalf("loadConfig: %v", err)
+				}
+				if got := newServeFlags(&cfg).Lookup(name).Value.String(); got != want {
+					t.Errorf("--%s = %q, want %q", name, got, want)
+				}
+			})
+		}
+	}
+}
+
+// canonical is how the flag prints value once set.
+func canonical(t *testing.T, name, value string) string {
+	t.Helper()
+	c := DefaultConfig()
+	fs := newServeFlags(&c)
+	if err := fs.Set(name, value); err != nil {
+		t.Fatalf("sample %q for --%s: %v", value, name, err)
+	}
+	return fs.Lookup(name).Value.String()
+}
+
+func TestEnvNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"data-dir":          "STRATA_DATA_DIR",
+		"listen":            "STRATA_LISTEN",
+		"max-request-bytes": "STRATA_MAX_REQUEST_BYTES",
+		"config":            "STRATA_CONFIG",
+	} {
+		if got := EnvName(in); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	valid := regexp.MustCompile(`^STRATA_[A-Z0-9]+(_[A-Z0-9]+)*$`)
+	seen := map[string]string{}
+	for _, name := range flagNames() {
+		env := EnvName(name)
+		if !valid.MatchString(env) {
+			t.Errorf("--%s: env var %q is not a valid STRATA_* name", name, env)
+		}
+		if other, dup := seen[env]; dup {
+			t.Errorf("--%s and --%s share env var %s", name, other, env)
+		}
+		seen[env] = name
+	}
+}
+
+// TestYAMLKeysMatchFlags keeps the yaml tags and the flags in step: every
+// flag but --config is a key, and every key is a flag.
+func TestYAMLKeysMatchFlags(t *testing.T) {
+	var c Config
+	var keys []string
+	for k := range c.yamlFields() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	flags := slices.DeleteFunc(flagNames(), func(n string) bool { return n == "config" })
+	if !slices.Equal(keys, flags) {
+		t.Errorf("YAML keys %v\n    flags %v", keys, flags)
+	}
+}
+
+// TestDocsListEveryFlag reads docs/configuration.md and checks that its
+// table has one row per flag with the right env var, YAML key and default,
+// and no row for a flag that does not exist.
+func TestDocsListEveryFlag(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatalf("read docs: %v", err)
+	}
+	type row struct{ env, key, def string }
+	rows := map[string]row{}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if !strings.HasPrefix(line, "| `--") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 7 {
+			t.Errorf("docs row has %d cells, want 5 columns: %s", len(cells)-2, line)
+			continue
+		}
+		unquote := func(s string) string { return strings.Trim(strings.TrimSpace(s), "`") }
+		name := strings.TrimPrefix(unquote(cells[1]), "--")
+		rows[name] = row{env: unquote(cells[2]), key: unquote(cells[3]), def: unquote(cells[4])}
+	}
+	def := DefaultConfig()
+	fs := newServeFlags(&def)
+	fs.VisitAll(func(f *flag.Flag) {
+		r, ok := rows[f.Name]
+		if !ok {
+			t.Errorf("docs/configuration.md has no row for --%s", f.Name)
+			return
+		}
+		delete(rows, f.Name)
+		if r.env != EnvName(f.Name) {
+			t.Errorf("docs: --%s env var %q, want %q", f.Name, r.env, EnvName(f.Name))
+		}
+		wantKey := f.Name
+		if f.Name == "config" {
+			wantKey = "—"
+		}
+		if r.key != wantKey {
+			t.Errorf("docs: --%s YAML key %q, want %q", f.Name, r.key, wantKey)
+		}
+		wantDef := f.DefValue
+		if wantDef == "" {
+			wantDef = "empty"
+		}
+		if r.def != wantDef {
+			t.Errorf("docs: --%s default %q, want %q", f.Name, r.def, wantDef)
+		}
+	})
+	for name := range rows {
+		t.Errorf("docs/configuration.md documents --%s, which is not a flag", name)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    ByteSize
+		wantErr string
+	}{
+		{in: "0", want: 0},
+		{in: "12", want: 12},
+		{in: "12B", want: 12},
+		{in: "1024", want: KiB},
+		{in: "1KiB", want: KiB},
+		{in: "8MiB", want: 8 * MiB},
+		{in: "8 MiB", want: 8 * MiB},
+		{in: "8mib", want: 8 * MiB},
+		{in: " 100MiB ", want: 104857600},
+		{in: "1GiB", want: GiB},
+		{in: "2TiB", want: 2 * TiB},
+		{in: "9223372036854775807", want: math.MaxInt64},
+		{in: "", wantErr: "want a number"},
+		{in: "abc", wantErr: "want a number"},
+		{in: "MiB", wantErr: "want a number"},
+		{in: "-1", wantErr: "want a number"},
+		{in: "1.5MiB", wantErr: "want a number"},
+		{in: "8XiB", wantErr: "want a number"},
+		{in: "8MB", wantErr: `unit "MB" is ambiguous`},
+		{in: "8k", wantErr: `unit "k" is ambiguous`},
+		{in: "9223372036854775808", wantErr: "too large"},
+		{in: "8388608TiB", wantErr: "too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseByteSize(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseByteSize(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseByteSize(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestByteSizeString(t *testing.T) {
+	for size, want := range map[ByteSize]string{
+		0: "0", 12: "12", 1536: "1536", KiB: "1KiB", 3 * KiB: "3KiB",
+		8 * MiB: "8MiB", 100 * MiB: "100MiB", GiB: "1GiB", 2048 * GiB: "2TiB",
+	} {
+		if got := size.String(); got != want {
+			t.Errorf("ByteSize(%d).String() = %q, want %q", int64(size), got, want)
+		}
+		if back, err := ParseByteSize(want); err != nil || back != size {
+			t.Errorf("ParseByteSize(%q) = %v, %v; want %d", want, back, err, int64(size))
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string // the whole message; "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"listen any host with advertised", func(c *Config) { c.Listen = ":9092"; c.AdvertisedAddr = "b1:9092" }, ""},
+		{"free ports", func(c *Config) { c.Listen = "127.0.0.1:0"; c.HTTPListen = "127.0.0.1:0" }, ""},
+		{"ipv6", func(c *Config) { c.Listen = "[::1]:9092"; c.AdvertisedAddr = "[::1]:9092" }, ""},
+		{"http off", func(c *Config) { c.HTTPListen = "" }, ""},
+		{"etcd endpoints", func(c *Config) { c.EtcdEndpoints = List{"e1:2379", "http://e2:2379", "https://e3:2379"} }, ""},
+		{"s3 store", func(c *Config) { c.ObjectStore = "s3://bucket/prefix?endpoint=127.0.0.1:9000&insecure=true" }, ""},
+		{"file store", func(c *Config) { c.ObjectStore = "file:///var/lib/strata/objects" }, ""},
+		{"explicit broker id", func(c *Config) { c.BrokerID = 7 }, ""},
+		{"upper-case level", func(c *Config) { c.LogLevel = "DEBUG"; c.LogFormat = "JSON" }, ""},
+
+		{"empty data dir", func(c *Config) { c.DataDir = " " }, "--data-dir must not be empty"},
+		{"listen without port", func(c *Config) { c.Listen = "127.0.0.1" },
+			`--listen must be host:port, got "127.0.0.1" (missing port in address)`},
+		{"listen bad port", func(c *Config) { c.Listen = "127.0.0.1:kafka" },
+			`--listen must be host:port, got "127.0.0.1:kafka" (port must be a number from 0 to 65535)`},
+		{"advertised without port", func(c *Config) { c.AdvertisedAddr = "broker-1" },
+			`--advertised-addr must be host:port, got "broker-1" (missing port in address)`},
+		{"advertised port 0", func(c *Config) { c.AdvertisedAddr = "broker-1:0" },
+			`--advertised-addr must be host:port, got "broker-1:0" (port must be a number from 1 to 65535)`},
+		{"advertised unspecified", func(c *Config) { c.AdvertisedAddr = "0.0.0.0:9092" },
+			`--advertised-addr must name a host clients can reach, got "0.0.0.0:9092"`},
+		{"listen any host without advertised", func(c *Config) { c.Listen = "0.0.0.0:9092" },
+			`--advertised-addr is required when --listen ("0.0.0.0:9092") names no specific host, since clients cannot connect to that`},
+		{"http listen bad", func(c *Config) { c.HTTPListen = "9644" },
+			`--http-listen must be host:port or empty, got "9644" (missing port in address)`},
+		{"http listen same as listen", func(c *Config) { c.HTTPListen = c.Listen },
+			`--http-listen must differ from --listen, both are "127.0.0.1:9092"`},
+		{"etcd endpoint without port", func(c *Config) { c.EtcdEndpoints = List{"e1:2379", "e2"} },
+			`--etcd-endpoints entry "e2" must be host:port or http(s)://host:port (missing port in address)`},
+		{"etcd endpoint scheme", func(c *Config) { c.EtcdEndpoints = List{"grpc://e1:2379"} },
+			`--etcd-endpoints entry "grpc://e1:2379" must be host:port or http(s)://host:port (scheme "grpc")`},
+		{"object store scheme", func(c *Config) { c.ObjectStore = "gs://bucket" },
+			`--object-store must be a file:// or s3:// URL, got "gs://bucket"`},
+		{"object store no scheme", func(c *Config) { c.ObjectStore = "/var/lib/objects" },
+			`--object-store must be a file:// or s3:// URL, got "/var/lib/objects"`},
+		{"object store relative file", func(c *Config) { c.ObjectStore = "file://objects" },
+			`--object-store file URL must have an absolute path (file:///var/lib/strata/objects), got "file://objects"`},
+		{"object store s3 without bucket", func(c *Config) { c.ObjectStore = "s3:///x" },
+			`--object-store s3 URL must name a bucket (s3://BUCKET?endpoint=HOST:PORT), got "s3:///x"`},
+		{"negative broker id", func(c *Config) { c.BrokerID = -1 },
+			"--broker-id must be 0 (allocate) or positive, got -1"},
+		{"zero partitions", func(c *Config) { c.DefaultPartitions = 0 },
+			"--default-partitions must be at least 1, got 0"},
+		{"tiny seal bytes", func(c *Config) { c.SealBytes = 12 },
+			"--seal-bytes must be at least 1KiB, got 12"},
+		{"zero seal interval", func(c *Config) { c.SealInterval = 0 },
+			"--seal-interval must be at least 1ms, got 0s"},
+		{"short session ttl", func(c *Config) { c.SessionTTL = 500 * time.Millisecond },
+			"--session-ttl must be at least 1s, got 500ms"},
+		{"fractional session ttl", func(c *Config) { c.SessionTTL = 1500 * time.Millisecond },
+			"--session-ttl must be a whole number of seconds (etcd leases count seconds), got 1.5s"},
+		{"small max request", func(c *Config) { c.MaxRequestBytes = 100 },
+			"--max-request-bytes must be between 1KiB and 2147483647, got 100"},
+		{"huge max request", func(c *Config) { c.MaxRequestBytes = 2 * GiB },
+			"--max-request-bytes must be between 1KiB and 2147483647, got 2GiB"},
+		{"zero cache", func(c *Config) { c.CacheBytes = 0 },
+			"--cache-bytes must be at least 1KiB, got 0"},
+		{"log level", func(c *Config) { c.LogLevel = "verbose" },
+			`--log-level must be debug, info, warn or error, got "verbose"`},
+		{"log format", func(c *Config) { c.LogFormat = "logfmt" },
+			`--log-format must be text or json, got "logfmt"`},
+		{"every problem on one line", func(c *Config) { c.SealBytes = 12; c.LogFormat = "xml" },
+			`--seal-bytes must be at least 1KiB, got 12; --log-format must be text or json, got "xml"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.modify(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Validate()\n got %q\nwant %q", err, tt.want)
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Errorf("Validate() error is %T, want *ValidationError", err)
+			}
+		})
+	}
+}
+
+func TestYAML(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		want    func(*Config)
+		wantErr string // the whole message after the file name
+	}{
+		{name: "empty file", yaml: "", want: func(*Config) {}},
+		{name: "only comments", yaml: "# nothing here\n", want: func(*Config) {}},
+		{name: "sizes as integers and strings", yaml: "seal-bytes: 2097152\ncache-bytes: 1GiB\nmax-request-bytes: '1MiB'\n",
+			want: func(c *Config) { c.SealBytes = 2 * MiB; c.CacheBytes = GiB; c.MaxRequestBytes = MiB }},
+		{name: "endpoints as a string", yaml: "etcd-endpoints: a:1, b:2\n",
+			want: func(c *Config) { c.EtcdEndpoints = List{"a:1", "b:2"} }},
+		{name: "endpoints as a list", yaml: "etcd-endpoints:\n  - a:1\n  - b:2\n",
+			want: func(c *Config) { c.EtcdEndpoints = List{"a:1", "b:2"} }},
+		{name: "every type", yaml: "broker-id: 3\nauto-create-topics: false\nseal-interval: 1s\nadvertised-addr: \"\"\nobject-store: s3://b?endpoint=h:1\n",
+			want: func(c *Config) {
+				c.BrokerID = 3
+				c.AutoCreateTopics = false
+				c.SealInterval = time.Second
+				c.ObjectStore = "s3://b?endpoint=h:1"
+			}},
+
+		{name: "unknown key", yaml: "listen: 127.0.0.1:1\nseal-byte: 1MiB\n", wantErr: `:2: unknown key "seal-byte"`},
+		{name: "underscore key", yaml: "data_dir: /x\n", wantErr: `:1: unknown key "data_dir" (did you mean "data-dir"?)`},
+		{name: "config key", yaml: "config: other.yaml\n", wantErr: `:1: unknown key "config" (a config file cannot name another)`},
+		{name: "Go field name", yaml: "DataDir: /x\n", wantErr: `:1: unknown key "DataDir"`},
+		{name: "repeated key", yaml: "rack: a\n\nrack: b\n", wantErr: `:3: key "rack" repeated (first on line 1)`},
+		{name: "no value", yaml: "rack:\n", wantErr: `:1: key "rack" has no value (write "" for empty)`},
+		{name: "not a mapping", yaml: "- data-dir\n", wantErr: `:1: want a mapping of option names to values`},
+		{name: "bad size", yaml: "seal-bytes: lots\n", wantErr: `:1: seal-bytes: want a number of bytes or a size such as 512KiB, 8MiB, 1GiB`},
+		{name: "bad int", yaml: "broker-id: x\n", wantErr: ":1: broker-id: cannot unmarshal !!str `x` into int32"},
+		{name: "int out of range", yaml: "default-partitions: 99999999999\n", wantErr: ":1: default-partitions: cannot unmarshal !!int `9999999...` into int32"},
+		{name: "bare number duration", yaml: "seal-interval: 200\n", wantErr: ":1: seal-interval: cannot unmarshal !!int `200` into time.Duration"},
+		{name: "syntax error", yaml: "listen: [\n", wantErr: ":1: did not find expected node content"},
+		{name: "tab indentation", yaml: "listen: a:1\n\tseal-bytes: 1\n", wantErr: ":2: found a tab character that violates indentation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			err := c.decodeYAML("strata.yaml", []byte(tt.yaml))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != "strata.yaml"+tt.wantErr {
+					t.Fatalf("decodeYAML error\n got %v\nwant %q", err, "strata.yaml"+tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decodeYAML: %v", err)
+			}
+			want := DefaultConfig()
+			tt.want(&want)
+			if !reflect.DeepEqual(c, want) {
+				t.Errorf("got  %+v\nwant %+v", c, want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		args, env []string
+		want      string
+		usage     bool // exit status 2
+	}{
+		{name: "bad flag value", args: []string{"--seal-bytes=abc"}, usage: true,
+			want: `invalid value "abc" for flag -seal-bytes: want a number of bytes or a size such as 512KiB, 8MiB, 1GiB`},
+		{name: "unknown flag", args: []string{"--seal-byte=1"}, usage: true,
+			want: "flag provided but not defined: -seal-byte"},
+		{name: "bad bool flag", args: []string{"--auto-create-topics=maybe"}, usage: true,
+			want: `invalid boolean value "maybe" for -auto-create-topics: want true or false`},
+		{name: "positional argument", args: []string{"--rack", "a", "extra"}, usage: true,
+			want: `unexpected argument "extra" (serve takes only flags)`},
+		{name: "bad env value", env: []string{"STRATA_SESSION_TTL=10"},
+			want: `invalid value "10" for STRATA_SESSION_TTL: want a duration such as 200ms, 10s or 1m`},
+		{name: "env int out of range", env: []string{"STRATA_BROKER_ID=3000000000"},
+			want: `invalid value "3000000000" for STRATA_BROKER_ID: out of range for a 32-bit integer`},
+		{name: "missing config file", args: []string{"--config", "/nonexistent/strata.yaml"},
+			want: "config file: open /nonexistent/strata.yaml: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(tt.args, tt.env)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("loadConfig error\n got %v\nwant %q", err, tt.want)
+			}
+			var ue usageError
+			if errors.As(err, &ue) != tt.usage {
+				t.Errorf("usage error = %v, want %v", !tt.usage, tt.usage)
+			}
+		})
+	}
+	if _, err := loadConfig([]string{"--help"}, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: got %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestBrokerConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.DataDir = "rel/dir"
+	c.EtcdEndpoints = List{"a:1"}
+	got, err := c.BrokerConfig(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	dir := filepath.Join(wd, "rel", "dir")
+	if got.DataDir != dir {
+		t.Errorf("DataDir = %q, want %q", got.DataDir, dir)
+	}
+	if want := "file://" + dir + "/objects"; got.ObjectStore != want {
+		t.Errorf("ObjectStore = %q, want %q", got.ObjectStore, want)
+	}
+	if got.SealBytes != 8<<20 || got.MaxRequestBytes != 104857600 || got.CacheBytes != 256<<20 ||
+		got.SealInterval != 200*time.Millisecond || got.SessionTTL != 10*time.Second ||
+		!got.AutoCreateTopics || got.DefaultPartitions != 1 || got.Listen != "127.0.0.1:9092" ||
+		!slices.Equal(got.EtcdEndpoints, []string{"a:1"}) {
+		t.Errorf("BrokerConfig = %+v", got)
+	}
+
+	c.ObjectStore = "s3://bucket"
+	if got, _ := c.BrokerConfig(nil, nil); got.ObjectStore != "s3://bucket" {
+		t.Errorf("ObjectStore = %q, want it unchanged", got.ObjectStore)
+	}
+}
+
+func TestUnknownEnv(t *testing.T) {
+	c := DefaultConfig()
+	got := unknownEnv(newServeFlags(&c), []string{"STRATA_DATA_DIR=/x", "STRATA_SEAL_BYTE=1", "HOME=/root"})
+	if !slices.Equal(got, []string{"STRATA_SEAL_BYTE"}) {
+		t.Errorf("unknownEnv = %v, want [STRATA_SEAL_BYTE]", got)
+	}
+}

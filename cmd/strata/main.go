@@ -1,0 +1,101 @@
+// Command strata is the Strata broker: a Kafka-compatible broker that keeps
+// recent data in a local WAL and the rest in object storage, with its
+// metadata in etcd.
+//
+//	strata serve [flags]   run a broker (flags, STRATA_* variables, YAML file)
+//	strata version         print the version
+//
+// Every option is described in docs/configuration.md and by `strata serve --help`.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return 2
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(rest, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] == "serve" {
+			printServeUsage(stdout)
+		} else {
+			printUsage(stdout)
+		}
+		return 0
+	default:
+		fmt.Fprintf(stderr, "strata: unknown command %q\n\n", cmd)
+		printUsage(stderr)
+		return 2
+	}
+}
+
+func versionString() string {
+	return fmt.Sprintf("strata %s (%s %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `Strata is a Kafka-compatible broker that tiers its log to object storage.
+
+Usage:
+  strata serve [flags]    run a broker
+  strata version          print the version
+  strata help [serve]     print this help, or the help of serve
+
+`)
+	printServeFlags(w)
+}
+
+func printServeUsage(w io.Writer) {
+	fmt.Fprint(w, `Usage: strata serve [flags]
+
+Run a broker until SIGINT or SIGTERM, then shut down gracefully (seal, upload,
+commit); a second signal exits at once with status 1.
+
+`)
+	printServeFlags(w)
+}
+
+// printServeFlags documents every flag with its argument, default and
+// environment variable.
+func printServeFlags(w io.Writer) {
+	fmt.Fprint(w, `Flags of serve. Each can also be set with the environment variable shown, or
+as a key of the same name in the YAML file given by --config. Precedence:
+flags, then environment variables, then the YAML file, then defaults.
+
+`)
+	def := DefaultConfig()
+	newServeFlags(&def).VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		dv := f.DefValue
+		if dv == "" {
+			dv = `""`
+		}
+		fmt.Fprintf(w, "  --%s%s\n", f.Name, arg)
+		fmt.Fprintf(w, "        %s\n", strings.ReplaceAll(usage, "\n", "\n        "))
+		fmt.Fprintf(w, "        default %s, env %s\n", dv, EnvName(f.Name))
+	})
+}

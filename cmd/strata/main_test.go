@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string // substring
+		stderr     string // substring
+		stderrLine bool   // stderr is exactly one line
+	}{
+		{name: "no command", args: nil, code: 2, stderr: "Usage:"},
+		{name: "unknown command", args: []string{"bogus"}, code: 2, stderr: `strata: unknown command "bogus"`},
+		{name: "version", args: []string{"version"}, code: 0, stdout: "strata dev (" + runtime.Version()},
+		{name: "--version", args: []string{"--version"}, code: 0, stdout: "strata dev"},
+		{name: "help", args: []string{"--help"}, code: 0, stdout: "strata serve [flags]"},
+		{name: "help serve", args: []string{"help", "serve"}, code: 0, stdout: "Usage: strata serve [flags]"},
+		{name: "serve --help", args: []string{"serve", "--help"}, code: 0, stdout: "STRATA_SEAL_BYTES"},
+		{name: "serve -h", args: []string{"serve", "-h"}, code: 0, stdout: "--seal-bytes size"},
+		{name: "bad flag value", args: []string{"serve", "--seal-bytes=abc"}, code: 2, stderrLine: true,
+			stderr: `strata: invalid value "abc" for flag -seal-bytes`},
+		{name: "invalid config", args: []string{"serve", "--seal-bytes=12", "--log-level=loud"}, code: 1, stderrLine: true,
+			stderr: `strata: --seal-bytes must be at least 1KiB, got 12; --log-level must be debug, info, warn or error, got "loud"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdout, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr.String())
+			}
+			if tt.stderrLine && strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("stderr is not one line:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+// TestHelpDocumentsEveryFlag checks that both help texts name every flag,
+// its default and its environment variable.
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}} {
+		var stdout bytes.Buffer
+		if code := run(args, &stdout, &bytes.Buffer{}); code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		help := stdout.String()
+		c := DefaultConfig()
+		fs := newServeFlags(&c)
+		for _, name := range flagNames() {
+			f := fs.Lookup(name)
+			def := f.DefValue
+			if def == "" {
+				def = `""`
+			}
+			if want := "default " + def + ", env " + EnvName(name); !strings.Contains(help, "  --"+name) || !strings.Contains(help, want) {
+				t.Errorf("%v: help does not document --%s with %q", args, name, want)
+			}
+		}
+	}
+}
+
+// buildStrata compiles the command into a temporary directory.
+func buildStrata(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go tool not found: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "strata")
+	cmd := exec.Command(goTool, "build", "-ldflags", "-X main.version=v9.8.7-test", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinary runs the built command for the paths that end before a broker
+// starts: start-up failures must be one line on stderr with the right status.
+func TestBinary(t *testing.T) {
+	bin := buildStrata(t)
+	badYAML := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(badYAML, []byte("data-dir: /x\nseal_bytes: 1MiB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		env    []string
+		code   int
+		stdout string // substring
+		stderr string // the whole of stderr when oneLine, else a substring
+		one    bool
+	}{
+		{name: "version", args: []string{"version"}, stdout: "strata v9.8.7-test (" + runtime.Version()},
+		{name: "serve help", args: []string{"serve", "--help"}, stdout: "env STRATA_DATA_DIR"},
+		{name: "unknown command", args: []string{"start"}, code: 2, stderr: `strata: unknown command "start"`},
+		{name: "bad size flag", args: []string{"serve", "--seal-bytes=abc"}, code: 2, one: true,
+			stderr: `strata: invalid value "abc" for flag -seal-bytes: want a number of bytes or a size such as 512KiB, 8MiB, 1GiB`},
+		{name: "invalid value", args: []string{"serve", "--advertised-addr=broker-1"}, code: 1, one: true,
+			stderr: `strata: --advertised-addr must be host:port, got "broker-1" (missing port in address)`},
+		{name: "bad env", args: []string{"serve"}, env: []string{"STRATA_SEAL_INTERVAL=soon"}, code: 1, one: true,
+			stderr: `strata: invalid value "soon" for STRATA_SEAL_INTERVAL: want a duration such as 200ms, 10s or 1m`},
+		{name: "unknown YAML key", args: []string{"serve", "--config", badYAML}, code: 1, one: true,
+			stderr: "strata: " + badYAML + `:2: unknown key "seal_bytes" (did you mean "seal-bytes"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = append(cleanEnv(), tt.env...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdout, stdout.String())
+			}
+			if tt.one {
+				if got := stderr.String(); got != tt.stderr+"\n" {
+					t.Errorf("stderr\n got %q\nwant %q", got, tt.stderr+"\n")
+				}
+			} else if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr.String())
+			}
+		})
+	}
+}
+
+// cleanEnv is the test's environment without STRATA_* variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STRATA_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}

@@ -1,0 +1,269 @@
+package metadata
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sourcegraph/conc/pool"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Transaction limits of CommitSegments. etcd counts a transaction's size as
+// the largest of its compares, success ops and failure ops (not their sum),
+// and rejects more than --max-txn-ops (default 128).
+const (
+	maxTxnOps = 128
+	// maxTxnBytes keeps a transaction well below etcd's default
+	// --max-request-bytes (1.5 MiB). A single larger commit goes alone.
+	maxTxnBytes = 1 << 20
+	// opsPerCommit: Then puts the manifest entry and the state; Else reads
+	// the leader key. Compares: one.
+	opsPerCommit    = 2
+	commitsPerTxn   = maxTxnOps / opsPerCommit
+	commitTxnsInFly = 4 // transactions of one CommitSegments call in flight at once
+)
+
+// AcquireLeadership makes this broker's lease hold the partition's leadership key
+// and returns the epoch (the key's creation revision). If the key is already held
+// by this lease, it returns the existing epoch. ErrNotLeader if another lease holds it.
+func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerID int32) (int64, error) {
+	lk := s.keys.leader(key)
+	val, _ := json.Marshal(leaderValue{Broker: brokerID})
+	lease := s.session.Lease()
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(lk), "=", 0)).
+		Then(clientv3.OpPut(lk, string(val), clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(lk)).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("metadata: acquire leadership of %s: %w", key, err)
+	}
+	if resp.Succeeded {
+		// The put created the key in this transaction, at its revision.
+		epoch := resp.Header.Revision
+		s.log.Debug("metadata: leadership acquired", "partition", key, "epoch", epoch)
+		return epoch, nil
+	}
+	kv := resp.Responses[0].GetResponseRange().Kvs[0]
+	if clientv3.LeaseID(kv.Lease) == lease {
+		return kv.CreateRevision, nil
+	}
+	var cur leaderValue
+	_ = json.Unmarshal(kv.Value, &cur)
+	return 0, fmt.Errorf("%w: %s led by broker %d (epoch %d)", ErrNotLeader, key, cur.Broker, kv.CreateRevision)
+}
+
+// ResignLeadership deletes the leadership key if it still has epoch.
+// Resigning a leadership already lost is not an error.
+func (s *Store) ResignLeadership(ctx context.Context, key PartitionKey, epoch int64) error {
+	lk := s.keys.leader(key)
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(lk), "=", epoch)).
+		Then(clientv3.OpDelete(lk)).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("metadata: resign leadership of %s: %w", key, err)
+	}
+	s.log.Debug("metadata: leadership resigned", "partition", key, "epoch", epoch, "held", resp.Succeeded)
+	return nil
+}
+
+// PartitionState reads the committed state (zero state if none yet).
+func (s *Store) PartitionState(ctx context.Context, key PartitionKey) (PartitionState, error) {
+	resp, err := s.client.Get(ctx, s.keys.state(key))
+	if err != nil {
+		return PartitionState{}, fmt.Errorf("metadata: read state of %s: %w", key, err)
+	}
+	var st PartitionState
+	if len(resp.Kvs) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+		return PartitionState{}, fmt.Errorf("metadata: state at %s: %w", resp.Kvs[0].Key, err)
+	}
+	return st, nil
+}
+
+// Manifest lists the partition's manifest entries by base offset.
+func (s *Store) Manifest(ctx context.Context, key PartitionKey) ([]ManifestEntry, error) {
+	// Keys hold the base offset zero-padded, so etcd's key order is offset order.
+	resp, err := s.client.Get(ctx, s.keys.manifest(key), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("metadata: read manifest of %s: %w", key, err)
+	}
+	out := make([]ManifestEntry, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var e ManifestEntry
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			return nil, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// pendingCommit is one Commit encoded for a transaction.
+type pendingCommit struct {
+	i         int // index in the caller's commits
+	key       PartitionKey
+	epoch     int64
+	leaderKey string
+	puts      [2][2]string // {key, value} of the manifest entry and the state
+	bytes     int
+}
+
+// CommitSegments commits many partitions' entries and states, each guarded by its
+// epoch, in as few transactions as etcd's limits allow. It returns one error per
+// commit (nil, ErrFenced, or a transport error), aligned with commits.
+//
+// Commits of different partitions are independent: one fenced partition does
+// not hold back the others. Commits of the same partition apply in the
+// order given, and once one of them fails the later ones fail too (so a
+// manifest never has a gap). A transport error leaves the outcome of the
+// affected commits unknown; retrying them is safe, since they rewrite the
+// same keys with the same values.
+func (s *Store) CommitSegments(ctx context.Context, commits []Commit) []error {
+	errs := make([]error, len(commits))
+
+	// The k-th commit of a partition goes into generation k: etcd rejects a
+	// transaction that writes a key twice, and a partition's commits must
+	// apply in order. Generations run one after another.
+	var gens [][]pendingCommit
+	seen := make(map[PartitionKey]int, len(commits))
+	for i, c := range commits {
+		pc, err := s.encodeCommit(i, c)
+		if err != nil {
+			errs[i] = err
+		}
+		g := seen[c.Key]
+		seen[c.Key] = g + 1
+		if g == len(gens) {
+			gens = append(gens, nil)
+		}
+		gens[g] = append(gens[g], pc)
+	}
+
+	failed := make(map[PartitionKey]error)
+	for _, gen := range gens {
+		var batch []pendingCommit
+		for _, pc := range gen {
+			if err := errs[pc.i]; err != nil {
+				failed[pc.key] = err
+			} else if err := failed[pc.key]; err != nil {
+				errs[pc.i] = fmt.Errorf("metadata: earlier commit of %s failed: %w", pc.key, err)
+			} else {
+				batch = append(batch, pc)
+			}
+		}
+		p := pool.New().WithMaxGoroutines(commitTxnsInFly)
+		for _, b := range splitCommits(batch) {
+			p.Go(func() { s.commitBatch(ctx, b, errs) })
+		}
+		p.Wait()
+		for _, pc := range batch {
+			if errs[pc.i] != nil {
+				failed[pc.key] = errs[pc.i]
+			}
+		}
+	}
+	return errs
+}
+
+func (s *Store) encodeCommit(i int, c Commit) (pendingCommit, error) {
+	pc := pendingCommit{i: i, key: c.Key, epoch: c.Epoch}
+	if c.Epoch <= 0 {
+		// CreateRevision == 0 would hold for an absent leader key.
+		return pc, ErrFenced
+	}
+	if c.Entry.BaseOffset < 0 {
+		return pc, fmt.Errorf("%w: %s: base offset %d", ErrInvalid, c.Key, c.Entry.BaseOffset)
+	}
+	entry, err := json.Marshal(c.Entry)
+	if err != nil {
+		return pc, fmt.Errorf("metadata: encode manifest entry of %s: %w", c.Key, err)
+	}
+	state, err := json.Marshal(c.State)
+	if err != nil {
+		return pc, fmt.Errorf("metadata: encode state of %s: %w", c.Key, err)
+	}
+	pc.leaderKey = s.keys.leader(c.Key)
+	pc.puts = [2][2]string{
+		{s.keys.manifestEntry(c.Key, c.Entry.BaseOffset), string(entry)},
+		{s.keys.state(c.Key), string(state)},
+	}
+	pc.bytes = len(pc.leaderKey)
+	for _, kv := range pc.puts {
+		pc.bytes += len(kv[0]) + len(kv[1])
+	}
+	return pc, nil
+}
+
+// splitCommits cuts commits (all of different partitions) into transactions
+// within maxTxnOps and maxTxnBytes.
+func splitCommits(commits []pendingCommit) [][]pendingCommit {
+	var out [][]pendingCommit
+	var cur []pendingCommit
+	size := 0
+	for _, pc := range commits {
+		if len(cur) > 0 && (len(cur) == commitsPerTxn || size+pc.bytes > maxTxnBytes) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, pc)
+		size += pc.bytes
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// commitBatch commits a batch in one transaction and sets errs for its
+// commits. If some epochs no longer hold, the failure branch has read every
+// leader key at the transaction's revision: the commits whose epoch is gone
+// are fenced for good (epochs never come back), and the rest go again.
+func (s *Store) commitBatch(ctx context.Context, batch []pendingCommit, errs []error) {
+	for len(batch) > 0 {
+		cmps := make([]clientv3.Cmp, 0, len(batch))
+		thens := make([]clientv3.Op, 0, 2*len(batch))
+		elses := make([]clientv3.Op, 0, len(batch))
+		for _, pc := range batch {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pc.leaderKey), "=", pc.epoch))
+			for _, kv := range pc.puts {
+				thens = append(thens, clientv3.OpPut(kv[0], kv[1]))
+			}
+			elses = append(elses, clientv3.OpGet(pc.leaderKey, clientv3.WithKeysOnly()))
+		}
+		resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
+		if err != nil {
+			for _, pc := range batch {
+				errs[pc.i] = fmt.Errorf("metadata: commit %s: %w", pc.key, err)
+			}
+			return
+		}
+		if resp.Succeeded {
+			return
+		}
+		live := batch[:0:0]
+		for j, pc := range batch {
+			kvs := resp.Responses[j].GetResponseRange().Kvs
+			if len(kvs) == 0 || kvs[0].CreateRevision != pc.epoch {
+				errs[pc.i] = ErrFenced
+				s.log.Debug("metadata: commit fenced", "partition", pc.key, "epoch", pc.epoch)
+				continue
+			}
+			live = append(live, pc)
+		}
+		if len(live) == len(batch) {
+			// Cannot happen: compares and reads see the same revision.
+			err := errors.New("metadata: commit transaction failed with every epoch holding")
+			for _, pc := range batch {
+				errs[pc.i] = err
+			}
+			return
+		}
+		batch = live
+	}
+}

@@ -1,0 +1,124 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
+var (
+	ErrTopicExists  = errors.New("metadata: topic already exists")
+	ErrUnknownTopic = errors.New("metadata: unknown topic")
+	// ErrNotLeader: another broker's lease holds the partition's leadership key.
+	ErrNotLeader = errors.New("metadata: partition led by another broker")
+	// ErrFenced: a commit's epoch comparison failed; the caller no longer leads.
+	ErrFenced = errors.New("metadata: leader epoch fenced")
+	// ErrConflict: a compare-and-swap update lost to a concurrent change;
+	// read again and retry.
+	ErrConflict = errors.New("metadata: concurrent update (version mismatch)")
+	// ErrInvalid: an argument the store cannot write (wrapped with the reason).
+	ErrInvalid = errors.New("metadata: invalid argument")
+	// ErrLeaseExpired: Options.LeaseID names a lease that etcd no longer has.
+	ErrLeaseExpired = errors.New("metadata: lease expired")
+)
+
+// TopicID is a topic's 16-byte UUID (as Kafka's topic ids).
+type TopicID [16]byte
+
+// String is the UUID in its usual text form.
+func (id TopicID) String() string { return uuid.UUID(id).String() }
+
+// NewTopicID returns a random (v4) non-zero id.
+func NewTopicID() TopicID {
+	// A v4 UUID has version and variant bits set, so it is never zero.
+	return TopicID(uuid.New())
+}
+
+// MarshalText encodes the id as its UUID string (so JSON holds a string).
+func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses a UUID string as written by MarshalText.
+func (id *TopicID) UnmarshalText(b []byte) error {
+	u, err := uuid.ParseBytes(b)
+	if err != nil {
+		return fmt.Errorf("metadata: topic id %q: %w", b, err)
+	}
+	*id = TopicID(u)
+	return nil
+}
+
+// PartitionKey names one partition.
+type PartitionKey struct {
+	Topic     TopicID
+	Partition int32
+}
+
+// String is "<topic-id>/<partition>", as in the etcd keys.
+func (k PartitionKey) String() string {
+	return k.Topic.String() + "/" + strconv.Itoa(int(k.Partition))
+}
+
+// Topic is a topic's definition.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         TopicID           `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"` // only explicitly set configs
+	// Version is the etcd ModRevision of the topic key when read (for CAS updates); not stored.
+	Version int64 `json:"-"`
+}
+
+// Broker is a live broker's registration.
+type Broker struct {
+	ID   int32  `json:"id"`
+	Addr string `json:"addr"` // advertised host:port
+	Rack string `json:"rack,omitempty"`
+}
+
+// ManifestEntry says where a contiguous range of one partition's batches lives.
+type ManifestEntry struct {
+	Object       string `json:"object"`  // object name in the bucket
+	Position     int64  `json:"pos"`     // byte offset of the range in the object
+	Size         int64  `json:"size"`    // byte length of the range
+	BaseOffset   int64  `json:"base"`    // first offset of the first batch
+	LastOffset   int64  `json:"last"`    // last offset of the last batch
+	MaxTimestamp int64  `json:"maxTs"`   // max timestamp of the range
+	Batches      int32  `json:"batches"` // number of batches
+	CRC          uint32 `json:"crc"`     // CRC-32C of the range's bytes
+}
+
+// ProducerState is an idempotent producer's last appended batches on one partition.
+type ProducerState struct {
+	Epoch int16 `json:"epoch"`
+	// Batches are the last (up to 5) batches appended, oldest first, for dedup of retries.
+	Batches []ProducerBatch `json:"batches"`
+}
+
+// ProducerBatch identifies one idempotent batch.
+type ProducerBatch struct {
+	FirstSeq   int32 `json:"firstSeq"`
+	LastSeq    int32 `json:"lastSeq"`
+	BaseOffset int64 `json:"base"`
+}
+
+// PartitionState is what a leader commits with every manifest entry.
+type PartitionState struct {
+	HighWatermark  int64                   `json:"hwm"`      // next offset after the last committed record
+	LogStartOffset int64                   `json:"logStart"` // first readable offset
+	Producers      map[int64]ProducerState `json:"producers,omitempty"`
+}
+
+// Commit is one partition's new manifest entry and state, guarded by Epoch.
+type Commit struct {
+	Key   PartitionKey
+	Epoch int64
+	Entry ManifestEntry
+	State PartitionState
+}
+
+// leaderValue is the JSON value of a partition's leader key.
+type leaderValue struct {
+	Broker int32 `json:"broker"`
+}

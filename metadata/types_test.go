@@ -1,0 +1,109 @@
+package metadata
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestTopicIDText(t *testing.T) {
+	id := NewTopicID()
+	if id == (TopicID{}) {
+		t.Fatal("zero id")
+	}
+	if v := id[6] >> 4; v != 4 {
+		t.Errorf("version %d, want 4", v)
+	}
+	s := id.String()
+	if len(s) != 36 || strings.Count(s, "-") != 4 {
+		t.Errorf("String() = %q, want the 8-4-4-4-12 form", s)
+	}
+
+	// JSON holds the UUID string.
+	b, err := json.Marshal(Topic{Name: "t", ID: id, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`{"name":"t","id":%q,"partitions":1}`, s); string(b) != want {
+		t.Errorf("json = %s, want %s", b, want)
+	}
+	var back Topic
+	if err := json.Unmarshal(b, &back); err != nil || back.ID != id {
+		t.Errorf("round trip = %v, %v; want %v", back.ID, err, id)
+	}
+
+	for _, bad := range []string{"", "nope", s[:35], s + "0", strings.Replace(s, "-", "x", 1)} {
+		var got TopicID
+		if err := got.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalText(%q) accepted: %v", bad, got)
+		}
+	}
+}
+
+func TestPartitionKeyString(t *testing.T) {
+	k := PartitionKey{Topic: TopicID{0: 0xab, 15: 0x01}, Partition: 12}
+	if got, want := k.String(), "ab000000-0000-0000-0000-000000000001/12"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestSplitCommits(t *testing.T) {
+	small := pendingCommit{bytes: 200}
+	big := pendingCommit{bytes: 600 << 10}
+	for _, tc := range []struct {
+		name  string
+		in    []pendingCommit
+		sizes []int
+	}{
+		{"none", nil, nil},
+		{"one", rep(small, 1), []int{1}},
+		{"just under", rep(small, 63), []int{63}},
+		{"at the op limit", rep(small, 64), []int{64}},
+		{"just over", rep(small, 65), []int{64, 1}},
+		{"two full", rep(small, 128), []int{64, 64}},
+		{"200", rep(small, 200), []int{64, 64, 64, 8}},
+		{"bytes", append(rep(small, 3), rep(big, 3)...), []int{4, 1, 1}},
+		{"oversized alone", []pendingCommit{{bytes: 2 << 20}, small}, []int{1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sizes []int
+			for _, b := range splitCommits(tc.in) {
+				sizes = append(sizes, len(b))
+				if 2*len(b) > maxTxnOps {
+					t.Errorf("batch of %d commits exceeds %d ops", len(b), maxTxnOps)
+				}
+			}
+			if fmt.Sprint(sizes) != fmt.Sprint(tc.sizes) {
+				t.Errorf("batches %v, want %v", sizes, tc.sizes)
+			}
+		})
+	}
+}
+
+func rep(c pendingCommit, n int) []pendingCommit {
+	out := make([]pendingCommit, n)
+	for i := range out {
+		out[i] = c
+	}
+	return out
+}
+
+func FuzzTopicIDText(f *testing.F) {
+	f.Add("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+	f.Add("00000000-0000-0000-0000-000000000000")
+	f.Add("{6ba7b810-9dad-11d1-80b4-00c04fd430c8}")
+	f.Add("6ba7b8109dad11d180b400c04fd430c8")
+	f.Add("not-a-uuid")
+	f.Fuzz(func(t *testing.T, s string) {
+		var id TopicID
+		if err := id.UnmarshalText([]byte(s)); err != nil {
+			return
+		}
+		text, _ := id.MarshalText()
+		var again TopicID
+		if err := again.UnmarshalText(text); err != nil || again != id {
+			t.Fatalf("%q parsed to %v, which does not round-trip: %v", s, id, err)
+		}
+	})
+}

@@ -1,0 +1,500 @@
+package tiering
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/wal"
+)
+
+// Leaders tells the uploader which partitions this broker leads, under which epoch.
+// It is called from the uploader's goroutine while the broker changes leadership,
+// so implementations must be safe for concurrent use.
+type Leaders interface {
+	Epoch(key metadata.PartitionKey) (epoch int64, ok bool)
+}
+
+// Result is one partition's outcome of uploading one WAL segment.
+type Result struct {
+	Key   metadata.PartitionKey
+	Entry metadata.ManifestEntry
+	State metadata.PartitionState // the state committed (HighWatermark = Entry.LastOffset+1)
+	Err   error                   // nil, metadata.ErrFenced, or another error
+}
+
+// UploaderOptions configures an Uploader.
+type UploaderOptions struct {
+	Bucket     objectstore.Bucket
+	Store      *metadata.Store
+	WAL        *wal.WAL
+	Leaders    Leaders
+	BrokerID   int32
+	Logger     *slog.Logger          // nil = discard
+	Registerer prometheus.Registerer // nil = no metrics
+	// OnCommit is called once per WAL segment after its commit, in segment order.
+	// It runs on the uploader's goroutine: the next segment waits for it.
+	OnCommit func(seq uint64, results []Result)
+}
+
+// maxProducerBatches is how many of a producer's last batches a partition
+// state keeps for deduplication (Kafka's max.in.flight.requests for idempotence).
+const maxProducerBatches = 5
+
+// Uploader turns sealed WAL segments into objects and manifest commits.
+//
+// Segments are handled one at a time, in order: read the segment, keep the
+// batches of partitions this broker leads that are not yet committed, PUT one
+// object under a fresh name (retried until it succeeds or ctx ends), commit
+// each partition's manifest entry and state guarded by its leader epoch
+// (transport errors retried; a fenced or refused partition is forgotten and
+// its Result carries the error), call OnCommit, and Remove the segment from
+// the WAL. A segment is therefore removed only when everything in it is either
+// committed or belongs to a partition this broker no longer leads; while the
+// bucket or etcd is down the WAL grows and its MaxBytes slows producers.
+//
+// After a restart, recovered segments may hold batches committed before the
+// crash (their last offset is below the partition's committed high watermark:
+// skipped) followed by batches that never were (uploaded). The same rule
+// drops a batch that appears twice.
+//
+// The broker must not give the uploader batches of an old leadership of a
+// partition after seeding a new one with SetState: offsets assigned by the old
+// leadership above the committed high watermark would be uploaded in place of
+// the new leadership's. Forget on losing leadership makes Leaders answer false
+// for those batches only if the partition is not led again by the time the
+// segment is read.
+type Uploader struct {
+	opts UploaderOptions
+	log  *slog.Logger
+	m    *uploaderMetrics
+
+	// Retry backoff bounds for PUTs, commits and state loads (tests shorten them).
+	minBackoff, maxBackoff time.Duration
+
+	mu     sync.Mutex
+	parts  map[metadata.PartitionKey]*partState
+	gen    uint64                             // last generation handed out
+	notLed map[metadata.PartitionKey]struct{} // partitions whose dropped records were logged
+}
+
+// partState is the last committed state of a partition this broker leads.
+// gen changes whenever SetState replaces it, so a commit that raced with
+// SetState does not overwrite the broker's newer view.
+type partState struct {
+	st  metadata.PartitionState
+	gen uint64
+}
+
+// NewUploader returns an uploader; call Run. Bucket, Store, WAL and Leaders
+// are required.
+func NewUploader(opts UploaderOptions) *Uploader {
+	if opts.Bucket == nil || opts.Store == nil || opts.WAL == nil || opts.Leaders == nil {
+		panic("tiering: NewUploader needs Bucket, Store, WAL and Leaders")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Uploader{
+		opts:       opts,
+		log:        log.With("component", "uploader"),
+		m:          newUploaderMetrics(opts.Registerer),
+		minBackoff: 50 * time.Millisecond,
+		maxBackoff: 5 * time.Second,
+		parts:      make(map[metadata.PartitionKey]*partState),
+		notLed:     make(map[metadata.PartitionKey]struct{}),
+	}
+}
+
+// SetState seeds the committed state of a partition this broker just started to
+// lead. Batches of recovered segments below State.HighWatermark are skipped.
+func (u *Uploader) SetState(key metadata.PartitionKey, st metadata.PartitionState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.gen++
+	u.parts[key] = &partState{st: cloneState(st), gen: u.gen}
+	delete(u.notLed, key)
+}
+
+// Forget drops a partition (deleted topic, lost leadership).
+func (u *Uploader) Forget(key metadata.PartitionKey) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.parts, key)
+}
+
+// Run uploads the recovered segments, then every segment from the WAL's Sealed
+// channel, until that channel is closed (returns nil) or ctx ends. Failed PUTs
+// and transport errors are retried with backoff; Removes each WAL segment once
+// committed. A segment that cannot be read (a corrupt file) stops Run with an
+// error and stays in the WAL. Run must be called once; it starts no goroutines.
+func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
+	for _, seg := range recovered {
+		if err := u.upload(ctx, seg); err != nil {
+			return err
+		}
+	}
+	sealed := u.opts.WAL.Sealed()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case seg, ok := <-sealed:
+			if !ok {
+				return nil
+			}
+			if err := u.upload(ctx, seg); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// pending is one partition's share of the segment being uploaded.
+type pending struct {
+	epoch     int64
+	prev      metadata.PartitionState // committed state before this segment
+	gen       uint64
+	next      int64          // batches must start at or above this offset
+	producers []batch.Header // idempotent batches, in offset order
+}
+
+// upload handles one segment from reading to Remove. It returns an error only
+// when ctx ended or the segment cannot be read.
+func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
+	var (
+		b      ObjectBuilder
+		parts  = make(map[metadata.PartitionKey]*pending)
+		notLed = make(map[metadata.PartitionKey]bool) // this segment's Leaders answers
+	)
+	err := readSegment(seg, func(rec []byte) error {
+		key, data, err := DecodeEntry(rec)
+		if err != nil {
+			u.log.Error("dropping undecodable WAL record", "segment", seg.Seq, "err", err)
+			u.m.skippedBatches.WithLabelValues("invalid").Inc()
+			return nil
+		}
+		p := parts[key]
+		if p == nil {
+			if notLed[key] {
+				u.m.skippedBatches.WithLabelValues("not_leader").Inc()
+				return nil
+			}
+			epoch, ok := u.opts.Leaders.Epoch(key)
+			if !ok {
+				notLed[key] = true
+				u.logNotLed(key, seg.Seq)
+				u.m.skippedBatches.WithLabelValues("not_leader").Inc()
+				return nil
+			}
+			prev, gen, err := u.state(ctx, key)
+			if err != nil {
+				return err
+			}
+			p = &pending{epoch: epoch, prev: prev, gen: gen, next: prev.HighWatermark}
+			parts[key] = p
+		}
+		err = batch.Iter(data, func(h batch.Header, raw []byte) error {
+			switch {
+			case h.LastOffset() < p.next:
+				u.m.skippedBatches.WithLabelValues("committed").Inc()
+				return nil
+			case h.BaseOffset < p.next:
+				u.log.Warn("dropping batch that straddles the committed offset",
+					"topic", key.Topic, "partition", key.Partition, "base", h.BaseOffset,
+					"last", h.LastOffset(), "next", p.next, "segment", seg.Seq)
+				u.m.skippedBatches.WithLabelValues("committed").Inc()
+				return nil
+			}
+			if err := b.Add(key, raw); err != nil {
+				return err
+			}
+			p.next = h.LastOffset() + 1
+			if h.Idempotent() && !h.Control() {
+				p.producers = append(p.producers, h)
+			}
+			return nil
+		})
+		if err != nil {
+			u.log.Error("dropping invalid batch bytes from WAL record", "topic", key.Topic,
+				"partition", key.Partition, "segment", seg.Seq, "err", err)
+			u.m.skippedBatches.WithLabelValues("invalid").Inc()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	var results []Result
+	if b.Len() > 0 {
+		if results, err = u.store(ctx, seg.Seq, &b, parts); err != nil {
+			return err
+		}
+	}
+	if u.opts.OnCommit != nil {
+		u.opts.OnCommit(seg.Seq, results)
+	}
+	if err := u.opts.WAL.Remove(seg.Seq); err != nil {
+		u.log.Error("removing uploaded WAL segment", "segment", seg.Seq, "err", err)
+	}
+	return nil
+}
+
+// store PUTs the object and commits every partition in it.
+func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, parts map[metadata.PartitionKey]*pending) ([]Result, error) {
+	obj, index := b.Finish()
+	name := fmt.Sprintf("segments/%08x-b%d-%020d.seg", rand.Uint32(), u.opts.BrokerID, seq)
+	if err := u.put(ctx, name, obj); err != nil {
+		return nil, err
+	}
+
+	commits := make([]metadata.Commit, len(index))
+	for i, e := range index {
+		p := parts[e.Key]
+		entry := e.ManifestEntry(name)
+		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.epoch, Entry: entry, State: nextState(p.prev, entry, p.producers)}
+	}
+	errs, err := u.commit(ctx, commits)
+	if err != nil {
+		return nil, err
+	}
+
+	results := make([]Result, len(commits))
+	u.mu.Lock()
+	for i, c := range commits {
+		results[i] = Result{Key: c.Key, Entry: c.Entry, State: c.State, Err: errs[i]}
+		cur := u.parts[c.Key]
+		if cur == nil || cur.gen != parts[c.Key].gen {
+			continue // forgotten or re-seeded while we committed
+		}
+		if errs[i] != nil {
+			delete(u.parts, c.Key)
+			continue
+		}
+		cur.st = cloneState(c.State)
+	}
+	u.mu.Unlock()
+	for _, r := range results {
+		switch {
+		case errors.Is(r.Err, metadata.ErrFenced):
+			u.log.Warn("partition fenced: its batches are not committed", "topic", r.Key.Topic,
+				"partition", r.Key.Partition, "segment", seq, "epoch", parts[r.Key].epoch)
+		case r.Err != nil:
+			u.log.Error("manifest commit refused: its batches are not committed", "topic", r.Key.Topic,
+				"partition", r.Key.Partition, "segment", seq, "err", r.Err)
+		}
+	}
+	u.m.segments.Inc()
+	u.m.bytes.Add(float64(len(obj)))
+	u.log.Debug("segment uploaded", "segment", seq, "object", name, "bytes", len(obj), "partitions", len(index))
+	return results, nil
+}
+
+// readSegment calls fn with every record of the segment file. The record is
+// valid only during the call.
+func readSegment(seg wal.SegmentInfo, fn func(rec []byte) error) error {
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		return fmt.Errorf("tiering: read WAL segment %d: %w", seg.Seq, err)
+	}
+	defer f.Close()
+	r := wal.NewReader(f, seg.Seq) // it reads in chunks of its own
+	for r.Next() {
+		if err := fn(r.Record()); err != nil {
+			return err
+		}
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("tiering: read WAL segment %d: %w", seg.Seq, err)
+	}
+	return nil
+}
+
+func (u *Uploader) logNotLed(key metadata.PartitionKey, seq uint64) {
+	u.mu.Lock()
+	_, logged := u.notLed[key]
+	u.notLed[key] = struct{}{}
+	u.mu.Unlock()
+	if !logged {
+		u.log.Warn("dropping WAL records of a partition this broker does not lead",
+			"topic", key.Topic, "partition", key.Partition, "segment", seq)
+	}
+}
+
+// state returns a copy of the partition's committed state, loading it from
+// etcd the first time the partition is seen.
+func (u *Uploader) state(ctx context.Context, key metadata.PartitionKey) (metadata.PartitionState, uint64, error) {
+	u.mu.Lock()
+	if ps := u.parts[key]; ps != nil {
+		defer u.mu.Unlock()
+		return cloneState(ps.st), ps.gen, nil
+	}
+	u.mu.Unlock()
+
+	var st metadata.PartitionState
+	err := u.retry(ctx, func() error {
+		var err error
+		st, err = u.opts.Store.PartitionState(ctx, key)
+		return err
+	}, func(err error) {
+		u.log.Warn("loading partition state; retrying", "topic", key.Topic, "partition", key.Partition, "err", err)
+	})
+	if err != nil {
+		return st, 0, err
+	}
+
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if ps := u.parts[key]; ps != nil { // SetState won the race
+		return cloneState(ps.st), ps.gen, nil
+	}
+	u.gen++
+	u.parts[key] = &partState{st: cloneState(st), gen: u.gen}
+	return st, u.gen, nil
+}
+
+// put stores the object, retrying until it succeeds or ctx ends.
+func (u *Uploader) put(ctx context.Context, name string, obj []byte) error {
+	return u.retry(ctx, func() error {
+		start := time.Now()
+		err := u.opts.Bucket.Put(ctx, name, bytes.NewReader(obj), int64(len(obj)))
+		if err == nil {
+			u.m.putLatency.Observe(time.Since(start).Seconds())
+		}
+		return err
+	}, func(err error) {
+		u.m.putRetries.Inc()
+		u.log.Warn("segment object PUT failed; retrying", "object", name, "err", err)
+	})
+}
+
+// commit commits every partition, retrying those whose error is retriable
+// until ctx ends. It returns one error per commit: nil, the fencing error, or
+// the store's refusal.
+func (u *Uploader) commit(ctx context.Context, commits []metadata.Commit) ([]error, error) {
+	start := time.Now()
+	errs := make([]error, len(commits))
+	todo := make([]int, len(commits))
+	for i := range todo {
+		todo[i] = i
+	}
+	err := u.retry(ctx, func() error {
+		batch := make([]metadata.Commit, len(todo))
+		for j, i := range todo {
+			batch[j] = commits[i]
+		}
+		res := u.opts.Store.CommitSegments(ctx, batch)
+		var again []int
+		var last error
+		for j, i := range todo {
+			err := errors.New("tiering: no result from CommitSegments")
+			if j < len(res) {
+				err = res[j]
+			}
+			if err == nil || !commitRetriable(err) {
+				errs[i] = err
+			} else {
+				again, last = append(again, i), err
+			}
+		}
+		todo = again
+		if len(again) > 0 {
+			return fmt.Errorf("%d of %d commits failed: %w", len(again), len(batch), last)
+		}
+		return nil
+	}, func(err error) {
+		u.m.commitRetries.Inc()
+		u.log.Warn("manifest commit failed; retrying", "err", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	u.m.commitLatency.Observe(time.Since(start).Seconds())
+	return errs, nil
+}
+
+// commitRetriable says whether a failed commit may succeed if tried again:
+// anything but fencing (epochs never come back) and a commit the store
+// refuses to write.
+func commitRetriable(err error) bool {
+	return !errors.Is(err, metadata.ErrFenced) && !errors.Is(err, metadata.ErrInvalid)
+}
+
+// retry calls fn until it returns nil or ctx ends, waiting a capped,
+// jittered, exponentially growing time between attempts and calling
+// onRetry before each wait. It returns nil or ctx's error.
+func (u *Uploader) retry(ctx context.Context, fn func() error, onRetry func(error)) error {
+	wait := u.minBackoff
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		onRetry(err)
+		d := wait/2 + rand.N(wait/2+1)
+		wait = min(2*wait, u.maxBackoff)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// nextState is prev after appending the range entry whose idempotent batch
+// headers are producers. Control batches are not passed: they carry no sequence.
+func nextState(prev metadata.PartitionState, entry metadata.ManifestEntry, producers []batch.Header) metadata.PartitionState {
+	st := cloneState(prev)
+	st.HighWatermark = entry.LastOffset + 1
+	for _, h := range producers {
+		if st.Producers == nil {
+			st.Producers = make(map[int64]metadata.ProducerState)
+		}
+		ps, ok := st.Producers[h.ProducerID]
+		if !ok || ps.Epoch != h.ProducerEpoch {
+			ps = metadata.ProducerState{Epoch: h.ProducerEpoch}
+		}
+		ps.Batches = append(ps.Batches, metadata.ProducerBatch{
+			FirstSeq:   h.BaseSequence,
+			LastSeq:    h.LastSequence(),
+			BaseOffset: h.BaseOffset,
+		})
+		if n := len(ps.Batches); n > maxProducerBatches {
+			ps.Batches = append(ps.Batches[:0:0], ps.Batches[n-maxProducerBatches:]...)
+		}
+		st.Producers[h.ProducerID] = ps
+	}
+	return st
+}
+
+// cloneState is a deep copy: states cross goroutines (SetState, OnCommit).
+func cloneState(st metadata.PartitionState) metadata.PartitionState {
+	if st.Producers == nil {
+		return st
+	}
+	ps := make(map[int64]metadata.ProducerState, len(st.Producers))
+	for id, p := range st.Producers {
+		p.Batches = append([]metadata.ProducerBatch(nil), p.Batches...)
+		ps[id] = p
+	}
+	st.Producers = ps
+	return st
+}
