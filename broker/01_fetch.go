@@ -44,6 +44,8 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Resp
 			return resp
 		case <-ctx.Done():
 			return resp
+		case <-b.closingCh:
+			return resp
 		}
 	}
 }

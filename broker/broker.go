@@ -76,8 +76,9 @@ type Broker struct {
 	commitMu  sync.Mutex
 	committed chan struct{}
 
-	ready   atomic.Bool
-	closing atomic.Bool
+	ready     atomic.Bool
+	closing   atomic.Bool
+	closingCh chan struct{} // closed when shutdown starts: wakes long polls
 
 	ctx    context.Context // cancelled by Close after the graceful part
 	cancel context.CancelFunc
@@ -104,6 +105,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		committed:  make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
 		uploadDone: make(chan struct{}),
+		closingCh:  make(chan struct{}),
 	}
 	b.metrics = newMetrics(cfg.Registerer)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -431,18 +433,27 @@ func (b *Broker) Close() error {
 func (b *Broker) shutdown() error {
 	b.log.Info("shutting down: sealing and uploading what the WAL holds")
 	b.closing.Store(true)
+	close(b.closingCh)
 	b.ln.Close()
 	// Close seals the open segment; the uploader drains the Sealed channel,
 	// commits everything and returns, answering acks=all waiters as it goes.
 	var errs []error
-	if err := b.wal.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close WAL: %w", err))
-	}
+	walClosed := make(chan error, 1)
+	go func() { walClosed <- b.wal.Close() }()
 	select {
 	case <-b.uploadDone:
 	case <-time.After(2 * time.Minute):
-		errs = append(errs, errors.New("uploader did not finish within 2m; unuploaded data stays in the WAL"))
+		errs = append(errs, errors.New("uploader did not finish within 2m; what it did not upload stays in the WAL for the next start"))
 	}
+	select {
+	case err := <-walClosed:
+		if err != nil {
+			errs = append(errs, fmt.Errorf("close WAL: %w", err))
+		}
+	case <-time.After(5 * time.Second):
+		errs = append(errs, errors.New("WAL did not close within 5s"))
+	}
+	b.wal = nil // closed above; abort must not wait on it again
 	// Let connections write the responses of what just committed.
 	b.connMu.Lock()
 	for c := range b.conns {

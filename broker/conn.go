@@ -82,6 +82,11 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
+	if !c.b.closing.Load() {
+		// The client went away: stop work nobody will read, such as long
+		// polls. (At shutdown, in-flight requests are finished and answered.)
+		c.cancel()
+	}
 	close(c.queue)
 	wg.Wait()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {

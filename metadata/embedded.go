@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,9 @@ type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
 	closeOnce sync.Once
+	// stopping is set by Close: etcd reports its listeners closing as errors,
+	// which are expected then and logged at debug level.
+	stopping *atomic.Bool
 }
 
 // StartEmbedded starts a single-member etcd with its data under dir, listening
@@ -82,7 +86,8 @@ func startEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
 	// it, and keeping it means the embedded server behaves as a stock one.
 	cfg.EnableGRPCGateway = false
 	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapToSlog(logger))
+	stopping := new(atomic.Bool)
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapToSlog(logger, stopping))
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -97,7 +102,7 @@ func startEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("metadata: embedded etcd in %s not ready within %s", dir, embeddedStartTimeout)
 	}
-	return &Embedded{etcd: e, endpoints: []string{client.String()}}, nil
+	return &Embedded{etcd: e, endpoints: []string{client.String()}, stopping: stopping}, nil
 }
 
 // freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment ago.
@@ -120,29 +125,33 @@ func (e *Embedded) Endpoints() []string { return slices.Clone(e.endpoints) }
 
 // Close stops the server. Safe twice.
 func (e *Embedded) Close() error {
-	e.closeOnce.Do(e.etcd.Close)
+	e.closeOnce.Do(func() {
+		e.stopping.Store(true)
+		e.etcd.Close()
+	})
 	return nil
 }
 
 // zapToSlog gives etcd a zap logger whose error-level entries go to l.
-func zapToSlog(l *slog.Logger) *zap.Logger {
+func zapToSlog(l *slog.Logger, stopping *atomic.Bool) *zap.Logger {
 	if l == nil {
 		return zap.NewNop()
 	}
-	return zap.New(&slogCore{log: l.With("component", "etcd")})
+	return zap.New(&slogCore{log: l.With("component", "etcd"), stopping: stopping})
 }
 
 // slogCore is a zapcore.Core that writes to a *slog.Logger. etcd logs a great
 // deal at info and warn level; only errors and worse pass.
 type slogCore struct {
-	log   *slog.Logger
-	attrs []slog.Attr
+	log      *slog.Logger
+	attrs    []slog.Attr
+	stopping *atomic.Bool
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.ErrorLevel }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{log: c.log, attrs: append(slices.Clip(c.attrs), fieldAttrs(fields)...)}
+	return &slogCore{log: c.log, attrs: append(slices.Clip(c.attrs), fieldAttrs(fields)...), stopping: c.stopping}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -157,7 +166,11 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if e.LoggerName != "" {
 		attrs = append(attrs, slog.String("logger", e.LoggerName))
 	}
-	c.log.LogAttrs(context.Background(), slog.LevelError, e.Message, attrs...)
+	level := slog.LevelError
+	if c.stopping.Load() {
+		level = slog.LevelDebug
+	}
+	c.log.LogAttrs(context.Background(), level, e.Message, attrs...)
 	return nil
 }
 

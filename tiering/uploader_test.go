@@ -714,16 +714,19 @@ func testCancelDuringOutage(t *testing.T, env *upEnv) {
 	env.lead(k)
 	env.write(k, batchSpec{})
 	env.seal()
-	env.bucket.SetDown(true)
 
 	u := NewUploader(UploaderOptions{Bucket: env.bucket, Store: env.store, WAL: env.wal, Leaders: env.leaders})
 	u.minBackoff, u.maxBackoff = time.Millisecond, 5*time.Millisecond
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
 	env.bucket.SetHook(func(op, _ string) error {
-		if op == objectstore.OpPut && env.bucket.Calls(objectstore.OpPut) >= 3 {
+		if op != objectstore.OpPut {
+			return nil
+		}
+		if env.bucket.Calls(objectstore.OpPut) >= 3 {
 			cancel()
 		}
-		return nil
+		return objectstore.ErrInjected // the store is down
 	})
 	if err := u.Run(ctx, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
