@@ -83,7 +83,7 @@ func assertStillServes(t *testing.T, s *Strata) {
 func TestBadInputFrames(t *testing.T) {
 	s := startBadInputBroker(t)
 
-	header := func(key, version int16, corr int32) []byte {
+	header := func(key kmsg.Key, version int16, corr int32) []byte {
 		b := binary.BigEndian.AppendUint16(nil, uint16(key))
 		b = binary.BigEndian.AppendUint16(b, uint16(version))
 		b = binary.BigEndian.AppendUint32(b, uint32(corr))
@@ -114,10 +114,10 @@ func TestBadInputFrames(t *testing.T) {
 		{name: "negative size prefix", bytes: []byte{0xff, 0xff, 0xff, 0xff, 0, 18, 0, 0}, closeOnly: true},
 		{name: "frame shorter than a request header", bytes: frame([]byte{0, 18, 0}), closeOnly: true},
 		{name: "unknown api key 999", bytes: frame(header(999, 0, 7)), closeOnly: true},
-		{name: "produce v7 with a truncated body", bytes: frame(header(0, 7, 7), []byte{0xff, 0xff, 0, 1, 0, 0, 0x75, 0x30, 0, 0, 0, 1, 0, 5, 't'})},
-		{name: "produce v7 with a garbage body", bytes: frame(header(0, 7, 7), garbage(200))},
-		{name: "metadata v9 with a garbage body", bytes: frame(header(3, 9, 7), garbage(64))},
-		{name: "half a frame then hang up", bytes: append(binary.BigEndian.AppendUint32(nil, 100), header(18, 0, 7)...), hangUp: true},
+		{name: "produce v7 with a truncated body", bytes: frame(header(kmsg.Produce, 7, 7), []byte{0xff, 0xff, 0, 1, 0, 0, 0x75, 0x30, 0, 0, 0, 1, 0, 5, 't'})},
+		{name: "produce v7 with a garbage body", bytes: frame(header(kmsg.Produce, 7, 7), garbage(200))},
+		{name: "metadata v9 with a garbage body", bytes: frame(header(kmsg.Metadata, 9, 7), garbage(64))},
+		{name: "half a frame then hang up", bytes: append(binary.BigEndian.AppendUint32(nil, 100), header(kmsg.ApiVersions, 0, 7)...), hangUp: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -498,7 +498,7 @@ func dialKafka(t *testing.T, s *Strata) *kafkaConn {
 }
 
 // Version caps: Produce and Fetch v13+ name topics by id only.
-var versionCaps = map[int16]int16{0: 12, 1: 12}
+var versionCaps = map[int16]int16{kmsg.Produce.Int16(): 12, kmsg.Fetch.Int16(): 12}
 
 // request sends req at the highest version both sides support (at most
 // maxVersion when it is above 0) and returns the response.
@@ -535,7 +535,7 @@ func (k *kafkaConn) roundTrip(req kmsg.Request) kmsg.Response {
 		k.t.Fatalf("%s: response correlation id %d, want %d", name, corr, k.corr)
 	}
 	body = body[4:]
-	if req.IsFlexible() && req.Key() != 18 { // ApiVersions responses keep header v0
+	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() { // ApiVersions responses keep header v0
 		if body, err = skipTags(body); err != nil {
 			k.t.Fatalf("%s: response header: %v", name, err)
 		}

@@ -67,14 +67,17 @@ const maxProducerBatches = 5
 // After a restart, recovered segments may hold batches committed before the
 // crash (their last offset is below the partition's committed high watermark:
 // skipped) followed by batches that never were (uploaded). The same rule
-// drops a batch that appears twice.
+// drops a batch that appears twice, and a batch that straddles the high
+// watermark is dropped with a warning. The broker should therefore take a
+// recovered partition's log end from the OnCommit results of the recovered
+// segments before it assigns new offsets.
 //
-// The broker must not give the uploader batches of an old leadership of a
-// partition after seeding a new one with SetState: offsets assigned by the old
-// leadership above the committed high watermark would be uploaded in place of
-// the new leadership's. Forget on losing leadership makes Leaders answer false
-// for those batches only if the partition is not led again by the time the
-// segment is read.
+// The uploader cannot tell a partition's batches of an earlier leadership
+// from those of the current one. A broker that loses a partition and leads it
+// again must first let the segments written under the old leadership be
+// uploaded (Seal, then wait for their OnCommit): while it does not lead the
+// partition those batches are dropped, whereas afterwards their offsets above
+// the committed high watermark would be taken for the new leadership's.
 type Uploader struct {
 	opts UploaderOptions
 	log  *slog.Logger

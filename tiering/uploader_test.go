@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ func TestUploader(t *testing.T) {
 		{"OutageDelaysButLosesNothing", testOutage},
 		{"CancelDuringOutage", testCancelDuringOutage},
 		{"SkipsDuplicateAndStraddling", testSkipsDuplicateAndStraddling},
+		{"CorruptSegmentStopsRun", testCorruptSegmentStopsRun},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newUpEnv(t, e.Endpoints()))
@@ -780,5 +782,43 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 	}
 	if st.HighWatermark != 4 || st.LogStartOffset != 1 {
 		t.Fatalf("straddle state %+v: want hwm 4, log start 1 carried over", st)
+	}
+}
+
+// testCorruptSegmentStopsRun: a sealed segment that fails its checks stops
+// Run loudly and stays in the WAL; nothing of it is committed.
+func testCorruptSegmentStopsRun(t *testing.T, env *upEnv) {
+	k := testKey(10, 0)
+	env.lead(k)
+	env.write(k, batchSpec{})
+	env.write(k, batchSpec{})
+	env.seal()
+	var path string
+	for _, n := range env.segmentFiles() {
+		if strings.HasPrefix(n, fmt.Sprintf("%020d", env.lastSeq)) {
+			path = filepath.Join(env.walDir, n)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-5] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	u := NewUploader(UploaderOptions{Bucket: env.bucket, Store: env.store, WAL: env.wal, Leaders: env.leaders})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var ce *wal.CorruptionError
+	if err := u.Run(ctx, nil); !errors.As(err, &ce) || ce.Segment != env.lastSeq {
+		t.Fatalf("Run = %v, want a *wal.CorruptionError for segment %d", err, env.lastSeq)
+	}
+	if !env.hasSegmentFile(env.lastSeq) {
+		t.Fatal("corrupt segment removed")
+	}
+	if objs := env.objects(); len(objs) != 0 {
+		t.Fatalf("objects stored from a corrupt segment: %v", objs)
 	}
 }
