@@ -122,45 +122,68 @@ func (c *conn) readLoop() error {
 	}
 }
 
-func (c *conn) dispatch(body []byte) error {
+// request is a parsed request frame.
+type request struct {
+	key, version int16
+	corr         int32
+	clientID     *string
+	req          kmsg.Request // nil for a too-new ApiVersions, answered with UNSUPPORTED_VERSION
+}
+
+// parseRequest decodes a request frame's body (after the size prefix): the
+// header, then the body of a known API at a version this broker serves.
+// An error means the stream cannot be trusted and the connection must close.
+func parseRequest(body []byte) (request, error) {
 	r := kbin.Reader{Src: body}
-	key, version, corr := r.Int16(), r.Int16(), r.Int32()
-	clientID := r.NullableString()
+	pr := request{key: r.Int16(), version: r.Int16(), corr: r.Int32()}
+	pr.clientID = r.NullableString()
 	if !r.Ok() {
-		return &errFraming{msg: "malformed request header"}
+		return pr, &errFraming{msg: "malformed request header"}
 	}
-	if clientID != nil {
-		c.clientID = *clientID
-	}
-	a, known := apis[key]
+	a, known := apis[pr.key]
 	if !known {
-		return &errFraming{msg: "unsupported API key " + itoa(int64(key))}
+		return pr, &errFraming{msg: "unsupported API key " + itoa(int64(pr.key))}
 	}
-	if key == 18 && version > a.max {
+	if pr.key == 18 && pr.version > a.max {
 		// Kafka answers a too-new ApiVersions with a v0 response carrying
 		// UNSUPPORTED_VERSION and the ranges, so the client can retry.
-		c.enqueue(corr, func(context.Context) kmsg.Response { return apiVersionsUnsupported() })
-		return nil
+		return pr, nil
 	}
-	if version < a.min || version > a.max {
-		return &errFraming{msg: "unsupported version " + itoa(int64(version)) + " of API key " + itoa(int64(key))}
+	if pr.version < a.min || pr.version > a.max {
+		return pr, &errFraming{msg: "unsupported version " + itoa(int64(pr.version)) + " of API key " + itoa(int64(pr.key))}
 	}
-	req := kmsg.RequestForKey(key)
-	req.SetVersion(version)
+	req := kmsg.RequestForKey(pr.key)
+	req.SetVersion(pr.version)
 	if req.IsFlexible() {
 		kmsg.SkipTags(&r)
 		if !r.Ok() {
-			return &errFraming{msg: "malformed request header tags"}
+			return pr, &errFraming{msg: "malformed request header tags"}
 		}
 	}
 	if err := req.ReadFrom(r.Src); err != nil {
-		return &errFraming{msg: "malformed " + kmsg.NameForKey(key) + " v" + itoa(int64(version)) + " request: " + err.Error()}
+		return pr, &errFraming{msg: "malformed " + kmsg.NameForKey(pr.key) + " v" + itoa(int64(pr.version)) + " request: " + err.Error()}
+	}
+	pr.req = req
+	return pr, nil
+}
+
+func (c *conn) dispatch(body []byte) error {
+	pr, err := parseRequest(body)
+	if err != nil {
+		return err
+	}
+	if pr.clientID != nil {
+		c.clientID = *pr.clientID
+	}
+	if pr.req == nil {
+		c.enqueue(pr.corr, func(context.Context) kmsg.Response { return apiVersionsUnsupported() })
+		return nil
 	}
 	start := time.Now()
-	fn := a.handle(c, req)
-	c.enqueue(corr, func(ctx context.Context) kmsg.Response {
+	fn := apis[pr.key].handle(c, pr.req)
+	c.enqueue(pr.corr, func(ctx context.Context) kmsg.Response {
 		resp := fn(ctx)
-		c.b.metrics.observeRequest(key, start)
+		c.b.metrics.observeRequest(pr.key, start)
 		return resp
 	})
 	return nil

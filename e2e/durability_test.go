@@ -100,13 +100,18 @@ func TestDurabilityAcksOneRecoversWAL(t *testing.T) {
 			})
 		}
 	}()
+	var closeOnce sync.Once
+	stopProducing := func() {
+		cancel()
+		<-stopped
+		closeOnce.Do(cl.Close) // fails whatever is buffered or in flight
+	}
+	t.Cleanup(stopProducing)
 	waitUntil(t, 60*time.Second, "2000 acknowledgements", func() bool { return log.len() >= 2000 })
 	assertNothingVisible(t, s, topic, partitions, "before SIGKILL")
 
 	s.Kill()
-	cancel()
-	<-stopped
-	cl.Close() // fails whatever is buffered or in flight
+	stopProducing()
 	waitGroup(t, &inflight, 60*time.Second, "produce callbacks after Close")
 	acked := log.snapshot()
 	t.Logf("%d records acknowledged before SIGKILL", len(acked))

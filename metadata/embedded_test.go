@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,7 +84,8 @@ func equalTopic(a, b Topic) bool {
 
 func TestEmbeddedLogsErrorsOnly(t *testing.T) {
 	var buf bytes.Buffer
-	lg := zapToSlog(slog.New(slog.NewTextHandler(&buf, nil))).Named("raft").With(zap.String("member", "m1"))
+	stopping := new(atomic.Bool)
+	lg := zapToSlog(slog.New(slog.NewTextHandler(&buf, nil)), stopping).Named("raft").With(zap.String("member", "m1"))
 	lg.Info("noise", zap.Int("n", 1))
 	lg.Warn("more noise")
 	lg.Error("disk failed", zap.Error(errors.New("EIO")), zap.Int64("index", 42))
@@ -96,6 +98,14 @@ func TestEmbeddedLogsErrorsOnly(t *testing.T) {
 			t.Errorf("log line %q lacks %q", out, want)
 		}
 	}
+	// Once Close has begun, etcd's errors about its listeners closing are
+	// expected and drop to debug level.
+	buf.Reset()
+	stopping.Store(true)
+	lg.Error("http: Server closed")
+	if out := buf.String(); out != "" {
+		t.Errorf("error while stopping logged at info or above: %q", out)
+	}
 	// nil means discard.
-	zapToSlog(nil).Error("dropped")
+	zapToSlog(nil, stopping).Error("dropped")
 }
