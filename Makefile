@@ -45,4 +45,4 @@ clean:
 
 ## bench: produce throughput of a single broker on MinIO, as ratios to franz-go's kfake
 bench: tools
-	CI=true $(GO) test -run '^$$' -bench BenchmarkProduce -benchtime 20000x -count 1 -timeout 20m ./e2e/ | $(GO) run ./internal/tools/benchratio
+	CI=true $(GO) test -run '^$$' -bench BenchmarkProduce -benchtime 200000x -count 1 -timeout 20m ./e2e/ | $(GO) run ./internal/tools/benchratio
