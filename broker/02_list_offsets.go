@@ -4,11 +4,11 @@ package broker
 //
 // Timestamp -2 (earliest) answers the log start offset, -1 (latest) the high
 // watermark (the same for read_committed, as there are no transactions).
-// A timestamp at or above 0 answers the base offset of the first committed
-// batch whose max timestamp is at least that timestamp, searching archived
-// segments through their manifest entries; -1 with no timestamp when none is.
-// Deviation: the answer is batch-granular (Kafka's is the first record at or
-// after the timestamp); consumers may see a few earlier records of that batch.
+// A timestamp at or above 0 answers the first committed record whose
+// timestamp is at least that timestamp, and its timestamp (-1, -1 when there
+// is none), as Kafka's time index does: manifest entries and batch headers
+// carry max timestamps, so archived segments are searched without reading
+// them all, and only the batch holding the answer is decoded.
 
 import (
 	"context"

@@ -327,48 +327,75 @@ func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {
 	return out
 }
 
-// offsetForTime returns the base offset of the first committed batch whose
-// max timestamp is at least ts, or -1 when there is none.
+// offsetForTime returns the offset and timestamp of the first committed
+// record whose timestamp is at least ts, or -1, -1 when there is none. Manifest
+// entries (and batch headers) carry max timestamps, so only the batch that
+// holds the answer is decoded.
 func (p *partition) offsetForTime(ctx context.Context, r *tiering.Reader, ts int64) (offset, timestamp int64, err error) {
 	p.mu.Lock()
-	manifest := p.manifest
-	hwm := p.hwm
-	var memFirst int64 = -1
-	if len(p.mem) > 0 {
-		memFirst = p.mem[0].base
+	logStart, hwm := p.logStart, p.hwm
+	manifest := p.manifest // entries are only appended, so this prefix stays valid
+	mem := append([]memBatch(nil), p.mem...)
+	p.mu.Unlock()
+
+	offset, timestamp = -1, -1
+	scan := func(raw []byte) (bool, error) {
+		h, err := batch.Parse(raw)
+		if err != nil {
+			return false, err
+		}
+		if h.MaxTimestamp < ts || h.LastOffset() < logStart || h.BaseOffset >= hwm {
+			return false, nil
+		}
+		err = batch.RecordTimes(raw, func(o, t int64) bool {
+			if o >= logStart && o < hwm && t >= ts {
+				offset, timestamp = o, t
+				return false
+			}
+			return true
+		})
+		return offset >= 0, err
+	}
+	memFirst := hwm
+	if len(mem) > 0 {
+		memFirst = mem[0].base
 	}
 	for _, e := range manifest {
-		if e.MaxTimestamp < ts || e.LastOffset < p.logStart {
+		if e.BaseOffset >= memFirst {
+			break // the memory window holds it
+		}
+		if e.MaxTimestamp < ts || e.LastOffset < logStart {
 			continue
 		}
-		if memFirst >= 0 && e.BaseOffset >= memFirst {
-			break // the memory window covers it exactly
-		}
-		p.mu.Unlock()
 		data, err := r.Read(ctx, e)
 		if err != nil {
 			return -1, -1, err
 		}
-		offset, timestamp = -1, -1
-		_ = batch.Iter(data, func(h batch.Header, _ []byte) error {
-			if h.MaxTimestamp >= ts && h.LastOffset() >= p.logStart {
-				offset, timestamp = h.BaseOffset, h.MaxTimestamp
-				return errFull
+		found := false
+		err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
+			var err error
+			if found, err = scan(raw); found || err != nil {
+				return errFull // stop
 			}
 			return nil
 		})
-		if offset >= 0 {
+		if found {
 			return offset, timestamp, nil
 		}
-		p.mu.Lock()
+		if err != nil && !errors.Is(err, errFull) {
+			return -1, -1, err
+		}
 	}
-	defer p.mu.Unlock()
-	for _, m := range p.mem {
+	for _, m := range mem {
 		if m.base >= hwm {
 			break
 		}
-		if m.maxTs >= ts {
-			return m.base, m.maxTs, nil
+		found, err := scan(m.data)
+		if err != nil {
+			return -1, -1, err
+		}
+		if found {
+			return offset, timestamp, nil
 		}
 	}
 	return -1, -1, nil

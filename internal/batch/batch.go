@@ -28,6 +28,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // HeaderSize is the size of a v2 record batch header.
@@ -175,6 +178,51 @@ func Iter(b []byte, fn func(h Header, raw []byte) error) error {
 			return err
 		}
 		b = b[h.Size():]
+	}
+	return nil
+}
+
+// decompressor handles every Kafka codec, including the xerial framing Java
+// clients use for snappy.
+var decompressor = kgo.DefaultDecompressor()
+
+// RecordTimes calls fn with the offset and timestamp of each record of a
+// whole batch, in order, until fn returns false. Only the timestamp and
+// offset deltas are read; compressed batches are decompressed. For
+// LogAppendTime batches every record has the batch's max timestamp, as in
+// Kafka.
+func RecordTimes(raw []byte, fn func(offset, timestamp int64) bool) error {
+	h, err := Parse(raw)
+	if err != nil {
+		return err
+	}
+	records := raw[HeaderSize:h.Size()]
+	if h.Codec() != 0 {
+		if records, err = decompressor.Decompress(records, kgo.CompressionCodecType(h.Codec())); err != nil {
+			return fmt.Errorf("%w: decompress: %v", ErrInvalid, err)
+		}
+	}
+	logAppendTime := h.Attributes&attrTimestampType != 0
+	r := kbin.Reader{Src: records}
+	for i := int32(0); i < h.NumRecords; i++ {
+		length := r.Varint()
+		if !r.Ok() || length < 0 || int(length) > len(r.Src) {
+			return fmt.Errorf("%w: record %d length", ErrInvalid, i)
+		}
+		rec := kbin.Reader{Src: r.Span(int(length))}
+		rec.Int8() // attributes
+		tsDelta := rec.Varlong()
+		offDelta := rec.Varint()
+		if !rec.Ok() {
+			return fmt.Errorf("%w: record %d header", ErrInvalid, i)
+		}
+		ts := h.BaseTimestamp + tsDelta
+		if logAppendTime {
+			ts = h.MaxTimestamp
+		}
+		if !fn(h.BaseOffset+int64(offDelta), ts) {
+			return nil
+		}
 	}
 	return nil
 }
