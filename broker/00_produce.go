@@ -44,7 +44,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	b := c.b
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
-		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.TransactionalIDAuthorizationFailed) }
+		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequest) }
 	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequiredAcks) }
