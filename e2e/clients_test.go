@@ -336,8 +336,10 @@ func ctCreateTopic(t *testing.T, s *Strata, topic string, partitions int32) {
 	}
 }
 
-func TestClientsFranzGoCodecs(t *testing.T) {
-	s := StartStrata(t, Options{})
+func TestClientsFranzGoCodecs(t *testing.T) { forEachBackend(t, testClientsFranzGoCodecs) }
+
+func testClientsFranzGoCodecs(t *testing.T, opts Options) {
+	s := StartStrata(t, opts)
 	for _, tc := range []struct {
 		name  string
 		codec kgo.CompressionCodec
@@ -363,8 +365,10 @@ func TestClientsFranzGoCodecs(t *testing.T) {
 	}
 }
 
-func TestClientsFranzGoPartitions(t *testing.T) {
-	s := StartStrata(t, Options{})
+func TestClientsFranzGoPartitions(t *testing.T) { forEachBackend(t, testClientsFranzGoPartitions) }
+
+func testClientsFranzGoPartitions(t *testing.T, opts Options) {
+	s := StartStrata(t, opts)
 	const topic, partitions = "franz-partitions", 4
 	ctCreateTopic(t, s, topic, partitions)
 	cl := ctFranzClient(t, s)
@@ -500,8 +504,10 @@ func ctSaramaLog(t *testing.T) {
 	t.Cleanup(func() { sarama.Logger = old })
 }
 
-func TestClientsSarama(t *testing.T) {
-	s := StartStrata(t, Options{})
+func TestClientsSarama(t *testing.T) { forEachBackend(t, testClientsSarama) }
+
+func testClientsSarama(t *testing.T, opts Options) {
+	s := StartStrata(t, opts)
 	ctSaramaLog(t)
 	// sarama's default protocol version (2.8 in this release) supports record
 	// headers and zstd, so Version is left alone.
@@ -640,8 +646,10 @@ func ctSaramaConsume(t *testing.T, s *Strata, topic string, recs []ctRecord) []c
 
 // --- segmentio/kafka-go -----------------------------------------------------
 
-func TestClientsKafkaGo(t *testing.T) {
-	s := StartStrata(t, Options{})
+func TestClientsKafkaGo(t *testing.T) { forEachBackend(t, testClientsKafkaGo) }
+
+func testClientsKafkaGo(t *testing.T, opts Options) {
+	s := StartStrata(t, opts)
 	// Reader.Close waits for the fetch in flight, a long poll of up to the
 	// Reader's MaxWait (10s by default), so the cases close their readers in
 	// the background and the test waits for all of them once.
@@ -778,9 +786,11 @@ type ctKcatMetadata struct {
 	} `json:"topics"`
 }
 
-func TestClientsKcat(t *testing.T) {
+func TestClientsKcat(t *testing.T) { forEachBackend(t, testClientsKcat) }
+
+func testClientsKcat(t *testing.T, opts Options) {
 	kcat := testenv.Require(t, "kcat", "make debs")
-	s := StartStrata(t, Options{})
+	s := StartStrata(t, opts)
 	codecs := []string{"none", "gzip", "snappy", "lz4", "zstd"}
 	produced := map[string]int{} // topic -> partitions the records were consumed from
 	for _, codec := range codecs {
@@ -919,8 +929,12 @@ type ctPySummary struct {
 }
 
 func TestClientsConfluentKafkaPython(t *testing.T) {
+	forEachBackend(t, testClientsConfluentKafkaPython)
+}
+
+func testClientsConfluentKafkaPython(t *testing.T, opts Options) {
 	ctRequirePython(t)
-	s := StartStrata(t, Options{})
+	s := StartStrata(t, opts)
 	for _, tc := range []struct{ name, compression string }{
 		{"defaults", ""},
 		{"zstd", "zstd"},
@@ -988,4 +1002,16 @@ func TestClientsConfluentKafkaPython(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forEachBackend runs a client test against both ways of running Strata: the
+// single-node default (embedded etcd, filesystem object store) and a real
+// external etcd with a real MinIO.
+func forEachBackend(t *testing.T, fn func(t *testing.T, opts Options)) {
+	t.Run("embedded", func(t *testing.T) { fn(t, Options{}) })
+	t.Run("etcd+minio", func(t *testing.T) {
+		e := testenv.StartEtcd(t)
+		m := testenv.StartMinIO(t)
+		fn(t, Options{EtcdEndpoints: e.Endpoint, ObjectStore: m.S3URL("strata")})
+	})
 }
