@@ -28,6 +28,8 @@ type partition struct {
 	key   metadata.PartitionKey
 	topic string
 
+	leading sync.Mutex // serializes attempts to take leadership
+
 	mu       sync.Mutex
 	epoch    int64 // 0: not led
 	leader   int32 // broker id of the leader while led
@@ -86,6 +88,12 @@ func (p *partition) leaderID() int32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.leader
+}
+
+func (p *partition) isFenced() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fenced
 }
 
 // fence stops serving after a commit failed its epoch comparison.

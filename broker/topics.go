@@ -144,6 +144,10 @@ func (tc *topicCache) install(ctx context.Context, mt metadata.Topic) *topic {
 
 // lead tries to take leadership of p; on failure p stays unled for leadLoop.
 func (tc *topicCache) lead(ctx context.Context, p *partition) {
+	// One attempt at a time: a second p.lead would reset the tail that the
+	// first one's produces have written since.
+	p.leading.Lock()
+	defer p.leading.Unlock()
 	if _, ok := p.leaderEpoch(); ok {
 		return
 	}
@@ -186,7 +190,10 @@ func (tc *topicCache) leadLoop() {
 		tc.mu.RLock()
 		var unled []*partition
 		for _, p := range tc.parts {
-			if _, ok := p.leaderEpoch(); !ok {
+			// A fenced partition is not taken again here: segments of its old
+			// epoch may still wait in the WAL, and leading it anew needs them
+			// resolved first (the cluster issue's hand-off).
+			if _, ok := p.leaderEpoch(); !ok && !p.isFenced() {
 				unled = append(unled, p)
 			}
 		}
