@@ -33,10 +33,11 @@ func init() { register(0, 3, 11, handleProduce) }
 
 // producedBatch is the outcome of the ordered part for one partition.
 type producedBatch struct {
-	t, p    int // indexes into the response
-	part    *partition
-	res     appendResult
-	pending *wal.Pending
+	t, p          int // indexes into the response
+	part          *partition
+	res           appendResult
+	pending       *wal.Pending
+	logAppendTime bool
 }
 
 func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Response {
@@ -64,7 +65,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			if b.closing.Load() {
+			if b.isClosing() {
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			} else if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -95,12 +96,13 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 			sp := &resp.Topics[pb.t].Partitions[pb.p]
 			var err error
 			if pb.pending != nil {
-				err = pb.pending.Wait(ctx)
-				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				switch err = pb.pending.Wait(ctx); {
+				case err == nil:
+				case ctx.Err() != nil:
+					err = kerr.RequestTimedOut
+				default:
 					b.log.Error("WAL write failed", "error", err)
 					err = kerr.KafkaStorageError
-				} else if err != nil {
-					err = kerr.RequestTimedOut
 				}
 			}
 			if err == nil && req.Acks == -1 {
@@ -113,7 +115,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 			sp.BaseOffset = pb.res.base
 			logStart, _, _ := pb.part.offsets()
 			sp.LogStartOffset = logStart
-			if t := b.topics.get(pb.part.topic); t != nil && t.cfg.logAppendTime {
+			if pb.logAppendTime {
 				sp.LogAppendTime = now
 			}
 		}
@@ -127,8 +129,6 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 	switch {
 	case errors.Is(err, batch.ErrMagic):
 		return producedBatch{}, kerr.UnsupportedForMessageFormat
-	case errors.Is(err, batch.ErrShort) && len(records) >= batch.HeaderSize:
-		return producedBatch{}, kerr.CorruptMessage
 	case errors.Is(err, batch.ErrInvalid) && h.Size() < len(records) && h.Size() > batch.HeaderSize:
 		return producedBatch{}, kerr.InvalidRecord // more than one batch
 	case err != nil:
@@ -157,7 +157,7 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 		}
 		return producedBatch{}, err
 	}
-	return producedBatch{part: p, res: res, pending: pending}, nil
+	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.cfg.logAppendTime}, nil
 }
 
 func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, kerrv *kerr.Error) kmsg.Response {

@@ -77,8 +77,7 @@ type Broker struct {
 	committed chan struct{}
 
 	ready     atomic.Bool
-	closing   atomic.Bool
-	closingCh chan struct{} // closed when shutdown starts: wakes long polls
+	closingCh chan struct{} // closed when shutdown starts: stops produces, wakes long polls
 
 	ctx    context.Context // cancelled by Close after the graceful part
 	cancel context.CancelFunc
@@ -364,21 +363,31 @@ func (b *Broker) Addr() string { return b.ln.Addr().String() }
 // ID is the broker's id.
 func (b *Broker) ID() int32 { return b.id }
 
+// isClosing reports whether shutdown has started.
+func (b *Broker) isClosing() bool {
+	select {
+	case <-b.closingCh:
+		return true
+	default:
+		return false
+	}
+}
+
 // Ready reports whether the broker serves requests (for /readyz).
-func (b *Broker) Ready() bool { return b.ready.Load() && !b.closing.Load() }
+func (b *Broker) Ready() bool { return b.ready.Load() && !b.isClosing() }
 
 func (b *Broker) acceptLoop() {
 	for {
 		nc, err := b.ln.Accept()
 		if err != nil {
-			if !b.closing.Load() {
+			if !b.isClosing() {
 				b.log.Error("accept", "error", err)
 			}
 			return
 		}
 		c := newConn(b, nc)
 		b.connMu.Lock()
-		if b.closing.Load() {
+		if b.isClosing() {
 			b.connMu.Unlock()
 			nc.Close()
 			continue
@@ -432,7 +441,6 @@ func (b *Broker) Close() error {
 
 func (b *Broker) shutdown() error {
 	b.log.Info("shutting down: sealing and uploading what the WAL holds")
-	b.closing.Store(true)
 	close(b.closingCh)
 	b.ln.Close()
 	// Close seals the open segment; the uploader drains the Sealed channel,

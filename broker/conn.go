@@ -82,7 +82,7 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
-	if !c.b.closing.Load() {
+	if !c.b.isClosing() {
 		// The client went away: stop work nobody will read, such as long
 		// polls. (At shutdown, in-flight requests are finished and answered.)
 		c.cancel()

@@ -184,7 +184,7 @@ func (tc *topicCache) leadLoop() {
 			return
 		case <-t.C:
 		}
-		if tc.b.closing.Load() {
+		if tc.b.isClosing() {
 			return
 		}
 		tc.mu.RLock()
