@@ -24,7 +24,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/batch"
-	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/wal"
 )
@@ -55,22 +54,19 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *topic
-		if req.Version >= 13 {
-			t = b.topics.getID(metadata.TopicID(rt.TopicID))
-		} else {
-			t = b.topics.get(rt.Topic)
-		}
+		t := b.topics.resolve(req.Version >= 13, rt.Topic, rt.TopicID)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			if b.isClosing() {
+			p := t.partition(rp.Partition)
+			switch {
+			case b.isClosing():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			} else if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
+			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
-				pb, err := b.produceOne(t, t.parts[rp.Partition], rp.Records, now)
+			default:
+				pb, err := b.produceOne(t, p, rp.Records, now)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
 					if sp.ErrorCode == kerr.UnknownServerError.Code {

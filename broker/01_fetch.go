@@ -21,8 +21,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strata-io/strata/metadata"
 )
 
 func init() { register(1, 4, 16, async(handleFetch)) }
@@ -60,12 +58,7 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *topic
-		if req.Version >= 13 {
-			t = b.topics.getID(metadata.TopicID(rt.TopicID))
-		} else {
-			t = b.topics.get(rt.Topic)
-		}
+		t := b.topics.resolve(req.Version >= 13, rt.Topic, rt.TopicID)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -74,10 +67,10 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+			case t.partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				p := t.parts[rp.Partition]
+				p := t.partition(rp.Partition)
 				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 					sp.ErrorCode = code
 					break

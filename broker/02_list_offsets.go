@@ -31,10 +31,10 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp = -1, -1
 			switch {
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+			case t.partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				p := t.parts[rp.Partition]
+				p := t.partition(rp.Partition)
 				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
 					sp.ErrorCode = code
 					break

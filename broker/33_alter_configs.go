@@ -48,15 +48,10 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 // errConfig marks a config the user got wrong.
 type errConfig struct{ error }
 
-// alterTopicConfigs applies change to a topic's explicitly set configs with
-// a compare-and-swap on the topic's etcd revision, retrying on conflict.
+// alterTopicConfigs applies change to a topic's explicitly set configs.
 func (b *Broker) alterTopicConfigs(ctx context.Context, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
-	for attempt := 0; ; attempt++ {
-		mt, err := b.store.Topic(ctx, name)
-		if err != nil {
-			return err
-		}
-		cur := map[string]string{}
+	return b.updateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
+		cur := make(map[string]string, len(mt.Configs))
 		for k, v := range mt.Configs {
 			cur[k] = v
 		}
@@ -64,25 +59,12 @@ func (b *Broker) alterTopicConfigs(ctx context.Context, name string, validateOnl
 		if err != nil {
 			return errConfig{err}
 		}
-		if validateOnly {
-			return nil
-		}
 		mt.Configs = next
-		err = b.store.UpdateTopic(ctx, mt)
-		if errors.Is(err, metadata.ErrConflict) && attempt < 10 {
-			continue
+		if !validateOnly {
+			b.log.Info("altering topic configs", "topic", name, "configs", next)
 		}
-		if err != nil {
-			return err
-		}
-		stored, err := b.store.Topic(ctx, name)
-		if err != nil {
-			return err
-		}
-		b.topics.install(ctx, stored)
-		b.log.Info("altered topic configs", "topic", name, "configs", next)
 		return nil
-	}
+	})
 }
 
 func setErr(code *int16, msg **string, e *kerr.Error, text string) {

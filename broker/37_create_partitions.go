@@ -43,11 +43,7 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 }
 
 func (b *Broker) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {
-	for attempt := 0; ; attempt++ {
-		mt, err := b.store.Topic(ctx, name)
-		if err != nil {
-			return err
-		}
+	return b.updateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
 		switch {
 		case assigned:
 			return fmt.Errorf("%w: Strata assigns partitions itself", kerr.InvalidReplicaAssignment)
@@ -55,23 +51,11 @@ func (b *Broker) addPartitions(ctx context.Context, name string, count int32, as
 			return fmt.Errorf("%w: topic %s has %d partitions; the count can only grow", kerr.InvalidPartitions, name, mt.Partitions)
 		case count > maxPartitions:
 			return fmt.Errorf("%w: at most %d partitions", kerr.InvalidPartitions, maxPartitions)
-		case validateOnly:
-			return nil
+		}
+		if !validateOnly {
+			b.log.Info("adding partitions", "topic", name, "partitions", count)
 		}
 		mt.Partitions = count
-		err = b.store.UpdateTopic(ctx, mt)
-		if errors.Is(err, metadata.ErrConflict) && attempt < 10 {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		stored, err := b.store.Topic(ctx, name)
-		if err != nil {
-			return err
-		}
-		b.topics.install(ctx, stored)
-		b.log.Info("added partitions", "topic", name, "partitions", count)
 		return nil
-	}
+	})
 }

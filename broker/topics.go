@@ -206,6 +206,53 @@ func (tc *topicCache) leadLoop() {
 	}
 }
 
+// updateTopic applies mutate to the topic's etcd definition with a
+// compare-and-swap on its revision, retrying on conflict, and installs the
+// result. mutate's error is returned as is; with validateOnly nothing is
+// written.
+func (b *Broker) updateTopic(ctx context.Context, name string, validateOnly bool, mutate func(*metadata.Topic) error) error {
+	for attempt := 0; ; attempt++ {
+		mt, err := b.store.Topic(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := mutate(&mt); err != nil || validateOnly {
+			return err
+		}
+		err = b.store.UpdateTopic(ctx, mt)
+		if errors.Is(err, metadata.ErrConflict) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		stored, err := b.store.Topic(ctx, name)
+		if err != nil {
+			return err
+		}
+		b.topics.install(ctx, stored)
+		return nil
+	}
+}
+
+// resolve finds a request's topic by id (requests at versions with topic
+// ids) or by name.
+func (tc *topicCache) resolve(byID bool, name string, id [16]byte) *topic {
+	if byID {
+		return tc.getID(metadata.TopicID(id))
+	}
+	return tc.get(name)
+}
+
+// partition returns partition i of t, or nil when t is nil or has no such
+// partition.
+func (t *topic) partition(i int32) *partition {
+	if t == nil || i < 0 || int(i) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[i]
+}
+
 // remove forgets a deleted topic.
 func (tc *topicCache) remove(name string) {
 	tc.mu.Lock()
