@@ -28,6 +28,7 @@ import (
 	"github.com/sourcegraph/conc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strata-io/strata/internal/durable"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/tiering"
@@ -271,7 +272,7 @@ func (b *Broker) openSession(ctx context.Context, client *clientv3.Client) (*met
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(path, []byte(strconv.FormatInt(int64(store.LeaseID()), 16)+"\n")); err != nil {
+	if err := durable.WriteFile(path, []byte(strconv.FormatInt(int64(store.LeaseID()), 16)+"\n"), 0o644); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("keep lease id: %w", err)
 	}
@@ -311,40 +312,10 @@ func (b *Broker) brokerID(ctx context.Context) (int32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("etcd: allocate broker id: %w", err)
 	}
-	if err := writeFileSync(path, []byte(strconv.Itoa(int(id))+"\n")); err != nil {
+	if err := durable.WriteFile(path, []byte(strconv.Itoa(int(id))+"\n"), 0o644); err != nil {
 		return 0, fmt.Errorf("keep broker id: %w", err)
 	}
 	return id, nil
-}
-
-// writeFileSync writes a small file crash-safely: temp file, fsync, rename,
-// fsync the directory.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // redactURL drops credentials a user may have put in an object store URL.

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/strata-io/strata/internal/durable"
 )
 
 // FS is a bucket of files under a directory: object "a/b/c" is the file
@@ -114,7 +116,7 @@ func (f *FS) put(ctx context.Context, name string, r io.Reader, size int64) erro
 		return err
 	}
 	ok = true
-	return syncDir(filepath.Dir(dst))
+	return durable.SyncDir(filepath.Dir(dst))
 }
 
 // createTemp creates a temporary file in dir, creating dir (durably) first.
@@ -154,7 +156,7 @@ func (f *FS) mkdirAll(dir string) error {
 		err := os.Mkdir(cur, 0o755)
 		switch {
 		case err == nil:
-			if err := syncDir(parent); err != nil {
+			if err := durable.SyncDir(parent); err != nil {
 				return err
 			}
 		case errors.Is(err, fs.ErrExist):
@@ -164,18 +166,6 @@ func (f *FS) mkdirAll(dir string) error {
 		parent = cur
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // open opens the regular file holding name.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/strata-io/strata/internal/durable"
 )
 
 // segmentFile is what the flusher needs of the open segment. Tests wrap it to
@@ -42,7 +44,7 @@ func createSegment(dir string, seq uint64) (*os.File, error) {
 		if err := os.Rename(tmp, path); err != nil {
 			return err
 		}
-		return syncDir(dir)
+		return durable.SyncDir(dir)
 	}()
 	if err != nil {
 		_ = f.Close()
@@ -50,18 +52,4 @@ func createSegment(dir string, seq uint64) (*os.File, error) {
 		return nil, fmt.Errorf("create segment %d: %w", seq, err)
 	}
 	return f, nil
-}
-
-// syncDir fsyncs a directory so that creations, renames and removals in it
-// survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/strata-io/strata/internal/durable"
 )
 
 // found is one segment file as recovery read it.
@@ -145,7 +147,7 @@ func cutTail(dir string, s *found) (saved string, err error) {
 		if err := os.Remove(s.path); err != nil {
 			return "", err
 		}
-		return saved, syncDir(dir)
+		return saved, durable.SyncDir(dir)
 	}
 	if err := f.Truncate(s.valid); err != nil {
 		return "", err
@@ -170,5 +172,5 @@ func copyRange(dir, path string, src io.ReaderAt, off, n int64) error {
 		_ = os.Remove(path)
 		return err
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
