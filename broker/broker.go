@@ -187,7 +187,11 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	go func() {
 		defer close(b.uploadDone)
 		if err := b.uploader.Run(b.ctx, rec.Segments); err != nil && !errors.Is(err, context.Canceled) {
-			b.log.Error("uploader stopped", "error", err)
+			// Nothing more can be committed: stop advertising readiness so
+			// that an orchestrator replaces this broker; what the WAL holds
+			// is uploaded by the next start (or the start fails loudly).
+			b.ready.Store(false)
+			b.log.Error("uploader stopped; this broker can no longer commit data and needs a restart", "error", err)
 		}
 	}()
 
