@@ -33,7 +33,7 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Resp
 		signal := b.commitSignal()
 		resp, size := b.fetchOnce(ctx, req)
 		remaining := time.Until(deadline)
-		if size >= int(req.MinBytes) || size > 0 && req.MinBytes <= 0 || remaining <= 0 || b.isClosing() {
+		if size >= int(req.MinBytes) || remaining <= 0 || b.isClosing() {
 			return resp
 		}
 		select {
