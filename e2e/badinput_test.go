@@ -673,16 +673,7 @@ func (k *kafkaConn) metadata(topic string) *kmsg.MetadataResponse {
 // createTopicRaw creates one topic and returns the topic's error code.
 func createTopicRaw(t *testing.T, k *kafkaConn, topic string, partitions int32, configs map[string]string) int16 {
 	t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 30000
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, partitions, -1
-	for name, value := range configs {
-		c := kmsg.NewCreateTopicsRequestTopicConfig()
-		c.Name, c.Value = name, kmsg.StringPtr(value)
-		ct.Configs = append(ct.Configs, c)
-	}
-	req.Topics = append(req.Topics, ct)
+	req := createTopicsRequest(topic, partitions, configs)
 	resp := k.request(req, 0).(*kmsg.CreateTopicsResponse)
 	if req.GetVersion() < 4 {
 		t.Fatalf("broker's CreateTopics is at most v%d; v4+ (default replication factor) expected", req.GetVersion())

@@ -328,16 +328,7 @@ func ensureTopic(t *testing.T, s *Strata, topic string, partitions int32, config
 	cl := newClient(t, s)
 	defer cl.Close()
 	ctx := testContext(t, 60*time.Second)
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 30000
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, partitions, -1
-	for name, value := range configs {
-		c := kmsg.NewCreateTopicsRequestTopicConfig()
-		c.Name, c.Value = name, kmsg.StringPtr(value)
-		ct.Configs = append(ct.Configs, c)
-	}
-	req.Topics = append(req.Topics, ct)
+	req := createTopicsRequest(topic, partitions, configs)
 	for {
 		resp, err := req.RequestWith(ctx, cl)
 		if err == nil && len(resp.Topics) == 1 {
