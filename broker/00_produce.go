@@ -97,8 +97,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				case ctx.Err() != nil:
 					err = kerr.RequestTimedOut
 				default:
-					b.log.Error("WAL write failed", "error", err)
-					err = kerr.KafkaStorageError
+					err = b.walFailed(err)
 				}
 			}
 			if err == nil && req.Acks == -1 {
@@ -148,8 +147,11 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, wal.ErrClosed) {
+		switch {
+		case errors.Is(err, wal.ErrClosed):
 			return producedBatch{}, kerr.NotLeaderForPartition
+		case errors.Is(err, wal.ErrFailed):
+			return producedBatch{}, b.walFailed(err)
 		}
 		return producedBatch{}, err
 	}
@@ -185,4 +187,15 @@ func resultLabel(code int16) string {
 		}
 	}
 	return "unknown"
+}
+
+// walFailed handles a WAL that can no longer write (a full or failing disk):
+// what it acknowledged is safe, every later produce gets KAFKA_STORAGE_ERROR,
+// and the broker stops advertising readiness so that it is restarted, which
+// recovers the WAL.
+func (b *Broker) walFailed(err error) error {
+	if b.ready.CompareAndSwap(true, false) {
+		b.log.Error("WAL failed; produces get KAFKA_STORAGE_ERROR until this broker restarts", "error", err)
+	}
+	return kerr.KafkaStorageError
 }
