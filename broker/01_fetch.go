@@ -96,8 +96,12 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 					}
 					break
 				}
-				for _, raw := range batches {
-					sp.RecordBatches = append(sp.RecordBatches, raw...)
+				if len(batches) == 1 {
+					sp.RecordBatches = batches[0] // a slice of a cached range: no copy
+				} else {
+					for _, raw := range batches {
+						sp.RecordBatches = append(sp.RecordBatches, raw...)
+					}
 				}
 				total += len(sp.RecordBatches)
 			}

@@ -291,6 +291,8 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 	entries := p.manifest[i:]
 	p.mu.Unlock()
 
+	// The batches taken from one entry are contiguous in its range, so each
+	// entry contributes one slice of the cached range: no copy.
 	var out [][]byte
 	size := 0
 	for _, e := range entries {
@@ -298,17 +300,26 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 		if err != nil {
 			return nil, err
 		}
+		lo, hi, pos := -1, 0, 0
 		err = batch.Iter(data, func(h batch.Header, raw []byte) error {
-			if h.LastOffset() < offset || h.BaseOffset >= hwm {
+			start := pos
+			pos += len(raw)
+			switch {
+			case h.LastOffset() < offset:
 				return nil
-			}
-			if len(out) > 0 && size+len(raw) > maxBytes {
+			case h.BaseOffset >= hwm, size > 0 && size+len(raw) > maxBytes:
 				return errFull
 			}
-			out = append(out, raw)
+			if lo < 0 {
+				lo = start
+			}
+			hi = pos
 			size += len(raw)
 			return nil
 		})
+		if lo >= 0 {
+			out = append(out, data[lo:hi])
+		}
 		if errors.Is(err, errFull) || size >= maxBytes {
 			break
 		}
