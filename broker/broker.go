@@ -162,10 +162,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open WAL: %w", err)
 	}
-	b.wal = w
-	if rec.Truncated != nil {
-		b.log.Warn("WAL tail was torn or corrupt and has been cut", "error", rec.Truncated, "cut_bytes", rec.CutBytes, "saved_to", rec.SavedTo)
-	}
+	b.wal = w // a cut torn tail is logged by wal.Open
 
 	b.topics = newTopicCache(b)
 	b.uploader = tiering.NewUploader(tiering.UploaderOptions{

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/tiering"
@@ -13,33 +12,29 @@ import (
 // segments found at start, so that acks=1 records survive a restart.
 func (b *Broker) replay(segs []wal.SegmentInfo) error {
 	for _, s := range segs {
-		f, err := os.Open(s.Path)
-		if err != nil {
-			return fmt.Errorf("replay WAL segment %d: %w", s.Seq, err)
-		}
-		r := wal.NewReader(f, s.Seq)
 		n := 0
-		for r.Next() {
-			key, data, err := tiering.DecodeEntry(r.Record())
+		err := wal.ReadSegment(s, func(rec []byte) error {
+			key, data, err := tiering.DecodeEntry(rec)
 			if err != nil {
-				f.Close()
-				return fmt.Errorf("replay WAL segment %d at %d: %w", s.Seq, r.Offset(), err)
+				return fmt.Errorf("replay WAL segment %d: %w", s.Seq, err)
 			}
 			p := b.topics.partition(key)
 			if p == nil {
-				continue
+				return nil // a deleted topic
 			}
-			h, err := batch.Validate(data)
+			// The WAL frame's CRC covered these bytes; only headers are read.
+			err = batch.Iter(data, func(h batch.Header, raw []byte) error {
+				p.replayBatch(append([]byte(nil), raw...), h)
+				n++
+				return nil
+			})
 			if err != nil {
-				f.Close()
-				return fmt.Errorf("replay WAL segment %d at %d: %w", s.Seq, r.Offset(), err)
+				return fmt.Errorf("replay WAL segment %d: %w", s.Seq, err)
 			}
-			p.replayBatch(append([]byte(nil), data...), h)
-			n++
-		}
-		f.Close()
-		if err := r.Err(); err != nil {
-			return fmt.Errorf("replay WAL segment %d: %w", s.Seq, err)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		b.log.Info("recovered WAL segment", "segment", s.Seq, "batches", n)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"time"
 
@@ -182,7 +181,7 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 		parts  = make(map[metadata.PartitionKey]*pending)
 		notLed = make(map[metadata.PartitionKey]bool) // this segment's Leaders answers
 	)
-	err := readSegment(seg, func(rec []byte) error {
+	err := wal.ReadSegment(seg, func(rec []byte) error {
 		key, data, err := DecodeEntry(rec)
 		if err != nil {
 			u.log.Error("dropping undecodable WAL record", "segment", seg.Seq, "err", err)
@@ -304,26 +303,6 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	u.m.bytes.Add(float64(len(obj)))
 	u.log.Debug("segment uploaded", "segment", seq, "object", name, "bytes", len(obj), "partitions", len(index))
 	return results, nil
-}
-
-// readSegment calls fn with every record of the segment file. The record is
-// valid only during the call.
-func readSegment(seg wal.SegmentInfo, fn func(rec []byte) error) error {
-	f, err := os.Open(seg.Path)
-	if err != nil {
-		return fmt.Errorf("tiering: read WAL segment %d: %w", seg.Seq, err)
-	}
-	defer f.Close()
-	r := wal.NewReader(f, seg.Seq) // it reads in chunks of its own
-	for r.Next() {
-		if err := fn(r.Record()); err != nil {
-			return err
-		}
-	}
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("tiering: read WAL segment %d: %w", seg.Seq, err)
-	}
-	return nil
 }
 
 func (u *Uploader) logNotLed(key metadata.PartitionKey, seq uint64) {
