@@ -25,7 +25,7 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "only topic configs can be altered; broker settings are flags of strata serve")
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, brokerConfigsReadOnly)
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
@@ -44,6 +44,9 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 	}
 	return resp
 }
+
+// brokerConfigsReadOnly answers attempts to alter broker resources.
+const brokerConfigsReadOnly = "only topic configs can be altered; broker settings are flags of strata serve"
 
 // errConfig marks a config the user got wrong.
 type errConfig struct{ error }

@@ -27,7 +27,7 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "only topic configs can be altered; broker settings are flags of strata serve")
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, brokerConfigsReadOnly)
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}

@@ -116,9 +116,6 @@ type appendResult struct {
 	duplicate bool
 }
 
-// errCode is a Kafka error for one partition.
-type errCode = *kerr.Error
-
 // appendBatch validates the producer state of one validated batch, assigns
 // its offsets and hands it to write (the WAL) while holding the partition
 // lock, so that WAL order is offset order.
@@ -163,17 +160,25 @@ func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64,
 	last := base + int64(h.LastOffsetDelta)
 	p.next = last + 1
 	p.mem = append(p.mem, memBatch{base: base, last: last, maxTs: h.MaxTimestamp, data: raw})
-	if h.Idempotent() {
-		if ps == nil || ps.epoch != h.ProducerEpoch {
-			ps = &producerState{epoch: h.ProducerEpoch}
-			p.producers[h.ProducerID] = ps
-		}
-		ps.batches = append(ps.batches, metadata.ProducerBatch{FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), BaseOffset: base})
-		if len(ps.batches) > maxProducerBatches {
-			ps.batches = ps.batches[1:]
-		}
-	}
+	p.rememberProducer(h, base)
 	return appendResult{base: base, last: last}, nil
+}
+
+// rememberProducer records an idempotent batch appended at base for
+// deduplication of its retries. The caller holds p.mu.
+func (p *partition) rememberProducer(h batch.Header, base int64) {
+	if !h.Idempotent() {
+		return
+	}
+	ps := p.producers[h.ProducerID]
+	if ps == nil || ps.epoch != h.ProducerEpoch {
+		ps = &producerState{epoch: h.ProducerEpoch}
+		p.producers[h.ProducerID] = ps
+	}
+	ps.batches = append(ps.batches, metadata.ProducerBatch{FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), BaseOffset: base})
+	if len(ps.batches) > maxProducerBatches {
+		ps.batches = ps.batches[1:]
+	}
 }
 
 func nextSeq(s int32) int32 {
@@ -192,17 +197,7 @@ func (p *partition) replayBatch(raw []byte, h batch.Header) {
 	}
 	p.mem = append(p.mem, memBatch{base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp, data: raw})
 	p.next = h.LastOffset() + 1
-	if h.Idempotent() {
-		ps := p.producers[h.ProducerID]
-		if ps == nil || ps.epoch != h.ProducerEpoch {
-			ps = &producerState{epoch: h.ProducerEpoch}
-			p.producers[h.ProducerID] = ps
-		}
-		ps.batches = append(ps.batches, metadata.ProducerBatch{FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), BaseOffset: h.BaseOffset})
-		if len(ps.batches) > maxProducerBatches {
-			ps.batches = ps.batches[1:]
-		}
-	}
+	p.rememberProducer(h, h.BaseOffset)
 }
 
 // committed advances the high watermark after the uploader committed entry.
