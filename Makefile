@@ -8,7 +8,7 @@ BIN         := $(CURDIR)/bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit test-e2e tools debs fuzz bench clean
+.PHONY: all build run test test-unit test-e2e test-cluster soak tools debs fuzz bench clean
 
 all: build
 
@@ -39,6 +39,14 @@ debs:
 test: tools debs
 	$(GO) vet ./...
 	CI=$${CI:-true} $(GO) test -count=1 -timeout 25m ./...
+
+## test-cluster: three brokers on a 3-member etcd and MinIO through every fault, checked after each
+test-cluster: tools
+	CI=true $(GO) test -count=1 -timeout 15m -run '^TestCluster$$' -v ./e2e/
+
+## soak: test-cluster's faults over and over for 10 minutes (STRATA_SOAK)
+soak: tools
+	CI=true STRATA_SOAK=10m $(GO) test -count=1 -timeout 30m -run '^TestCluster$$' -v ./e2e/
 
 clean:
 	rm -rf $(BIN)

@@ -101,7 +101,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				}
 			}
 			if err == nil && req.Acks == -1 {
-				err = pb.part.waitCommitted(ctx, pb.res.last)
+				err = pb.part.waitCommitted(ctx, pb.res.epoch, pb.res.last)
 			}
 			if err != nil {
 				sp.ErrorCode = kerrCode(err)
@@ -140,8 +140,8 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 		lat = now
 	}
 	var pending *wal.Pending
-	hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.key)
-	res, err := p.appendBatch(records, h, lat, func(raw []byte) error {
+	res, err := p.appendBatch(records, h, lat, func(epoch int64, raw []byte) error {
+		hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.key, epoch)
 		var err error
 		pending, err = b.wal.Write(hdr, raw)
 		return err

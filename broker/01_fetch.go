@@ -115,7 +115,7 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 // checkLeaderEpoch compares a client's idea of the leader epoch with ours, as
 // Kafka does (KIP-320): older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
 func checkLeaderEpoch(p *partition, clientEpoch int32) int16 {
-	epoch, led := p.leaderEpoch()
+	epoch, led := p.led()
 	if !led {
 		return kerr.NotLeaderForPartition.Code
 	}

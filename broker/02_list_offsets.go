@@ -39,7 +39,7 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 					sp.ErrorCode = code
 					break
 				}
-				epoch, _ := p.leaderEpoch()
+				epoch, _ := p.led()
 				sp.LeaderEpoch = int32(epoch)
 				logStart, hwm, _ := p.offsets()
 				switch rp.Timestamp {

@@ -2,9 +2,10 @@ package broker
 
 // Metadata: v0-v12.
 //
-// Returns this cluster's live brokers (from their etcd registrations), the
-// controller (this broker, for now), and the requested topics with their
-// partitions, leaders and leader epochs. Strata does not replicate between
+// Returns this cluster's live brokers, the controller and the requested
+// topics with their partitions, leaders and leader epochs, all from the
+// broker's watched view of etcd (so every broker gives the same answer, a
+// few milliseconds apart). Strata does not replicate between
 // brokers, so each partition's replica and ISR lists hold only its leader.
 // Unknown topics are created when auto-creation is on and the request allows
 // it (v4+; always for v0-v3), as Kafka's auto.create.topics.enable. A
@@ -12,8 +13,11 @@ package broker
 // Topic ids are returned from v10; requests by topic id (v10+) are resolved.
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,19 +30,17 @@ func init() { register(3, 0, 12, async(handleMetadata)) }
 func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kmsg.Response {
 	b := c.b
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	v, _ := b.view.get()
 	resp.ClusterID = &b.clusterID
-	resp.ControllerID = b.id
-	resp.Brokers = b.metadataBrokers(ctx)
+	resp.ControllerID = b.controllerID(v)
+	resp.Brokers = b.metadataBrokers(v)
 
 	allowCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	var topics []*topic
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		if err := b.topics.load(ctx); err != nil {
-			b.log.Warn("metadata: refresh topics", "error", err)
-		}
 		topics = b.topics.all()
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, metadataTopic(t))
+			resp.Topics = append(resp.Topics, metadataTopic(v, t))
 		}
 		return resp
 	}
@@ -77,16 +79,25 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(t))
+		resp.Topics = append(resp.Topics, metadataTopic(v, t))
 	}
 	return resp
 }
 
-func (b *Broker) metadataBrokers(ctx context.Context) []kmsg.MetadataResponseBroker {
-	live, err := b.store.Brokers(ctx)
-	if err != nil || len(live) == 0 {
-		// etcd unreachable or registration not visible: still describe ourselves.
-		live = []metadata.Broker{{ID: b.id, Addr: b.advAddr, Rack: b.cfg.Rack}}
+// controllerID is the elected controller, or this broker while none is:
+// Strata serves admin requests on every broker, and clients need some id.
+func (b *Broker) controllerID(v *metadata.View) int32 {
+	if v.Controller < 0 {
+		return b.id
+	}
+	return v.Controller
+}
+
+func (b *Broker) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker {
+	live := slices.SortedFunc(maps.Values(v.Brokers), func(x, y metadata.Broker) int { return cmp.Compare(x.ID, y.ID) })
+	if _, ok := v.Brokers[b.id]; !ok {
+		// Registration not visible yet (or lost): still describe ourselves.
+		live = append(live, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: b.cfg.Rack})
 	}
 	out := make([]kmsg.MetadataResponseBroker, 0, len(live))
 	for _, lb := range live {
@@ -102,7 +113,7 @@ func (b *Broker) metadataBrokers(ctx context.Context) []kmsg.MetadataResponseBro
 	return out
 }
 
-func metadataTopic(t *topic) kmsg.MetadataResponseTopic {
+func metadataTopic(v *metadata.View, t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.meta.Name
 	mt.Topic = &name
@@ -110,10 +121,9 @@ func metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 	for _, p := range t.parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.key.Partition
-		epoch, led := p.leaderEpoch()
-		if led {
-			mp.Leader = p.leaderID()
-			mp.LeaderEpoch = int32(epoch)
+		if l, ok := v.Leaders[p.key]; ok {
+			mp.Leader = l.Broker
+			mp.LeaderEpoch = l.LeaderEpoch
 			mp.Replicas = []int32{mp.Leader}
 			mp.ISR = []int32{mp.Leader}
 		} else {

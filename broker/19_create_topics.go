@@ -109,7 +109,9 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 	return resp
 }
 
-// createTopic stores a new topic in etcd and starts leading its partitions.
+// createTopic stores a new topic in etcd and waits a little for the
+// controller to assign its partitions and their leaders to take them, so
+// that clients can use it at once.
 func (b *Broker) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (*topic, error) {
 	if msg := validTopicName(name); msg != "" {
 		return nil, fmt.Errorf("%w: %s", errInvalidTopic, msg)
@@ -123,5 +125,9 @@ func (b *Broker) createTopic(ctx context.Context, name string, partitions int32,
 	if err != nil {
 		return nil, err
 	}
-	return b.topics.install(ctx, stored), nil
+	t := b.topics.install(stored)
+	wctx, cancel := context.WithTimeout(ctx, leadersWait)
+	defer cancel()
+	b.waitLeaders(wctx, stored.ID, stored.Partitions)
+	return t, nil
 }

@@ -29,6 +29,11 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 		var ke *kerr.Error
 		switch {
 		case err == nil:
+			if t := b.topics.get(rt.Topic); t != nil && !req.ValidateOnly {
+				wctx, cancel := context.WithTimeout(ctx, leadersWait)
+				b.waitLeaders(wctx, t.meta.ID, t.meta.Partitions)
+				cancel()
+			}
 		case errors.Is(err, metadata.ErrUnknownTopic):
 			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.UnknownTopicOrPartition, "unknown topic "+rt.Topic)
 		case errors.As(err, &ke):

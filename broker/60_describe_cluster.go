@@ -2,8 +2,8 @@ package broker
 
 // DescribeCluster: v0-v1.
 //
-// The cluster id kept in etcd, the controller (this broker, for now) and the
-// live brokers registered under their etcd leases.
+// The cluster id kept in etcd, the controller and the live brokers
+// registered under their etcd leases, from the broker's watched view.
 
 import (
 	"context"
@@ -16,10 +16,11 @@ func init() { register(60, 0, 1, async(handleDescribeCluster)) }
 func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest) kmsg.Response {
 	b := c.b
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	v, _ := b.view.get()
 	resp.ClusterID = b.clusterID
-	resp.ControllerID = b.id
+	resp.ControllerID = b.controllerID(v)
 	resp.EndpointType = 1 // brokers
-	for _, mb := range b.metadataBrokers(ctx) {
+	for _, mb := range b.metadataBrokers(v) {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port, rb.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
 		resp.Brokers = append(resp.Brokers, rb)

@@ -70,6 +70,7 @@ type Broker struct {
 	ln        net.Listener
 
 	topics *topicCache
+	view   *clusterView
 	prodID producerIDs
 
 	// committed is closed and replaced each time a WAL segment's commit lands,
@@ -133,7 +134,8 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err != nil {
 		return nil, err // names the endpoints
 	}
-	if b.store, err = b.openSession(ctx, client); err != nil {
+	reattached := false
+	if b.store, reattached, err = b.openSession(ctx, client); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("etcd session: %w", err)
 	}
@@ -165,6 +167,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.wal = w // a cut torn tail is logged by wal.Open
 
 	b.topics = newTopicCache(b)
+	b.view = newClusterView()
 	b.uploader = tiering.NewUploader(tiering.UploaderOptions{
 		Bucket:     b.bucket,
 		Store:      b.store,
@@ -175,8 +178,17 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		Registerer: cfg.Registerer,
 		OnCommit:   b.onCommit,
 	})
-	if err := b.topics.load(ctx); err != nil {
-		return nil, fmt.Errorf("load topics from etcd: %w", err)
+	v, err := b.store.ReadView(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.setView(v)
+	if reattached {
+		// The leaderships this lease still holds are this broker's again:
+		// take them before replaying the WAL into them.
+		b.reconcile(v)
+	} else if len(rec.Segments) > 0 {
+		b.quarantine(rec.Segments)
 	}
 	if err := b.replay(rec.Segments); err != nil {
 		return nil, err
@@ -199,11 +211,13 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if b.advAddr == "" {
 		b.advAddr = b.ln.Addr().String()
 	}
-	if err := b.store.Register(ctx, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: cfg.Rack}); err != nil {
-		return nil, fmt.Errorf("etcd: register broker: %w", err)
+	if err := b.register(ctx); err != nil {
+		return nil, err
 	}
 	b.wg.Go(b.acceptLoop)
-	b.wg.Go(b.topics.leadLoop)
+	b.wg.Go(b.watchLoop)
+	b.wg.Go(b.reconcileLoop)
+	b.wg.Go(b.controllerLoop)
 	b.ready.Store(true)
 	b.log.Info("strata broker serving", "listen", b.ln.Addr().String(), "advertised", b.advAddr,
 		"cluster", b.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
@@ -254,30 +268,72 @@ func (c *Config) setDefaults() error {
 // a previous run kept in the data directory when etcd still has it: a broker
 // restarted within its lease TTL keeps its leaderships and uploads what its
 // WAL held.
-func (b *Broker) openSession(ctx context.Context, client *clientv3.Client) (*metadata.Store, error) {
-	path := filepath.Join(b.cfg.DataDir, "lease")
+func (b *Broker) openSession(ctx context.Context, client *clientv3.Client) (store *metadata.Store, reattached bool, err error) {
 	opts := metadata.Options{SessionTTL: b.cfg.SessionTTL, Logger: b.log}
-	if raw, err := os.ReadFile(path); err == nil {
+	if raw, err := os.ReadFile(b.leasePath()); err == nil {
 		if id, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 16, 64); err == nil {
 			opts.LeaseID = clientv3.LeaseID(id)
 		}
 	}
-	store, err := metadata.New(ctx, client, opts)
+	store, err = metadata.New(ctx, client, opts)
 	if errors.Is(err, metadata.ErrLeaseExpired) {
 		b.log.Info("the previous run's etcd lease has expired; starting a new one")
 		opts.LeaseID = clientv3.NoLease
 		store, err = metadata.New(ctx, client, opts)
 	} else if err == nil && opts.LeaseID != clientv3.NoLease {
+		reattached = true
 		b.log.Info("re-attached to the previous run's etcd lease", "lease", fmt.Sprintf("%x", int64(opts.LeaseID)))
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if err := durable.WriteFile(path, []byte(strconv.FormatInt(int64(store.LeaseID()), 16)+"\n"), 0o644); err != nil {
+	if err := keepLease(b.leasePath(), store); err != nil {
 		store.Close()
-		return nil, fmt.Errorf("keep lease id: %w", err)
+		return nil, false, err
 	}
-	return store, nil
+	return store, reattached, nil
+}
+
+func (b *Broker) leasePath() string { return filepath.Join(b.cfg.DataDir, "lease") }
+
+// keepLease writes the session's lease id where the next start looks for it.
+func keepLease(path string, store *metadata.Store) error {
+	if err := durable.WriteFile(path, []byte(strconv.FormatInt(int64(store.LeaseID()), 16)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("keep lease id: %w", err)
+	}
+	return nil
+}
+
+// register announces this broker under its current lease.
+func (b *Broker) register(ctx context.Context) error {
+	if err := keepLease(b.leasePath(), b.store); err != nil {
+		return err
+	}
+	if err := b.store.Register(ctx, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: b.cfg.Rack}); err != nil {
+		return fmt.Errorf("etcd: register broker: %w", err)
+	}
+	return nil
+}
+
+// quarantine keeps a copy of WAL segments found at a start whose lease had
+// expired. Every leadership they were written under ended with that lease,
+// so the uploader drops their records (acks=1 records not yet uploaded are
+// lost, as the durability contract says); the copy lets an operator look.
+func (b *Broker) quarantine(segs []wal.SegmentInfo) {
+	dir := filepath.Join(b.cfg.DataDir, "quarantine", time.Now().UTC().Format("20060102T150405Z"))
+	err := os.MkdirAll(dir, 0o755)
+	for _, s := range segs {
+		if err != nil {
+			break
+		}
+		err = os.Link(s.Path, filepath.Join(dir, filepath.Base(s.Path)))
+	}
+	if err != nil {
+		b.log.Error("quarantine WAL segments written under an expired lease", "dir", dir, "error", err)
+		return
+	}
+	b.log.Warn("the WAL holds segments written under an expired lease: their partitions may have moved and their records are not uploaded; copies kept for inspection",
+		"segments", len(segs), "quarantine", dir)
 }
 
 // lockDir takes an exclusive flock on DIR/LOCK for the life of the process.
@@ -385,11 +441,13 @@ func (b *Broker) onCommit(seq uint64, results []tiering.Result) {
 			continue
 		}
 		if r.Err != nil {
-			b.log.Error("commit failed; partition no longer served", "topic", p.topic, "partition", p.key.Partition, "error", r.Err)
-			p.fence()
+			if p.stop(r.Epoch) {
+				b.metrics.lost.Inc()
+				b.log.Error("commit failed; partition no longer served", "topic", p.topic, "partition", p.key.Partition, "error", r.Err)
+			}
 			continue
 		}
-		p.committed(r.Entry, r.State)
+		p.committed(r.Epoch, r.Entry, r.State)
 	}
 	b.commitMu.Lock()
 	close(b.committed)
@@ -466,7 +524,7 @@ func (b *Broker) abort() {
 	}
 	if b.store != nil {
 		// Close revokes the lease; a later start must not try to re-attach.
-		_ = os.Remove(filepath.Join(b.cfg.DataDir, "lease"))
+		_ = os.Remove(b.leasePath())
 		if err := b.store.Close(); err != nil {
 			b.log.Warn("close etcd session", "error", err)
 		}

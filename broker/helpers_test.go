@@ -86,7 +86,7 @@ func makeBatch(t testing.TB, s batchSpec) ([]byte, batch.Header) {
 func ledPartition(t testing.TB, st metadata.PartitionState) *partition {
 	t.Helper()
 	p := newPartition("orders", metadata.PartitionKey{Partition: 0})
-	p.lead(1, 1, st, nil)
+	p.lead(metadata.Leadership{Epoch: 1, LeaderEpoch: 0, History: []metadata.EpochStart{{LeaderEpoch: 0, StartOffset: st.HighWatermark}}}, st, nil)
 	return p
 }
 
@@ -94,14 +94,16 @@ func ledPartition(t testing.TB, st metadata.PartitionState) *partition {
 // returned instead.
 type walWrites struct {
 	batches [][]byte // copies, in call order
+	epochs  []int64  // the epoch each was written under
 	err     error
 }
 
-func (w *walWrites) write(raw []byte) error {
+func (w *walWrites) write(epoch int64, raw []byte) error {
 	if w.err != nil {
 		return w.err
 	}
 	w.batches = append(w.batches, append([]byte(nil), raw...))
+	w.epochs = append(w.epochs, epoch)
 	return nil
 }
 

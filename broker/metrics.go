@@ -17,6 +17,9 @@ type metrics struct {
 	walSync     prometheus.Histogram
 	walSyncB    prometheus.Counter
 	leaderships prometheus.Counter
+	handOffs    prometheus.Counter
+	lost        prometheus.Counter
+	controller  prometheus.Gauge
 	produced    *prometheus.CounterVec
 }
 
@@ -37,12 +40,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		walSyncB:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_wal_synced_bytes_total", Help: "Bytes made durable by WAL fsyncs."}),
 		leaderships: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_acquired_total", Help: "Partition leaderships this broker acquired."}),
+		handOffs:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_handed_off_total", Help: "Partition leaderships this broker handed over to another on the controller's request."}),
+		lost:        prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_lost_total", Help: "Partition leaderships this broker lost without a hand-off (fenced, lease ended, topic deleted)."}),
+		controller:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_controller", Help: "1 while this broker is the cluster's controller."}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_produced_batches_total", Help: "Produced batches by outcome (error code name or ok).",
 		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.produced)
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced)
 	}
 	return m
 }

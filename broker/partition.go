@@ -22,19 +22,22 @@ const maxProducerBatches = 5
 const tailBytes = 4 << 20
 
 // partition is the state of one partition this broker knows of. While led
-// (epoch > 0, not fenced) it accepts produces; its batches live in memory
-// until they are committed and fall out of the tail window.
+// (epoch > 0) it serves fetches, and accepts produces unless it is being
+// handed over; its batches live in memory until they are committed and fall
+// out of the tail window.
 type partition struct {
 	key   metadata.PartitionKey
 	topic string
 
 	leading sync.Mutex // serializes attempts to take leadership
 
-	mu       sync.Mutex
-	epoch    int64 // 0: not led
-	leader   int32 // broker id of the leader while led
-	fenced   bool
-	next     int64 // log end offset: the next offset to assign
+	mu          sync.Mutex
+	epoch       int64 // the leadership's fencing epoch (etcd revision); 0: not led
+	leaderEpoch int32 // Kafka's leader epoch of the leadership
+	history     []metadata.EpochStart
+	resigning   bool  // a hand-off has begun: no more produces
+	ended       int64 // the epoch of the last leadership that ended; hwm is still its until the next
+	next        int64 // log end offset: the next offset to assign
 	hwm      int64 // committed: consumers see offsets below it
 	logStart int64
 	// mem holds every batch not yet committed and the most recent committed
@@ -43,7 +46,7 @@ type partition struct {
 	memBytes  int // bytes of committed batches in mem
 	manifest  []metadata.ManifestEntry
 	producers map[int64]*producerState
-	// changed is closed and replaced whenever hwm moves or leadership ends.
+	// changed is closed and replaced whenever hwm moves or leadership changes.
 	changed chan struct{}
 }
 
@@ -63,10 +66,10 @@ func newPartition(topic string, key metadata.PartitionKey) *partition {
 }
 
 // lead installs committed state after this broker acquired leadership.
-func (p *partition) lead(leader int32, epoch int64, st metadata.PartitionState, manifest []metadata.ManifestEntry) {
+func (p *partition) lead(l metadata.Leadership, st metadata.PartitionState, manifest []metadata.ManifestEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.leader, p.epoch, p.fenced = leader, epoch, false
+	p.epoch, p.leaderEpoch, p.history, p.resigning = l.Epoch, l.LeaderEpoch, l.History, false
 	p.hwm, p.next, p.logStart = st.HighWatermark, st.HighWatermark, st.LogStartOffset
 	p.manifest = manifest
 	p.mem, p.memBytes = nil, 0
@@ -77,31 +80,95 @@ func (p *partition) lead(leader int32, epoch int64, st metadata.PartitionState, 
 	p.notify()
 }
 
-// leaderEpoch returns the epoch if this broker serves the partition.
-func (p *partition) leaderEpoch() (int64, bool) {
+// led returns the fencing epoch if this broker leads the partition.
+func (p *partition) led() (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.epoch, p.epoch > 0 && !p.fenced
+	return p.epoch, p.epoch > 0
 }
 
-func (p *partition) leaderID() int32 {
+// stop ends the leadership of the given epoch, if it is still the current
+// one: after a hand-off, or when it was lost (fenced by a newer leader, the
+// lease ended, the topic was deleted). Waiting produces of that leadership
+// then fail with a retriable error unless their batch was committed.
+func (p *partition) stop(epoch int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.leader
-}
-
-func (p *partition) isFenced() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fenced
-}
-
-// fence stops serving after a commit failed its epoch comparison.
-func (p *partition) fence() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.fenced = true
+	if p.epoch != epoch || epoch == 0 {
+		return false
+	}
+	p.ended, p.epoch, p.resigning = epoch, 0, false
 	p.notify()
+	return true
+}
+
+// beginHandOff stops produces to the leadership of epoch and reports whether
+// the caller should go on to hand it over (false: not led under epoch, or a
+// hand-off is already under way).
+func (p *partition) beginHandOff(epoch int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epoch != epoch || epoch == 0 || p.resigning {
+		return false
+	}
+	p.resigning = true
+	return true
+}
+
+// drained reports whether everything appended under epoch is committed, or
+// epoch is no longer the leadership; otherwise it returns a channel closed
+// at the next change.
+func (p *partition) drained(epoch int64) (bool, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch != epoch || p.hwm == p.next, p.changed
+}
+
+// checkLeaderEpoch is Kafka's check of a client's current leader epoch
+// (-1: unchecked) against this leadership, for Fetch, ListOffsets and
+// OffsetForLeaderEpoch.
+func (p *partition) checkLeaderEpoch(current int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checkLeaderEpochLocked(current)
+}
+
+func (p *partition) checkLeaderEpochLocked(current int32) error {
+	switch {
+	case p.epoch == 0:
+		return kerr.NotLeaderForPartition
+	case current < 0 || current == p.leaderEpoch:
+		return nil
+	case current < p.leaderEpoch:
+		return kerr.FencedLeaderEpoch
+	default:
+		return kerr.UnknownLeaderEpoch
+	}
+}
+
+// epochEnd answers OffsetForLeaderEpoch for one partition as Kafka's leader
+// epoch cache does: the largest epoch at most requested and the offset where
+// the epoch after it began (the high watermark for the current epoch);
+// -1, -1 when requested is above every epoch known.
+func (p *partition) epochEnd(requested int32) (epoch int32, end int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if requested < 0 {
+		return -1, -1
+	}
+	if requested == p.leaderEpoch {
+		return requested, p.hwm
+	}
+	h := p.history
+	i := sort.Search(len(h), func(i int) bool { return h[i].LeaderEpoch > requested })
+	switch {
+	case i == len(h):
+		return -1, -1
+	case i == 0: // older than every epoch kept
+		return requested, h[0].StartOffset
+	default:
+		return h[i-1].LeaderEpoch, h[i].StartOffset
+	}
 }
 
 func (p *partition) notify() {
@@ -111,18 +178,19 @@ func (p *partition) notify() {
 
 // appendResult says where a produced batch landed.
 type appendResult struct {
+	epoch     int64 // the leadership it was appended under
 	base      int64
 	last      int64
 	duplicate bool
 }
 
 // appendBatch validates the producer state of one validated batch, assigns
-// its offsets and hands it to write (the WAL) while holding the partition
-// lock, so that WAL order is offset order.
-func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64, write func(raw []byte) error) (appendResult, error) {
+// its offsets and hands it to write (the WAL) with the leadership's epoch
+// while holding the partition lock, so that WAL order is offset order.
+func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64, write func(epoch int64, raw []byte) error) (appendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.epoch == 0 || p.fenced {
+	if p.epoch == 0 || p.resigning {
 		return appendResult{}, kerr.NotLeaderForPartition
 	}
 	var ps *producerState
@@ -135,7 +203,7 @@ func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64,
 			case h.ProducerEpoch == ps.epoch:
 				for _, pb := range ps.batches {
 					if pb.FirstSeq == h.BaseSequence && pb.LastSeq == h.LastSequence() {
-						return appendResult{base: pb.BaseOffset, last: pb.BaseOffset + int64(h.LastOffsetDelta), duplicate: true}, nil
+						return appendResult{epoch: p.epoch, base: pb.BaseOffset, last: pb.BaseOffset + int64(h.LastOffsetDelta), duplicate: true}, nil
 					}
 				}
 				if n := len(ps.batches); n > 0 && h.BaseSequence != nextSeq(ps.batches[n-1].LastSeq) {
@@ -154,14 +222,14 @@ func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64,
 		batch.SetLogAppendTime(raw, logAppendTime)
 		h.MaxTimestamp = logAppendTime
 	}
-	if err := write(raw); err != nil {
+	if err := write(p.epoch, raw); err != nil {
 		return appendResult{}, err
 	}
 	last := base + int64(h.LastOffsetDelta)
 	p.next = last + 1
 	p.mem = append(p.mem, memBatch{base: base, last: last, maxTs: h.MaxTimestamp, data: raw})
 	p.rememberProducer(h, base)
-	return appendResult{base: base, last: last}, nil
+	return appendResult{epoch: p.epoch, base: base, last: last}, nil
 }
 
 // rememberProducer records an idempotent batch appended at base for
@@ -200,11 +268,12 @@ func (p *partition) replayBatch(raw []byte, h batch.Header) {
 	p.rememberProducer(h, h.BaseOffset)
 }
 
-// committed advances the high watermark after the uploader committed entry.
-func (p *partition) committed(e metadata.ManifestEntry, st metadata.PartitionState) {
+// committed advances the high watermark after the uploader committed entry
+// under epoch.
+func (p *partition) committed(epoch int64, e metadata.ManifestEntry, st metadata.PartitionState) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st.HighWatermark <= p.hwm {
+	if epoch != p.epoch || st.HighWatermark <= p.hwm {
 		return
 	}
 	p.manifest = append(p.manifest, e)
@@ -227,16 +296,19 @@ func (p *partition) committed(e metadata.ManifestEntry, st metadata.PartitionSta
 	p.notify()
 }
 
-// waitCommitted blocks until offset last is below the high watermark.
-func (p *partition) waitCommitted(ctx context.Context, last int64) error {
+// waitCommitted blocks until offset last, appended under epoch, is below
+// the high watermark. If that leadership ends first the batch may never be
+// committed: the producer gets a retriable error and sends it again to the
+// new leader (which deduplicates it if it was committed after all).
+func (p *partition) waitCommitted(ctx context.Context, epoch, last int64) error {
 	for {
 		p.mu.Lock()
-		hwm, ok, ch := p.hwm, p.epoch > 0 && !p.fenced, p.changed
+		hwm, cur, ended, ch := p.hwm, p.epoch, p.ended, p.changed
 		p.mu.Unlock()
-		if hwm > last {
-			return nil
+		if hwm > last && (cur == epoch || cur == 0 && ended == epoch) {
+			return nil // committed, perhaps just before the leadership ended
 		}
-		if !ok {
+		if cur != epoch {
 			return kerr.NotLeaderForPartition
 		}
 		select {
@@ -252,7 +324,7 @@ func (p *partition) waitCommitted(ctx context.Context, last int64) error {
 func (p *partition) offsets() (logStart, hwm int64, led bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.logStart, p.hwm, p.epoch > 0 && !p.fenced
+	return p.logStart, p.hwm, p.epoch > 0
 }
 
 // errOffsetOutOfRange is returned by read for offsets outside [logStart, hwm].
@@ -263,7 +335,7 @@ var errOffsetOutOfRange = errors.New("offset out of range")
 // the tail and from the object store below it.
 func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, maxBytes int) ([][]byte, error) {
 	p.mu.Lock()
-	if p.epoch == 0 || p.fenced {
+	if p.epoch == 0 {
 		p.mu.Unlock()
 		return nil, kerr.NotLeaderForPartition
 	}

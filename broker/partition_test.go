@@ -250,7 +250,7 @@ func TestAppendBatchNotLeader(t *testing.T) {
 		{"never led", func(t *testing.T) *partition { return newPartition("orders", metadata.PartitionKey{}) }},
 		{"fenced", func(t *testing.T) *partition {
 			p := ledPartition(t, metadata.PartitionState{HighWatermark: 100})
-			p.fence()
+			p.stop(1)
 			return p
 		}},
 	}
@@ -263,7 +263,7 @@ func TestAppendBatchNotLeader(t *testing.T) {
 			})
 			// Leading again (as after re-acquiring leadership) serves from the
 			// committed state.
-			p.lead(1, 2, metadata.PartitionState{HighWatermark: 50}, nil)
+			p.lead(metadata.Leadership{Epoch: 2, LeaderEpoch: 1}, metadata.PartitionState{HighWatermark: 50}, nil)
 			runSteps(t, p, []appendStep{{plain(1), accepted(50, 50)}})
 		})
 	}
@@ -407,7 +407,7 @@ func TestCommitted(t *testing.T) {
 				p.mu.Lock()
 				changed, before := p.changed, p.hwm
 				p.mu.Unlock()
-				p.committed(metadata.ManifestEntry{LastOffset: hwm - 1}, metadata.PartitionState{HighWatermark: hwm})
+				p.committed(1, metadata.ManifestEntry{LastOffset: hwm - 1}, metadata.PartitionState{HighWatermark: hwm})
 				select {
 				case <-changed:
 					if hwm <= before {
@@ -452,7 +452,7 @@ func TestRead(t *testing.T) {
 	for _, n := range []int{3, 1, 5, 2} {
 		appendSpec(t, p, w, plain(n))
 	}
-	p.committed(metadata.ManifestEntry{BaseOffset: 100, LastOffset: 108}, metadata.PartitionState{HighWatermark: 109, LogStartOffset: 100})
+	p.committed(1, metadata.ManifestEntry{BaseOffset: 100, LastOffset: 108}, metadata.PartitionState{HighWatermark: 109, LogStartOffset: 100})
 	b0, b1, b2 := w.batches[0], w.batches[1], w.batches[2]
 	all := len(b0) + len(b1) + len(b2) + len(w.batches[3])
 
@@ -502,7 +502,7 @@ func TestRead(t *testing.T) {
 		}
 	})
 	t.Run("fenced", func(t *testing.T) {
-		p.fence()
+		p.stop(1)
 		if _, err := p.read(context.Background(), nil, 100, all); !errors.Is(err, kerr.NotLeaderForPartition) {
 			t.Fatalf("err = %v, want NotLeaderForPartition", err)
 		}
@@ -520,34 +520,66 @@ func TestWaitCommitted(t *testing.T) {
 	}{
 		{
 			name:  "returns at once when already committed",
-			setup: func(p *partition) { p.committed(metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103}) },
+			setup: func(p *partition) { p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103}) },
 		},
 		{
 			name: "returns when a later commit covers the offset",
 			act: func(t *testing.T, p *partition, _ context.CancelFunc, result <-chan error) {
-				p.committed(metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102})
+				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102})
 				select {
 				case err := <-result:
 					t.Errorf("returned %v after a commit short of the offset", err)
 				default:
 				}
-				p.committed(metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
+				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
 			},
 		},
 		{
 			name:    "a commit up to the offset, not past it, is not enough",
-			setup:   func(p *partition) { p.committed(metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102}) },
+			setup:   func(p *partition) { p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102}) },
 			act:     func(t *testing.T, _ *partition, cancel context.CancelFunc, _ <-chan error) { cancel() },
 			wantErr: kerr.RequestTimedOut,
 		},
 		{
 			name:    "fails with NotLeaderForPartition when fenced",
-			act:     func(t *testing.T, p *partition, _ context.CancelFunc, _ <-chan error) { p.fence() },
+			act:     func(t *testing.T, p *partition, _ context.CancelFunc, _ <-chan error) { p.stop(1) },
 			wantErr: kerr.NotLeaderForPartition,
 		},
 		{
 			name:    "fails with NotLeaderForPartition when already fenced",
-			setup:   func(p *partition) { p.fence() },
+			setup:   func(p *partition) { p.stop(1) },
+			wantErr: kerr.NotLeaderForPartition,
+		},
+		{
+			name: "succeeds when committed just before a hand-off ended the leadership",
+			act: func(t *testing.T, p *partition, _ context.CancelFunc, _ <-chan error) {
+				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
+				p.stop(1)
+			},
+		},
+		{
+			name: "a new leadership's high watermark does not answer the old one's batch",
+			setup: func(p *partition) {
+				p.stop(1)
+				// Led again: offsets 100-102 of the old tenure were never
+				// committed, and the new tenure's commits reuse them.
+				p.lead(metadata.Leadership{Epoch: 5, LeaderEpoch: 1}, metadata.PartitionState{HighWatermark: 100}, nil)
+				p.committed(5, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 110})
+			},
+			wantErr: kerr.NotLeaderForPartition,
+		},
+		{
+			name: "a commit of an ended leadership is ignored",
+			setup: func(p *partition) {
+				p.stop(1)
+				p.lead(metadata.Leadership{Epoch: 5, LeaderEpoch: 1}, metadata.PartitionState{HighWatermark: 100}, nil)
+			},
+			act: func(t *testing.T, p *partition, cancel context.CancelFunc, _ <-chan error) {
+				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
+				if _, hwm, _ := p.offsets(); hwm != 100 {
+					t.Errorf("hwm = %d after a stale commit, want 100", hwm)
+				}
+			},
 			wantErr: kerr.NotLeaderForPartition,
 		},
 		{
@@ -568,7 +600,7 @@ func TestWaitCommitted(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			result := make(chan error, 1)
-			go func() { result <- p.waitCommitted(ctx, 102) }()
+			go func() { result <- p.waitCommitted(ctx, 1, 102) }()
 			if c.act != nil {
 				c.act(t, p, cancel, result)
 			}
@@ -690,5 +722,98 @@ func TestReplayBatch(t *testing.T) {
 			}
 			runSteps(t, p, c.steps)
 		})
+	}
+}
+
+func TestHandOffStopsProducesAndDrains(t *testing.T) {
+	p := ledPartition(t, metadata.PartitionState{HighWatermark: 100})
+	w := &walWrites{}
+	appendSpec(t, p, w, plain(3)) // 100-102, not committed
+	if !p.beginHandOff(1) {
+		t.Fatal("beginHandOff(1) = false on a led partition")
+	}
+	if p.beginHandOff(1) {
+		t.Error("a second beginHandOff started another hand-off")
+	}
+	if p.beginHandOff(2) {
+		t.Error("beginHandOff of an epoch not led started a hand-off")
+	}
+	runSteps(t, p, []appendStep{{plain(1), rejected(kerr.NotLeaderForPartition)}})
+	// Fetches still see committed data while the hand-off waits.
+	if _, err := p.read(context.Background(), nil, 100, 1); err != nil {
+		t.Errorf("read during hand-off: %v", err)
+	}
+	if done, _ := p.drained(1); done {
+		t.Fatal("drained with offsets 100-102 uncommitted")
+	}
+	_, ch := p.drained(1)
+	p.committed(1, metadata.ManifestEntry{BaseOffset: 100, LastOffset: 102}, metadata.PartitionState{HighWatermark: 103})
+	select {
+	case <-ch:
+	default:
+		t.Fatal("the commit did not wake the hand-off")
+	}
+	if done, _ := p.drained(1); !done {
+		t.Fatal("not drained after everything was committed")
+	}
+	if !p.stop(1) || p.stop(1) {
+		t.Fatal("stop(1) should succeed once")
+	}
+	if _, ok := p.led(); ok {
+		t.Fatal("still led after stop")
+	}
+	if len(w.epochs) != 1 || w.epochs[0] != 1 {
+		t.Errorf("WAL epochs = %v, want [1]", w.epochs)
+	}
+}
+
+func TestCheckLeaderEpoch(t *testing.T) {
+	p := newPartition("orders", metadata.PartitionKey{})
+	if err := p.checkLeaderEpoch(-1); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("not led: %v, want NotLeaderForPartition", err)
+	}
+	p.lead(metadata.Leadership{Epoch: 40, LeaderEpoch: 3}, metadata.PartitionState{}, nil)
+	for _, c := range []struct {
+		current int32
+		want    error
+	}{
+		{-1, nil}, // not checked
+		{3, nil},
+		{2, kerr.FencedLeaderEpoch},
+		{0, kerr.FencedLeaderEpoch},
+		{4, kerr.UnknownLeaderEpoch},
+	} {
+		if err := p.checkLeaderEpoch(c.current); !errors.Is(err, c.want) || (err != nil) != (c.want != nil) {
+			t.Errorf("checkLeaderEpoch(%d) = %v, want %v", c.current, err, c.want)
+		}
+	}
+}
+
+func TestEpochEnd(t *testing.T) {
+	// Epochs 2, 3, 5 and 6 (current) began at 10, 20, 20 and 35; epoch 4
+	// never existed here (trimmed or skipped); the high watermark is 50.
+	p := newPartition("orders", metadata.PartitionKey{})
+	p.lead(metadata.Leadership{Epoch: 99, LeaderEpoch: 6, History: []metadata.EpochStart{
+		{LeaderEpoch: 2, StartOffset: 10}, {LeaderEpoch: 3, StartOffset: 20},
+		{LeaderEpoch: 5, StartOffset: 20}, {LeaderEpoch: 6, StartOffset: 35},
+	}}, metadata.PartitionState{HighWatermark: 50}, nil)
+	for _, c := range []struct {
+		requested int32
+		epoch     int32
+		end       int64
+	}{
+		{-1, -1, -1},
+		{0, 0, 10}, // older than every epoch kept: where the first kept one began
+		{2, 2, 20},
+		{3, 3, 20},
+		{4, 3, 20}, // unknown epoch between known ones: the one below it
+		{5, 5, 35},
+		{6, 6, 50}, // current: the high watermark
+		{7, -1, -1},
+	} {
+		epoch, end := p.epochEnd(c.requested)
+		if epoch != c.epoch || end != c.end {
+			t.Errorf("epochEnd(%d) = %d, %d; want %d, %d", c.requested, epoch, end, c.epoch, c.end)
+		}
 	}
 }

@@ -9,21 +9,26 @@ import (
 )
 
 // replay rebuilds the uncommitted tail of every led partition from the WAL
-// segments found at start, so that acks=1 records survive a restart.
+// segments found at start, so that acks=1 records survive a restart. Only
+// records of the partition's current leadership count: others belong to a
+// tenure that ended, and the uploader drops them too.
 func (b *Broker) replay(segs []wal.SegmentInfo) error {
 	for _, s := range segs {
 		n := 0
 		err := wal.ReadSegment(s, func(rec []byte) error {
-			key, data, err := tiering.DecodeEntry(rec)
+			e, err := tiering.DecodeEntry(rec)
 			if err != nil {
 				return fmt.Errorf("replay WAL segment %d: %w", s.Seq, err)
 			}
-			p := b.topics.partition(key)
+			p := b.topics.partition(e.Key)
 			if p == nil {
 				return nil // a deleted topic
 			}
+			if epoch, ok := p.led(); !ok || epoch != e.Epoch {
+				return nil
+			}
 			// The WAL frame's CRC covered these bytes; only headers are read.
-			err = batch.Iter(data, func(h batch.Header, raw []byte) error {
+			err = batch.Iter(e.Data, func(h batch.Header, raw []byte) error {
 				p.replayBatch(append([]byte(nil), raw...), h)
 				n++
 				return nil

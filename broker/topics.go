@@ -47,7 +47,7 @@ func (tc *topicCache) Epoch(key metadata.PartitionKey) (int64, bool) {
 	if p == nil {
 		return 0, false
 	}
-	return p.leaderEpoch()
+	return p.led()
 }
 
 func (tc *topicCache) partition(key metadata.PartitionKey) *partition {
@@ -78,7 +78,7 @@ func (tc *topicCache) lookup(ctx context.Context, name string) (*topic, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tc.install(ctx, mt), nil
+	return tc.install(mt), nil
 }
 
 // all returns every known topic, by name.
@@ -93,111 +93,61 @@ func (tc *topicCache) all() []*topic {
 	return out
 }
 
-// load reads every topic from etcd and takes leadership of its partitions.
-func (tc *topicCache) load(ctx context.Context) error {
-	topics, err := tc.b.store.Topics(ctx)
-	if err != nil {
-		return err
+// sync brings the cache in line with a cluster view: topics created or
+// changed elsewhere are installed, deleted ones removed. A topic this broker
+// installed after the view's revision (it created it a moment ago) stays.
+func (tc *topicCache) sync(v *metadata.View) {
+	for _, mt := range v.Topics {
+		if t := tc.get(mt.Name); t == nil || t.meta.ID != mt.ID || t.meta.Version < mt.Version {
+			tc.install(mt)
+		}
 	}
-	for _, mt := range topics {
-		tc.install(ctx, mt)
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	for name, t := range tc.byName {
+		if _, ok := v.Topics[name]; !ok && t.meta.Version <= v.Revision {
+			tc.removeLocked(t)
+		}
 	}
-	return nil
 }
 
-// install adds or updates a topic from its etcd definition and leads every
-// partition it can. A single broker leads all partitions; leadership held by
-// an older, dead lease of this broker is retried by leadLoop.
-func (tc *topicCache) install(ctx context.Context, mt metadata.Topic) *topic {
+// install adds or updates a topic from its etcd definition. Its new
+// partitions are not led until the controller assigns them.
+func (tc *topicCache) install(mt metadata.Topic) *topic {
 	cfg, _ := parseTopicConfig(mt.Configs) // stored configs were validated when set
 	tc.mu.Lock()
+	defer tc.mu.Unlock()
 	t := tc.byName[mt.Name]
 	if t != nil && t.meta.ID != mt.ID {
 		tc.removeLocked(t) // deleted and re-created under the same name
 		t = nil
 	}
+	if t != nil && t.meta.Version > mt.Version {
+		return t // a newer definition is installed already
+	}
 	if t == nil {
 		t = &topic{}
 	}
 	nt := &topic{meta: mt, cfg: cfg, parts: append([]*partition(nil), t.parts...)}
-	var fresh []*partition
 	for i := int32(len(nt.parts)); i < mt.Partitions; i++ {
 		p := newPartition(mt.Name, metadata.PartitionKey{Topic: mt.ID, Partition: i})
 		nt.parts = append(nt.parts, p)
 		tc.parts[p.key] = p
-		fresh = append(fresh, p)
 	}
 	tc.byName[mt.Name] = nt
 	tc.byID[mt.ID] = nt
-	tc.mu.Unlock()
-	for _, p := range fresh {
-		tc.lead(ctx, p)
-	}
 	return nt
 }
 
-// lead tries to take leadership of p; on failure p stays unled for leadLoop.
-func (tc *topicCache) lead(ctx context.Context, p *partition) {
-	// One attempt at a time: a second p.lead would reset the tail that the
-	// first one's produces have written since.
-	p.leading.Lock()
-	defer p.leading.Unlock()
-	if _, ok := p.leaderEpoch(); ok {
-		return
+// partitions lists every partition the cache knows.
+func (tc *topicCache) partitions() []*partition {
+	tc.mu.RLock()
+	defer tc.mu.RUnlock()
+	out := make([]*partition, 0, len(tc.parts))
+	for _, p := range tc.parts {
+		out = append(out, p)
 	}
-	s := tc.b.store
-	epoch, err := s.AcquireLeadership(ctx, p.key, tc.b.id)
-	if err != nil {
-		if !errors.Is(err, metadata.ErrNotLeader) {
-			tc.b.log.Warn("acquire leadership", "topic", p.topic, "partition", p.key.Partition, "error", err)
-		}
-		return
-	}
-	st, err := s.PartitionState(ctx, p.key)
-	if err == nil {
-		var manifest []metadata.ManifestEntry
-		if manifest, err = s.Manifest(ctx, p.key); err == nil {
-			p.lead(tc.b.id, epoch, st, manifest)
-			tc.b.uploader.SetState(p.key, st)
-			tc.b.metrics.leaderships.Inc()
-			tc.b.log.Debug("leading partition", "topic", p.topic, "partition", p.key.Partition, "epoch", epoch, "hwm", st.HighWatermark)
-			return
-		}
-	}
-	tc.b.log.Warn("load partition state", "topic", p.topic, "partition", p.key.Partition, "error", err)
-}
-
-// leadLoop retries leadership of partitions not yet led (for example while
-// the lease of a previous, dead incarnation of this broker runs out).
-func (tc *topicCache) leadLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-tc.b.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if tc.b.isClosing() {
-			return
-		}
-		tc.mu.RLock()
-		var unled []*partition
-		for _, p := range tc.parts {
-			// A fenced partition is not taken again here: segments of its old
-			// epoch may still wait in the WAL, and leading it anew needs them
-			// resolved first (the cluster issue's hand-off).
-			if _, ok := p.leaderEpoch(); !ok && !p.isFenced() {
-				unled = append(unled, p)
-			}
-		}
-		tc.mu.RUnlock()
-		for _, p := range unled {
-			ctx, cancel := context.WithTimeout(tc.b.ctx, 5*time.Second)
-			tc.lead(ctx, p)
-			cancel()
-		}
-	}
+	return out
 }
 
 // updateTopic applies mutate to the topic's etcd definition with a
@@ -224,7 +174,7 @@ func (b *Broker) updateTopic(ctx context.Context, name string, validateOnly bool
 		if err != nil {
 			return err
 		}
-		b.topics.install(ctx, stored)
+		b.topics.install(stored)
 		return nil
 	}
 }
@@ -262,23 +212,20 @@ func (tc *topicCache) removeLocked(t *topic) {
 	for _, p := range t.parts {
 		delete(tc.parts, p.key)
 		tc.b.uploader.Forget(p.key)
-		p.fence()
+		if epoch, ok := p.led(); ok {
+			p.stop(epoch)
+		}
 	}
 }
 
-// resignAll gives up every leadership at shutdown, so another broker can
-// take over at once rather than after the lease TTL.
+// resignAll gives up every leadership at shutdown, once everything is
+// committed, so another broker can take over at once rather than after the
+// lease TTL.
 func (tc *topicCache) resignAll() {
-	tc.mu.RLock()
-	parts := make([]*partition, 0, len(tc.parts))
-	for _, p := range tc.parts {
-		parts = append(parts, p)
-	}
-	tc.mu.RUnlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, p := range parts {
-		if epoch, ok := p.leaderEpoch(); ok {
+	for _, p := range tc.partitions() {
+		if epoch, ok := p.led(); ok {
 			if err := tc.b.store.ResignLeadership(ctx, p.key, epoch); err != nil {
 				tc.b.log.Debug("resign leadership", "topic", p.topic, "partition", p.key.Partition, "error", err)
 			}

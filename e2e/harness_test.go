@@ -103,6 +103,33 @@ func (s *Strata) Stop() int {
 	return s.proc.Cmd.ProcessState.ExitCode()
 }
 
+// Pause freezes the broker with SIGSTOP (to its process group, as Kill): it
+// keeps its sockets and memory but does nothing, like a long GC pause or a
+// frozen VM, until Resume.
+func (s *Strata) Pause() {
+	s.t.Helper()
+	if err := s.proc.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("SIGSTOP strata %s: %v", s.Addr, err)
+	}
+}
+
+// Resume sends SIGCONT to a paused broker.
+func (s *Strata) Resume() {
+	s.t.Helper()
+	if err := s.proc.Signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("SIGCONT strata %s: %v", s.Addr, err)
+	}
+}
+
+// Exited reports whether the process has exited, and if so its exit code
+// (-1 if a signal ended it).
+func (s *Strata) Exited() (code int, exited bool) {
+	if !s.proc.Exited() {
+		return 0, false
+	}
+	return s.proc.Cmd.ProcessState.ExitCode(), true
+}
+
 func (s *Strata) wait() {
 	s.t.Helper()
 	select {

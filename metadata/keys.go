@@ -6,18 +6,36 @@ import (
 )
 
 // keys builds the etcd keys of the layout in the package doc.
+//
+// Everything every broker watches lives under cluster/, so that one watch
+// on that prefix sees membership, topics, assignments and leaders in
+// revision order; the busy per-partition keys (state, manifests) live under
+// partitions/, read only by a partition's leader.
 type keys struct{ prefix string }
 
-func (k keys) clusterID() string      { return k.prefix + "cluster/id" }
-func (k keys) nextBrokerID() string   { return k.prefix + "cluster/next-broker-id" }
-func (k keys) nextProducerID() string { return k.prefix + "cluster/next-producer-id" }
+func (k keys) cluster() string        { return k.prefix + "cluster/" }
+func (k keys) clusterID() string      { return k.cluster() + "id" }
+func (k keys) nextBrokerID() string   { return k.cluster() + "next-broker-id" }
+func (k keys) nextProducerID() string { return k.cluster() + "next-producer-id" }
 
-func (k keys) brokers() string          { return k.prefix + "brokers/" }
+func (k keys) brokers() string          { return k.cluster() + "brokers/" }
 func (k keys) broker(id int32) string   { return k.brokers() + strconv.Itoa(int(id)) }
-func (k keys) topics() string           { return k.prefix + "topics/" }
+func (k keys) controller() string       { return k.cluster() + "controller/" }
+func (k keys) topics() string           { return k.cluster() + "topics/" }
 func (k keys) topic(name string) string { return k.topics() + name }
+func (k keys) assignments() string      { return k.cluster() + "assignments/" }
+func (k keys) assignment(id TopicID) string {
+	return k.assignments() + id.String()
+}
+func (k keys) leaders() string { return k.cluster() + "leaders/" }
 
-// topicPartitions is the prefix of every key of a topic's partitions.
+// topicLeaders is the prefix of a topic's leader keys.
+func (k keys) topicLeaders(id TopicID) string { return k.leaders() + id.String() + "/" }
+func (k keys) leader(p PartitionKey) string {
+	return k.topicLeaders(p.Topic) + strconv.Itoa(int(p.Partition))
+}
+
+// topicPartitions is the prefix of every per-partition key of a topic.
 func (k keys) topicPartitions(id TopicID) string {
 	return k.prefix + "partitions/" + id.String() + "/"
 }
@@ -26,8 +44,8 @@ func (k keys) partition(p PartitionKey) string {
 	return k.topicPartitions(p.Topic) + strconv.Itoa(int(p.Partition)) + "/"
 }
 
-func (k keys) leader(p PartitionKey) string   { return k.partition(p) + "leader" }
 func (k keys) state(p PartitionKey) string    { return k.partition(p) + "state" }
+func (k keys) epochs(p PartitionKey) string   { return k.partition(p) + "epochs" }
 func (k keys) manifest(p PartitionKey) string { return k.partition(p) + "manifest/" }
 
 // manifestEntry zero-pads the base offset so that key order is offset order.

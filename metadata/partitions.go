@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/sourcegraph/conc/pool"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -25,34 +26,91 @@ const (
 	commitTxnsInFly = 4 // transactions of one CommitSegments call in flight at once
 )
 
-// AcquireLeadership makes this broker's lease hold the partition's leadership key
-// and returns the epoch (the key's creation revision). If the key is already held
-// by this lease, it returns the existing epoch. ErrNotLeader if another lease holds it.
-func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerID int32) (int64, error) {
-	lk := s.keys.leader(key)
-	val, _ := json.Marshal(leaderValue{Broker: brokerID})
-	lease := s.session.Lease()
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(lk), "=", 0)).
-		Then(clientv3.OpPut(lk, string(val), clientv3.WithLease(lease))).
-		Else(clientv3.OpGet(lk)).
-		Commit()
-	if err != nil {
-		return 0, fmt.Errorf("metadata: acquire leadership of %s: %w", key, err)
+// maxEpochHistory bounds the tenures a partition's epoch history keeps.
+const maxEpochHistory = 128
+
+// AcquireLeadership makes this broker's lease hold the partition's leadership
+// key and starts a new tenure: the next Kafka leader epoch, starting at the
+// committed high watermark, is appended to the partition's epoch history in
+// the same transaction. If this lease already holds the key (a restart within
+// the TTL), it returns that tenure. ErrNotLeader if another lease holds it.
+func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerID int32) (Leadership, error) {
+	lk, ek, sk := s.keys.leader(key), s.keys.epochs(key), s.keys.state(key)
+	lease := s.LeaseID()
+	for range 10 {
+		resp, err := s.client.Txn(ctx).Then(clientv3.OpGet(lk), clientv3.OpGet(ek), clientv3.OpGet(sk)).Commit()
+		if err != nil {
+			return Leadership{}, fmt.Errorf("metadata: acquire leadership of %s: %w", key, err)
+		}
+		lkv, ekv, skv := firstKV(resp, 0), firstKV(resp, 1), firstKV(resp, 2)
+		var hist []EpochStart
+		if ekv != nil {
+			if err := json.Unmarshal(ekv.Value, &hist); err != nil {
+				return Leadership{}, fmt.Errorf("metadata: epoch history at %s: %w", ekv.Key, err)
+			}
+		}
+		if lkv != nil {
+			var cur leaderValue
+			_ = json.Unmarshal(lkv.Value, &cur)
+			if clientv3.LeaseID(lkv.Lease) == lease {
+				return Leadership{Epoch: lkv.CreateRevision, LeaderEpoch: cur.LeaderEpoch, History: hist}, nil
+			}
+			return Leadership{}, fmt.Errorf("%w: %s led by broker %d (epoch %d)", ErrNotLeader, key, cur.Broker, cur.LeaderEpoch)
+		}
+		var st PartitionState
+		if skv != nil {
+			if err := json.Unmarshal(skv.Value, &st); err != nil {
+				return Leadership{}, fmt.Errorf("metadata: state at %s: %w", skv.Key, err)
+			}
+		}
+		next := int32(0)
+		if n := len(hist); n > 0 {
+			next = hist[n-1].LeaderEpoch + 1
+		}
+		hist = append(hist, EpochStart{LeaderEpoch: next, StartOffset: st.HighWatermark})
+		if n := len(hist); n > maxEpochHistory {
+			hist = hist[n-maxEpochHistory:]
+		}
+		val, _ := json.Marshal(leaderValue{Broker: brokerID, LeaderEpoch: next})
+		hval, _ := json.Marshal(hist)
+		// The state cannot move while no leader key exists (every commit
+		// compares it), but the comparisons make that a checked fact.
+		tr, err := s.client.Txn(ctx).
+			If(
+				clientv3.Compare(clientv3.CreateRevision(lk), "=", 0),
+				clientv3.Compare(clientv3.ModRevision(ek), "=", modRevision(ekv)),
+				clientv3.Compare(clientv3.ModRevision(sk), "=", modRevision(skv)),
+			).
+			Then(clientv3.OpPut(lk, string(val), clientv3.WithLease(lease)), clientv3.OpPut(ek, string(hval))).
+			Commit()
+		if err != nil {
+			return Leadership{}, fmt.Errorf("metadata: acquire leadership of %s: %w", key, err)
+		}
+		if tr.Succeeded {
+			// The put created the key in this transaction, at its revision.
+			l := Leadership{Epoch: tr.Header.Revision, LeaderEpoch: next, History: hist}
+			s.log.Debug("metadata: leadership acquired", "partition", key, "epoch", l.Epoch, "leader_epoch", next, "start", st.HighWatermark)
+			return l, nil
+		}
+		// Someone else acquired it or changed the history: look again.
 	}
-	if resp.Succeeded {
-		// The put created the key in this transaction, at its revision.
-		epoch := resp.Header.Revision
-		s.log.Debug("metadata: leadership acquired", "partition", key, "epoch", epoch)
-		return epoch, nil
+	return Leadership{}, fmt.Errorf("%w: acquire leadership of %s", ErrConflict, key)
+}
+
+func firstKV(resp *clientv3.TxnResponse, i int) *mvccpb.KeyValue {
+	if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
+		return kvs[0]
 	}
-	kv := resp.Responses[0].GetResponseRange().Kvs[0]
-	if clientv3.LeaseID(kv.Lease) == lease {
-		return kv.CreateRevision, nil
+	return nil
+}
+
+// modRevision is kv's ModRevision, or 0 (which compares equal only for an
+// absent key) for nil.
+func modRevision(kv *mvccpb.KeyValue) int64 {
+	if kv == nil {
+		return 0
 	}
-	var cur leaderValue
-	_ = json.Unmarshal(kv.Value, &cur)
-	return 0, fmt.Errorf("%w: %s led by broker %d (epoch %d)", ErrNotLeader, key, cur.Broker, kv.CreateRevision)
+	return kv.ModRevision
 }
 
 // ResignLeadership deletes the leadership key if it still has epoch.

@@ -45,10 +45,13 @@ type Options struct {
 
 // Store is Strata's view of etcd. Safe for concurrent use.
 type Store struct {
-	client  *clientv3.Client
+	client *clientv3.Client
+	keys   keys
+	log    *slog.Logger
+	ttl    int // seconds, for the sessions Renew opens
+
+	sessMu  sync.Mutex
 	session *concurrency.Session
-	keys    keys
-	log     *slog.Logger
 
 	clusterMu sync.Mutex
 	clusterID string // cached once read or created; it never changes
@@ -140,19 +143,53 @@ func New(ctx context.Context, client *clientv3.Client, opts Options) (*Store, er
 		return nil, fmt.Errorf("metadata: open session on lease %x: %w", int64(id), err)
 	}
 	log.Debug("metadata: session open", "lease", fmt.Sprintf("%x", int64(id)), "prefix", prefix)
-	return &Store{client: client, session: session, keys: keys{prefix: prefix}, log: log}, nil
+	return &Store{client: client, session: session, keys: keys{prefix: prefix}, log: log, ttl: secs}, nil
+}
+
+// sess is the current session.
+func (s *Store) sess() *concurrency.Session {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	return s.session
+}
+
+// Renew opens a new session on a new lease after the current one ended
+// (Done is closed): the broker's registration and leaderships are gone and
+// it joins the cluster again as if it had just started. Renewing a session
+// that is still alive does nothing.
+func (s *Store) Renew(ctx context.Context) error {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	select {
+	case <-s.session.Done():
+	default:
+		return nil
+	}
+	r, err := s.client.Grant(ctx, int64(s.ttl))
+	if err != nil {
+		return fmt.Errorf("metadata: grant lease: %w", err)
+	}
+	session, err := concurrency.NewSession(s.client, concurrency.WithLease(r.ID), concurrency.WithTTL(s.ttl))
+	if err != nil {
+		_, _ = s.client.Revoke(ctx, r.ID)
+		return fmt.Errorf("metadata: open session on lease %x: %w", int64(r.ID), err)
+	}
+	s.log.Info("metadata: new etcd session after the previous lease ended", "lease", fmt.Sprintf("%x", int64(r.ID)))
+	s.session = session
+	return nil
 }
 
 // Close revokes the lease (ending registration and leaderships) and stops. Safe twice.
 // It does not close the client.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		err := s.session.Close()
+		sess := s.sess()
+		err := sess.Close()
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			err = nil // expired already: same outcome
 		}
 		if err != nil {
-			s.closeErr = fmt.Errorf("metadata: revoke lease %x: %w", int64(s.session.Lease()), err)
+			s.closeErr = fmt.Errorf("metadata: revoke lease %x: %w", int64(sess.Lease()), err)
 		}
 	})
 	return s.closeErr
@@ -163,12 +200,13 @@ func (s *Store) Client() *clientv3.Client { return s.client }
 
 // LeaseID is the broker's lease. A broker may keep it on local disk to pass
 // as Options.LeaseID when it restarts within the TTL.
-func (s *Store) LeaseID() clientv3.LeaseID { return s.session.Lease() }
+func (s *Store) LeaseID() clientv3.LeaseID { return s.sess().Lease() }
 
-// Done is closed when the lease can no longer be kept alive (it expired,
-// etcd was unreachable for longer than the TTL, or Close ran). Every
-// registration and leadership of the store has then ended.
-func (s *Store) Done() <-chan struct{} { return s.session.Done() }
+// Done is closed when the current lease can no longer be kept alive (it
+// expired, etcd was unreachable for longer than the TTL, or Close ran).
+// Every registration and leadership under it has then ended; Renew starts
+// a new session, whose end a new call to Done reports.
+func (s *Store) Done() <-chan struct{} { return s.sess().Done() }
 
 // ClusterID returns the cluster's id, creating it on first use.
 //
@@ -275,7 +313,7 @@ func (s *Store) Register(ctx context.Context, b Broker) error {
 	if err != nil {
 		return fmt.Errorf("metadata: register broker %d: %w", b.ID, err)
 	}
-	if _, err := s.client.Put(ctx, s.keys.broker(b.ID), string(val), clientv3.WithLease(s.session.Lease())); err != nil {
+	if _, err := s.client.Put(ctx, s.keys.broker(b.ID), string(val), clientv3.WithLease(s.LeaseID())); err != nil {
 		return fmt.Errorf("metadata: register broker %d: %w", b.ID, err)
 	}
 	return nil

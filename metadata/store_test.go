@@ -113,11 +113,11 @@ func createTopic(t *testing.T, s *Store, name string, n int32) TopicID {
 
 func acquire(t *testing.T, s *Store, k PartitionKey, broker int32) int64 {
 	t.Helper()
-	epoch, err := s.AcquireLeadership(t.Context(), k, broker)
+	l, err := s.AcquireLeadership(t.Context(), k, broker)
 	if err != nil {
 		t.Fatalf("acquire %s: %v", k, err)
 	}
-	return epoch
+	return l.Epoch
 }
 
 // commitFor is a commit of n records at base with the state that follows.

@@ -121,8 +121,8 @@ func (s *Store) UpdateTopic(ctx context.Context, t Topic) error {
 	return fmt.Errorf("%w: topic %q changed since version %d", ErrConflict, t.Name, t.Version)
 }
 
-// DeleteTopic removes the topic and every key of its partitions (leaders,
-// states, manifests).
+// DeleteTopic removes the topic and every key of its partitions (assignment,
+// leaders, epoch histories, states, manifests).
 //
 // Deleting a leader key ends that leadership: the leader's next commit for
 // the partition fails with ErrFenced.
@@ -148,6 +148,8 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 			If(clientv3.Compare(clientv3.CreateRevision(key), "=", kvs[0].CreateRevision)).
 			Then(
 				clientv3.OpDelete(key),
+				clientv3.OpDelete(s.keys.assignment(t.ID)),
+				clientv3.OpDelete(s.keys.topicLeaders(t.ID), clientv3.WithPrefix()),
 				clientv3.OpDelete(s.keys.topicPartitions(t.ID), clientv3.WithPrefix()),
 			).
 			Else(clientv3.OpGet(key)).

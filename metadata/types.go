@@ -120,5 +120,34 @@ type Commit struct {
 
 // leaderValue is the JSON value of a partition's leader key.
 type leaderValue struct {
-	Broker int32 `json:"broker"`
+	Broker      int32 `json:"broker"`
+	LeaderEpoch int32 `json:"leaderEpoch"`
+}
+
+// Leadership is one tenure of a broker as a partition's leader.
+type Leadership struct {
+	// Epoch is the leader key's etcd creation revision: the fencing token
+	// every commit of this tenure is compared with. Epochs only grow.
+	Epoch int64
+	// LeaderEpoch is Kafka's leader epoch: 0 for the first leader, one more
+	// for each new tenure. Clients see it in Metadata and send it back in
+	// Fetch, ListOffsets and OffsetForLeaderEpoch.
+	LeaderEpoch int32
+	// History lists every tenure's first offset, oldest first, this one last.
+	History []EpochStart
+}
+
+// EpochStart is the first offset written under a leader epoch: the committed
+// high watermark when that tenure began.
+type EpochStart struct {
+	LeaderEpoch int32 `json:"epoch"`
+	StartOffset int64 `json:"start"`
+}
+
+// Leader is a partition's current leader as the cluster view sees it.
+type Leader struct {
+	Broker      int32
+	Epoch       int64 // the leader key's creation revision
+	LeaderEpoch int32
+	Lease       int64 // the etcd lease the key is bound to
 }

@@ -5,13 +5,19 @@
 //
 // # WAL entries
 //
-// The broker writes each Kafka batch to the WAL behind a 20-byte entry header
-// naming its partition (AppendEntryHeader, DecodeEntry):
+// The broker writes each Kafka batch to the WAL behind a 28-byte entry header
+// naming its partition and the leadership it was appended under
+// (AppendEntryHeader, DecodeEntry):
 //
 //	offset  width  field
 //	     0     16  topic id                 raw UUID bytes
 //	    16      4  partition                int32, big endian
-//	    20      …  one or more whole v2 record batches, offsets assigned
+//	    20      8  epoch                    int64, big endian: the leader key's etcd revision
+//	    28      …  one or more whole v2 record batches, offsets assigned
+//
+// The uploader commits a record only under the epoch it names, so a broker
+// that lost a partition and leads it again never uploads the old tenure's
+// records as the new one's.
 //
 // # Segment objects
 //

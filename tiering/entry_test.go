@@ -21,17 +21,17 @@ func TestEntryHeaderRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := testKey(tc.topic, tc.part)
-			rec := AppendEntryHeader([]byte(nil), key)
+			rec := AppendEntryHeader([]byte(nil), key, 1<<40+int64(tc.part))
 			if len(rec) != EntryHeaderSize {
 				t.Fatalf("header is %d bytes, want %d", len(rec), EntryHeaderSize)
 			}
 			rec = append(rec, payload...)
-			got, b, err := DecodeEntry(rec)
+			got, err := DecodeEntry(rec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != key || !bytes.Equal(b, payload) {
-				t.Fatalf("DecodeEntry = %v %q, want %v %q", got, b, key, payload)
+			if got.Key != key || got.Epoch != 1<<40+int64(tc.part) || !bytes.Equal(got.Data, payload) {
+				t.Fatalf("DecodeEntry = %+v, want %v epoch %d %q", got, key, 1<<40+int64(tc.part), payload)
 			}
 		})
 	}
@@ -39,21 +39,21 @@ func TestEntryHeaderRoundTrip(t *testing.T) {
 
 func TestEntryHeaderAppends(t *testing.T) {
 	prefix := []byte("prefix")
-	rec := AppendEntryHeader(append([]byte(nil), prefix...), testKey(9, 9))
+	rec := AppendEntryHeader(append([]byte(nil), prefix...), testKey(9, 9), 7)
 	if !bytes.HasPrefix(rec, prefix) || len(rec) != len(prefix)+EntryHeaderSize {
 		t.Fatalf("AppendEntryHeader did not append: %x", rec)
 	}
 }
 
 func TestDecodeEntryShort(t *testing.T) {
-	full := AppendEntryHeader(nil, testKey(1, 2))
+	full := AppendEntryHeader(nil, testKey(1, 2), 3)
 	for n := range EntryHeaderSize {
-		if _, _, err := DecodeEntry(full[:n]); !errors.Is(err, ErrShortEntry) {
+		if _, err := DecodeEntry(full[:n]); !errors.Is(err, ErrShortEntry) {
 			t.Errorf("%d bytes: err = %v, want ErrShortEntry", n, err)
 		}
 	}
-	key, b, err := DecodeEntry(full)
-	if err != nil || key != testKey(1, 2) || len(b) != 0 {
-		t.Fatalf("header only: %v %x %v", key, b, err)
+	e, err := DecodeEntry(full)
+	if err != nil || e.Key != testKey(1, 2) || e.Epoch != 3 || len(e.Data) != 0 {
+		t.Fatalf("header only: %+v %v", e, err)
 	}
 }

@@ -48,7 +48,7 @@ func newUploaderMetrics(reg prometheus.Registerer) *uploaderMetrics {
 		})),
 		skippedBatches: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_tiering_skipped_batches_total",
-			Help: "WAL batches not uploaded, by reason (not_leader, committed, invalid).",
+			Help: "WAL batches not uploaded, by reason (not_leader, stale_epoch, committed, invalid).",
 		}, []string{"reason"})),
 	}
 }

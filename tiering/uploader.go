@@ -28,6 +28,7 @@ type Leaders interface {
 // Result is one partition's outcome of uploading one WAL segment.
 type Result struct {
 	Key   metadata.PartitionKey
+	Epoch int64 // the leadership the commit was made under
 	Entry metadata.ManifestEntry
 	State metadata.PartitionState // the state committed (HighWatermark = Entry.LastOffset+1)
 	Err   error                   // nil, metadata.ErrFenced, or another error
@@ -71,12 +72,10 @@ const maxProducerBatches = 5
 // recovered partition's log end from the OnCommit results of the recovered
 // segments before it assigns new offsets.
 //
-// The uploader cannot tell a partition's batches of an earlier leadership
-// from those of the current one. A broker that loses a partition and leads it
-// again must first let the segments written under the old leadership be
-// uploaded (Seal, then wait for their OnCommit): while it does not lead the
-// partition those batches are dropped, whereas afterwards their offsets above
-// the committed high watermark would be taken for the new leadership's.
+// Every WAL record names the leadership (epoch) it was appended under, and
+// only records of the partition's current epoch are committed: a broker that
+// lost a partition and leads it again drops the old tenure's uncommitted
+// records rather than taking their offsets for the new tenure's.
 type Uploader struct {
 	opts UploaderOptions
 	log  *slog.Logger
@@ -182,12 +181,13 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 		notLed = make(map[metadata.PartitionKey]bool) // this segment's Leaders answers
 	)
 	err := wal.ReadSegment(seg, func(rec []byte) error {
-		key, data, err := DecodeEntry(rec)
+		e, err := DecodeEntry(rec)
 		if err != nil {
 			u.log.Error("dropping undecodable WAL record", "segment", seg.Seq, "err", err)
 			u.m.skippedBatches.WithLabelValues("invalid").Inc()
 			return nil
 		}
+		key, data := e.Key, e.Data
 		p := parts[key]
 		if p == nil {
 			if notLed[key] {
@@ -207,6 +207,12 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 			}
 			p = &pending{epoch: epoch, prev: prev, gen: gen, next: prev.HighWatermark}
 			parts[key] = p
+		}
+		if e.Epoch != p.epoch {
+			// Appended under an earlier leadership of this broker, which
+			// ended without committing it: not this tenure's to upload.
+			u.m.skippedBatches.WithLabelValues("stale_epoch").Inc()
+			return nil
 		}
 		err = batch.Iter(data, func(h batch.Header, raw []byte) error {
 			switch {
@@ -277,7 +283,7 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	results := make([]Result, len(commits))
 	u.mu.Lock()
 	for i, c := range commits {
-		results[i] = Result{Key: c.Key, Entry: c.Entry, State: c.State, Err: errs[i]}
+		results[i] = Result{Key: c.Key, Epoch: c.Epoch, Entry: c.Entry, State: c.State, Err: errs[i]}
 		cur := u.parts[c.Key]
 		if cur == nil || cur.gen != parts[c.Key].gen {
 			continue // forgotten or re-seeded while we committed

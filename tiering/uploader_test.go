@@ -132,12 +132,12 @@ func drainClose(w *wal.WAL) {
 // lead makes the env's store take the partition and tells the Leaders.
 func (env *upEnv) lead(key metadata.PartitionKey) int64 {
 	env.t.Helper()
-	epoch, err := env.store.AcquireLeadership(env.t.Context(), key, 1)
+	l, err := env.store.AcquireLeadership(env.t.Context(), key, 1)
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	env.leaders.set(key, epoch)
-	return epoch
+	env.leaders.set(key, l.Epoch)
+	return l.Epoch
 }
 
 // write appends a batch of n records for key at the partition's next offset
@@ -156,7 +156,8 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		s.valueSize = 20
 	}
 	b := makeBatch(t, s)
-	p, err := env.wal.Write(AppendEntryHeader(nil, key), b)
+	epoch, _ := env.leaders.Epoch(key)
+	p, err := env.wal.Write(AppendEntryHeader(nil, key, epoch), b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,7 +755,8 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 	})
 
 	b := env.write(dup, batchSpec{records: 2})
-	if p, err := env.wal.Write(AppendEntryHeader(nil, dup), b); err != nil {
+	epoch, _ := env.leaders.Epoch(dup)
+	if p, err := env.wal.Write(AppendEntryHeader(nil, dup, epoch), b); err != nil {
 		t.Fatal(err)
 	} else if err := p.Wait(t.Context()); err != nil {
 		t.Fatal(err)

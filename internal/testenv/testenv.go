@@ -95,17 +95,29 @@ func FreePort(t testing.TB) int {
 
 // Process is a server started by a test.
 type Process struct {
-	Cmd  *exec.Cmd
-	Log  *bytes.Buffer   // combined output, for failure messages
-	Done <-chan struct{} // closed once the process has exited and Cmd.ProcessState is set
-	mu   sync.Mutex
+	Cmd   *exec.Cmd
+	Log   *bytes.Buffer   // combined output, for failure messages
+	Done  <-chan struct{} // closed once the process has exited and Cmd.ProcessState is set
+	mu    sync.Mutex
+	label string
 }
 
 // Start runs name with args and env, stopping it (SIGTERM, then SIGKILL) when
 // the test ends. Its output is kept in Log and printed if the test fails.
 func Start(t testing.TB, label string, env []string, name string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Log: &bytes.Buffer{}}
+	p := startProcess(t, label, env, name, args...)
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+// startProcess is Start without the cleanup: the caller arranges for stop.
+// Servers that tests restart (MinIO, etcd members) stop all their runs in
+// one cleanup registered when they were first started, so that they stop
+// after what was started after them and depends on them.
+func startProcess(t testing.TB, label string, env []string, name string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Log: &bytes.Buffer{}, label: label}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	w := &lockedWriter{p: p}
@@ -118,19 +130,54 @@ func Start(t testing.TB, label string, env []string, name string, args ...string
 	done := make(chan struct{})
 	p.Done = done
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("--- %s output ---\n%s", label, p.Output())
-		}
-	})
 	return p
+}
+
+// stop ends the process, if it still runs, with SIGTERM (and SIGCONT, should
+// a test have paused it), then SIGKILL after 10 s; it prints the output if
+// the test failed.
+func (p *Process) stop(t testing.TB) {
+	if !p.Exited() { // a test may have killed it already; its pid may be reused
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGCONT)
+	}
+	if !p.WaitExit(10 * time.Second) {
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.Done
+	}
+	if t.Failed() {
+		t.Logf("--- %s output ---\n%s", p.label, p.Output())
+	}
+}
+
+// Signal sends sig to the process's group: the server and anything it
+// started. It does nothing once the process has exited.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return nil
+	}
+	return syscall.Kill(-p.Cmd.Process.Pid, sig)
+}
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.Done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitExit waits up to within for the process to exit and reports whether it
+// did.
+func (p *Process) WaitExit(within time.Duration) bool {
+	select {
+	case <-p.Done:
+		return true
+	case <-time.After(within):
+		return false
+	}
 }
 
 // Output is what the process printed so far.
@@ -192,6 +239,9 @@ func StartEtcd(t testing.TB) *Etcd {
 type MinIO struct {
 	*Process
 	Endpoint string // 127.0.0.1:PORT
+
+	bin, dir, console string     // to start it again as it was
+	runs              []*Process // this one and the ones before, stopped when the test ends
 }
 
 // StartMinIO starts a MinIO server on a temporary directory, with the
@@ -199,19 +249,53 @@ type MinIO struct {
 // AWS_SECRET_ACCESS_KEY for the test so minio-go's default chain finds them.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	bin := Require(t, "minio", "run `make tools`")
-	dir := t.TempDir()
-	port, console := FreePort(t), FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p := Start(t, "minio", []string{
-		"MINIO_ROOT_USER=" + MinIOUser, "MINIO_ROOT_PASSWORD=" + MinIOPassword,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
-	}, bin, "server", "--quiet", "--address", addr,
-		"--console-address", "127.0.0.1:"+strconv.Itoa(console), dir)
-	WaitHTTP(t, "http://"+addr+"/minio/health/live", 60*time.Second)
+	m := &MinIO{
+		bin:      Require(t, "minio", "run `make tools`"),
+		dir:      t.TempDir(),
+		Endpoint: "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+		console:  "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+	}
+	t.Cleanup(func() {
+		for _, p := range m.runs {
+			p.stop(t)
+		}
+	})
+	m.start(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", MinIOUser)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", MinIOPassword)
-	return &MinIO{Process: p, Endpoint: addr}
+	return m
+}
+
+func (m *MinIO) start(t testing.TB) {
+	t.Helper()
+	m.Process = startProcess(t, "minio "+m.Endpoint, []string{
+		"MINIO_ROOT_USER=" + MinIOUser, "MINIO_ROOT_PASSWORD=" + MinIOPassword,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
+	}, m.bin, "server", "--quiet", "--address", m.Endpoint, "--console-address", m.console, m.dir)
+	m.runs = append(m.runs, m.Process)
+	WaitHTTP(t, "http://"+m.Endpoint+"/minio/health/live", 60*time.Second)
+}
+
+// Stop kills MinIO with SIGKILL, as an outage rather than a shutdown: clients
+// see their connections reset and then refused. It waits for the exit.
+func (m *MinIO) Stop(t testing.TB) {
+	t.Helper()
+	_ = m.Signal(syscall.SIGKILL)
+	if !m.WaitExit(30 * time.Second) {
+		t.Fatalf("minio %s did not exit after SIGKILL", m.Endpoint)
+	}
+}
+
+// Restart starts a stopped MinIO again on the same address and data
+// directory, so what it stored before is there, and waits until it is live.
+// (Another process could take the port while MinIO is down; on a test
+// machine that is unlikely.)
+func (m *MinIO) Restart(t testing.TB) {
+	t.Helper()
+	if !m.Exited() {
+		t.Fatalf("minio %s restarted while running", m.Endpoint)
+	}
+	m.start(t)
 }
 
 // S3URL is a --object-store URL for bucket on this MinIO.

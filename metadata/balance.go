@@ -1,0 +1,104 @@
+package metadata
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Balance returns the assignments a controller should write for v: every
+// partition of every topic assigned to a live broker, no broker leading more
+// than one partition more than any other, and as few partitions moved as
+// that allows. A partition keeps its assigned broker while that broker is
+// live and within its share; one without a live assigned broker goes to its
+// current leader if that one is live (so a new controller moves nothing),
+// else to the least loaded broker. Only topics whose assignment changes are
+// returned; assignments of topics that no longer exist map to nil (delete).
+// With no live broker, nothing is assigned.
+func Balance(v *View) map[TopicID][]int32 {
+	out := map[TopicID][]int32{}
+	exists := make(map[TopicID]bool, len(v.Topics))
+	for _, t := range v.Topics {
+		exists[t.ID] = true
+	}
+	for id := range v.Assignments {
+		if !exists[id] {
+			out[id] = nil
+		}
+	}
+	if len(v.Brokers) == 0 {
+		return out
+	}
+	live := func(b int32) bool { _, ok := v.Brokers[b]; return ok }
+
+	topics := make([]Topic, 0, len(v.Topics))
+	total := 0
+	for _, t := range v.Topics {
+		topics = append(topics, t)
+		total += int(t.Partitions)
+	}
+	slices.SortFunc(topics, func(a, b Topic) int { return cmp.Compare(a.Name, b.Name) })
+	share := (total + len(v.Brokers) - 1) / len(v.Brokers) // the most any broker may lead
+
+	// owned[b] lists the partitions broker b leads in the new assignment.
+	owned := make(map[int32][]PartitionKey, len(v.Brokers))
+	for b := range v.Brokers {
+		owned[b] = nil
+	}
+	next := make(map[TopicID][]int32, len(topics))
+	var homeless []PartitionKey
+	for _, t := range topics {
+		cur := v.Assignments[t.ID]
+		a := make([]int32, t.Partitions)
+		for i := range a {
+			key := PartitionKey{Topic: t.ID, Partition: int32(i)}
+			b := int32(-1)
+			if i < len(cur) && live(cur[i]) {
+				b = cur[i]
+			} else if l, ok := v.Leaders[key]; ok && live(l.Broker) {
+				b = l.Broker
+			}
+			if b >= 0 && len(owned[b]) < share {
+				owned[b] = append(owned[b], key)
+			} else {
+				b = -1
+				homeless = append(homeless, key)
+			}
+			a[i] = b
+		}
+		next[t.ID] = a
+	}
+	brokers := make([]int32, 0, len(owned))
+	for b := range owned {
+		brokers = append(brokers, b)
+	}
+	slices.Sort(brokers)
+	least := func() int32 {
+		return slices.MinFunc(brokers, func(x, y int32) int { return cmp.Or(cmp.Compare(len(owned[x]), len(owned[y])), cmp.Compare(x, y)) })
+	}
+	most := func() int32 {
+		return slices.MaxFunc(brokers, func(x, y int32) int { return cmp.Or(cmp.Compare(len(owned[x]), len(owned[y])), cmp.Compare(y, x)) })
+	}
+	for _, key := range homeless {
+		b := least()
+		owned[b] = append(owned[b], key)
+		next[key.Topic][key.Partition] = b
+	}
+	// Keeping partitions where they were can leave two brokers more than one
+	// apart (a newcomer took only the homeless ones): move the difference.
+	for {
+		hi, lo := most(), least()
+		if len(owned[hi])-len(owned[lo]) <= 1 {
+			break
+		}
+		key := owned[hi][len(owned[hi])-1]
+		owned[hi] = owned[hi][:len(owned[hi])-1]
+		owned[lo] = append(owned[lo], key)
+		next[key.Topic][key.Partition] = lo
+	}
+	for id, a := range next {
+		if !slices.Equal(a, v.Assignments[id]) {
+			out[id] = a
+		}
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package metadata
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// View is what every broker watches, as of one etcd revision: the live
+// brokers, the controller, topics, the controller's partition assignments
+// and the partitions' leaders. A View is never modified once published.
+type View struct {
+	Revision    int64
+	Brokers     map[int32]Broker
+	Controller  int32 // -1 while none is elected
+	Topics      map[string]Topic
+	Assignments map[TopicID][]int32 // partition i → broker (-1: none)
+	Leaders     map[PartitionKey]Leader
+
+	// candidates are the election's keys: the lowest creation revision is the controller.
+	candidates map[string]candidate
+}
+
+type candidate struct {
+	rev    int64
+	broker int32
+}
+
+// Assigned returns the broker the controller assigned partition key to, or -1.
+func (v *View) Assigned(key PartitionKey) int32 {
+	a := v.Assignments[key.Topic]
+	if key.Partition < 0 || int(key.Partition) >= len(a) {
+		return -1
+	}
+	return a[key.Partition]
+}
+
+// watchRetry is the pause before reading everything again after a watch failed.
+const watchRetry = 500 * time.Millisecond
+
+// Watch calls fn with the current View, then with a new View after each
+// change, until ctx ends. fn runs on Watch's goroutine. When the watch
+// breaks (etcd compacted past it, or a member failed), Watch reads
+// everything again and carries on.
+func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
+	prefix := s.keys.cluster()
+	for {
+		v, err := s.ReadView(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.log.Warn("metadata: read cluster view; retrying", "error", err)
+			if !sleep(ctx, watchRetry) {
+				return ctx.Err()
+			}
+			continue
+		}
+		fn(v)
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for wr := range s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(v.Revision+1)) {
+			if err := wr.Err(); err != nil {
+				s.log.Debug("metadata: cluster watch broke; reading again", "error", err)
+				break
+			}
+			if len(wr.Events) == 0 {
+				continue
+			}
+			v = v.clone()
+			for _, ev := range wr.Events {
+				s.applyEvent(v, ev)
+			}
+			v.Revision = wr.Header.Revision
+			v.electController()
+			fn(v)
+		}
+		cancel()
+		if !sleep(ctx, watchRetry) {
+			return ctx.Err()
+		}
+	}
+}
+
+// ReadView reads the View once.
+func (s *Store) ReadView(ctx context.Context) (*View, error) {
+	resp, err := s.client.Get(ctx, s.keys.cluster(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("metadata: read cluster view: %w", err)
+	}
+	v := &View{
+		Revision:    resp.Header.Revision,
+		Brokers:     map[int32]Broker{},
+		Topics:      map[string]Topic{},
+		Assignments: map[TopicID][]int32{},
+		Leaders:     map[PartitionKey]Leader{},
+		candidates:  map[string]candidate{},
+	}
+	for _, kv := range resp.Kvs {
+		s.applyEvent(v, &clientv3.Event{Type: mvccpb.PUT, Kv: kv})
+	}
+	v.electController()
+	return v, nil
+}
+
+func (v *View) clone() *View {
+	c := *v
+	c.Brokers = maps.Clone(v.Brokers)
+	c.Topics = maps.Clone(v.Topics)
+	c.Assignments = maps.Clone(v.Assignments)
+	c.Leaders = maps.Clone(v.Leaders)
+	c.candidates = maps.Clone(v.candidates)
+	return &c
+}
+
+func (v *View) electController() {
+	v.Controller = -1
+	best := int64(0)
+	for _, c := range v.candidates {
+		if best == 0 || c.rev < best {
+			best, v.Controller = c.rev, c.broker
+		}
+	}
+}
+
+// applyEvent applies one put or delete under cluster/ to v. A value that
+// does not decode is logged and treated as absent.
+func (s *Store) applyEvent(v *View, ev *clientv3.Event) {
+	rel := strings.TrimPrefix(string(ev.Kv.Key), s.keys.cluster())
+	kind, name, _ := strings.Cut(rel, "/")
+	del := ev.Type == mvccpb.DELETE
+	bad := func(err error) { s.log.Warn("metadata: undecodable value in cluster view", "key", string(ev.Kv.Key), "error", err) }
+	switch kind {
+	case "brokers":
+		id, err := strconv.ParseInt(name, 10, 32)
+		if err != nil {
+			bad(err)
+			return
+		}
+		delete(v.Brokers, int32(id))
+		var b Broker
+		if !del {
+			if err := json.Unmarshal(ev.Kv.Value, &b); err != nil {
+				bad(err)
+				return
+			}
+			v.Brokers[int32(id)] = b
+		}
+	case "controller":
+		delete(v.candidates, name)
+		if !del {
+			id, err := strconv.ParseInt(string(ev.Kv.Value), 10, 32)
+			if err != nil {
+				bad(err)
+				return
+			}
+			v.candidates[name] = candidate{rev: ev.Kv.CreateRevision, broker: int32(id)}
+		}
+	case "topics":
+		delete(v.Topics, name)
+		if !del {
+			t, err := decodeTopic(ev.Kv)
+			if err != nil {
+				bad(err)
+				return
+			}
+			v.Topics[name] = t
+		}
+	case "assignments":
+		var id TopicID
+		if err := id.UnmarshalText([]byte(name)); err != nil {
+			bad(err)
+			return
+		}
+		delete(v.Assignments, id)
+		if !del {
+			var a assignmentValue
+			if err := json.Unmarshal(ev.Kv.Value, &a); err != nil {
+				bad(err)
+				return
+			}
+			v.Assignments[id] = a.Brokers
+		}
+	case "leaders":
+		tid, p, _ := strings.Cut(name, "/")
+		var key PartitionKey
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err == nil {
+			err = key.Topic.UnmarshalText([]byte(tid))
+		}
+		if err != nil {
+			bad(err)
+			return
+		}
+		key.Partition = int32(n)
+		delete(v.Leaders, key)
+		if !del {
+			var lv leaderValue
+			if err := json.Unmarshal(ev.Kv.Value, &lv); err != nil {
+				bad(err)
+				return
+			}
+			v.Leaders[key] = Leader{Broker: lv.Broker, Epoch: ev.Kv.CreateRevision, LeaderEpoch: lv.LeaderEpoch, Lease: ev.Kv.Lease}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
