@@ -71,8 +71,8 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
 				p := t.partition(rp.Partition)
-				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
-					sp.ErrorCode = code
+				if _, err := p.checkLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
+					sp.ErrorCode = kerrCode(err)
 					break
 				}
 				logStart, hwm, _ := p.offsets()
@@ -110,21 +110,4 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, total
-}
-
-// checkLeaderEpoch compares a client's idea of the leader epoch with ours, as
-// Kafka does (KIP-320): older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
-func checkLeaderEpoch(p *partition, clientEpoch int32) int16 {
-	epoch, led := p.led()
-	if !led {
-		return kerr.NotLeaderForPartition.Code
-	}
-	switch {
-	case clientEpoch < 0 || int64(clientEpoch) == int64(int32(epoch)):
-		return 0
-	case int64(clientEpoch) < int64(int32(epoch)):
-		return kerr.FencedLeaderEpoch.Code
-	default:
-		return kerr.UnknownLeaderEpoch.Code
-	}
 }

@@ -35,12 +35,12 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
 				p := t.partition(rp.Partition)
-				if code := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); code != 0 {
-					sp.ErrorCode = code
+				leaderEpoch, err := p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
+				if err != nil {
+					sp.ErrorCode = kerrCode(err)
 					break
 				}
-				epoch, _ := p.led()
-				sp.LeaderEpoch = int32(epoch)
+				sp.LeaderEpoch = leaderEpoch
 				logStart, hwm, _ := p.offsets()
 				switch rp.Timestamp {
 				case -2:

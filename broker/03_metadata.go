@@ -9,7 +9,8 @@ package broker
 // brokers, so each partition's replica and ISR lists hold only its leader.
 // Unknown topics are created when auto-creation is on and the request allows
 // it (v4+; always for v0-v3), as Kafka's auto.create.topics.enable. A
-// partition whose leadership is not yet acquired reports LEADER_NOT_AVAILABLE.
+// partition whose leadership is not yet acquired, or not yet loaded by this
+// broker, reports LEADER_NOT_AVAILABLE.
 // Topic ids are returned from v10; requests by topic id (v10+) are resolved.
 
 import (
@@ -40,7 +41,7 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		topics = b.topics.all()
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, metadataTopic(v, t))
+			resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
 		}
 		return resp
 	}
@@ -62,6 +63,10 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 				err = kerr.UnknownTopicID
 			}
 		}
+		if err == nil {
+			// A topic just created has leaders in a newer view.
+			v, _ = b.view.get()
+		}
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
@@ -79,7 +84,7 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(v, t))
+		resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
 	}
 	return resp
 }
@@ -113,7 +118,19 @@ func (b *Broker) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker
 	return out
 }
 
-func metadataTopic(v *metadata.View, t *topic) kmsg.MetadataResponseTopic {
+// leader is the partition's leader in the view; a leadership of this broker
+// counts once the partition is loaded, so that a client told to produce
+// here is served.
+func (b *Broker) leader(v *metadata.View, p *partition) (metadata.Leader, bool) {
+	l, ok := v.Leaders[p.key]
+	if ok && l.Broker == b.id {
+		epoch, led := p.led()
+		ok = led && epoch == l.Epoch
+	}
+	return l, ok
+}
+
+func (b *Broker) metadataTopic(v *metadata.View, t *topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.meta.Name
 	mt.Topic = &name
@@ -121,7 +138,7 @@ func metadataTopic(v *metadata.View, t *topic) kmsg.MetadataResponseTopic {
 	for _, p := range t.parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.key.Partition
-		if l, ok := v.Leaders[p.key]; ok {
+		if l, ok := b.leader(v, p); ok {
 			mp.Leader = l.Broker
 			mp.LeaderEpoch = l.LeaderEpoch
 			mp.Replicas = []int32{mp.Leader}

@@ -71,6 +71,15 @@ func (cv *clusterView) set(v *metadata.View) {
 	cv.changed = make(chan struct{})
 }
 
+// touch wakes the waiters without a new view: the broker's own state
+// changed (it started leading a partition).
+func (cv *clusterView) touch() {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	close(cv.changed)
+	cv.changed = make(chan struct{})
+}
+
 // setView publishes a view to the broker: topics first, so that a new
 // topic's partitions exist when the reconciler looks for them.
 func (b *Broker) setView(v *metadata.View) {
@@ -99,12 +108,16 @@ func (b *Broker) waitView(ctx context.Context, ok func(*metadata.View) bool) boo
 }
 
 // waitLeaders waits, at most until ctx ends, until every partition of the
-// topic has a leader, so that a client can produce to a topic as soon as it
-// was created.
+// topic has a leader, and those this broker leads are loaded, so that a
+// client can produce to a topic as soon as it was created.
 func (b *Broker) waitLeaders(ctx context.Context, id metadata.TopicID, partitions int32) bool {
 	return b.waitView(ctx, func(v *metadata.View) bool {
 		for i := range partitions {
-			if _, ok := v.Leaders[metadata.PartitionKey{Topic: id, Partition: i}]; !ok {
+			p := b.topics.partition(metadata.PartitionKey{Topic: id, Partition: i})
+			if p == nil {
+				return false
+			}
+			if _, ok := b.leader(v, p); !ok {
 				return false
 			}
 		}
@@ -194,6 +207,7 @@ func (b *Broker) acquire(p *partition) {
 	}
 	b.uploader.SetState(p.key, st)
 	p.lead(l, st, manifest)
+	b.view.touch()
 	b.metrics.leaderships.Inc()
 	b.log.Info("leading partition", "topic", p.topic, "partition", p.key.Partition,
 		"leader_epoch", l.LeaderEpoch, "epoch", l.Epoch, "hwm", st.HighWatermark)

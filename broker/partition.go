@@ -124,25 +124,22 @@ func (p *partition) drained(epoch int64) (bool, <-chan struct{}) {
 	return p.epoch != epoch || p.hwm == p.next, p.changed
 }
 
-// checkLeaderEpoch is Kafka's check of a client's current leader epoch
-// (-1: unchecked) against this leadership, for Fetch, ListOffsets and
-// OffsetForLeaderEpoch.
-func (p *partition) checkLeaderEpoch(current int32) error {
+// checkLeaderEpoch is Kafka's check (KIP-320) of a client's current leader
+// epoch (-1: unchecked) against this leadership, for Fetch, ListOffsets and
+// OffsetForLeaderEpoch: older is FENCED_LEADER_EPOCH, newer
+// UNKNOWN_LEADER_EPOCH. It returns the current leader epoch.
+func (p *partition) checkLeaderEpoch(current int32) (int32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.checkLeaderEpochLocked(current)
-}
-
-func (p *partition) checkLeaderEpochLocked(current int32) error {
 	switch {
 	case p.epoch == 0:
-		return kerr.NotLeaderForPartition
+		return -1, kerr.NotLeaderForPartition
 	case current < 0 || current == p.leaderEpoch:
-		return nil
+		return p.leaderEpoch, nil
 	case current < p.leaderEpoch:
-		return kerr.FencedLeaderEpoch
+		return p.leaderEpoch, kerr.FencedLeaderEpoch
 	default:
-		return kerr.UnknownLeaderEpoch
+		return p.leaderEpoch, kerr.UnknownLeaderEpoch
 	}
 }
 
@@ -218,6 +215,7 @@ func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64,
 	}
 	base := p.next
 	batch.SetBaseOffset(raw, base)
+	batch.SetPartitionLeaderEpoch(raw, p.leaderEpoch)
 	if logAppendTime >= 0 {
 		batch.SetLogAppendTime(raw, logAppendTime)
 		h.MaxTimestamp = logAppendTime

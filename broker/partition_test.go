@@ -769,7 +769,7 @@ func TestHandOffStopsProducesAndDrains(t *testing.T) {
 
 func TestCheckLeaderEpoch(t *testing.T) {
 	p := newPartition("orders", metadata.PartitionKey{})
-	if err := p.checkLeaderEpoch(-1); !errors.Is(err, kerr.NotLeaderForPartition) {
+	if _, err := p.checkLeaderEpoch(-1); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("not led: %v, want NotLeaderForPartition", err)
 	}
 	p.lead(metadata.Leadership{Epoch: 40, LeaderEpoch: 3}, metadata.PartitionState{}, nil)
@@ -783,8 +783,12 @@ func TestCheckLeaderEpoch(t *testing.T) {
 		{0, kerr.FencedLeaderEpoch},
 		{4, kerr.UnknownLeaderEpoch},
 	} {
-		if err := p.checkLeaderEpoch(c.current); !errors.Is(err, c.want) || (err != nil) != (c.want != nil) {
+		got, err := p.checkLeaderEpoch(c.current)
+		if !errors.Is(err, c.want) || (err != nil) != (c.want != nil) {
 			t.Errorf("checkLeaderEpoch(%d) = %v, want %v", c.current, err, c.want)
+		}
+		if got != 3 {
+			t.Errorf("checkLeaderEpoch(%d) returned leader epoch %d, want 3", c.current, got)
 		}
 	}
 }

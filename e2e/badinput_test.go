@@ -601,6 +601,12 @@ func producePartition(t *testing.T, resp *kmsg.ProduceResponse, topic string, p 
 
 func (k *kafkaConn) fetch(topic string, p int32, offset int64, maxWaitMs int32) kmsg.FetchResponseTopicPartition {
 	k.t.Helper()
+	return k.fetchAtEpoch(topic, p, offset, maxWaitMs, -1)
+}
+
+// fetchAtEpoch fetches with the client's current leader epoch (-1: unchecked).
+func (k *kafkaConn) fetchAtEpoch(topic string, p int32, offset int64, maxWaitMs, leaderEpoch int32) kmsg.FetchResponseTopicPartition {
+	k.t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, maxWaitMs, 1, 8<<20
 	req.SessionID, req.SessionEpoch = 0, -1
@@ -608,7 +614,7 @@ func (k *kafkaConn) fetch(topic string, p int32, offset int64, maxWaitMs int32) 
 	ft.Topic = topic
 	fp := kmsg.NewFetchRequestTopicPartition()
 	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = p, offset, 4<<20
-	fp.CurrentLeaderEpoch, fp.LogStartOffset, fp.LastFetchedEpoch = -1, -1, -1
+	fp.CurrentLeaderEpoch, fp.LogStartOffset, fp.LastFetchedEpoch = leaderEpoch, -1, -1
 	ft.Partitions = append(ft.Partitions, fp)
 	req.Topics = append(req.Topics, ft)
 	resp := k.request(req, 0).(*kmsg.FetchResponse)

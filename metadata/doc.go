@@ -1,5 +1,6 @@
 // Package metadata is Strata's view of etcd: the cluster id, live brokers,
-// topics and their configs, partition leadership and leader epochs, segment
+// the controller and its partition assignments, topics and their configs,
+// partition leadership and leader epochs, segment
 // manifests, committed partition state (high watermark, log start offset,
 // idempotent-producer state) and id counters. It also runs an embedded
 // single-member etcd for the single-node default (StartEmbedded).
@@ -10,30 +11,56 @@
 // are JSON; counters are JSON numbers. <topic-id> is the topic's UUID in its
 // text form, <p> the partition number in decimal.
 //
-//	key (after the prefix)                      value                   lease
-//	------------------------------------------  ----------------------  -------------
-//	cluster/id                                  "22-char base64 id"     none
-//	cluster/next-broker-id                      next broker id (>= 1)   none
-//	cluster/next-producer-id                    next producer id        none
-//	brokers/<broker-id>                         Broker                  broker's session
-//	topics/<name>                               Topic                   none
-//	partitions/<topic-id>/<p>/leader            {"broker": id}          leader's session
-//	partitions/<topic-id>/<p>/state             PartitionState          none
-//	partitions/<topic-id>/<p>/manifest/<base>   ManifestEntry           none
+//	key (after the prefix)                      value                       lease
+//	------------------------------------------  --------------------------  ----------------
+//	cluster/id                                  "22-char base64 id"         none
+//	cluster/next-broker-id                      next broker id (>= 1)       none
+//	cluster/next-producer-id                    next producer id            none
+//	cluster/brokers/<broker-id>                 Broker                      broker's session
+//	cluster/controller/<lease>                  broker id (election)        candidate's session
+//	cluster/topics/<name>                       Topic                       none
+//	cluster/assignments/<topic-id>              {"brokers": [id, ...]}      none
+//	cluster/leaders/<topic-id>/<p>              {"broker", "leaderEpoch"}   leader's session
+//	partitions/<topic-id>/<p>/state             PartitionState              none
+//	partitions/<topic-id>/<p>/epochs            [EpochStart, ...]           none
+//	partitions/<topic-id>/<p>/manifest/<base>   ManifestEntry               none
 //
+// Everything every broker needs to know lives under cluster/, so that one
+// watch on that prefix (Store.Watch) keeps a broker's View current in
+// revision order; the busy per-partition keys, rewritten on every commit,
+// live under partitions/ and are read only by a partition's leader.
 // <base> is the entry's base offset as %020d, so that etcd's byte order of
 // the keys is the numeric order of the offsets. A Topic's Version is not
-// stored: it is the ModRevision of its key when read.
+// stored: it is the ModRevision of its key when read. An assignment lists
+// the broker the controller chose for each partition (index = partition,
+// -1 for none).
 //
-// # Leadership and fencing
+// # Membership and the controller
 //
 // Each Store holds a concurrency.Session: an etcd lease kept alive while the
-// process lives. A partition's leader key is created under the leader's lease
-// and only if absent, so at most one broker leads a partition, and the lease
-// ending (crash, network partition, Close) deletes it. The key's
-// CreateRevision is the partition's leader epoch. Revisions only grow, so every
-// new leadership has a larger epoch than all earlier ones, and an epoch that
-// is gone never comes back.
+// process lives. A broker registers under it, so a broker whose lease ends
+// (crash, pause or network partition longer than the TTL, Close) leaves the
+// cluster. One broker is the controller, elected with concurrency.Election on
+// cluster/controller/ (Campaign); it writes assignments (Balance), each write
+// guarded by its election key still existing (ErrNotController otherwise).
+//
+// # Leadership, leader epochs and fencing
+//
+// A partition's leader key is created under the leader's lease and only if
+// absent, so at most one broker leads a partition, and the lease ending
+// deletes it. Two numbers identify a tenure:
+//
+//   - the key's CreateRevision, the fencing epoch (Leadership.Epoch). Revisions
+//     only grow, so every new tenure has a larger one than all earlier ones,
+//     and one that is gone never comes back;
+//   - the Kafka leader epoch (Leadership.LeaderEpoch): 0 for a partition's
+//     first tenure, one more for each next, as Kafka counts. Clients see this
+//     one (Metadata, Fetch, OffsetForLeaderEpoch).
+//
+// AcquireLeadership creates the key, and appends the new leader epoch with
+// its start offset (the committed high watermark) to the partition's epoch
+// history, in one transaction. The history (the last 128 tenures) answers
+// OffsetForLeaderEpoch.
 //
 // Every write a leader makes to a partition's manifest and state is one etcd
 // transaction guarded by Compare(CreateRevision(leader key) == epoch). A broker

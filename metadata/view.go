@@ -135,7 +135,9 @@ func (s *Store) applyEvent(v *View, ev *clientv3.Event) {
 	rel := strings.TrimPrefix(string(ev.Kv.Key), s.keys.cluster())
 	kind, name, _ := strings.Cut(rel, "/")
 	del := ev.Type == mvccpb.DELETE
-	bad := func(err error) { s.log.Warn("metadata: undecodable value in cluster view", "key", string(ev.Kv.Key), "error", err) }
+	bad := func(err error) {
+		s.log.Warn("metadata: undecodable value in cluster view", "key", string(ev.Kv.Key), "error", err)
+	}
 	switch kind {
 	case "brokers":
 		id, err := strconv.ParseInt(name, 10, 32)

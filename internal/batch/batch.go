@@ -154,6 +154,13 @@ func SetBaseOffset(b []byte, offset int64) {
 	binary.BigEndian.PutUint64(b[0:], uint64(offset))
 }
 
+// SetPartitionLeaderEpoch stamps the leader epoch under which the batch was
+// appended, as a Kafka leader does; consumers send it back in
+// OffsetForLeaderEpoch to detect truncation. The CRC does not cover it.
+func SetPartitionLeaderEpoch(b []byte, epoch int32) {
+	binary.BigEndian.PutUint32(b[12:], uint32(epoch))
+}
+
 // SetLogAppendTime marks the batch's timestamps as LogAppendTime at ts and
 // recomputes the CRC, as a broker does for topics with
 // message.timestamp.type=LogAppendTime.

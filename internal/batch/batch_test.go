@@ -138,6 +138,18 @@ func TestSetLogAppendTime(t *testing.T) {
 	})
 }
 
+func TestSetPartitionLeaderEpoch(t *testing.T) {
+	raw := build(t, nil, 1000, []int64{0, 7})
+	SetPartitionLeaderEpoch(raw, 7)
+	h, err := Validate(raw)
+	if err != nil {
+		t.Fatalf("batch no longer valid: %v", err)
+	}
+	if h.PartitionLeaderEpoch != 7 {
+		t.Fatalf("partition leader epoch %d, want 7", h.PartitionLeaderEpoch)
+	}
+}
+
 func TestIter(t *testing.T) {
 	a, b := build(t, nil, 1, []int64{0}), build(t, nil, 2, []int64{0, 1})
 	SetBaseOffset(b, 1)

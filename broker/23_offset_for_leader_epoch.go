@@ -1,0 +1,47 @@
+package broker
+
+// OffsetForLeaderEpoch: v0-v4.
+//
+// Answers, from the leader epoch history that is committed in etcd with the
+// partition's state, the largest leader epoch at most the requested one and
+// the offset where the epoch after it began; for the current epoch, the
+// high watermark. A consumer uses it after a leader change (KIP-320) to check
+// that the records it has read were not truncated; since Strata hands over a
+// partition at its committed high watermark, they never are, and the answer
+// is at or past the consumer's position. Epochs older than the history kept
+// (128 epochs) answer with the requested epoch and the oldest known start,
+// as Kafka does. The current leader epoch is checked as Fetch does (v2+).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(23, 0, 4, async(handleOffsetForLeaderEpoch)) }
+
+func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		t := c.b.topics.get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p := t.partition(rp.Partition)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if _, err := p.checkLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
+				sp.ErrorCode = kerrCode(err)
+			} else {
+				sp.LeaderEpoch, sp.EndOffset = p.epochEnd(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
