@@ -93,6 +93,7 @@ func TestCluster(t *testing.T) {
 		{"SIGKILL leader, wipe data dir", func(int) { c.killLeader(true, false) }},
 		{"SIGSTOP leader past its lease", func(int) { c.pauseLeader() }},
 		{"rolling restart (SIGTERM)", func(int) { c.rollingRestart() }},
+		{"fourth broker joins, then leaves (SIGTERM)", func(int) { c.joinAndLeave(opts) }},
 		{"MinIO down " + clusterMinIODown.String(), func(int) { c.minioOutage() }},
 		{"SIGKILL etcd leader", func(int) { c.killEtcdLeader() }},
 	}
@@ -479,6 +480,64 @@ func (c *clusterRun) rollingRestart() {
 		s.Restart()
 		c.recovered(t0, "graceful restart of "+s.Addr)
 	}
+}
+
+// joinAndLeave starts one more broker, which must get a fair share of the
+// partitions (handed over by the others, nobody restarted) without any
+// partition going unserved for long, then stops it gracefully, which must
+// hand its share back.
+func (c *clusterRun) joinAndLeave(opts Options) {
+	t0 := time.Now()
+	extra := StartStrata(c.t, opts)
+	c.logf("started %s", extra.Addr)
+	all := append(c.addrs(), extra.Addr)
+	share := len(c.w.all()) / len(all)
+	deadline := time.Now().Add(clusterRecoverWithin)
+	for {
+		counts, err := c.leaderCounts(all)
+		lo, hi := slices.Min(counts), slices.Max(counts)
+		if err == nil && counts[len(all)-1] >= share && hi-lo <= 1 {
+			c.logf("%s leads %d partitions %s after it started; leaders per broker %v",
+				extra.Addr, counts[len(all)-1], time.Since(t0).Round(time.Millisecond), counts)
+			break
+		}
+		if time.Now().After(deadline) {
+			c.failf("no fair share for the new broker within %s: leaders per broker %v (%v)", clusterRecoverWithin, counts, err)
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.recovered(t0, "hand-off to the new broker")
+
+	time.Sleep(clusterSteady)
+	t1 := time.Now()
+	if code := extra.Stop(); code != 0 {
+		c.failf("%s: exit code %d after SIGTERM, want 0", extra.Addr, code)
+	}
+	c.logf("%s exited after %s", extra.Addr, time.Since(t1).Round(time.Millisecond))
+	c.recovered(t1, "graceful stop of "+extra.Addr)
+}
+
+// leaderCounts is how many of the workload's partitions each of addrs leads,
+// in the order of addrs, by Metadata.
+func (c *clusterRun) leaderCounts(addrs []string) ([]int, error) {
+	counts := make([]int, len(addrs))
+	md, err := c.metadata()
+	if err != nil {
+		return counts, err
+	}
+	byID := map[int32]int{}
+	for _, b := range md.Brokers {
+		if i := slices.Index(addrs, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))); i >= 0 {
+			byID[b.NodeID] = i
+		}
+	}
+	for _, p := range c.w.all() {
+		if i, ok := byID[md.Topics[p.Topic].Partitions[p.Partition].Leader]; ok {
+			counts[i]++
+		}
+	}
+	return counts, nil
 }
 
 // minioOutage stops MinIO for clusterMinIODown, then starts it again on the
