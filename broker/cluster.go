@@ -148,33 +148,67 @@ func (b *Broker) reconcileLoop() {
 // reconcile makes one pass over every partition the broker knows.
 func (b *Broker) reconcile(v *metadata.View) {
 	lease := int64(b.store.LeaseID())
-	acquire := pool.New().WithMaxGoroutines(acquiresInFlight)
+	calls := pool.New().WithMaxGoroutines(acquiresInFlight)
 	for _, p := range b.topics.partitions() {
-		l, hasLeader := v.Leaders[p.key]
-		assigned := v.Assigned(p.key)
-		epoch, led := p.led()
-		switch {
-		case led && v.Revision >= epoch && (!hasLeader || l.Epoch != epoch):
-			// The view is at least as new as this leadership and does not
-			// show it: the key was deleted (lease ended, topic deleted) or
-			// taken over. Commits would fail; stop now.
+		epoch, ended := p.tenure()
+		switch act, to := nextStep(v, p.key, b.id, lease, epoch, ended); act {
+		case stepStop:
 			if p.stop(epoch) {
 				b.uploader.Forget(p.key)
 				b.metrics.lost.Inc()
 				b.log.Warn("lost leadership; no longer serving the partition", "topic", p.topic, "partition", p.key.Partition, "epoch", epoch)
 			}
-		case led && assigned >= 0 && assigned != b.id:
+		case stepHandOff:
 			if p.beginHandOff(epoch) {
-				b.wg.Go(func() { b.handOff(p, epoch, assigned) })
+				b.wg.Go(func() { b.handOff(p, epoch, to) })
 			}
-		case !led && hasLeader && l.Lease == lease:
-			// Ours from before a restart within the lease TTL.
-			acquire.Go(func() { b.acquire(p) })
-		case !led && !hasLeader && assigned == b.id:
-			acquire.Go(func() { b.acquire(p) })
+		case stepAcquire:
+			calls.Go(func() { b.acquire(p) })
+		case stepResign:
+			calls.Go(func() { b.resign(p, ended) })
 		}
 	}
-	acquire.Wait()
+	calls.Wait()
+}
+
+// step is what reconcile does with one partition.
+type step int
+
+const (
+	stepNone    step = iota
+	stepStop         // the leadership is gone: stop serving
+	stepHandOff      // assigned elsewhere: hand over
+	stepAcquire      // take the leadership
+	stepResign       // delete the key of a tenure this broker ended
+)
+
+// nextStep decides, from the view, what this broker (self, on lease) does
+// with one partition, given the fencing epoch of its leadership (0: none)
+// and of the last one it ended. For stepHandOff it also returns the broker
+// the partition goes to.
+func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, epoch, ended int64) (step, int32) {
+	l, hasLeader := v.Leaders[key]
+	assigned := v.Assigned(key)
+	switch {
+	case epoch > 0 && v.Revision >= epoch && (!hasLeader || l.Epoch != epoch):
+		// The view is at least as new as this leadership and does not
+		// show it: the key was deleted (lease ended, topic deleted) or
+		// taken over. Commits would fail; stop now.
+		return stepStop, -1
+	case epoch > 0 && assigned >= 0 && assigned != self:
+		return stepHandOff, assigned
+	case epoch == 0 && hasLeader && l.Lease == lease && l.Epoch == ended:
+		// A tenure this broker ended (handed over) whose key the view
+		// still shows: the deletion is in flight, or failed and must be
+		// done again, or the new broker waits until the lease ends.
+		return stepResign, -1
+	case epoch == 0 && hasLeader && l.Lease == lease:
+		// Ours from before a restart within the lease TTL.
+		return stepAcquire, -1
+	case epoch == 0 && !hasLeader && assigned == self:
+		return stepAcquire, -1
+	}
+	return stepNone, -1
 }
 
 // acquire takes the leadership of p and loads its committed state.
@@ -234,14 +268,19 @@ func (b *Broker) handOff(p *partition, epoch int64, to int32) {
 		return // lost meanwhile
 	}
 	b.uploader.Forget(p.key)
+	b.resign(p, epoch)
+	b.metrics.handOffs.Inc()
+	b.log.Info("handed partition over", "topic", p.topic, "partition", p.key.Partition, "to", to, "took", time.Since(start))
+}
+
+// resign deletes the leader key of a tenure that ended here; if that fails,
+// a later reconcile pass tries again.
+func (b *Broker) resign(p *partition, epoch int64) {
 	ctx, cancel := context.WithTimeout(b.ctx, acquireTimeout)
 	defer cancel()
 	if err := b.store.ResignLeadership(ctx, p.key, epoch); err != nil {
-		// The key goes with the lease at the latest; the new leader waits.
-		b.log.Warn("resign leadership", "topic", p.topic, "partition", p.key.Partition, "error", err)
+		b.log.Warn("resign leadership; retrying", "topic", p.topic, "partition", p.key.Partition, "error", err)
 	}
-	b.metrics.handOffs.Inc()
-	b.log.Info("handed partition over", "topic", p.topic, "partition", p.key.Partition, "to", to, "took", time.Since(start))
 }
 
 // rejoin runs when the etcd lease ended while the broker lives (it was

@@ -87,6 +87,14 @@ func (p *partition) led() (int64, bool) {
 	return p.epoch, p.epoch > 0
 }
 
+// tenure returns the fencing epoch of the current leadership (0: none) and
+// of the last one that ended.
+func (p *partition) tenure() (epoch, ended int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch, p.ended
+}
+
 // stop ends the leadership of the given epoch, if it is still the current
 // one: after a hand-off, or when it was lost (fenced by a newer leader, the
 // lease ended, the topic was deleted). Waiting produces of that leadership

@@ -479,6 +479,18 @@ func (c *clusterRun) rollingRestart() {
 		c.logf("%s exited after %s", s.Addr, time.Since(t0).Round(time.Millisecond))
 		s.Restart()
 		c.recovered(t0, "graceful restart of "+s.Addr)
+		c.noLostLeaderships(t0)
+	}
+}
+
+// noLostLeaderships fails the phase if a broker logged, since t0, that it
+// lost a leadership: graceful changes move partitions by hand-off only
+// (a loss there means a partition bounced between tenures).
+func (c *clusterRun) noLostLeaderships(t0 time.Time) {
+	for _, s := range c.brokers {
+		if lines := linesSince(grepLines(s.Output(), `lost leadership`), t0); len(lines) > 0 {
+			c.failf("%s lost leaderships during a graceful change:\n%s", s.Addr, strings.Join(lines, "\n"))
+		}
 	}
 }
 
@@ -516,6 +528,7 @@ func (c *clusterRun) joinAndLeave(opts Options) {
 	}
 	c.logf("%s exited after %s", extra.Addr, time.Since(t1).Round(time.Millisecond))
 	c.recovered(t1, "graceful stop of "+extra.Addr)
+	c.noLostLeaderships(t0)
 }
 
 // leaderCounts is how many of the workload's partitions each of addrs leads,
@@ -584,17 +597,22 @@ func (c *clusterRun) killEtcdLeader() {
 // current runs logged since t0, to tell what a phase looked like from inside.
 func (c *clusterRun) logBrokerWarnings(t0 time.Time) {
 	for _, s := range c.brokers {
-		var lines []string
-		for _, l := range grepLines(s.Output(), `level=(WARN|ERROR)`) {
-			if at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(strings.Fields(l)[0], "time=")); err == nil && !at.Before(t0) {
-				lines = append(lines, l)
-			}
-		}
-		if len(lines) > 0 {
+		if lines := linesSince(grepLines(s.Output(), `level=(WARN|ERROR)`), t0); len(lines) > 0 {
 			c.logf("%s logged %d warnings and errors since the fault; the last ones:\n%s",
 				s.Addr, len(lines), strings.Join(lines[max(0, len(lines)-6):], "\n"))
 		}
 	}
+}
+
+// linesSince keeps the log lines stamped at or after t0.
+func linesSince(lines []string, t0 time.Time) []string {
+	var out []string
+	for _, l := range lines {
+		if at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(strings.Fields(l)[0], "time=")); err == nil && !at.Before(t0) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // partitionList is "topic/partition@epoch ..." in order.
