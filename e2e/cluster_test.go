@@ -16,6 +16,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -226,7 +227,7 @@ func (c *clusterRun) runPhase(name string, inject func()) {
 
 // settle restarts any broker that died on its own (a failure) and waits
 // until Metadata lists the three brokers, every partition has a live leader,
-// and every partition acknowledges records again.
+// the leaders are balanced, and every partition acknowledges records again.
 func (c *clusterRun) settle() {
 	c.t.Helper()
 	for _, s := range c.brokers {
@@ -271,6 +272,10 @@ func (c *clusterRun) unsettled(md kadm.Metadata) string {
 	if len(md.Brokers) != clusterBrokers || len(live) != clusterBrokers {
 		return fmt.Sprintf("Metadata lists brokers %v, want %v", listed, c.addrs())
 	}
+	counts := map[int32]int{}
+	for id := range live {
+		counts[id] = 0
+	}
 	for _, p := range c.w.all() {
 		pd, ok := md.Topics[p.Topic].Partitions[p.Partition]
 		switch {
@@ -281,6 +286,11 @@ func (c *clusterRun) unsettled(md kadm.Metadata) string {
 		case !live[pd.Leader]:
 			return fmt.Sprintf("%s: leader %d is not a live broker %v", p, pd.Leader, listed)
 		}
+		counts[pd.Leader]++
+	}
+	// Hand-offs after the last fault are over: the leaders are balanced.
+	if lo, hi := slices.Min(slices.Collect(maps.Values(counts))), slices.Max(slices.Collect(maps.Values(counts))); hi-lo > 1 {
+		return fmt.Sprintf("leaders not balanced yet: partitions per broker %v", counts)
 	}
 	return ""
 }
