@@ -20,8 +20,11 @@ var ErrNotController = errors.New("metadata: no longer the controller")
 // every write the controller makes compares its key's creation revision, so
 // a controller that lost its term (its lease ended) writes nothing.
 type Controller struct {
-	s    *Store
-	e    *concurrency.Election
+	s *Store
+	e *concurrency.Election
+	// key and rev identify the term: e forgets its key on Resign.
+	key  string
+	rev  int64
 	done <-chan struct{}
 }
 
@@ -30,11 +33,26 @@ type Controller struct {
 func (s *Store) Campaign(ctx context.Context, brokerID int32) (*Controller, error) {
 	sess := s.sess()
 	e := concurrency.NewElection(sess, s.keys.controller())
+	// Election.Campaign does not watch the session: stop waiting when it ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if err := e.Campaign(ctx, strconv.Itoa(int(brokerID))); err != nil {
+		select {
+		case <-sess.Done():
+			return nil, fmt.Errorf("metadata: campaign for controller: session ended: %w", err)
+		default:
+		}
 		return nil, fmt.Errorf("metadata: campaign for controller: %w", err)
 	}
 	s.log.Debug("metadata: elected controller", "broker", brokerID, "rev", e.Rev())
-	return &Controller{s: s, e: e, done: sess.Done()}, nil
+	return &Controller{s: s, e: e, key: e.Key(), rev: e.Rev(), done: sess.Done()}, nil
 }
 
 // Done is closed when the term may have ended: the session it was won on ended.
@@ -57,7 +75,7 @@ const maxAssignmentsPerTxn = 100
 // whose assignment is nil has its key deleted. ErrNotController once the
 // term has ended; the writes before are kept.
 func (c *Controller) SetAssignments(ctx context.Context, a map[TopicID][]int32) error {
-	guard := clientv3.Compare(clientv3.CreateRevision(c.e.Key()), "=", c.e.Rev())
+	guard := clientv3.Compare(clientv3.CreateRevision(c.key), "=", c.rev)
 	ops := make([]clientv3.Op, 0, len(a))
 	for id, brokers := range a {
 		key := c.s.keys.assignment(id)

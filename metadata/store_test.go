@@ -53,6 +53,16 @@ var storeSuite = []struct {
 	{"LargeStates", testLargeStates},
 	{"ManifestOrder", testManifestOrder},
 	{"ProducerIDs", testProducerIDs},
+	// cluster_test.go
+	{"LeaderEpochs", testLeaderEpochs},
+	{"LeaderEpochRace", testLeaderEpochRace},
+	{"Campaign", testCampaign},
+	{"CampaignSessionEnds", testCampaignSessionEnds},
+	{"SetAssignments", testSetAssignments},
+	{"ControllerTermEnds", testControllerTermEnds},
+	{"ReadView", testReadView},
+	{"Watch", testWatch},
+	{"Renew", testRenew},
 }
 
 func runStoreSuite(t *testing.T, endpoints []string) {

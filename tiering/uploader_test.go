@@ -38,6 +38,7 @@ func TestUploader(t *testing.T) {
 		{"ProducerState", testProducerState},
 		{"Fenced", testFenced},
 		{"NotLeader", testNotLeader},
+		{"StaleEpochDropped", testStaleEpochDropped},
 		{"RecoverySkipsCommitted", testRecoverySkipsCommitted},
 		{"OutageDelaysButLosesNothing", testOutage},
 		{"CancelDuringOutage", testCancelDuringOutage},
@@ -586,6 +587,77 @@ func testNotLeader(t *testing.T, env *upEnv) {
 			t.Fatalf("segment %d not removed", seq)
 		}
 	}
+}
+
+// testStaleEpochDropped: the broker led a partition, lost it with records
+// still uncommitted in the WAL, and leads it again. The old tenure's
+// records are dropped (counted as stale_epoch), not committed at the new
+// tenure's offsets; the new tenure's records are committed under its epoch.
+func testStaleEpochDropped(t *testing.T, env *upEnv) {
+	k := testKey(11, 0)
+	old := env.lead(k)
+	env.write(k, batchSpec{records: 3})
+	env.write(k, batchSpec{records: 3})
+	if err := env.store.ResignLeadership(t.Context(), k, old); err != nil {
+		t.Fatal(err)
+	}
+	cur := env.lead(k)
+	if cur == old {
+		t.Fatalf("new tenure has the old epoch %d", cur)
+	}
+	// The new tenure starts again at the committed high watermark (0).
+	env.written[k], env.nextOff[k] = nil, 0
+	env.write(k, batchSpec{records: 4})
+	env.write(k, batchSpec{records: 1})
+	env.seal()
+
+	c := newCommits()
+	reg := prometheus.NewPedanticRegistry()
+	u, stop := env.start(c, reg, nil)
+	c.wait(t, 1)
+	stop()
+
+	segs, res := c.all()
+	if rs := res[segs[0]]; len(rs) != 1 || rs[0].Key != k || rs[0].Err != nil || rs[0].Epoch != cur {
+		t.Fatalf("results %+v, want one commit of partition %d under epoch %d", rs, k.Partition, cur)
+	}
+	if st := env.checkCommitted(k); st.HighWatermark != 5 {
+		t.Fatalf("high watermark %d, want 5 (the new tenure's records only)", st.HighWatermark)
+	}
+	for reason, want := range map[string]float64{"stale_epoch": 2, "not_leader": 0, "committed": 0, "invalid": 0} {
+		if got := counterValue(t, u.m.skippedBatches.WithLabelValues(reason)); got != want {
+			t.Errorf("skipped batches (%s) = %v, want %v", reason, got, want)
+		}
+	}
+	if got := gatheredCounter(t, reg, "strata_tiering_skipped_batches_total", "reason", "stale_epoch"); got != 2 {
+		t.Errorf("exported strata_tiering_skipped_batches_total{reason=\"stale_epoch\"} = %v, want 2", got)
+	}
+	if env.hasSegmentFile(segs[0]) {
+		t.Fatal("segment not removed after its stale records were dropped")
+	}
+}
+
+// gatheredCounter is the value reg exports for the counter name{label=value}.
+func gatheredCounter(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("%s{%s=%q} not exported", name, label, value)
+	return 0
 }
 
 // testRecoverySkipsCommitted: a broker uploaded and committed its first
