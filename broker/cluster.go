@@ -198,9 +198,11 @@ func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, ep
 	case epoch > 0 && assigned >= 0 && assigned != self:
 		return stepHandOff, assigned
 	case epoch == 0 && hasLeader && l.Lease == lease && l.Epoch == ended:
-		// A tenure this broker ended (handed over) whose key the view
-		// still shows: the deletion is in flight, or failed and must be
-		// done again, or the new broker waits until the lease ends.
+		// A tenure this broker ended (handed over, or stopped after a
+		// failed commit) whose key the view still shows: the deletion is
+		// in flight, or failed and is tried again; until it succeeds no
+		// other broker can take the partition. Never acquire it here:
+		// that would be a new tenure bouncing the partition back.
 		return stepResign, -1
 	case epoch == 0 && hasLeader && l.Lease == lease:
 		// Ours from before a restart within the lease TTL.
