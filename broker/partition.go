@@ -38,8 +38,8 @@ type partition struct {
 	resigning   bool  // a hand-off has begun: no more produces
 	ended       int64 // the epoch of the last leadership that ended; hwm is still its until the next
 	next        int64 // log end offset: the next offset to assign
-	hwm      int64 // committed: consumers see offsets below it
-	logStart int64
+	hwm         int64 // committed: consumers see offsets below it
+	logStart    int64
 	// mem holds every batch not yet committed and the most recent committed
 	// ones (up to tailBytes), in offset order.
 	mem       []memBatch

@@ -519,8 +519,10 @@ func TestWaitCommitted(t *testing.T) {
 		wantErr error
 	}{
 		{
-			name:  "returns at once when already committed",
-			setup: func(p *partition) { p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103}) },
+			name: "returns at once when already committed",
+			setup: func(p *partition) {
+				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
+			},
 		},
 		{
 			name: "returns when a later commit covers the offset",
@@ -535,8 +537,10 @@ func TestWaitCommitted(t *testing.T) {
 			},
 		},
 		{
-			name:    "a commit up to the offset, not past it, is not enough",
-			setup:   func(p *partition) { p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102}) },
+			name: "a commit up to the offset, not past it, is not enough",
+			setup: func(p *partition) {
+				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102})
+			},
 			act:     func(t *testing.T, _ *partition, cancel context.CancelFunc, _ <-chan error) { cancel() },
 			wantErr: kerr.RequestTimedOut,
 		},
