@@ -9,8 +9,8 @@ import (
 
 // EntryHeaderSize is the size of the header the broker puts before each batch
 // in a WAL record: topic id (16 bytes), partition (int32 big endian) and the
-// leader epoch (the leadership's etcd revision, int64 big endian) under
-// which the batch was appended. Frozen: WAL segments written by one version
+// fencing epoch (the leadership key's etcd creation revision, int64 big
+// endian) under which the batch was appended. Frozen: WAL segments written by one version
 // are read by the next.
 const EntryHeaderSize = 28
 
