@@ -183,13 +183,19 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.setView(v)
-	if reattached {
-		// The leaderships this lease still holds are this broker's again:
-		// take them before replaying the WAL into them.
-		b.reconcile(v)
-	} else if len(rec.Segments) > 0 {
+	if !reattached && len(rec.Segments) > 0 {
 		b.quarantine(rec.Segments)
 	}
+	// Take the partitions this broker leads or is assigned before it says it
+	// is ready: the leaderships a re-attached lease still holds (before the
+	// WAL is replayed into them), and, after a graceful restart, those the
+	// controller still assigns to it; then read the view again, so that
+	// Metadata shows them from the first request.
+	b.reconcile(v)
+	if v, err = b.store.ReadView(ctx); err != nil {
+		return nil, err
+	}
+	b.setView(v)
 	if err := b.replay(rec.Segments); err != nil {
 		return nil, err
 	}

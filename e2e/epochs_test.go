@@ -7,7 +7,6 @@ package e2e
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,9 +38,9 @@ func TestLeaderEpochs(t *testing.T) {
 	if code := s.Stop(); code != 0 {
 		t.Fatalf("graceful stop exited %d", code)
 	}
-	s.Restart()
+	s.Restart() // ready once it has taken its partitions back
 	k = dialKafka(t, s)
-	if got := waitLeaderEpoch(t, k, topic); got != 1 {
+	if got := metadataLeaderEpoch(t, k, topic); got != 1 {
 		t.Fatalf("leader epoch %d after a restart, want 1", got)
 	}
 	produce(k, "d", "e")
@@ -97,21 +96,6 @@ func metadataLeaderEpoch(t *testing.T, k *kafkaConn, topic string) int32 {
 	mp := metadataPartition(t, k, topic)
 	wantCode(t, "Metadata partition", mp.ErrorCode, nil)
 	return mp.LeaderEpoch
-}
-
-// waitLeaderEpoch waits until partition 0 of topic has a leader (a restarted
-// broker takes its partitions back just after it starts serving).
-func waitLeaderEpoch(t *testing.T, k *kafkaConn, topic string) int32 {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mp := metadataPartition(t, k, topic)
-		if mp.ErrorCode != kerr.LeaderNotAvailable.Code || time.Now().After(deadline) {
-			wantCode(t, "Metadata partition", mp.ErrorCode, nil)
-			return mp.LeaderEpoch
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func metadataPartition(t *testing.T, k *kafkaConn, topic string) kmsg.MetadataResponseTopicPartition {
