@@ -71,7 +71,11 @@ type Broker struct {
 
 	topics *topicCache
 	view   *clusterView
-	prodID producerIDs
+	// resumable maps partitions to the last tenure of this broker that its
+	// WAL holds records of, during the first reconcile after a start whose
+	// lease had ended (see metadata.Store.ResumeLeadership); nil after.
+	resumable map[metadata.PartitionKey]int64
+	prodID    producerIDs
 
 	// committed is closed and replaced each time a WAL segment's commit lands,
 	// waking long-polling fetches.
@@ -184,20 +188,29 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	}
 	b.setView(v)
 	if !reattached && len(rec.Segments) > 0 {
-		b.quarantine(rec.Segments)
+		// The lease ended with every leadership: a partition no one led
+		// since is resumed, its WAL records committed under the new tenure.
+		if b.resumable, err = lastEpochs(rec.Segments); err != nil {
+			return nil, err
+		}
 	}
 	// Take the partitions this broker leads or is assigned before it says it
 	// is ready: the leaderships a re-attached lease still holds (before the
-	// WAL is replayed into them), and, after a graceful restart, those the
-	// controller still assigns to it; then read the view again, so that
-	// Metadata shows them from the first request.
+	// WAL is replayed into them), and, after a restart, those the controller
+	// still assigns to it; then read the view again, so that Metadata shows
+	// them from the first request.
 	b.reconcile(v)
+	b.resumable = nil
 	if v, err = b.store.ReadView(ctx); err != nil {
 		return nil, err
 	}
 	b.setView(v)
-	if err := b.replay(rec.Segments); err != nil {
+	dropped, err := b.replay(rec.Segments)
+	if err != nil {
 		return nil, err
+	}
+	if !reattached && dropped > 0 {
+		b.quarantine(rec.Segments, dropped)
 	}
 	go func() {
 		defer close(b.uploadDone)
@@ -322,10 +335,11 @@ func (b *Broker) register(ctx context.Context) error {
 }
 
 // quarantine keeps a copy of WAL segments found at a start whose lease had
-// expired. Every leadership they were written under ended with that lease,
-// so the uploader drops their records (acks=1 records not yet uploaded are
-// lost, as the durability contract says); the copy lets an operator look.
-func (b *Broker) quarantine(segs []wal.SegmentInfo) {
+// expired when some of their records (dropped) belong to tenures that ended
+// without being resumed: another broker has led those partitions since, so
+// the uploader drops them (acks=1 records not yet uploaded are lost, as the
+// durability contract says); the copy lets an operator look.
+func (b *Broker) quarantine(segs []wal.SegmentInfo, dropped int) {
 	dir := filepath.Join(b.cfg.DataDir, "quarantine", time.Now().UTC().Format("20060102T150405Z"))
 	err := os.MkdirAll(dir, 0o755)
 	for _, s := range segs {
@@ -338,8 +352,8 @@ func (b *Broker) quarantine(segs []wal.SegmentInfo) {
 		b.log.Error("quarantine WAL segments written under an expired lease", "dir", dir, "error", err)
 		return
 	}
-	b.log.Warn("the WAL holds segments written under an expired lease: their partitions may have moved and their records are not uploaded; copies kept for inspection",
-		"segments", len(segs), "quarantine", dir)
+	b.log.Warn("the WAL holds records of partitions that other brokers have led since this broker's lease expired: they are not uploaded; copies of the segments kept for inspection",
+		"records", dropped, "segments", len(segs), "quarantine", dir)
 }
 
 // lockDir takes an exclusive flock on DIR/LOCK for the life of the process.

@@ -224,7 +224,13 @@ func (b *Broker) acquire(p *partition) {
 	if _, ok := p.led(); ok {
 		return
 	}
-	l, err := b.store.AcquireLeadership(ctx, p.key, b.id)
+	var l metadata.Leadership
+	var err error
+	if epoch := b.resumable[p.key]; epoch != 0 {
+		l, err = b.store.ResumeLeadership(ctx, p.key, b.id, epoch)
+	} else {
+		l, err = b.store.AcquireLeadership(ctx, p.key, b.id)
+	}
 	if err != nil {
 		if !errors.Is(err, metadata.ErrNotLeader) && b.ctx.Err() == nil {
 			b.log.Warn("acquire leadership", "topic", p.topic, "partition", p.key.Partition, "error", err)
@@ -246,7 +252,7 @@ func (b *Broker) acquire(p *partition) {
 	b.view.touch()
 	b.metrics.leaderships.Inc()
 	b.log.Info("leading partition", "topic", p.topic, "partition", p.key.Partition,
-		"leader_epoch", l.LeaderEpoch, "epoch", l.Epoch, "hwm", st.HighWatermark)
+		"leader_epoch", l.LeaderEpoch, "epoch", l.Epoch, "hwm", st.HighWatermark, "resumed", l.Resumed)
 }
 
 // handOff gives p to the broker the controller assigned it to: produces

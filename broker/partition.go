@@ -37,6 +37,7 @@ type partition struct {
 	history     []metadata.EpochStart
 	resigning   bool  // a hand-off has begun: no more produces
 	ended       int64 // the epoch of the last leadership that ended; hwm is still its until the next
+	resumed     int64 // the ended tenure of this broker that this leadership continues (0: none)
 	next        int64 // log end offset: the next offset to assign
 	hwm         int64 // committed: consumers see offsets below it
 	logStart    int64
@@ -70,6 +71,7 @@ func (p *partition) lead(l metadata.Leadership, st metadata.PartitionState, mani
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.epoch, p.leaderEpoch, p.history, p.resigning = l.Epoch, l.LeaderEpoch, l.History, false
+	p.resumed = l.Resumed
 	p.hwm, p.next, p.logStart = st.HighWatermark, st.HighWatermark, st.LogStartOffset
 	p.manifest = manifest
 	p.mem, p.memBytes = nil, 0
@@ -85,6 +87,15 @@ func (p *partition) led() (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.epoch, p.epoch > 0
+}
+
+// walEpochs returns the fencing epochs whose WAL records this leadership
+// commits: its own (0: not led) and that of the ended tenure it resumed
+// (0: none).
+func (p *partition) walEpochs() (epoch, resumed int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch, p.resumed
 }
 
 // tenure returns the fencing epoch of the current leadership (0: none) and

@@ -42,12 +42,13 @@ func newTopicCache(b *Broker) *topicCache {
 var _ tiering.Leaders = (*topicCache)(nil)
 
 // Epoch implements tiering.Leaders.
-func (tc *topicCache) Epoch(key metadata.PartitionKey) (int64, bool) {
+func (tc *topicCache) Epoch(key metadata.PartitionKey) (epoch, resumed int64, ok bool) {
 	p := tc.partition(key)
 	if p == nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return p.led()
+	epoch, resumed = p.walEpochs()
+	return epoch, resumed, epoch > 0
 }
 
 func (tc *topicCache) partition(key metadata.PartitionKey) *partition {

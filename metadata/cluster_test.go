@@ -201,6 +201,62 @@ func testLeaderEpochs(t *testing.T, env *storeEnv) {
 	}
 }
 
+// testResumeLeadership: a broker back after its lease ended continues its
+// last tenure (same Kafka leader epoch, new fencing epoch) only while no
+// tenure began since; otherwise, or for any other epoch, it starts the next.
+func testResumeLeadership(t *testing.T, env *storeEnv) {
+	k := PartitionKey{Topic: NewTopicID(), Partition: 0}
+	a := env.store(t)
+	l0 := tenure(t, a, k, 1)
+	mustCommit(t, a, commitFor(k, l0.Epoch, 0, 10))
+	if err := a.Close(); err != nil { // the lease ends; the key goes with it
+		t.Fatal(err)
+	}
+
+	// An epoch that is not the last tenure's starts the next tenure.
+	back := env.store(t)
+	l, err := back.ResumeLeadership(t.Context(), k, 1, l0.Epoch+1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Resumed != 0 || l.LeaderEpoch != 1 {
+		t.Fatalf("resume with an epoch that is not the last tenure's = %+v, want a new tenure (leader epoch 1)", l)
+	}
+	mustCommit(t, back, commitFor(k, l.Epoch, 10, 5))
+	if err := back.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	again := env.store(t)
+	r, err := again.ResumeLeadership(t.Context(), k, 1, l.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Resumed != l.Epoch || r.LeaderEpoch != 1 || r.Epoch <= l.Epoch || !reflect.DeepEqual(r.History, l.History) {
+		t.Fatalf("resume of the last tenure = %+v, want Resumed %d, leader epoch 1, a larger fencing epoch, history %v",
+			r, l.Epoch, l.History)
+	}
+	if got := readView(t, again).Leaders[k]; got.Epoch != r.Epoch || got.LeaderEpoch != 1 {
+		t.Errorf("view's leader = %+v, want fencing epoch %d at leader epoch 1", got, r.Epoch)
+	}
+	mustCommit(t, again, commitFor(k, r.Epoch, 15, 1)) // commits go under the new fencing epoch
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another broker leads in between: resuming the older tenure starts the next one.
+	other := env.store(t)
+	o := tenure(t, other, k, 2)
+	resign(t, other, k, o.Epoch)
+	late, err := env.store(t).ResumeLeadership(t.Context(), k, 1, r.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late.Resumed != 0 || late.LeaderEpoch != o.LeaderEpoch+1 {
+		t.Fatalf("resume after another tenure = %+v, want a new tenure at leader epoch %d", late, o.LeaderEpoch+1)
+	}
+}
+
 // testLeaderEpochRace: of brokers acquiring a free partition at once,
 // exactly one starts a tenure, and the history gets exactly one entry.
 func testLeaderEpochRace(t *testing.T, env *storeEnv) {

@@ -60,7 +60,11 @@
 // AcquireLeadership creates the key, and appends the new leader epoch with
 // its start offset (the committed high watermark) to the partition's epoch
 // history, in one transaction. The history (the last 128 tenures) answers
-// OffsetForLeaderEpoch.
+// OffsetForLeaderEpoch. As nothing else writes the history, its ModRevision
+// is the fencing epoch of the partition's latest tenure: a broker back after
+// its lease ended resumes that tenure (ResumeLeadership: same leader epoch,
+// its WAL records committed under the new fencing epoch) only if it is still
+// its own, that is if no broker led the partition since.
 //
 // Every write a leader makes to a partition's manifest and state is one etcd
 // transaction guarded by Compare(CreateRevision(leader key) == epoch). A broker

@@ -34,7 +34,26 @@ const maxEpochHistory = 128
 // committed high watermark, is appended to the partition's epoch history in
 // the same transaction. If this lease already holds the key (a restart within
 // the TTL), it returns that tenure. ErrNotLeader if another lease holds it.
+//
+// The epoch history is written in every transaction that creates a leader
+// key and in no other, so its ModRevision is the fencing epoch of the
+// partition's latest tenure, current or ended.
 func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerID int32) (Leadership, error) {
+	return s.acquire(ctx, key, brokerID, 0)
+}
+
+// ResumeLeadership is AcquireLeadership for a broker that restarted after
+// its lease ended and still holds, in its WAL, uncommitted records of its
+// tenure with fencing epoch resume. If that is still the partition's latest
+// tenure (no broker led it since), the new tenure continues it: same Kafka
+// leader epoch, no new history entry, and Leadership.Resumed = resume, so
+// that the broker commits those records under the new fencing epoch.
+// Otherwise it starts the next tenure as AcquireLeadership does.
+func (s *Store) ResumeLeadership(ctx context.Context, key PartitionKey, brokerID int32, resume int64) (Leadership, error) {
+	return s.acquire(ctx, key, brokerID, resume)
+}
+
+func (s *Store) acquire(ctx context.Context, key PartitionKey, brokerID int32, resume int64) (Leadership, error) {
 	lk, ek, sk := s.keys.leader(key), s.keys.epochs(key), s.keys.state(key)
 	lease := s.LeaseID()
 	for range 10 {
@@ -64,12 +83,18 @@ func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerI
 			}
 		}
 		next := int32(0)
-		if n := len(hist); n > 0 {
-			next = hist[n-1].LeaderEpoch + 1
+		resumed := resume != 0 && ekv != nil && ekv.ModRevision == resume && len(hist) > 0
+		switch {
+		case resumed:
+			next = hist[len(hist)-1].LeaderEpoch
+		case len(hist) > 0:
+			next = hist[len(hist)-1].LeaderEpoch + 1
 		}
-		hist = append(hist, EpochStart{LeaderEpoch: next, StartOffset: st.HighWatermark})
-		if n := len(hist); n > maxEpochHistory {
-			hist = hist[n-maxEpochHistory:]
+		if !resumed {
+			hist = append(hist, EpochStart{LeaderEpoch: next, StartOffset: st.HighWatermark})
+			if n := len(hist); n > maxEpochHistory {
+				hist = hist[n-maxEpochHistory:]
+			}
 		}
 		val, _ := json.Marshal(leaderValue{Broker: brokerID, LeaderEpoch: next})
 		hval, _ := json.Marshal(hist)
@@ -89,7 +114,10 @@ func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerI
 		if tr.Succeeded {
 			// The put created the key in this transaction, at its revision.
 			l := Leadership{Epoch: tr.Header.Revision, LeaderEpoch: next, History: hist}
-			s.log.Debug("metadata: leadership acquired", "partition", key, "epoch", l.Epoch, "leader_epoch", next, "start", st.HighWatermark)
+			if resumed {
+				l.Resumed = resume
+			}
+			s.log.Debug("metadata: leadership acquired", "partition", key, "epoch", l.Epoch, "leader_epoch", next, "start", st.HighWatermark, "resumed", l.Resumed)
 			return l, nil
 		}
 		// Someone else acquired it or changed the history: look again.

@@ -56,6 +56,7 @@ var storeSuite = []struct {
 	// cluster_test.go
 	{"LeaderEpochs", testLeaderEpochs},
 	{"LeaderEpochRace", testLeaderEpochRace},
+	{"ResumeLeadership", testResumeLeadership},
 	{"Campaign", testCampaign},
 	{"CampaignSessionEnds", testCampaignSessionEnds},
 	{"SetAssignments", testSetAssignments},

@@ -135,6 +135,9 @@ type Leadership struct {
 	LeaderEpoch int32
 	// History lists every tenure's first offset, oldest first, this one last.
 	History []EpochStart
+	// Resumed is the fencing epoch of the ended tenure this one continues
+	// (ResumeLeadership), 0 for a new tenure.
+	Resumed int64
 }
 
 // EpochStart is the first offset written under a leader epoch: the committed

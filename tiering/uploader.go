@@ -22,7 +22,11 @@ import (
 // It is called from the uploader's goroutine while the broker changes leadership,
 // so implementations must be safe for concurrent use.
 type Leaders interface {
-	Epoch(key metadata.PartitionKey) (epoch int64, ok bool)
+	// Epoch returns the fencing epoch of this broker's leadership of key,
+	// and the fencing epoch of an ended tenure of this broker that the
+	// leadership resumed (0: none): WAL records of both are committed, under
+	// the current one.
+	Epoch(key metadata.PartitionKey) (epoch, resumed int64, ok bool)
 }
 
 // Result is one partition's outcome of uploading one WAL segment.
@@ -73,9 +77,10 @@ const maxProducerBatches = 5
 // segments before it assigns new offsets.
 //
 // Every WAL record names the leadership (epoch) it was appended under, and
-// only records of the partition's current epoch are committed: a broker that
-// lost a partition and leads it again drops the old tenure's uncommitted
-// records rather than taking their offsets for the new tenure's.
+// only records of the partition's current epoch (or of the ended tenure it
+// resumed) are committed: a broker that lost a partition and leads it again
+// drops the old tenure's uncommitted records rather than taking their
+// offsets for the new tenure's.
 type Uploader struct {
 	opts UploaderOptions
 	log  *slog.Logger
@@ -166,6 +171,7 @@ func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
 // pending is one partition's share of the segment being uploaded.
 type pending struct {
 	epoch     int64
+	resumed   int64                   // records of this ended tenure count as epoch's
 	prev      metadata.PartitionState // committed state before this segment
 	gen       uint64
 	next      int64          // batches must start at or above this offset
@@ -194,7 +200,7 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 				u.m.skippedBatches.WithLabelValues("not_leader").Inc()
 				return nil
 			}
-			epoch, ok := u.opts.Leaders.Epoch(key)
+			epoch, resumed, ok := u.opts.Leaders.Epoch(key)
 			if !ok {
 				notLed[key] = true
 				u.logNotLed(key, seg.Seq)
@@ -205,10 +211,10 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 			if err != nil {
 				return err
 			}
-			p = &pending{epoch: epoch, prev: prev, gen: gen, next: prev.HighWatermark}
+			p = &pending{epoch: epoch, resumed: resumed, prev: prev, gen: gen, next: prev.HighWatermark}
 			parts[key] = p
 		}
-		if e.Epoch != p.epoch {
+		if e.Epoch != p.epoch && (p.resumed == 0 || e.Epoch != p.resumed) {
 			// Appended under an earlier leadership of this broker, which
 			// ended without committing it: not this tenure's to upload.
 			u.m.skippedBatches.WithLabelValues("stale_epoch").Inc()

@@ -39,6 +39,7 @@ func TestUploader(t *testing.T) {
 		{"Fenced", testFenced},
 		{"NotLeader", testNotLeader},
 		{"StaleEpochDropped", testStaleEpochDropped},
+		{"ResumedEpochCommitted", testResumedEpochCommitted},
 		{"RecoverySkipsCommitted", testRecoverySkipsCommitted},
 		{"OutageDelaysButLosesNothing", testOutage},
 		{"CancelDuringOutage", testCancelDuringOutage},
@@ -157,7 +158,7 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		s.valueSize = 20
 	}
 	b := makeBatch(t, s)
-	epoch, _ := env.leaders.Epoch(key)
+	epoch, _, _ := env.leaders.Epoch(key)
 	p, err := env.wal.Write(AppendEntryHeader(nil, key, epoch), b)
 	if err != nil {
 		t.Fatal(err)
@@ -330,20 +331,30 @@ func (env *upEnv) objects() []string {
 }
 
 type testLeaders struct {
-	mu     sync.Mutex
-	epochs map[metadata.PartitionKey]int64
+	mu      sync.Mutex
+	epochs  map[metadata.PartitionKey]int64
+	resumed map[metadata.PartitionKey]int64
 }
 
-func (l *testLeaders) Epoch(key metadata.PartitionKey) (int64, bool) {
+func (l *testLeaders) Epoch(key metadata.PartitionKey) (int64, int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.epochs[key]
-	return e, ok
+	return e, l.resumed[key], ok
 }
 
 func (l *testLeaders) set(key metadata.PartitionKey, epoch int64) {
 	l.mu.Lock()
 	l.epochs[key] = epoch
+	l.mu.Unlock()
+}
+
+func (l *testLeaders) resume(key metadata.PartitionKey, epoch int64) {
+	l.mu.Lock()
+	if l.resumed == nil {
+		l.resumed = make(map[metadata.PartitionKey]int64)
+	}
+	l.resumed[key] = epoch
 	l.mu.Unlock()
 }
 
@@ -637,6 +648,40 @@ func testStaleEpochDropped(t *testing.T, env *upEnv) {
 	}
 }
 
+// testResumedEpochCommitted: a broker back after its lease ended resumed its
+// last tenure of the partition (no one led it since), so that tenure's
+// uncommitted WAL records are committed under the new epoch at their
+// offsets, followed by the new tenure's own.
+func testResumedEpochCommitted(t *testing.T, env *upEnv) {
+	k := testKey(12, 0)
+	old := env.lead(k)
+	env.write(k, batchSpec{records: 3})
+	env.write(k, batchSpec{records: 3})
+	if err := env.store.ResignLeadership(t.Context(), k, old); err != nil {
+		t.Fatal(err)
+	}
+	cur := env.lead(k)
+	env.leaders.resume(k, old)
+	env.write(k, batchSpec{records: 2}) // continues at offset 6, as replay leaves it
+	env.seal()
+
+	c := newCommits()
+	u, stop := env.start(c, prometheus.NewPedanticRegistry(), nil)
+	c.wait(t, 1)
+	stop()
+
+	segs, res := c.all()
+	if rs := res[segs[0]]; len(rs) != 1 || rs[0].Err != nil || rs[0].Epoch != cur {
+		t.Fatalf("results %+v, want one commit under the new epoch %d", rs, cur)
+	}
+	if st := env.checkCommitted(k); st.HighWatermark != 8 {
+		t.Fatalf("high watermark %d, want 8 (the resumed tenure's records and the new ones)", st.HighWatermark)
+	}
+	if got := counterValue(t, u.m.skippedBatches.WithLabelValues("stale_epoch")); got != 0 {
+		t.Errorf("%v batches of the resumed tenure dropped as stale", got)
+	}
+}
+
 // gatheredCounter is the value reg exports for the counter name{label=value}.
 func gatheredCounter(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
 	t.Helper()
@@ -695,7 +740,7 @@ func testRecoverySkipsCommitted(t *testing.T, env *upEnv) {
 	}
 	var cs []metadata.Commit
 	for _, e := range index {
-		epoch, _ := env.leaders.Epoch(e.Key)
+		epoch, _, _ := env.leaders.Epoch(e.Key)
 		me := e.ManifestEntry("segments/crashed.seg")
 		cs = append(cs, metadata.Commit{Key: e.Key, Epoch: epoch, Entry: me,
 			State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}})
@@ -827,7 +872,7 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 	})
 
 	b := env.write(dup, batchSpec{records: 2})
-	epoch, _ := env.leaders.Epoch(dup)
+	epoch, _, _ := env.leaders.Epoch(dup)
 	if p, err := env.wal.Write(AppendEntryHeader(nil, dup, epoch), b); err != nil {
 		t.Fatal(err)
 	} else if err := p.Wait(t.Context()); err != nil {
