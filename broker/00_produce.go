@@ -108,7 +108,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				continue
 			}
 			sp.BaseOffset = pb.res.base
-			logStart, _, _ := pb.part.offsets()
+			logStart, _ := pb.part.offsets()
 			sp.LogStartOffset = logStart
 			if pb.logAppendTime {
 				sp.LogAppendTime = now

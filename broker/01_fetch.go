@@ -75,7 +75,7 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 					sp.ErrorCode = kerrCode(err)
 					break
 				}
-				logStart, hwm, _ := p.offsets()
+				logStart, hwm := p.offsets()
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, logStart
 				limit := int(rp.PartitionMaxBytes)
 				if rest := maxBytes - total; rest < limit {

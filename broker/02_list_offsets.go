@@ -41,7 +41,7 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 					break
 				}
 				sp.LeaderEpoch = leaderEpoch
-				logStart, hwm, _ := p.offsets()
+				logStart, hwm := p.offsets()
 				switch rp.Timestamp {
 				case -2:
 					sp.Offset = logStart

@@ -126,8 +126,6 @@ func (b *Broker) createTopic(ctx context.Context, name string, partitions int32,
 		return nil, err
 	}
 	t := b.topics.install(stored)
-	wctx, cancel := context.WithTimeout(ctx, leadersWait)
-	defer cancel()
-	b.waitLeaders(wctx, stored.ID, stored.Partitions)
+	b.waitLeaders(ctx, stored.ID, stored.Partitions)
 	return t, nil
 }

@@ -30,9 +30,7 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 		switch {
 		case err == nil:
 			if t := b.topics.get(rt.Topic); t != nil && !req.ValidateOnly {
-				wctx, cancel := context.WithTimeout(ctx, leadersWait)
-				b.waitLeaders(wctx, t.meta.ID, t.meta.Partitions)
-				cancel()
+				b.waitLeaders(ctx, t.meta.ID, t.meta.Partitions)
 			}
 		case errors.Is(err, metadata.ErrUnknownTopic):
 			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.UnknownTopicOrPartition, "unknown topic "+rt.Topic)

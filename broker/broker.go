@@ -71,11 +71,7 @@ type Broker struct {
 
 	topics *topicCache
 	view   *clusterView
-	// resumable maps partitions to the last tenure of this broker that its
-	// WAL holds records of, during the first reconcile after a start whose
-	// lease had ended (see metadata.Store.ResumeLeadership); nil after.
-	resumable map[metadata.PartitionKey]int64
-	prodID    producerIDs
+	prodID producerIDs
 
 	// committed is closed and replaced each time a WAL segment's commit lands,
 	// waking long-polling fetches.
@@ -187,10 +183,11 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.setView(v)
+	var resume map[metadata.PartitionKey]int64
 	if !reattached && len(rec.Segments) > 0 {
 		// The lease ended with every leadership: a partition no one led
 		// since is resumed, its WAL records committed under the new tenure.
-		if b.resumable, err = lastEpochs(rec.Segments); err != nil {
+		if resume, err = lastEpochs(rec.Segments); err != nil {
 			return nil, err
 		}
 	}
@@ -199,8 +196,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	// WAL is replayed into them), and, after a restart, those the controller
 	// still assigns to it; then read the view again, so that Metadata shows
 	// them from the first request.
-	b.reconcile(v)
-	b.resumable = nil
+	b.reconcile(v, resume)
 	if v, err = b.store.ReadView(ctx); err != nil {
 		return nil, err
 	}

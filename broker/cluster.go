@@ -92,26 +92,13 @@ func (b *Broker) watchLoop() {
 	_ = b.store.Watch(b.ctx, b.setView)
 }
 
-// waitView waits for a view that satisfies ok, until ctx ends.
-func (b *Broker) waitView(ctx context.Context, ok func(*metadata.View) bool) bool {
-	for {
-		v, ch := b.view.get()
-		if v != nil && ok(v) {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-// waitLeaders waits, at most until ctx ends, until every partition of the
-// topic has a leader, and those this broker leads are loaded, so that a
-// client can produce to a topic as soon as it was created.
-func (b *Broker) waitLeaders(ctx context.Context, id metadata.TopicID, partitions int32) bool {
-	return b.waitView(ctx, func(v *metadata.View) bool {
+// waitLeaders waits, at most leadersWait or until ctx ends, until every
+// partition of the topic has a leader, and those this broker leads are
+// loaded, so that a client can produce to a topic as soon as it was created.
+func (b *Broker) waitLeaders(ctx context.Context, id metadata.TopicID, partitions int32) {
+	ctx, cancel := context.WithTimeout(ctx, leadersWait)
+	defer cancel()
+	led := func(v *metadata.View) bool {
 		for i := range partitions {
 			p := b.topics.partition(metadata.PartitionKey{Topic: id, Partition: i})
 			if p == nil {
@@ -122,7 +109,18 @@ func (b *Broker) waitLeaders(ctx context.Context, id metadata.TopicID, partition
 			}
 		}
 		return true
-	})
+	}
+	for {
+		v, changed := b.view.get()
+		if v != nil && led(v) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // reconcileLoop keeps this broker's leaderships in line with the view.
@@ -132,7 +130,7 @@ func (b *Broker) reconcileLoop() {
 	for {
 		v, changed := b.view.get()
 		if v != nil && !b.isClosing() {
-			b.reconcile(v)
+			b.reconcile(v, nil)
 		}
 		select {
 		case <-b.ctx.Done():
@@ -145,8 +143,11 @@ func (b *Broker) reconcileLoop() {
 	}
 }
 
-// reconcile makes one pass over every partition the broker knows.
-func (b *Broker) reconcile(v *metadata.View) {
+// reconcile makes one pass over every partition the broker knows. resume
+// maps partitions to the tenure of this broker that its WAL last holds
+// records of, for the first pass after a start whose lease had ended (see
+// metadata.Store.ResumeLeadership); nil otherwise.
+func (b *Broker) reconcile(v *metadata.View, resume map[metadata.PartitionKey]int64) {
 	lease := int64(b.store.LeaseID())
 	calls := pool.New().WithMaxGoroutines(acquiresInFlight)
 	for _, p := range b.topics.partitions() {
@@ -163,7 +164,7 @@ func (b *Broker) reconcile(v *metadata.View) {
 				b.wg.Go(func() { b.handOff(p, epoch, to) })
 			}
 		case stepAcquire:
-			calls.Go(func() { b.acquire(p) })
+			calls.Go(func() { b.acquire(p, resume[p.key]) })
 		case stepResign:
 			calls.Go(func() { b.resign(p, ended) })
 		}
@@ -213,8 +214,10 @@ func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, ep
 	return stepNone, -1
 }
 
-// acquire takes the leadership of p and loads its committed state.
-func (b *Broker) acquire(p *partition) {
+// acquire takes the leadership of p and loads its committed state,
+// resuming the ended tenure with fencing epoch resume if that is still the
+// partition's latest (0: start a new one).
+func (b *Broker) acquire(p *partition, resume int64) {
 	ctx, cancel := context.WithTimeout(b.ctx, acquireTimeout)
 	defer cancel()
 	// One attempt at a time: a second lead would reset the tail that the
@@ -226,8 +229,8 @@ func (b *Broker) acquire(p *partition) {
 	}
 	var l metadata.Leadership
 	var err error
-	if epoch := b.resumable[p.key]; epoch != 0 {
-		l, err = b.store.ResumeLeadership(ctx, p.key, b.id, epoch)
+	if resume != 0 {
+		l, err = b.store.ResumeLeadership(ctx, p.key, b.id, resume)
 	} else {
 		l, err = b.store.AcquireLeadership(ctx, p.key, b.id)
 	}

@@ -336,12 +336,12 @@ func (p *partition) waitCommitted(ctx context.Context, epoch, last int64) error 
 	}
 }
 
-// offsets returns the log start offset, the high watermark and the leader
-// state in one consistent read.
-func (p *partition) offsets() (logStart, hwm int64, led bool) {
+// offsets returns the log start offset and the high watermark in one
+// consistent read.
+func (p *partition) offsets() (logStart, hwm int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.logStart, p.hwm, p.epoch > 0
+	return p.logStart, p.hwm
 }
 
 // errOffsetOutOfRange is returned by read for offsets outside [logStart, hwm].

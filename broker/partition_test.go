@@ -580,7 +580,7 @@ func TestWaitCommitted(t *testing.T) {
 			},
 			act: func(t *testing.T, p *partition, cancel context.CancelFunc, _ <-chan error) {
 				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
-				if _, hwm, _ := p.offsets(); hwm != 100 {
+				if _, hwm := p.offsets(); hwm != 100 {
 					t.Errorf("hwm = %d after a stale commit, want 100", hwm)
 				}
 			},

@@ -1,7 +1,6 @@
 package metadata
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -319,20 +317,3 @@ func (s *Store) Register(ctx context.Context, b Broker) error {
 	return nil
 }
 
-// Brokers lists registered (live) brokers, by id.
-func (s *Store) Brokers(ctx context.Context) ([]Broker, error) {
-	resp, err := s.client.Get(ctx, s.keys.brokers(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("metadata: list brokers: %w", err)
-	}
-	out := make([]Broker, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var b Broker
-		if err := json.Unmarshal(kv.Value, &b); err != nil {
-			return nil, fmt.Errorf("metadata: broker at %s: %w", kv.Key, err)
-		}
-		out = append(out, b)
-	}
-	slices.SortFunc(out, func(a, b Broker) int { return cmp.Compare(a.ID, b.ID) })
-	return out, nil
-}

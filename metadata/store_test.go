@@ -247,11 +247,7 @@ func testRegisterAndBrokers(t *testing.T, env *storeEnv) {
 	if err := b.Register(ctx, bb); err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.Brokers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []Broker{bb, ba}; !reflect.DeepEqual(got, want) {
+	if got, want := readView(t, a).Brokers, map[int32]Broker{1: bb, 2: ba}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("brokers = %+v, want %+v", got, want)
 	}
 
@@ -267,11 +263,7 @@ func testRegisterAndBrokers(t *testing.T, env *storeEnv) {
 	default:
 		t.Error("Done not closed after Close")
 	}
-	got, err = b.Brokers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []Broker{bb}; !reflect.DeepEqual(got, want) {
+	if got, want := readView(t, b).Brokers, map[int32]Broker{1: bb}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("brokers after close = %+v, want %+v", got, want)
 	}
 }
@@ -304,12 +296,8 @@ func testTopics(t *testing.T, env *storeEnv) {
 	if !reflect.DeepEqual(got, orders) {
 		t.Errorf("topic = %+v, want %+v", got, orders)
 	}
-	all, err := s.Topics(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 2 || all[0].Name != "alpha" || all[1].Name != "orders" || all[1].Version != read.Version {
-		t.Errorf("topics = %+v, want alpha then orders (version %d)", all, read.Version)
+	if all := readView(t, s).Topics; len(all) != 2 || all["alpha"].Name != "alpha" || all["orders"].Version != read.Version {
+		t.Errorf("topics = %+v, want alpha and orders (version %d)", all, read.Version)
 	}
 	if _, err := s.Topic(ctx, "missing"); !errors.Is(err, ErrUnknownTopic) {
 		t.Errorf("missing topic: %v, want ErrUnknownTopic", err)
@@ -362,9 +350,8 @@ func testInvalidTopics(t *testing.T, env *storeEnv) {
 			t.Errorf("create %+v: %v, want ErrInvalid", tp, err)
 		}
 	}
-	all, err := s.Topics(t.Context())
-	if err != nil || len(all) != 0 {
-		t.Errorf("topics = %+v, %v; want none", all, err)
+	if all := readView(t, s).Topics; len(all) != 0 {
+		t.Errorf("topics = %+v; want none", all)
 	}
 }
 
@@ -508,8 +495,8 @@ func testLeaseReattach(t *testing.T, env *storeEnv) {
 		t.Errorf("epoch after re-attach = %d, want %d", got, epoch)
 	}
 	mustCommit(t, a2, commitFor(k, epoch, 0, 1))
-	if bs, err := a2.Brokers(ctx); err != nil || len(bs) != 1 {
-		t.Errorf("brokers after re-attach = %+v, %v", bs, err)
+	if bs := readView(t, a2).Brokers; len(bs) != 1 {
+		t.Errorf("brokers after re-attach = %+v", bs)
 	}
 
 	if err := a2.Close(); err != nil {

@@ -59,24 +59,6 @@ func (s *Store) Topic(ctx context.Context, name string) (Topic, error) {
 	return decodeTopic(resp.Kvs[0])
 }
 
-// Topics lists all topics, by name.
-func (s *Store) Topics(ctx context.Context) ([]Topic, error) {
-	// etcd returns a range in key order, which is name order.
-	resp, err := s.client.Get(ctx, s.keys.topics(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("metadata: list topics: %w", err)
-	}
-	out := make([]Topic, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		t, err := decodeTopic(kv)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
 func decodeTopic(kv *mvccpb.KeyValue) (Topic, error) {
 	var t Topic
 	if err := json.Unmarshal(kv.Value, &t); err != nil {
