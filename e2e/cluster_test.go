@@ -569,7 +569,7 @@ func (c *clusterRun) leaderCounts(addrs []string) ([]int, error) {
 func (c *clusterRun) minioOutage() {
 	c.logf("stop MinIO for %s", clusterMinIODown)
 	t0 := time.Now()
-	c.minio.Stop(c.t)
+	c.minio.Kill(c.t) // an outage, not a shutdown: connections reset, then refused
 	time.Sleep(clusterMinIODown)
 	c.minio.Restart(c.t)
 	back := time.Now()

@@ -91,8 +91,7 @@ func (s *Strata) start() {
 // Kill sends SIGKILL and waits for the process to die.
 func (s *Strata) Kill() {
 	s.t.Helper()
-	_ = syscall.Kill(-s.proc.Cmd.Process.Pid, syscall.SIGKILL)
-	s.wait()
+	s.proc.Kill(s.t)
 }
 
 // Stop sends SIGTERM (graceful shutdown) and waits; it returns the exit code.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -158,11 +157,7 @@ func memberStatus(ctx context.Context, clientURL string) (etcdStatus, error) {
 // Kill sends SIGKILL to member i and waits for it to exit.
 func (c *EtcdCluster) Kill(i int) {
 	c.t.Helper()
-	m := c.members[i]
-	_ = m.proc.Signal(syscall.SIGKILL)
-	if !m.proc.WaitExit(30 * time.Second) {
-		c.t.Fatalf("etcd %s did not exit after SIGKILL", m.name)
-	}
+	c.members[i].proc.Kill(c.t)
 }
 
 // Restart starts a killed member i again on its data directory and ports,

@@ -69,7 +69,7 @@ func TestMinIORestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m.Stop(t)
+	m.Kill(t)
 	if resp, err := http.Get("http://" + m.Endpoint + "/minio/health/live"); err == nil {
 		resp.Body.Close()
 		t.Fatalf("stopped MinIO answered HTTP %d", resp.StatusCode)

@@ -159,6 +159,16 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return syscall.Kill(-p.Cmd.Process.Pid, sig)
 }
 
+// Kill sends SIGKILL to the process's group, as a crash rather than a
+// shutdown, and waits for the exit; the test fails if it does not come.
+func (p *Process) Kill(t testing.TB) {
+	t.Helper()
+	_ = p.Signal(syscall.SIGKILL)
+	if !p.WaitExit(30 * time.Second) {
+		t.Fatalf("%s did not exit after SIGKILL", p.label)
+	}
+}
+
 // Exited reports whether the process has exited.
 func (p *Process) Exited() bool {
 	select {
@@ -276,17 +286,7 @@ func (m *MinIO) start(t testing.TB) {
 	WaitHTTP(t, "http://"+m.Endpoint+"/minio/health/live", 60*time.Second)
 }
 
-// Stop kills MinIO with SIGKILL, as an outage rather than a shutdown: clients
-// see their connections reset and then refused. It waits for the exit.
-func (m *MinIO) Stop(t testing.TB) {
-	t.Helper()
-	_ = m.Signal(syscall.SIGKILL)
-	if !m.WaitExit(30 * time.Second) {
-		t.Fatalf("minio %s did not exit after SIGKILL", m.Endpoint)
-	}
-}
-
-// Restart starts a stopped MinIO again on the same address and data
+// Restart starts a killed MinIO again on the same address and data
 // directory, so what it stored before is there, and waits until it is live.
 // (Another process could take the port while MinIO is down; on a test
 // machine that is unlikely.)
