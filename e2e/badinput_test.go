@@ -642,28 +642,37 @@ func (k *kafkaConn) fetchBatches(topic string, p int32, offset int64) []byte {
 // listOffset returns the partition's offset for timestamp (-1 latest, -2 earliest).
 func (k *kafkaConn) listOffset(topic string, p int32, timestamp int64) int64 {
 	k.t.Helper()
+	rp, version := k.listOffsetsAt(topic, p, timestamp, -1)
+	wantCode(k.t, fmt.Sprintf("ListOffsets %s/%d", topic, p), rp.ErrorCode, nil)
+	if version == 0 && len(rp.OldStyleOffsets) > 0 {
+		return rp.OldStyleOffsets[0]
+	}
+	return rp.Offset
+}
+
+// listOffsetsAt asks for the partition's offset for timestamp with the
+// client's current leader epoch (-1: unchecked) and returns the answer and
+// the version it was asked at.
+func (k *kafkaConn) listOffsetsAt(topic string, p int32, timestamp int64, leaderEpoch int32) (kmsg.ListOffsetsResponseTopicPartition, int16) {
+	k.t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	lt := kmsg.NewListOffsetsRequestTopic()
 	lt.Topic = topic
 	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch, lp.MaxNumOffsets = p, timestamp, -1, 1
+	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch, lp.MaxNumOffsets = p, timestamp, leaderEpoch, 1
 	lt.Partitions = append(lt.Partitions, lp)
 	req.Topics = append(req.Topics, lt)
 	resp := k.request(req, 0).(*kmsg.ListOffsetsResponse)
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
 			if rt.Topic == topic && rp.Partition == p {
-				wantCode(k.t, fmt.Sprintf("ListOffsets %s/%d", topic, p), rp.ErrorCode, nil)
-				if req.GetVersion() == 0 && len(rp.OldStyleOffsets) > 0 {
-					return rp.OldStyleOffsets[0]
-				}
-				return rp.Offset
+				return rp, req.GetVersion()
 			}
 		}
 	}
 	k.t.Fatalf("ListOffsets response has no partition %s/%d", topic, p)
-	return -1
+	return kmsg.ListOffsetsResponseTopicPartition{}, 0
 }
 
 func (k *kafkaConn) metadata(topic string) *kmsg.MetadataResponse {

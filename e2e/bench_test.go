@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -349,7 +347,7 @@ func (c *benchCluster) leadership(ctx context.Context, topic string, partitions 
 	byID := map[int32]int{}
 	var listed []string
 	for _, br := range resp.Brokers {
-		addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
+		addr := hostPort(br.Host, br.Port)
 		listed = append(listed, fmt.Sprintf("%d=%s", br.NodeID, addr))
 		if i := slices.Index(c.addrs(), addr); i >= 0 {
 			byID[br.NodeID] = i

@@ -17,11 +17,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -261,14 +259,10 @@ func (c *clusterRun) settle() {
 // unsettled says what keeps md from describing a settled cluster, or "".
 func (c *clusterRun) unsettled(md kadm.Metadata) string {
 	var listed []string
-	live := map[int32]bool{}
 	for _, b := range md.Brokers {
-		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
-		listed = append(listed, fmt.Sprintf("%d=%s", b.NodeID, addr))
-		if slices.Contains(c.addrs(), addr) {
-			live[b.NodeID] = true
-		}
+		listed = append(listed, fmt.Sprintf("%d=%s", b.NodeID, hostPort(b.Host, b.Port)))
 	}
+	live := brokerIndexes(md, c.addrs())
 	if len(md.Brokers) != clusterBrokers || len(live) != clusterBrokers {
 		return fmt.Sprintf("Metadata lists brokers %v, want %v", listed, c.addrs())
 	}
@@ -278,12 +272,13 @@ func (c *clusterRun) unsettled(md kadm.Metadata) string {
 	}
 	for _, p := range c.w.all() {
 		pd, ok := md.Topics[p.Topic].Partitions[p.Partition]
+		_, leaderLive := live[pd.Leader]
 		switch {
 		case !ok:
 			return fmt.Sprintf("Metadata does not describe %s", p)
 		case pd.Err != nil:
 			return fmt.Sprintf("%s: %v", p, pd.Err)
-		case !live[pd.Leader]:
+		case !leaderLive:
 			return fmt.Sprintf("%s: leader %d is not a live broker %v", p, pd.Leader, listed)
 		}
 		counts[pd.Leader]++
@@ -317,18 +312,15 @@ func (c *clusterRun) busiestLeader() (int, map[tp]int32) {
 	if err != nil {
 		c.t.Fatalf("%s: %v", c.phase.name, err)
 	}
+	byID := brokerIndexes(md, c.addrs())
 	byBroker := map[int]map[tp]int32{}
 	for _, p := range c.w.all() {
 		pd := md.Topics[p.Topic].Partitions[p.Partition]
-		for _, b := range md.Brokers {
-			if b.NodeID == pd.Leader {
-				if i := slices.Index(c.addrs(), net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))); i >= 0 {
-					if byBroker[i] == nil {
-						byBroker[i] = map[tp]int32{}
-					}
-					byBroker[i][p] = pd.LeaderEpoch
-				}
+		if i, ok := byID[pd.Leader]; ok {
+			if byBroker[i] == nil {
+				byBroker[i] = map[tp]int32{}
 			}
+			byBroker[i][p] = pd.LeaderEpoch
 		}
 	}
 	best := -1
@@ -541,6 +533,18 @@ func (c *clusterRun) joinAndLeave(opts Options) {
 	c.noLostLeaderships(t0)
 }
 
+// brokerIndexes maps the node id of each broker md lists to the index of
+// its address in addrs; brokers not in addrs are left out.
+func brokerIndexes(md kadm.Metadata, addrs []string) map[int32]int {
+	byID := map[int32]int{}
+	for _, b := range md.Brokers {
+		if i := slices.Index(addrs, hostPort(b.Host, b.Port)); i >= 0 {
+			byID[b.NodeID] = i
+		}
+	}
+	return byID
+}
+
 // leaderCounts is how many of the workload's partitions each of addrs leads,
 // in the order of addrs, by Metadata.
 func (c *clusterRun) leaderCounts(addrs []string) ([]int, error) {
@@ -549,12 +553,7 @@ func (c *clusterRun) leaderCounts(addrs []string) ([]int, error) {
 	if err != nil {
 		return counts, err
 	}
-	byID := map[int32]int{}
-	for _, b := range md.Brokers {
-		if i := slices.Index(addrs, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))); i >= 0 {
-			byID[b.NodeID] = i
-		}
-	}
+	byID := brokerIndexes(md, addrs)
 	for _, p := range c.w.all() {
 		if i, ok := byID[md.Topics[p.Topic].Partitions[p.Partition].Leader]; ok {
 			counts[i]++

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,12 +255,7 @@ func leaderIndex(t *testing.T, brokers []*Strata, topic string) int {
 		if b.NodeID != leader {
 			continue
 		}
-		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
-		for i, s := range brokers {
-			if s.Addr == addr {
-				return i
-			}
-		}
+		return slices.IndexFunc(brokers, func(s *Strata) bool { return s.Addr == hostPort(b.Host, b.Port) })
 	}
 	return -1
 }

@@ -65,7 +65,7 @@ func TestLeaderEpochs(t *testing.T) {
 	} {
 		fp := k.fetchAtEpoch(topic, 0, 0, 0, tc.current)
 		wantCode(t, fmt.Sprintf("Fetch with current leader epoch %d", tc.current), fp.ErrorCode, tc.want)
-		lo := listOffsetsAtEpoch(t, k, topic, tc.current)
+		lo, _ := k.listOffsetsAt(topic, 0, -1, tc.current)
 		wantCode(t, fmt.Sprintf("ListOffsets with current leader epoch %d", tc.current), lo.ErrorCode, tc.want)
 		if tc.want == nil && (lo.LeaderEpoch != 1 || lo.Offset != 5) {
 			t.Errorf("ListOffsets latest = offset %d at epoch %d, want 5 at 1", lo.Offset, lo.LeaderEpoch)
@@ -103,23 +103,6 @@ func metadataPartition(t *testing.T, k *kafkaConn, topic string) kmsg.MetadataRe
 	resp := k.metadata(topic)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		t.Fatalf("metadata for %s: %+v", topic, resp.Topics)
-	}
-	return resp.Topics[0].Partitions[0]
-}
-
-func listOffsetsAtEpoch(t *testing.T, k *kafkaConn, topic string, current int32) kmsg.ListOffsetsResponseTopicPartition {
-	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = 0, -1, current
-	lt.Partitions = append(lt.Partitions, lp)
-	req.Topics = append(req.Topics, lt)
-	resp := k.request(req, 0).(*kmsg.ListOffsetsResponse)
-	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		t.Fatalf("ListOffsets response: %+v", resp.Topics)
 	}
 	return resp.Topics[0].Partitions[0]
 }

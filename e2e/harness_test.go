@@ -172,6 +172,11 @@ func (s *Strata) Dial() net.Conn {
 	return c
 }
 
+// hostPort is the host:port a broker is reached at, as Metadata lists it.
+func hostPort(host string, port int32) string {
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
 // testContext is a context bounded for one test step.
 func testContext(t testing.TB, d time.Duration) context.Context {
 	t.Helper()

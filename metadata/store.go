@@ -316,4 +316,3 @@ func (s *Store) Register(ctx context.Context, b Broker) error {
 	}
 	return nil
 }
-

@@ -600,22 +600,30 @@ func testNotLeader(t *testing.T, env *upEnv) {
 	}
 }
 
+// twoTenures leads k, writes 6 records that stay uncommitted, resigns and
+// leads k again; it returns both fencing epochs.
+func (env *upEnv) twoTenures(k metadata.PartitionKey) (old, cur int64) {
+	env.t.Helper()
+	old = env.lead(k)
+	env.write(k, batchSpec{records: 3})
+	env.write(k, batchSpec{records: 3})
+	if err := env.store.ResignLeadership(env.t.Context(), k, old); err != nil {
+		env.t.Fatal(err)
+	}
+	cur = env.lead(k)
+	if cur == old {
+		env.t.Fatalf("new tenure has the old epoch %d", cur)
+	}
+	return old, cur
+}
+
 // testStaleEpochDropped: the broker led a partition, lost it with records
 // still uncommitted in the WAL, and leads it again. The old tenure's
 // records are dropped (counted as stale_epoch), not committed at the new
 // tenure's offsets; the new tenure's records are committed under its epoch.
 func testStaleEpochDropped(t *testing.T, env *upEnv) {
 	k := testKey(11, 0)
-	old := env.lead(k)
-	env.write(k, batchSpec{records: 3})
-	env.write(k, batchSpec{records: 3})
-	if err := env.store.ResignLeadership(t.Context(), k, old); err != nil {
-		t.Fatal(err)
-	}
-	cur := env.lead(k)
-	if cur == old {
-		t.Fatalf("new tenure has the old epoch %d", cur)
-	}
+	_, cur := env.twoTenures(k)
 	// The new tenure starts again at the committed high watermark (0).
 	env.written[k], env.nextOff[k] = nil, 0
 	env.write(k, batchSpec{records: 4})
@@ -654,13 +662,7 @@ func testStaleEpochDropped(t *testing.T, env *upEnv) {
 // offsets, followed by the new tenure's own.
 func testResumedEpochCommitted(t *testing.T, env *upEnv) {
 	k := testKey(12, 0)
-	old := env.lead(k)
-	env.write(k, batchSpec{records: 3})
-	env.write(k, batchSpec{records: 3})
-	if err := env.store.ResignLeadership(t.Context(), k, old); err != nil {
-		t.Fatal(err)
-	}
-	cur := env.lead(k)
+	old, cur := env.twoTenures(k)
 	env.leaders.resume(k, old)
 	env.write(k, batchSpec{records: 2}) // continues at offset 6, as replay leaves it
 	env.seal()
