@@ -13,7 +13,9 @@ package broker
 //   - acks=1: until the WAL fsync covering the batch;
 //   - acks=-1: until the batch's segment is in the object store and its
 //     manifest committed in etcd (the high watermark passed it).
-// Transactional batches are rejected (transactions are not implemented).
+// Transactional batches are rejected (transactions are not implemented), and
+// so are produces to the internal topic __consumer_offsets
+// (INVALID_TOPIC_EXCEPTION, as in Kafka).
 
 import (
 	"context"
@@ -24,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/wal"
 )
@@ -65,6 +68,8 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.meta.Name == metadata.OffsetsTopic:
+				sp.ErrorCode = kerr.InvalidTopicException.Code // Kafka: no appends to an internal topic
 			default:
 				pb, err := b.produceOne(t, p, rp.Records, now)
 				if err != nil {

@@ -135,6 +135,7 @@ func (b *Broker) metadataTopic(v *metadata.View, t *topic) kmsg.MetadataResponse
 	name := t.meta.Name
 	mt.Topic = &name
 	mt.TopicID = t.meta.ID
+	mt.IsInternal = name == metadata.OffsetsTopic
 	for _, p := range t.parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.key.Partition

@@ -4,7 +4,8 @@ package broker
 //
 // Removes the topic and all its partition keys (leaders, manifests, states)
 // from etcd; its objects are left for garbage collection. Unknown topics get
-// UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id).
+// UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); the internal topic
+// __consumer_offsets gets INVALID_TOPIC_EXCEPTION.
 
 import (
 	"context"
@@ -47,6 +48,11 @@ func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequ
 		}
 		if t, err := b.topics.lookup(ctx, name); err == nil {
 			st.TopicID = t.meta.ID
+		}
+		if name == metadata.OffsetsTopic {
+			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.InvalidTopicException, "the internal topic "+name+" holds the consumer-group coordinators and cannot be deleted")
+			resp.Topics = append(resp.Topics, st)
+			continue
 		}
 		err := b.store.DeleteTopic(ctx, name)
 		switch {

@@ -48,6 +48,8 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 func (b *Broker) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {
 	return b.updateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
 		switch {
+		case name == metadata.OffsetsTopic:
+			return fmt.Errorf("%w: the partitions of the internal topic %s are the consumer groups' coordinator shards; their number is fixed", kerr.InvalidPartitions, name)
 		case assigned:
 			return fmt.Errorf("%w: Strata assigns partitions itself", kerr.InvalidReplicaAssignment)
 		case count <= mt.Partitions:

@@ -71,6 +71,7 @@ type Broker struct {
 
 	topics *topicCache
 	view   *clusterView
+	groups *coordinator
 	prodID producerIDs
 
 	// committed is closed and replaced each time a WAL segment's commit lands,
@@ -168,6 +169,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 
 	b.topics = newTopicCache(b)
 	b.view = newClusterView()
+	b.groups = newCoordinator(b)
 	b.uploader = tiering.NewUploader(tiering.UploaderOptions{
 		Bucket:     b.bucket,
 		Store:      b.store,
@@ -179,6 +181,11 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		OnCommit:   b.onCommit,
 	})
 	v, err := b.store.ReadView(ctx)
+	if err == nil {
+		if err = b.ensureOffsetsTopic(ctx, v); err == nil {
+			v, err = b.store.ReadView(ctx)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +282,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CacheBytes <= 0 {
 		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.OffsetsPartitions <= 0 {
+		c.OffsetsPartitions = DefaultOffsetsPartitions
 	}
 	return nil
 }

@@ -170,6 +170,7 @@ func (b *Broker) reconcile(v *metadata.View, resume map[metadata.PartitionKey]in
 		}
 	}
 	calls.Wait()
+	b.groups.sync()
 }
 
 // step is what reconcile does with one partition.

@@ -24,6 +24,7 @@ type Config struct {
 	SessionTTL        time.Duration         // etcd lease TTL
 	MaxRequestBytes   int32                 // largest request frame accepted (socket.request.max.bytes)
 	CacheBytes        int64                 // object range cache
+	OffsetsPartitions int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
 	Logger            *slog.Logger          // nil = discard
 	Registerer        prometheus.Registerer // nil = no metrics
 }

@@ -229,11 +229,16 @@ func kerrCode(err error) int16 {
 	if err == nil {
 		return 0
 	}
+	return asKerr(err).Code
+}
+
+// asKerr is err as a Kafka error, UNKNOWN_SERVER_ERROR if it is none.
+func asKerr(err error) *kerr.Error {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
-		return ke.Code
+		return ke
 	}
-	return kerr.UnknownServerError.Code
+	return kerr.UnknownServerError
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -21,6 +21,9 @@ type metrics struct {
 	lost        prometheus.Counter
 	controller  prometheus.Gauge
 	produced    *prometheus.CounterVec
+	// groupCommits is the latency of one etcd transaction of a coordinator
+	// shard's writes (committed offsets, group generations).
+	groupCommits prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,9 +49,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_produced_batches_total", Help: "Produced batches by outcome (error code name or ok).",
 		}, []string{"result"}),
+		groupCommits: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_group_commit_seconds",
+			Help:    "etcd transactions of consumer-group writes (committed offsets, generations), each covering every write queued meanwhile.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced)
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits)
 	}
 	return m
 }

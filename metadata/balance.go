@@ -28,12 +28,35 @@ func Balance(v *View) map[TopicID][]int32 {
 	if len(v.Brokers) == 0 {
 		return out
 	}
+	// The coordinator shards (OffsetsTopic) and the data topics are
+	// balanced each on their own, so that every broker leads its share of
+	// both, not a share of the sum that could leave one broker all the
+	// shards and another all the data.
+	var internal, data []Topic
+	for _, t := range v.Topics {
+		if t.Name == OffsetsTopic {
+			internal = append(internal, t)
+		} else {
+			data = append(data, t)
+		}
+	}
+	next := make(map[TopicID][]int32, len(v.Topics))
+	balanceTopics(v, internal, next)
+	balanceTopics(v, data, next)
+	for id, a := range next {
+		if !slices.Equal(a, v.Assignments[id]) {
+			out[id] = a
+		}
+	}
+	return out
+}
+
+// balanceTopics assigns the partitions of topics as Balance describes, into next.
+func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	live := func(b int32) bool { _, ok := v.Brokers[b]; return ok }
 
-	topics := make([]Topic, 0, len(v.Topics))
 	total := 0
-	for _, t := range v.Topics {
-		topics = append(topics, t)
+	for _, t := range topics {
 		total += int(t.Partitions)
 	}
 	slices.SortFunc(topics, func(a, b Topic) int { return cmp.Compare(a.Name, b.Name) })
@@ -44,7 +67,6 @@ func Balance(v *View) map[TopicID][]int32 {
 	for b := range v.Brokers {
 		owned[b] = nil
 	}
-	next := make(map[TopicID][]int32, len(topics))
 	var homeless []PartitionKey
 	for _, t := range topics {
 		cur := v.Assignments[t.ID]
@@ -95,10 +117,4 @@ func Balance(v *View) map[TopicID][]int32 {
 		owned[lo] = append(owned[lo], key)
 		next[key.Topic][key.Partition] = lo
 	}
-	for id, a := range next {
-		if !slices.Equal(a, v.Assignments[id]) {
-			out[id] = a
-		}
-	}
-	return out
 }

@@ -52,3 +52,19 @@ func (k keys) manifest(p PartitionKey) string { return k.partition(p) + "manifes
 func (k keys) manifestEntry(p PartitionKey, base int64) string {
 	return k.manifest(p) + fmt.Sprintf("%020d", base)
 }
+
+// groupShard is the prefix of every key of one coordinator shard's groups.
+func (k keys) groupShard(shard int32) string {
+	return k.prefix + "groups/" + strconv.Itoa(int(shard)) + "/"
+}
+
+// group is a group's key stem (no trailing slash): its keys are stem + "/…".
+func (k keys) group(shard int32, group string) string {
+	return k.groupShard(shard) + groupKey(group)
+}
+
+func (k keys) groupRecord(shard int32, group string) string { return k.group(shard, group) + "/record" }
+
+func (k keys) groupOffset(shard int32, group string, gp GroupPartition) string {
+	return k.group(shard, group) + "/offsets/" + gp.Topic + "/" + strconv.Itoa(int(gp.Partition))
+}

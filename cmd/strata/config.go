@@ -42,6 +42,7 @@ type Config struct {
 	SessionTTL        time.Duration `yaml:"session-ttl"`
 	MaxRequestBytes   ByteSize      `yaml:"max-request-bytes"`
 	CacheBytes        ByteSize      `yaml:"cache-bytes"`
+	OffsetsPartitions int32         `yaml:"offsets-topic-partitions"`
 	LogLevel          string        `yaml:"log-level"`
 	LogFormat         string        `yaml:"log-format"`
 
@@ -64,6 +65,7 @@ func DefaultConfig() Config {
 		SessionTTL:        10 * time.Second,
 		MaxRequestBytes:   100 * MiB, // Kafka's socket.request.max.bytes
 		CacheBytes:        256 * MiB,
+		OffsetsPartitions: 50, // Kafka's offsets.topic.num.partitions
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -87,6 +89,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
+	fs.Var((*int32Value)(&c.OffsetsPartitions), "offsets-topic-partitions", "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format` on stderr: text or json")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML `file` whose keys are these flags' names")
@@ -372,6 +375,9 @@ func (c *Config) Validate() error {
 	if c.CacheBytes < KiB {
 		bad("--cache-bytes must be at least 1KiB, got %s", c.CacheBytes)
 	}
+	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
+		bad("--offsets-topic-partitions must be between 1 and 1000, got %d", c.OffsetsPartitions)
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("--log-level must be debug, info, warn or error, got %q", c.LogLevel)
 	}
@@ -490,6 +496,7 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		SessionTTL:        c.SessionTTL,
 		MaxRequestBytes:   int32(c.MaxRequestBytes),
 		CacheBytes:        int64(c.CacheBytes),
+		OffsetsPartitions: c.OffsetsPartitions,
 		Logger:            logger,
 		Registerer:        reg,
 	}, nil

@@ -1,0 +1,94 @@
+package broker
+
+// OffsetCommit: v0-v9.
+//
+// Commits a group's offsets to etcd (under the group's coordinator shard,
+// guarded by the shard's epoch) and answers once they are there; commits
+// arriving together share one etcd transaction. A member must be of the
+// current generation (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+// FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while the group syncs, as Kafka
+// validates); a commit with no generation and no member id (a simple
+// consumer such as kcat, or an admin tool) is taken for a group with no
+// members, and creates it. Each partition gets its own code:
+// UNKNOWN_TOPIC_OR_PARTITION for a topic or partition that does not exist,
+// OFFSET_METADATA_TOO_LARGE past 4 KiB of metadata (Kafka's
+// offset.metadata.max.bytes). Deviation: the retention time of v2-v4 is
+// ignored; committed offsets are kept until the group is deleted.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(8, 0, 9, async(handleOffsetCommit)) }
+
+func handleOffsetCommit(ctx context.Context, c *conn, req *kmsg.OffsetCommitRequest) kmsg.Response {
+	b := c.b
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	// codes[i][j] is the answer for req.Topics[i].Partitions[j]; the
+	// partitions left at -1 are committed.
+	codes := make([][]int16, len(req.Topics))
+	now := time.Now().UnixMilli()
+	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
+	for i, rt := range req.Topics {
+		codes[i] = make([]int16, len(rt.Partitions))
+		t, _ := b.topics.lookup(ctx, rt.Topic)
+		for j, rp := range rt.Partitions {
+			switch {
+			case t == nil || t.meta.Name == metadata.OffsetsTopic || t.partition(rp.Partition) == nil:
+				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			case rp.Metadata != nil && len(*rp.Metadata) > maxOffsetMetadata:
+				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+			default:
+				codes[i][j] = -1
+				write.Offsets[metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}] = &metadata.CommittedOffset{
+					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
+				}
+			}
+		}
+	}
+	var s *shard
+	var code *kerr.Error
+	err := b.groups.withGroup(req.Group, req.Generation < 0, func(sh *shard, g *group) {
+		s = sh
+		if g == nil {
+			code = kerr.IllegalGeneration // no such group, and the commit names a generation
+			return
+		}
+		code = g.checkCommit(req.Generation, req.MemberID, req.InstanceID)
+	})
+	if err == nil && code == nil && len(write.Offsets) > 0 {
+		err = s.commit(ctx, write, func() {
+			g := s.group(req.Group, true)
+			for gp, o := range write.Offsets {
+				g.offsets[gp] = *o
+			}
+		})
+	}
+	if err != nil {
+		code = asKerr(err)
+	}
+	for i, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for j, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = codes[i][j]
+			if sp.ErrorCode == -1 {
+				sp.ErrorCode = 0
+				if code != nil {
+					sp.ErrorCode = code.Code
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

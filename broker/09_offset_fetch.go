@@ -1,0 +1,138 @@
+package broker
+
+// OffsetFetch: v0-v9 (every offset of a group with a null topic list from
+// v2; many groups in one request from v8).
+//
+// Answers from the coordinator's memory, which holds what etcd holds. A
+// partition without a committed offset gets offset -1, as in Kafka; so does
+// every partition of a group that does not exist. Offsets are always stable
+// (there are no transactions), so require_stable changes nothing.
+
+import (
+	"context"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(9, 0, 9, async(handleOffsetFetch)) }
+
+// fetchedOffsets is one group's answer, by topic then partition.
+type fetchedOffsets struct {
+	code   int16
+	topics []string
+	parts  map[string][]fetchedOffset
+}
+
+type fetchedOffset struct {
+	partition int32
+	o         metadata.CommittedOffset
+	found     bool
+}
+
+func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version < 8 {
+		var want map[string][]int32
+		if req.Topics != nil || req.Version < 2 {
+			want = map[string][]int32{}
+			for _, rt := range req.Topics {
+				want[rt.Topic] = append(want[rt.Topic], rt.Partitions...)
+			}
+		}
+		f := c.b.fetchOffsets(req.Group, want)
+		for _, topic := range f.topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = topic
+			for _, fo := range f.parts[topic] {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fo.partition, fo.o.Offset, fo.o.LeaderEpoch, fo.o.Metadata
+				if req.Version < 2 {
+					rp.ErrorCode = f.code // v0-v1 have no group-level code
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		resp.ErrorCode = f.code
+		return resp
+	}
+	for _, rg := range req.Groups {
+		var want map[string][]int32
+		if rg.Topics != nil {
+			want = map[string][]int32{}
+			for _, rt := range rg.Topics {
+				want[rt.Topic] = append(want[rt.Topic], rt.Partitions...)
+			}
+		}
+		f := c.b.fetchOffsets(rg.Group, want)
+		g := kmsg.NewOffsetFetchResponseGroup()
+		g.Group, g.ErrorCode = rg.Group, f.code
+		for _, topic := range f.topics {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = topic
+			for _, fo := range f.parts[topic] {
+				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fo.partition, fo.o.Offset, fo.o.LeaderEpoch, fo.o.Metadata
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			g.Topics = append(g.Topics, rt)
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp
+}
+
+// fetchOffsets reads a group's committed offsets of the partitions in want,
+// or every one when want is nil.
+func (b *Broker) fetchOffsets(id string, want map[string][]int32) fetchedOffsets {
+	f := fetchedOffsets{parts: map[string][]fetchedOffset{}}
+	missing := metadata.CommittedOffset{Offset: -1, LeaderEpoch: -1, Metadata: kmsg.StringPtr("")}
+	err := b.groups.withGroup(id, false, func(_ *shard, g *group) {
+		if want == nil {
+			if g == nil {
+				return
+			}
+			for gp, o := range g.offsets {
+				f.parts[gp.Topic] = append(f.parts[gp.Topic], fetchedOffset{partition: gp.Partition, o: o, found: true})
+			}
+			return
+		}
+		for topic, parts := range want {
+			for _, p := range parts {
+				fo := fetchedOffset{partition: p, o: missing}
+				if g != nil {
+					fo.o, fo.found = g.offsets[metadata.GroupPartition{Topic: topic, Partition: p}]
+					if !fo.found {
+						fo.o = missing
+					}
+				}
+				f.parts[topic] = append(f.parts[topic], fo)
+			}
+		}
+	})
+	if err != nil {
+		f.code = kerrCode(err)
+		if want != nil { // every partition asked for, with the error
+			for topic, parts := range want {
+				f.parts[topic] = nil
+				for _, p := range parts {
+					f.parts[topic] = append(f.parts[topic], fetchedOffset{partition: p, o: missing})
+				}
+			}
+		}
+	}
+	for topic, ps := range f.parts {
+		f.topics = append(f.topics, topic)
+		sort.Slice(ps, func(i, j int) bool { return ps[i].partition < ps[j].partition })
+		for i := range ps {
+			if ps[i].o.Metadata == nil {
+				ps[i].o.Metadata = kmsg.StringPtr("")
+			}
+		}
+	}
+	sort.Strings(f.topics)
+	return f
+}

@@ -1,0 +1,72 @@
+package broker
+
+// FindCoordinator: v0-v4 (batched coordinator keys from v4).
+//
+// A group's coordinator is the leader of its shard: the partition of the
+// internal topic __consumer_offsets that the group id hashes onto (as
+// Kafka hashes it). The answer comes from the broker's watched view; a shard
+// without a leader gets COORDINATOR_NOT_AVAILABLE, and the client retries.
+// Transaction coordinators (key type 1) are answered the same way, though
+// transactions are not implemented; other key types get INVALID_REQUEST.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(10, 0, 4, async(handleFindCoordinator)) }
+
+func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinatorRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	v, _ := c.b.view.get()
+	for _, key := range keys {
+		rc := kmsg.NewFindCoordinatorResponseCoordinator()
+		rc.Key, rc.NodeID, rc.Port = key, -1, -1
+		code := c.b.coordinatorOf(v, req.CoordinatorType, key, &rc)
+		if code != nil {
+			msg := code.Message
+			rc.ErrorCode, rc.ErrorMessage = code.Code, &msg
+		}
+		resp.Coordinators = append(resp.Coordinators, rc)
+	}
+	if req.Version < 4 {
+		rc := resp.Coordinators[0]
+		resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = rc.ErrorCode, rc.ErrorMessage, rc.NodeID, rc.Host, rc.Port
+		resp.Coordinators = nil
+	}
+	return resp
+}
+
+// coordinatorOf fills rc with the broker that coordinates key.
+func (b *Broker) coordinatorOf(v *metadata.View, keyType int8, key string, rc *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
+	if keyType != 0 && keyType != 1 {
+		return kerr.InvalidRequest
+	}
+	p := b.groups.locate(key)
+	if p == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	l, ok := b.leader(v, p)
+	if !ok {
+		return kerr.CoordinatorNotAvailable
+	}
+	addr := ""
+	if l.Broker == b.id {
+		addr = b.advAddr
+	} else if lb, live := v.Brokers[l.Broker]; live {
+		addr = lb.Addr
+	} else {
+		return kerr.CoordinatorNotAvailable
+	}
+	rc.NodeID = l.Broker
+	rc.Host, rc.Port = splitHostPort(addr)
+	return nil
+}

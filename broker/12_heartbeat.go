@@ -1,0 +1,38 @@
+package broker
+
+// Heartbeat: v0-v4.
+//
+// Keeps a member's session alive. A member of an old generation gets
+// ILLEGAL_GENERATION, an unknown one UNKNOWN_MEMBER_ID, a stale static
+// instance FENCED_INSTANCE_ID; during a rebalance every member gets
+// REBALANCE_IN_PROGRESS, which is how it learns to rejoin.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(12, 0, 4, async(handleHeartbeat)) }
+
+func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
+	err := c.b.groups.withGroup(req.Group, false, func(_ *shard, g *group) {
+		if g == nil {
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			return
+		}
+		if err := g.heartbeatReq(req); err != nil {
+			resp.ErrorCode = err.Code
+		}
+	})
+	if err != nil {
+		resp.ErrorCode = kerrCode(err)
+	}
+	return resp
+}

@@ -1,0 +1,50 @@
+package broker
+
+// LeaveGroup: v0-v5 (batched members, by member or instance id, from v3).
+//
+// Each member that leaves is removed at once and the group rebalances, so
+// that the others take its partitions without waiting for its session
+// timeout. Each member of a batch gets its own error code (UNKNOWN_MEMBER_ID,
+// FENCED_INSTANCE_ID).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(13, 0, 5, async(handleLeaveGroup)) }
+
+func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	members := req.Members
+	if req.Version < 3 {
+		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
+	err := c.b.groups.withGroup(req.Group, false, func(_ *shard, g *group) {
+		for _, rm := range members {
+			lm := kmsg.NewLeaveGroupResponseMember()
+			lm.MemberID, lm.InstanceID = rm.MemberID, rm.InstanceID
+			if g == nil {
+				lm.ErrorCode = kerr.UnknownMemberID.Code
+			} else if err := g.leave(rm.MemberID, rm.InstanceID); err != nil {
+				lm.ErrorCode = err.Code
+			} else {
+				c.b.log.Info("consumer group member left", "group", req.Group, "member", rm.MemberID)
+			}
+			resp.Members = append(resp.Members, lm)
+		}
+	})
+	switch {
+	case err != nil:
+		resp.ErrorCode, resp.Members = kerrCode(err), nil
+	case req.Version < 3:
+		resp.ErrorCode, resp.Members = resp.Members[0].ErrorCode, nil
+	}
+	return resp
+}

@@ -1,0 +1,42 @@
+package broker
+
+// SyncGroup: v0-v5.
+//
+// The leader's SyncGroup brings every member's assignment and makes the
+// group Stable; the other members' wait for it (or get REBALANCE_IN_PROGRESS
+// if the group rebalances again first). The assignment is opaque: range,
+// round-robin, sticky and cooperative-sticky all run in the clients. The
+// completed generation is written to etcd so that a new coordinator resumes
+// it.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(14, 0, 5, async(handleSyncGroup)) }
+
+func handleSyncGroup(ctx context.Context, c *conn, req *kmsg.SyncGroupRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
+	var now kmsg.Response
+	var wait chan kmsg.Response
+	err := c.b.groups.withGroup(req.Group, false, func(_ *shard, g *group) {
+		if g == nil {
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			now = resp
+			return
+		}
+		now, wait = g.sync(req)
+	})
+	if err != nil {
+		resp.ErrorCode = kerrCode(err)
+		return resp
+	}
+	return await(ctx, now, wait)
+}

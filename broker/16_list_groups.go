@@ -1,0 +1,46 @@
+package broker
+
+// ListGroups: v0-v5 (state filter from v4, type filter from v5).
+//
+// Lists the groups this broker coordinates, as Kafka does: an admin client
+// asks every broker. Every group is a classic group. While a shard is still
+// loading, the groups of the others are listed with
+// COORDINATOR_LOAD_IN_PROGRESS.
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(16, 0, 5, async(handleListGroups)) }
+
+func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
+		return resp
+	}
+	shards, loading := c.b.groups.loadedShards()
+	if loading {
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+	}
+	for _, s := range shards {
+		s.mu.Lock()
+		for id, g := range s.groups {
+			state := g.state.String()
+			if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, state) }) {
+				continue
+			}
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, g.protocolType, state, "classic"
+			resp.Groups = append(resp.Groups, lg)
+		}
+		s.mu.Unlock()
+	}
+	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
+	return resp
+}

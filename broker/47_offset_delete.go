@@ -1,0 +1,79 @@
+package broker
+
+// OffsetDelete: v0.
+//
+// Deletes some committed offsets of a group. A group that does not exist
+// gets GROUP_ID_NOT_FOUND. While a consumer group has members, offsets of
+// topics they subscribe to are kept (GROUP_SUBSCRIBED_TO_TOPIC per
+// partition), as in Kafka; a group of another protocol type must be empty
+// (NON_EMPTY_GROUP).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func init() { register(47, 0, 0, async(handleOffsetDelete)) }
+
+func handleOffsetDelete(ctx context.Context, c *conn, req *kmsg.OffsetDeleteRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	codes := make([]map[int32]int16, len(req.Topics))
+	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
+	var s *shard
+	var code *kerr.Error
+	err := c.b.groups.withGroup(req.Group, false, func(sh *shard, g *group) {
+		s = sh
+		switch {
+		case g == nil || g.state == groupDead:
+			code = kerr.GroupIDNotFound
+			return
+		case g.state != groupEmpty && g.protocolType != "consumer":
+			code = kerr.NonEmptyGroup
+			return
+		}
+		for i, rt := range req.Topics {
+			codes[i] = map[int32]int16{}
+			busy := g.state != groupEmpty && g.subscribed(rt.Topic)
+			for _, rp := range rt.Partitions {
+				gp := metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}
+				switch _, ok := g.offsets[gp]; {
+				case busy:
+					codes[i][rp.Partition] = kerr.GroupSubscribedToTopic.Code
+				case ok:
+					write.Offsets[gp] = nil
+				}
+			}
+		}
+	})
+	if err == nil && code == nil && len(write.Offsets) > 0 {
+		err = s.commit(ctx, write, func() {
+			if g := s.groups[req.Group]; g != nil {
+				for gp := range write.Offsets {
+					delete(g.offsets, gp)
+				}
+			}
+		})
+	}
+	if err != nil {
+		code = asKerr(err)
+	}
+	if code != nil {
+		resp.ErrorCode = code.Code
+		return resp
+	}
+	for i, rt := range req.Topics {
+		st := kmsg.NewOffsetDeleteResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, codes[i][rp.Partition]
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

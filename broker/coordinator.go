@@ -1,0 +1,399 @@
+package broker
+
+// The group coordinator.
+//
+// Groups hash onto the partitions of the internal topic
+// metadata.OffsetsTopic (Kafka's hash: the group id's Java String.hashCode,
+// made non-negative, modulo the partition count). Each of those partitions
+// is a coordinator shard, led like any partition: the controller assigns
+// it, its leader key is bound to the leader's lease, its creation revision
+// is the fencing epoch, and it moves by hand-off or failover. The broker
+// leading a shard coordinates its groups: it loads them from etcd when it
+// starts leading (COORDINATOR_LOAD_IN_PROGRESS until then), keeps their
+// membership in memory, and writes committed offsets and each completed
+// generation to etcd under groups/<shard>/, every transaction guarded by the
+// shard's epoch. A broker that lost a shard therefore writes nothing: its
+// commits fail with NOT_COORDINATOR and the members move to the new
+// coordinator, which resumes every group from etcd.
+//
+// Writes of one shard go through one writer goroutine: what arrives while a
+// transaction is in flight goes into the next, so many consumers committing
+// at once cost few etcd transactions.
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+const (
+	// DefaultOffsetsPartitions is Kafka's offsets.topic.num.partitions.
+	DefaultOffsetsPartitions = 50
+	// groupWritesPerTxn bounds the group writes one shard transaction takes.
+	groupWritesPerTxn = 256
+	// groupLoadTimeout bounds loading a shard's groups from etcd.
+	groupLoadTimeout = 10 * time.Second
+)
+
+// coordinator holds the coordinator shards this broker leads.
+type coordinator struct {
+	b *Broker
+
+	mu     sync.Mutex
+	shards map[int32]*shard
+}
+
+func newCoordinator(b *Broker) *coordinator {
+	return &coordinator{b: b, shards: map[int32]*shard{}}
+}
+
+// shard is one coordinator shard led by this broker under one epoch.
+type shard struct {
+	c     *coordinator
+	key   metadata.PartitionKey
+	epoch int64
+
+	ctx    context.Context // ends when the shard is dropped
+	cancel context.CancelFunc
+	loaded chan struct{} // closed when the load ended; then loadErr is set
+	loadOK bool
+
+	writes chan *groupWrite
+
+	// mu guards the groups and every group's state; the shard's timers take
+	// it too.
+	mu     sync.Mutex
+	closed bool
+	groups map[string]*group
+}
+
+// groupWrite is one write waiting for the shard's writer.
+type groupWrite struct {
+	w    metadata.GroupWrite
+	done chan error // nil: nobody waits
+	// applied runs under the shard lock once the write is committed.
+	applied func()
+}
+
+// javaHash is Java's String.hashCode over the UTF-16 code units of s, as
+// Kafka hashes group ids onto offsets partitions.
+func javaHash(s string) int32 {
+	var h int32
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return h
+}
+
+// shardOf returns the shard of a group id among n.
+func shardOf(group string, n int32) int32 {
+	h := javaHash(group)
+	if h == -1<<31 {
+		h = 0 // Kafka's Utils.abs
+	} else if h < 0 {
+		h = -h
+	}
+	return h % n
+}
+
+// offsetsTopic is the internal topic, nil until this broker knows it.
+func (c *coordinator) offsetsTopic() *topic { return c.b.topics.get(metadata.OffsetsTopic) }
+
+// locate returns the shard partition of a group, nil if unknown yet.
+func (c *coordinator) locate(group string) *partition {
+	t := c.offsetsTopic()
+	if t == nil || len(t.parts) == 0 {
+		return nil
+	}
+	return t.parts[shardOf(group, int32(len(t.parts)))]
+}
+
+// shardFor returns the loaded shard that coordinates group here, or
+// NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS.
+func (c *coordinator) shardFor(group string) (*shard, error) {
+	p := c.locate(group)
+	if p == nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	epoch, led := p.led()
+	if !led {
+		return nil, kerr.NotCoordinator
+	}
+	s := c.ensure(p, epoch)
+	select {
+	case <-s.loaded:
+	default:
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	if !s.loadOK {
+		c.drop(s) // the next request loads again
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	return s, nil
+}
+
+// ensure returns the shard of p under epoch, starting to load it when it is
+// new, and dropping a shard of an older epoch.
+func (c *coordinator) ensure(p *partition, epoch int64) *shard {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.shards[p.key.Partition]
+	if s != nil && s.epoch == epoch {
+		return s
+	}
+	if s != nil {
+		s.close()
+	}
+	ctx, cancel := context.WithCancel(c.b.ctx)
+	s = &shard{
+		c: c, key: p.key, epoch: epoch, ctx: ctx, cancel: cancel,
+		loaded: make(chan struct{}),
+		writes: make(chan *groupWrite, groupWritesPerTxn),
+		groups: map[string]*group{},
+	}
+	c.shards[p.key.Partition] = s
+	c.b.wg.Go(s.load)
+	return s
+}
+
+// drop forgets s if it is still the current shard of its partition.
+func (c *coordinator) drop(s *shard) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shards[s.key.Partition] == s {
+		delete(c.shards, s.key.Partition)
+		s.close()
+	}
+}
+
+// sync starts loading the shards this broker has come to lead and drops
+// those it no longer leads under the same epoch; reconcile calls it after
+// every pass.
+func (c *coordinator) sync() {
+	t := c.offsetsTopic()
+	if t == nil {
+		return
+	}
+	for _, p := range t.parts {
+		if epoch, led := p.led(); led {
+			c.ensure(p, epoch)
+			continue
+		}
+		c.mu.Lock()
+		if s := c.shards[p.key.Partition]; s != nil {
+			delete(c.shards, p.key.Partition)
+			s.close()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// loaded returns every loaded shard, by partition.
+func (c *coordinator) loadedShards() (shards []*shard, loading bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.shards {
+		select {
+		case <-s.loaded:
+			if s.loadOK {
+				shards = append(shards, s)
+			}
+		default:
+			loading = true
+		}
+	}
+	sort.Slice(shards, func(i, j int) bool { return shards[i].key.Partition < shards[j].key.Partition })
+	return shards, loading
+}
+
+// load reads the shard's groups from etcd, then runs its writer until the
+// shard is dropped.
+func (s *shard) load() {
+	log := s.c.b.log.With("shard", s.key.Partition)
+	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
+	start := time.Now()
+	stored, err := s.c.b.store.LoadGroups(ctx, s.key.Partition)
+	cancel()
+	s.mu.Lock()
+	if err == nil && !s.closed {
+		for id, lg := range stored {
+			s.groups[id] = restoreGroup(s, id, lg)
+		}
+		s.loadOK = true
+	}
+	s.mu.Unlock()
+	close(s.loaded)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			log.Warn("load consumer groups; retrying at the next request", "error", err)
+		}
+		return
+	}
+	log.Info("coordinating consumer groups", "groups", len(stored), "epoch", s.epoch, "took", time.Since(start))
+	s.writeLoop()
+}
+
+// close stops the shard's timers, answers every waiting member with
+// NOT_COORDINATOR and ends the writer. Called with the coordinator's lock.
+func (s *shard) close() {
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, g := range s.groups {
+		g.stop(kerr.NotCoordinator)
+	}
+}
+
+// submit queues a write; done (if non-nil) gets its outcome.
+func (s *shard) submit(w *groupWrite) {
+	select {
+	case s.writes <- w:
+	case <-s.ctx.Done():
+		if w.done != nil {
+			w.done <- kerr.NotCoordinator
+		}
+	}
+}
+
+// commit queues a write and waits for it to be committed: nil, or the Kafka
+// error to answer (NOT_COORDINATOR once the shard is lost,
+// COORDINATOR_NOT_AVAILABLE when etcd did not answer).
+func (s *shard) commit(ctx context.Context, w metadata.GroupWrite, applied func()) error {
+	gw := &groupWrite{w: w, done: make(chan error, 1), applied: applied}
+	s.submit(gw)
+	select {
+	case err := <-gw.done:
+		return err
+	case <-ctx.Done():
+		return kerr.RequestTimedOut
+	}
+}
+
+// writeLoop commits queued writes, as many per transaction as have
+// arrived, in order, until the shard is dropped.
+func (s *shard) writeLoop() {
+	batch := make([]*groupWrite, 0, groupWritesPerTxn)
+	writes := make([]metadata.GroupWrite, 0, groupWritesPerTxn)
+	for {
+		batch, writes = batch[:0], writes[:0]
+		select {
+		case w := <-s.writes:
+			batch = append(batch, w)
+		case <-s.ctx.Done():
+			s.failQueued()
+			return
+		}
+	more:
+		for len(batch) < groupWritesPerTxn {
+			select {
+			case w := <-s.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		for _, w := range batch {
+			writes = append(writes, w.w)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, acquireTimeout)
+		start := time.Now()
+		err := s.c.b.store.CommitGroups(ctx, s.key, s.epoch, writes)
+		cancel()
+		s.c.b.metrics.groupCommits.Observe(time.Since(start).Seconds())
+		var answer error
+		switch {
+		case err == nil:
+			s.mu.Lock()
+			for _, w := range batch {
+				if w.applied != nil && !s.closed {
+					w.applied()
+				}
+			}
+			s.mu.Unlock()
+		case errors.Is(err, metadata.ErrFenced) || s.ctx.Err() != nil:
+			answer = kerr.NotCoordinator
+			s.c.b.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
+			s.c.drop(s)
+		default:
+			answer = kerr.CoordinatorNotAvailable
+			s.c.b.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batch), "error", err)
+		}
+		for _, w := range batch {
+			if w.done != nil {
+				w.done <- answer
+			}
+		}
+	}
+}
+
+func (s *shard) failQueued() {
+	for {
+		select {
+		case w := <-s.writes:
+			if w.done != nil {
+				w.done <- kerr.NotCoordinator
+			}
+		default:
+			return
+		}
+	}
+}
+
+// group returns a group of the shard, creating it (Empty) when create is
+// set. Called with s.mu held.
+func (s *shard) group(id string, create bool) *group {
+	g := s.groups[id]
+	if g == nil && create {
+		g = newGroup(s, id)
+		s.groups[id] = g
+	}
+	return g
+}
+
+// withGroup runs fn on group id's shard under the shard lock, or returns
+// the coordinator error.
+func (c *coordinator) withGroup(id string, create bool, fn func(s *shard, g *group)) error {
+	s, err := c.shardFor(id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return kerr.NotCoordinator
+	}
+	fn(s, s.group(id, create))
+	return nil
+}
+
+// ensureOffsetsTopic creates the internal offsets topic when the cluster
+// has none: its partition count is fixed from then on.
+func (b *Broker) ensureOffsetsTopic(ctx context.Context, v *metadata.View) error {
+	if _, ok := v.Topics[metadata.OffsetsTopic]; ok {
+		return nil
+	}
+	err := b.store.CreateTopic(ctx, metadata.Topic{Name: metadata.OffsetsTopic, ID: metadata.NewTopicID(), Partitions: b.cfg.OffsetsPartitions})
+	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return err
+	}
+	if err == nil {
+		b.log.Info("created the consumer-group coordinator shards", "topic", metadata.OffsetsTopic, "partitions", b.cfg.OffsetsPartitions)
+	}
+	return nil
+}

@@ -1,0 +1,789 @@
+package broker
+
+// The classic consumer-group protocol, one group at a time, as Kafka's
+// GroupCoordinator runs it:
+//
+//	Empty ──join──▶ PreparingRebalance ──every member joined, or the
+//	  ▲                 ▲        │        rebalance timeout──▶ CompletingRebalance
+//	  │ last member     │ join,  │                                   │
+//	  │ left/expired    │ leave, └──────── no member left ──▶ Empty  │ leader's SyncGroup
+//	  │                 │ expiry                                     ▼
+//	  └─────────────────┴──────────────────────────────────────── Stable
+//
+// Every group's state is guarded by its shard's lock; JoinGroup and
+// SyncGroup requests that must wait for the rest of the group park a reply
+// channel on their member. Timers (session, rebalance, pending sync) take
+// the shard lock and check that what they were set for still holds.
+//
+// Each completed generation (Stable) and each emptied group is written to
+// etcd, so that a new coordinator resumes the group where it was.
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+// Kafka's group.min.session.timeout.ms and group.max.session.timeout.ms.
+const (
+	groupMinSessionTimeoutMs = 6000
+	groupMaxSessionTimeoutMs = 1800000
+	// maxOffsetMetadata is Kafka's offset.metadata.max.bytes.
+	maxOffsetMetadata = 4096
+)
+
+type groupState int8
+
+const (
+	groupEmpty groupState = iota
+	groupPreparingRebalance
+	groupCompletingRebalance
+	groupStable
+	groupDead
+)
+
+var groupStateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"}
+
+func (s groupState) String() string { return groupStateNames[s] }
+
+type group struct {
+	s  *shard
+	id string
+
+	state        groupState
+	generation   int32
+	protocolType string
+	protocol     string
+	leader       string
+
+	members map[string]*member
+	pending map[string]*member // got MEMBER_ID_REQUIRED, not joined yet
+	static  map[string]string  // group.instance.id → member id
+	// protocols counts, for each protocol name, the members supporting it.
+	protocols map[string]int
+	joining   int // members waiting in JoinGroup
+
+	rebalanceTimer *time.Timer
+	syncTimer      *time.Timer
+	awaitingSync   map[string]bool
+
+	offsets map[metadata.GroupPartition]metadata.CommittedOffset
+}
+
+type member struct {
+	id               string
+	instanceID       *string
+	clientID         string
+	clientHost       string
+	sessionTimeout   int32
+	rebalanceTimeout int32
+	protocols        []metadata.GroupProtocol
+	assignment       []byte
+
+	// reply, when non-nil, is a JoinGroup or SyncGroup waiting for the
+	// group; join is the member's latest JoinGroup.
+	reply     chan kmsg.Response
+	replySync *kmsg.SyncGroupRequest
+	join      *kmsg.JoinGroupRequest
+	timer     *time.Timer
+}
+
+func newGroup(s *shard, id string) *group {
+	return &group{
+		s: s, id: id,
+		members:   map[string]*member{},
+		pending:   map[string]*member{},
+		static:    map[string]string{},
+		protocols: map[string]int{},
+		offsets:   map[metadata.GroupPartition]metadata.CommittedOffset{},
+	}
+}
+
+// restoreGroup rebuilds a group from etcd when this broker starts to
+// coordinate it: a group that was Stable is Stable again, and every member
+// has a full session timeout to send its next heartbeat.
+func restoreGroup(s *shard, id string, lg *metadata.LoadedGroup) *group {
+	g := newGroup(s, id)
+	g.offsets = lg.Offsets
+	if r := lg.Record; r != nil {
+		g.protocolType, g.protocol, g.generation, g.leader = r.ProtocolType, r.Protocol, r.Generation, r.Leader
+		for _, rm := range r.Members {
+			m := &member{
+				id: rm.ID, instanceID: rm.InstanceID, clientID: rm.ClientID, clientHost: rm.ClientHost,
+				sessionTimeout: rm.SessionTimeoutMs, rebalanceTimeout: rm.RebalanceTimeout,
+				protocols: rm.Protocols, assignment: rm.Assignment,
+			}
+			g.addMember(m)
+			g.heartbeat(m)
+		}
+		if len(g.members) > 0 {
+			g.state = groupStable
+		}
+	}
+	return g
+}
+
+// record is what etcd keeps of the group's membership.
+func (g *group) record() *metadata.GroupRecord {
+	r := &metadata.GroupRecord{ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
+	for _, m := range g.members {
+		r.Members = append(r.Members, metadata.GroupMember{
+			ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
+			SessionTimeoutMs: m.sessionTimeout, RebalanceTimeout: m.rebalanceTimeout,
+			Protocols: m.protocols, Assignment: m.assignment,
+		})
+	}
+	return r
+}
+
+// persist writes the group's membership, in order with the shard's other
+// writes; nobody waits for it: a coordinator that fails before it lands
+// leaves the previous generation, and members rejoin.
+func (g *group) persist() {
+	g.s.submitLocked(&groupWrite{w: metadata.GroupWrite{Group: g.id, Record: g.record()}})
+}
+
+// submitLocked queues a write from under the shard lock without blocking
+// on a full queue (the writer takes the lock to apply results).
+func (s *shard) submitLocked(w *groupWrite) {
+	select {
+	case s.writes <- w:
+	default:
+		go s.submit(w)
+	}
+}
+
+// after runs fn after d under the shard lock, unless the shard was closed
+// or the group replaced meanwhile.
+func (g *group) after(d time.Duration, fn func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		g.s.mu.Lock()
+		defer g.s.mu.Unlock()
+		if g.s.closed || g.s.groups[g.id] != g {
+			return
+		}
+		fn()
+	})
+}
+
+// stop ends the group on this broker: the shard moved or the group was
+// deleted. Waiting members get code.
+func (g *group) stop(code *kerr.Error) {
+	for _, m := range g.members {
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		g.replyError(m, code)
+	}
+	for _, m := range g.pending {
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+	}
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	if g.syncTimer != nil {
+		g.syncTimer.Stop()
+	}
+	g.state = groupDead
+}
+
+// replyError answers a member's waiting JoinGroup or SyncGroup with code.
+func (g *group) replyError(m *member, code *kerr.Error) {
+	if m.reply == nil {
+		return
+	}
+	var resp kmsg.Response
+	if m.replySync != nil {
+		r := m.replySync.ResponseKind().(*kmsg.SyncGroupResponse)
+		r.ErrorCode = code.Code
+		resp = r
+	} else {
+		r := m.join.ResponseKind().(*kmsg.JoinGroupResponse)
+		r.ErrorCode, r.MemberID, r.Generation = code.Code, m.id, -1
+		resp = r
+	}
+	g.send(m, resp)
+}
+
+// send hands a waiting member its response.
+func (g *group) send(m *member, resp kmsg.Response) {
+	if m.reply == nil {
+		return
+	}
+	if m.replySync == nil {
+		g.joining--
+	}
+	m.reply <- resp
+	m.reply, m.replySync = nil, nil
+}
+
+func newMemberID(clientID string, instanceID *string) string {
+	if instanceID != nil {
+		return *instanceID + "-" + uuid.NewString()
+	}
+	return clientID + "-" + uuid.NewString()
+}
+
+func joinProtocols(req *kmsg.JoinGroupRequest) []metadata.GroupProtocol {
+	out := make([]metadata.GroupProtocol, 0, len(req.Protocols))
+	for _, p := range req.Protocols {
+		out = append(out, metadata.GroupProtocol{Name: p.Name, Metadata: p.Metadata})
+	}
+	return out
+}
+
+// addMember adds m to the group and counts its protocols.
+func (g *group) addMember(m *member) {
+	g.members[m.id] = m
+	for _, p := range m.protocols {
+		g.protocols[p.Name]++
+	}
+	if m.instanceID != nil {
+		g.static[*m.instanceID] = m.id
+	}
+}
+
+// removeMember drops m without starting a rebalance.
+func (g *group) removeMember(m *member) {
+	if g.members[m.id] != m {
+		return
+	}
+	g.replyError(m, kerr.UnknownMemberID)
+	delete(g.members, m.id)
+	delete(g.awaitingSync, m.id)
+	for _, p := range m.protocols {
+		g.protocols[p.Name]--
+	}
+	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
+		delete(g.static, *m.instanceID)
+	}
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+}
+
+// heartbeat restarts m's session timeout; at its end the member is removed
+// and the group rebalances.
+func (g *group) heartbeat(m *member) {
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	m.timer = g.after(time.Duration(m.sessionTimeout)*time.Millisecond, func() {
+		if g.members[m.id] != m {
+			return
+		}
+		g.s.c.b.log.Info("consumer group member session expired", "group", g.id, "member", m.id)
+		g.removeMember(m)
+		g.rebalance()
+	})
+}
+
+// protocolsMatch reports whether a joining member can be in the group: the
+// same protocol type, and a protocol every current member supports.
+func (g *group) protocolsMatch(protocolType string, protocols []kmsg.JoinGroupRequestProtocol) bool {
+	if protocolType == "" || len(protocols) == 0 {
+		return false
+	}
+	if len(g.members) == 0 {
+		return true
+	}
+	if protocolType != g.protocolType {
+		return false
+	}
+	for _, p := range protocols {
+		if g.protocols[p.Name] == len(g.members) {
+			return true
+		}
+	}
+	return false
+}
+
+// join handles a JoinGroup. It returns the response now, or nil and a
+// channel that gets it once the rebalance completes.
+func (g *group) join(c *conn, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	resp.MemberID, resp.Generation = req.MemberID, -1
+	fail := func(code *kerr.Error) (kmsg.Response, chan kmsg.Response) {
+		resp.ErrorCode = code.Code
+		return resp, nil
+	}
+	if st := req.SessionTimeoutMillis; st < groupMinSessionTimeoutMs || st > groupMaxSessionTimeoutMs {
+		return fail(kerr.InvalidSessionTimeout)
+	}
+	if !g.protocolsMatch(req.ProtocolType, req.Protocols) {
+		return fail(kerr.InconsistentGroupProtocol)
+	}
+	if req.Version == 0 {
+		req.RebalanceTimeoutMillis = req.SessionTimeoutMillis
+	}
+	if req.MemberID == "" {
+		if req.InstanceID != nil {
+			if old := g.members[g.static[*req.InstanceID]]; old != nil {
+				return g.replaceStatic(c, old, req)
+			}
+		}
+		m := &member{id: newMemberID(c.clientID, req.InstanceID), clientID: c.clientID, clientHost: c.nc.RemoteAddr().String(), instanceID: req.InstanceID}
+		resp.MemberID = m.id
+		if req.Version >= 4 && req.InstanceID == nil {
+			// KIP-394: the member must come back with its id, so that a
+			// client that timed out does not leave a ghost member.
+			m.sessionTimeout = req.SessionTimeoutMillis
+			g.pending[m.id] = m
+			m.timer = g.after(time.Duration(req.SessionTimeoutMillis)*time.Millisecond, func() { delete(g.pending, m.id) })
+			return fail(kerr.MemberIDRequired)
+		}
+		return g.joinAndRebalance(m, req)
+	}
+	if req.InstanceID != nil {
+		if err := g.checkInstance(req.InstanceID, req.MemberID); err != nil {
+			return fail(err)
+		}
+	}
+	if m := g.pending[req.MemberID]; m != nil {
+		delete(g.pending, m.id)
+		m.timer.Stop()
+		return g.joinAndRebalance(m, req)
+	}
+	m := g.members[req.MemberID]
+	if m == nil {
+		return fail(kerr.UnknownMemberID)
+	}
+	switch g.state {
+	case groupCompletingRebalance, groupStable:
+		if sameProtocols(m.protocols, req.Protocols) && (g.state == groupCompletingRebalance || g.leader != m.id) {
+			// Nothing changed: the member missed the response.
+			g.fillJoin(m, resp)
+			g.heartbeat(m)
+			return resp, nil
+		}
+	case groupEmpty, groupDead:
+		return fail(kerr.UnknownMemberID)
+	}
+	return g.updateAndRebalance(m, req)
+}
+
+// replaceStatic lets a static member that restarted (same instance id, no
+// member id) take its old place: the old member id is fenced, and when
+// nothing else changed the group stays Stable (KIP-345).
+func (g *group) replaceStatic(c *conn, old *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	m := &member{id: newMemberID(c.clientID, req.InstanceID), instanceID: req.InstanceID, clientID: c.clientID,
+		clientHost: c.nc.RemoteAddr().String(), assignment: old.assignment}
+	g.replyError(old, kerr.FencedInstanceID)
+	unchanged := g.state == groupStable && sameProtocols(old.protocols, req.Protocols)
+	wasLeader := g.leader == old.id
+	g.removeMember(old)
+	m.sessionTimeout, m.rebalanceTimeout, m.protocols, m.join = req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, joinProtocols(req), req
+	g.addMember(m)
+	if wasLeader {
+		g.leader = m.id
+	}
+	g.s.c.b.log.Info("static consumer group member replaced", "group", g.id, "instance", *req.InstanceID, "old", old.id, "new", m.id)
+	if unchanged {
+		g.heartbeat(m)
+		g.fillJoin(m, resp)
+		resp.SkipAssignment = m.id == g.leader // KIP-814: keep the current assignment
+		g.persist()
+		return resp, nil
+	}
+	return g.waitRebalance(m, req)
+}
+
+// checkInstance is Kafka's static membership check: the instance id must
+// map to the member id given.
+func (g *group) checkInstance(instanceID *string, memberID string) *kerr.Error {
+	if instanceID == nil {
+		return nil
+	}
+	known, ok := g.static[*instanceID]
+	switch {
+	case !ok:
+		return kerr.UnknownMemberID
+	case known != memberID:
+		return kerr.FencedInstanceID
+	}
+	return nil
+}
+
+func (g *group) joinAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+	m.sessionTimeout, m.rebalanceTimeout, m.protocols, m.join = req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, joinProtocols(req), req
+	if len(g.members) == 0 {
+		g.protocolType = req.ProtocolType
+	}
+	g.addMember(m)
+	g.heartbeat(m)
+	return g.waitRebalance(m, req)
+}
+
+func (g *group) updateAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+	for _, p := range m.protocols {
+		g.protocols[p.Name]--
+	}
+	m.sessionTimeout, m.rebalanceTimeout, m.protocols, m.join = req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, joinProtocols(req), req
+	for _, p := range m.protocols {
+		g.protocols[p.Name]++
+	}
+	g.heartbeat(m)
+	return g.waitRebalance(m, req)
+}
+
+// waitRebalance parks m's JoinGroup and (re)starts the rebalance.
+func (g *group) waitRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+	m.join = req
+	if m.reply != nil {
+		g.replyError(m, kerr.RebalanceInProgress) // a JoinGroup replaced by a newer one
+	}
+	ch := make(chan kmsg.Response, 1)
+	m.reply, m.replySync = ch, nil
+	g.joining++
+	g.rebalance()
+	return nil, ch
+}
+
+// rebalance moves the group to PreparingRebalance: members waiting in
+// SyncGroup are told to rejoin, and the rebalance completes once every
+// member has joined or the longest rebalance timeout has passed.
+func (g *group) rebalance() {
+	if g.state == groupCompletingRebalance {
+		for _, m := range g.members {
+			if m.replySync != nil {
+				g.replyError(m, kerr.RebalanceInProgress)
+			}
+		}
+	}
+	g.clearSync()
+	if len(g.members) == 0 {
+		g.becomeEmpty()
+		return
+	}
+	g.state = groupPreparingRebalance
+	if g.joining >= len(g.members) {
+		g.completeRebalance()
+		return
+	}
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	gen := g.generation
+	g.rebalanceTimer = g.after(time.Duration(g.maxRebalanceTimeout())*time.Millisecond, func() {
+		if g.generation == gen && g.state == groupPreparingRebalance {
+			g.completeRebalance()
+		}
+	})
+}
+
+func (g *group) maxRebalanceTimeout() int32 {
+	var most int32
+	for _, m := range g.members {
+		most = max(most, m.rebalanceTimeout)
+	}
+	return most
+}
+
+// becomeEmpty moves a group without members to Empty, and records that.
+func (g *group) becomeEmpty() {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	g.state, g.leader, g.protocol = groupEmpty, "", ""
+	g.generation++
+	g.persist()
+}
+
+// completeRebalance starts the next generation with the members that
+// joined: members that did not are removed, a protocol is chosen, the
+// leader gets every member's metadata.
+func (g *group) completeRebalance() {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+		g.rebalanceTimer = nil
+	}
+	for _, m := range g.members {
+		if m.reply == nil {
+			g.s.c.b.log.Info("consumer group member did not rejoin within the rebalance timeout", "group", g.id, "member", m.id)
+			g.removeMember(m)
+		}
+	}
+	if len(g.members) == 0 {
+		g.becomeEmpty()
+		return
+	}
+	g.generation++
+	g.state = groupCompletingRebalance
+	g.protocol = g.selectProtocol()
+	if g.members[g.leader] == nil {
+		g.leader = ""
+		for id := range g.members {
+			if g.leader == "" || id < g.leader {
+				g.leader = id
+			}
+		}
+	}
+	g.awaitingSync = make(map[string]bool, len(g.members))
+	for _, m := range g.members {
+		g.awaitingSync[m.id] = true
+		resp := m.join.ResponseKind().(*kmsg.JoinGroupResponse)
+		g.fillJoin(m, resp)
+		g.send(m, resp)
+		g.heartbeat(m)
+	}
+	gen := g.generation
+	g.syncTimer = g.after(time.Duration(g.maxRebalanceTimeout())*time.Millisecond, func() {
+		if g.generation != gen || g.state != groupCompletingRebalance || len(g.awaitingSync) == 0 {
+			return
+		}
+		for id := range g.awaitingSync {
+			if m := g.members[id]; m != nil {
+				g.s.c.b.log.Info("consumer group member did not sync within the rebalance timeout", "group", g.id, "member", id)
+				g.removeMember(m)
+			}
+		}
+		g.rebalance()
+	})
+}
+
+func (g *group) clearSync() {
+	g.awaitingSync = nil
+	if g.syncTimer != nil {
+		g.syncTimer.Stop()
+		g.syncTimer = nil
+	}
+}
+
+// selectProtocol is Kafka's vote: among the protocols every member
+// supports, each member votes for the first it lists; most votes win (ties
+// by name, for determinism).
+func (g *group) selectProtocol() string {
+	votes := map[string]int{}
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			if g.protocols[p.Name] == len(g.members) {
+				votes[p.Name]++
+				break
+			}
+		}
+	}
+	best, bestVotes := "", 0
+	for name, v := range votes {
+		if v > bestVotes || (v == bestVotes && name < best) {
+			best, bestVotes = name, v
+		}
+	}
+	return best
+}
+
+func (g *group) fillJoin(m *member, resp *kmsg.JoinGroupResponse) {
+	resp.Generation = g.generation
+	resp.ProtocolType = kmsg.StringPtr(g.protocolType)
+	resp.Protocol = kmsg.StringPtr(g.protocol)
+	resp.LeaderID = g.leader
+	resp.MemberID = m.id
+	if g.leader != m.id {
+		return
+	}
+	for _, o := range g.members {
+		jm := kmsg.NewJoinGroupResponseMember()
+		jm.MemberID, jm.InstanceID = o.id, o.instanceID
+		for _, p := range o.protocols {
+			if p.Name == g.protocol {
+				jm.ProtocolMetadata = p.Metadata
+				break
+			}
+		}
+		resp.Members = append(resp.Members, jm)
+	}
+}
+
+func sameProtocols(have []metadata.GroupProtocol, req []kmsg.JoinGroupRequestProtocol) bool {
+	if len(have) != len(req) {
+		return false
+	}
+	for i := range have {
+		if have[i].Name != req[i].Name || !bytes.Equal(have[i].Metadata, req[i].Metadata) {
+			return false
+		}
+	}
+	return true
+}
+
+// sync handles a SyncGroup: the leader's brings the assignments and makes
+// the group Stable; the others wait for it.
+func (g *group) sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Response) {
+	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	fail := func(code *kerr.Error) (kmsg.Response, chan kmsg.Response) {
+		resp.ErrorCode = code.Code
+		return resp, nil
+	}
+	if err := g.checkInstance(req.InstanceID, req.MemberID); err != nil {
+		return fail(err)
+	}
+	m := g.members[req.MemberID]
+	switch {
+	case m == nil:
+		return fail(kerr.UnknownMemberID)
+	case req.Generation != g.generation:
+		return fail(kerr.IllegalGeneration)
+	case req.ProtocolType != nil && *req.ProtocolType != g.protocolType,
+		req.Protocol != nil && *req.Protocol != g.protocol:
+		return fail(kerr.InconsistentGroupProtocol)
+	}
+	switch g.state {
+	case groupPreparingRebalance:
+		return fail(kerr.RebalanceInProgress)
+	case groupStable:
+		g.heartbeat(m)
+		g.fillSync(m, resp)
+		return resp, nil
+	case groupCompletingRebalance:
+	default:
+		return fail(kerr.UnknownMemberID)
+	}
+	g.heartbeat(m)
+	delete(g.awaitingSync, m.id)
+	if m.reply != nil {
+		g.replyError(m, kerr.RebalanceInProgress) // a SyncGroup replaced by a newer one
+	}
+	ch := make(chan kmsg.Response, 1)
+	m.reply, m.replySync = ch, req
+	if m.id == g.leader {
+		for _, o := range g.members {
+			o.assignment = nil
+		}
+		for _, a := range req.GroupAssignment {
+			if o := g.members[a.MemberID]; o != nil {
+				o.assignment = a.MemberAssignment
+			}
+		}
+		g.state = groupStable
+		g.clearSync()
+		for _, o := range g.members {
+			if o.replySync != nil {
+				r := o.replySync.ResponseKind().(*kmsg.SyncGroupResponse)
+				g.fillSync(o, r)
+				g.send(o, r)
+			}
+		}
+		g.persist()
+	}
+	return nil, ch
+}
+
+func (g *group) fillSync(m *member, resp *kmsg.SyncGroupResponse) {
+	resp.ProtocolType = kmsg.StringPtr(g.protocolType)
+	resp.Protocol = kmsg.StringPtr(g.protocol)
+	resp.MemberAssignment = m.assignment
+	if len(resp.MemberAssignment) == 0 && g.protocolType == "consumer" {
+		// Followers must get a decodable (empty) consumer assignment.
+		resp.MemberAssignment = new(kmsg.ConsumerMemberAssignment).AppendTo(nil)
+	}
+}
+
+// heartbeatReq handles a Heartbeat.
+func (g *group) heartbeatReq(req *kmsg.HeartbeatRequest) *kerr.Error {
+	if err := g.checkInstance(req.InstanceID, req.MemberID); err != nil {
+		return err
+	}
+	m := g.members[req.MemberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID
+	case req.Generation != g.generation:
+		return kerr.IllegalGeneration
+	}
+	switch g.state {
+	case groupPreparingRebalance:
+		g.heartbeat(m)
+		return kerr.RebalanceInProgress
+	case groupCompletingRebalance, groupStable:
+		g.heartbeat(m)
+		return nil
+	}
+	return kerr.UnknownMemberID
+}
+
+// leave removes one member (by member id, or by instance id for a static
+// member) and rebalances.
+func (g *group) leave(memberID string, instanceID *string) *kerr.Error {
+	if instanceID != nil {
+		known, ok := g.static[*instanceID]
+		switch {
+		case !ok:
+			return kerr.UnknownMemberID
+		case memberID != "" && memberID != known:
+			return kerr.FencedInstanceID
+		}
+		memberID = known
+	}
+	if m := g.pending[memberID]; m != nil {
+		m.timer.Stop()
+		delete(g.pending, memberID)
+		return nil
+	}
+	m := g.members[memberID]
+	if m == nil {
+		return kerr.UnknownMemberID
+	}
+	g.removeMember(m)
+	g.rebalance()
+	return nil
+}
+
+// checkCommit is Kafka's validation of an OffsetCommit against the group
+// (ClassicGroup.validateOffsetCommit): a commit with no generation and no
+// member (a simple consumer, an admin tool) only to an Empty group;
+// otherwise the member and generation must be current.
+func (g *group) checkCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
+	switch {
+	case g.state == groupDead:
+		return kerr.CoordinatorNotAvailable
+	case generation < 0 && g.state == groupEmpty:
+		return nil
+	case generation >= 0 || memberID != "" || instanceID != nil:
+		if err := g.checkInstance(instanceID, memberID); err != nil {
+			return err
+		}
+		m := g.members[memberID]
+		if m == nil {
+			return kerr.UnknownMemberID
+		}
+		if generation != g.generation {
+			return kerr.IllegalGeneration
+		}
+		if g.state == groupCompletingRebalance {
+			return kerr.RebalanceInProgress
+		}
+		g.heartbeat(m)
+		return nil
+	default:
+		return kerr.UnknownMemberID
+	}
+}
+
+// subscribed reports whether a consumer member of the group subscribes to
+// topic, from the members' protocol metadata.
+func (g *group) subscribed(topic string) bool {
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			if p.Name != g.protocol {
+				continue
+			}
+			var md kmsg.ConsumerMemberMetadata
+			if md.ReadFrom(p.Metadata) != nil {
+				return true // unknown: assume it does
+			}
+			for _, t := range md.Topics {
+				if t == topic {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
