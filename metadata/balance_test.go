@@ -380,3 +380,34 @@ func TestBalanceRandom(t *testing.T) {
 		})
 	}
 }
+
+// TestBalanceShardsApart: the coordinator shards (OffsetsTopic) and the data
+// topics are balanced each on their own, so that every broker leads its
+// share of both: Balance of the whole view is Balance of each part, and
+// each part meets every promise of Balance.
+func TestBalanceShardsApart(t *testing.T) {
+	shards := clusterSpec{topics: map[string]int32{OffsetsTopic: 50}, assign: map[string][]int32{}, leaders: map[string][]int32{}}
+	data := clusterSpec{topics: map[string]int32{"orders": 6, "clicks": 4}, assign: map[string][]int32{}, leaders: map[string][]int32{}}
+	for _, brokers := range [][]int32{{1}, {1, 2}, {1, 2, 3}, {2, 3}, {2, 3, 4, 5}} {
+		t.Run(fmt.Sprint(brokers), func(t *testing.T) {
+			shards.brokers, data.brokers = brokers, brokers
+			whole := clusterSpec{brokers: brokers, topics: map[string]int32{}, assign: map[string][]int32{}, leaders: map[string][]int32{}}
+			for _, part := range []clusterSpec{shards, data} {
+				maps.Copy(whole.topics, part.topics)
+				maps.Copy(whole.assign, part.assign)
+			}
+			got := Balance(whole.view())
+			want := Balance(shards.view())
+			maps.Copy(want, Balance(data.view()))
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Balance of the whole view differs from Balance of its parts:\n%v\n%v", got, want)
+			}
+			for _, part := range []*clusterSpec{&shards, &data} {
+				after, _, _ := checkBalance(t, part.view())
+				for name := range part.topics {
+					part.assign[name] = after.Assignments[specID(name)]
+				}
+			}
+		})
+	}
+}

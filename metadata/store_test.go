@@ -64,6 +64,11 @@ var storeSuite = []struct {
 	{"ReadView", testReadView},
 	{"Watch", testWatch},
 	{"Renew", testRenew},
+	// groups_test.go
+	{"GroupsRoundTrip", testGroupsRoundTrip},
+	{"GroupsFenced", testGroupsFenced},
+	{"GroupsManyWrites", testGroupsManyWrites},
+	{"GroupsDelete", testGroupsDelete},
 }
 
 func runStoreSuite(t *testing.T, endpoints []string) {
