@@ -26,8 +26,16 @@ func init() { register(11, 0, 9, async(handleJoinGroup)) }
 func handleJoinGroup(ctx context.Context, c *conn, req *kmsg.JoinGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.MemberID, resp.Generation = req.MemberID, -1
-	if req.Group == "" {
+	// Checked before the group is created, so that a bad join leaves nothing.
+	switch st := req.SessionTimeoutMillis; {
+	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	case st < groupMinSessionTimeoutMs || st > groupMaxSessionTimeoutMs:
+		resp.ErrorCode = kerr.InvalidSessionTimeout.Code
+		return resp
+	case req.ProtocolType == "" || len(req.Protocols) == 0:
+		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
 		return resp
 	}
 	var now kmsg.Response

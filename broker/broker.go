@@ -532,6 +532,7 @@ func (b *Broker) shutdown() error {
 	}
 	b.connMu.Unlock()
 	b.connWG.Wait()
+	b.groups.closeAll()
 	b.wg.Wait()
 	b.topics.resignAll()
 	b.abort()

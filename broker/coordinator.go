@@ -200,7 +200,18 @@ func (c *coordinator) sync() {
 	}
 }
 
-// loaded returns every loaded shard, by partition.
+// closeAll drops every shard, at shutdown.
+func (c *coordinator) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for n, s := range c.shards {
+		delete(c.shards, n)
+		s.close()
+	}
+}
+
+// loadedShards returns every loaded shard, by partition, and whether some
+// are still loading.
 func (c *coordinator) loadedShards() (shards []*shard, loading bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

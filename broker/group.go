@@ -314,9 +314,6 @@ func (g *group) join(c *conn, req *kmsg.JoinGroupRequest) (kmsg.Response, chan k
 		resp.ErrorCode = code.Code
 		return resp, nil
 	}
-	if st := req.SessionTimeoutMillis; st < groupMinSessionTimeoutMs || st > groupMaxSessionTimeoutMs {
-		return fail(kerr.InvalidSessionTimeout)
-	}
 	if !g.protocolsMatch(req.ProtocolType, req.Protocols) {
 		return fail(kerr.InconsistentGroupProtocol)
 	}

@@ -2,7 +2,8 @@
 // the controller and its partition assignments, topics and their configs,
 // partition leadership and leader epochs, segment
 // manifests, committed partition state (high watermark, log start offset,
-// idempotent-producer state) and id counters. It also runs an embedded
+// idempotent-producer state), consumer groups' committed offsets and
+// generations, and id counters. It also runs an embedded
 // single-member etcd for the single-node default (StartEmbedded).
 //
 // # Key layout
@@ -24,13 +25,20 @@
 //	partitions/<topic-id>/<p>/state             PartitionState              none
 //	partitions/<topic-id>/<p>/epochs            [EpochStart, ...]           none
 //	partitions/<topic-id>/<p>/manifest/<base>   ManifestEntry               none
+//	groups/<shard>/<group>/record               GroupRecord                 none
+//	groups/<shard>/<group>/offsets/<topic>/<p>  CommittedOffset             none
 //
 // Everything every broker needs to know lives under cluster/, so that one
 // watch on that prefix (Store.Watch) keeps a broker's View current in
 // revision order; the busy per-partition keys, rewritten on every commit,
 // live under partitions/ and are read only by a partition's leader.
 // <base> is the entry's base offset as %020d, so that etcd's byte order of
-// the keys is the numeric order of the offsets. A Topic's Version is not
+// the keys is the numeric order of the offsets. <shard> is a partition of
+// the internal topic OffsetsTopic, the coordinator shard a group hashes onto;
+// <group> is the group id path-escaped (url.PathEscape), so that any group id
+// makes one key segment. A shard's leader writes its groups with
+// CommitGroups, guarded by the shard partition's fencing epoch like any
+// leader's write, and a new leader reads them with LoadGroups. A Topic's Version is not
 // stored: it is the ModRevision of its key when read. An assignment lists
 // the broker the controller chose for each partition (index = partition,
 // -1 for none).

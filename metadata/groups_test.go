@@ -46,7 +46,7 @@ func testGroupsRoundTrip(t *testing.T, env *storeEnv) {
 	var writes []GroupWrite
 	for i, g := range groups {
 		writes = append(writes, GroupWrite{Group: g, Offsets: map[GroupPartition]*CommittedOffset{
-			{Topic: "t1", Partition: 0}: offset(int64(10 * i)),
+			{Topic: "t1", Partition: 0}:   offset(int64(10 * i)),
 			{Topic: "t.2", Partition: 11}: offset(int64(10*i + 1)),
 		}})
 	}
@@ -67,7 +67,7 @@ func testGroupsRoundTrip(t *testing.T, env *storeEnv) {
 			t.Fatalf("group %q not loaded", g)
 		}
 		want := map[GroupPartition]CommittedOffset{
-			{Topic: "t1", Partition: 0}: *offset(int64(10 * i)),
+			{Topic: "t1", Partition: 0}:   *offset(int64(10 * i)),
 			{Topic: "t.2", Partition: 11}: *offset(int64(10*i + 1)),
 		}
 		if !reflect.DeepEqual(lg.Offsets, want) {
