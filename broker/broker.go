@@ -240,6 +240,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.wg.Go(b.watchLoop)
 	b.wg.Go(b.reconcileLoop)
 	b.wg.Go(b.controllerLoop)
+	b.wg.Go(b.groups.writeLoop)
 	b.ready.Store(true)
 	b.log.Info("strata broker serving", "listen", b.ln.Addr().String(), "advertised", b.advAddr,
 		"cluster", b.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),

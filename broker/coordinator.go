@@ -16,9 +16,10 @@ package broker
 // commits fail with NOT_COORDINATOR and the members move to the new
 // coordinator, which resumes every group from etcd.
 //
-// Writes of one shard go through one writer goroutine: what arrives while a
-// transaction is in flight goes into the next, so many consumers committing
-// at once cost few etcd transactions.
+// Every shard's writes go through the broker's one group writer: what
+// arrives while a transaction is in flight goes into the next, each
+// transaction guarded by the epochs of the shards it writes, so many
+// consumers committing at once cost few etcd transactions.
 
 import (
 	"context"
@@ -35,8 +36,8 @@ import (
 const (
 	// DefaultOffsetsPartitions is Kafka's offsets.topic.num.partitions.
 	DefaultOffsetsPartitions = 50
-	// groupWritesPerTxn bounds the group writes one shard transaction takes.
-	groupWritesPerTxn = 256
+	// groupWritesPerCall bounds the group writes one CommitGroups call takes.
+	groupWritesPerCall = 512
 	// groupLoadTimeout bounds loading a shard's groups from etcd.
 	groupLoadTimeout = 10 * time.Second
 )
@@ -47,10 +48,12 @@ type coordinator struct {
 
 	mu     sync.Mutex
 	shards map[int32]*shard
+
+	writes chan *groupWrite // to writeLoop
 }
 
 func newCoordinator(b *Broker) *coordinator {
-	return &coordinator{b: b, shards: map[int32]*shard{}}
+	return &coordinator{b: b, shards: map[int32]*shard{}, writes: make(chan *groupWrite, groupWritesPerCall)}
 }
 
 // shard is one coordinator shard led by this broker under one epoch.
@@ -61,10 +64,8 @@ type shard struct {
 
 	ctx    context.Context // ends when the shard is dropped
 	cancel context.CancelFunc
-	loaded chan struct{} // closed when the load ended; then loadErr is set
+	loaded chan struct{} // closed when the load ended; then loadOK is set
 	loadOK bool
-
-	writes chan *groupWrite
 
 	// mu guards the groups and every group's state; the shard's timers take
 	// it too.
@@ -73,8 +74,9 @@ type shard struct {
 	groups map[string]*group
 }
 
-// groupWrite is one write waiting for the shard's writer.
+// groupWrite is one write waiting for the group writer.
 type groupWrite struct {
+	s    *shard
 	w    metadata.GroupWrite
 	done chan error // nil: nobody waits
 	// applied runs under the shard lock once the write is committed.
@@ -160,7 +162,6 @@ func (c *coordinator) ensure(p *partition, epoch int64) *shard {
 	s = &shard{
 		c: c, key: p.key, epoch: epoch, ctx: ctx, cancel: cancel,
 		loaded: make(chan struct{}),
-		writes: make(chan *groupWrite, groupWritesPerTxn),
 		groups: map[string]*group{},
 	}
 	c.shards[p.key.Partition] = s
@@ -229,8 +230,7 @@ func (c *coordinator) loadedShards() (shards []*shard, loading bool) {
 	return shards, loading
 }
 
-// load reads the shard's groups from etcd, then runs its writer until the
-// shard is dropped.
+// load reads the shard's groups from etcd.
 func (s *shard) load() {
 	log := s.c.b.log.With("shard", s.key.Partition)
 	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
@@ -253,11 +253,10 @@ func (s *shard) load() {
 		return
 	}
 	log.Info("coordinating consumer groups", "groups", len(stored), "epoch", s.epoch, "took", time.Since(start))
-	s.writeLoop()
 }
 
-// close stops the shard's timers, answers every waiting member with
-// NOT_COORDINATOR and ends the writer. Called with the coordinator's lock.
+// close stops the shard's timers and answers every waiting member with
+// NOT_COORDINATOR. Called with the coordinator's lock.
 func (s *shard) close() {
 	s.cancel()
 	s.mu.Lock()
@@ -273,12 +272,24 @@ func (s *shard) close() {
 
 // submit queues a write; done (if non-nil) gets its outcome.
 func (s *shard) submit(w *groupWrite) {
+	w.s = s
 	select {
-	case s.writes <- w:
-	case <-s.ctx.Done():
+	case s.c.writes <- w:
+	case <-s.c.b.ctx.Done():
 		if w.done != nil {
 			w.done <- kerr.NotCoordinator
 		}
+	}
+}
+
+// submitLocked queues a write from under the shard lock without blocking
+// on a full queue (the writer takes the lock to apply results).
+func (s *shard) submitLocked(w *groupWrite) {
+	w.s = s
+	select {
+	case s.c.writes <- w:
+	default:
+		go s.submit(w)
 	}
 }
 
@@ -296,67 +307,84 @@ func (s *shard) commit(ctx context.Context, w metadata.GroupWrite, applied func(
 	}
 }
 
-// writeLoop commits queued writes, as many per transaction as have
-// arrived, in order, until the shard is dropped.
-func (s *shard) writeLoop() {
-	batch := make([]*groupWrite, 0, groupWritesPerTxn)
-	writes := make([]metadata.GroupWrite, 0, groupWritesPerTxn)
+// writeLoop commits queued writes of every shard, as many per call as have
+// arrived, in order, until the broker stops.
+func (c *coordinator) writeLoop() {
 	for {
-		batch, writes = batch[:0], writes[:0]
+		var queued []*groupWrite
 		select {
-		case w := <-s.writes:
-			batch = append(batch, w)
-		case <-s.ctx.Done():
-			s.failQueued()
+		case w := <-c.writes:
+			queued = append(queued, w)
+		case <-c.b.ctx.Done():
+			c.failQueued()
 			return
 		}
 	more:
-		for len(batch) < groupWritesPerTxn {
+		for len(queued) < groupWritesPerCall {
 			select {
-			case w := <-s.writes:
-				batch = append(batch, w)
+			case w := <-c.writes:
+				queued = append(queued, w)
 			default:
 				break more
 			}
 		}
-		for _, w := range batch {
-			writes = append(writes, w.w)
+		c.commit(queued)
+	}
+}
+
+// commit writes queued in one CommitGroups call, one batch per shard, and
+// answers each write.
+func (c *coordinator) commit(queued []*groupWrite) {
+	var batches []metadata.GroupBatch
+	var shards []*shard
+	index := map[*shard]int{}
+	for _, w := range queued {
+		i, ok := index[w.s]
+		if !ok {
+			i = len(batches)
+			index[w.s] = i
+			batches = append(batches, metadata.GroupBatch{Shard: w.s.key, Epoch: w.s.epoch})
+			shards = append(shards, w.s)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, acquireTimeout)
-		start := time.Now()
-		err := s.c.b.store.CommitGroups(ctx, s.key, s.epoch, writes)
-		cancel()
-		s.c.b.metrics.groupCommits.Observe(time.Since(start).Seconds())
-		var answer error
+		batches[i].Writes = append(batches[i].Writes, w.w)
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, acquireTimeout)
+	start := time.Now()
+	errs := c.b.store.CommitGroups(ctx, batches)
+	cancel()
+	c.b.metrics.groupCommits.Observe(time.Since(start).Seconds())
+	answers := make([]error, len(batches))
+	for i, err := range errs {
+		s := shards[i]
 		switch {
 		case err == nil:
 			s.mu.Lock()
-			for _, w := range batch {
-				if w.applied != nil && !s.closed {
+			for _, w := range queued {
+				if w.s == s && w.applied != nil && !s.closed {
 					w.applied()
 				}
 			}
 			s.mu.Unlock()
-		case errors.Is(err, metadata.ErrFenced) || s.ctx.Err() != nil:
-			answer = kerr.NotCoordinator
-			s.c.b.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
-			s.c.drop(s)
+		case errors.Is(err, metadata.ErrFenced) || c.b.ctx.Err() != nil:
+			answers[i] = kerr.NotCoordinator
+			c.b.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
+			c.drop(s)
 		default:
-			answer = kerr.CoordinatorNotAvailable
-			s.c.b.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batch), "error", err)
+			answers[i] = kerr.CoordinatorNotAvailable
+			c.b.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batches[i].Writes), "error", err)
 		}
-		for _, w := range batch {
-			if w.done != nil {
-				w.done <- answer
-			}
+	}
+	for _, w := range queued {
+		if w.done != nil {
+			w.done <- answers[index[w.s]]
 		}
 	}
 }
 
-func (s *shard) failQueued() {
+func (c *coordinator) failQueued() {
 	for {
 		select {
-		case w := <-s.writes:
+		case w := <-c.writes:
 			if w.done != nil {
 				w.done <- kerr.NotCoordinator
 			}

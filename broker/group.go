@@ -148,16 +148,6 @@ func (g *group) persist() {
 	g.s.submitLocked(&groupWrite{w: metadata.GroupWrite{Group: g.id, Record: g.record()}})
 }
 
-// submitLocked queues a write from under the shard lock without blocking
-// on a full queue (the writer takes the lock to apply results).
-func (s *shard) submitLocked(w *groupWrite) {
-	select {
-	case s.writes <- w:
-	default:
-		go s.submit(w)
-	}
-}
-
 // after runs fn after d under the shard lock, unless the shard was closed
 // or the group replaced meanwhile.
 func (g *group) after(d time.Duration, fn func()) *time.Timer {

@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		groupCommits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_group_commit_seconds",
-			Help:    "etcd transactions of consumer-group writes (committed offsets, generations), each covering every write queued meanwhile.",
+			Help:    "Consumer-group writes to etcd (committed offsets, generations): one observation per batch of the writes queued meanwhile, one transaction per 128 keys.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}

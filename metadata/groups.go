@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -81,64 +82,156 @@ type LoadedGroup struct {
 // and must not contain the separator.
 func groupKey(group string) string { return url.PathEscape(group) }
 
-// CommitGroups applies writes to the groups of the coordinator shard led
-// under epoch (the shard partition's fencing epoch), in order, each
-// transaction guarded by Compare(CreateRevision(leader key) == epoch), in as
-// few transactions as etcd's limits allow. One write is never split unless
-// it alone is over the limits. ErrFenced when the shard is led under another
-// epoch; a transport error leaves the outcome unknown, and the caller may
-// retry. On any error the transactions before it are kept.
-func (s *Store) CommitGroups(ctx context.Context, shard PartitionKey, epoch int64, writes []GroupWrite) error {
-	if epoch <= 0 {
-		return ErrFenced
+// GroupBatch is the writes of one coordinator shard, the partition Shard
+// of OffsetsTopic, led under Epoch (its fencing epoch).
+type GroupBatch struct {
+	Shard  PartitionKey
+	Epoch  int64
+	Writes []GroupWrite
+}
+
+// encodedWrite is one GroupWrite as etcd operations.
+type encodedWrite struct {
+	ops    []clientv3.Op
+	bytes  int
+	delete bool
+}
+
+// txnPart is one batch's operations in one transaction.
+type txnPart struct {
+	batch int
+	ops   []clientv3.Op
+}
+
+// CommitGroups applies the writes of many coordinator shards in as few
+// transactions as etcd's limits allow, each transaction guarded by
+// Compare(CreateRevision(leader key) == epoch) for every shard it writes,
+// and returns one error per batch: nil, ErrFenced when the shard is led
+// under another epoch, or a transport error, which leaves the outcome
+// unknown (retrying is safe: the writes put the same values). A shard's
+// writes apply in order, and once one of its transactions fails, none of its
+// later ones is tried; the transactions before are kept. One write is never
+// split unless it alone is over the limits. Shards are independent: a
+// fenced one does not hold back the others.
+func (s *Store) CommitGroups(ctx context.Context, batches []GroupBatch) []error {
+	errs := make([]error, len(batches))
+	encoded := make([][]encodedWrite, len(batches))
+	for i, b := range batches {
+		if b.Epoch <= 0 {
+			errs[i] = ErrFenced // CreateRevision == 0 holds for an absent key
+			continue
+		}
+		for _, w := range b.Writes {
+			ops, bytes, err := s.groupOps(b.Shard.Partition, w)
+			if err != nil {
+				errs[i] = err
+				break
+			}
+			encoded[i] = append(encoded[i], encodedWrite{ops: ops, bytes: bytes, delete: w.Delete})
+		}
 	}
-	var txns [][]clientv3.Op
-	var cur []clientv3.Op
-	size := 0
+
+	var txns [][]txnPart
+	var cur []txnPart
+	nops, size := 0, 0
 	touched := map[string]bool{} // etcd rejects a transaction that writes a key twice
 	flush := func() {
 		if len(cur) > 0 {
 			txns = append(txns, cur)
 		}
-		cur, size, touched = nil, 0, map[string]bool{}
+		cur, nops, size, touched = nil, 0, 0, map[string]bool{}
 	}
-	for _, w := range writes {
-		ops, bytes, err := s.groupOps(shard.Partition, w)
-		if err != nil {
-			return err
+	add := func(batch int, ops []clientv3.Op, bytes int) {
+		if len(cur) == 0 || cur[len(cur)-1].batch != batch {
+			cur = append(cur, txnPart{batch: batch})
 		}
-		clash := false
-		for _, op := range ops {
-			clash = clash || touched[string(op.KeyBytes())]
-		}
-		if w.Delete || clash || len(cur)+len(ops) > maxTxnOps || size+bytes > maxTxnBytes {
-			flush()
-		}
+		last := &cur[len(cur)-1]
+		last.ops = append(last.ops, ops...)
 		for _, op := range ops {
 			touched[string(op.KeyBytes())] = true
 		}
-		for len(ops) > maxTxnOps {
-			txns = append(txns, ops[:maxTxnOps])
-			ops = ops[maxTxnOps:]
+		nops, size = nops+len(ops), size+bytes
+	}
+	for i := range batches {
+		if errs[i] != nil {
+			continue
 		}
-		cur = append(cur, ops...)
-		size += bytes
-		if w.Delete {
-			flush() // a range delete overlaps every later write of the group
+		for _, w := range encoded[i] {
+			clash := false
+			for _, op := range w.ops {
+				clash = clash || touched[string(op.KeyBytes())]
+			}
+			// Compares count against the limit like operations: one per part.
+			if w.delete || clash || nops+len(w.ops) > maxTxnOps || len(cur) >= maxTxnOps || size+w.bytes > maxTxnBytes {
+				flush()
+			}
+			ops := w.ops
+			for len(ops) > maxTxnOps {
+				add(i, ops[:maxTxnOps], 0)
+				flush()
+				ops = ops[maxTxnOps:]
+			}
+			add(i, ops, w.bytes)
+			if w.delete {
+				flush() // a range delete overlaps every later write of the group
+			}
 		}
 	}
 	flush()
-	guard := clientv3.Compare(clientv3.CreateRevision(s.keys.leader(shard)), "=", epoch)
-	for _, ops := range txns {
-		resp, err := s.client.Txn(ctx).If(guard).Then(ops...).Commit()
-		if err != nil {
-			return fmt.Errorf("metadata: commit groups of shard %d: %w", shard.Partition, err)
-		}
-		if !resp.Succeeded {
-			return ErrFenced
+	for _, parts := range txns {
+		s.commitGroupTxn(ctx, batches, parts, errs)
+	}
+	return errs
+}
+
+// commitGroupTxn commits one transaction's parts, skipping those of batches
+// that failed already, and sets errs. When some epochs no longer hold, the
+// failure branch has read every leader key: the fenced parts are dropped
+// (epochs never come back) and the rest go again.
+func (s *Store) commitGroupTxn(ctx context.Context, batches []GroupBatch, parts []txnPart, errs []error) {
+	live := parts[:0:0]
+	for _, p := range parts {
+		if errs[p.batch] == nil {
+			live = append(live, p)
 		}
 	}
-	return nil
+	for len(live) > 0 {
+		var cmps []clientv3.Cmp
+		var thens, elses []clientv3.Op
+		for _, p := range live {
+			lk := s.keys.leader(batches[p.batch].Shard)
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(lk), "=", batches[p.batch].Epoch))
+			thens = append(thens, p.ops...)
+			elses = append(elses, clientv3.OpGet(lk, clientv3.WithKeysOnly()))
+		}
+		resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
+		if err != nil {
+			for _, p := range live {
+				errs[p.batch] = fmt.Errorf("metadata: commit groups of shard %d: %w", batches[p.batch].Shard.Partition, err)
+			}
+			return
+		}
+		if resp.Succeeded {
+			return
+		}
+		still := live[:0:0]
+		for j, p := range live {
+			kvs := resp.Responses[j].GetResponseRange().Kvs
+			if len(kvs) == 0 || kvs[0].CreateRevision != batches[p.batch].Epoch {
+				errs[p.batch] = ErrFenced
+				continue
+			}
+			still = append(still, p)
+		}
+		if len(still) == len(live) {
+			err := errors.New("metadata: group transaction failed with every epoch holding")
+			for _, p := range live {
+				errs[p.batch] = err
+			}
+			return
+		}
+		live = still
+	}
 }
 
 // groupOps encodes one write as etcd operations, with their size in bytes.

@@ -20,6 +20,12 @@ func offset(o int64) *CommittedOffset {
 	return &CommittedOffset{Offset: o, LeaderEpoch: 3, Metadata: &md, CommitTime: 1700000000000 + o}
 }
 
+// commitShard commits one shard's writes.
+func commitShard(t *testing.T, s *Store, k PartitionKey, epoch int64, writes []GroupWrite) error {
+	t.Helper()
+	return s.CommitGroups(t.Context(), []GroupBatch{{Shard: k, Epoch: epoch, Writes: writes}})[0]
+}
+
 func loadGroups(t *testing.T, s *Store, shard int32) map[string]*LoadedGroup {
 	t.Helper()
 	got, err := s.LoadGroups(t.Context(), shard)
@@ -51,10 +57,10 @@ func testGroupsRoundTrip(t *testing.T, env *storeEnv) {
 		}})
 	}
 	writes = append(writes, GroupWrite{Group: "plain", Record: rec})
-	if err := s.CommitGroups(t.Context(), k, epoch, writes); err != nil {
+	if err := commitShard(t, s, k, epoch, writes); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitGroups(t.Context(), k4, other, []GroupWrite{{Group: "elsewhere", Record: &GroupRecord{}}}); err != nil {
+	if err := commitShard(t, s, k4, other, []GroupWrite{{Group: "elsewhere", Record: &GroupRecord{}}}); err != nil {
 		t.Fatal(err)
 	}
 	got := loadGroups(t, s, 3)
@@ -86,7 +92,7 @@ func testGroupsRoundTrip(t *testing.T, env *storeEnv) {
 func testGroupsFenced(t *testing.T, env *storeEnv) {
 	a, b := env.store(t), env.store(t)
 	k, ea := leadShard(t, a, 0)
-	if err := a.CommitGroups(t.Context(), k, ea, []GroupWrite{{Group: "g", Offsets: map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 0}: offset(5)}}}); err != nil {
+	if err := commitShard(t, a, k, ea, []GroupWrite{{Group: "g", Offsets: map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 0}: offset(5)}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Close(); err != nil { // the lease ends: b takes the shard
@@ -94,16 +100,16 @@ func testGroupsFenced(t *testing.T, env *storeEnv) {
 	}
 	eb := acquire(t, b, k, 2)
 	zombie := []GroupWrite{{Group: "g", Offsets: map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 0}: offset(99)}}}
-	if err := a.CommitGroups(t.Context(), k, ea, zombie); !errors.Is(err, ErrFenced) {
+	if err := commitShard(t, a, k, ea, zombie); !errors.Is(err, ErrFenced) {
 		t.Fatalf("commit under the old epoch: %v, want ErrFenced", err)
 	}
-	if err := b.CommitGroups(t.Context(), k, 0, zombie); !errors.Is(err, ErrFenced) {
+	if err := commitShard(t, b, k, 0, zombie); !errors.Is(err, ErrFenced) {
 		t.Fatalf("commit under epoch 0: %v, want ErrFenced", err)
 	}
 	if got := loadGroups(t, b, 0)["g"].Offsets[GroupPartition{Topic: "t", Partition: 0}]; got.Offset != 5 {
 		t.Fatalf("offset after fenced commits = %d, want 5", got.Offset)
 	}
-	if err := b.CommitGroups(t.Context(), k, eb, zombie); err != nil {
+	if err := commitShard(t, b, k, eb, zombie); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -129,7 +135,7 @@ func testGroupsManyWrites(t *testing.T, env *storeEnv) {
 		big.Offsets[GroupPartition{Topic: "t", Partition: p}] = offset(int64(p))
 	}
 	writes = append(writes, big)
-	if err := s.CommitGroups(t.Context(), k, epoch, writes); err != nil {
+	if err := commitShard(t, s, k, epoch, writes); err != nil {
 		t.Fatal(err)
 	}
 	got := loadGroups(t, s, 1)
@@ -151,14 +157,14 @@ func testGroupsDelete(t *testing.T, env *storeEnv) {
 	s := env.store(t)
 	k, epoch := leadShard(t, s, 2)
 	one := map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 0}: offset(1)}
-	err := s.CommitGroups(t.Context(), k, epoch, []GroupWrite{
+	err := commitShard(t, s, k, epoch, []GroupWrite{
 		{Group: "a", Record: &GroupRecord{ProtocolType: "consumer"}, Offsets: one},
 		{Group: "ab", Offsets: one}, // shares a's prefix but for the separator
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.CommitGroups(t.Context(), k, epoch, []GroupWrite{
+	err = commitShard(t, s, k, epoch, []GroupWrite{
 		{Group: "a", Offsets: map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 1}: offset(2)}},
 		{Group: "a", Delete: true},
 		{Group: "ab", Offsets: map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 0}: nil}},
@@ -177,7 +183,36 @@ func testGroupsDelete(t *testing.T, env *storeEnv) {
 	if got["c"] == nil || got["c"].Offsets[GroupPartition{Topic: "t", Partition: 0}].Offset != 1 {
 		t.Errorf("group c = %+v, want its offset 1", got["c"])
 	}
-	if err := s.CommitGroups(t.Context(), k, epoch, []GroupWrite{{Group: "x", Delete: true, Offsets: one}}); !errors.Is(err, ErrInvalid) {
+	if err := commitShard(t, s, k, epoch, []GroupWrite{{Group: "x", Delete: true, Offsets: one}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a delete with offsets: %v, want ErrInvalid", err)
+	}
+}
+
+// testGroupsShardsApart: writes of many shards share transactions, and a
+// fenced shard fails alone: the others' writes land.
+func testGroupsShardsApart(t *testing.T, env *storeEnv) {
+	a, b := env.store(t), env.store(t)
+	var batches []GroupBatch
+	for shard := range int32(5) {
+		k, epoch := leadShard(t, a, shard)
+		w := GroupWrite{Group: fmt.Sprint("g", shard), Offsets: map[GroupPartition]*CommittedOffset{{Topic: "t", Partition: 0}: offset(int64(shard))}}
+		batches = append(batches, GroupBatch{Shard: k, Epoch: epoch, Writes: []GroupWrite{w}})
+	}
+	// Shard 2 moves to b: a's epoch for it no longer holds.
+	if err := a.ResignLeadership(t.Context(), batches[2].Shard, batches[2].Epoch); err != nil {
+		t.Fatal(err)
+	}
+	acquire(t, b, batches[2].Shard, 2)
+	errs := a.CommitGroups(t.Context(), batches)
+	for i, err := range errs {
+		if want := i == 2; errors.Is(err, ErrFenced) != want || (!want && err != nil) {
+			t.Errorf("shard %d: %v, want fenced = %v", i, err, want)
+		}
+	}
+	for shard := range int32(5) {
+		got := loadGroups(t, a, shard)
+		if _, ok := got[fmt.Sprint("g", shard)]; ok == (shard == 2) {
+			t.Errorf("shard %d: group loaded = %v", shard, ok)
+		}
 	}
 }

@@ -69,6 +69,7 @@ var storeSuite = []struct {
 	{"GroupsFenced", testGroupsFenced},
 	{"GroupsManyWrites", testGroupsManyWrites},
 	{"GroupsDelete", testGroupsDelete},
+	{"GroupsShardsApart", testGroupsShardsApart},
 }
 
 func runStoreSuite(t *testing.T, endpoints []string) {
