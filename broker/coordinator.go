@@ -134,30 +134,34 @@ func (c *coordinator) shardFor(group string) (*shard, error) {
 		return nil, kerr.NotCoordinator
 	}
 	s := c.ensure(p, epoch)
-	select {
-	case <-s.loaded:
-	default:
-		return nil, kerr.CoordinatorLoadInProgress
-	}
-	if !s.loadOK {
-		c.drop(s) // the next request loads again
+	if loaded, ok := s.loadState(); !loaded || !ok {
 		return nil, kerr.CoordinatorLoadInProgress
 	}
 	return s, nil
 }
 
+// loadState reports whether the shard's load ended, and if it succeeded.
+func (s *shard) loadState() (loaded, ok bool) {
+	select {
+	case <-s.loaded:
+		return true, s.loadOK
+	default:
+		return false, false
+	}
+}
+
 // ensure returns the shard of p under epoch, starting to load it when it is
-// new, and dropping a shard of an older epoch.
+// new or its last load failed, and dropping a shard of an older epoch.
 func (c *coordinator) ensure(p *partition, epoch int64) *shard {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.shards[p.key.Partition]
 	if s != nil && s.epoch == epoch {
-		return s
+		if loaded, ok := s.loadState(); !loaded || ok {
+			return s
+		}
 	}
-	if s != nil {
-		s.close()
-	}
+	c.dropLocked(p.key.Partition)
 	ctx, cancel := context.WithCancel(c.b.ctx)
 	s = &shard{
 		c: c, key: p.key, epoch: epoch, ctx: ctx, cancel: cancel,
@@ -174,7 +178,14 @@ func (c *coordinator) drop(s *shard) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shards[s.key.Partition] == s {
-		delete(c.shards, s.key.Partition)
+		c.dropLocked(s.key.Partition)
+	}
+}
+
+// dropLocked closes and forgets the shard of partition n, if any.
+func (c *coordinator) dropLocked(n int32) {
+	if s := c.shards[n]; s != nil {
+		delete(c.shards, n)
 		s.close()
 	}
 }
@@ -193,10 +204,7 @@ func (c *coordinator) sync() {
 			continue
 		}
 		c.mu.Lock()
-		if s := c.shards[p.key.Partition]; s != nil {
-			delete(c.shards, p.key.Partition)
-			s.close()
-		}
+		c.dropLocked(p.key.Partition)
 		c.mu.Unlock()
 	}
 }
@@ -205,9 +213,8 @@ func (c *coordinator) sync() {
 func (c *coordinator) closeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for n, s := range c.shards {
-		delete(c.shards, n)
-		s.close()
+	for n := range c.shards {
+		c.dropLocked(n)
 	}
 }
 
@@ -217,13 +224,11 @@ func (c *coordinator) loadedShards() (shards []*shard, loading bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.shards {
-		select {
-		case <-s.loaded:
-			if s.loadOK {
-				shards = append(shards, s)
-			}
-		default:
+		switch done, ok := s.loadState(); {
+		case !done:
 			loading = true
+		case ok:
+			shards = append(shards, s)
 		}
 	}
 	sort.Slice(shards, func(i, j int) bool { return shards[i].key.Partition < shards[j].key.Partition })
@@ -248,7 +253,7 @@ func (s *shard) load() {
 	close(s.loaded)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			log.Warn("load consumer groups; retrying at the next request", "error", err)
+			log.Warn("load consumer groups; retrying", "error", err)
 		}
 		return
 	}
