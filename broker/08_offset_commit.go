@@ -9,11 +9,13 @@ package broker
 // FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while the group syncs, as Kafka
 // validates); a commit with no generation and no member id (a simple
 // consumer such as kcat, or an admin tool) is taken for a group with no
-// members, and creates it. Each partition gets its own code:
-// UNKNOWN_TOPIC_OR_PARTITION for a topic or partition that does not exist,
-// OFFSET_METADATA_TOO_LARGE past 4 KiB of metadata (Kafka's
-// offset.metadata.max.bytes). Deviation: the retention time of v2-v4 is
-// ignored; committed offsets are kept until the group is deleted.
+// members, and creates it; one naming a generation for a group that does
+// not exist gets GROUP_ID_NOT_FOUND (ILLEGAL_GENERATION before v9). Each
+// partition gets its own code: UNKNOWN_TOPIC_OR_PARTITION for a topic or
+// partition that does not exist, OFFSET_METADATA_TOO_LARGE past 4 KiB of
+// metadata (Kafka's offset.metadata.max.bytes). Deviation: the retention
+// time of v2-v4 is ignored; committed offsets are kept until the group is
+// deleted.
 
 import (
 	"context"
@@ -57,7 +59,12 @@ func handleOffsetCommit(ctx context.Context, c *conn, req *kmsg.OffsetCommitRequ
 	err := b.groups.withGroup(req.Group, req.Generation < 0, func(sh *shard, g *group) {
 		s = sh
 		if g == nil {
-			code = kerr.IllegalGeneration // no such group, and the commit names a generation
+			// No such group, and the commit names a generation: Kafka
+			// answers GROUP_ID_NOT_FOUND from v9, ILLEGAL_GENERATION before.
+			code = kerr.IllegalGeneration
+			if req.Version >= 9 {
+				code = kerr.GroupIDNotFound
+			}
 			return
 		}
 		code = g.checkCommit(req.Generation, req.MemberID, req.InstanceID)
