@@ -24,6 +24,11 @@ import (
 var strataBin string
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(groupMemberEnv); cfg != "" {
+		// A consumer-group member that TestGroupClients started
+		// (groups_member_test.go): no tests, no broker build.
+		os.Exit(groupMemberMain(cfg))
+	}
 	dir, err := os.MkdirTemp("", "strata-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
