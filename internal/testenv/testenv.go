@@ -9,6 +9,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -82,15 +83,51 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that is free now and that this
+// process has not returned before. It is taken below the kernel's ephemeral
+// range, so that the outgoing connections of a busy test (which take their
+// local ports from that range) cannot occupy it before the server binds it;
+// a port from the ephemeral range (":0") could, and did.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	lo, hi := portRange()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("free port: none free in [%d, %d) after 1000 tries", lo, hi)
+	return 0
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// portRange is where FreePort looks: from 10000 up to the start of the
+// ephemeral range (Linux's default starts at 32768).
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(raw), &first, &last); err == nil && first > lo+1000 {
+		hi = first
+	}
+	return lo, hi
 }
 
 // Process is a server started by a test.
