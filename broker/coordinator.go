@@ -49,11 +49,16 @@ type coordinator struct {
 	mu     sync.Mutex
 	shards map[int32]*shard
 
-	writes chan *groupWrite // to writeLoop
+	// queue holds the writes for writeLoop, in order. It never blocks a
+	// writer, who may hold a shard's lock: the writes waited for are bounded
+	// by the requests in flight, the others come one per generation.
+	queueMu sync.Mutex
+	queue   []*groupWrite
+	queued  chan struct{} // signalled (capacity 1) when queue gets a write
 }
 
 func newCoordinator(b *Broker) *coordinator {
-	return &coordinator{b: b, shards: map[int32]*shard{}, writes: make(chan *groupWrite, groupWritesPerCall)}
+	return &coordinator{b: b, shards: map[int32]*shard{}, queued: make(chan struct{}, 1)}
 }
 
 // shard is one coordinator shard led by this broker under one epoch.
@@ -275,26 +280,17 @@ func (s *shard) close() {
 	}
 }
 
-// submit queues a write; done (if non-nil) gets its outcome.
+// submit queues a write; done (if non-nil) gets its outcome. It never
+// blocks, so it may be called with the shard's lock held.
 func (s *shard) submit(w *groupWrite) {
 	w.s = s
+	c := s.c
+	c.queueMu.Lock()
+	c.queue = append(c.queue, w)
+	c.queueMu.Unlock()
 	select {
-	case s.c.writes <- w:
-	case <-s.c.b.ctx.Done():
-		if w.done != nil {
-			w.done <- kerr.NotCoordinator
-		}
-	}
-}
-
-// submitLocked queues a write from under the shard lock without blocking
-// on a full queue (the writer takes the lock to apply results).
-func (s *shard) submitLocked(w *groupWrite) {
-	w.s = s
-	select {
-	case s.c.writes <- w:
-	default:
-		go s.submit(w)
+	case c.queued <- struct{}{}:
+	default: // already signalled
 	}
 }
 
@@ -316,25 +312,36 @@ func (s *shard) commit(ctx context.Context, w metadata.GroupWrite, applied func(
 // arrived, in order, until the broker stops.
 func (c *coordinator) writeLoop() {
 	for {
-		var queued []*groupWrite
 		select {
-		case w := <-c.writes:
-			queued = append(queued, w)
+		case <-c.queued:
 		case <-c.b.ctx.Done():
-			c.failQueued()
+			for _, w := range c.take(-1) {
+				if w.done != nil {
+					w.done <- kerr.NotCoordinator
+				}
+			}
 			return
 		}
-	more:
-		for len(queued) < groupWritesPerCall {
-			select {
-			case w := <-c.writes:
-				queued = append(queued, w)
-			default:
-				break more
+		for {
+			queued := c.take(groupWritesPerCall)
+			if len(queued) == 0 {
+				break
 			}
+			c.commit(queued)
 		}
-		c.commit(queued)
 	}
+}
+
+// take removes up to n queued writes (all for n < 0), oldest first.
+func (c *coordinator) take(n int) []*groupWrite {
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	if n < 0 || n > len(c.queue) {
+		n = len(c.queue)
+	}
+	out := c.queue[:n:n]
+	c.queue = c.queue[n:]
+	return out
 }
 
 // commit writes queued in one CommitGroups call, one batch per shard, and
@@ -382,19 +389,6 @@ func (c *coordinator) commit(queued []*groupWrite) {
 	for _, w := range queued {
 		if w.done != nil {
 			w.done <- answers[index[w.s]]
-		}
-	}
-}
-
-func (c *coordinator) failQueued() {
-	for {
-		select {
-		case w := <-c.writes:
-			if w.done != nil {
-				w.done <- kerr.NotCoordinator
-			}
-		default:
-			return
 		}
 	}
 }

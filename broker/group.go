@@ -145,7 +145,7 @@ func (g *group) record() *metadata.GroupRecord {
 // writes; nobody waits for it: a coordinator that fails before it lands
 // leaves the previous generation, and members rejoin.
 func (g *group) persist() {
-	g.s.submitLocked(&groupWrite{w: metadata.GroupWrite{Group: g.id, Record: g.record()}})
+	g.s.submit(&groupWrite{w: metadata.GroupWrite{Group: g.id, Record: g.record()}})
 }
 
 // after runs fn after d under the shard lock, unless the shard was closed
