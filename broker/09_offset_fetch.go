@@ -34,32 +34,21 @@ type fetchedOffset struct {
 
 func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	if req.Version < 8 {
-		var want map[string][]int32
-		if req.Topics != nil || req.Version < 2 {
-			want = map[string][]int32{}
+	groups := req.Groups
+	if req.Version < 8 { // one group, in the request's top-level fields
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = req.Group
+		if req.Topics != nil || req.Version < 2 { // null (every offset) only from v2
+			rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{}
 			for _, rt := range req.Topics {
-				want[rt.Topic] = append(want[rt.Topic], rt.Partitions...)
+				gt := kmsg.NewOffsetFetchRequestGroupTopic()
+				gt.Topic, gt.Partitions = rt.Topic, rt.Partitions
+				rg.Topics = append(rg.Topics, gt)
 			}
 		}
-		f := c.b.fetchOffsets(req.Group, want)
-		for _, topic := range f.topics {
-			rt := kmsg.NewOffsetFetchResponseTopic()
-			rt.Topic = topic
-			for _, fo := range f.parts[topic] {
-				rp := kmsg.NewOffsetFetchResponseTopicPartition()
-				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fo.partition, fo.o.Offset, fo.o.LeaderEpoch, fo.o.Metadata
-				if req.Version < 2 {
-					rp.ErrorCode = f.code // v0-v1 have no group-level code
-				}
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		resp.ErrorCode = f.code
-		return resp
+		groups = []kmsg.OffsetFetchRequestGroup{rg}
 	}
-	for _, rg := range req.Groups {
+	for _, rg := range groups {
 		var want map[string][]int32
 		if rg.Topics != nil {
 			want = map[string][]int32{}
@@ -76,11 +65,28 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest)
 			for _, fo := range f.parts[topic] {
 				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fo.partition, fo.o.Offset, fo.o.LeaderEpoch, fo.o.Metadata
+				if req.Version < 2 {
+					rp.ErrorCode = f.code // v0-v1 have no group-level code
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			g.Topics = append(g.Topics, rt)
 		}
 		resp.Groups = append(resp.Groups, g)
+	}
+	if req.Version < 8 {
+		g := resp.Groups[0]
+		resp.Groups, resp.ErrorCode = nil, g.ErrorCode
+		for _, gt := range g.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = gt.Topic
+			for _, gp := range gt.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = gp.Partition, gp.Offset, gp.LeaderEpoch, gp.Metadata, gp.ErrorCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
 	}
 	return resp
 }
