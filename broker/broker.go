@@ -241,6 +241,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.wg.Go(b.reconcileLoop)
 	b.wg.Go(b.controllerLoop)
 	b.wg.Go(b.groups.writeLoop)
+	b.wg.Go(b.retentionLoop)
 	b.ready.Store(true)
 	b.log.Info("strata broker serving", "listen", b.ln.Addr().String(), "advertised", b.advAddr,
 		"cluster", b.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
@@ -286,6 +287,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.OffsetsPartitions <= 0 {
 		c.OffsetsPartitions = DefaultOffsetsPartitions
+	}
+	if c.RetentionCheckInterval <= 0 {
+		c.RetentionCheckInterval = DefaultRetentionCheckInterval
 	}
 	return nil
 }

@@ -10,21 +10,22 @@ import (
 // Config is everything a broker needs to start. cmd/strata fills it from flags,
 // STRATA_* environment variables and a YAML file.
 type Config struct {
-	DataDir           string                // WAL, broker id, embedded etcd data, default object store
-	Listen            string                // Kafka listener host:port
-	AdvertisedAddr    string                // host:port returned in Metadata; empty = Listen
-	EtcdEndpoints     []string              // empty = embedded etcd under DataDir
-	ObjectStore       string                // file:///abs or s3://…; empty = file://DataDir/objects
-	BrokerID          int32                 // 0 = allocate through etcd and keep in DataDir
-	Rack              string                // rack reported in Metadata
-	DefaultPartitions int32                 // partitions of auto-created topics
-	AutoCreateTopics  bool                  // Kafka's auto.create.topics.enable
-	SealBytes         int64                 // seal the open WAL segment at this size
-	SealInterval      time.Duration         // or at this age
-	SessionTTL        time.Duration         // etcd lease TTL
-	MaxRequestBytes   int32                 // largest request frame accepted (socket.request.max.bytes)
-	CacheBytes        int64                 // object range cache
-	OffsetsPartitions int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
-	Logger            *slog.Logger          // nil = discard
-	Registerer        prometheus.Registerer // nil = no metrics
+	DataDir                string                // WAL, broker id, embedded etcd data, default object store
+	Listen                 string                // Kafka listener host:port
+	AdvertisedAddr         string                // host:port returned in Metadata; empty = Listen
+	EtcdEndpoints          []string              // empty = embedded etcd under DataDir
+	ObjectStore            string                // file:///abs or s3://…; empty = file://DataDir/objects
+	BrokerID               int32                 // 0 = allocate through etcd and keep in DataDir
+	Rack                   string                // rack reported in Metadata
+	DefaultPartitions      int32                 // partitions of auto-created topics
+	AutoCreateTopics       bool                  // Kafka's auto.create.topics.enable
+	SealBytes              int64                 // seal the open WAL segment at this size
+	SealInterval           time.Duration         // or at this age
+	SessionTTL             time.Duration         // etcd lease TTL
+	MaxRequestBytes        int32                 // largest request frame accepted (socket.request.max.bytes)
+	CacheBytes             int64                 // object range cache
+	OffsetsPartitions      int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
+	RetentionCheckInterval time.Duration         // how often retention.ms and retention.bytes are applied
+	Logger                 *slog.Logger          // nil = discard
+	Registerer             prometheus.Registerer // nil = no metrics
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,9 +16,10 @@ type topicConfigDef struct {
 	doc   string
 }
 
-// topicConfigDefs are the topic configs Strata knows. Retention and
-// compaction settings are stored and reported; enforcing them is tiering's
-// background work (see docs/configuration.md for what is enforced today).
+// topicConfigDefs are the topic configs Strata knows. Retention
+// (retention.ms, retention.bytes) is enforced (retention.go); compaction
+// settings are stored and reported (see docs/configuration.md for what is
+// enforced today).
 var topicConfigDefs = map[string]topicConfigDef{
 	"cleanup.policy":         {"delete", checkList("delete", "compact"), "delete, compact, or both"},
 	"compression.type":       {"producer", checkEnum("producer"), "Strata stores batches as produced; only producer is supported"},
@@ -87,6 +89,10 @@ func validateTopicConfig(name string, value *string) error {
 type topicConfig struct {
 	maxMessageBytes int
 	logAppendTime   bool
+	// Retention (cleanup.policy with delete): -1 is unlimited.
+	deletes        bool
+	retentionMs    int64
+	retentionBytes int64
 }
 
 func parseTopicConfig(set map[string]string) (topicConfig, error) {
@@ -100,9 +106,20 @@ func parseTopicConfig(set map[string]string) (topicConfig, error) {
 	if err != nil {
 		return topicConfig{}, err
 	}
+	ms, err := strconv.ParseInt(get("retention.ms"), 10, 64)
+	if err != nil {
+		return topicConfig{}, err
+	}
+	bytes, err := strconv.ParseInt(get("retention.bytes"), 10, 64)
+	if err != nil {
+		return topicConfig{}, err
+	}
 	return topicConfig{
 		maxMessageBytes: mmb,
 		logAppendTime:   get("message.timestamp.type") == "LogAppendTime",
+		deletes:         slices.ContainsFunc(strings.Split(get("cleanup.policy"), ","), func(p string) bool { return strings.TrimSpace(p) == "delete" }),
+		retentionMs:     ms,
+		retentionBytes:  bytes,
 	}, nil
 }
 

@@ -61,17 +61,27 @@ func TestValidateTopicConfig(t *testing.T) {
 }
 
 func TestParseTopicConfig(t *testing.T) {
+	def := topicConfig{maxMessageBytes: 1048588, deletes: true, retentionMs: 604800000, retentionBytes: -1}
+	with := func(change func(*topicConfig)) topicConfig {
+		c := def
+		change(&c)
+		return c
+	}
 	cases := []struct {
 		name    string
 		set     map[string]string
 		want    topicConfig
 		wantErr bool
 	}{
-		{name: "nothing set: Kafka's defaults", set: nil, want: topicConfig{maxMessageBytes: 1048588}},
-		{name: "max.message.bytes", set: map[string]string{"max.message.bytes": "2048"}, want: topicConfig{maxMessageBytes: 2048}},
-		{name: "LogAppendTime", set: map[string]string{"message.timestamp.type": "LogAppendTime"}, want: topicConfig{maxMessageBytes: 1048588, logAppendTime: true}},
-		{name: "CreateTime", set: map[string]string{"message.timestamp.type": "CreateTime"}, want: topicConfig{maxMessageBytes: 1048588}},
-		{name: "other configs do not matter", set: map[string]string{"retention.ms": "1", "cleanup.policy": "compact"}, want: topicConfig{maxMessageBytes: 1048588}},
+		{name: "nothing set: Kafka's defaults", set: nil, want: def},
+		{name: "max.message.bytes", set: map[string]string{"max.message.bytes": "2048"}, want: with(func(c *topicConfig) { c.maxMessageBytes = 2048 })},
+		{name: "LogAppendTime", set: map[string]string{"message.timestamp.type": "LogAppendTime"}, want: with(func(c *topicConfig) { c.logAppendTime = true })},
+		{name: "CreateTime", set: map[string]string{"message.timestamp.type": "CreateTime"}, want: def},
+		{name: "retention", set: map[string]string{"retention.ms": "1", "retention.bytes": "4096"}, want: with(func(c *topicConfig) { c.retentionMs, c.retentionBytes = 1, 4096 })},
+		{name: "compact only: no deletion", set: map[string]string{"cleanup.policy": "compact"}, want: with(func(c *topicConfig) { c.deletes = false })},
+		{name: "compact and delete", set: map[string]string{"cleanup.policy": "compact, delete"}, want: def},
+		{name: "other configs do not matter", set: map[string]string{"segment.ms": "1", "min.insync.replicas": "2"}, want: def},
+		{name: "bad retention.ms", set: map[string]string{"retention.ms": "long"}, wantErr: true},
 		{name: "bad max.message.bytes", set: map[string]string{"max.message.bytes": "big"}, wantErr: true},
 	}
 	for _, c := range cases {

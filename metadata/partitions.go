@@ -353,3 +353,37 @@ func (s *Store) commitBatch(ctx context.Context, batch []pendingCommit, errs []e
 		batch = live
 	}
 }
+
+// TruncateLog commits a partition's state with a new log start offset
+// (st.LogStartOffset) and deletes the manifest entries with the given base
+// offsets, which must lie wholly below it, guarded by the partition's epoch.
+// The state goes first, with as many deletions as fit, then the remaining
+// deletions: a failure between leaves entries below the log start, which no
+// read reaches and a later call deletes. ErrFenced when epoch no longer
+// holds; on a transport error the outcome is unknown, and a retry is safe.
+func (s *Store) TruncateLog(ctx context.Context, key PartitionKey, epoch int64, st PartitionState, drop []int64) error {
+	if epoch <= 0 {
+		return ErrFenced
+	}
+	state, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("metadata: encode state of %s: %w", key, err)
+	}
+	guard := clientv3.Compare(clientv3.CreateRevision(s.keys.leader(key)), "=", epoch)
+	ops := []clientv3.Op{clientv3.OpPut(s.keys.state(key), string(state))}
+	for len(ops) > 0 || len(drop) > 0 {
+		for len(ops) < maxTxnOps && len(drop) > 0 {
+			ops = append(ops, clientv3.OpDelete(s.keys.manifestEntry(key, drop[0])))
+			drop = drop[1:]
+		}
+		resp, err := s.client.Txn(ctx).If(guard).Then(ops...).Commit()
+		if err != nil {
+			return fmt.Errorf("metadata: truncate %s: %w", key, err)
+		}
+		if !resp.Succeeded {
+			return ErrFenced
+		}
+		ops = ops[:0]
+	}
+	return nil
+}

@@ -10,4 +10,6 @@ var (
 	// ErrInvalidBatch: ObjectBuilder.Add was given something other than one or
 	// more whole v2 batches in offset order.
 	ErrInvalidBatch = errors.New("tiering: invalid batch")
+	// ErrOutOfRange: a log start offset above the partition's high watermark.
+	ErrOutOfRange = errors.New("tiering: offset out of range")
 )

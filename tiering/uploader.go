@@ -89,6 +89,8 @@ type Uploader struct {
 	// Retry backoff bounds for PUTs, commits and state loads (tests shorten them).
 	minBackoff, maxBackoff time.Duration
 
+	truncs chan *truncation // to Run, between two segments
+
 	mu     sync.Mutex
 	parts  map[metadata.PartitionKey]*partState
 	gen    uint64                             // last generation handed out
@@ -121,6 +123,7 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		maxBackoff: 5 * time.Second,
 		parts:      make(map[metadata.PartitionKey]*partState),
 		notLed:     make(map[metadata.PartitionKey]struct{}),
+		truncs:     make(chan *truncation),
 	}
 }
 
@@ -164,8 +167,65 @@ func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
 			if err := u.upload(ctx, seg); err != nil {
 				return err
 			}
+		case t := <-u.truncs:
+			t.done <- u.truncate(ctx, t)
 		}
 	}
+}
+
+// truncation is a request to Truncate, run by Run.
+type truncation struct {
+	key      metadata.PartitionKey
+	epoch    int64
+	logStart int64
+	drop     []int64
+	done     chan truncated
+}
+
+type truncated struct {
+	st  metadata.PartitionState
+	err error
+}
+
+// Truncate moves the log start offset of a partition this broker leads
+// under epoch up to logStart (never down, never past the high watermark:
+// ErrOutOfRange) and deletes the manifest entries whose base offsets are in
+// drop, which must lie wholly below logStart. It runs on Run's goroutine
+// between two segments, so that no segment's commit carries the old log
+// start after it. It returns the committed state.
+func (u *Uploader) Truncate(ctx context.Context, key metadata.PartitionKey, epoch, logStart int64, drop []int64) (metadata.PartitionState, error) {
+	t := &truncation{key: key, epoch: epoch, logStart: logStart, drop: drop, done: make(chan truncated, 1)}
+	select {
+	case u.truncs <- t:
+	case <-ctx.Done():
+		return metadata.PartitionState{}, ctx.Err()
+	}
+	select {
+	case r := <-t.done:
+		return r.st, r.err
+	case <-ctx.Done():
+		return metadata.PartitionState{}, ctx.Err()
+	}
+}
+
+func (u *Uploader) truncate(ctx context.Context, t *truncation) truncated {
+	st, gen, err := u.state(ctx, t.key)
+	if err != nil {
+		return truncated{err: err}
+	}
+	if t.logStart > st.HighWatermark {
+		return truncated{st: st, err: fmt.Errorf("%w: log start %d above the high watermark %d", ErrOutOfRange, t.logStart, st.HighWatermark)}
+	}
+	st.LogStartOffset = max(st.LogStartOffset, t.logStart)
+	if err := u.opts.Store.TruncateLog(ctx, t.key, t.epoch, st, t.drop); err != nil {
+		return truncated{err: err}
+	}
+	u.mu.Lock()
+	if cur := u.parts[t.key]; cur != nil && cur.gen == gen {
+		cur.st = cloneState(st)
+	}
+	u.mu.Unlock()
+	return truncated{st: st}
 }
 
 // pending is one partition's share of the segment being uploaded.

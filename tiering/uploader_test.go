@@ -45,6 +45,7 @@ func TestUploader(t *testing.T) {
 		{"CancelDuringOutage", testCancelDuringOutage},
 		{"SkipsDuplicateAndStraddling", testSkipsDuplicateAndStraddling},
 		{"CorruptSegmentStopsRun", testCorruptSegmentStopsRun},
+		{"Truncate", testTruncate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newUpEnv(t, e.Endpoints()))
@@ -941,5 +942,50 @@ func testCorruptSegmentStopsRun(t *testing.T, env *upEnv) {
 	}
 	if objs := env.objects(); len(objs) != 0 {
 		t.Fatalf("objects stored from a corrupt segment: %v", objs)
+	}
+}
+
+// testTruncate: Truncate moves the log start up (never down, never past the
+// high watermark), deletes the entries given, and the next segment's commit
+// keeps the new log start; a fenced epoch writes nothing.
+func testTruncate(t *testing.T, env *upEnv) {
+	k := testKey(1, 0)
+	epoch := env.lead(k)
+	c := newCommits()
+	u, stop := env.start(c, nil, nil)
+	for range 3 {
+		env.write(k, batchSpec{records: 10, valueSize: 10})
+		env.seal()
+	}
+	c.wait(t, 3)
+	entries, err := env.store.Manifest(t.Context(), k)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("manifest %v %v, want 3 entries", entries, err)
+	}
+	ctx := t.Context()
+	if _, err := u.Truncate(ctx, k, epoch, 31, nil); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("truncate past the high watermark: %v, want ErrOutOfRange", err)
+	}
+	st, err := u.Truncate(ctx, k, epoch, 15, []int64{entries[0].BaseOffset})
+	if err != nil || st.LogStartOffset != 15 || st.HighWatermark != 30 {
+		t.Fatalf("truncate to 15: %+v %v", st, err)
+	}
+	if st, err := u.Truncate(ctx, k, epoch, 5, nil); err != nil || st.LogStartOffset != 15 {
+		t.Fatalf("truncate down to 5: %+v %v, want the log start to stay 15", st, err)
+	}
+	env.write(k, batchSpec{records: 10, valueSize: 10})
+	env.seal()
+	c.wait(t, 4)
+	stop()
+	st, err = env.store.PartitionState(ctx, k)
+	if err != nil || st.LogStartOffset != 15 || st.HighWatermark != 40 {
+		t.Fatalf("state after the next segment: %+v %v, want log start 15, high watermark 40", st, err)
+	}
+	after, err := env.store.Manifest(ctx, k)
+	if err != nil || len(after) != 3 || after[0].BaseOffset != entries[1].BaseOffset {
+		t.Fatalf("manifest after truncation: %+v %v, want the last 3 entries from %d", after, err, entries[1].BaseOffset)
+	}
+	if err := env.store.TruncateLog(ctx, k, epoch-1, metadata.PartitionState{LogStartOffset: 40, HighWatermark: 40}, nil); !errors.Is(err, metadata.ErrFenced) {
+		t.Fatalf("truncate under a stale epoch: %v, want ErrFenced", err)
 	}
 }

@@ -43,6 +43,7 @@ type Config struct {
 	MaxRequestBytes   ByteSize      `yaml:"max-request-bytes"`
 	CacheBytes        ByteSize      `yaml:"cache-bytes"`
 	OffsetsPartitions int32         `yaml:"offsets-topic-partitions"`
+	RetentionCheck    time.Duration `yaml:"retention-check-interval"`
 	LogLevel          string        `yaml:"log-level"`
 	LogFormat         string        `yaml:"log-format"`
 
@@ -65,7 +66,8 @@ func DefaultConfig() Config {
 		SessionTTL:        10 * time.Second,
 		MaxRequestBytes:   100 * MiB, // Kafka's socket.request.max.bytes
 		CacheBytes:        256 * MiB,
-		OffsetsPartitions: 50, // Kafka's offsets.topic.num.partitions
+		OffsetsPartitions: 50,              // Kafka's offsets.topic.num.partitions
+		RetentionCheck:    5 * time.Minute, // Kafka's log.retention.check.interval.ms
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -89,6 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
+	fs.Var((*durationValue)(&c.RetentionCheck), "retention-check-interval", "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)")
 	fs.Var((*int32Value)(&c.OffsetsPartitions), "offsets-topic-partitions", "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format` on stderr: text or json")
@@ -375,6 +378,9 @@ func (c *Config) Validate() error {
 	if c.CacheBytes < KiB {
 		bad("--cache-bytes must be at least 1KiB, got %s", c.CacheBytes)
 	}
+	if c.RetentionCheck < 100*time.Millisecond {
+		bad("--retention-check-interval must be at least 100ms, got %s", c.RetentionCheck)
+	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		bad("--offsets-topic-partitions must be between 1 and 1000, got %d", c.OffsetsPartitions)
 	}
@@ -482,22 +488,23 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		store = (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "objects"))}).String()
 	}
 	return broker.Config{
-		DataDir:           dir,
-		Listen:            c.Listen,
-		AdvertisedAddr:    c.AdvertisedAddr,
-		EtcdEndpoints:     append([]string(nil), c.EtcdEndpoints...),
-		ObjectStore:       store,
-		BrokerID:          c.BrokerID,
-		Rack:              c.Rack,
-		DefaultPartitions: c.DefaultPartitions,
-		AutoCreateTopics:  c.AutoCreateTopics,
-		SealBytes:         int64(c.SealBytes),
-		SealInterval:      c.SealInterval,
-		SessionTTL:        c.SessionTTL,
-		MaxRequestBytes:   int32(c.MaxRequestBytes),
-		CacheBytes:        int64(c.CacheBytes),
-		OffsetsPartitions: c.OffsetsPartitions,
-		Logger:            logger,
-		Registerer:        reg,
+		DataDir:                dir,
+		Listen:                 c.Listen,
+		AdvertisedAddr:         c.AdvertisedAddr,
+		EtcdEndpoints:          append([]string(nil), c.EtcdEndpoints...),
+		ObjectStore:            store,
+		BrokerID:               c.BrokerID,
+		Rack:                   c.Rack,
+		DefaultPartitions:      c.DefaultPartitions,
+		AutoCreateTopics:       c.AutoCreateTopics,
+		SealBytes:              int64(c.SealBytes),
+		SealInterval:           c.SealInterval,
+		SessionTTL:             c.SessionTTL,
+		MaxRequestBytes:        int32(c.MaxRequestBytes),
+		CacheBytes:             int64(c.CacheBytes),
+		OffsetsPartitions:      c.OffsetsPartitions,
+		RetentionCheckInterval: c.RetentionCheck,
+		Logger:                 logger,
+		Registerer:             reg,
 	}, nil
 }

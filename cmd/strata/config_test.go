@@ -187,6 +187,7 @@ var layerSamples = map[string][3]string{
 	"max-request-bytes":        {"1MiB", "2MiB", "3MiB"},
 	"cache-bytes":              {"1GiB", "2GiB", "3GiB"},
 	"offsets-topic-partitions": {"10", "20", "30"},
+	"retention-check-interval": {"1s", "2s", "3s"},
 	"log-level":                {"debug", "warn", "error"},
 	"log-format":               {"json", "text", "json"},
 }
