@@ -291,6 +291,12 @@ func (c *Config) setDefaults() error {
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = DefaultRetentionCheckInterval
 	}
+	if c.GCInterval <= 0 {
+		c.GCInterval = DefaultGCInterval
+	}
+	if c.GCGrace <= 0 {
+		c.GCGrace = DefaultGCGrace
+	}
 	return nil
 }
 

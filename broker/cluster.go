@@ -349,8 +349,19 @@ func (b *Broker) controllerLoop() {
 }
 
 // control writes the assignments Balance asks for after every view change,
-// until the term ends or the broker stops.
+// and collects garbage in the bucket, until the term ends or the broker
+// stops.
 func (b *Broker) control(ctl *metadata.Controller) {
+	gcCtx, stopGC := context.WithCancel(b.ctx)
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		b.collectGarbage(gcCtx)
+	}()
+	defer func() {
+		stopGC()
+		<-gcDone
+	}()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 		defer cancel()

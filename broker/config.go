@@ -26,6 +26,8 @@ type Config struct {
 	CacheBytes             int64                 // object range cache
 	OffsetsPartitions      int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
 	RetentionCheckInterval time.Duration         // how often retention.ms and retention.bytes are applied
+	GCInterval             time.Duration         // how often the controller deletes unreferenced objects
+	GCGrace                time.Duration         // how long an object stays unreferenced before it is deleted
 	Logger                 *slog.Logger          // nil = discard
 	Registerer             prometheus.Registerer // nil = no metrics
 }

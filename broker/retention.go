@@ -8,8 +8,8 @@ package broker
 // last entry dropped (ListOffsets earliest; Fetch below it gets
 // OFFSET_OUT_OF_RANGE), in the same epoch-guarded etcd transaction that
 // deletes the entries. DeleteRecords moves the log start on request.
-// Objects that no entry references any longer stay in the bucket: deleting
-// them is garbage collection's work.
+// Objects that no entry references any longer are deleted by the
+// controller's garbage collection (collectGarbage) after --gc-grace.
 
 import (
 	"context"
@@ -22,8 +22,13 @@ import (
 	"github.com/strata-io/strata/tiering"
 )
 
-// DefaultRetentionCheckInterval is Kafka's log.retention.check.interval.ms.
-const DefaultRetentionCheckInterval = 5 * time.Minute
+// Defaults of the background work's intervals. The first is Kafka's
+// log.retention.check.interval.ms; Kafka has no garbage collection.
+const (
+	DefaultRetentionCheckInterval = 5 * time.Minute
+	DefaultGCInterval             = 5 * time.Minute
+	DefaultGCGrace                = time.Hour
+)
 
 // retentionLoop applies retention every interval until the broker stops.
 func (b *Broker) retentionLoop() {
@@ -61,6 +66,25 @@ func (b *Broker) applyRetention(now int64) {
 			}
 			b.log.Info("retention deleted segments", "topic", t.meta.Name, "partition", p.key.Partition,
 				"entries", len(drop), "log_start", st.LogStartOffset)
+		}
+	}
+}
+
+// collectGarbage deletes the objects no manifest entry references for
+// --gc-grace, every --gc-interval, until ctx ends: the controller runs it
+// during its term, so one broker collects at a time.
+func (b *Broker) collectGarbage(ctx context.Context) {
+	gc := tiering.NewCollector(b.bucket, b.store, b.cfg.GCGrace, b.log.With("component", "gc"), b.cfg.Registerer)
+	t := time.NewTicker(b.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := gc.Collect(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				b.log.Warn("garbage collection pass failed; its grace periods start again", "error", err)
+			}
 		}
 	}
 }

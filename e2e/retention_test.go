@@ -12,6 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/internal/testenv"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/tiering"
 )
 
 // TestRetention, on a real etcd and MinIO: retention.ms drops the segments
@@ -19,12 +22,13 @@ import (
 // while the rest stays at or above it, and DeleteRecords moves the log start
 // to the offset asked for. In each case ListOffsets earliest answers the new
 // log start, a Fetch below it gets OFFSET_OUT_OF_RANGE, a consumer from the
-// beginning starts there, and all of it holds after a restart.
+// beginning starts there, and all of it holds after a restart. Garbage
+// collection then deletes the objects of the dropped entries, and only them.
 func TestRetention(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	minio := testenv.StartMinIO(t)
 	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("retention"),
-		Args: []string{"--retention-check-interval", "200ms"}})
+		Args: []string{"--retention-check-interval", "200ms", "--gc-interval", "200ms", "--session-ttl", "2s", "--gc-grace", "4s"}})
 	ctx := testContext(t, 3*time.Minute)
 	cl := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	adm := kadm.NewClient(cl)
@@ -91,6 +95,7 @@ func TestRetention(t *testing.T) {
 	produce("ret-keep", 5, time.Now().Add(-100*24*time.Hour))
 	produce("ret-compact", 5, time.Now().Add(-100*24*time.Hour))
 
+	objects := segmentObjects(t, minio)
 	deleted, err := adm.DeleteRecords(ctx, kadm.Offsets{"ret-delete": {0: {Topic: "ret-delete", Partition: 0, At: 15}}})
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +149,73 @@ func TestRetention(t *testing.T) {
 	}
 	s.Restart()
 	check("after a restart")
+
+	// Garbage collection: the objects of the entries dropped (7: one of
+	// ret-time, the first 5 of ret-size, one of ret-delete; each object
+	// holds one batch) go once --gc-grace has passed, and every object a
+	// manifest references stays.
+	store := metadataStore(t, etcd.Endpoint)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		refs, _, err := store.ReferencedObjects(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := segmentObjects(t, minio)
+		for name := range refs {
+			if !listed[name] {
+				t.Fatalf("object %s is referenced by a manifest entry but not in the bucket", name)
+			}
+		}
+		dropped := 0
+		for name := range objects {
+			if _, ok := refs[name]; !ok {
+				dropped++
+			}
+		}
+		if dropped != 7 {
+			t.Fatalf("%d of the %d objects before retention are no longer referenced, want 7", dropped, len(objects))
+		}
+		if len(listed) == len(refs) {
+			break // every unreferenced object is gone
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 60s the bucket still holds %d objects no manifest references", len(listed)-len(refs))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// segmentObjects lists the segment objects in the test's bucket.
+func segmentObjects(t *testing.T, minio *testenv.MinIO) map[string]bool {
+	t.Helper()
+	b, err := objectstore.Open(t.Context(), minio.S3URL("retention"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	out := map[string]bool{}
+	if err := b.Iter(t.Context(), tiering.SegmentPrefix, func(name string) error { out[name] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// metadataStore is a Store on the cluster's etcd, for reading what the
+// brokers wrote.
+func metadataStore(t *testing.T, endpoint string) *metadata.Store {
+	t.Helper()
+	client, err := metadata.Connect(t.Context(), []string{endpoint}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	store, err := metadata.New(t.Context(), client, metadata.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
 
 // firstConsumed is the offset of the first record a new consumer of topic

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/sourcegraph/conc/pool"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -386,4 +387,46 @@ func (s *Store) TruncateLog(ctx context.Context, key PartitionKey, epoch int64, 
 		ops = ops[:0]
 	}
 	return nil
+}
+
+// referencedPage is how many keys ReferencedObjects reads at a time.
+const referencedPage = 1000
+
+// ReferencedObjects returns the name of every object that a manifest entry
+// of any partition references, as of one etcd revision (read in pages, all
+// at that revision), and the revision.
+func (s *Store) ReferencedObjects(ctx context.Context) (map[string]struct{}, int64, error) {
+	prefix := s.keys.prefix + "partitions/"
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	out := map[string]struct{}{}
+	key, rev := prefix, int64(0)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(referencedPage)}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.client.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("metadata: read manifests: %w", err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			if !strings.Contains(string(kv.Key), "/manifest/") {
+				continue
+			}
+			var e struct {
+				Object string `json:"object"`
+			}
+			if err := json.Unmarshal(kv.Value, &e); err != nil {
+				return nil, 0, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
+			}
+			out[e.Object] = struct{}{}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return out, rev, nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
 }

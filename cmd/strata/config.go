@@ -44,6 +44,8 @@ type Config struct {
 	CacheBytes        ByteSize      `yaml:"cache-bytes"`
 	OffsetsPartitions int32         `yaml:"offsets-topic-partitions"`
 	RetentionCheck    time.Duration `yaml:"retention-check-interval"`
+	GCInterval        time.Duration `yaml:"gc-interval"`
+	GCGrace           time.Duration `yaml:"gc-grace"`
 	LogLevel          string        `yaml:"log-level"`
 	LogFormat         string        `yaml:"log-format"`
 
@@ -68,6 +70,8 @@ func DefaultConfig() Config {
 		CacheBytes:        256 * MiB,
 		OffsetsPartitions: 50,              // Kafka's offsets.topic.num.partitions
 		RetentionCheck:    5 * time.Minute, // Kafka's log.retention.check.interval.ms
+		GCInterval:        5 * time.Minute,
+		GCGrace:           time.Hour,
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -91,6 +95,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
+	fs.Var((*durationValue)(&c.GCInterval), "gc-interval", "how often the controller deletes objects no manifest references (`interval`)")
+	fs.Var((*durationValue)(&c.GCGrace), "gc-grace", "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl")
 	fs.Var((*durationValue)(&c.RetentionCheck), "retention-check-interval", "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)")
 	fs.Var((*int32Value)(&c.OffsetsPartitions), "offsets-topic-partitions", "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
@@ -378,6 +384,12 @@ func (c *Config) Validate() error {
 	if c.CacheBytes < KiB {
 		bad("--cache-bytes must be at least 1KiB, got %s", c.CacheBytes)
 	}
+	if c.GCInterval < 100*time.Millisecond {
+		bad("--gc-interval must be at least 100ms, got %s", c.GCInterval)
+	}
+	if c.GCGrace < 2*c.SessionTTL {
+		bad("--gc-grace must be at least twice --session-ttl (%s), so that an upload whose commit is in flight is never collected; got %s", c.SessionTTL, c.GCGrace)
+	}
 	if c.RetentionCheck < 100*time.Millisecond {
 		bad("--retention-check-interval must be at least 100ms, got %s", c.RetentionCheck)
 	}
@@ -504,6 +516,8 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		CacheBytes:             int64(c.CacheBytes),
 		OffsetsPartitions:      c.OffsetsPartitions,
 		RetentionCheckInterval: c.RetentionCheck,
+		GCInterval:             c.GCInterval,
+		GCGrace:                c.GCGrace,
 		Logger:                 logger,
 		Registerer:             reg,
 	}, nil
