@@ -242,6 +242,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.wg.Go(b.controllerLoop)
 	b.wg.Go(b.groups.writeLoop)
 	b.wg.Go(b.retentionLoop)
+	b.wg.Go(b.compactionLoop)
 	b.ready.Store(true)
 	b.log.Info("strata broker serving", "listen", b.ln.Addr().String(), "advertised", b.advAddr,
 		"cluster", b.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
@@ -296,6 +297,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.GCGrace <= 0 {
 		c.GCGrace = DefaultGCGrace
+	}
+	if c.CompactionInterval <= 0 {
+		c.CompactionInterval = DefaultCompactionInterval
+	}
+	if c.CompactionMinAge < 0 {
+		c.CompactionMinAge = DefaultCompactionMinAge
 	}
 	return nil
 }

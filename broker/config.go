@@ -28,6 +28,8 @@ type Config struct {
 	RetentionCheckInterval time.Duration         // how often retention.ms and retention.bytes are applied
 	GCInterval             time.Duration         // how often the controller deletes unreferenced objects
 	GCGrace                time.Duration         // how long an object stays unreferenced before it is deleted
+	CompactionInterval     time.Duration         // how often small objects' ranges are merged
+	CompactionMinAge       time.Duration         // how old a range must be to be merged
 	Logger                 *slog.Logger          // nil = discard
 	Registerer             prometheus.Registerer // nil = no metrics
 }

@@ -24,6 +24,7 @@ type metrics struct {
 	// groupCommits is the latency of one etcd transaction of a coordinator
 	// shard's writes (committed offsets, group generations).
 	groupCommits prometheus.Histogram
+	compactions  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,9 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Consumer-group writes to etcd (committed offsets, generations): one observation per batch of the writes queued meanwhile, one transaction per 128 keys.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		compactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_compactions_total", Help: "Runs of small ranges merged into an object of their own."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits)
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions)
 	}
 	return m
 }

@@ -17,8 +17,9 @@ type topicConfigDef struct {
 }
 
 // topicConfigDefs are the topic configs Strata knows. Retention
-// (retention.ms, retention.bytes) is enforced (retention.go); compaction
-// settings are stored and reported (see docs/configuration.md for what is
+// (retention.ms, retention.bytes) is enforced (retention.go), and
+// segment.bytes sizes compacted objects (compaction.go); log compaction
+// settings are stored and reported (see docs/retention.md for what is
 // enforced today).
 var topicConfigDefs = map[string]topicConfigDef{
 	"cleanup.policy":         {"delete", checkList("delete", "compact"), "delete, compact, or both"},
@@ -93,6 +94,7 @@ type topicConfig struct {
 	deletes        bool
 	retentionMs    int64
 	retentionBytes int64
+	segmentBytes   int64 // the size object compaction merges ranges up to
 }
 
 func parseTopicConfig(set map[string]string) (topicConfig, error) {
@@ -114,12 +116,17 @@ func parseTopicConfig(set map[string]string) (topicConfig, error) {
 	if err != nil {
 		return topicConfig{}, err
 	}
+	segment, err := strconv.ParseInt(get("segment.bytes"), 10, 64)
+	if err != nil {
+		return topicConfig{}, err
+	}
 	return topicConfig{
 		maxMessageBytes: mmb,
 		logAppendTime:   get("message.timestamp.type") == "LogAppendTime",
 		deletes:         slices.ContainsFunc(strings.Split(get("cleanup.policy"), ","), func(p string) bool { return strings.TrimSpace(p) == "delete" }),
 		retentionMs:     ms,
 		retentionBytes:  bytes,
+		segmentBytes:    segment,
 	}, nil
 }
 

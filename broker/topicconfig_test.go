@@ -61,7 +61,7 @@ func TestValidateTopicConfig(t *testing.T) {
 }
 
 func TestParseTopicConfig(t *testing.T) {
-	def := topicConfig{maxMessageBytes: 1048588, deletes: true, retentionMs: 604800000, retentionBytes: -1}
+	def := topicConfig{maxMessageBytes: 1048588, deletes: true, retentionMs: 604800000, retentionBytes: -1, segmentBytes: 1073741824}
 	with := func(change func(*topicConfig)) topicConfig {
 		c := def
 		change(&c)

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -88,7 +85,7 @@ func benchCommits(b *testing.B, s *Strata, refRate float64) {
 			b.Fatal(err)
 		}
 	}
-	txns0 := groupCommitTxns(b, s)
+	txns0 := metricValue(b, s, "strata_group_commit_seconds_count")
 
 	b.ResetTimer()
 	var next atomic.Int64
@@ -112,32 +109,10 @@ func benchCommits(b *testing.B, s *Strata, refRate float64) {
 		b.Fatal(err)
 	}
 	rate := float64(b.N) / b.Elapsed().Seconds()
-	txns := groupCommitTxns(b, s) - txns0
+	txns := metricValue(b, s, "strata_group_commit_seconds_count") - txns0
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(rate, "offsets/s")
 	b.ReportMetric(refRate, "ref-txns/s")
 	b.ReportMetric(rate/refRate, "offsets/ref-txn")
 	b.ReportMetric(float64(b.N)/txns, "offsets/etcd-txn")
-}
-
-var groupCommitCount = regexp.MustCompile(`(?m)^strata_group_commit_seconds_count (\d+)`)
-
-// groupCommitTxns is the broker's count of consumer-group etcd transactions.
-func groupCommitTxns(b *testing.B, s *Strata) float64 {
-	b.Helper()
-	resp, err := http.Get("http://" + s.HTTPAddr + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := groupCommitCount.FindSubmatch(body)
-	if m == nil {
-		b.Fatal("no strata_group_commit_seconds_count in /metrics")
-	}
-	n, _ := strconv.ParseFloat(string(m[1]), 64)
-	return n
 }

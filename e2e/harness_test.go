@@ -5,11 +5,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -203,4 +206,29 @@ func createTopicsRequest(topic string, partitions int32, configs map[string]stri
 	}
 	req.Topics = append(req.Topics, ct)
 	return req
+}
+
+// metricValue is the value of an unlabelled metric on the broker's /metrics.
+func metricValue(tb testing.TB, s *Strata, name string) float64 {
+	tb.Helper()
+	resp, err := http.Get("http://" + s.HTTPAddr + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("metric %s: %q: %v", name, v, err)
+			}
+			return f
+		}
+	}
+	tb.Fatalf("no metric %s on /metrics", name)
+	return 0
 }

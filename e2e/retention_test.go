@@ -95,7 +95,7 @@ func TestRetention(t *testing.T) {
 	produce("ret-keep", 5, time.Now().Add(-100*24*time.Hour))
 	produce("ret-compact", 5, time.Now().Add(-100*24*time.Hour))
 
-	objects := segmentObjects(t, minio)
+	objects := segmentObjects(t, minio, "retention")
 	deleted, err := adm.DeleteRecords(ctx, kadm.Offsets{"ret-delete": {0: {Topic: "ret-delete", Partition: 0, At: 15}}})
 	if err != nil {
 		t.Fatal(err)
@@ -155,29 +155,37 @@ func TestRetention(t *testing.T) {
 	// holds one batch) go once --gc-grace has passed, and every object a
 	// manifest references stays.
 	store := metadataStore(t, etcd.Endpoint)
+	refs := awaitCollected(t, store, minio, "retention")
+	dropped := 0
+	for name := range objects {
+		if _, ok := refs[name]; !ok {
+			dropped++
+		}
+	}
+	if dropped != 7 {
+		t.Fatalf("%d of the %d objects before retention are no longer referenced, want 7", dropped, len(objects))
+	}
+}
+
+// awaitCollected waits until garbage collection has deleted every object of
+// the bucket that no manifest references, checks that every referenced
+// object is there, and returns the referenced ones.
+func awaitCollected(t *testing.T, store *metadata.Store, minio *testenv.MinIO, bucket string) map[string]struct{} {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		refs, _, err := store.ReferencedObjects(ctx)
+		refs, _, err := store.ReferencedObjects(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
-		listed := segmentObjects(t, minio)
+		listed := segmentObjects(t, minio, bucket)
 		for name := range refs {
 			if !listed[name] {
 				t.Fatalf("object %s is referenced by a manifest entry but not in the bucket", name)
 			}
 		}
-		dropped := 0
-		for name := range objects {
-			if _, ok := refs[name]; !ok {
-				dropped++
-			}
-		}
-		if dropped != 7 {
-			t.Fatalf("%d of the %d objects before retention are no longer referenced, want 7", dropped, len(objects))
-		}
 		if len(listed) == len(refs) {
-			break // every unreferenced object is gone
+			return refs
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("within 60s the bucket still holds %d objects no manifest references", len(listed)-len(refs))
@@ -186,10 +194,10 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-// segmentObjects lists the segment objects in the test's bucket.
-func segmentObjects(t *testing.T, minio *testenv.MinIO) map[string]bool {
+// segmentObjects lists the segment objects in a bucket of minio.
+func segmentObjects(t *testing.T, minio *testenv.MinIO, bucket string) map[string]bool {
 	t.Helper()
-	b, err := objectstore.Open(t.Context(), minio.S3URL("retention"))
+	b, err := objectstore.Open(t.Context(), minio.S3URL(bucket))
 	if err != nil {
 		t.Fatal(err)
 	}

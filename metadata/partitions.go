@@ -430,3 +430,52 @@ func (s *Store) ReferencedObjects(ctx context.Context) (map[string]struct{}, int
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
+
+// maxReplaced bounds the entries ReplaceEntries replaces in one transaction.
+const maxReplaced = maxTxnOps - 1
+
+// ReplaceEntries swaps consecutive manifest entries of a partition for one
+// that covers the same offsets (object compaction), in one transaction
+// guarded by the partition's epoch and by every old entry still existing:
+// readers see either the old entries or the new one. The new entry must
+// start at the first old entry's base offset and end at the last one's last
+// offset. ErrFenced when the epoch no longer holds, ErrConflict when an old
+// entry is gone (retention removed it meanwhile).
+func (s *Store) ReplaceEntries(ctx context.Context, key PartitionKey, epoch int64, old []ManifestEntry, entry ManifestEntry) error {
+	switch {
+	case epoch <= 0:
+		return ErrFenced
+	case len(old) == 0 || len(old) > maxReplaced:
+		return fmt.Errorf("%w: %s: replace %d entries (1 to %d)", ErrInvalid, key, len(old), maxReplaced)
+	case entry.BaseOffset != old[0].BaseOffset || entry.LastOffset != old[len(old)-1].LastOffset:
+		return fmt.Errorf("%w: %s: entry [%d, %d] does not cover [%d, %d]", ErrInvalid, key,
+			entry.BaseOffset, entry.LastOffset, old[0].BaseOffset, old[len(old)-1].LastOffset)
+	}
+	val, err := json.Marshal(entry)
+	if err != nil {
+		return fmt.Errorf("metadata: encode manifest entry of %s: %w", key, err)
+	}
+	lk := s.keys.leader(key)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(lk), "=", epoch)}
+	// The first key is overwritten (etcd refuses a put and a delete of one
+	// key in a transaction); the others are deleted.
+	ops := []clientv3.Op{clientv3.OpPut(s.keys.manifestEntry(key, entry.BaseOffset), string(val))}
+	for i, e := range old {
+		k := s.keys.manifestEntry(key, e.BaseOffset)
+		cmps = append(cmps, clientv3.Compare(clientv3.Version(k), ">", 0))
+		if i > 0 {
+			ops = append(ops, clientv3.OpDelete(k))
+		}
+	}
+	resp, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(lk, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return fmt.Errorf("metadata: replace manifest entries of %s: %w", key, err)
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 0 || kvs[0].CreateRevision != epoch {
+		return ErrFenced
+	}
+	return fmt.Errorf("%w: %s: a manifest entry to replace is gone", ErrConflict, key)
+}

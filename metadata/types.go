@@ -87,6 +87,9 @@ type ManifestEntry struct {
 	MaxTimestamp int64  `json:"maxTs"`   // max timestamp of the range
 	Batches      int32  `json:"batches"` // number of batches
 	CRC          uint32 `json:"crc"`     // CRC-32C of the range's bytes
+	// Committed is when the range was committed (unix ms; for a compacted
+	// range, the newest of the ranges it replaced). 0: not recorded.
+	Committed int64 `json:"committed,omitempty"`
 }
 
 // ProducerState is an idempotent producer's last appended batches on one partition.

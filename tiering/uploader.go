@@ -89,7 +89,7 @@ type Uploader struct {
 	// Retry backoff bounds for PUTs, commits and state loads (tests shorten them).
 	minBackoff, maxBackoff time.Duration
 
-	truncs chan *truncation // to Run, between two segments
+	jobs chan job // run by Run between two segments
 
 	mu     sync.Mutex
 	parts  map[metadata.PartitionKey]*partState
@@ -123,7 +123,7 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		maxBackoff: 5 * time.Second,
 		parts:      make(map[metadata.PartitionKey]*partState),
 		notLed:     make(map[metadata.PartitionKey]struct{}),
-		truncs:     make(chan *truncation),
+		jobs:       make(chan job),
 	}
 }
 
@@ -167,24 +167,34 @@ func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
 			if err := u.upload(ctx, seg); err != nil {
 				return err
 			}
-		case t := <-u.truncs:
-			t.done <- u.truncate(ctx, t)
+		case j := <-u.jobs:
+			j.done <- j.fn(ctx)
 		}
 	}
 }
 
-// truncation is a request to Truncate, run by Run.
-type truncation struct {
-	key      metadata.PartitionKey
-	epoch    int64
-	logStart int64
-	drop     []int64
-	done     chan truncated
+// job is a change to committed partitions that must not interleave with a
+// segment's commit: Run runs it between two segments.
+type job struct {
+	fn   func(ctx context.Context) error
+	done chan error
 }
 
-type truncated struct {
-	st  metadata.PartitionState
-	err error
+// between runs fn on Run's goroutine between two segments, and returns its
+// error, or ctx's if ctx ends first.
+func (u *Uploader) between(ctx context.Context, fn func(ctx context.Context) error) error {
+	j := job{fn: fn, done: make(chan error, 1)}
+	select {
+	case u.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Truncate moves the log start offset of a partition this broker leads
@@ -194,38 +204,37 @@ type truncated struct {
 // between two segments, so that no segment's commit carries the old log
 // start after it. It returns the committed state.
 func (u *Uploader) Truncate(ctx context.Context, key metadata.PartitionKey, epoch, logStart int64, drop []int64) (metadata.PartitionState, error) {
-	t := &truncation{key: key, epoch: epoch, logStart: logStart, drop: drop, done: make(chan truncated, 1)}
-	select {
-	case u.truncs <- t:
-	case <-ctx.Done():
-		return metadata.PartitionState{}, ctx.Err()
-	}
-	select {
-	case r := <-t.done:
-		return r.st, r.err
-	case <-ctx.Done():
-		return metadata.PartitionState{}, ctx.Err()
-	}
+	var st metadata.PartitionState
+	err := u.between(ctx, func(ctx context.Context) error {
+		var gen uint64
+		var err error
+		if st, gen, err = u.state(ctx, key); err != nil {
+			return err
+		}
+		if logStart > st.HighWatermark {
+			return fmt.Errorf("%w: log start %d above the high watermark %d", ErrOutOfRange, logStart, st.HighWatermark)
+		}
+		st.LogStartOffset = max(st.LogStartOffset, logStart)
+		if err := u.opts.Store.TruncateLog(ctx, key, epoch, st, drop); err != nil {
+			return err
+		}
+		u.mu.Lock()
+		if cur := u.parts[key]; cur != nil && cur.gen == gen {
+			cur.st = cloneState(st)
+		}
+		u.mu.Unlock()
+		return nil
+	})
+	return st, err
 }
 
-func (u *Uploader) truncate(ctx context.Context, t *truncation) truncated {
-	st, gen, err := u.state(ctx, t.key)
-	if err != nil {
-		return truncated{err: err}
-	}
-	if t.logStart > st.HighWatermark {
-		return truncated{st: st, err: fmt.Errorf("%w: log start %d above the high watermark %d", ErrOutOfRange, t.logStart, st.HighWatermark)}
-	}
-	st.LogStartOffset = max(st.LogStartOffset, t.logStart)
-	if err := u.opts.Store.TruncateLog(ctx, t.key, t.epoch, st, t.drop); err != nil {
-		return truncated{err: err}
-	}
-	u.mu.Lock()
-	if cur := u.parts[t.key]; cur != nil && cur.gen == gen {
-		cur.st = cloneState(st)
-	}
-	u.mu.Unlock()
-	return truncated{st: st}
+// Replace swaps consecutive manifest entries of a partition this broker
+// leads under epoch for one that covers the same offsets (object
+// compaction; see metadata.Store.ReplaceEntries), between two segments.
+func (u *Uploader) Replace(ctx context.Context, key metadata.PartitionKey, epoch int64, old []metadata.ManifestEntry, entry metadata.ManifestEntry) error {
+	return u.between(ctx, func(ctx context.Context) error {
+		return u.opts.Store.ReplaceEntries(ctx, key, epoch, old, entry)
+	})
 }
 
 // pending is one partition's share of the segment being uploaded.
@@ -339,6 +348,7 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	for i, e := range index {
 		p := parts[e.Key]
 		entry := e.ManifestEntry(name)
+		entry.Committed = time.Now().UnixMilli()
 		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.epoch, Entry: entry, State: nextState(p.prev, entry, p.producers)}
 	}
 	errs, err := u.commit(ctx, commits)

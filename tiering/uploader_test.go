@@ -46,6 +46,7 @@ func TestUploader(t *testing.T) {
 		{"SkipsDuplicateAndStraddling", testSkipsDuplicateAndStraddling},
 		{"CorruptSegmentStopsRun", testCorruptSegmentStopsRun},
 		{"Truncate", testTruncate},
+		{"Compact", testCompact},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newUpEnv(t, e.Endpoints()))

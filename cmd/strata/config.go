@@ -46,6 +46,8 @@ type Config struct {
 	RetentionCheck    time.Duration `yaml:"retention-check-interval"`
 	GCInterval        time.Duration `yaml:"gc-interval"`
 	GCGrace           time.Duration `yaml:"gc-grace"`
+	CompactionEvery   time.Duration `yaml:"compaction-interval"`
+	CompactionMinAge  time.Duration `yaml:"compaction-min-age"`
 	LogLevel          string        `yaml:"log-level"`
 	LogFormat         string        `yaml:"log-format"`
 
@@ -72,6 +74,8 @@ func DefaultConfig() Config {
 		RetentionCheck:    5 * time.Minute, // Kafka's log.retention.check.interval.ms
 		GCInterval:        5 * time.Minute,
 		GCGrace:           time.Hour,
+		CompactionEvery:   10 * time.Minute,
+		CompactionMinAge:  10 * time.Minute,
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -95,6 +99,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
+	fs.Var((*durationValue)(&c.CompactionEvery), "compaction-interval", "how often each broker merges the small ranges of the partitions it leads into objects of up to segment.bytes (`interval`)")
+	fs.Var((*durationValue)(&c.CompactionMinAge), "compaction-min-age", "how long after its commit a range may be merged (`duration`)")
 	fs.Var((*durationValue)(&c.GCInterval), "gc-interval", "how often the controller deletes objects no manifest references (`interval`)")
 	fs.Var((*durationValue)(&c.GCGrace), "gc-grace", "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl")
 	fs.Var((*durationValue)(&c.RetentionCheck), "retention-check-interval", "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)")
@@ -384,6 +390,12 @@ func (c *Config) Validate() error {
 	if c.CacheBytes < KiB {
 		bad("--cache-bytes must be at least 1KiB, got %s", c.CacheBytes)
 	}
+	if c.CompactionEvery < 100*time.Millisecond {
+		bad("--compaction-interval must be at least 100ms, got %s", c.CompactionEvery)
+	}
+	if c.CompactionMinAge < 0 {
+		bad("--compaction-min-age must not be negative, got %s", c.CompactionMinAge)
+	}
 	if c.GCInterval < 100*time.Millisecond {
 		bad("--gc-interval must be at least 100ms, got %s", c.GCInterval)
 	}
@@ -518,6 +530,8 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		RetentionCheckInterval: c.RetentionCheck,
 		GCInterval:             c.GCInterval,
 		GCGrace:                c.GCGrace,
+		CompactionInterval:     c.CompactionEvery,
+		CompactionMinAge:       c.CompactionMinAge,
 		Logger:                 logger,
 		Registerer:             reg,
 	}, nil

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-io/strata/internal/testenv"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tiering"
+)
+
+// TestObjectCompaction, on a real etcd and MinIO: while a producer and a
+// consumer run, each partition's small ranges are merged into objects of
+// their own of up to segment.bytes; the cluster harness's checker finds
+// nothing lost, duplicated, reordered or changed under the consumer; the
+// manifest ends with nothing left to merge; and garbage collection deletes
+// the small objects nothing references any more.
+func TestObjectCompaction(t *testing.T) {
+	const topic, partitions, segmentBytes = "compact-objects", 4, 64 << 10
+	etcd := testenv.StartEtcd(t)
+	minio := testenv.StartMinIO(t)
+	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("compaction"),
+		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s",
+			"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s"}})
+	ctx := testContext(t, 3*time.Minute)
+	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{"segment.bytes": strconv.Itoa(segmentBytes)})); err != nil {
+		t.Fatal(err)
+	}
+	store := metadataStore(t, etcd.Endpoint)
+	mt, err := store.Topic(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWorkload(t, []string{topic}, partitions, 10*time.Millisecond, s.Client)
+	check := func(when string) {
+		t.Helper()
+		if err := w.pause(60 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		defer w.resume()
+		v, err := w.check(ctx, s.Client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked, _ := w.totals()
+		t.Logf("%s: %d records read, %d acknowledged", when, v.Read, acked)
+		if !v.ok() || v.Read == 0 {
+			t.Fatalf("%s: %d read, %d lost, %d duplicated, %d out of order, %d offset gaps, %d moved, %d vanished:\n%s",
+				when, v.Read, v.Lost, v.Duplicated, v.OutOfOrder, v.Gaps, v.Moved, v.Vanished, strings.Join(v.Problems, "\n"))
+		}
+	}
+	compactions := func() float64 { return metricValue(t, s, "strata_compactions_total") }
+	deadline := time.Now().Add(60 * time.Second)
+	for compactions() < 2*partitions {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v compactions within 60s of producing", compactions())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	check("while compacting")
+	time.Sleep(2 * time.Second) // more records, more compactions
+	check("after more compactions")
+	if err := w.pause(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Producing stopped: the compactor catches up and leaves nothing to merge.
+	entries := 0
+	deadline = time.Now().Add(60 * time.Second)
+	for p := int32(0); p < partitions; p++ {
+		key := metadata.PartitionKey{Topic: mt.ID, Partition: p}
+		for {
+			m, err := store.Manifest(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if runs := tiering.PlanCompaction(m, segmentBytes, time.Now().UnixMilli()); len(runs) == 0 {
+				entries += len(m)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d: %d manifest entries, still mergeable 60s after producing stopped", p, len(m))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	refs := awaitCollected(t, store, minio, "compaction")
+	t.Logf("after compaction: %d manifest entries in %d objects; %v compactions", entries, len(refs), compactions())
+	w.resume()
+	check("at the end")
+}

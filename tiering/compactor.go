@@ -1,0 +1,112 @@
+package tiering
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/objectstore"
+)
+
+// Object compaction.
+//
+// The uploader writes one object per sealed WAL segment, holding a small
+// range of each of many partitions. Kept as they are, a year of data is
+// millions of small objects and as many manifest keys. A partition's leader
+// therefore merges runs of its consecutive small ranges into one object of
+// its own, up to the topic's segment.bytes, and swaps the run's manifest
+// entries for one entry in a single etcd transaction guarded by its epoch
+// (Uploader.Replace). The batches are copied byte for byte, so offsets,
+// timestamps and CRCs do not change; readers in flight keep reading the old
+// objects, which garbage collection deletes once nothing references them and
+// its grace period has passed. A crash between the PUT and the swap leaves
+// an orphan object for garbage collection and the manifest as it was.
+
+// maxRunEntries bounds the entries one compaction merges (one etcd
+// transaction replaces them).
+const maxRunEntries = 100
+
+// PlanCompaction returns the runs of manifest entries worth merging: at
+// least two consecutive entries, each smaller than half of target bytes
+// and committed before notAfter (unix ms; an entry without a commit time
+// counts as old), together at most target bytes. entries are in offset
+// order.
+func PlanCompaction(entries []metadata.ManifestEntry, target, notAfter int64) [][]metadata.ManifestEntry {
+	var runs [][]metadata.ManifestEntry
+	var run []metadata.ManifestEntry
+	var size int64
+	flush := func() {
+		if len(run) >= 2 {
+			runs = append(runs, run)
+		}
+		run, size = nil, 0
+	}
+	for _, e := range entries {
+		small := e.Size < target/2 && e.Committed <= notAfter
+		if !small {
+			flush()
+			continue
+		}
+		if size+e.Size > target || len(run) == maxRunEntries {
+			flush()
+		}
+		run = append(run, e)
+		size += e.Size
+	}
+	flush()
+	return runs
+}
+
+// Compactor merges runs of a partition's entries into objects of their own.
+type Compactor struct {
+	bucket   objectstore.Bucket
+	reader   *Reader
+	uploader *Uploader
+	brokerID int32
+}
+
+// NewCompactor returns a Compactor that reads through reader, writes to
+// bucket and swaps manifest entries through uploader.
+func NewCompactor(bucket objectstore.Bucket, reader *Reader, uploader *Uploader, brokerID int32) *Compactor {
+	return &Compactor{bucket: bucket, reader: reader, uploader: uploader, brokerID: brokerID}
+}
+
+// Compact merges run (consecutive entries of key, in offset order) into one
+// new object and swaps the run's manifest entries for its entry, under
+// epoch. It returns the new entry. On error the manifest is as it was (an
+// object may have been written: an orphan for garbage collection).
+func (c *Compactor) Compact(ctx context.Context, key metadata.PartitionKey, epoch int64, run []metadata.ManifestEntry) (metadata.ManifestEntry, error) {
+	var b ObjectBuilder
+	var committed int64
+	for _, e := range run {
+		data, err := c.reader.Read(ctx, e)
+		if err != nil {
+			return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: read %s: %w", key, e.Object, err)
+		}
+		for len(data) > 0 { // whole batches: Reader checked them
+			h, err := batch.Parse(data)
+			if err != nil {
+				return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
+			}
+			if err := b.Add(key, data[:h.Size()]); err != nil {
+				return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
+			}
+			data = data[h.Size():]
+		}
+		committed = max(committed, e.Committed)
+	}
+	obj, index := b.Finish()
+	name := fmt.Sprintf("%s%08x-b%d-c%s-%d-%020d.seg", SegmentPrefix, rand.Uint32(), c.brokerID, key.Topic, key.Partition, run[0].BaseOffset)
+	if err := c.bucket.Put(ctx, name, bytes.NewReader(obj), int64(len(obj))); err != nil {
+		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: put %s: %w", key, name, err)
+	}
+	entry := index[0].ManifestEntry(name)
+	entry.Committed = committed
+	if err := c.uploader.Replace(ctx, key, epoch, run, entry); err != nil {
+		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: swap manifest entries: %w", key, err)
+	}
+	return entry, nil
+}

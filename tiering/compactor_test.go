@@ -1,0 +1,97 @@
+package tiering
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+func TestPlanCompaction(t *testing.T) {
+	entry := func(base, size, committed int64) metadata.ManifestEntry {
+		return metadata.ManifestEntry{Object: fmt.Sprint("o", base), BaseOffset: base, LastOffset: base + 9, Size: size, Committed: committed}
+	}
+	bases := func(runs [][]metadata.ManifestEntry) [][]int64 {
+		var out [][]int64
+		for _, r := range runs {
+			var b []int64
+			for _, e := range r {
+				b = append(b, e.BaseOffset)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []metadata.ManifestEntry
+		want    [][]int64
+	}{
+		{"nothing", nil, nil},
+		{"one small entry is left alone", []metadata.ManifestEntry{entry(0, 10, 0)}, nil},
+		{"small entries merge", []metadata.ManifestEntry{entry(0, 10, 0), entry(10, 10, 0), entry(20, 10, 0)}, [][]int64{{0, 10, 20}}},
+		{"up to the target", []metadata.ManifestEntry{entry(0, 40, 0), entry(10, 40, 0), entry(20, 40, 0), entry(30, 10, 0)}, [][]int64{{0, 10}, {20, 30}}},
+		{"a large entry splits runs", []metadata.ManifestEntry{entry(0, 10, 0), entry(10, 10, 0), entry(20, 50, 0), entry(30, 10, 0), entry(40, 10, 0)}, [][]int64{{0, 10}, {30, 40}}},
+		{"entries too young stay", []metadata.ManifestEntry{entry(0, 10, 100), entry(10, 10, 100), entry(20, 10, 2000), entry(30, 10, 2000)}, [][]int64{{0, 10}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := bases(PlanCompaction(tc.entries, 100, 1000))
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("runs %v, want %v", got, tc.want)
+			}
+		})
+	}
+	var many []metadata.ManifestEntry
+	for i := range int64(250) {
+		many = append(many, entry(10*i, 1, 0))
+	}
+	if runs := PlanCompaction(many, 1<<30, 0); len(runs) != 3 || len(runs[0]) != maxRunEntries {
+		t.Errorf("250 entries: %d runs of %d first, want runs of at most %d", len(runs), len(runs[0]), maxRunEntries)
+	}
+}
+
+// testCompact: compaction swaps a partition's entries for one object of its
+// own holding the same batches; a fenced epoch and a vanished entry change
+// nothing.
+func testCompact(t *testing.T, env *upEnv) {
+	k, other := testKey(1, 0), testKey(2, 0)
+	epoch := env.lead(k)
+	env.lead(other)
+	c := newCommits()
+	u, stop := env.start(c, nil, nil)
+	for i := range 4 {
+		for range 1 + i%2 { // entries of one batch and of two
+			env.write(k, batchSpec{records: 1 + i, valueSize: 50})
+		}
+		env.write(other, batchSpec{records: 2, valueSize: 50})
+		env.seal()
+	}
+	c.wait(t, 4)
+	ctx := t.Context()
+	entries, err := env.store.Manifest(ctx, k)
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("manifest %v %v, want 4 entries", entries, err)
+	}
+	comp := NewCompactor(env.bucket, NewReader(env.mem, 1<<20, nil), u, 7)
+	if _, err := comp.Compact(ctx, k, epoch-1, entries); !errors.Is(err, metadata.ErrFenced) {
+		t.Fatalf("compact under a stale epoch: %v, want ErrFenced", err)
+	}
+	if _, err := comp.Compact(ctx, k, epoch, append(entries[:2:2], metadata.ManifestEntry{Object: entries[2].Object, BaseOffset: 999, LastOffset: entries[3].LastOffset, Size: 1})); err == nil {
+		t.Fatal("compact with an entry that is not in the manifest succeeded")
+	}
+	entry, err := comp.Compact(ctx, k, epoch, entries[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry.BaseOffset != entries[1].BaseOffset || entry.LastOffset != entries[3].LastOffset || entry.Batches != 5 {
+		t.Fatalf("compacted entry %+v", entry)
+	}
+	after, err := env.store.Manifest(ctx, k)
+	if err != nil || len(after) != 2 || after[0] != entries[0] || after[1] != entry {
+		t.Fatalf("manifest after compaction %+v %v, want the first entry and the compacted one", after, err)
+	}
+	stop()
+	env.checkCommitted(k) // the same batches, readable, in order
+	env.checkCommitted(other)
+}
