@@ -25,6 +25,7 @@ type metrics struct {
 	// shard's writes (committed offsets, group generations).
 	groupCommits prometheus.Histogram
 	compactions  prometheus.Counter
+	logCleanings prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -55,10 +56,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Consumer-group writes to etcd (committed offsets, generations): one observation per batch of the writes queued meanwhile, one transaction per 128 keys.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
-		compactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_compactions_total", Help: "Runs of small ranges merged into an object of their own."}),
+		compactions:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_compactions_total", Help: "Runs of small ranges merged into an object of their own."}),
+		logCleanings: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_log_compaction_ranges_total", Help: "Ranges of compacted topics rewritten to keep the latest record of each key."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions)
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions, m.logCleanings)
 	}
 	return m
 }

@@ -95,6 +95,10 @@ type topicConfig struct {
 	retentionMs    int64
 	retentionBytes int64
 	segmentBytes   int64 // the size object compaction merges ranges up to
+	// Log compaction (cleanup.policy with compact).
+	compacts          bool
+	deleteRetentionMs int64
+	minCompactionLag  int64
 }
 
 func parseTopicConfig(set map[string]string) (topicConfig, error) {
@@ -120,13 +124,28 @@ func parseTopicConfig(set map[string]string) (topicConfig, error) {
 	if err != nil {
 		return topicConfig{}, err
 	}
+	tombstones, err := strconv.ParseInt(get("delete.retention.ms"), 10, 64)
+	if err != nil {
+		return topicConfig{}, err
+	}
+	lag, err := strconv.ParseInt(get("min.compaction.lag.ms"), 10, 64)
+	if err != nil {
+		return topicConfig{}, err
+	}
+	policy := strings.Split(get("cleanup.policy"), ",")
+	has := func(p string) bool {
+		return slices.ContainsFunc(policy, func(s string) bool { return strings.TrimSpace(s) == p })
+	}
 	return topicConfig{
-		maxMessageBytes: mmb,
-		logAppendTime:   get("message.timestamp.type") == "LogAppendTime",
-		deletes:         slices.ContainsFunc(strings.Split(get("cleanup.policy"), ","), func(p string) bool { return strings.TrimSpace(p) == "delete" }),
-		retentionMs:     ms,
-		retentionBytes:  bytes,
-		segmentBytes:    segment,
+		maxMessageBytes:   mmb,
+		logAppendTime:     get("message.timestamp.type") == "LogAppendTime",
+		deletes:           has("delete"),
+		retentionMs:       ms,
+		retentionBytes:    bytes,
+		segmentBytes:      segment,
+		compacts:          has("compact"),
+		deleteRetentionMs: tombstones,
+		minCompactionLag:  lag,
 	}, nil
 }
 

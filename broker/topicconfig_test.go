@@ -61,7 +61,7 @@ func TestValidateTopicConfig(t *testing.T) {
 }
 
 func TestParseTopicConfig(t *testing.T) {
-	def := topicConfig{maxMessageBytes: 1048588, deletes: true, retentionMs: 604800000, retentionBytes: -1, segmentBytes: 1073741824}
+	def := topicConfig{maxMessageBytes: 1048588, deletes: true, retentionMs: 604800000, retentionBytes: -1, segmentBytes: 1073741824, deleteRetentionMs: 86400000}
 	with := func(change func(*topicConfig)) topicConfig {
 		c := def
 		change(&c)
@@ -78,8 +78,9 @@ func TestParseTopicConfig(t *testing.T) {
 		{name: "LogAppendTime", set: map[string]string{"message.timestamp.type": "LogAppendTime"}, want: with(func(c *topicConfig) { c.logAppendTime = true })},
 		{name: "CreateTime", set: map[string]string{"message.timestamp.type": "CreateTime"}, want: def},
 		{name: "retention", set: map[string]string{"retention.ms": "1", "retention.bytes": "4096"}, want: with(func(c *topicConfig) { c.retentionMs, c.retentionBytes = 1, 4096 })},
-		{name: "compact only: no deletion", set: map[string]string{"cleanup.policy": "compact"}, want: with(func(c *topicConfig) { c.deletes = false })},
-		{name: "compact and delete", set: map[string]string{"cleanup.policy": "compact, delete"}, want: def},
+		{name: "compact only: no deletion", set: map[string]string{"cleanup.policy": "compact"}, want: with(func(c *topicConfig) { c.deletes, c.compacts = false, true })},
+		{name: "compact and delete", set: map[string]string{"cleanup.policy": "compact, delete", "min.compaction.lag.ms": "5", "delete.retention.ms": "6"},
+			want: with(func(c *topicConfig) { c.compacts, c.minCompactionLag, c.deleteRetentionMs = true, 5, 6 })},
 		{name: "other configs do not matter", set: map[string]string{"segment.ms": "1", "min.insync.replicas": "2"}, want: def},
 		{name: "bad retention.ms", set: map[string]string{"retention.ms": "long"}, wantErr: true},
 		{name: "bad max.message.bytes", set: map[string]string{"max.message.bytes": "big"}, wantErr: true},

@@ -435,19 +435,19 @@ func (s *Store) ReferencedObjects(ctx context.Context) (map[string]struct{}, int
 const maxReplaced = maxTxnOps - 1
 
 // ReplaceEntries swaps consecutive manifest entries of a partition for one
-// that covers the same offsets (object compaction), in one transaction
-// guarded by the partition's epoch and by every old entry still existing:
-// readers see either the old entries or the new one. The new entry must
-// start at the first old entry's base offset and end at the last one's last
-// offset. ErrFenced when the epoch no longer holds, ErrConflict when an old
-// entry is gone (retention removed it meanwhile).
+// (object compaction, log compaction), in one transaction guarded by the
+// partition's epoch and by every old entry still existing: readers see
+// either the old entries or the new one. The new entry must end at the last
+// old entry's last offset and may start later than the first one (log
+// compaction drops records). ErrFenced when the epoch no longer holds,
+// ErrConflict when an old entry is gone (retention removed it meanwhile).
 func (s *Store) ReplaceEntries(ctx context.Context, key PartitionKey, epoch int64, old []ManifestEntry, entry ManifestEntry) error {
 	switch {
 	case epoch <= 0:
 		return ErrFenced
 	case len(old) == 0 || len(old) > maxReplaced:
 		return fmt.Errorf("%w: %s: replace %d entries (1 to %d)", ErrInvalid, key, len(old), maxReplaced)
-	case entry.BaseOffset != old[0].BaseOffset || entry.LastOffset != old[len(old)-1].LastOffset:
+	case entry.BaseOffset < old[0].BaseOffset || entry.LastOffset != old[len(old)-1].LastOffset:
 		return fmt.Errorf("%w: %s: entry [%d, %d] does not cover [%d, %d]", ErrInvalid, key,
 			entry.BaseOffset, entry.LastOffset, old[0].BaseOffset, old[len(old)-1].LastOffset)
 	}
@@ -457,13 +457,15 @@ func (s *Store) ReplaceEntries(ctx context.Context, key PartitionKey, epoch int6
 	}
 	lk := s.keys.leader(key)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(lk), "=", epoch)}
-	// The first key is overwritten (etcd refuses a put and a delete of one
-	// key in a transaction); the others are deleted.
-	ops := []clientv3.Op{clientv3.OpPut(s.keys.manifestEntry(key, entry.BaseOffset), string(val))}
-	for i, e := range old {
+	// The new entry's key is overwritten if an old entry has it (etcd
+	// refuses a put and a delete of one key in a transaction); the other
+	// old keys are deleted.
+	newKey := s.keys.manifestEntry(key, entry.BaseOffset)
+	ops := []clientv3.Op{clientv3.OpPut(newKey, string(val))}
+	for _, e := range old {
 		k := s.keys.manifestEntry(key, e.BaseOffset)
 		cmps = append(cmps, clientv3.Compare(clientv3.Version(k), ">", 0))
-		if i > 0 {
+		if k != newKey {
 			ops = append(ops, clientv3.OpDelete(k))
 		}
 	}

@@ -86,20 +86,18 @@ func (c *Compactor) Compact(ctx context.Context, key metadata.PartitionKey, epoc
 		if err != nil {
 			return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: read %s: %w", key, e.Object, err)
 		}
-		for len(data) > 0 { // whole batches: Reader checked them
-			h, err := batch.Parse(data)
-			if err != nil {
-				return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
-			}
-			if err := b.Add(key, data[:h.Size()]); err != nil {
-				return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
-			}
-			data = data[h.Size():]
+		if err := batch.Iter(data, func(_ batch.Header, raw []byte) error { return b.Add(key, raw) }); err != nil {
+			return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
 		}
 		committed = max(committed, e.Committed)
 	}
+	return c.store(ctx, key, epoch, &b, run[0].BaseOffset, committed, run)
+}
+
+// store PUTs what b holds as a new object of key and swaps it in for run.
+func (c *Compactor) store(ctx context.Context, key metadata.PartitionKey, epoch int64, b *ObjectBuilder, base, committed int64, run []metadata.ManifestEntry) (metadata.ManifestEntry, error) {
 	obj, index := b.Finish()
-	name := fmt.Sprintf("%s%08x-b%d-c%s-%d-%020d.seg", SegmentPrefix, rand.Uint32(), c.brokerID, key.Topic, key.Partition, run[0].BaseOffset)
+	name := fmt.Sprintf("%s%08x-b%d-c%s-%d-%020d.seg", SegmentPrefix, rand.Uint32(), c.brokerID, key.Topic, key.Partition, base)
 	if err := c.bucket.Put(ctx, name, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: put %s: %w", key, name, err)
 	}
@@ -109,4 +107,94 @@ func (c *Compactor) Compact(ctx context.Context, key metadata.PartitionKey, epoc
 		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: swap manifest entries: %w", key, err)
 	}
 	return entry, nil
+}
+
+// LogPolicy is a compacted topic's cleaning rules (cleanup.policy=compact),
+// Kafka's: keep the latest record of every key; drop a tombstone (a null
+// value) once its range was committed delete.retention.ms ago; clean only
+// ranges committed min.compaction.lag.ms ago.
+type LogPolicy struct {
+	Now               int64 // unix ms
+	DeleteRetentionMs int64
+	MinLagMs          int64
+}
+
+// CleanLog applies policy to a partition's manifest entries (all of them,
+// in offset order, at or above the log start): every cleanable entry with
+// records to drop is rewritten into a new object and swapped in, one entry
+// at a time. Records keep their offsets and bytes; records without a key
+// stay; the last record of each entry stays, so that an entry ends where it
+// did and a consumer always finds a batch to move past. It returns the
+// entries rewritten, old and new, until the first error.
+func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epoch int64, entries []metadata.ManifestEntry, policy LogPolicy) (old, cleaned []metadata.ManifestEntry, err error) {
+	latest := map[string]int64{}
+	for _, e := range entries {
+		data, err := c.reader.Read(ctx, e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tiering: clean %s: read %s: %w", key, e.Object, err)
+		}
+		err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
+			_, _, err := batch.Filter(raw, func(r batch.Record) bool {
+				if r.Key != nil {
+					latest[string(r.Key)] = r.Offset
+				}
+				return true
+			})
+			return err
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("tiering: clean %s: %w", key, err)
+		}
+	}
+	for _, e := range entries {
+		if e.Committed > policy.Now-policy.MinLagMs {
+			break // this one and the later ones are too recent
+		}
+		expired := e.Committed <= policy.Now-policy.DeleteRetentionMs
+		keep := func(r batch.Record) bool {
+			switch {
+			case r.Key == nil || r.Offset == e.LastOffset:
+				return true
+			case latest[string(r.Key)] != r.Offset:
+				return false
+			default:
+				return !r.Tombstone || !expired
+			}
+		}
+		ne, changed, err := c.rewrite(ctx, key, epoch, e, keep)
+		if err != nil {
+			return old, cleaned, err
+		}
+		if changed {
+			old, cleaned = append(old, e), append(cleaned, ne)
+		}
+	}
+	return old, cleaned, nil
+}
+
+// rewrite writes e's batches filtered by keep into a new object and swaps
+// it in for e, if keep drops anything.
+func (c *Compactor) rewrite(ctx context.Context, key metadata.PartitionKey, epoch int64, e metadata.ManifestEntry, keep func(batch.Record) bool) (metadata.ManifestEntry, bool, error) {
+	data, err := c.reader.Read(ctx, e)
+	if err != nil {
+		return e, false, fmt.Errorf("tiering: clean %s: read %s: %w", key, e.Object, err)
+	}
+	var b ObjectBuilder
+	dropped := false
+	err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
+		out, d, err := batch.Filter(raw, keep)
+		dropped = dropped || d
+		if err != nil || out == nil {
+			return err
+		}
+		return b.Add(key, out)
+	})
+	if err != nil {
+		return e, false, fmt.Errorf("tiering: clean %s: %w", key, err)
+	}
+	if !dropped {
+		return e, false, nil
+	}
+	ne, err := c.store(ctx, key, epoch, &b, e.BaseOffset, e.Committed, []metadata.ManifestEntry{e})
+	return ne, err == nil, err
 }
