@@ -28,16 +28,9 @@ const (
 // compactionLoop compacts every interval until the broker stops.
 func (b *Broker) compactionLoop() {
 	comp := tiering.NewCompactor(b.bucket, b.reader, b.uploader, b.id)
-	t := time.NewTicker(b.cfg.CompactionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-			b.compact(comp, time.Now().Add(-b.cfg.CompactionMinAge).UnixMilli())
-		}
-	}
+	every(b.ctx, b.cfg.CompactionInterval, func(now time.Time) {
+		b.compact(comp, now.Add(-b.cfg.CompactionMinAge).UnixMilli())
+	})
 }
 
 // compact makes one pass over the partitions this broker leads, merging the

@@ -32,14 +32,19 @@ const (
 
 // retentionLoop applies retention every interval until the broker stops.
 func (b *Broker) retentionLoop() {
-	t := time.NewTicker(b.cfg.RetentionCheckInterval)
+	every(b.ctx, b.cfg.RetentionCheckInterval, func(now time.Time) { b.applyRetention(now.UnixMilli()) })
+}
+
+// every calls fn each interval until ctx ends: the background work's loop.
+func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-b.ctx.Done():
+		case <-ctx.Done():
 			return
-		case <-t.C:
-			b.applyRetention(time.Now().UnixMilli())
+		case now := <-t.C:
+			fn(now)
 		}
 	}
 }
@@ -75,18 +80,11 @@ func (b *Broker) applyRetention(now int64) {
 // during its term, so one broker collects at a time.
 func (b *Broker) collectGarbage(ctx context.Context) {
 	gc := tiering.NewCollector(b.bucket, b.store, b.cfg.GCGrace, b.log.With("component", "gc"), b.cfg.Registerer)
-	t := time.NewTicker(b.cfg.GCInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := gc.Collect(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				b.log.Warn("garbage collection pass failed; its grace periods start again", "error", err)
-			}
+	every(ctx, b.cfg.GCInterval, func(now time.Time) {
+		if _, err := gc.Collect(ctx, now); err != nil && ctx.Err() == nil {
+			b.log.Warn("garbage collection pass failed; its grace periods start again", "error", err)
 		}
-	}
+	})
 }
 
 // truncate moves p's log start up to logStart and drops the manifest

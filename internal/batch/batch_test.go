@@ -16,12 +16,24 @@ import (
 // compressed with codec (nil for none).
 func build(t testing.TB, codec *kgo.CompressionCodec, baseTs int64, deltas []int64) []byte {
 	t.Helper()
-	var records []byte
+	var records []kmsg.Record
 	for i, d := range deltas {
-		r := kmsg.Record{TimestampDelta64: d, OffsetDelta: int32(i), Value: bytes.Repeat([]byte{byte(i)}, 20)}
+		records = append(records, kmsg.Record{TimestampDelta64: d, OffsetDelta: int32(i), Value: bytes.Repeat([]byte{byte(i)}, 20)})
+	}
+	return buildRecords(t, codec, 0, baseTs, records)
+}
+
+// buildRecords makes a v2 batch of records at base, compressed with codec
+// (nil for none), with producer id 7, epoch 1 and base sequence 3.
+func buildRecords(t testing.TB, codec *kgo.CompressionCodec, base, baseTs int64, recs []kmsg.Record) []byte {
+	t.Helper()
+	var records []byte
+	maxTs := baseTs
+	for _, r := range recs {
 		body := r.AppendTo(nil)[1:] // drop the zero length varint
 		records = kbin.AppendVarint(records, int32(len(body)))
 		records = append(records, body...)
+		maxTs = max(maxTs, baseTs+r.TimestampDelta64)
 	}
 	var attrs int16
 	if codec != nil {
@@ -33,14 +45,10 @@ func build(t testing.TB, codec *kgo.CompressionCodec, baseTs int64, deltas []int
 		records = append([]byte(nil), out...)
 		attrs = int16(ct)
 	}
-	maxTs := baseTs
-	for _, d := range deltas {
-		maxTs = max(maxTs, baseTs+d)
-	}
 	b := kmsg.RecordBatch{
-		FirstOffset: 0, Magic: 2, Attributes: attrs, LastOffsetDelta: int32(len(deltas) - 1),
-		FirstTimestamp: baseTs, MaxTimestamp: maxTs, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		NumRecords: int32(len(deltas)), Records: records,
+		FirstOffset: base, Magic: 2, Attributes: attrs, LastOffsetDelta: int32(len(recs) - 1),
+		FirstTimestamp: baseTs, MaxTimestamp: maxTs, ProducerID: 7, ProducerEpoch: 1, FirstSequence: 3,
+		NumRecords: int32(len(recs)), Records: records,
 	}
 	raw := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))

@@ -2,12 +2,10 @@ package batch
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -17,32 +15,15 @@ import (
 // codec (nil for none).
 func buildKeyed(t *testing.T, codec *kgo.CompressionCodec, keys []string, values [][]byte) []byte {
 	t.Helper()
-	var records []byte
+	var recs []kmsg.Record
 	for i := range keys {
 		r := kmsg.Record{TimestampDelta64: int64(i), OffsetDelta: int32(i), Value: values[i]}
 		if keys[i] != "" {
 			r.Key = []byte(keys[i])
 		}
-		body := r.AppendTo(nil)[1:]
-		records = kbin.AppendVarint(records, int32(len(body)))
-		records = append(records, body...)
+		recs = append(recs, r)
 	}
-	var attrs int16
-	if codec != nil {
-		c, err := kgo.DefaultCompressor(*codec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, ct := c.Compress(new(bytes.Buffer), records)
-		records, attrs = bytes.Clone(out), int16(ct)
-	}
-	b := kmsg.RecordBatch{FirstOffset: 100, Magic: 2, Attributes: attrs, LastOffsetDelta: int32(len(keys) - 1),
-		FirstTimestamp: 5000, MaxTimestamp: 5000 + int64(len(keys)-1), ProducerID: 7, ProducerEpoch: 1, FirstSequence: 3,
-		NumRecords: int32(len(keys)), Records: records}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], castagnoli))
-	return raw
+	return buildRecords(t, codec, 100, 5000, recs)
 }
 
 // TestFilter: every codec; the records kept come back byte for byte at
