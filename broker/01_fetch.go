@@ -54,6 +54,17 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 	if maxBytes <= 0 {
 		maxBytes = 50 << 20
 	}
+	// Partitions are read one after another; start the object-store reads
+	// of all of them first, so that their GETs overlap.
+	for _, rt := range req.Topics {
+		if t := b.topics.resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil {
+			for _, rp := range rt.Partitions {
+				if p := t.partition(rp.Partition); p != nil {
+					p.prefetch(b.reader, rp.FetchOffset, int(min(rp.PartitionMaxBytes, int32(maxBytes))))
+				}
+			}
+		}
+	}
 	total := 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()

@@ -153,7 +153,16 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("object store %s: %w", redactURL(cfg.ObjectStore), err)
 	}
 	b.bucket = objectstore.Instrument(bucket, cfg.Registerer)
-	b.reader = tiering.NewReader(b.bucket, cfg.CacheBytes, cfg.Registerer)
+	if b.reader, err = tiering.OpenReader(b.bucket, tiering.ReaderOptions{
+		CacheBytes:     cfg.CacheBytes,
+		DiskDir:        filepath.Join(cfg.DataDir, "cache"),
+		DiskBytes:      cfg.DiskCacheBytes,
+		ReadAheadBytes: cfg.ReadAheadBytes,
+		Logger:         b.log.With("component", "reader"),
+		Registerer:     cfg.Registerer,
+	}); err != nil {
+		return nil, err
+	}
 
 	w, rec, err := wal.Open(wal.Options{
 		Dir:          filepath.Join(cfg.DataDir, "wal"),
@@ -574,6 +583,9 @@ func (b *Broker) abort() {
 			b.log.Warn("close etcd session", "error", err)
 		}
 		b.store.Client().Close()
+	}
+	if b.reader != nil {
+		b.reader.Close() // after every fetch: shutdown waited for the connections
 	}
 	if b.bucket != nil {
 		b.bucket.Close()

@@ -23,7 +23,9 @@ type Config struct {
 	SealInterval           time.Duration         // or at this age
 	SessionTTL             time.Duration         // etcd lease TTL
 	MaxRequestBytes        int32                 // largest request frame accepted (socket.request.max.bytes)
-	CacheBytes             int64                 // object range cache
+	CacheBytes             int64                 // object range cache, memory tier
+	DiskCacheBytes         int64                 // object range cache, disk tier under DataDir/cache; 0 = none
+	ReadAheadBytes         int64                 // prefetch per partition past a cold read; 0 = none
 	OffsetsPartitions      int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
 	RetentionCheckInterval time.Duration         // how often retention.ms and retention.bytes are applied
 	GCInterval             time.Duration         // how often the controller deletes unreferenced objects

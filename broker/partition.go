@@ -376,45 +376,69 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 	p.mu.Unlock()
 
 	// The batches taken from one entry are contiguous in its range, so each
-	// entry contributes one slice of the cached range: no copy.
+	// entry contributes one slice of the cached range: no copy. ReadRanges
+	// reads the entries that maxBytes needs concurrently and reads ahead of
+	// them; the first entry may hold batches before offset, so it can take
+	// another call to fill maxBytes.
 	var out [][]byte
 	size := 0
-	for _, e := range entries {
-		data, err := r.Read(ctx, e)
+	for len(entries) > 0 {
+		ranges, err := r.ReadRanges(ctx, entries, int64(maxBytes-size))
 		if err != nil {
+			if len(out) > 0 {
+				return out, nil // the next fetch tries again
+			}
 			return nil, err
 		}
-		lo, hi, pos := -1, 0, 0
-		err = batch.Iter(data, func(h batch.Header, raw []byte) error {
-			start := pos
-			pos += len(raw)
-			switch {
-			case h.LastOffset() < offset:
+		entries = entries[len(ranges):]
+		for _, data := range ranges {
+			lo, hi, pos := -1, 0, 0
+			err := batch.Iter(data, func(h batch.Header, raw []byte) error {
+				start := pos
+				pos += len(raw)
+				switch {
+				case h.LastOffset() < offset:
+					return nil
+				case h.BaseOffset >= hwm, size > 0 && size+len(raw) > maxBytes:
+					return errFull
+				}
+				if lo < 0 {
+					lo = start
+				}
+				hi = pos
+				size += len(raw)
 				return nil
-			case h.BaseOffset >= hwm, size > 0 && size+len(raw) > maxBytes:
-				return errFull
+			})
+			if lo >= 0 {
+				out = append(out, data[lo:hi])
 			}
-			if lo < 0 {
-				lo = start
+			if errors.Is(err, errFull) || size >= maxBytes {
+				return out, nil
 			}
-			hi = pos
-			size += len(raw)
-			return nil
-		})
-		if lo >= 0 {
-			out = append(out, data[lo:hi])
-		}
-		if errors.Is(err, errFull) || size >= maxBytes {
-			break
-		}
-		if err != nil {
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
 }
 
 var errFull = errors.New("full")
+
+// prefetch asks r to start loading the object ranges that a read at offset
+// of up to maxBytes will need, without waiting: a fetch of many partitions
+// calls it for each before reading them one after another.
+func (p *partition) prefetch(r *tiering.Reader, offset int64, maxBytes int) {
+	p.mu.Lock()
+	if p.epoch == 0 || offset < p.logStart || offset >= p.hwm || len(p.mem) > 0 && offset >= p.mem[0].base {
+		p.mu.Unlock()
+		return
+	}
+	i := sort.Search(len(p.manifest), func(i int) bool { return p.manifest[i].LastOffset >= offset })
+	entries := p.manifest[i:]
+	p.mu.Unlock()
+	r.Prefetch(entries, int64(maxBytes))
+}
 
 func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {
 	i := sort.Search(len(mem), func(i int) bool { return mem[i].last >= offset })

@@ -1,7 +1,7 @@
 // Package tiering moves data between the broker's write-ahead log and object
 // storage: the segment object format, the Uploader (sealed WAL segment →
 // object → manifest commit in etcd) and the Reader (manifest range → checked
-// batches, through a bounded cache).
+// batches, through a bounded cache in memory and on disk, with read-ahead).
 //
 // # WAL entries
 //
@@ -73,6 +73,28 @@
 //
 // Every constant above (sizes, field order, version 1, the magic) is frozen:
 // objects live for years, and changing any of them needs a new format version.
+//
+// # Range cache files
+//
+// The Reader's disk tier keeps each cached range in a file of its own under
+// its directory, <hash>-<n>.rng (hash: 32 hex digits of the SHA-256 of the
+// object name, position and size; n: unique per write), integers big endian:
+//
+//	offset  width  field
+//	     0      8  magic                    "STRATRNG"
+//	     8      4  format version           uint32, 1
+//	    12      8  position                 int64
+//	    20      8  size                     int64
+//	    28      2  object name length       uint16
+//	    30      n  object name
+//	  30+n      4  header crc               uint32: CRC-32C of bytes [0, 30+n)
+//	  34+n   size  the range's bytes
+//
+// Files are written under a temporary name and renamed when whole, without
+// fsync: a served range is always checked again against its manifest entry,
+// so a file that a crash left short or wrong is removed, never served. These
+// files are a cache; their format may change with a new version, and files
+// of another version are removed at start.
 //
 // # Upload invariants
 //

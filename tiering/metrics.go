@@ -55,25 +55,59 @@ func newUploaderMetrics(reg prometheus.Registerer) *uploaderMetrics {
 
 // readerMetrics are the Reader's metrics.
 type readerMetrics struct {
-	hits     prometheus.Counter
+	hits     prometheus.Counter // memory tier, or a load in flight joined
+	diskHits prometheus.Counter
 	misses   prometheus.Counter
 	getBytes prometheus.Counter
+	memBytes prometheus.Gauge
+
+	readAheadGETs    prometheus.Counter
+	readAheadBytes   prometheus.Counter
+	readAheadUsed    prometheus.Counter
+	readAheadWasted  prometheus.Counter
+	readAheadSkipped prometheus.Counter
+
+	diskBytes       prometheus.Gauge
+	diskWrites      prometheus.Counter
+	diskWriteBytes  prometheus.Counter
+	diskWriteErrors prometheus.Counter
+	diskSkipped     prometheus.Counter
+	diskEvictions   prometheus.Counter
+	diskDiscarded   prometheus.Counter
 }
 
 func newReaderMetrics(reg prometheus.Registerer) *readerMetrics {
+	hits := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_tiering_cache_hits_total",
+		Help: "Range reads answered from a cache tier (memory: also reads that joined a load in flight; disk: checked again before served).",
+	}, []string{"tier"}))
+	bytes := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "strata_tiering_cache_bytes",
+		Help: "Bytes of ranges held by each cache tier.",
+	}, []string{"tier"}))
+	counter := func(name, help string) prometheus.Counter {
+		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
+	}
 	return &readerMetrics{
-		hits: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_cache_hits_total",
-			Help: "Range reads answered from the cache (or by joining a GET in flight).",
-		})),
-		misses: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_cache_misses_total",
-			Help: "Range reads that issued a GET.",
-		})),
-		getBytes: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_get_bytes_total",
-			Help: "Bytes read from the bucket by range GETs.",
-		})),
+		hits:     hits.WithLabelValues("memory"),
+		diskHits: hits.WithLabelValues("disk"),
+		misses:   counter("strata_tiering_cache_misses_total", "Range reads that issued a GET (read-ahead included)."),
+		getBytes: counter("strata_tiering_get_bytes_total", "Bytes read from the bucket by range GETs."),
+		memBytes: bytes.WithLabelValues("memory"),
+
+		readAheadGETs:    counter("strata_tiering_readahead_gets_total", "Range GETs issued by read-ahead."),
+		readAheadBytes:   counter("strata_tiering_readahead_bytes_total", "Bytes read from the bucket by read-ahead."),
+		readAheadUsed:    counter("strata_tiering_readahead_used_total", "Ranges loaded by read-ahead that a read then found in memory."),
+		readAheadWasted:  counter("strata_tiering_readahead_wasted_total", "Ranges loaded by read-ahead evicted from memory before any read."),
+		readAheadSkipped: counter("strata_tiering_readahead_skipped_total", "Read-ahead not queued because the queue was full."),
+
+		diskBytes:       bytes.WithLabelValues("disk"),
+		diskWrites:      counter("strata_tiering_disk_cache_writes_total", "Range files written to the disk tier."),
+		diskWriteBytes:  counter("strata_tiering_disk_cache_write_bytes_total", "Bytes of ranges written to the disk tier."),
+		diskWriteErrors: counter("strata_tiering_disk_cache_write_errors_total", "Range files that could not be written."),
+		diskSkipped:     counter("strata_tiering_disk_cache_skipped_writes_total", "Ranges not written to the disk tier because its write queue was full."),
+		diskEvictions:   counter("strata_tiering_disk_cache_evictions_total", "Range files removed to stay within --disk-cache-bytes."),
+		diskDiscarded:   counter("strata_tiering_disk_cache_discarded_total", "Range files removed because they failed their checks when read."),
 	}
 }
 

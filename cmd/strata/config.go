@@ -42,6 +42,8 @@ type Config struct {
 	SessionTTL        time.Duration `yaml:"session-ttl"`
 	MaxRequestBytes   ByteSize      `yaml:"max-request-bytes"`
 	CacheBytes        ByteSize      `yaml:"cache-bytes"`
+	DiskCacheBytes    ByteSize      `yaml:"disk-cache-bytes"`
+	ReadAheadBytes    ByteSize      `yaml:"read-ahead-bytes"`
 	OffsetsPartitions int32         `yaml:"offsets-topic-partitions"`
 	RetentionCheck    time.Duration `yaml:"retention-check-interval"`
 	GCInterval        time.Duration `yaml:"gc-interval"`
@@ -70,6 +72,8 @@ func DefaultConfig() Config {
 		SessionTTL:        10 * time.Second,
 		MaxRequestBytes:   100 * MiB, // Kafka's socket.request.max.bytes
 		CacheBytes:        256 * MiB,
+		DiskCacheBytes:    GiB,
+		ReadAheadBytes:    8 * MiB,
 		OffsetsPartitions: 50,              // Kafka's offsets.topic.num.partitions
 		RetentionCheck:    5 * time.Minute, // Kafka's log.retention.check.interval.ms
 		GCInterval:        5 * time.Minute,
@@ -99,6 +103,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
+	fs.Var(&c.DiskCacheBytes, "disk-cache-bytes", "`size` of the on-disk cache of object ranges under <data-dir>/cache; 0 = off")
+	fs.Var(&c.ReadAheadBytes, "read-ahead-bytes", "`size` of object ranges prefetched per partition ahead of a consumer reading from the object store; 0 = off")
 	fs.Var((*durationValue)(&c.CompactionEvery), "compaction-interval", "how often each broker merges the small ranges of the partitions it leads into objects of up to segment.bytes (`interval`)")
 	fs.Var((*durationValue)(&c.CompactionMinAge), "compaction-min-age", "how long after its commit a range may be merged (`duration`)")
 	fs.Var((*durationValue)(&c.GCInterval), "gc-interval", "how often the controller deletes objects no manifest references (`interval`)")
@@ -396,6 +402,12 @@ func (c *Config) Validate() error {
 	if c.CompactionMinAge < 0 {
 		bad("--compaction-min-age must not be negative, got %s", c.CompactionMinAge)
 	}
+	if c.DiskCacheBytes != 0 && c.DiskCacheBytes < MiB {
+		bad("--disk-cache-bytes must be 0 (off) or at least 1MiB, got %s", c.DiskCacheBytes)
+	}
+	if c.ReadAheadBytes > GiB {
+		bad("--read-ahead-bytes must be at most 1GiB, got %s", c.ReadAheadBytes)
+	}
 	if c.GCInterval < 100*time.Millisecond {
 		bad("--gc-interval must be at least 100ms, got %s", c.GCInterval)
 	}
@@ -526,6 +538,8 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		SessionTTL:             c.SessionTTL,
 		MaxRequestBytes:        int32(c.MaxRequestBytes),
 		CacheBytes:             int64(c.CacheBytes),
+		DiskCacheBytes:         int64(c.DiskCacheBytes),
+		ReadAheadBytes:         int64(c.ReadAheadBytes),
 		OffsetsPartitions:      c.OffsetsPartitions,
 		RetentionCheckInterval: c.RetentionCheck,
 		GCInterval:             c.GCInterval,
