@@ -370,9 +370,7 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 		p.mu.Unlock()
 		return out, nil
 	}
-	// Below the memory window: find the manifest entry holding offset.
-	i := sort.Search(len(p.manifest), func(i int) bool { return p.manifest[i].LastOffset >= offset })
-	entries := p.manifest[i:]
+	entries := p.entriesFrom(offset)
 	p.mu.Unlock()
 
 	// The batches taken from one entry are contiguous in its range, so each
@@ -434,10 +432,16 @@ func (p *partition) prefetch(r *tiering.Reader, offset int64, maxBytes int) {
 		p.mu.Unlock()
 		return
 	}
-	i := sort.Search(len(p.manifest), func(i int) bool { return p.manifest[i].LastOffset >= offset })
-	entries := p.manifest[i:]
+	entries := p.entriesFrom(offset)
 	p.mu.Unlock()
 	r.Prefetch(entries, int64(maxBytes))
+}
+
+// entriesFrom returns the manifest entries from the one holding offset on,
+// for reads below the memory window. p.mu is held.
+func (p *partition) entriesFrom(offset int64) []metadata.ManifestEntry {
+	i := sort.Search(len(p.manifest), func(i int) bool { return p.manifest[i].LastOffset >= offset })
+	return p.manifest[i:]
 }
 
 func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {

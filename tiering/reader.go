@@ -339,7 +339,7 @@ func (r *Reader) ReadRanges(ctx context.Context, entries []metadata.ManifestEntr
 		size += entries[n].Size
 		n++
 	}
-	r.prefetch(entries[n:])
+	r.queue(entries[n:], r.readAhead) // read-ahead
 	out := make([][]byte, n)
 	errs := make([]error, n)
 	if n == 1 {
@@ -369,9 +369,6 @@ func (r *Reader) ReadRanges(ctx context.Context, entries []metadata.ManifestEntr
 func (r *Reader) Prefetch(entries []metadata.ManifestEntry, maxBytes int64) {
 	r.queue(entries, maxBytes)
 }
-
-// prefetch queues read-ahead of entries, up to ReadAheadBytes.
-func (r *Reader) prefetch(entries []metadata.ManifestEntry) { r.queue(entries, r.readAhead) }
 
 // queue queues the first entries, up to maxBytes of them (at least one),
 // that are neither cached in memory, loading, nor queued already.
