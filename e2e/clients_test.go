@@ -161,14 +161,17 @@ func ctVerify(t *testing.T, who string, want, got []ctRecord, acked bool) {
 	if len(problems) == 0 {
 		return
 	}
-	const show = 20
+	t.Errorf("%s: %d records produced, %d consumed, not intact:%s", who, len(want), len(got), problemList(problems, 20))
+}
+
+// problemList is the first show problems, one a line, and how many more.
+func problemList(problems []string, show int) string {
 	more := ""
 	if len(problems) > show {
 		more = fmt.Sprintf("\n\t... and %d more", len(problems)-show)
 		problems = problems[:show]
 	}
-	t.Errorf("%s: %d records produced, %d consumed, not intact:\n\t%s%s",
-		who, len(want), len(got), strings.Join(problems, "\n\t"), more)
+	return "\n\t" + strings.Join(problems, "\n\t") + more
 }
 
 // ctPartitionCounts counts records per partition.

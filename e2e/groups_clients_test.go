@@ -691,13 +691,7 @@ func (s *gcScenario) check(acked map[int32]map[int64]int64, ends map[int32]int64
 	if len(problems) == 0 {
 		return
 	}
-	const show = 30
-	more := ""
-	if len(problems) > show {
-		more = fmt.Sprintf("\n\t... and %d more", len(problems)-show)
-		problems = problems[:show]
-	}
-	t.Errorf("%s: %d problems:\n\t%s%s", s.tc.name, len(problems), strings.Join(problems, "\n\t"), more)
+	t.Errorf("%s: %d problems:%s", s.tc.name, len(problems), problemList(problems, 30))
 }
 
 // span shows a tenure in seconds since the scenario started.
