@@ -54,7 +54,7 @@ func (b *Broker) compact(comp *tiering.Compactor, notAfter int64) {
 			for _, run := range tiering.PlanCompaction(manifest, t.cfg.segmentBytes, notAfter) {
 				ctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
 				start := time.Now()
-				entry, err := comp.Compact(ctx, p.key, epoch, run)
+				entry, err := comp.Compact(ctx, p.key, epoch, run, t.cfg.archive)
 				cancel()
 				if err != nil {
 					if b.ctx.Err() == nil {
@@ -76,7 +76,7 @@ func (b *Broker) cleanLog(comp *tiering.Compactor, t *topic, p *partition, epoch
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Minute)
 	defer cancel()
 	policy := tiering.LogPolicy{Now: time.Now().UnixMilli(), DeleteRetentionMs: t.cfg.deleteRetentionMs, MinLagMs: t.cfg.minCompactionLag}
-	old, cleaned, err := comp.CleanLog(ctx, p.key, epoch, manifest, policy)
+	old, cleaned, err := comp.CleanLog(ctx, p.key, epoch, manifest, policy, t.cfg.archive)
 	for i := range cleaned {
 		p.replaced(epoch, old[i:i+1], cleaned[i])
 	}

@@ -373,23 +373,23 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 	entries := p.entriesFrom(offset)
 	p.mu.Unlock()
 
-	// The batches taken from one entry are contiguous in its range, so each
-	// entry contributes one slice of the cached range: no copy. ReadRanges
-	// reads the entries that maxBytes needs concurrently and reads ahead of
-	// them; the first entry may hold batches before offset, so it can take
-	// another call to fill maxBytes.
+	// The batches taken from one block are contiguous in it, so each block
+	// contributes one slice of the cached bytes: no copy. ReadFrom reads the
+	// blocks that maxBytes needs concurrently and reads ahead of them; the
+	// first block may hold batches before offset, so it can take another
+	// call to fill maxBytes.
 	var out [][]byte
 	size := 0
+	next := offset // the first offset not looked at yet
 	for len(entries) > 0 {
-		ranges, err := r.ReadRanges(ctx, entries, int64(maxBytes-size))
+		blocks, err := r.ReadFrom(ctx, entries, next, int64(maxBytes-size))
 		if err != nil {
 			if len(out) > 0 {
 				return out, nil // the next fetch tries again
 			}
 			return nil, err
 		}
-		entries = entries[len(ranges):]
-		for _, data := range ranges {
+		for _, data := range blocks {
 			lo, hi, pos := -1, 0, 0
 			err := batch.Iter(data, func(h batch.Header, raw []byte) error {
 				start := pos
@@ -405,6 +405,7 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 				}
 				hi = pos
 				size += len(raw)
+				next = h.LastOffset() + 1
 				return nil
 			})
 			if lo >= 0 {
@@ -417,6 +418,10 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 				return nil, err
 			}
 		}
+		if len(out) == 0 {
+			break // blocks below offset only: the manifest disagrees with them
+		}
+		entries = entries[sort.Search(len(entries), func(i int) bool { return entries[i].LastOffset >= next }):]
 	}
 	return out, nil
 }
@@ -434,7 +439,7 @@ func (p *partition) prefetch(r *tiering.Reader, offset int64, maxBytes int) {
 	}
 	entries := p.entriesFrom(offset)
 	p.mu.Unlock()
-	r.Prefetch(entries, int64(maxBytes))
+	r.Prefetch(entries, offset, int64(maxBytes))
 }
 
 // entriesFrom returns the manifest entries from the one holding offset on,
@@ -460,8 +465,9 @@ func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {
 
 // offsetForTime returns the offset and timestamp of the first committed
 // record whose timestamp is at least ts, or -1, -1 when there is none. Manifest
-// entries (and batch headers) carry max timestamps, so only the batch that
-// holds the answer is decoded.
+// entries, archive blocks and batch headers carry max timestamps (the time
+// index), so only the block and the batch that hold the answer are read and
+// decoded.
 func (p *partition) offsetForTime(ctx context.Context, r *tiering.Reader, ts int64) (offset, timestamp int64, err error) {
 	p.mu.Lock()
 	logStart, hwm := p.logStart, p.hwm
@@ -498,23 +504,32 @@ func (p *partition) offsetForTime(ctx context.Context, r *tiering.Reader, ts int
 		if e.MaxTimestamp < ts || e.LastOffset < logStart {
 			continue
 		}
-		data, err := r.Read(ctx, e)
+		blocks, err := r.Blocks(ctx, e)
 		if err != nil {
 			return -1, -1, err
 		}
-		found := false
-		err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
-			var err error
-			if found, err = scan(raw); found || err != nil {
-				return errFull // stop
+		for _, b := range blocks {
+			if b.MaxTimestamp < ts || b.LastOffset < logStart {
+				continue
 			}
-			return nil
-		})
-		if found {
-			return offset, timestamp, nil
-		}
-		if err != nil && !errors.Is(err, errFull) {
-			return -1, -1, err
+			data, err := r.ReadBlock(ctx, b)
+			if err != nil {
+				return -1, -1, err
+			}
+			found := false
+			err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
+				var err error
+				if found, err = scan(raw); found || err != nil {
+					return errFull // stop
+				}
+				return nil
+			})
+			if found {
+				return offset, timestamp, nil
+			}
+			if err != nil && !errors.Is(err, errFull) {
+				return -1, -1, err
+			}
 		}
 	}
 	for _, m := range mem {

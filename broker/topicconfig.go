@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/strata-io/strata/tiering"
 )
 
 // topicConfigDef is a topic config Strata accepts: Kafka's name and default,
@@ -18,7 +20,8 @@ type topicConfigDef struct {
 
 // topicConfigDefs are the topic configs Strata knows. Retention
 // (retention.ms, retention.bytes) is enforced (retention.go), and
-// segment.bytes sizes compacted objects (compaction.go); log compaction
+// segment.bytes sizes compacted objects and strata.archive.compression
+// compresses them (compaction.go); log compaction
 // settings are stored and reported (see docs/retention.md for what is
 // enforced today).
 var topicConfigDefs = map[string]topicConfigDef{
@@ -33,6 +36,8 @@ var topicConfigDefs = map[string]topicConfigDef{
 	"retention.ms":           {"604800000", checkInt(-1), "time retention, -1 unlimited"},
 	"segment.bytes":          {"1073741824", checkInt(14), "size of compacted segment objects"},
 	"segment.ms":             {"604800000", checkInt(1), "age at which segments roll"},
+	// Strata's own.
+	"strata.archive.compression": {"none", checkEnum("none", "zstd"), "how compacted segment objects store their blocks: none or zstd"},
 }
 
 func checkInt(min int64) func(string) error {
@@ -95,6 +100,7 @@ type topicConfig struct {
 	retentionMs    int64
 	retentionBytes int64
 	segmentBytes   int64 // the size object compaction merges ranges up to
+	archive        tiering.ArchiveOptions
 	// Log compaction (cleanup.policy with compact).
 	compacts          bool
 	deleteRetentionMs int64
@@ -132,6 +138,10 @@ func parseTopicConfig(set map[string]string) (topicConfig, error) {
 	if err != nil {
 		return topicConfig{}, err
 	}
+	codec, err := tiering.ParseCodec(get("strata.archive.compression"))
+	if err != nil {
+		return topicConfig{}, err
+	}
 	policy := strings.Split(get("cleanup.policy"), ",")
 	has := func(p string) bool {
 		return slices.ContainsFunc(policy, func(s string) bool { return strings.TrimSpace(s) == p })
@@ -143,6 +153,7 @@ func parseTopicConfig(set map[string]string) (topicConfig, error) {
 		retentionMs:       ms,
 		retentionBytes:    bytes,
 		segmentBytes:      segment,
+		archive:           tiering.ArchiveOptions{Codec: codec},
 		compacts:          has("compact"),
 		deleteRetentionMs: tombstones,
 		minCompactionLag:  lag,

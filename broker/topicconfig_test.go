@@ -21,6 +21,7 @@ func TestValidateTopicConfig(t *testing.T) {
 		{"retention.ms", []string{"-1", "0", "604800000"}, []string{"-2", "9223372036854775808"}},
 		{"segment.bytes", []string{"14", "1073741824"}, []string{"13", "0", "1G"}},
 		{"segment.ms", []string{"1", "604800000"}, []string{"0", "-1", "1h"}},
+		{"strata.archive.compression", []string{"none", "zstd"}, []string{"", "ZSTD", "lz4", "gzip"}},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {

@@ -12,8 +12,8 @@ import (
 )
 
 // TestObjectCompaction, on a real etcd and MinIO: while a producer and a
-// consumer run, each partition's small ranges are merged into objects of
-// their own of up to segment.bytes; the cluster harness's checker finds
+// consumer run, each partition's small ranges are merged into archive
+// objects of their own of up to segment.bytes, zstd-compressed in blocks; the cluster harness's checker finds
 // nothing lost, duplicated, reordered or changed under the consumer; the
 // manifest ends with nothing left to merge; and garbage collection deletes
 // the small objects nothing references any more.
@@ -25,7 +25,8 @@ func TestObjectCompaction(t *testing.T) {
 		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s",
 			"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s"}})
 	ctx := testContext(t, 3*time.Minute)
-	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{"segment.bytes": strconv.Itoa(segmentBytes)})); err != nil {
+	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{
+		"segment.bytes": strconv.Itoa(segmentBytes), "strata.archive.compression": "zstd"})); err != nil {
 		t.Fatal(err)
 	}
 	store := metadataStore(t, etcd.Endpoint)
@@ -66,7 +67,7 @@ func TestObjectCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Producing stopped: the compactor catches up and leaves nothing to merge.
-	entries := 0
+	entries, archives := 0, 0
 	deadline = time.Now().Add(60 * time.Second)
 	for p := int32(0); p < partitions; p++ {
 		key := metadata.PartitionKey{Topic: mt.ID, Partition: p}
@@ -77,6 +78,11 @@ func TestObjectCompaction(t *testing.T) {
 			}
 			if runs := tiering.PlanCompaction(m, segmentBytes, time.Now().UnixMilli()); len(runs) == 0 {
 				entries += len(m)
+				for _, e := range m {
+					if e.IndexSize > 0 {
+						archives++
+					}
+				}
 				break
 			}
 			if time.Now().After(deadline) {
@@ -85,8 +91,11 @@ func TestObjectCompaction(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	if archives < partitions {
+		t.Fatalf("%d archive entries among %d, want at least one per partition", archives, entries)
+	}
 	refs := awaitCollected(t, store, minio, "compaction")
-	t.Logf("after compaction: %d manifest entries in %d objects; %v compactions", entries, len(refs), compactions())
+	t.Logf("after compaction: %d manifest entries (%d archives) in %d objects; %v compactions", entries, archives, len(refs), compactions())
 	w.resume()
 	check("at the end")
 }

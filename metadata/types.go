@@ -86,7 +86,11 @@ type ManifestEntry struct {
 	LastOffset   int64  `json:"last"`    // last offset of the last batch
 	MaxTimestamp int64  `json:"maxTs"`   // max timestamp of the range
 	Batches      int32  `json:"batches"` // number of batches
-	CRC          uint32 `json:"crc"`     // CRC-32C of the range's bytes
+	CRC          uint32 `json:"crc"`     // CRC-32C of the range's bytes (of an archive: of its block index)
+	// IndexSize is set for an archive object (tiering's format version 2):
+	// the range holds its blocks and its block index of IndexSize bytes
+	// follows it. 0: a range of whole batches in a segment object.
+	IndexSize int64 `json:"indexSize,omitempty"`
 	// Committed is when the range was committed (unix ms; for a compacted
 	// range, the newest of the ranges it replaced). 0: not recorded.
 	Committed int64 `json:"committed,omitempty"`

@@ -17,10 +17,11 @@ import (
 // range of each of many partitions. Kept as they are, a year of data is
 // millions of small objects and as many manifest keys. A partition's leader
 // therefore merges runs of its consecutive small ranges into one object of
-// its own, up to the topic's segment.bytes, and swaps the run's manifest
-// entries for one entry in a single etcd transaction guarded by its epoch
-// (Uploader.Replace). The batches are copied byte for byte, so offsets,
-// timestamps and CRCs do not change; readers in flight keep reading the old
+// its own (an archive object, see archive.go), up to the topic's
+// segment.bytes, and swaps the run's manifest entries for one entry in a
+// single etcd transaction guarded by its epoch (Uploader.Replace). The
+// batches are copied byte for byte (compressed in blocks when the topic asks
+// for it), so offsets, timestamps and CRCs do not change; readers in flight keep reading the old
 // objects, which garbage collection deletes once nothing references them and
 // its grace period has passed. A crash between the PUT and the swap leaves
 // an orphan object for garbage collection and the manifest as it was.
@@ -75,33 +76,52 @@ func NewCompactor(bucket objectstore.Bucket, reader *Reader, uploader *Uploader,
 }
 
 // Compact merges run (consecutive entries of key, in offset order) into one
-// new object and swaps the run's manifest entries for its entry, under
-// epoch. It returns the new entry. On error the manifest is as it was (an
-// object may have been written: an orphan for garbage collection).
-func (c *Compactor) Compact(ctx context.Context, key metadata.PartitionKey, epoch int64, run []metadata.ManifestEntry) (metadata.ManifestEntry, error) {
-	var b ObjectBuilder
+// new archive object written as opts says, and swaps the run's manifest
+// entries for its entry, under epoch. It returns the new entry. On error
+// the manifest is as it was (an object may have been written: an orphan for
+// garbage collection).
+func (c *Compactor) Compact(ctx context.Context, key metadata.PartitionKey, epoch int64, run []metadata.ManifestEntry, opts ArchiveOptions) (metadata.ManifestEntry, error) {
+	b := NewArchiveBuilder(opts)
 	var committed int64
 	for _, e := range run {
-		data, err := c.reader.Read(ctx, e)
-		if err != nil {
-			return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: read %s: %w", key, e.Object, err)
-		}
-		if err := batch.Iter(data, func(_ batch.Header, raw []byte) error { return b.Add(key, raw) }); err != nil {
+		if err := c.eachBatch(ctx, e, b.Add); err != nil {
 			return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
 		}
 		committed = max(committed, e.Committed)
 	}
-	return c.store(ctx, key, epoch, &b, run[0].BaseOffset, committed, run)
+	return c.store(ctx, key, epoch, b, committed, run)
+}
+
+// eachBatch calls fn with each of e's batches in order, reading one block
+// at a time.
+func (c *Compactor) eachBatch(ctx context.Context, e metadata.ManifestEntry, fn func(raw []byte) error) error {
+	blocks, err := c.reader.Blocks(ctx, e)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", e.Object, err)
+	}
+	for _, blk := range blocks {
+		data, err := c.reader.ReadBlock(ctx, blk)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", e.Object, err)
+		}
+		if err := batch.Iter(data, func(_ batch.Header, raw []byte) error { return fn(raw) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // store PUTs what b holds as a new object of key and swaps it in for run.
-func (c *Compactor) store(ctx context.Context, key metadata.PartitionKey, epoch int64, b *ObjectBuilder, base, committed int64, run []metadata.ManifestEntry) (metadata.ManifestEntry, error) {
-	obj, index := b.Finish()
-	name := fmt.Sprintf("%s%08x-b%d-c%s-%d-%020d.seg", SegmentPrefix, rand.Uint32(), c.brokerID, key.Topic, key.Partition, base)
+func (c *Compactor) store(ctx context.Context, key metadata.PartitionKey, epoch int64, b *ArchiveBuilder, committed int64, run []metadata.ManifestEntry) (metadata.ManifestEntry, error) {
+	obj, entry, err := b.Finish()
+	if err != nil {
+		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: %w", key, err)
+	}
+	name := fmt.Sprintf("%s%08x-b%d-c%s-%d-%020d.seg", SegmentPrefix, rand.Uint32(), c.brokerID, key.Topic, key.Partition, entry.BaseOffset)
 	if err := c.bucket.Put(ctx, name, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: put %s: %w", key, name, err)
 	}
-	entry := index[0].ManifestEntry(name)
+	entry.Object = name
 	entry.Committed = committed
 	if err := c.uploader.Replace(ctx, key, epoch, run, entry); err != nil {
 		return metadata.ManifestEntry{}, fmt.Errorf("tiering: compact %s: swap manifest entries: %w", key, err)
@@ -126,14 +146,10 @@ type LogPolicy struct {
 // stay; the last record of each entry stays, so that an entry ends where it
 // did and a consumer always finds a batch to move past. It returns the
 // entries rewritten, old and new, until the first error.
-func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epoch int64, entries []metadata.ManifestEntry, policy LogPolicy) (old, cleaned []metadata.ManifestEntry, err error) {
+func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epoch int64, entries []metadata.ManifestEntry, policy LogPolicy, opts ArchiveOptions) (old, cleaned []metadata.ManifestEntry, err error) {
 	latest := map[string]int64{}
 	for _, e := range entries {
-		data, err := c.reader.Read(ctx, e)
-		if err != nil {
-			return nil, nil, fmt.Errorf("tiering: clean %s: read %s: %w", key, e.Object, err)
-		}
-		err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
+		err := c.eachBatch(ctx, e, func(raw []byte) error {
 			_, _, err := batch.Filter(raw, func(r batch.Record) bool {
 				if r.Key != nil {
 					latest[string(r.Key)] = r.Offset
@@ -161,7 +177,7 @@ func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epo
 				return !r.Tombstone || !expired
 			}
 		}
-		ne, changed, err := c.rewrite(ctx, key, epoch, e, keep)
+		ne, changed, err := c.rewrite(ctx, key, epoch, e, keep, opts)
 		if err != nil {
 			return old, cleaned, err
 		}
@@ -172,22 +188,18 @@ func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epo
 	return old, cleaned, nil
 }
 
-// rewrite writes e's batches filtered by keep into a new object and swaps
-// it in for e, if keep drops anything.
-func (c *Compactor) rewrite(ctx context.Context, key metadata.PartitionKey, epoch int64, e metadata.ManifestEntry, keep func(batch.Record) bool) (metadata.ManifestEntry, bool, error) {
-	data, err := c.reader.Read(ctx, e)
-	if err != nil {
-		return e, false, fmt.Errorf("tiering: clean %s: read %s: %w", key, e.Object, err)
-	}
-	var b ObjectBuilder
+// rewrite writes e's batches filtered by keep into a new archive object and
+// swaps it in for e, if keep drops anything.
+func (c *Compactor) rewrite(ctx context.Context, key metadata.PartitionKey, epoch int64, e metadata.ManifestEntry, keep func(batch.Record) bool, opts ArchiveOptions) (metadata.ManifestEntry, bool, error) {
+	b := NewArchiveBuilder(opts)
 	dropped := false
-	err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
+	err := c.eachBatch(ctx, e, func(raw []byte) error {
 		out, d, err := batch.Filter(raw, keep)
 		dropped = dropped || d
 		if err != nil || out == nil {
 			return err
 		}
-		return b.Add(key, out)
+		return b.Add(out)
 	})
 	if err != nil {
 		return e, false, fmt.Errorf("tiering: clean %s: %w", key, err)
@@ -195,6 +207,6 @@ func (c *Compactor) rewrite(ctx context.Context, key metadata.PartitionKey, epoc
 	if !dropped {
 		return e, false, nil
 	}
-	ne, err := c.store(ctx, key, epoch, &b, e.BaseOffset, e.Committed, []metadata.ManifestEntry{e})
+	ne, err := c.store(ctx, key, epoch, b, e.Committed, []metadata.ManifestEntry{e})
 	return ne, err == nil, err
 }

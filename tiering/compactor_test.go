@@ -51,9 +51,10 @@ func TestPlanCompaction(t *testing.T) {
 	}
 }
 
-// testCompact: compaction swaps a partition's entries for one object of its
-// own holding the same batches; a fenced epoch and a vanished entry change
-// nothing.
+// testCompact: compaction swaps a partition's entries for one archive
+// object of its own holding the same batches, compressed or not, in blocks;
+// an archive merges again with the entries beside it; a fenced epoch and a
+// vanished entry change nothing.
 func testCompact(t *testing.T, env *upEnv) {
 	k, other := testKey(1, 0), testKey(2, 0)
 	epoch := env.lead(k)
@@ -74,22 +75,33 @@ func testCompact(t *testing.T, env *upEnv) {
 		t.Fatalf("manifest %v %v, want 4 entries", entries, err)
 	}
 	comp := NewCompactor(env.bucket, NewReader(env.mem, 1<<20, nil), u, 7)
-	if _, err := comp.Compact(ctx, k, epoch-1, entries); !errors.Is(err, metadata.ErrFenced) {
+	zstdBlocks := ArchiveOptions{Codec: CodecZstd, BlockBytes: 150}
+	if _, err := comp.Compact(ctx, k, epoch-1, entries, zstdBlocks); !errors.Is(err, metadata.ErrFenced) {
 		t.Fatalf("compact under a stale epoch: %v, want ErrFenced", err)
 	}
-	if _, err := comp.Compact(ctx, k, epoch, append(entries[:2:2], metadata.ManifestEntry{Object: entries[2].Object, BaseOffset: 999, LastOffset: entries[3].LastOffset, Size: 1})); err == nil {
+	if _, err := comp.Compact(ctx, k, epoch, append(entries[:2:2], metadata.ManifestEntry{Object: entries[2].Object, BaseOffset: 999, LastOffset: entries[3].LastOffset, Size: 1}), zstdBlocks); err == nil {
 		t.Fatal("compact with an entry that is not in the manifest succeeded")
 	}
-	entry, err := comp.Compact(ctx, k, epoch, entries[1:])
+	entry, err := comp.Compact(ctx, k, epoch, entries[1:], zstdBlocks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if entry.BaseOffset != entries[1].BaseOffset || entry.LastOffset != entries[3].LastOffset || entry.Batches != 5 {
+	if entry.BaseOffset != entries[1].BaseOffset || entry.LastOffset != entries[3].LastOffset || entry.Batches != 5 || entry.IndexSize == 0 {
 		t.Fatalf("compacted entry %+v", entry)
+	}
+	if blocks, err := comp.reader.Blocks(ctx, entry); err != nil || len(blocks) < 2 {
+		t.Fatalf("compacted entry in %d blocks (%v), want several of at most 150 raw bytes", len(blocks), err)
 	}
 	after, err := env.store.Manifest(ctx, k)
 	if err != nil || len(after) != 2 || after[0] != entries[0] || after[1] != entry {
 		t.Fatalf("manifest after compaction %+v %v, want the first entry and the compacted one", after, err)
+	}
+	all, err := comp.Compact(ctx, k, epoch, after, ArchiveOptions{})
+	if err != nil || all.BaseOffset != entries[0].BaseOffset || all.LastOffset != entries[3].LastOffset || all.Batches != 6 {
+		t.Fatalf("compacting an archive with the entry before it: %+v, %v", all, err)
+	}
+	if after, err = env.store.Manifest(ctx, k); err != nil || len(after) != 1 || after[0] != all {
+		t.Fatalf("manifest after the second compaction %+v %v, want one entry", after, err)
 	}
 	stop()
 	env.checkCommitted(k) // the same batches, readable, in order

@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/sourcegraph/conc"
-
-	"github.com/strata-io/strata/metadata"
 )
 
 // The disk tier keeps each range in a file of its own, named
@@ -37,15 +35,15 @@ import (
 //	    28      2  object name length       uint16
 //	    30      n  object name
 //	  30+n      4  header crc               uint32: CRC-32C (Castagnoli) of bytes [0, 30+n)
-//	  34+n   size  the range's bytes
+//	  34+n   size  the range's bytes as stored in the object
 //
 // Integers are big endian. Every constant above is frozen for version 1.
 //
 // A file is written under a temporary name (.tmp-…) and renamed into place
 // once whole, so a crash leaves either no file or a temporary one, which the
 // next open removes. The file is not fsynced: a range served from disk is
-// checked again against its manifest entry (CRC-32C and batch structure)
-// every time, so bytes that never reached the disk after a crash are caught
+// decoded and checked again (CRC-32C and batch structure against its
+// manifest entry or block, a block index against its CRC) every time, so bytes that never reached the disk after a crash are caught
 // there, the file is removed and the range is read from the bucket.
 const (
 	diskMagic      = "STRATRNG"
@@ -242,10 +240,10 @@ func diskHash(key rangeKey) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// get returns e's range from disk, checked against e, or false. A file that
-// fails its checks is removed.
-func (d *diskCache) get(e metadata.ManifestEntry) ([]byte, bool) {
-	key := rangeKey{e.Object, e.Position, e.Size}
+// get returns s's bytes from disk, decoded and checked, or false. A file
+// that fails its checks is removed.
+func (d *diskCache) get(s span) ([]byte, bool) {
+	key := s.key
 	d.mu.Lock()
 	el, ok := d.entries[key]
 	if !ok {
@@ -270,14 +268,16 @@ func (d *diskCache) get(e metadata.ManifestEntry) ([]byte, bool) {
 		err = errDiskKey
 	case int64(len(raw)-hlen) != key.size:
 		err = fmt.Errorf("%w: %d bytes of range, want %d", errDiskHeader, len(raw)-hlen, key.size)
-	default:
-		err = checkRange(raw[hlen:], indexEntry(e))
+	}
+	var data []byte
+	if err == nil {
+		data, err = s.decode(raw[hlen:])
 	}
 	if err != nil {
 		d.discard(key, path, err)
 		return nil, false
 	}
-	return raw[hlen:], true
+	return data, true
 }
 
 // discard forgets and removes a file that could not be served.

@@ -20,6 +20,7 @@ type batchSpec struct {
 	epoch     int16 // producer epoch
 	seq       int32 // base sequence
 	seed      uint64
+	text      bool // values from a 4-letter alphabet (compressible), else random bytes
 }
 
 // makeBatch builds a valid, uncompressed v2 batch with a correct CRC-32C.
@@ -46,7 +47,11 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 	value := make([]byte, s.valueSize)
 	for i := range s.records {
 		for j := range value {
-			value[j] = byte(rng.Uint32())
+			if s.text {
+				value[j] = 'a' + byte(rng.IntN(4))
+			} else {
+				value[j] = byte(rng.Uint32())
+			}
 		}
 		var rec []byte
 		rec = append(rec, 0)                     // attributes

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,9 +83,9 @@ type Reader struct {
 	inflight map[rangeKey]*fetch
 	queued   map[rangeKey]bool // waiting in prefetches
 
-	prefetches chan metadata.ManifestEntry // nil: no read-ahead
-	pending    sync.WaitGroup              // prefetches queued or running
-	ctx        context.Context             // cancelled by Close
+	prefetches chan span       // nil: no read-ahead
+	pending    sync.WaitGroup  // prefetches queued or running
+	ctx        context.Context // cancelled by Close
 	cancel     context.CancelFunc
 	wg         conc.WaitGroup
 	closeOnce  sync.Once
@@ -150,7 +152,7 @@ func OpenReader(b objectstore.Bucket, opts ReaderOptions) (*Reader, error) {
 		r.disk = d
 	}
 	if r.readAhead > 0 {
-		r.prefetches = make(chan metadata.ManifestEntry, readAheadQueue)
+		r.prefetches = make(chan span, readAheadQueue)
 		for range opts.ReadAheadGETs {
 			r.wg.Go(r.prefetchLoop)
 		}
@@ -175,19 +177,102 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// Read returns the bytes of e's range (whole batches), checked: the CRC-32C
-// against e.CRC, and that the bytes are whole v2 batches agreeing with e's
-// offsets, max timestamp and batch count; otherwise it fails with an error
-// wrapping ErrCorruptObject and naming the object. A missing object fails
-// with an error for which objectstore.IsNotFound is true.
+// span is one range the Reader loads and caches: the range of an entry in
+// a segment object, an archive's block index, or one of its blocks. decode
+// turns the stored bytes into the bytes served, checking them.
+type span struct {
+	key    rangeKey
+	decode func(stored []byte) ([]byte, error)
+}
+
+func blockSpan(b Block) span {
+	return span{b.key(), func(stored []byte) ([]byte, error) { return decodeBlock(b, stored) }}
+}
+
+// maxIndexSize bounds an archive's block index a reader accepts.
+const maxIndexSize = 64 << 20
+
+func indexSpan(e metadata.ManifestEntry) span {
+	return span{rangeKey{e.Object, e.Position + e.Size, e.IndexSize}, func(stored []byte) ([]byte, error) {
+		if got := crc32.Checksum(stored, castagnoli); got != e.CRC {
+			return nil, fmt.Errorf("block index crc %08x, want %08x", got, e.CRC)
+		}
+		if _, err := decodeBlockIndex(e, stored); err != nil {
+			return nil, err
+		}
+		return stored, nil
+	}}
+}
+
+// Blocks returns the pieces of e that can be read on their own, in offset
+// order: for an archive object its blocks (reading its block index, which
+// is cached like a range), otherwise e's whole range as one block.
+func (r *Reader) Blocks(ctx context.Context, e metadata.ManifestEntry) ([]Block, error) {
+	if e.IndexSize == 0 {
+		return []Block{plainBlock(e)}, nil
+	}
+	index, err := r.read(ctx, indexSpan(e))
+	if err != nil {
+		return nil, err
+	}
+	return decodeBlockIndex(e, index)
+}
+
+// cachedBlocks is Blocks without a GET: false when e's block index is not
+// in the memory tier.
+func (r *Reader) cachedBlocks(e metadata.ManifestEntry) ([]Block, bool) {
+	if e.IndexSize == 0 {
+		return []Block{plainBlock(e)}, true
+	}
+	r.mu.Lock()
+	el, ok := r.entries[indexSpan(e).key]
+	r.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	blocks, err := decodeBlockIndex(e, el.Value.(*cacheEntry).data)
+	return blocks, err == nil
+}
+
+// ReadBlock returns b's batches, decoded and checked: the CRC-32C, and that
+// they are whole v2 batches agreeing with b's offsets, max timestamp and
+// batch count; otherwise it fails with an error wrapping ErrCorruptObject
+// and naming the object. A missing object fails with an error for which
+// objectstore.IsNotFound is true.
 //
 // The returned slice may be shared with the cache and other readers: it must
 // not be modified.
+func (r *Reader) ReadBlock(ctx context.Context, b Block) ([]byte, error) {
+	return r.read(ctx, blockSpan(b))
+}
+
+// Read returns all of e's batches, checked as ReadBlock checks them; for an
+// archive, its blocks' batches one after another in a new slice.
 func (r *Reader) Read(ctx context.Context, e metadata.ManifestEntry) ([]byte, error) {
-	key := rangeKey{e.Object, e.Position, e.Size}
+	blocks, err := r.Blocks(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if len(blocks) == 1 {
+		return r.ReadBlock(ctx, blocks[0])
+	}
+	var out []byte
+	for _, b := range blocks {
+		data, err := r.ReadBlock(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, data...)
+	}
+	return out, nil
+}
+
+// read returns s's bytes from the memory tier, a load in flight, the disk
+// tier or the bucket.
+func (r *Reader) read(ctx context.Context, s span) ([]byte, error) {
 	for {
 		r.mu.Lock()
-		if el, ok := r.entries[key]; ok {
+		if el, ok := r.entries[s.key]; ok {
 			r.lru.MoveToFront(el)
 			ce := el.Value.(*cacheEntry)
 			used := ce.prefetched
@@ -199,7 +284,7 @@ func (r *Reader) Read(ctx context.Context, e metadata.ManifestEntry) ([]byte, er
 			}
 			return ce.data, nil
 		}
-		if f, ok := r.inflight[key]; ok {
+		if f, ok := r.inflight[s.key]; ok {
 			r.mu.Unlock()
 			select {
 			case <-ctx.Done():
@@ -216,9 +301,9 @@ func (r *Reader) Read(ctx context.Context, e metadata.ManifestEntry) ([]byte, er
 			}
 			return f.data, f.err
 		}
-		f := r.startLoad(key)
+		f := r.startLoad(s.key)
 		r.mu.Unlock()
-		r.load(ctx, key, e, f, false)
+		r.load(ctx, s, f, false)
 		return f.data, f.err
 	}
 }
@@ -230,33 +315,34 @@ func (r *Reader) startLoad(key rangeKey) *fetch {
 	return f
 }
 
-// load reads e's range from the disk tier or else the bucket, keeps it in
-// the memory tier, and completes f.
-func (r *Reader) load(ctx context.Context, key rangeKey, e metadata.ManifestEntry, f *fetch, prefetch bool) {
+// load reads s from the disk tier or else the bucket, keeps it in the
+// memory tier, and completes f.
+func (r *Reader) load(ctx context.Context, s span, f *fetch, prefetch bool) {
 	fromDisk := false
 	if r.disk != nil {
-		f.data, fromDisk = r.disk.get(e)
+		f.data, fromDisk = r.disk.get(s)
 	}
+	var stored []byte
 	switch {
 	case fromDisk:
 		r.m.diskHits.Inc()
 	default:
 		r.m.misses.Inc()
-		f.data, f.err = r.fetch(ctx, e)
+		stored, f.data, f.err = r.fetch(ctx, s)
 		if prefetch && f.err == nil {
 			r.m.readAheadGETs.Inc()
-			r.m.readAheadBytes.Add(float64(len(f.data)))
+			r.m.readAheadBytes.Add(float64(len(stored)))
 		}
 	}
 	r.mu.Lock()
-	delete(r.inflight, key)
+	delete(r.inflight, s.key)
 	if f.err == nil {
-		r.add(key, f.data, prefetch)
+		r.add(s.key, f.data, prefetch)
 	}
 	r.mu.Unlock()
 	close(f.done)
 	if f.err == nil && !fromDisk && r.disk != nil {
-		r.disk.put(key, f.data)
+		r.disk.put(s.key, stored)
 	}
 }
 
@@ -271,29 +357,30 @@ func indexEntry(e metadata.ManifestEntry) IndexEntry {
 	}
 }
 
-// fetch GETs and checks one range.
-func (r *Reader) fetch(ctx context.Context, e metadata.ManifestEntry) ([]byte, error) {
-	if e.Size <= 0 || e.Position < 0 {
-		return nil, fmt.Errorf("%w: object %s: bad range %d+%d", ErrCorruptObject, e.Object, e.Position, e.Size)
+// fetch GETs s's stored bytes and decodes them.
+func (r *Reader) fetch(ctx context.Context, s span) (stored, data []byte, err error) {
+	k := s.key
+	if k.size <= 0 || k.position < 0 || k.size > maxBlockRaw+maxIndexSize {
+		return nil, nil, fmt.Errorf("%w: object %s: bad range %d+%d", ErrCorruptObject, k.object, k.position, k.size)
 	}
-	rc, err := r.bucket.GetRange(ctx, e.Object, e.Position, e.Size)
+	rc, err := r.bucket.GetRange(ctx, k.object, k.position, k.size)
 	if err != nil {
-		return nil, fmt.Errorf("tiering: get %s at %d+%d: %w", e.Object, e.Position, e.Size, err)
+		return nil, nil, fmt.Errorf("tiering: get %s at %d+%d: %w", k.object, k.position, k.size, err)
 	}
 	defer rc.Close()
-	data := make([]byte, e.Size)
-	n, err := io.ReadFull(rc, data)
+	stored = make([]byte, k.size)
+	n, err := io.ReadFull(rc, stored)
 	r.m.getBytes.Add(float64(n))
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return nil, fmt.Errorf("%w: object %s: range %d+%d ends after %d bytes", ErrCorruptObject, e.Object, e.Position, e.Size, n)
+		return nil, nil, fmt.Errorf("%w: object %s: range %d+%d ends after %d bytes", ErrCorruptObject, k.object, k.position, k.size, n)
 	case err != nil:
-		return nil, fmt.Errorf("tiering: get %s at %d+%d: %w", e.Object, e.Position, e.Size, err)
+		return nil, nil, fmt.Errorf("tiering: get %s at %d+%d: %w", k.object, k.position, k.size, err)
 	}
-	if err := checkRange(data, indexEntry(e)); err != nil {
-		return nil, fmt.Errorf("%w: object %s: range %d+%d: %w", ErrCorruptObject, e.Object, e.Position, e.Size, err)
+	if data, err = s.decode(stored); err != nil {
+		return nil, nil, fmt.Errorf("%w: object %s: range %d+%d: %w", ErrCorruptObject, k.object, k.position, k.size, err)
 	}
-	return data, nil
+	return stored, data, nil
 }
 
 // add caches data under key, evicting the least recently used ranges to stay
@@ -321,79 +408,132 @@ func (r *Reader) add(key rangeKey, data []byte, prefetched bool) {
 	r.m.memBytes.Set(float64(r.used))
 }
 
-// ReadRanges reads a partition's entries in order, as a consumer does: the
-// first entries whose sizes add up to at least maxBytes (at least one), up
-// to the Reader's Concurrency at a time, and returns their ranges in the
-// entries' order. It queues read-ahead of the entries after those, up to
-// ReadAheadBytes of them, so that the next call finds them cached.
+// ReadFrom reads a partition's batches as a consumer does: from the block
+// of entries (in offset order) that holds offset on, the first blocks whose
+// raw sizes add up to at least maxBytes (at least one), up to the Reader's
+// Concurrency at a time. It returns their batches in offset order, one slice
+// per block (the first may begin with batches before offset), and queues
+// read-ahead of up to ReadAheadBytes of the blocks after those, so that the
+// next call finds them cached.
 //
-// When a read fails, the ranges before it are returned without an error (a
+// When a read fails, the blocks before it are returned without an error (a
 // later call retries the rest); when the first fails, its error is returned
-// as Read returns it. The returned slices must not be modified.
-func (r *Reader) ReadRanges(ctx context.Context, entries []metadata.ManifestEntry, maxBytes int64) ([][]byte, error) {
-	if len(entries) == 0 {
-		return nil, nil
+// as ReadBlock returns it. The returned slices must not be modified.
+func (r *Reader) ReadFrom(ctx context.Context, entries []metadata.ManifestEntry, offset, maxBytes int64) ([][]byte, error) {
+	var (
+		want []Block
+		size int64
+		next []Block // the rest of entries[i-1]'s blocks
+		i    int
+	)
+	for len(want) == 0 || size < maxBytes {
+		if len(next) == 0 {
+			if i == len(entries) {
+				break
+			}
+			blocks, err := r.Blocks(ctx, entries[i])
+			if err != nil {
+				if len(want) == 0 {
+					return nil, err
+				}
+				break
+			}
+			i++
+			next = blocks[sort.Search(len(blocks), func(k int) bool { return blocks[k].LastOffset >= offset }):]
+			continue
+		}
+		want = append(want, next[0])
+		size += next[0].RawSize
+		next = next[1:]
 	}
-	n, size := 0, int64(0)
-	for n < len(entries) && (n == 0 || size < maxBytes) {
-		size += entries[n].Size
-		n++
-	}
-	r.queue(entries[n:], r.readAhead) // read-ahead
-	out := make([][]byte, n)
-	errs := make([]error, n)
-	if n == 1 {
-		out[0], errs[0] = r.Read(ctx, entries[0])
+	r.queueFrom(next, entries[i:], r.readAhead)
+	out := make([][]byte, len(want))
+	errs := make([]error, len(want))
+	if len(want) == 1 {
+		out[0], errs[0] = r.ReadBlock(ctx, want[0])
 	} else {
-		p := pool.New().WithMaxGoroutines(min(r.concurrency, n))
-		for i := range n {
-			p.Go(func() { out[i], errs[i] = r.Read(ctx, entries[i]) })
+		p := pool.New().WithMaxGoroutines(min(r.concurrency, len(want)))
+		for k := range want {
+			p.Go(func() { out[k], errs[k] = r.ReadBlock(ctx, want[k]) })
 		}
 		p.Wait()
 	}
-	for i, err := range errs {
+	for k, err := range errs {
 		if err != nil {
-			if i == 0 {
+			if k == 0 {
 				return nil, err
 			}
-			return out[:i], nil
+			return out[:k], nil
 		}
 	}
 	return out, nil
 }
 
-// Prefetch queues, for the prefetchers, the first entries whose sizes add up
-// to maxBytes (at least one): a caller about to read several partitions one
-// after another lets their GETs run at once. It does nothing without
-// read-ahead, and never blocks.
-func (r *Reader) Prefetch(entries []metadata.ManifestEntry, maxBytes int64) {
-	r.queue(entries, maxBytes)
-}
-
-// queue queues the first entries, up to maxBytes of them (at least one),
-// that are neither cached in memory, loading, nor queued already.
-func (r *Reader) queue(entries []metadata.ManifestEntry, maxBytes int64) {
+// Prefetch queues, for the prefetchers, the first blocks from offset on of
+// entries (in offset order) whose raw sizes add up to maxBytes (at least
+// one), or the block index of the first archive on the way that is not
+// cached: a caller about to read several partitions one after another lets
+// their GETs run at once. It does nothing without read-ahead, and never
+// blocks.
+func (r *Reader) Prefetch(entries []metadata.ManifestEntry, offset, maxBytes int64) {
 	if r.prefetches == nil || len(entries) == 0 {
 		return
 	}
+	blocks, ok := r.cachedBlocks(entries[0])
+	if !ok {
+		r.queueFrom(nil, entries, maxBytes)
+		return
+	}
+	blocks = blocks[sort.Search(len(blocks), func(k int) bool { return blocks[k].LastOffset >= offset }):]
+	r.queueFrom(blocks, entries[1:], maxBytes)
+}
+
+// queueFrom queues blocks and then the blocks of entries, up to maxBytes of
+// raw sizes (at least one), stopping at the first archive whose block index
+// is not cached: its index is queued instead.
+func (r *Reader) queueFrom(blocks []Block, entries []metadata.ManifestEntry, maxBytes int64) {
+	if r.prefetches == nil {
+		return
+	}
+	var spans []span
 	size := int64(0)
+	for {
+		for _, b := range blocks {
+			if len(spans) > 0 && size+b.RawSize > maxBytes {
+				r.queue(spans)
+				return
+			}
+			spans = append(spans, blockSpan(b))
+			size += b.RawSize
+		}
+		if len(entries) == 0 {
+			break
+		}
+		var ok bool
+		if blocks, ok = r.cachedBlocks(entries[0]); !ok {
+			spans = append(spans, indexSpan(entries[0]))
+			break
+		}
+		entries = entries[1:]
+	}
+	r.queue(spans)
+}
+
+// queue queues the spans that are neither cached in memory, loading, nor
+// queued already, until the queue is full.
+func (r *Reader) queue(spans []span) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, e := range entries {
-		if i > 0 && size+e.Size > maxBytes {
-			return
-		}
-		size += e.Size
-		key := rangeKey{e.Object, e.Position, e.Size}
-		if _, ok := r.entries[key]; ok {
+	for _, s := range spans {
+		if _, ok := r.entries[s.key]; ok {
 			continue
 		}
-		if _, ok := r.inflight[key]; ok || r.queued[key] {
+		if _, ok := r.inflight[s.key]; ok || r.queued[s.key] {
 			continue
 		}
 		select {
-		case r.prefetches <- e:
-			r.queued[key] = true
+		case r.prefetches <- s:
+			r.queued[s.key] = true
 			r.pending.Add(1)
 		default:
 			r.m.readAheadSkipped.Inc()
@@ -409,22 +549,21 @@ func (r *Reader) prefetchLoop() {
 		select {
 		case <-r.ctx.Done():
 			return
-		case e := <-r.prefetches:
-			key := rangeKey{e.Object, e.Position, e.Size}
+		case s := <-r.prefetches:
 			r.mu.Lock()
-			delete(r.queued, key)
-			_, cached := r.entries[key]
-			_, loading := r.inflight[key]
+			delete(r.queued, s.key)
+			_, cached := r.entries[s.key]
+			_, loading := r.inflight[s.key]
 			if cached || loading {
 				r.mu.Unlock()
 				r.pending.Done()
 				continue
 			}
-			f := r.startLoad(key)
+			f := r.startLoad(s.key)
 			r.mu.Unlock()
-			r.load(r.ctx, key, e, f, true)
+			r.load(r.ctx, s, f, true)
 			if f.err != nil && !isContextErr(f.err) {
-				r.log.Debug("read-ahead", "object", e.Object, "error", f.err)
+				r.log.Debug("read-ahead", "object", s.key.object, "error", f.err)
 			}
 			r.pending.Done()
 		}

@@ -257,7 +257,7 @@ func TestReadAheadSequential(t *testing.T) {
 	gets := func() int { return b.Calls(objectstore.OpGetRange) }
 
 	for i := range entries {
-		got, err := r.ReadRanges(t.Context(), entries[i:], 1)
+		got, err := r.ReadFrom(t.Context(), entries[i:], entries[i].BaseOffset, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestReadAheadBounded(t *testing.T) {
 		return nil
 	})
 	r := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20, ReadAheadBytes: 1 << 20, ReadAheadGETs: limit})
-	if _, err := r.ReadRanges(t.Context(), entries, 1); err != nil {
+	if _, err := r.ReadFrom(t.Context(), entries, entries[0].BaseOffset, 1); err != nil {
 		t.Fatal(err)
 	}
 	// Both prefetchers are busy, with entries 1 and 2 (the queue is in
@@ -345,10 +345,10 @@ func TestReadAheadBounded(t *testing.T) {
 	}
 }
 
-// TestReadRangesConcurrent: a read spanning several entries has up to
+// TestReadFromConcurrent: a read spanning several entries has up to
 // Concurrency GETs in flight at once (the hook lets no GET finish until that
 // many have started) and answers in the entries' order.
-func TestReadRangesConcurrent(t *testing.T) {
+func TestReadFromConcurrent(t *testing.T) {
 	b := newFaultyMem(t)
 	entries, data := sequence(t, b, 8)
 	const concurrency = 4
@@ -371,7 +371,7 @@ func TestReadRangesConcurrent(t *testing.T) {
 	for _, e := range entries {
 		total += e.Size
 	}
-	got, err := r.ReadRanges(t.Context(), entries, total)
+	got, err := r.ReadFrom(t.Context(), entries, entries[0].BaseOffset, total)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,15 +389,15 @@ func TestReadRangesConcurrent(t *testing.T) {
 
 	// maxBytes decides how many entries are read: enough to reach it.
 	r2 := openTestReader(t, b, ReaderOptions{})
-	got, err = r2.ReadRanges(t.Context(), entries, entries[0].Size+1)
+	got, err = r2.ReadFrom(t.Context(), entries, entries[0].BaseOffset, entries[0].Size+1)
 	if err != nil || len(got) != 2 {
-		t.Fatalf("ReadRanges for one entry and a byte: %d ranges, %v; want 2", len(got), err)
+		t.Fatalf("ReadFrom for one entry and a byte: %d ranges, %v; want 2", len(got), err)
 	}
 }
 
-// TestReadRangesFailure: a failed read after the first returns the ranges
+// TestReadFromFailure: a failed read after the first returns the ranges
 // before it; a failed first read returns its error.
-func TestReadRangesFailure(t *testing.T) {
+func TestReadFromFailure(t *testing.T) {
 	b := newFaultyMem(t)
 	entries, data := sequence(t, b, 4)
 	b.SetHook(func(op, name string) error {
@@ -407,11 +407,11 @@ func TestReadRangesFailure(t *testing.T) {
 		return nil
 	})
 	r := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20})
-	got, err := r.ReadRanges(t.Context(), entries, 1<<20)
+	got, err := r.ReadFrom(t.Context(), entries, entries[0].BaseOffset, 1<<20)
 	if err != nil || len(got) != 2 || !bytes.Equal(got[1], data[1]) {
-		t.Fatalf("ReadRanges over a failing third entry: %d ranges, %v; want the first 2", len(got), err)
+		t.Fatalf("ReadFrom over a failing third entry: %d ranges, %v; want the first 2", len(got), err)
 	}
-	if _, err := r.ReadRanges(t.Context(), entries[2:], 1<<20); !errors.Is(err, objectstore.ErrInjected) {
-		t.Fatalf("ReadRanges from the failing entry: err = %v", err)
+	if _, err := r.ReadFrom(t.Context(), entries[2:], entries[2].BaseOffset, 1<<20); !errors.Is(err, objectstore.ErrInjected) {
+		t.Fatalf("ReadFrom from the failing entry: err = %v", err)
 	}
 }

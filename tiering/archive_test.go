@@ -1,0 +1,294 @@
+package tiering
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/objectstore"
+)
+
+// putArchive builds an archive of n batches of 4 records with opts and PUTs
+// it as name; it returns the entry and the batches.
+func putArchive(t *testing.T, b objectstore.Bucket, name string, n int, text bool, opts ArchiveOptions) (metadata.ManifestEntry, [][]byte) {
+	t.Helper()
+	ab := NewArchiveBuilder(opts)
+	var batches [][]byte
+	for i := range n {
+		raw := makeBatch(t, batchSpec{base: int64(10 + 4*i), records: 4, timestamp: int64(1000 + 10*i), valueSize: 100, seed: 3, text: text})
+		if err := ab.Add(raw); err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, raw)
+	}
+	obj, e, err := ab.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Object = name
+	if err := b.Put(t.Context(), name, bytes.NewReader(obj), int64(len(obj))); err != nil {
+		t.Fatal(err)
+	}
+	return e, batches
+}
+
+// TestArchiveRoundTrip: an archive's blocks hold every batch in order, cut
+// at the block size, each compressed with zstd when asked, and the entry
+// sums them up.
+func TestArchiveRoundTrip(t *testing.T) {
+	for _, codec := range []Codec{CodecNone, CodecZstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			b := newFaultyMem(t)
+			e, batches := putArchive(t, b, "segments/arch", 40, true, ArchiveOptions{Codec: codec, BlockBytes: 2000})
+			raw := bytes.Join(batches, nil)
+			r := NewReader(b, 1<<20, nil)
+			blocks, err := r.Blocks(t.Context(), e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			per := 2000/len(batches[0]) + 1 // batches to reach the block size
+			if want := (len(batches) + per - 1) / per; len(blocks) != want {
+				t.Fatalf("%d blocks, want %d", len(blocks), want)
+			}
+			for _, blk := range blocks {
+				if blk.Codec != codec {
+					t.Fatalf("block %+v stored with %v, want %v", blk, blk.Codec, codec)
+				}
+			}
+			if e.BaseOffset != 10 || e.LastOffset != 10+4*40-1 || e.Batches != 40 || e.MaxTimestamp != 1000+10*39+3 {
+				t.Fatalf("entry %+v", e)
+			}
+			switch {
+			case codec == CodecNone && e.Size != int64(len(raw)):
+				t.Fatalf("stored as is in %d bytes, batches are %d", e.Size, len(raw))
+			case codec == CodecZstd && e.Size*2 > int64(len(raw)):
+				t.Fatalf("zstd stored %d bytes of text batches of %d: less than 2:1", e.Size, len(raw))
+			}
+			got, err := r.Read(t.Context(), e)
+			if err != nil || !bytes.Equal(got, raw) {
+				t.Fatalf("read back %d bytes (%v), want the %d bytes added", len(got), err, len(raw))
+			}
+		})
+	}
+}
+
+// TestArchiveIncompressible: a block zstd cannot shrink is stored as is.
+func TestArchiveIncompressible(t *testing.T) {
+	b := newFaultyMem(t)
+	ab := NewArchiveBuilder(ArchiveOptions{Codec: CodecZstd})
+	raw := makeBatch(t, batchSpec{records: 1, valueSize: 64 << 10})
+	if err := ab.Add(raw); err != nil {
+		t.Fatal(err)
+	}
+	obj, e, err := ab.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Object = "segments/rand"
+	if err := b.Put(t.Context(), e.Object, bytes.NewReader(obj), int64(len(obj))); err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := NewReader(b, 0, nil).Blocks(t.Context(), e)
+	if err != nil || len(blocks) != 1 || blocks[0].Codec != CodecNone || blocks[0].Size != int64(len(raw)) {
+		t.Fatalf("blocks %+v, %v: want one stored as is", blocks, err)
+	}
+	mustRead(t, NewReader(b, 0, nil), e, raw)
+}
+
+// TestArchiveRangedRead: reading from an offset in the middle GETs the block
+// index and the one block holding it, never the whole object; the index is
+// cached, and read-ahead takes the blocks after it.
+func TestArchiveRangedRead(t *testing.T) {
+	b := newFaultyMem(t)
+	e, batches := putArchive(t, b, "segments/arch", 40, true, ArchiveOptions{Codec: CodecZstd, BlockBytes: 2000})
+	r := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20})
+	offset := int64(10 + 4*25 + 1) // inside batch 25
+	got, err := r.ReadFrom(t.Context(), []metadata.ManifestEntry{e}, offset, 1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ReadFrom: %d blocks, %v", len(got), err)
+	}
+	if !bytes.Contains(got[0], batches[25]) {
+		t.Fatal("the block read does not hold the batch of the offset asked for")
+	}
+	if n := b.Calls(objectstore.OpGetRange); n != 2 {
+		t.Fatalf("%d GETs, want 2 (the index and one block)", n)
+	}
+	if _, err := r.ReadFrom(t.Context(), []metadata.ManifestEntry{e}, e.BaseOffset, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Calls(objectstore.OpGetRange); n != 3 {
+		t.Fatalf("%d GETs after reading the first block, want 3 (the index is cached)", n)
+	}
+
+	blocks, err := r.Blocks(t.Context(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20, ReadAheadBytes: blocks[1].RawSize + blocks[2].RawSize})
+	before := b.Calls(objectstore.OpGetRange)
+	if _, err := ra.ReadFrom(t.Context(), []metadata.ManifestEntry{e}, e.BaseOffset, 1); err != nil {
+		t.Fatal(err)
+	}
+	ra.settle()
+	// The index, the first block, and read-ahead of the next two.
+	if n := b.Calls(objectstore.OpGetRange) - before; n != 4 {
+		t.Fatalf("%d GETs with read-ahead, want 4", n)
+	}
+}
+
+// TestArchiveDiskTier: blocks kept on disk are stored compressed and served
+// decoded without a GET.
+func TestArchiveDiskTier(t *testing.T) {
+	b := newFaultyMem(t)
+	e, batches := putArchive(t, b, "segments/arch", 40, true, ArchiveOptions{Codec: CodecZstd, BlockBytes: 2000})
+	dir := t.TempDir()
+	r := openTestReader(t, b, ReaderOptions{DiskDir: dir, DiskBytes: 1 << 20})
+	mustRead(t, r, e, bytes.Join(batches, nil))
+	r.settle()
+	gets := b.Calls(objectstore.OpGetRange)
+	mustRead(t, r, e, bytes.Join(batches, nil))
+	if n := b.Calls(objectstore.OpGetRange); n != gets {
+		t.Fatalf("%d GETs on the second read, want none", n-gets)
+	}
+	r.disk.mu.Lock()
+	used := r.disk.used
+	r.disk.mu.Unlock()
+	if used != e.Size+e.IndexSize {
+		t.Fatalf("disk tier holds %d bytes, want the %d stored bytes of blocks and index", used, e.Size+e.IndexSize)
+	}
+}
+
+// TestArchiveCorruption: a damaged block or index is an ErrCorruptObject,
+// never served.
+func TestArchiveCorruption(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   func(e metadata.ManifestEntry) int64
+	}{
+		{"block", func(metadata.ManifestEntry) int64 { return 20 }},
+		{"index", func(e metadata.ManifestEntry) int64 { return e.Size + 30 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := objectstore.NewMem()
+			t.Cleanup(func() { mem.Close() })
+			e, _ := putArchive(t, mem, "segments/arch", 40, true, ArchiveOptions{Codec: CodecZstd, BlockBytes: 2000})
+			obj := getAll(t, mem, e.Object)
+			obj[tc.at(e)] ^= 0x40
+			if err := mem.Put(t.Context(), e.Object, bytes.NewReader(obj), int64(len(obj))); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewReader(mem, 1<<20, nil).Read(t.Context(), e); !errors.Is(err, ErrCorruptObject) {
+				t.Fatalf("read of a damaged %s: %v, want ErrCorruptObject", tc.name, err)
+			}
+		})
+	}
+}
+
+func getAll(t *testing.T, b objectstore.Bucket, name string) []byte {
+	t.Helper()
+	size, err := b.Size(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.GetRange(t.Context(), name, 0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(rc); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestDecodeBlockIndexRejects: an index whose blocks leave a gap, overlap,
+// go backwards or disagree with the entry is refused.
+func TestDecodeBlockIndexRejects(t *testing.T) {
+	ab := NewArchiveBuilder(ArchiveOptions{BlockBytes: 1})
+	for i := range 3 {
+		if err := ab.Add(makeBatch(t, batchSpec{base: int64(2 * i), records: 2, timestamp: 5, valueSize: 10})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj, e, err := ab.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := obj[e.Size : e.Size+e.IndexSize]
+	if _, err := decodeBlockIndex(e, index); err != nil {
+		t.Fatalf("a good index: %v", err)
+	}
+	edit := func(block, field int, v uint64) []byte {
+		out := bytes.Clone(index)
+		binary.BigEndian.PutUint64(out[block*blockEntrySize+field:], v)
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		index []byte
+		e     metadata.ManifestEntry
+	}{
+		{"empty", nil, e},
+		{"torn", index[:len(index)-1], e},
+		{"gap", edit(1, 0, uint64(e.Size/3+1)), e},
+		{"past the end", edit(2, 8, uint64(e.Size)), e},
+		{"offsets backwards", edit(2, 24, 1), e},
+		{"entry's last offset", index, func() metadata.ManifestEntry { x := e; x.LastOffset++; return x }()},
+		{"entry's batches", index, func() metadata.ManifestEntry { x := e; x.Batches = 2; return x }()},
+		{"entry's size", index, func() metadata.ManifestEntry { x := e; x.Size++; return x }()},
+	} {
+		if _, err := decodeBlockIndex(tc.e, tc.index); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+func TestParseCodec(t *testing.T) {
+	for in, want := range map[string]Codec{"": CodecNone, "none": CodecNone, "zstd": CodecZstd} {
+		if got, err := ParseCodec(in); err != nil || got != want {
+			t.Errorf("ParseCodec(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseCodec("lz4"); err == nil {
+		t.Error("ParseCodec(lz4) accepted")
+	}
+}
+
+// FuzzDecodeBlockIndex: any bytes are refused or decode to blocks that tile
+// the entry's range in offset order, and decoding a block never panics.
+func FuzzDecodeBlockIndex(f *testing.F) {
+	ab := NewArchiveBuilder(ArchiveOptions{Codec: CodecZstd, BlockBytes: 1})
+	for i := range 2 {
+		raw := makeBatch(f, batchSpec{base: int64(3 * i), records: 3, timestamp: 9, valueSize: 40, text: true})
+		if err := ab.Add(raw); err != nil {
+			f.Fatal(err)
+		}
+	}
+	obj, e, err := ab.Finish()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(obj[e.Size:e.Size+e.IndexSize], obj[:e.Size])
+	f.Fuzz(func(t *testing.T, index, stored []byte) {
+		x := e
+		x.Size = int64(len(stored))
+		blocks, err := decodeBlockIndex(x, index)
+		if err != nil {
+			return
+		}
+		pos := int64(0)
+		for _, b := range blocks {
+			if b.Position != pos || b.Size <= 0 {
+				t.Fatalf("block %+v does not follow %d", b, pos)
+			}
+			pos += b.Size
+			_, _ = decodeBlock(b, stored[b.Position:b.Position+b.Size])
+		}
+		if pos != x.Size {
+			t.Fatalf("blocks end at %d of %d", pos, x.Size)
+		}
+	})
+}
