@@ -211,7 +211,7 @@ func segmentObjects(t *testing.T, minio *testenv.MinIO, bucket string) map[strin
 
 // metadataStore is a Store on the cluster's etcd, for reading what the
 // brokers wrote.
-func metadataStore(t *testing.T, endpoint string) *metadata.Store {
+func metadataStore(t testing.TB, endpoint string) *metadata.Store {
 	t.Helper()
 	client, err := metadata.Connect(t.Context(), []string{endpoint}, 10*time.Second)
 	if err != nil {
