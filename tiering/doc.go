@@ -1,7 +1,10 @@
 // Package tiering moves data between the broker's write-ahead log and object
 // storage: the segment object format, the Uploader (sealed WAL segment →
-// object → manifest commit in etcd) and the Reader (manifest range → checked
-// batches, through a bounded cache in memory and on disk, with read-ahead).
+// object → manifest commit in etcd), the Compactor (small ranges → one
+// archive object per partition, blocks optionally zstd-compressed; see
+// archive.go for its format), the Collector (garbage collection) and the
+// Reader (manifest entry → blocks → checked batches, through a bounded cache
+// in memory and on disk, with read-ahead).
 //
 // # WAL entries
 //
@@ -88,10 +91,13 @@
 //	    28      2  object name length       uint16
 //	    30      n  object name
 //	  30+n      4  header crc               uint32: CRC-32C of bytes [0, 30+n)
-//	  34+n   size  the range's bytes
+//	  34+n   size  the range's bytes as stored in the object
 //
-// Files are written under a temporary name and renamed when whole, without
-// fsync: a served range is always checked again against its manifest entry,
+// A range is a segment object's range, an archive's block (kept compressed
+// when stored compressed) or an archive's block index. Files are written
+// under a temporary name and renamed when whole, without fsync: a served
+// range is always decoded and checked again against its manifest entry or
+// block,
 // so a file that a crash left short or wrong is removed, never served. These
 // files are a cache; their format may change with a new version, and files
 // of another version are removed at start.

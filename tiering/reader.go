@@ -22,7 +22,7 @@ import (
 // Defaults of ReaderOptions.
 const (
 	DefaultReadAheadGETs = 16 // prefetch GETs in flight, all partitions together
-	DefaultConcurrency   = 4  // GETs in flight for one ReadRanges call
+	DefaultConcurrency   = 4  // GETs in flight for one ReadFrom call
 	readAheadQueue       = 1024
 )
 
@@ -36,32 +36,36 @@ type ReaderOptions struct {
 	DiskDir   string
 	DiskBytes int64
 	// ReadAheadBytes is how many bytes of entries past the ones a
-	// ReadRanges call reads are prefetched into the cache (0 = none).
+	// ReadFrom call reads are prefetched into the cache (0 = none).
 	ReadAheadBytes int64
 	// ReadAheadGETs bounds the prefetch GETs in flight (0 = DefaultReadAheadGETs).
 	ReadAheadGETs int
-	// Concurrency bounds the reads one ReadRanges call has in flight
+	// Concurrency bounds the reads one ReadFrom call has in flight
 	// (0 = DefaultConcurrency).
 	Concurrency int
 	Logger      *slog.Logger          // nil = discard
 	Registerer  prometheus.Registerer // nil = no metrics
 }
 
-// Reader reads manifest ranges from the bucket through a bounded cache of
-// two tiers. Safe for concurrent use.
+// Reader reads manifest entries from the bucket, block by block, through a
+// bounded cache of two tiers. Safe for concurrent use. The ranges it loads
+// and caches are a segment object's range (one block), an archive's block,
+// or an archive's block index.
 //
 // Invariants:
-//   - Only checked ranges are cached (CRC-32C against the manifest entry,
-//     whole v2 batches agreeing with its offsets, max timestamp and batch
-//     count), keyed by (object, position, size). A range read from disk is
-//     checked again before it is served.
+//   - Only checked ranges are cached, decoded (a block: CRC-32C of its raw
+//     batches, whole v2 batches agreeing with its offsets, max timestamp and
+//     batch count; an index: its CRC-32C and that its blocks tile the
+//     entry), keyed by where they are stored: (object, position, size). The
+//     memory tier holds them decoded, the disk tier as stored; a range read
+//     from disk is decoded and checked again before it is served.
 //   - The memory tier holds at most CacheBytes, the disk tier at most
 //     DiskBytes; each evicts its least recently used ranges. A range larger
 //     than a tier's budget is returned but not kept there. Every range read
 //     from the bucket is also written to the disk tier, in the background.
 //   - At most one load (disk or GET) of a range is in flight: other reads of
 //     it, prefetches included, wait for that load.
-//   - Read-ahead is bounded twice: each ReadRanges call queues at most
+//   - Read-ahead is bounded twice: each ReadFrom call queues at most
 //     ReadAheadBytes past what it reads (per partition, since a call reads one
 //     partition's entries), and at most ReadAheadGETs prefetches run at once;
 //     what does not fit in the queue is not prefetched.
