@@ -204,6 +204,9 @@ func (c *conn) writeLoop() {
 		if resp == nil || broken {
 			continue
 		}
+		if n := responseSizeHint(resp); cap(buf) < n {
+			buf = make([]byte, 0, n) // one allocation, not a doubling per MiB
+		}
 		buf = append(buf[:0], 0, 0, 0, 0, 0, 0, 0, 0) // size, correlation id
 		if resp.IsFlexible() && resp.Key() != 18 {
 			buf = append(buf, 0) // empty tagged fields of the response header
@@ -221,6 +224,23 @@ func (c *conn) writeLoop() {
 			buf = nil // do not pin a large fetch response's buffer
 		}
 	}
+}
+
+// responseSizeHint is a little more than the encoded size of a fetch
+// response (its record batches and their framing), 0 for the others.
+func responseSizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 256
+	for _, t := range f.Topics {
+		n += 64 + len(t.Topic)
+		for _, p := range t.Partitions {
+			n += 96 + len(p.RecordBatches) + 24*len(p.AbortedTransactions)
+		}
+	}
+	return n
 }
 
 // kerrCode returns the Kafka error code for err: a *kerr.Error's own code,

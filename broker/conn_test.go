@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,4 +284,34 @@ func fmtPtr(s *string) string {
 		return "null"
 	}
 	return "\"" + *s + "\""
+}
+
+// TestResponseSizeHint: a fetch response's hint covers its encoding in
+// every version, so the write loop allocates its buffer once.
+func TestResponseSizeHint(t *testing.T) {
+	resp := kmsg.NewPtrFetchResponse()
+	for ti := range 3 {
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic = strings.Repeat("t", 200*ti+1)
+		for p := range 20 {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = int32(p)
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = 1<<40, 1<<40, 1<<39
+			rp.RecordBatches = make([]byte, p*1000)
+			for range p % 3 {
+				rp.AbortedTransactions = append(rp.AbortedTransactions, kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: 1 << 50, FirstOffset: 1 << 40})
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	for v := int16(0); v <= resp.MaxVersion(); v++ {
+		resp.SetVersion(v)
+		if got, hint := 9+len(resp.AppendTo(nil)), responseSizeHint(resp); got > hint {
+			t.Errorf("v%d: %d bytes encoded, hint %d", v, got, hint)
+		}
+	}
+	if responseSizeHint(kmsg.NewPtrMetadataResponse()) != 0 {
+		t.Error("a hint for a metadata response")
+	}
 }
