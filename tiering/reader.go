@@ -193,9 +193,6 @@ func blockSpan(b Block) span {
 	return span{b.key(), func(stored []byte) ([]byte, error) { return decodeBlock(b, stored) }}
 }
 
-// maxIndexSize bounds an archive's block index a reader accepts.
-const maxIndexSize = 64 << 20
-
 func indexSpan(e metadata.ManifestEntry) span {
 	return span{rangeKey{e.Object, e.Position + e.Size, e.IndexSize}, func(stored []byte) ([]byte, error) {
 		if got := crc32.Checksum(stored, castagnoli); got != e.CRC {
@@ -364,7 +361,7 @@ func indexEntry(e metadata.ManifestEntry) IndexEntry {
 // fetch GETs s's stored bytes and decodes them.
 func (r *Reader) fetch(ctx context.Context, s span) (stored, data []byte, err error) {
 	k := s.key
-	if k.size <= 0 || k.position < 0 || k.size > maxBlockRaw+maxIndexSize {
+	if k.size <= 0 || k.position < 0 {
 		return nil, nil, fmt.Errorf("%w: object %s: bad range %d+%d", ErrCorruptObject, k.object, k.position, k.size)
 	}
 	rc, err := r.bucket.GetRange(ctx, k.object, k.position, k.size)
