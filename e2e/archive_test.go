@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/metadata"
@@ -97,18 +95,7 @@ func TestArchiveListOffsetsAndFetch(t *testing.T) {
 		for _, want := range probes {
 			for _, delta := range []int64{0, -3} { // exact, and between records
 				ts := base.UnixMilli() + want*10 + delta
-				req := kmsg.NewPtrListOffsetsRequest()
-				rt := kmsg.NewListOffsetsRequestTopic()
-				rt.Topic = topic
-				rp := kmsg.NewListOffsetsRequestTopicPartition()
-				rp.Timestamp = ts
-				rt.Partitions = append(rt.Partitions, rp)
-				req.Topics = append(req.Topics, rt)
-				resp, err := req.RequestWith(ctx, cl)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := resp.Topics[0].Partitions[0]
+				p := listOffsetAt(t, ctx, cl, topic, ts)
 				if p.ErrorCode != 0 || p.Offset != want || p.Timestamp != base.UnixMilli()+want*10 {
 					t.Errorf("timestamp %d: offset %d at %d (error %d), want %d at %d", ts, p.Offset, p.Timestamp, p.ErrorCode, want, base.UnixMilli()+want*10)
 				}
@@ -179,8 +166,7 @@ func TestCompactionRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !v.ok() || v.Read == 0 {
-		t.Fatalf("%d read, %d lost, %d duplicated, %d out of order, %d offset gaps, %d moved, %d vanished:\n%s",
-			v.Read, v.Lost, v.Duplicated, v.OutOfOrder, v.Gaps, v.Moved, v.Vanished, strings.Join(v.Problems, "\n"))
+		t.Fatalf("%v", &v)
 	}
 	orphans := len(segmentObjects(t, minio, "restart"))
 	refs, _, err := store.ReferencedObjects(ctx)

@@ -45,14 +45,7 @@ func BenchmarkColdReplay(b *testing.B) {
 		topic      = "cold"
 		recordSize = 1024
 	)
-	total := int64(1 << 30)
-	if v := os.Getenv(coldBytesEnv); v != "" {
-		n, err := parseSize(v)
-		if err != nil {
-			b.Fatalf("%s=%q: %v", coldBytesEnv, v, err)
-		}
-		total = n
-	}
+	total := benchSize(b, coldBytesEnv, 1<<30)
 	records := int(total / recordSize)
 
 	etcd := testenv.StartEtcd(b)
@@ -251,6 +244,19 @@ func minioClient(b *testing.B, m *testenv.MinIO) *minio.Client {
 		b.Fatal(err)
 	}
 	return cl
+}
+
+// benchSize is the size the environment variable env sets, or def.
+func benchSize(b *testing.B, env string, def int64) int64 {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	n, err := parseSize(v)
+	if err != nil {
+		b.Fatalf("%s=%q: %v", env, v, err)
+	}
+	return n
 }
 
 // parseSize reads 1073741824, 256MiB or 1GiB.

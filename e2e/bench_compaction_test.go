@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -38,14 +37,7 @@ func BenchmarkCompaction(b *testing.B) {
 		partitions   = 4
 		segmentBytes = 32 << 20
 	)
-	total := int64(256 << 20)
-	if v := os.Getenv(compactBytesEnv); v != "" {
-		n, err := parseSize(v)
-		if err != nil {
-			b.Fatalf("%s=%q: %v", compactBytesEnv, v, err)
-		}
-		total = n
-	}
+	total := benchSize(b, compactBytesEnv, 256<<20)
 	etcd := testenv.StartEtcd(b)
 	store := testenv.StartMinIO(b)
 	ms := metadataStore(b, etcd.Endpoint)

@@ -351,6 +351,12 @@ func (v *verdict) ok() bool {
 	return v.Lost+v.Duplicated+v.OutOfOrder+v.Gaps+v.Moved+v.Vanished == 0 && len(v.Problems) == 0
 }
 
+// String sums the verdict up: the counts, then the first problems.
+func (v *verdict) String() string {
+	return fmt.Sprintf("%d read, %d lost, %d duplicated, %d out of order, %d offset gaps, %d moved, %d vanished; first problems:\n%s",
+		v.Read, v.Lost, v.Duplicated, v.OutOfOrder, v.Gaps, v.Moved, v.Vanished, strings.Join(v.Problems, "\n"))
+}
+
 // problem keeps the first few examples of each kind of problem.
 func (v *verdict) problem(kind string, counts map[string]int, format string, args ...any) {
 	counts[kind]++

@@ -218,8 +218,7 @@ func (c *clusterRun) runPhase(name string, inject func()) {
 	c.logf("checked: %d records read, %d acknowledged (%d in this phase), %d present unacknowledged",
 		v.Read, total, c.phase.acked, v.UnackedPresent)
 	if !v.ok() {
-		c.failf("%d lost, %d duplicated, %d out of order, %d offset gaps, %d moved, %d vanished; first problems:\n%s",
-			v.Lost, v.Duplicated, v.OutOfOrder, v.Gaps, v.Moved, v.Vanished, strings.Join(v.Problems, "\n"))
+		c.failf("%v", &v)
 	}
 }
 

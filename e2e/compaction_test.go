@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,8 +47,7 @@ func TestObjectCompaction(t *testing.T) {
 		acked, _ := w.totals()
 		t.Logf("%s: %d records read, %d acknowledged", when, v.Read, acked)
 		if !v.ok() || v.Read == 0 {
-			t.Fatalf("%s: %d read, %d lost, %d duplicated, %d out of order, %d offset gaps, %d moved, %d vanished:\n%s",
-				when, v.Read, v.Lost, v.Duplicated, v.OutOfOrder, v.Gaps, v.Moved, v.Vanished, strings.Join(v.Problems, "\n"))
+			t.Fatalf("%s: %v", when, &v)
 		}
 	}
 	compactions := func() float64 { return metricValue(t, s, "strata_compactions_total") }

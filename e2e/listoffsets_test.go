@@ -46,18 +46,7 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 	check := func(t *testing.T, cl *kgo.Client) {
 		t.Helper()
 		for _, c := range cases {
-			req := kmsg.NewPtrListOffsetsRequest()
-			rt := kmsg.NewListOffsetsRequestTopic()
-			rt.Topic = "times"
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Timestamp = c.ts
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
-			resp, err := req.RequestWith(ctx, cl)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := resp.Topics[0].Partitions[0]
+			p := listOffsetAt(t, ctx, cl, "times", c.ts)
 			if p.ErrorCode != 0 || p.Offset != c.offset {
 				t.Errorf("%s: offset %d (error %d), want %d", c.name, p.Offset, p.ErrorCode, c.offset)
 			}
@@ -97,4 +86,21 @@ func waitHighWatermark(t *testing.T, ctx context.Context, cl *kgo.Client, topic 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// listOffsetAt asks ListOffsets for partition 0 of topic at timestamp ts.
+func listOffsetAt(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, ts int64) kmsg.ListOffsetsResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp = ts
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0]
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -156,18 +155,11 @@ func NewArchiveBuilder(opts ArchiveOptions) *ArchiveBuilder {
 // offset is not above the last one's last offset, or anything that is not
 // exactly one v2 batch, fails with ErrInvalidBatch.
 func (b *ArchiveBuilder) Add(batchBytes []byte) error {
-	h, err := batch.Parse(batchBytes)
+	h, err := parseWholeBatch(batchBytes)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+		return err
 	}
-	switch {
-	case h.Size() != len(batchBytes):
-		return fmt.Errorf("%w: batch length %d, have %d bytes", ErrInvalidBatch, h.Size(), len(batchBytes))
-	case h.Magic != 2:
-		return fmt.Errorf("%w: magic %d", ErrInvalidBatch, h.Magic)
-	case h.LastOffsetDelta < 0:
-		return fmt.Errorf("%w: last offset delta %d", ErrInvalidBatch, h.LastOffsetDelta)
-	case b.last >= 0 && h.BaseOffset <= b.last:
+	if b.last >= 0 && h.BaseOffset <= b.last {
 		return fmt.Errorf("%w: base offset %d after last offset %d", ErrInvalidBatch, h.BaseOffset, b.last)
 	}
 	if len(b.cur) == 0 {
@@ -224,11 +216,7 @@ func (b *ArchiveBuilder) Finish() ([]byte, metadata.ManifestEntry, error) {
 	index := obj[indexPos:]
 	e.IndexSize = int64(len(index))
 	e.CRC = crc32.Checksum(index, castagnoli)
-	obj = binary.BigEndian.AppendUint64(obj, uint64(indexPos))
-	obj = binary.BigEndian.AppendUint32(obj, uint32(len(index)))
-	obj = binary.BigEndian.AppendUint32(obj, e.CRC)
-	obj = binary.BigEndian.AppendUint32(obj, archiveVersion)
-	obj = append(obj, objectMagic...)
+	obj = appendFooter(obj, indexPos, e.CRC, archiveVersion)
 	*b = ArchiveBuilder{opts: b.opts, last: -1}
 	return obj, e, nil
 }

@@ -68,17 +68,9 @@ type rangeBuilder struct {
 // ErrInvalidBatch, as does anything that is not exactly one v2 batch. The
 // batch's CRC is not checked here (the produce path did).
 func (b *ObjectBuilder) Add(key metadata.PartitionKey, batchBytes []byte) error {
-	h, err := batch.Parse(batchBytes)
+	h, err := parseWholeBatch(batchBytes)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidBatch, err)
-	}
-	switch {
-	case h.Size() != len(batchBytes):
-		return fmt.Errorf("%w: batch length %d, have %d bytes", ErrInvalidBatch, h.Size(), len(batchBytes))
-	case h.Magic != 2:
-		return fmt.Errorf("%w: magic %d", ErrInvalidBatch, h.Magic)
-	case h.LastOffsetDelta < 0:
-		return fmt.Errorf("%w: last offset delta %d", ErrInvalidBatch, h.LastOffsetDelta)
+		return err
 	}
 	if b.parts == nil {
 		b.parts = make(map[metadata.PartitionKey]*rangeBuilder)
@@ -96,6 +88,23 @@ func (b *ObjectBuilder) Add(key metadata.PartitionKey, batchBytes []byte) error 
 	r.entry.Batches++
 	b.size += int64(len(batchBytes))
 	return nil
+}
+
+// parseWholeBatch parses the header of exactly one v2 batch, failing with
+// ErrInvalidBatch otherwise.
+func parseWholeBatch(batchBytes []byte) (batch.Header, error) {
+	h, err := batch.Parse(batchBytes)
+	switch {
+	case err != nil:
+		return h, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	case h.Size() != len(batchBytes):
+		return h, fmt.Errorf("%w: batch length %d, have %d bytes", ErrInvalidBatch, h.Size(), len(batchBytes))
+	case h.Magic != 2:
+		return h, fmt.Errorf("%w: magic %d", ErrInvalidBatch, h.Magic)
+	case h.LastOffsetDelta < 0:
+		return h, fmt.Errorf("%w: last offset delta %d", ErrInvalidBatch, h.LastOffsetDelta)
+	}
+	return h, nil
 }
 
 // Len is the number of partitions added since the last Finish.
@@ -125,16 +134,21 @@ func (b *ObjectBuilder) Finish() ([]byte, []IndexEntry) {
 	for _, e := range index {
 		obj = appendIndexEntry(obj, e)
 	}
-	indexCRC := crc32.Checksum(obj[indexPos:], castagnoli)
+	obj = appendFooter(obj, indexPos, crc32.Checksum(obj[indexPos:], castagnoli), formatVersion)
+
+	*b = ObjectBuilder{}
+	return obj, index
+}
+
+// appendFooter appends the footer of an object whose index starts at
+// indexPos and runs to the end of obj.
+func appendFooter(obj []byte, indexPos int, indexCRC uint32, version uint32) []byte {
 	indexLen := len(obj) - indexPos
 	obj = binary.BigEndian.AppendUint64(obj, uint64(indexPos))
 	obj = binary.BigEndian.AppendUint32(obj, uint32(indexLen))
 	obj = binary.BigEndian.AppendUint32(obj, indexCRC)
-	obj = binary.BigEndian.AppendUint32(obj, formatVersion)
-	obj = append(obj, objectMagic...)
-
-	*b = ObjectBuilder{}
-	return obj, index
+	obj = binary.BigEndian.AppendUint32(obj, version)
+	return append(obj, objectMagic...)
 }
 
 func compareKeys(a, b metadata.PartitionKey) int {
