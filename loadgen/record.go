@@ -9,11 +9,11 @@ import (
 // Every record value that loadgen produces starts with a header of 30
 // bytes, big-endian; the rest of the value is payload:
 //
-//	 0      2          10         14         22         30
-//	 +------+----------+----------+----------+----------+---------…
-//	 | 'S'  |  run id  | producer |   seq    | sent at  | payload
-//	 | 'L'  |  uint64  |  uint32  |  uint64  |  int64   |
-//	 +------+----------+----------+----------+----------+---------…
+//	0      2          10         14         22         30
+//	+------+----------+----------+----------+----------+---------…
+//	| 'S'  |  run id  | producer |   seq    | sent at  | payload
+//	| 'L'  |  uint64  |  uint32  |  uint64  |  int64   |
+//	+------+----------+----------+----------+----------+---------…
 //
 // The run id tells one run's records from any others in the same topic;
 // producer and seq number each record (seq counts up from 0 per producer
