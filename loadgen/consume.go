@@ -168,9 +168,10 @@ func (g *group) advance(p Partition, next int64) {
 	g.mu.Unlock()
 }
 
-// setTarget tells the group the end offsets to read up to; a partition
-// whose end is still its base (the end when producing began) has nothing
-// to read.
+// setTarget tells the group the offsets to read up to: the end offsets
+// when producing ended, or past the last acknowledged record if further. A
+// partition whose target is still its base (the end when producing began)
+// has nothing to read.
 func (g *group) setTarget(ends, base map[Partition]int64) {
 	g.mu.Lock()
 	g.target, g.base = ends, base

@@ -146,6 +146,14 @@ func (r *runner) producer(ctx context.Context, id uint32, cl *kgo.Client, stopAt
 				r.measByte.Add(n)
 				r.lastAck.Store(now.UnixNano())
 			}
+			if end := r.ackedEnd[Partition{rec.Topic, rec.Partition}]; end != nil && !acks0 {
+				for {
+					cur := end.Load()
+					if rec.Offset < cur || end.CompareAndSwap(cur, rec.Offset+1) {
+						break
+					}
+				}
+			}
 			if w.Verify {
 				off := rec.Offset
 				if acks0 {

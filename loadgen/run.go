@@ -116,6 +116,11 @@ type runner struct {
 	start       time.Time // producing starts: t = 0 of the intervals
 	measureFrom int64     // Unix ns: the warm-up's end
 	startEnds   map[Partition]int64
+	// ackedEnd is one past the highest acknowledged offset of each
+	// partition: consumers read at least that far (a cluster's end offset
+	// may trail its acknowledgements, as Strata's high watermark does for
+	// acks=1 until the upload).
+	ackedEnd map[Partition]*atomic.Int64
 
 	phase atomic.Value // string
 
@@ -181,6 +186,10 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 	}
+	r.ackedEnd = map[Partition]*atomic.Int64{}
+	for _, p := range r.parts {
+		r.ackedEnd[p] = new(atomic.Int64)
+	}
 	if r.startEnds, err = endOffsets(ctx, adm, r.topics); err != nil {
 		return fmt.Errorf("%w: end offsets: %v", ErrSetup, err)
 	}
@@ -213,6 +222,9 @@ func (r *runner) run(ctx context.Context) error {
 	ends, err := endOffsets(ctx, adm, r.topics)
 	if err != nil {
 		return fmt.Errorf("loadgen: end offsets after producing: %w", err)
+	}
+	for p, end := range r.ackedEnd {
+		ends[p] = max(ends[p], end.Load())
 	}
 	if r.w.Scenario == ScenarioCatchUp {
 		r.phase.Store("catch-up")
