@@ -178,3 +178,27 @@ func TestRecordHeader(t *testing.T) {
 		t.Error("a foreign value parsed")
 	}
 }
+
+// TestStandardWorkloads checks the workloads `make bench` runs.
+func TestStandardWorkloads(t *testing.T) {
+	files, err := filepath.Glob("workloads/*.yaml")
+	if err != nil || len(files) != 6 {
+		t.Fatalf("standard workloads %v, %v; want 6", files, err)
+	}
+	for _, f := range files {
+		w := DefaultWorkload()
+		if err := w.LoadYAML(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if err := w.Validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if want := strings.TrimSuffix(filepath.Base(f), ".yaml"); w.Name != want {
+			t.Errorf("%s: name %q, want %q", f, w.Name, want)
+		}
+		if w.Rate == 0 && w.Records == 0 {
+			t.Errorf("%s: unbounded at full speed (kfake would keep it all in memory)", f)
+		}
+	}
+}
