@@ -360,8 +360,9 @@ func (r *runner) tick(stop <-chan struct{}) {
 	snap := func(now time.Time, final bool) {
 		secs := now.Sub(last).Seconds()
 		// The last, partial interval is left out when shorter than half an
-		// interval: its rates, over a few milliseconds, would only be noise.
-		if secs <= 0 || final && secs < r.o.Interval.Seconds()/2 {
+		// interval (its rates, over a few milliseconds, would only be
+		// noise), unless it is the only one.
+		if secs <= 0 || final && secs < r.o.Interval.Seconds()/2 && len(r.intervals) > 0 {
 			return
 		}
 		last = now
