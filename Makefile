@@ -8,7 +8,7 @@ BIN         := $(CURDIR)/bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit test-e2e test-cluster soak tools debs fuzz bench clean
+.PHONY: all build run test test-unit test-e2e test-cluster soak tools debs fuzz bench clean bench-loadgen
 
 all: build
 
@@ -55,7 +55,8 @@ clean:
 ## failover: SIGKILL of a leader to the first produce on a moved partition, against the session TTL,
 ## offset commits through the group coordinator against sequential etcd transactions,
 ## a cold replay from MinIO against raw ranged GETs (STRATA_BENCH_COLD_BYTES, default 1GiB),
-## and objects, etcd keys and bytes per GiB before and after compaction (STRATA_BENCH_COMPACT_BYTES, default 256MiB)
+## objects, etcd keys and bytes per GiB before and after compaction (STRATA_BENCH_COMPACT_BYTES, default 256MiB),
+## and the standard loadgen workloads (bench-loadgen), which rewrite their part of docs/benchmarks.md
 bench: tools
 	{ CI=true $(GO) test -run '^$$' -bench '^BenchmarkProduce$$' -benchtime 200000x -count 1 -timeout 20m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 10x -count 1 -timeout 15m ./e2e/; \
@@ -63,3 +64,15 @@ bench: tools
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkColdReplay$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; } \
 	| $(GO) run ./internal/tools/benchratio
+	$(MAKE) bench-loadgen
+
+LOADGEN_OUT := $(BIN)/bench-loadgen
+
+## bench-loadgen: the standard workloads of loadgen/workloads with `strata loadgen` against one
+## broker on MinIO and against kfake, and the machine's raw ceilings (fsync'd writes, 8 MiB PUTs,
+## ranged GETs); writes the loadgen section of docs/benchmarks.md and its charts in docs/img/loadgen
+bench-loadgen: tools
+	rm -rf $(LOADGEN_OUT)
+	CI=true STRATA_BENCH_LOADGEN_OUT=$(LOADGEN_OUT) $(GO) test -run '^$$' -bench '^BenchmarkLoadgen$$' -benchtime 1x -count 1 -timeout 40m ./e2e/ \
+	| $(GO) run ./internal/tools/benchratio
+	$(GO) run ./internal/tools/benchdoc -in $(LOADGEN_OUT) -doc docs/benchmarks.md -img docs/img/loadgen

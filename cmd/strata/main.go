@@ -2,10 +2,12 @@
 // recent data in a local WAL and the rest in object storage, with its
 // metadata in etcd.
 //
-//	strata serve [flags]   run a broker (flags, STRATA_* variables, YAML file)
-//	strata version         print the version
+//	strata serve [flags]          run a broker (flags, STRATA_* variables, YAML file)
+//	strata loadgen run|compare …  load, measure and verify any Kafka-compatible cluster
+//	strata version                print the version
 //
-// Every option is described in docs/configuration.md and by `strata serve --help`.
+// Every option is described in docs/configuration.md and by `strata serve --help`;
+// the load generator's in docs/loadgen.md and by `strata loadgen --help`.
 package main
 
 import (
@@ -33,13 +35,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return runServe(rest, stdout, stderr)
+	case "loadgen":
+		return runLoadgen(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 && rest[0] == "serve" {
+		switch {
+		case len(rest) > 0 && rest[0] == "serve":
 			printServeUsage(stdout)
-		} else {
+		case len(rest) > 0 && rest[0] == "loadgen":
+			printLoadgenUsage(stdout)
+		default:
 			printUsage(stdout)
 		}
 		return 0
@@ -58,9 +65,11 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Strata is a Kafka-compatible broker that tiers its log to object storage.
 
 Usage:
-  strata serve [flags]    run a broker
-  strata version          print the version
-  strata help [serve]     print this help, or the help of serve
+  strata serve [flags]            run a broker
+  strata loadgen run|compare …    load, measure and verify any Kafka-compatible cluster
+                                  (strata loadgen --help)
+  strata version                  print the version
+  strata help [serve|loadgen]     print this help, or the help of serve or loadgen
 
 `)
 	printServeFlags(w)

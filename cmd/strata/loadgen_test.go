@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-io/strata/loadgen"
+)
+
+func TestLoadgenHelpListsEveryFlag(t *testing.T) {
+	for _, args := range [][]string{{"loadgen", "--help"}, {"help", "loadgen"}, {"loadgen", "run", "-h"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		f, w := defaultRunFlags(), loadgen.DefaultWorkload()
+		newRunFlags(&f, &w).VisitAll(func(fl *flag.Flag) {
+			if !strings.Contains(stdout.String(), "  --"+fl.Name+" ") && !strings.Contains(stdout.String(), "  --"+fl.Name+"\n") {
+				t.Errorf("%v: help lacks --%s", args, fl.Name)
+			}
+		})
+		for _, want := range []string{"strata loadgen compare", "--markdown", "docs/loadgen.md", "(default 16)"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%v: help lacks %q", args, want)
+			}
+		}
+	}
+}
+
+func TestLoadgenCommandLine(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no subcommand", []string{"loadgen"}, 2, "Usage:"},
+		{"unknown subcommand", []string{"loadgen", "bench"}, 2, `unknown loadgen command "bench"`},
+		{"no bootstrap", []string{"loadgen", "run"}, 2, "--bootstrap is required"},
+		{"bad flag value", []string{"loadgen", "run", "--bootstrap", "x:1", "--message-size", "1KB"}, 2, "ambiguous"},
+		{"stray argument", []string{"loadgen", "run", "--bootstrap", "x:1", "extra"}, 2, `unexpected argument "extra"`},
+		{"invalid workload", []string{"loadgen", "run", "--bootstrap", "x:1", "--acks", "2", "--partitions", "0"}, 1,
+			`--partitions must be at least 1, got 0; --acks must be all, 1 or 0, got "2"`},
+		{"missing workload file", []string{"loadgen", "run", "--bootstrap", "x:1", "--workload", "/nonexistent.yaml"}, 1, "no such file"},
+		{"compare nothing", []string{"loadgen", "compare"}, 2, "needs one or more"},
+		{"compare a missing result", []string{"loadgen", "compare", "/nonexistent"}, 1, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tt.args, &stdout, &stderr); code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr.String())
+			}
+		})
+	}
+}
+
+func TestLoadgenWorkloadFileAndFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "w.yaml")
+	if err := os.WriteFile(file, []byte("name: from-file\npartitions: 3\nacks: \"1\"\nduration: 7s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The command line overrides the file, wherever --workload stands.
+	f, w, err := parseRun([]string{"--partitions", "5", "--workload", file, "--bootstrap", "b:1", "--out", "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "from-file" || w.Partitions != 5 || w.Acks != "1" || w.Duration != 7*time.Second || w.Producers != 1 {
+		t.Errorf("workload %+v: want the file's name, acks and duration, the command line's partitions, defaults else", w)
+	}
+	if f.bootstrap != "b:1" || f.out != "o" {
+		t.Errorf("run flags %+v", f)
+	}
+}
+
+// TestLoadgenRunAndCompare runs two short verified workloads against
+// in-process kfake clusters through the command line, then compares them.
+func TestLoadgenRunAndCompare(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	common := []string{"loadgen", "run", "--bootstrap", "kfake", "--records", "500", "--warmup", "0s",
+		"--partitions", "4", "--verify", "--quiet"}
+	for _, r := range []struct{ out, acks string }{{a, "all"}, {b, "1"}} {
+		var stdout, stderr bytes.Buffer
+		args := append(append([]string{}, common...), "--acks", r.acks, "--label", "acks="+r.acks, "--out", r.out)
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+		}
+		for _, want := range []string{"produce (ack latency)", "verify: OK", "produced 500, consumed 500: lost 0"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout.String())
+			}
+		}
+		res, err := loadgen.ReadResult(r.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Produce.Records != 500 || res.Consume.Records != 500 || !res.Verify.OK || res.Workload.Acks != r.acks {
+			t.Errorf("%s: result %+v", r.out, res)
+		}
+		for _, f := range []string{"report.html", "throughput.svg", "latency.svg", "percentiles.svg"} {
+			if st, err := os.Stat(filepath.Join(r.out, f)); err != nil || st.Size() == 0 {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+	}
+
+	var stdout, stderr bytes.Buffer
+	cmp := filepath.Join(dir, "cmp")
+	if code := run([]string{"loadgen", "compare", "--out", cmp, a, filepath.Join(b, "result.json")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("compare: exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"acks=all", "acks=1", "× first", "produce MB/s", "verify"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("compare lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cmp, "compare.html")); err != nil {
+		t.Error(err)
+	}
+	stdout.Reset()
+	if code := run([]string{"loadgen", "compare", "--markdown", a, b}, &stdout, io.Discard); code != 0 ||
+		!strings.HasPrefix(stdout.String(), "| figure | acks=all | acks=1 | × first |\n|---|") {
+		t.Errorf("compare --markdown: exit %d:\n%s", code, stdout.String())
+	}
+}
