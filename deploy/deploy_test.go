@@ -24,6 +24,26 @@ import (
 	"github.com/strata-io/strata/internal/testenv"
 )
 
+// strataBin is the strata binary, built once by TestMain.
+var strataBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "strata-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	strataBin, err = testenv.BuildStrataIn(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // The Kubernetes objects' fields that the checks read.
 type (
 	manifest struct {
@@ -421,7 +441,7 @@ func flagMap(t *testing.T, where string, args []string) map[string]string {
 // listeners', the data directory a volume owned by the non-root user.
 func TestDockerfile(t *testing.T) {
 	d := parseDockerfile(t)
-	bin := testenv.BuildStrata(t)
+	bin := strataBin
 	flags := testenv.ServeFlags(t, bin)
 
 	goVer := regexp.MustCompile(`(?m)^go (\S+)`).FindStringSubmatch(goMod(t))
@@ -510,7 +530,7 @@ func TestDockerfile(t *testing.T) {
 func TestKubernetesStrata(t *testing.T) {
 	ms := loadManifests(t)
 	d := parseDockerfile(t)
-	bin := testenv.BuildStrata(t)
+	bin := strataBin
 	flags := testenv.ServeFlags(t, bin)
 
 	sts := find(t, ms, "StatefulSet", "strata")
@@ -743,7 +763,7 @@ func TestTrialMinIOMatchesTheBrokers(t *testing.T) {
 // them for every path the manifests probe or scrape: they must answer 200.
 func TestProbePathsAreServed(t *testing.T) {
 	ms := loadManifests(t)
-	bin := testenv.BuildStrata(t)
+	bin := strataBin
 	etcdBin := testenv.Require(t, "etcd", "run `make tools`")
 
 	paths := func(sts *manifest) []string {
@@ -821,7 +841,7 @@ func execStart(t *testing.T, name string) []string {
 // TestSystemdUnits checks the single-machine units' command lines with
 // strata serve and etcd themselves.
 func TestSystemdUnits(t *testing.T) {
-	bin := testenv.BuildStrata(t)
+	bin := strataBin
 	flags := testenv.ServeFlags(t, bin)
 	args := execStart(t, filepath.Join("systemd", "strata.service"))
 	if len(args) < 2 || args[0] != "/usr/local/bin/strata" || args[1] != "serve" {

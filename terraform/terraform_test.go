@@ -26,6 +26,26 @@ import (
 	"github.com/strata-io/strata/internal/tfmodule"
 )
 
+// strataBin is the strata binary, built once by TestMain.
+var strataBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "strata-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	strataBin, err = testenv.BuildStrataIn(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // The configurations under test: reusable modules, and examples (root
 // modules) that call them.
 var (
@@ -547,7 +567,7 @@ var strataEnvName = regexp.MustCompile(`\bSTRATA_[A-Z0-9_]+`)
 // STRATA_* variables the instance script writes) followed by --help: strata's
 // own flag set parses every flag and value, or exits with status 2.
 func TestBrokerFlagsExistInStrataServe(t *testing.T) {
-	bin := testenv.BuildStrata(t)
+	bin := strataBin
 	flags := testenv.ServeFlags(t, bin)
 	envs := map[string]string{}
 	for _, f := range flags {
@@ -570,7 +590,12 @@ func TestBrokerFlagsExistInStrataServe(t *testing.T) {
 	}
 	// The variables the instance script writes count as flags too.
 	check := append([]string{}, args[2:]...)
+	seenEnv := map[string]bool{}
 	for _, name := range strataEnvName.FindAllString(doc, -1) {
+		if seenEnv[name] {
+			continue
+		}
+		seenEnv[name] = true
 		flag, ok := envs[name]
 		if !ok {
 			t.Errorf("the brokers' user data sets %s, which is the variable of no strata serve flag", name)
@@ -656,7 +681,7 @@ func TestBrokerFlagsExistInStrataServe(t *testing.T) {
 // configurations (the MinIO example's environment file, the templates)
 // against strata serve --help.
 func TestStrataEnvironmentNamesExist(t *testing.T) {
-	bin := testenv.BuildStrata(t)
+	bin := strataBin
 	envs := map[string]bool{}
 	for _, f := range testenv.ServeFlags(t, bin) {
 		envs[f.Env] = true
@@ -693,6 +718,14 @@ func TestEtcdFlagsExistInEtcd(t *testing.T) {
 	etcd := testenv.Require(t, "etcd", "run `make tools`")
 	m := load(t, "modules/aws")
 	ctx := awsContext(t, m, awsInputs(false))
+	gomod, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := regexp.MustCompile(`go\.etcd\.io/etcd/server/v3 v(\S+)`).FindSubmatch(gomod)
+	if got := input(t, ctx, "etcd_version").AsString(); ver == nil || got != string(ver[1]) {
+		t.Errorf("the members download etcd %s; go.mod tests Strata against %s", got, ver)
+	}
 	names := localValue(t, ctx, "etcd_names")
 	var peers []string
 	for i := range 3 {

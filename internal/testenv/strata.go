@@ -15,18 +15,33 @@ import (
 
 // BuildStrata builds ./cmd/strata into a temporary directory of the test and
 // returns the binary's path. The Go build cache makes every build after the
-// first in a machine's life a link step of a few seconds.
+// first in a machine's life a link step of a few seconds; a package whose
+// tests all need the binary builds it once in TestMain with BuildStrataIn.
 func BuildStrata(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "strata")
+	bin, err := BuildStrataIn(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// BuildStrataIn builds ./cmd/strata of the repository holding the working
+// directory into dir and returns the binary's path.
+func BuildStrataIn(dir string) (string, error) {
+	root, err := findRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "strata")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/strata")
-	cmd.Dir = RepoRoot(t)
+	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build strata: %v\n%s", err, out)
+		return "", fmt.Errorf("build strata: %v\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 // ServeFlag is a flag of `strata serve` as its --help lists it.

@@ -25,7 +25,7 @@ func (p Problem) String() string {
 // scope is what a reference may name where it appears.
 type scope struct {
 	count, each, self bool
-	typeAttr          bool // the block's type attribute is a type constraint
+	typeAttr          bool            // the block's type attribute is a type constraint
 	iterators         map[string]bool // dynamic blocks' iterators
 }
 
