@@ -309,6 +309,8 @@ func TestVariableValidations(t *testing.T) {
 		{"modules/aws", "etcd_sha256", cty.MapVal(map[string]cty.Value{"amd64": str(strings.Repeat("a", 64))}), false},
 		{"modules/aws", "etcd_download_url", str("https://mirror.example.com/etcd/"), false},
 		{"modules/aws", "etcd_quota_backend_gib", num(16), false},
+		{"modules/aws", "etcd_initial_cluster_state", str("existing"), true},
+		{"modules/aws", "etcd_initial_cluster_state", str("join"), false},
 		{"modules/minio", "endpoint", str("minio.internal:9000"), true},
 		{"modules/minio", "endpoint", str("[::1]:9000"), true},
 		{"modules/minio", "endpoint", str("http://minio.internal:9000"), false},

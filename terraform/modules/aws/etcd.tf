@@ -3,8 +3,8 @@
 # directory under the same name, which a static cluster refuses. EC2's
 # automatic recovery keeps a member's instance ID, address and volume across
 # hardware failures; anything worse is the runbook in docs/deploy.md
-# (etcdctl member remove, member add, then start the new one with
-# --initial-cluster-state=existing).
+# (etcdctl member remove and member add, then terraform apply -replace with
+# etcd_initial_cluster_state = "existing").
 
 resource "aws_launch_template" "etcd" {
   name_prefix            = "${var.name}-etcd-"
@@ -66,6 +66,7 @@ resource "aws_instance" "etcd" {
     name                      = local.etcd_names[count.index]
     ip                        = local.etcd_ips[count.index]
     initial_cluster           = local.initial_cluster
+    initial_cluster_state     = var.etcd_initial_cluster_state
     auto_compaction_retention = var.etcd_auto_compaction_retention
     quota_backend_bytes       = var.etcd_quota_backend_gib * 1073741824
     version                   = var.etcd_version

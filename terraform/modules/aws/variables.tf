@@ -473,6 +473,17 @@ variable "etcd_quota_backend_gib" {
   }
 }
 
+variable "etcd_initial_cluster_state" {
+  description = "The --initial-cluster-state of a member when its instance is created: new when the cluster is first created; existing when a member is replaced after etcdctl member add (instances that exist already ignore the change)."
+  type        = string
+  default     = "new"
+
+  validation {
+    condition     = contains(["new", "existing"], var.etcd_initial_cluster_state)
+    error_message = "The etcd_initial_cluster_state must be new or existing."
+  }
+}
+
 variable "etcd_termination_protection" {
   description = "Whether the etcd instances have termination protection. Replacing a member is a runbook (member remove, member add), not a terraform apply."
   type        = bool
