@@ -4,11 +4,13 @@
 GO          ?= go
 TOOLS       := $(CURDIR)/.tools
 MINIO_VER   := v0.0.0-20260212201848-7aac2a2c5b7c
+TERRAFORM_VER := v1.5.7
+TFLINT_VER  := v0.64.0
 BIN         := $(CURDIR)/bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit test-e2e test-cluster soak tools debs fuzz bench clean bench-loadgen
+.PHONY: all build run test test-unit test-e2e test-cluster soak tools debs fuzz bench clean bench-loadgen tfdocs
 
 all: build
 
@@ -21,14 +23,25 @@ $(BIN)/strata: $(shell find . -name '*.go' -not -path './.tools/*') go.mod go.su
 run: build
 	$(BIN)/strata serve
 
-## tools: real etcd and MinIO servers built from pinned Go module versions
-tools: $(TOOLS)/etcd $(TOOLS)/minio
+## tools: real etcd and MinIO servers, terraform (v1.5.7, the last MPL release) and tflint,
+## all built from pinned Go module versions
+tools: $(TOOLS)/etcd $(TOOLS)/minio $(TOOLS)/terraform $(TOOLS)/tflint
 
 $(TOOLS)/etcd: go.mod go.sum internal/tools/etcd/main.go
 	CGO_ENABLED=0 $(GO) build -o $@ ./internal/tools/etcd
 
 $(TOOLS)/minio:
 	GOBIN=$(TOOLS) CGO_ENABLED=0 $(GO) install github.com/minio/minio@$(MINIO_VER)
+
+$(TOOLS)/terraform:
+	GOBIN=$(TOOLS) CGO_ENABLED=0 $(GO) install github.com/hashicorp/terraform@$(TERRAFORM_VER)
+
+$(TOOLS)/tflint:
+	GOBIN=$(TOOLS) CGO_ENABLED=0 $(GO) install github.com/terraform-linters/tflint@$(TFLINT_VER)
+
+## tfdocs: regenerate the input/output tables of the Terraform modules' READMEs
+tfdocs:
+	$(GO) run ./internal/tools/tfdocs terraform/modules/* terraform/examples/*
 
 ## debs: librdkafka clients from Debian's packages (kcat, confluent-kafka-python)
 debs:

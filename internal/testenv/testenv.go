@@ -8,6 +8,7 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -55,6 +56,15 @@ var (
 // RepoRoot is the directory holding go.mod.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
+	dir, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// findRoot looks for go.mod from the working directory up, once.
+func findRoot() (string, error) {
 	rootOnce.Do(func() {
 		dir, err := os.Getwd()
 		if err != nil {
@@ -73,9 +83,9 @@ func RepoRoot(t testing.TB) string {
 		}
 	})
 	if root == "" {
-		t.Fatal("testenv: go.mod not found above the working directory")
+		return "", errors.New("testenv: go.mod not found above the working directory")
 	}
-	return root
+	return root, nil
 }
 
 func fileExists(p string) bool {

@@ -1,0 +1,1154 @@
+package terraform_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"gopkg.in/yaml.v3"
+
+	"github.com/strata-io/strata/internal/testenv"
+	"github.com/strata-io/strata/internal/tfmodule"
+)
+
+// strataBin is the strata binary, built once by TestMain.
+var strataBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "strata-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	strataBin, err = testenv.BuildStrataIn(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// The configurations under test: reusable modules, and examples (root
+// modules) that call them.
+var (
+	moduleDirs  = []string{"modules/aws", "modules/minio"}
+	exampleDirs = []string{"examples/minimal", "examples/production", "examples/minio"}
+)
+
+func load(t *testing.T, dir string) *tfmodule.Module {
+	t.Helper()
+	m, err := tfmodule.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestConfigurationsAreDeclaredAndDocumented checks each module and example
+// for what terraform validate and a reviewer would: typed, described and
+// validated variables, described outputs, pinned providers in versions.tf,
+// references to declared names only, module arguments the callee declares,
+// template variables that match, and a README whose generated part is
+// current.
+func TestConfigurationsAreDeclaredAndDocumented(t *testing.T) {
+	for _, dir := range append(append([]string{}, moduleDirs...), exampleDirs...) {
+		t.Run(dir, func(t *testing.T) {
+			m := load(t, dir)
+			isModule := strings.HasPrefix(dir, "modules/")
+
+			if len(m.Variables) == 0 && isModule {
+				t.Error("a module without variables")
+			}
+			for _, v := range m.Variables {
+				if v.File != "variables.tf" {
+					t.Errorf("variable %s is in %s, not variables.tf", v.Name, v.File)
+				}
+				if v.Type == "" {
+					t.Errorf("variable %s has no type", v.Name)
+				}
+				if !strings.HasSuffix(v.Description, ".") || len(v.Description) < 10 {
+					t.Errorf("variable %s: description %q is not a sentence", v.Name, v.Description)
+				}
+				if v.Validations == 0 && v.Type != "bool" {
+					t.Errorf("variable %s (%s) has no validation block", v.Name, v.Type)
+				}
+			}
+			for _, o := range m.Outputs {
+				if o.File != "outputs.tf" {
+					t.Errorf("output %s is in %s, not outputs.tf", o.Name, o.File)
+				}
+				if !strings.HasSuffix(o.Description, ".") || len(o.Description) < 10 {
+					t.Errorf("output %s: description %q is not a sentence", o.Name, o.Description)
+				}
+			}
+
+			if m.VersionsFile != "versions.tf" {
+				t.Errorf("the terraform block is in %q, want versions.tf", m.VersionsFile)
+			}
+			if m.RequiredVersion == "" {
+				t.Error("versions.tf pins no required_version")
+			}
+			declared := map[string]bool{}
+			for _, p := range m.Providers {
+				declared[p.Name] = true
+				if p.Source == "" || p.Version == "" {
+					t.Errorf("required provider %s needs both source and version, got %+v", p.Name, p)
+				}
+				if !strings.Contains(p.Version, "<") && !strings.HasPrefix(p.Version, "~>") {
+					t.Errorf("required provider %s version %q has no upper bound", p.Name, p.Version)
+				}
+			}
+			used := map[string]bool{}
+			for _, r := range m.Resources {
+				local, _, _ := strings.Cut(r.Type, "_")
+				used[local] = true
+			}
+			for _, p := range m.ProviderBlocks {
+				used[p] = true
+			}
+			for p := range used {
+				if !declared[p] {
+					t.Errorf("provider %s is used but not in required_providers", p)
+				}
+			}
+			if isModule {
+				if len(m.ProviderBlocks) > 0 {
+					t.Errorf("a reusable module configures providers %v; leave that to the caller", m.ProviderBlocks)
+				}
+				if m.Backend != "" {
+					t.Errorf("a reusable module declares a %s backend", m.Backend)
+				}
+			}
+
+			for _, p := range m.UndeclaredReferences() {
+				t.Error(p)
+			}
+			checkModuleCalls(t, m)
+			checkTemplateVariables(t, m)
+
+			readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := tfmodule.Splice(string(readme), m.Markdown())
+			if err != nil {
+				t.Fatalf("README.md: %v", err)
+			}
+			if want != string(readme) {
+				t.Error("README.md's generated tables are out of date: run `make tfdocs`")
+			}
+		})
+	}
+}
+
+// checkModuleCalls: every argument is a variable of the called module and
+// every required variable is given.
+func checkModuleCalls(t *testing.T, m *tfmodule.Module) {
+	t.Helper()
+	for _, c := range m.ModuleCalls {
+		dir := m.LocalSource(c)
+		if dir == "" {
+			t.Errorf("module %s: source %q is not local; examples call this repository's modules", c.Name, c.Source)
+			continue
+		}
+		callee, err := tfmodule.Load(dir)
+		if err != nil {
+			t.Errorf("module %s: %v", c.Name, err)
+			continue
+		}
+		for name, a := range c.Args {
+			if callee.Variable(name) == nil {
+				t.Errorf("%s:%d: module %s: %s has no variable %q", filepath.Base(a.SrcRange.Filename), a.SrcRange.Start.Line, c.Name, c.Source, name)
+			}
+		}
+		for _, v := range callee.Variables {
+			if _, given := c.Args[v.Name]; v.Required() && !given {
+				t.Errorf("module %s: required variable %s of %s is not given", c.Name, v.Name, c.Source)
+			}
+		}
+	}
+}
+
+// checkTemplateVariables: a templatefile call gives exactly the variables
+// its template uses (a missing one fails the plan; an extra one is a
+// mistake in waiting).
+func checkTemplateVariables(t *testing.T, m *tfmodule.Module) {
+	t.Helper()
+	calls, problems := m.TemplateCalls()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, c := range calls {
+		tmpl, err := m.LoadTemplate(c.Path)
+		if err != nil {
+			t.Errorf("templatefile %s: %v", c.Path, err)
+			continue
+		}
+		uses := tmpl.Variables()
+		for _, name := range uses {
+			if _, ok := c.Vars[name]; !ok {
+				t.Errorf("template %s uses ${%s}, which the templatefile call at %s does not give", c.Path, name, c.Range)
+			}
+		}
+		for name := range c.Vars {
+			if !slices.Contains(uses, name) {
+				t.Errorf("templatefile call for %s gives %s, which the template does not use", c.Path, name)
+			}
+		}
+	}
+}
+
+// TestVariableValidations evaluates every variable's validation blocks: the
+// default passes them, and each value below is refused or accepted as the
+// table says, so that a validation that cannot fail is caught too.
+func TestVariableValidations(t *testing.T) {
+	for _, dir := range append(append([]string{}, moduleDirs...), exampleDirs...) {
+		m := load(t, dir)
+		for _, v := range m.Variables {
+			if !v.HasDefault {
+				continue
+			}
+			val, err := v.DefaultValue()
+			if err != nil {
+				t.Errorf("%s: %v", dir, err)
+				continue
+			}
+			failed, err := v.Validate(val)
+			if err != nil {
+				t.Errorf("%s: %v", dir, err)
+			} else if len(failed) > 0 {
+				t.Errorf("%s: the default of %s fails its own validation: %v", dir, v.Name, failed)
+			}
+		}
+	}
+
+	str, num := cty.StringVal, cty.NumberIntVal
+	list := func(s ...string) cty.Value {
+		if len(s) == 0 {
+			return cty.ListValEmpty(cty.String)
+		}
+		vals := make([]cty.Value, len(s))
+		for i := range s {
+			vals[i] = cty.StringVal(s[i])
+		}
+		return cty.ListVal(vals)
+	}
+	subnets := func(n int) cty.Value {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = fmt.Sprintf("subnet-0%016x", i+1)
+		}
+		return list(s...)
+	}
+	cases := []struct {
+		dir, name string
+		value     cty.Value
+		ok        bool
+	}{
+		{"modules/aws", "name", str("strata-eu"), true},
+		{"modules/aws", "name", str("Strata"), false},
+		{"modules/aws", "name", str("strata-"), false},
+		{"modules/aws", "name", str("a-name-that-is-far-too-long"), false},
+		{"modules/aws", "tags", cty.MapVal(map[string]cty.Value{"aws:owner": str("x")}), false},
+		{"modules/aws", "vpc_id", str("vpc-0123456789abcdef0"), true},
+		{"modules/aws", "vpc_id", str("vpc0123"), false},
+		{"modules/aws", "broker_subnet_ids", subnets(3), true},
+		{"modules/aws", "broker_subnet_ids", subnets(1), false},
+		{"modules/aws", "etcd_subnet_ids", subnets(3), true},
+		{"modules/aws", "etcd_subnet_ids", subnets(2), false},
+		{"modules/aws", "etcd_subnet_ids", list("subnet-x", "subnet-y", "subnet-z"), false},
+		{"modules/aws", "etcd_private_ips", list("10.0.1.10", "10.0.2.10", "10.0.3.10"), true},
+		{"modules/aws", "etcd_private_ips", list("10.0.1.10", "10.0.2.10"), false},
+		{"modules/aws", "etcd_private_ips", list("10.0.1.10", "10.0.2.10", "10.0.3.300"), false},
+		{"modules/aws", "etcd_host_number", num(3), false},
+		{"modules/aws", "client_cidr_blocks", list("10.0.0.0/16", "192.168.1.0/24"), true},
+		{"modules/aws", "client_cidr_blocks", list("0.0.0.0/0"), false},
+		{"modules/aws", "client_cidr_blocks", list(), false},
+		{"modules/aws", "client_cidr_blocks", list("10.0.0.0"), false},
+		{"modules/aws", "metrics_cidr_blocks", list("0.0.0.0/0"), false},
+		{"modules/aws", "bucket_name", str("my-strata-bucket"), true},
+		{"modules/aws", "bucket_name", str("my.strata.bucket"), false},
+		{"modules/aws", "bucket_name", str("My-Bucket"), false},
+		{"modules/aws", "kms_key_arn", str("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"), true},
+		{"modules/aws", "kms_key_arn", str("alias/strata"), false},
+		{"modules/aws", "architecture", str("amd64"), false},
+		{"modules/aws", "strata_binary_url", str("http://example.com/strata"), false},
+		{"modules/aws", "strata_binary_sha256", str(strings.Repeat("ab", 32)), true},
+		{"modules/aws", "strata_binary_sha256", str("abc"), false},
+		{"modules/aws", "broker_count", num(0), false},
+		{"modules/aws", "broker_count", cty.NumberFloatVal(2.5), false},
+		{"modules/aws", "broker_health_check_type", str("elb"), false},
+		{"modules/aws", "kafka_port", num(2379), false},
+		{"modules/aws", "http_port", num(80), false},
+		{"modules/aws", "session_ttl", str("10s"), true},
+		{"modules/aws", "session_ttl", str("1500ms"), false},
+		{"modules/aws", "session_ttl", str("1m"), false},
+		{"modules/aws", "cache_bytes", str("512MiB"), true},
+		{"modules/aws", "cache_bytes", str("1GB"), false},
+		{"modules/aws", "log_level", str("trace"), false},
+		{"modules/aws", "etcd_version", str("v3.6.5"), false},
+		{"modules/aws", "etcd_version", str("3.4.30"), false},
+		{"modules/aws", "etcd_sha256", cty.MapVal(map[string]cty.Value{"amd64": str(strings.Repeat("a", 64))}), false},
+		{"modules/aws", "etcd_download_url", str("https://mirror.example.com/etcd/"), false},
+		{"modules/aws", "etcd_quota_backend_gib", num(16), false},
+		{"modules/aws", "etcd_initial_cluster_state", str("existing"), true},
+		{"modules/aws", "etcd_initial_cluster_state", str("join"), false},
+		{"modules/minio", "endpoint", str("minio.internal:9000"), true},
+		{"modules/minio", "endpoint", str("[::1]:9000"), true},
+		{"modules/minio", "endpoint", str("http://minio.internal:9000"), false},
+		{"modules/minio", "endpoint", str("minio.internal"), false},
+		{"modules/minio", "bucket_name", str("strata"), true},
+		{"modules/minio", "bucket_name", str("st"), false},
+		{"modules/minio", "user_name", str("a b"), false},
+		{"examples/production", "private_subnet_ids", subnets(2), false},
+		{"examples/minimal", "strata_binary_url", str("ftp://x"), false},
+	}
+	modules := map[string]*tfmodule.Module{}
+	for _, c := range cases {
+		m, ok := modules[c.dir]
+		if !ok {
+			m = load(t, c.dir)
+			modules[c.dir] = m
+		}
+		v := m.Variable(c.name)
+		if v == nil {
+			t.Errorf("%s has no variable %s", c.dir, c.name)
+			continue
+		}
+		val, err := v.Convert(c.value)
+		if err != nil {
+			t.Errorf("%s: %v", c.dir, err)
+			continue
+		}
+		failed, err := v.Validate(val)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", c.dir, err)
+		case c.ok && len(failed) > 0:
+			t.Errorf("%s: %s = %s is refused: %v", c.dir, c.name, c.value.GoString(), failed)
+		case !c.ok && len(failed) == 0:
+			t.Errorf("%s: %s = %s is accepted; want it refused", c.dir, c.name, c.value.GoString())
+		}
+	}
+}
+
+// The values the AWS module is evaluated with: its required variables, and
+// what the resources and data sources it reads would return.
+const (
+	testBucket = "strata-test-bucket"
+	testRegion = "eu-west-1"
+	testKMSKey = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+)
+
+var testEtcdSubnets = []string{"10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"}
+
+func awsInputs(kms bool) map[string]cty.Value {
+	in := map[string]cty.Value{
+		"vpc_id":               cty.StringVal("vpc-0123456789abcdef0"),
+		"broker_subnet_ids":    cty.ListVal([]cty.Value{cty.StringVal("subnet-0aaaaaaaaaaaaaaaa"), cty.StringVal("subnet-0bbbbbbbbbbbbbbbb"), cty.StringVal("subnet-0cccccccccccccccc")}),
+		"etcd_subnet_ids":      cty.ListVal([]cty.Value{cty.StringVal("subnet-0aaaaaaaaaaaaaaaa"), cty.StringVal("subnet-0bbbbbbbbbbbbbbbb"), cty.StringVal("subnet-0cccccccccccccccc")}),
+		"client_cidr_blocks":   cty.ListVal([]cty.Value{cty.StringVal("10.0.0.0/16")}),
+		"strata_binary_url":    cty.StringVal("https://artifacts.example.com/strata"),
+		"strata_binary_sha256": cty.StringVal(strings.Repeat("0123456789abcdef", 4)),
+	}
+	if kms {
+		in["kms_key_arn"] = cty.StringVal(testKMSKey)
+	}
+	return in
+}
+
+// awsContext is an evaluation context of the AWS module: var from inputs,
+// the bucket, region, partition, etcd subnets and AMI as AWS would give
+// them, and every local that can be evaluated from those.
+func awsContext(t *testing.T, m *tfmodule.Module, inputs map[string]cty.Value) *hcl.EvalContext {
+	t.Helper()
+	vars, err := m.Inputs(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnets := make([]cty.Value, len(testEtcdSubnets))
+	for i, c := range testEtcdSubnets {
+		subnets[i] = cty.ObjectVal(map[string]cty.Value{"cidr_block": cty.StringVal(c)})
+	}
+	obj := func(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":  cty.ObjectVal(vars),
+			"path": obj(map[string]cty.Value{"module": cty.StringVal(m.Dir)}),
+			"aws_s3_bucket": obj(map[string]cty.Value{"this": obj(map[string]cty.Value{
+				"id":  cty.StringVal(testBucket),
+				"arn": cty.StringVal("arn:aws:s3:::" + testBucket),
+			})}),
+			"data": obj(map[string]cty.Value{
+				"aws_region":        obj(map[string]cty.Value{"current": obj(map[string]cty.Value{"name": cty.StringVal(testRegion)})}),
+				"aws_partition":     obj(map[string]cty.Value{"current": obj(map[string]cty.Value{"partition": cty.StringVal("aws"), "dns_suffix": cty.StringVal("amazonaws.com")})}),
+				"aws_subnet":        obj(map[string]cty.Value{"etcd": cty.TupleVal(subnets)}),
+				"aws_ssm_parameter": obj(map[string]cty.Value{"al2023": cty.TupleVal([]cty.Value{obj(map[string]cty.Value{"insecure_value": cty.StringVal("ami-0123456789abcdef0")})})}),
+			}),
+		},
+		Functions: tfmodule.Functions(),
+	}
+	return m.EvalLocals(ctx, nil)
+}
+
+func localValue(t *testing.T, ctx *hcl.EvalContext, name string) cty.Value {
+	t.Helper()
+	v, diags := hcl.Traversal{hcl.TraverseRoot{Name: "local"}, hcl.TraverseAttr{Name: name}}.TraverseAbs(ctx)
+	if diags.HasErrors() {
+		t.Fatalf("local.%s cannot be evaluated offline: %s", name, diags.Error())
+	}
+	return v
+}
+
+// render evaluates the module's templatefile call for path in ctx (with
+// count.index = index) and returns the rendered text.
+func render(t *testing.T, m *tfmodule.Module, ctx *hcl.EvalContext, path string, index int) string {
+	t.Helper()
+	calls, problems := m.TemplateCalls()
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	c := ctx.NewChild()
+	c.Variables = map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(int64(index))})}
+	for _, call := range calls {
+		if call.Path != path {
+			continue
+		}
+		vars := map[string]cty.Value{}
+		for name, e := range call.Vars {
+			v, err := tfmodule.Eval(e, c)
+			if err != nil {
+				t.Fatalf("template variable %s of %s: %v", name, path, err)
+			}
+			vars[name] = v
+		}
+		tmpl, err := m.LoadTemplate(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := tfmodule.Eval(tmpl.Expr, &hcl.EvalContext{Variables: vars, Functions: tfmodule.Functions()})
+		if err != nil {
+			t.Fatalf("render %s: %v", path, err)
+		}
+		return out.AsString()
+	}
+	t.Fatalf("no templatefile call for %s", path)
+	return ""
+}
+
+// cloudConfig is the part of a cloud-init #cloud-config document that the
+// templates use.
+type cloudConfig struct {
+	WriteFiles []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+	Runcmd []any `yaml:"runcmd"`
+}
+
+func parseCloudConfig(t *testing.T, doc string) cloudConfig {
+	t.Helper()
+	if !strings.HasPrefix(doc, "#cloud-config\n") {
+		t.Fatalf("user data does not start with #cloud-config:\n%s", doc)
+	}
+	var cc cloudConfig
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cc); err != nil {
+		t.Fatalf("user data is not valid cloud-config YAML: %v\n%s", err, doc)
+	}
+	if len(cc.Runcmd) == 0 {
+		t.Error("cloud-config runs nothing (runcmd is empty)")
+	}
+	return cc
+}
+
+func (cc cloudConfig) file(t *testing.T, path string) string {
+	t.Helper()
+	for _, f := range cc.WriteFiles {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	t.Fatalf("cloud-config writes no %s", path)
+	return ""
+}
+
+// execStart returns the words of a systemd unit's ExecStart line, with
+// backslash continuations joined.
+func execStart(t *testing.T, unit string) []string {
+	t.Helper()
+	lines := strings.Split(unit, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "ExecStart=") {
+			continue
+		}
+		cmd := strings.TrimPrefix(l, "ExecStart=")
+		for strings.HasSuffix(cmd, `\`) && i+1 < len(lines) {
+			i++
+			cmd = strings.TrimSuffix(cmd, `\`) + " " + lines[i]
+		}
+		if strings.ContainsAny(cmd, `"';%$`) {
+			t.Fatalf("ExecStart uses quoting, specifiers or variables that this test does not interpret: %s", cmd)
+		}
+		return strings.Fields(cmd)
+	}
+	t.Fatalf("no ExecStart in unit:\n%s", unit)
+	return nil
+}
+
+// flagValues maps --name=value arguments; any other form is an error.
+func flagValues(t *testing.T, args []string) map[string]string {
+	t.Helper()
+	vals := map[string]string{}
+	for _, a := range args {
+		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !ok {
+			t.Errorf("argument %q is not --name=value", a)
+			continue
+		}
+		if _, dup := vals[name]; dup {
+			t.Errorf("flag --%s given twice", name)
+		}
+		vals[name] = value
+	}
+	return vals
+}
+
+func port(t *testing.T, hostport string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatalf("%q: %v", hostport, err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("%q: %v", hostport, err)
+	}
+	return n
+}
+
+func input(t *testing.T, ctx *hcl.EvalContext, name string) cty.Value {
+	t.Helper()
+	v, diags := hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: name}}.TraverseAbs(ctx)
+	if diags.HasErrors() {
+		t.Fatalf("var.%s: %s", name, diags.Error())
+	}
+	return v
+}
+
+func inputInt(t *testing.T, ctx *hcl.EvalContext, name string) int {
+	t.Helper()
+	n, _ := input(t, ctx, name).AsBigFloat().Int64()
+	return int(n)
+}
+
+var strataEnvName = regexp.MustCompile(`\bSTRATA_[A-Z0-9_]+`)
+
+// TestBrokerFlagsExistInStrataServe renders the brokers' cloud-init and
+// starts the built strata binary with the unit's command line (and the
+// STRATA_* variables the instance script writes) followed by --help: strata's
+// own flag set parses every flag and value, or exits with status 2.
+func TestBrokerFlagsExistInStrataServe(t *testing.T) {
+	bin := strataBin
+	flags := testenv.ServeFlags(t, bin)
+	envs := map[string]string{}
+	for _, f := range flags {
+		envs[f.Env] = f.Name
+	}
+
+	m := load(t, "modules/aws")
+	ctx := awsContext(t, m, awsInputs(false))
+	doc := render(t, m, ctx, "templates/broker.yaml.tftpl", 0)
+	cc := parseCloudConfig(t, doc)
+	args := execStart(t, cc.file(t, "/etc/systemd/system/strata.service"))
+	if len(args) < 2 || args[0] != "/usr/local/bin/strata" || args[1] != "serve" {
+		t.Fatalf("ExecStart runs %v, want /usr/local/bin/strata serve ...", args)
+	}
+	vals := flagValues(t, args[2:])
+	for name := range vals {
+		if _, ok := flags[name]; !ok {
+			t.Errorf("the brokers are started with --%s, which strata serve --help does not list", name)
+		}
+	}
+	// The variables the instance script writes count as flags too.
+	check := append([]string{}, args[2:]...)
+	seenEnv := map[string]bool{}
+	for _, name := range strataEnvName.FindAllString(doc, -1) {
+		if seenEnv[name] {
+			continue
+		}
+		seenEnv[name] = true
+		flag, ok := envs[name]
+		if !ok {
+			t.Errorf("the brokers' user data sets %s, which is the variable of no strata serve flag", name)
+			continue
+		}
+		check = append(check, "--"+flag+"=x") // string flags; any value parses
+	}
+	if err := testenv.CheckServeArgs(bin, args[2:]); err != nil {
+		t.Errorf("strata serve refuses the brokers' command line: %v", err)
+	}
+	if err := testenv.CheckServeArgs(bin, check); err != nil {
+		t.Errorf("strata serve refuses the brokers' environment: %v", err)
+	}
+
+	// Ports: the listeners are the module's ports, and the load balancer
+	// checks /readyz on the HTTP port and forwards the Kafka port.
+	kafka, httpPort := inputInt(t, ctx, "kafka_port"), inputInt(t, ctx, "http_port")
+	if got := port(t, vals["listen"]); got != kafka {
+		t.Errorf("--listen port %d, want kafka_port %d", got, kafka)
+	}
+	if got := port(t, vals["http-listen"]); got != httpPort {
+		t.Errorf("--http-listen port %d, want http_port %d", got, httpPort)
+	}
+	tg := m.Resource("aws_lb_target_group.kafka")
+	if tg == nil {
+		t.Fatal("no aws_lb_target_group.kafka")
+	}
+	for _, b := range tg.Block.Body.Blocks {
+		if b.Type != "health_check" {
+			continue
+		}
+		want := map[string]string{"path": "/readyz", "port": strconv.Itoa(httpPort), "protocol": "HTTP", "matcher": "200"}
+		for attr, w := range want {
+			a, ok := b.Body.Attributes[attr]
+			if !ok {
+				t.Errorf("health_check has no %s", attr)
+				continue
+			}
+			v, err := tfmodule.Eval(a.Expr, ctx)
+			if err != nil || v.Type() != cty.String || v.AsString() != w {
+				t.Errorf("health_check %s = %s (%v), want %q", attr, m.Source(a.Expr.Range()), err, w)
+			}
+		}
+	}
+	for _, addr := range []string{"aws_lb_target_group.kafka", "aws_lb_listener.kafka"} {
+		r := m.Resource(addr)
+		v, err := tfmodule.Eval(r.Block.Body.Attributes["port"].Expr, ctx)
+		if got, _ := v.AsBigFloat().Int64(); err != nil || int(got) != kafka {
+			t.Errorf("%s port = %v (%v), want kafka_port %d", addr, v.GoString(), err, kafka)
+		}
+	}
+
+	// --object-store is an s3 URL that objectstore.Open accepts: bucket as
+	// host, only the parameters it knows (objectstore/open.go s3URLForm).
+	u, err := url.Parse(vals["object-store"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Scheme != "s3" || u.Host != testBucket || u.Path != "" {
+		t.Errorf("--object-store %q: want s3://%s?...", vals["object-store"], testBucket)
+	}
+	q := u.Query()
+	for k := range q {
+		if !slices.Contains([]string{"endpoint", "insecure", "region"}, k) {
+			t.Errorf("--object-store has parameter %q, which objectstore refuses", k)
+		}
+	}
+	if q.Get("region") != testRegion || q.Get("endpoint") != "s3."+testRegion+".amazonaws.com" || q.Has("insecure") {
+		t.Errorf("--object-store %q: want the regional endpoint over TLS and region %s", vals["object-store"], testRegion)
+	}
+
+	// --etcd-endpoints are the three members' client URLs.
+	var want []string
+	for i := range 3 {
+		want = append(want, fmt.Sprintf("http://10.0.%d.%d:2379", i+1, 10+i))
+	}
+	if got := vals["etcd-endpoints"]; got != strings.Join(want, ",") {
+		t.Errorf("--etcd-endpoints %q, want %q", got, strings.Join(want, ","))
+	}
+}
+
+// TestStrataEnvironmentNamesExist checks every STRATA_* name in the
+// configurations (the MinIO example's environment file, the templates)
+// against strata serve --help.
+func TestStrataEnvironmentNamesExist(t *testing.T) {
+	bin := strataBin
+	envs := map[string]bool{}
+	for _, f := range testenv.ServeFlags(t, bin) {
+		envs[f.Env] = true
+	}
+	seen := 0
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".tf") || strings.HasSuffix(path, ".tftpl")) {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, name := range strataEnvName.FindAllString(string(src), -1) {
+			seen++
+			if !envs[name] {
+				t.Errorf("%s names %s, the variable of no strata serve flag", path, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen == 0 {
+		t.Error("no STRATA_* name found; the scan is broken")
+	}
+}
+
+// TestEtcdFlagsExistInEtcd renders each member's cloud-init and runs the
+// etcd built by `make tools` (the version in go.mod) with the unit's
+// command line and --help, which parses every flag without starting.
+func TestEtcdFlagsExistInEtcd(t *testing.T) {
+	etcd := testenv.Require(t, "etcd", "run `make tools`")
+	m := load(t, "modules/aws")
+	ctx := awsContext(t, m, awsInputs(false))
+	gomod, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := regexp.MustCompile(`go\.etcd\.io/etcd/server/v3 v(\S+)`).FindSubmatch(gomod)
+	if got := input(t, ctx, "etcd_version").AsString(); ver == nil || got != string(ver[1]) {
+		t.Errorf("the members download etcd %s; go.mod tests Strata against %s", got, ver)
+	}
+	names := localValue(t, ctx, "etcd_names")
+	var peers []string
+	for i := range 3 {
+		peers = append(peers, fmt.Sprintf("%s=http://10.0.%d.%d:2380", names.Index(cty.NumberIntVal(int64(i))).AsString(), i+1, 10+i))
+	}
+	for i := range 3 {
+		doc := render(t, m, ctx, "templates/etcd.yaml.tftpl", i)
+		cc := parseCloudConfig(t, doc)
+		args := execStart(t, cc.file(t, "/etc/systemd/system/etcd.service"))
+		if args[0] != "/usr/local/bin/etcd" {
+			t.Fatalf("member %d runs %s, want /usr/local/bin/etcd", i, args[0])
+		}
+		vals := flagValues(t, args[1:])
+		ip := fmt.Sprintf("10.0.%d.%d", i+1, 10+i)
+		want := map[string]string{
+			"name":                        names.Index(cty.NumberIntVal(int64(i))).AsString(),
+			"initial-cluster":             strings.Join(peers, ","),
+			"initial-advertise-peer-urls": "http://" + ip + ":2380",
+			"advertise-client-urls":       "http://" + ip + ":2379",
+			"initial-cluster-state":       "new",
+		}
+		for k, w := range want {
+			if vals[k] != w {
+				t.Errorf("member %d: --%s=%q, want %q", i, k, vals[k], w)
+			}
+		}
+		ctx2, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx2, etcd, append(args[1:], "--help")...).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("member %d: etcd refuses its command line: %v\n%s", i, err, lastLines(out, 5))
+		}
+		sum := input(t, ctx, "etcd_sha256").Index(cty.StringVal("arm64")).AsString()
+		if !strings.Contains(doc, sum+"  ") || !strings.Contains(doc, "sha256sum -c") {
+			t.Errorf("member %d does not check the etcd download against %s", i, sum)
+		}
+	}
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// s3Actions maps each minio-go call in objectstore to the IAM actions it
+// needs (AWS's "Actions, resources, and condition keys for Amazon S3").
+// MakeBucket needs s3:CreateBucket, which neither module grants: the bucket
+// exists before a broker starts, so the broker only calls BucketExists.
+var s3Actions = map[string][]string{
+	"BucketExists":    {"s3:ListBucket"}, // HeadBucket
+	"ListObjectsIter": {"s3:ListBucket"},
+	"MakeBucket":      nil,
+	"PutObject":       {"s3:PutObject", "s3:AbortMultipartUpload"}, // multipart uploads abort on failure
+	"RemoveObject":    {"s3:DeleteObject"},
+	"StatObject":      {"s3:GetObject"}, // HeadObject
+	"GetObject":       {"s3:GetObject"},
+}
+
+// bucketActions are the S3 actions on the bucket itself; the others are on
+// its objects.
+var bucketActions = map[string]bool{"s3:ListBucket": true}
+
+var clientCall = regexp.MustCompile(`\bs\.(?:client|core)\.([A-Z][A-Za-z]*)\(`)
+
+// neededS3Actions reads the object store's S3 implementation and returns
+// the actions its calls need.
+func neededS3Actions(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "objectstore", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := map[string]bool{}
+	calls := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range clientCall.FindAllStringSubmatch(string(src), -1) {
+			calls++
+			actions, ok := s3Actions[m[1]]
+			if !ok {
+				t.Errorf("%s calls minio-go's %s, which s3Actions does not map to IAM actions: add it, and grant them in both modules", filepath.Base(f), m[1])
+			}
+			for _, a := range actions {
+				need[a] = true
+			}
+		}
+	}
+	if calls < len(s3Actions)-1 {
+		t.Fatalf("found %d minio-go calls in objectstore; the scan is broken", calls)
+	}
+	out := make([]string, 0, len(need))
+	for a := range need {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// statement is one IAM policy statement, evaluated.
+type statement struct {
+	where      string
+	effect     string
+	actions    []string
+	resources  []string
+	principals []string // type:identifier
+}
+
+func strings_(t *testing.T, v cty.Value, what string) []string {
+	t.Helper()
+	if v.IsNull() || !v.CanIterateElements() {
+		t.Fatalf("%s is not a list of strings", what)
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.Type() != cty.String {
+			t.Fatalf("%s holds a %s", what, e.Type().FriendlyName())
+		}
+		out = append(out, e.AsString())
+	}
+	return out
+}
+
+// checkStatements applies the rules both modules' policies follow and
+// returns the S3 actions the Allow statements grant.
+func checkStatements(t *testing.T, sts []statement, bucketARN, kmsARN string) []string {
+	t.Helper()
+	granted := map[string]bool{}
+	for _, s := range sts {
+		for _, r := range s.resources {
+			if s.effect == "Allow" && r != bucketARN && r != bucketARN+"/*" && (kmsARN == "" || r != kmsARN) {
+				t.Errorf("%s: allows on %q, which is neither the module's bucket nor its objects", s.where, r)
+			}
+			if s.effect == "Deny" && r != bucketARN && r != bucketARN+"/*" {
+				t.Errorf("%s: denies on %q, which is not the module's bucket", s.where, r)
+			}
+		}
+		if s.effect != "Allow" {
+			continue
+		}
+		for _, a := range s.actions {
+			switch {
+			case strings.Contains(a, "*"):
+				t.Errorf("%s: allows the wildcard action %q", s.where, a)
+			case a == "sts:AssumeRole":
+				if len(s.resources) != 0 || !slices.Equal(s.principals, []string{"Service:ec2.amazonaws.com"}) {
+					t.Errorf("%s: sts:AssumeRole for %v on %v; want EC2 assuming the role only", s.where, s.principals, s.resources)
+				}
+			case a == "kms:Decrypt" || a == "kms:GenerateDataKey":
+				if !slices.Equal(s.resources, []string{kmsARN}) {
+					t.Errorf("%s: %s on %v, want the bucket's key %q only", s.where, a, s.resources, kmsARN)
+				}
+			case strings.HasPrefix(a, "s3:"):
+				granted[a] = true
+				want := bucketARN + "/*"
+				if bucketActions[a] {
+					want = bucketARN
+				}
+				if !slices.Equal(s.resources, []string{want}) {
+					t.Errorf("%s: %s on %v, want %q only", s.where, a, s.resources, want)
+				}
+			default:
+				t.Errorf("%s: allows %s, which a broker does not need", s.where, a)
+			}
+		}
+	}
+	out := make([]string, 0, len(granted))
+	for a := range granted {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestAWSPolicyNamesOnlyTheBucket evaluates every aws_iam_policy_document of
+// the AWS module (with and without a KMS key): S3 actions only on the
+// module's bucket, exactly the actions objectstore's calls need, KMS only
+// on the given key, no wildcard; and the role gets no other policy.
+func TestAWSPolicyNamesOnlyTheBucket(t *testing.T) {
+	need := neededS3Actions(t)
+	m := load(t, "modules/aws")
+	ctx := awsContext(t, m, awsInputs(true))
+	bucketARN := "arn:aws:s3:::" + testBucket
+
+	var sts []statement
+	docs := 0
+	for _, r := range m.Resources {
+		if r.Mode != "data" || r.Type != "aws_iam_policy_document" {
+			continue
+		}
+		docs++
+		for _, b := range r.Block.Body.Blocks {
+			if b.Type == "dynamic" {
+				t.Errorf("%s has a dynamic block, which this test cannot evaluate", r.Address())
+			}
+			if b.Type != "statement" {
+				continue
+			}
+			s := statement{where: fmt.Sprintf("%s (line %d)", r.Address(), b.DefRange().Start.Line), effect: "Allow"}
+			body := b.Body
+			if a, ok := body.Attributes["effect"]; ok {
+				v, err := tfmodule.Eval(a.Expr, ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.effect = v.AsString()
+			}
+			for _, attr := range []string{"actions", "resources"} {
+				a, ok := body.Attributes[attr]
+				if !ok {
+					continue
+				}
+				v, err := tfmodule.Eval(a.Expr, ctx)
+				if err != nil {
+					t.Fatalf("%s: %s cannot be evaluated with only the bucket and the key known: %v", s.where, attr, err)
+				}
+				if attr == "actions" {
+					s.actions = strings_(t, v, s.where+" actions")
+				} else {
+					s.resources = strings_(t, v, s.where+" resources")
+				}
+			}
+			for _, p := range body.Blocks {
+				if p.Type != "principals" {
+					continue
+				}
+				typ, _ := tfmodule.Eval(p.Body.Attributes["type"].Expr, ctx)
+				ids, err := tfmodule.Eval(p.Body.Attributes["identifiers"].Expr, ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range strings_(t, ids, s.where+" principals") {
+					s.principals = append(s.principals, typ.AsString()+":"+id)
+				}
+			}
+			if _, ok := body.Attributes["not_actions"]; ok {
+				t.Errorf("%s uses not_actions", s.where)
+			}
+			if _, ok := body.Attributes["not_resources"]; ok {
+				t.Errorf("%s uses not_resources", s.where)
+			}
+			sts = append(sts, s)
+		}
+	}
+	if docs < 3 {
+		t.Fatalf("found %d policy documents; the module changed shape", docs)
+	}
+	granted := checkStatements(t, sts, bucketARN, testKMSKey)
+	if !slices.Equal(granted, need) {
+		t.Errorf("the brokers' role is granted %v; objectstore's calls need %v", granted, need)
+	}
+
+	// Where the policies go: inline policies of the broker role built from
+	// the documents above, Session Manager's managed policy, nothing else.
+	for _, r := range m.Resources {
+		switch r.Type {
+		case "aws_iam_role_policy":
+			src := m.Source(r.Block.Body.Attributes["policy"].Expr.Range())
+			if !strings.HasPrefix(src, "data.aws_iam_policy_document.") {
+				t.Errorf("%s's policy is %s, not one of the checked documents", r.Address(), src)
+			}
+		case "aws_iam_role_policy_attachment":
+			v, err := tfmodule.Eval(r.Block.Body.Attributes["policy_arn"].Expr, ctx)
+			if err != nil || !strings.HasSuffix(v.AsString(), ":iam::aws:policy/AmazonSSMManagedInstanceCore") {
+				t.Errorf("%s attaches %s; only Session Manager's policy is expected", r.Address(), m.Source(r.Block.Body.Attributes["policy_arn"].Expr.Range()))
+			}
+		case "aws_iam_role", "aws_iam_instance_profile":
+		default:
+			if strings.HasPrefix(r.Type, "aws_iam_") && r.Mode == "resource" {
+				t.Errorf("%s: an IAM resource this test does not check", r.Address())
+			}
+		}
+	}
+}
+
+// TestMinIOPolicyNamesOnlyTheBucket evaluates the MinIO module's policy, the
+// one attached to its user and given to its service account.
+func TestMinIOPolicyNamesOnlyTheBucket(t *testing.T) {
+	need := neededS3Actions(t)
+	m := load(t, "modules/minio")
+	vars, err := m.Inputs(map[string]cty.Value{"endpoint": cty.StringVal("minio.internal:9000")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := m.EvalLocals(&hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var": cty.ObjectVal(vars),
+			"minio_s3_bucket": cty.ObjectVal(map[string]cty.Value{"this": cty.ObjectVal(map[string]cty.Value{
+				"bucket": cty.StringVal("strata-test"),
+			})}),
+		},
+		Functions: tfmodule.Functions(),
+	}, nil)
+	var doc struct {
+		Version   string
+		Statement []struct {
+			Sid      string
+			Effect   string
+			Action   []string
+			Resource []string
+		}
+	}
+	if err := json.Unmarshal([]byte(localValue(t, ctx, "policy").AsString()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var sts []statement
+	for _, s := range doc.Statement {
+		sts = append(sts, statement{where: "policy " + s.Sid, effect: s.Effect, actions: s.Action, resources: s.Resource})
+	}
+	granted := checkStatements(t, sts, "arn:aws:s3:::strata-test", "")
+	if !slices.Equal(granted, need) {
+		t.Errorf("the service account is granted %v; objectstore's calls need %v", granted, need)
+	}
+	for _, addr := range []string{"minio_iam_policy.this", "minio_iam_service_account.this"} {
+		r := m.Resource(addr)
+		if r == nil {
+			t.Fatalf("no %s", addr)
+		}
+		if src := m.Source(r.Block.Body.Attributes["policy"].Expr.Range()); src != "local.policy" {
+			t.Errorf("%s's policy is %s, not the checked local.policy", addr, src)
+		}
+	}
+
+	out, err := tfmodule.Eval(m.Output("object_store_url").Value, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.AsString(), "s3://strata-test?endpoint=minio.internal:9000"; got != want {
+		t.Errorf("object_store_url = %q, want %q", got, want)
+	}
+}
+
+// makeVar reads NAME := VALUE from the Makefile.
+func makeVar(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindSubmatch(src)
+	if m == nil {
+		t.Fatalf("Makefile sets no %s", name)
+	}
+	return string(m[1])
+}
+
+// toolEnv keeps terraform and tflint to this machine: no version check,
+// no CLI configuration or plugins from the user's home.
+func toolEnv(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "terraformrc")
+	if err := os.WriteFile(rc, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plugins := filepath.Join(dir, "tflint-plugins")
+	if err := os.Mkdir(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return append(os.Environ(),
+		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_CLI_CONFIG_FILE="+rc,
+		"TFLINT_PLUGIN_DIR="+plugins)
+}
+
+func run(t *testing.T, env []string, dir, bin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir, cmd.Env = dir, env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// TestFormatAndLint runs the pinned terraform fmt and tflint (its bundled
+// terraform ruleset, preset "all"; no plugin is downloaded) over every
+// module and example, after checking that tflint does flag a bad module
+// with this configuration.
+func TestFormatAndLint(t *testing.T) {
+	terraform := testenv.Require(t, "terraform", "run `make tools`")
+	tflint := testenv.Require(t, "tflint", "run `make tools`")
+	env := toolEnv(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(wd, ".tflint.hcl")
+
+	out, err := run(t, env, wd, terraform, "version")
+	if want := "Terraform " + makeVar(t, "TERRAFORM_VER"); err != nil || !strings.HasPrefix(out, want+"\n") {
+		t.Errorf("terraform version: %v: %q, want %s (make tools builds the pinned version)", err, out, want)
+	}
+	out, err = run(t, env, wd, tflint, "--version")
+	if want := "TFLint version " + strings.TrimPrefix(makeVar(t, "TFLINT_VER"), "v"); err != nil || !strings.HasPrefix(out, want+"\n") {
+		t.Errorf("tflint --version: %v: %q, want %s", err, out, want)
+	}
+
+	if out, err := run(t, env, wd, terraform, "fmt", "-check", "-recursive", "-diff", "-no-color", "."); err != nil {
+		t.Errorf("terraform fmt -check -recursive: %v (run terraform fmt -recursive terraform/)\n%s", err, out)
+	}
+	if out, err := run(t, env, wd, tflint, "--recursive", "--config="+config, "--no-color", "--format=compact"); err != nil {
+		t.Errorf("tflint --recursive: %v\n%s", err, out)
+	}
+
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "main.tf"), []byte("variable \"x\" {}\n\noutput \"y\" {\n  value = var.x\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, env, bad, tflint, "--config="+config, "--no-color", "--format=compact")
+	if err == nil || !strings.Contains(out, "terraform_typed_variables") || !strings.Contains(out, "terraform_documented_outputs") {
+		t.Errorf("tflint passed a module with an untyped variable and an undocumented output (%v); is the terraform ruleset loaded?\n%s", err, out)
+	}
+}
