@@ -19,11 +19,10 @@ type topicConfigDef struct {
 }
 
 // topicConfigDefs are the topic configs Strata knows. Retention
-// (retention.ms, retention.bytes) is enforced (retention.go), and
-// segment.bytes sizes compacted objects and strata.archive.compression
-// compresses them (compaction.go); log compaction
-// settings are stored and reported (see docs/retention.md for what is
-// enforced today).
+// (retention.ms, retention.bytes) is enforced by retention.go; segment.bytes
+// sizes compacted objects, strata.archive.compression compresses them, and
+// the log compaction settings govern compaction.go. The others are stored
+// and reported (docs/retention.md says which).
 var topicConfigDefs = map[string]topicConfigDef{
 	"cleanup.policy":         {"delete", checkList("delete", "compact"), "delete, compact, or both"},
 	"compression.type":       {"producer", checkEnum("producer"), "Strata stores batches as produced; only producer is supported"},
@@ -35,7 +34,7 @@ var topicConfigDefs = map[string]topicConfigDef{
 	"retention.bytes":        {"-1", checkInt(-1), "size retention per partition, -1 unlimited"},
 	"retention.ms":           {"604800000", checkInt(-1), "time retention, -1 unlimited"},
 	"segment.bytes":          {"1073741824", checkInt(14), "size of compacted segment objects"},
-	"segment.ms":             {"604800000", checkInt(1), "age at which segments roll"},
+	"segment.ms":             {"604800000", checkInt(1), "accepted and reported; WAL segments roll by --seal-interval and --seal-bytes"},
 	// Strata's own.
 	"strata.archive.compression": {"none", checkEnum("none", "zstd"), "how compacted segment objects store their blocks: none or zstd"},
 }
