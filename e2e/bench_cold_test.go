@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/strata-io/strata/internal/bytesize"
 	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/tiering"
 )
@@ -252,31 +254,14 @@ func benchSize(b *testing.B, env string, def int64) int64 {
 	if v == "" {
 		return def
 	}
-	n, err := parseSize(v)
+	n, err := bytesize.Parse(v)
+	if err == nil && n <= 0 {
+		err = errors.New("want a size above 0")
+	}
 	if err != nil {
 		b.Fatalf("%s=%q: %v", env, v, err)
 	}
-	return n
-}
-
-// parseSize reads 1073741824, 256MiB or 1GiB.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = rest, u.mult
-			break
-		}
-	}
-	var n int64
-	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
-		return 0, fmt.Errorf("want a size such as 268435456, 256MiB or 1GiB")
-	}
-	return n * mult, nil
+	return int64(n)
 }
 
 // logReaderMetrics logs what the broker's range reader did.

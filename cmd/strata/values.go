@@ -2,100 +2,30 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/strata-io/strata/internal/bytesize"
 )
 
 // The flag.Value types below give flags, environment variables and YAML the
 // same parsers and the same error messages. Set errors do not repeat the
 // value: the caller (the flag package, applyEnv) already quotes it.
 
-// ByteSize is a number of bytes, written as a plain integer or with a
-// binary-unit suffix: 1048576, 1024KiB, 1MiB.
-type ByteSize int64
+// ByteSize is a number of bytes: a plain integer or a binary unit (see
+// internal/bytesize, which the load generator shares).
+type ByteSize = bytesize.Size
 
-// Units accepted by ParseByteSize.
+// Units of ByteSize.
 const (
-	KiB ByteSize = 1 << 10
-	MiB ByteSize = 1 << 20
-	GiB ByteSize = 1 << 30
-	TiB ByteSize = 1 << 40
+	KiB = bytesize.KiB
+	MiB = bytesize.MiB
+	GiB = bytesize.GiB
+	TiB = bytesize.TiB
 )
-
-var sizeUnits = []struct {
-	name string
-	mult ByteSize
-}{{"TiB", TiB}, {"GiB", GiB}, {"MiB", MiB}, {"KiB", KiB}, {"B", 1}}
-
-var errSizeSyntax = errors.New("want a number of bytes or a size such as 512KiB, 8MiB, 1GiB")
-
-// ParseByteSize parses "12", "12B", "8MiB", "8 mib", "1GiB". Decimal units
-// (KB, MB, GB) are refused because they are ambiguous.
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
-	digits := len(s) - len(strings.TrimLeft(s, "0123456789"))
-	if digits == 0 {
-		return 0, errSizeSyntax
-	}
-	n, err := strconv.ParseInt(s[:digits], 10, 64)
-	if err != nil {
-		return 0, errors.New("too large")
-	}
-	unit := strings.TrimSpace(s[digits:])
-	if unit == "" {
-		return ByteSize(n), nil
-	}
-	for _, u := range sizeUnits {
-		if strings.EqualFold(unit, u.name) {
-			if n > math.MaxInt64/int64(u.mult) {
-				return 0, errors.New("too large")
-			}
-			return ByteSize(n) * u.mult, nil
-		}
-	}
-	switch strings.ToUpper(unit) {
-	case "K", "KB", "M", "MB", "G", "GB", "T", "TB":
-		return 0, fmt.Errorf("unit %q is ambiguous; use KiB, MiB or GiB (powers of 1024)", unit)
-	}
-	return 0, errSizeSyntax
-}
-
-// String is the largest unit that divides the size exactly ("8MiB"), or
-// plain bytes ("12").
-func (b ByteSize) String() string {
-	for _, u := range sizeUnits[:len(sizeUnits)-1] {
-		if b != 0 && b%u.mult == 0 {
-			return strconv.FormatInt(int64(b/u.mult), 10) + u.name
-		}
-	}
-	return strconv.FormatInt(int64(b), 10)
-}
-
-// Set implements flag.Value.
-func (b *ByteSize) Set(s string) error {
-	v, err := ParseByteSize(s)
-	if err != nil {
-		return err
-	}
-	*b = v
-	return nil
-}
-
-// UnmarshalYAML accepts an integer or a string with a unit.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return errSizeSyntax
-	}
-	return b.Set(n.Value)
-}
-
-// MarshalYAML writes the String form.
-func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
 
 // List is a comma-separated list on the command line and in the environment,
 // and a YAML sequence or comma-separated string in the config file. Setting
