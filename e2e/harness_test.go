@@ -4,12 +4,10 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,21 +30,7 @@ func TestMain(m *testing.M) {
 		// (groups_member_test.go): no tests, no broker build.
 		os.Exit(groupMemberMain(cfg))
 	}
-	dir, err := os.MkdirTemp("", "strata-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strataBin = filepath.Join(dir, "strata")
-	build := exec.Command("go", "build", "-o", strataBin, "../cmd/strata")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build strata:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.RunWithStrata(m, &strataBin)
 }
 
 // Options choose a broker's dependencies. The zero value is the single-node

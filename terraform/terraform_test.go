@@ -29,22 +29,7 @@ import (
 // strataBin is the strata binary, built once by TestMain.
 var strataBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "strata-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strataBin, err = testenv.BuildStrataIn(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunWithStrata(m, &strataBin) }
 
 // The configurations under test: reusable modules, and examples (root
 // modules) that call them.

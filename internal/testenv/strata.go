@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -42,6 +43,26 @@ func BuildStrataIn(dir string) (string, error) {
 		return "", fmt.Errorf("build strata: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// RunWithStrata is a TestMain for a package whose tests run the strata
+// binary: it builds the binary into a temporary directory, sets *bin to its
+// path, runs the tests, removes the directory and exits with their code.
+func RunWithStrata(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "strata-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin, err = BuildStrataIn(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // ServeFlag is a flag of `strata serve` as its --help lists it.
