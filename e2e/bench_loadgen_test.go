@@ -95,8 +95,8 @@ func BenchmarkLoadgen(b *testing.B) {
 		b.Fatalf("strata %s: exit code %d after SIGTERM", s.Addr, code)
 	}
 
-	var ceilings []ceiling
-	report := func(b *testing.B, c ...ceiling) {
+	var ceilings []loadgen.Ceiling
+	report := func(b *testing.B, c ...loadgen.Ceiling) {
 		b.ReportMetric(0, "ns/op")
 		for _, x := range c {
 			b.ReportMetric(x.Value, x.Unit)
@@ -105,27 +105,27 @@ func BenchmarkLoadgen(b *testing.B) {
 	}
 	b.Run("ceiling=disk/fsync-1MiB", func(b *testing.B) {
 		mbps := diskCeiling(b, s.DataDir(), 1<<20, 256<<20, 10*time.Second).mbps()
-		report(b, ceiling{"disk-fsync-1MiB", "sequential 1 MiB writes, each followed by fsync, to the broker's disk", mbps, "MB/s"})
+		report(b, loadgen.Ceiling{Name: "disk-fsync-1MiB", What: "sequential 1 MiB writes, each followed by fsync, to the broker's disk", Value: mbps, Unit: "MB/s"})
 	})
 	b.Run("ceiling=disk/fsync-4KiB", func(b *testing.B) {
 		d := diskCeiling(b, s.DataDir(), 4<<10, 4<<20, 5*time.Second)
 		report(b,
-			ceiling{"disk-fsync-4KiB-per-s", "4 KiB writes, each followed by fsync, to the broker's disk", d.perSec(), "fsync/s"},
-			ceiling{"disk-fsync-4KiB-p50", "the same, median time of a write and its fsync", d.p50(), "ms"})
+			loadgen.Ceiling{Name: "disk-fsync-4KiB-per-s", What: "4 KiB writes, each followed by fsync, to the broker's disk", Value: d.perSec(), Unit: "fsync/s"},
+			loadgen.Ceiling{Name: "disk-fsync-4KiB-p50", What: "the same, median time of a write and its fsync", Value: d.p50(), Unit: "ms"})
 	})
 	cl := minioClient(b, store)
 	const bucket, object = "ceilings", 8 << 20
 	b.Run("ceiling=minio/put-8MiB", func(b *testing.B) {
 		d := putCeiling(b, cl, bucket, object, 24)
 		report(b,
-			ceiling{"put-8MiB", "minio-go PUTs of 8 MiB objects, one at a time, to the same MinIO", d.mbps(), "MB/s"},
-			ceiling{"put-8MiB-p50", "the same, median time of a PUT", d.p50(), "ms"})
+			loadgen.Ceiling{Name: "put-8MiB", What: "minio-go PUTs of 8 MiB objects, one at a time, to the same MinIO", Value: d.mbps(), Unit: "MB/s"},
+			loadgen.Ceiling{Name: "put-8MiB-p50", What: "the same, median time of a PUT", Value: d.p50(), Unit: "ms"})
 	})
 	b.Run("ceiling=minio/get-1MiB-x16", func(b *testing.B) {
 		mbps := getCeiling(b, cl, bucket, object, 1<<20, 16)
-		report(b, ceiling{"get-1MiB-x16", "minio-go ranged GETs of 1 MiB from those objects, 16 at a time, each read whole", mbps, "MB/s"})
+		report(b, loadgen.Ceiling{Name: "get-1MiB-x16", What: "minio-go ranged GETs of 1 MiB from those objects, 16 at a time, each read whole", Value: mbps, Unit: "MB/s"})
 	})
-	doc := ceilingsFile{Measured: time.Now().UTC().Truncate(time.Second), CPUs: runtime.NumCPU(), Ceilings: ceilings}
+	doc := loadgen.Ceilings{Measured: time.Now().UTC().Truncate(time.Second), CPUs: runtime.NumCPU(), Ceilings: ceilings}
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		b.Fatal(err)
@@ -134,21 +134,6 @@ func BenchmarkLoadgen(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("results in %s", out)
-}
-
-// ceilingsFile is ceilings.json, read by internal/tools/benchdoc.
-type ceilingsFile struct {
-	Measured time.Time `json:"measured"`
-	CPUs     int       `json:"cpus"`
-	Ceilings []ceiling `json:"ceilings"`
-}
-
-// ceiling is one raw figure of the machine.
-type ceiling struct {
-	Name  string  `json:"name"`
-	What  string  `json:"what"`
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit"`
 }
 
 func stem(file string) string { return strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)) }

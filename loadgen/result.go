@@ -135,3 +135,19 @@ func ReadResult(path string) (*Result, error) {
 }
 
 var errNotResult = errors.New("loadgen: not a loadgen result (no version)")
+
+// Ceilings is what a benchmark measured of the machine's raw limits
+// (ceilings.json of BenchmarkLoadgen, read by internal/tools/benchdoc).
+type Ceilings struct {
+	Measured time.Time `json:"measured"`
+	CPUs     int       `json:"cpus"`
+	Ceilings []Ceiling `json:"ceilings"`
+}
+
+// Ceiling is one raw figure of the machine.
+type Ceiling struct {
+	Name  string  `json:"name"`
+	What  string  `json:"what"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/strata-io/strata/loadgen"
 )
@@ -34,20 +33,6 @@ const (
 )
 
 var errMarkers = errors.New("benchdoc: the document has a begin marker without an end marker after it, or the reverse")
-
-// ceilingsFile is BenchmarkLoadgen's ceilings.json.
-type ceilingsFile struct {
-	Measured time.Time `json:"measured"`
-	CPUs     int       `json:"cpus"`
-	Ceilings []ceiling `json:"ceilings"`
-}
-
-type ceiling struct {
-	Name  string  `json:"name"`
-	What  string  `json:"what"`
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit"`
-}
 
 // workload is one standard workload's pair of runs.
 type workload struct {
@@ -75,7 +60,7 @@ func run(in, docFile, imgDir string) error {
 	if err != nil {
 		return err
 	}
-	var ceil ceilingsFile
+	var ceil loadgen.Ceilings
 	data, err := os.ReadFile(filepath.Join(in, "ceilings.json"))
 	if err != nil {
 		return err
@@ -191,7 +176,7 @@ func splice(doc, sec string) (string, error) {
 }
 
 // ceilingFor is the raw ceiling that a figure of w compares with, if any.
-func ceilingFor(w *loadgen.Result, figure string, cs map[string]ceiling) (ceiling, bool) {
+func ceilingFor(w *loadgen.Result, figure string, cs map[string]loadgen.Ceiling) (loadgen.Ceiling, bool) {
 	var name string
 	switch figure {
 	case "produce MB/s":
@@ -252,9 +237,9 @@ func describe(w loadgen.Workload) string {
 		what, w.MessageSize, w.Payload, w.Partitions*max(w.Topics, 1), clients, w.Acks, w.Compression, rate, n)
 }
 
-func section(ws []workload, ceil ceilingsFile, img string) string {
+func section(ws []workload, ceil loadgen.Ceilings, img string) string {
 	var b strings.Builder
-	cs := map[string]ceiling{}
+	cs := map[string]loadgen.Ceiling{}
 	for _, c := range ceil.Ceilings {
 		cs[c.Name] = c
 	}

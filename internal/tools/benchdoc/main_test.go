@@ -57,9 +57,9 @@ func writeResults(t *testing.T, dir string) {
 			}
 		}
 	}
-	c := ceilingsFile{Measured: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), CPUs: 2, Ceilings: []ceiling{
-		{"disk-fsync-1MiB", "disk", 500, "MB/s"}, {"disk-fsync-4KiB-p50", "fsync", 2, "ms"},
-		{"put-8MiB", "put", 200, "MB/s"}, {"get-1MiB-x16", "get", 1000, "MB/s"},
+	c := loadgen.Ceilings{Measured: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), CPUs: 2, Ceilings: []loadgen.Ceiling{
+		{Name: "disk-fsync-1MiB", What: "disk", Value: 500, Unit: "MB/s"}, {Name: "disk-fsync-4KiB-p50", What: "fsync", Value: 2, Unit: "ms"},
+		{Name: "put-8MiB", What: "put", Value: 200, Unit: "MB/s"}, {Name: "get-1MiB-x16", What: "get", Value: 1000, Unit: "MB/s"},
 	}}
 	b, _ := json.Marshal(c)
 	if err := os.WriteFile(filepath.Join(dir, "ceilings.json"), b, 0o644); err != nil {
