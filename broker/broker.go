@@ -168,6 +168,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		Dir:          filepath.Join(cfg.DataDir, "wal"),
 		SegmentBytes: cfg.SealBytes,
 		SealInterval: cfg.SealInterval,
+		MaxBytes:     cfg.WALMaxBytes,
 		Logger:       b.log.With("component", "wal"),
 		OnSync:       b.metrics.observeSync,
 	})
@@ -285,6 +286,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SealInterval <= 0 {
 		c.SealInterval = DefaultSealInterval
+	}
+	if c.WALMaxBytes <= 0 {
+		c.WALMaxBytes = wal.DefaultMaxBytes
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = DefaultSessionTTL

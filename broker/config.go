@@ -21,6 +21,7 @@ type Config struct {
 	AutoCreateTopics       bool                  // Kafka's auto.create.topics.enable
 	SealBytes              int64                 // seal the open WAL segment at this size
 	SealInterval           time.Duration         // or at this age
+	WALMaxBytes            int64                 // WAL bytes not yet uploaded before produces wait for room
 	SessionTTL             time.Duration         // etcd lease TTL
 	MaxRequestBytes        int32                 // largest request frame accepted (socket.request.max.bytes)
 	CacheBytes             int64                 // object range cache, memory tier

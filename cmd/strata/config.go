@@ -39,6 +39,7 @@ type Config struct {
 	AutoCreateTopics  bool          `yaml:"auto-create-topics"`
 	SealBytes         ByteSize      `yaml:"seal-bytes"`
 	SealInterval      time.Duration `yaml:"seal-interval"`
+	WALMaxBytes       ByteSize      `yaml:"wal-max-bytes"`
 	SessionTTL        time.Duration `yaml:"session-ttl"`
 	MaxRequestBytes   ByteSize      `yaml:"max-request-bytes"`
 	CacheBytes        ByteSize      `yaml:"cache-bytes"`
@@ -69,6 +70,7 @@ func DefaultConfig() Config {
 		AutoCreateTopics:  true,
 		SealBytes:         8 * MiB,
 		SealInterval:      200 * time.Millisecond,
+		WALMaxBytes:       GiB,
 		SessionTTL:        10 * time.Second,
 		MaxRequestBytes:   100 * MiB, // Kafka's socket.request.max.bytes
 		CacheBytes:        256 * MiB,
@@ -100,6 +102,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*boolValue)(&c.AutoCreateTopics), "auto-create-topics", "create unknown topics on Metadata and Produce (Kafka's auto.create.topics.enable)")
 	fs.Var(&c.SealBytes, "seal-bytes", "seal the open WAL segment and upload it at this `size` (bytes, KiB, MiB, GiB)")
 	fs.Var((*durationValue)(&c.SealInterval), "seal-interval", "seal the open WAL segment at this `age` even if smaller than --seal-bytes")
+	fs.Var(&c.WALMaxBytes, "wal-max-bytes", "`size` the WAL may hold before produces wait for uploads to free room (backpressure)")
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
@@ -390,6 +393,9 @@ func (c *Config) Validate() error {
 	case c.SessionTTL%time.Second != 0:
 		bad("--session-ttl must be a whole number of seconds (etcd leases count seconds), got %s", c.SessionTTL)
 	}
+	if c.WALMaxBytes < 2*c.SealBytes {
+		bad("--wal-max-bytes must be at least twice --seal-bytes (%s), got %s", c.SealBytes, c.WALMaxBytes)
+	}
 	if c.MaxRequestBytes < KiB || c.MaxRequestBytes > math.MaxInt32 {
 		bad("--max-request-bytes must be between 1KiB and %d, got %s", math.MaxInt32, c.MaxRequestBytes)
 	}
@@ -534,6 +540,7 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		DefaultPartitions:      c.DefaultPartitions,
 		AutoCreateTopics:       c.AutoCreateTopics,
 		SealBytes:              int64(c.SealBytes),
+		WALMaxBytes:            int64(c.WALMaxBytes),
 		SealInterval:           c.SealInterval,
 		SessionTTL:             c.SessionTTL,
 		MaxRequestBytes:        int32(c.MaxRequestBytes),
