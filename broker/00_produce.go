@@ -8,7 +8,11 @@ package broker
 // producer's last five batches: a retried batch is answered with its original
 // offset, a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
 // INVALID_PRODUCER_EPOCH. Offsets are assigned and the batch is written to the
-// WAL in request order (the ordered part of the handler); the response waits:
+// WAL in request order (the ordered part of the handler), once the WAL has
+// room: while it holds --wal-max-bytes (uploads are behind), the ordered part
+// waits, at most the request's timeout, and then answers REQUEST_TIMED_OUT
+// (Kafka's answer to a produce its timeout ran out on; clients retry). No
+// lock is held across that wait. The response waits:
 //   - acks=0: no response;
 //   - acks=1: until the WAL fsync covering the batch;
 //   - acks=-1: until the batch's segment is in the object store and its
@@ -52,6 +56,11 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequiredAcks) }
 	}
+	// The request's timeout bounds both the wait for WAL room (here, in the
+	// ordered part: the connection reads nothing more meanwhile, which is
+	// the backpressure a producer feels) and the wait for its acks.
+	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 1000)) * time.Millisecond)
+	roomErr := b.waitWALRoom(c.ctx, deadline)
 	var produced []producedBatch
 	now := time.Now().UnixMilli()
 	for ti, rt := range req.Topics {
@@ -70,6 +79,8 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.meta.Name == metadata.OffsetsTopic:
 				sp.ErrorCode = kerr.InvalidTopicException.Code // Kafka: no appends to an internal topic
+			case roomErr != nil:
+				sp.ErrorCode = kerrCode(roomErr)
 			default:
 				pb, err := b.produceOne(t, p, rp.Records, now)
 				if err != nil {
@@ -91,7 +102,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 		if req.Acks == 0 {
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 1000))*time.Millisecond)
+		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
 		for _, pb := range produced {
 			sp := &resp.Topics[pb.t].Partitions[pb.p]
@@ -161,6 +172,29 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 		return producedBatch{}, err
 	}
 	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.cfg.logAppendTime}, nil
+}
+
+// waitWALRoom waits until the WAL has room for more records, at most until
+// deadline: REQUEST_TIMED_OUT after it (the producer retries, nothing was
+// appended), NOT_LEADER_OR_FOLLOWER if the WAL closes (shutdown),
+// KAFKA_STORAGE_ERROR if it failed.
+func (b *Broker) waitWALRoom(ctx context.Context, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	err := b.wal.WaitRoom(ctx)
+	if d := time.Since(start); d > time.Millisecond {
+		b.metrics.walRoomWait.Observe(d.Seconds())
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wal.ErrClosed):
+		return kerr.NotLeaderForPartition
+	case errors.Is(err, wal.ErrFailed):
+		return b.walFailed(err)
+	}
+	return kerr.RequestTimedOut
 }
 
 func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, kerrv *kerr.Error) kmsg.Response {

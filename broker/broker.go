@@ -176,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("open WAL: %w", err)
 	}
 	b.wal = w // a cut torn tail is logged by wal.Open
+	watchWAL(cfg.Registerer, w)
 
 	b.topics = newTopicCache(b)
 	b.view = newClusterView()

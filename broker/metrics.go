@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/wal"
 )
 
 // metrics are the broker's own Prometheus metrics; the object store, WAL
@@ -26,6 +28,9 @@ type metrics struct {
 	groupCommits prometheus.Histogram
 	compactions  prometheus.Counter
 	logCleanings prometheus.Counter
+	// walRoomWait is how long produces waited for WAL room (backpressure),
+	// observed only for waits longer than a millisecond.
+	walRoomWait prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,11 +63,31 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		compactions:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_compactions_total", Help: "Runs of small ranges merged into an object of their own."}),
 		logCleanings: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_log_compaction_ranges_total", Help: "Ranges of compacted topics rewritten to keep the latest record of each key."}),
+		walRoomWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_wal_room_wait_seconds",
+			Help:    "Produce requests that waited for WAL room (the WAL held --wal-max-bytes), by wait; waits under 1ms are not observed.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions, m.logCleanings)
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions, m.logCleanings, m.walRoomWait)
 	}
 	return m
+}
+
+// watchWAL exports the WAL's use of its bound.
+func watchWAL(reg prometheus.Registerer, w *wal.WAL) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_wal_bytes", Help: "Bytes the WAL holds: sealed segments not yet uploaded and committed, and the open one."},
+			func() float64 { return float64(w.Stats().LiveBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_wal_max_bytes", Help: "The WAL's bound (--wal-max-bytes): past it, produces wait for room."},
+			func() float64 { return float64(w.Stats().MaxBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_wal_room_waiting", Help: "Produce requests waiting now for WAL room."},
+			func() float64 { return float64(w.Stats().Waiting) }),
+	)
 }
 
 func (m *metrics) observeRequest(key int16, start time.Time) {

@@ -11,9 +11,12 @@
 // Write costs one copy under a mutex and no system call; the records of one
 // flush share a *Pending, whose Wait returns once they are fsynced. A failed
 // write or fsync is never retried: it fails the WAL, every record not yet
-// durable and every later Write (ErrFailed). Write blocks while the segments
-// not yet Removed, the open one included, hold more than MaxBytes, so a stalled
-// uploader slows producers down instead of filling the disk or dropping data.
+// durable and every later Write (ErrFailed). Write never waits: WaitRoom is
+// the backpressure, waiting (as long as its context allows) while the
+// segments not yet Removed, the open one included, hold more than MaxBytes,
+// so a stalled uploader slows producers down instead of filling the disk or
+// dropping data. The caller waits for room before it takes the locks that
+// order its Writes, so no lock is held across that wait.
 //
 // # Segments
 //

@@ -24,7 +24,7 @@ type Options struct {
 	Dir          string        // directory holding the segment files; created if missing
 	SegmentBytes int64         // seal the open segment once it holds this many bytes (default 8 MiB)
 	SealInterval time.Duration // seal the open segment once its oldest record is this old (default 200ms)
-	MaxBytes     int64         // Write blocks while segments not yet Removed exceed this (default 1 GiB): backpressure
+	MaxBytes     int64         // WaitRoom waits while segments not yet Removed exceed this (default 1 GiB): backpressure
 	Logger       *slog.Logger  // nil = discard
 	// OnSync, if set, is called after every fsync with its duration and the bytes it covered (metrics).
 	OnSync func(d time.Duration, bytes int)
@@ -88,7 +88,7 @@ type WAL struct {
 	closeOnce sync.Once
 
 	mu          sync.Mutex
-	room        sync.Cond // broadcast when liveBytes drops, on failure and on Close
+	room        chan struct{} // closed and replaced when liveBytes drops, on failure and on Close
 	closed      bool
 	failed      error        // wraps ErrFailed once a write, fsync or create failed
 	buf         []byte       // frames of segment curSeq not yet taken by the flusher
@@ -105,7 +105,7 @@ type WAL struct {
 	sealWaiters []sealWaiter // Seal calls waiting for their segment to be queued
 	liveBytes   int64        // bytes of segments not Removed, the open one included
 	sealedSizes map[uint64]int64
-	blocked     int // Writes waiting for room (observed by tests)
+	blocked     int // WaitRoom calls waiting (observed by tests and Stats)
 
 	// Owned by the flusher goroutine.
 	f       segmentFile
@@ -191,7 +191,7 @@ func open(opts Options, wrap func(segmentFile) segmentFile) (*WAL, *Recovery, er
 		deliverDone: make(chan struct{}),
 	}
 	w.f = w.wrapFile(f)
-	w.room.L = &w.mu
+	w.room = make(chan struct{})
 	w.qcond.L = &w.qmu
 	for _, s := range rec.report.Segments {
 		w.sealedSizes[s.Seq] = s.Size
@@ -213,10 +213,59 @@ func (w *WAL) wrapFile(f *os.File) segmentFile {
 	return f
 }
 
+// WaitRoom is the WAL's backpressure: it returns once the segments not yet
+// Removed, the open one included, hold at most MaxBytes, or with ctx's
+// error if ctx ends first, or with the error Write would return after Close
+// or a failure. Call it before taking the locks under which Write is
+// called: Write itself never waits, so MaxBytes is exceeded at most by the
+// records of the writers that WaitRoom let through at the same time.
+func (w *WAL) WaitRoom(ctx context.Context) error {
+	w.mu.Lock()
+	for w.liveBytes > w.opts.MaxBytes && w.writeErrLocked() == nil {
+		ch := w.room
+		w.blocked++
+		w.mu.Unlock()
+		var err error
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		w.mu.Lock()
+		w.blocked--
+		if err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
+	defer w.mu.Unlock()
+	return w.writeErrLocked()
+}
+
+// Stats is a snapshot of the WAL's use of its bound.
+type Stats struct {
+	LiveBytes int64 // bytes of segments not yet Removed, the open one included
+	MaxBytes  int64 // Options.MaxBytes
+	Waiting   int   // WaitRoom calls waiting for room
+}
+
+// Stats returns the WAL's current use of its bound.
+func (w *WAL) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Stats{LiveBytes: w.liveBytes, MaxBytes: w.opts.MaxBytes, Waiting: w.blocked}
+}
+
+// broadcastRoomLocked wakes every WaitRoom call to look again.
+func (w *WAL) broadcastRoomLocked() {
+	close(w.room)
+	w.room = make(chan struct{})
+}
+
 // Write appends one record made of the concatenation of parts to the open
-// segment (in memory until the next group-commit flush) and returns at once.
-// Records are durable in the order Write was called. Blocks only for
-// backpressure (MaxBytes). Errors after Close or after a failed fsync.
+// segment (in memory until the next group-commit flush) and returns at once:
+// it never waits, not even for room (see WaitRoom). Records are durable in
+// the order Write was called. Errors after Close or after a failed fsync.
 //
 // Write makes no system call and copies the parts once; the returned Pending
 // is shared by every record of the same flush.
@@ -233,11 +282,6 @@ func (w *WAL) Write(parts ...[]byte) (*Pending, error) {
 	frame := int64(frameHeaderSize + n)
 
 	w.mu.Lock()
-	for w.liveBytes > w.opts.MaxBytes && !w.closed && w.failed == nil {
-		w.blocked++
-		w.room.Wait()
-		w.blocked--
-	}
 	if err := w.writeErrLocked(); err != nil {
 		w.mu.Unlock()
 		return nil, err
@@ -383,7 +427,7 @@ func (w *WAL) Remove(seq uint64) error {
 	}
 	w.mu.Lock()
 	w.liveBytes -= size
-	w.room.Broadcast()
+	w.broadcastRoomLocked()
 	w.mu.Unlock()
 	return nil
 }
@@ -398,7 +442,7 @@ func (w *WAL) Close() error {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
 		w.closed = true
-		w.room.Broadcast()
+		w.broadcastRoomLocked()
 		w.mu.Unlock()
 		close(w.closeCh)
 		<-w.runDone
@@ -581,7 +625,7 @@ func (w *WAL) fail(cause error) error {
 	}
 	w.buf, w.pend, w.rolled = w.buf[:0], nil, nil
 	w.notifySealWaitersLocked(math.MaxUint64, err)
-	w.room.Broadcast()
+	w.broadcastRoomLocked()
 	w.mu.Unlock()
 	for _, p := range pends {
 		p.complete(err)

@@ -267,7 +267,7 @@ func TestRemove(t *testing.T) {
 	}
 }
 
-// waitBlocked waits until n Writes are blocked on MaxBytes.
+// waitBlocked waits until n WaitRoom calls are blocked on MaxBytes.
 func waitBlocked(t *testing.T, w *WAL, n int) {
 	t.Helper()
 	deadline := time.Now().Add(hangGuard)
@@ -279,7 +279,7 @@ func waitBlocked(t *testing.T, w *WAL, n int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d Writes blocked, want %d", b, n)
+			t.Fatalf("%d WaitRoom calls blocked, want %d", b, n)
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)
@@ -308,16 +308,22 @@ func TestBackpressure(t *testing.T) {
 
 		done := make(chan error, 1)
 		go func() {
-			p, err := w.Write(payload)
+			err := w.WaitRoom(context.Background())
 			if err == nil {
-				err = p.Wait(context.Background())
+				var p *Pending
+				if p, err = w.Write(payload); err == nil {
+					err = p.Wait(context.Background())
+				}
 			}
 			done <- err
 		}()
 		waitBlocked(t, w, 1)
+		if st := w.Stats(); st.Waiting != 1 || st.LiveBytes <= st.MaxBytes {
+			t.Fatalf("Stats while waiting = %+v, want 1 waiting over MaxBytes", st)
+		}
 		select {
 		case err := <-done:
-			t.Fatalf("Write returned (%v) while over MaxBytes", err)
+			t.Fatalf("WaitRoom returned (%v) while over MaxBytes", err)
 		default:
 		}
 		if err := w.Remove(seg.Seq); err != nil {
@@ -328,20 +334,32 @@ func TestBackpressure(t *testing.T) {
 		}
 	})
 
+	t.Run("context ends the wait, Write never waits", func(t *testing.T) {
+		w, _, c := openTest(t, Options{Dir: t.TempDir(), SealInterval: time.Hour, MaxBytes: maxBytes})
+		fill(t, w, c)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.WaitRoom(ctx) }()
+		waitBlocked(t, w, 1)
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("WaitRoom after cancel: %v, want context.Canceled", err)
+		}
+		// A Write admitted earlier goes through over the bound.
+		mustWait(t, mustWrite(t, w, payload))
+	})
+
 	t.Run("Close unblocks", func(t *testing.T) {
 		w, _, c := openTest(t, Options{Dir: t.TempDir(), SealInterval: time.Hour, MaxBytes: maxBytes})
 		fill(t, w, c)
 		done := make(chan error, 1)
-		go func() {
-			_, err := w.Write(payload)
-			done <- err
-		}()
+		go func() { done <- w.WaitRoom(context.Background()) }()
 		waitBlocked(t, w, 1)
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; !errors.Is(err, ErrClosed) {
-			t.Fatalf("blocked Write after Close: %v, want ErrClosed", err)
+			t.Fatalf("blocked WaitRoom after Close: %v, want ErrClosed", err)
 		}
 	})
 
@@ -358,10 +376,7 @@ func TestBackpressure(t *testing.T) {
 
 		w, rec, _ := openTest(t, Options{Dir: dir, SealInterval: time.Hour, MaxBytes: maxBytes})
 		done := make(chan error, 1)
-		go func() {
-			_, err := w.Write(payload)
-			done <- err
-		}()
+		go func() { done <- w.WaitRoom(context.Background()) }()
 		waitBlocked(t, w, 1)
 		if err := w.Remove(rec.Segments[0].Seq); err != nil {
 			t.Fatal(err)
