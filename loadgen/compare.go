@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -116,6 +117,20 @@ func CompareRows(results []*Result) [][]string {
 		}
 	}
 	rows = append(rows, row)
+	if slices.ContainsFunc(results, func(r *Result) bool { return r.CutShort }) {
+		row := []string{"cut short"}
+		for i, r := range results {
+			cut := "no"
+			if r.CutShort {
+				cut = "yes"
+			}
+			row = append(row, cut)
+			if i > 0 {
+				row = append(row, "")
+			}
+		}
+		rows = append(rows, row)
+	}
 	if hasVerify(results) {
 		row := []string{"verify"}
 		for i, r := range results {

@@ -53,7 +53,7 @@ func (r *runner) startGroup(ctx context.Context, i int, from time.Time) (*group,
 				}
 			}
 		}
-		opts := append([]kgo.Opt{
+		opts := r.clientOpts(ctx,
 			kgo.SeedBrokers(r.seeds...),
 			kgo.ConsumerGroup(g.name),
 			kgo.ConsumeTopics(r.topics...),
@@ -61,7 +61,7 @@ func (r *runner) startGroup(ctx context.Context, i int, from time.Time) (*group,
 			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { update(ps, true) }),
 			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { update(ps, false) }),
 			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) { update(ps, false) }),
-		}, r.o.ClientOpts...)
+		)
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return g, fmt.Errorf("%w: consumer: %v", ErrSetup, err)
@@ -195,13 +195,24 @@ func (g *group) checkDone() {
 	close(g.done)
 }
 
-// close stops the members and waits for them.
+// leaveTimeout bounds a member's leaving its group when it closes: a
+// cluster that does not answer only keeps the group until its session
+// times out.
+const leaveTimeout = 5 * time.Second
+
+// close stops the members and waits for them. Each leaves the group first,
+// for at most leaveTimeout; after the run's deadline, at once.
 func (g *group) close() {
 	g.cancel()
 	g.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, cl := range g.members {
-		wg.Go(cl.Close)
+		wg.Go(func() {
+			_ = cl.LeaveGroupContext(ctx) // Close waits for the leave, not for the answer
+			cl.Close()
+		})
 	}
 	wg.Wait()
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// producerOpts are the options of every producer client.
-func (r *runner) producerOpts() []kgo.Opt {
+// producerOpts are the options of every producer client; ctx ends its
+// requests (see clientOpts).
+func (r *runner) producerOpts(ctx context.Context) []kgo.Opt {
 	w := r.w
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(r.seeds...),
@@ -35,7 +36,7 @@ func (r *runner) producerOpts() []kgo.Opt {
 		// land out of order; one at a time they cannot.
 		opts = append(opts, kgo.MaxProduceRequestsInflightPerBroker(1))
 	}
-	return append(opts, r.o.ClientOpts...)
+	return r.clientOpts(ctx, opts...)
 }
 
 func codec(name string) kgo.CompressionCodec {
@@ -53,7 +54,10 @@ func codec(name string) kgo.CompressionCodec {
 }
 
 // produce runs the producers until the duration, the record count or ctx
-// ends them, then waits for every acknowledgement.
+// ends them, then waits for every acknowledgement until the drain timeout,
+// which starts when producing ends (r.drainEnd). A producer that a cluster
+// leaves blocked (its buffer full of unacknowledged records) waits until
+// ctx ends: the run's deadline.
 func (r *runner) produce(ctx context.Context) error {
 	w := r.w
 	stopAt := r.start.Add(w.Warmup + w.Duration)
@@ -63,7 +67,7 @@ func (r *runner) produce(ctx context.Context) error {
 
 	clients := make([]*kgo.Client, w.Producers)
 	for i := range clients {
-		cl, err := kgo.NewClient(r.producerOpts()...)
+		cl, err := kgo.NewClient(r.producerOpts(ctx)...)
 		if err != nil {
 			for _, c := range clients[:i] {
 				c.Close()
@@ -77,10 +81,15 @@ func (r *runner) produce(ctx context.Context) error {
 		wg.Go(func() { r.producer(ctx, uint32(i), cl, stopAt, payload, keys) })
 	}
 	wg.Wait()
+	ended := time.Now()
+	if ended.After(stopAt) {
+		ended = stopAt // a producer's last record may have waited for room
+	}
+	r.drainEnd = ended.Add(w.DrainTimeout)
 
 	// Every record is handed over: wait for the acknowledgements.
 	r.phase.Store("flush")
-	flushCtx, cancel := context.WithTimeout(ctx, w.DrainTimeout)
+	flushCtx, cancel := context.WithDeadline(ctx, r.drainEnd)
 	defer cancel()
 	var flushErr error
 	var mu sync.Mutex

@@ -129,7 +129,10 @@ func WriteHTML(w io.Writer, results []*Result) error {
 	for _, r := range results {
 		fmt.Fprintf(&b, "<p><b>%s</b>: bootstrap <code>%s</code>, started %s, %d CPUs (%s/%s, %s)",
 			esc(r.Label), esc(r.Bootstrap), r.Started.Format("2006-01-02 15:04:05 MST"), r.Host.CPUs, r.Host.OS, r.Host.Arch, r.Host.Go)
-		if r.Error != "" {
+		switch {
+		case r.CutShort:
+			fmt.Fprintf(&b, `; <span class="bad">cut short, these are the figures measured until then: %s</span>`, esc(r.Error))
+		case r.Error != "":
 			fmt.Fprintf(&b, `; <span class="bad">ended early: %s</span>`, esc(r.Error))
 		}
 		b.WriteString("</p>\n")
@@ -270,6 +273,9 @@ func workloadRows(results []*Result) [][]string {
 // WriteSummary prints a run's final summary table and its verification.
 func WriteSummary(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "\n%s — %s, %.1f s measured\n\n", r.Label, r.Bootstrap, r.MeasuredSeconds)
+	if r.CutShort {
+		fmt.Fprintf(w, "cut short: the run's deadline passed before it ended; these are the figures measured until then\n\n")
+	}
 	writeTable(w, summaryRows(r))
 	if r.Produce.FirstError != "" {
 		fmt.Fprintf(w, "\nfirst produce error: %s\n", r.Produce.FirstError)

@@ -30,6 +30,11 @@ type Result struct {
 	Consume         *ConsumeResult `json:"consume,omitempty"`
 	Intervals       []Interval     `json:"intervals"`
 	Verify          *VerifyReport  `json:"verify,omitempty"`
+	// CutShort is whether the run's deadline (warm-up + duration + drain
+	// timeout + grace) passed before the run ended, as it does when a
+	// cluster stops answering: the figures are what was measured until
+	// then, and Error says when it passed.
+	CutShort bool `json:"cut_short,omitempty"`
 	// Error is why the run ended early, if it did.
 	Error string `json:"error,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,29 +34,76 @@ type Options struct {
 	// SetupTimeout bounds creating the topics and the consumer groups'
 	// first assignment; 0 = 60 s.
 	SetupTimeout time.Duration
+	// Grace is what a run may take beyond its warm-up, duration and drain
+	// timeout, for setting up and for closing its clients, before its
+	// deadline cuts it short; 0 = DefaultGrace.
+	Grace time.Duration
 	// ClientOpts are added to every client's options (TLS, SASL, hooks).
 	ClientOpts []kgo.Opt
+}
+
+// DefaultGrace is Options.Grace's default.
+const DefaultGrace = 30 * time.Second
+
+// Validate explains every bad value of o.
+func (o *Options) Validate() error {
+	var problems []string
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"interval", o.Interval}, {"setup-timeout", o.SetupTimeout}, {"grace", o.Grace}} {
+		if d.v < 0 {
+			problems = append(problems, fmt.Sprintf("--%s must be 0 or more, got %s", d.flag, d.v))
+		}
+	}
+	if len(problems) > 0 {
+		return &ValidationError{problems}
+	}
+	return nil
 }
 
 // Errors of Run.
 var (
 	ErrSetup = errors.New("loadgen: setup")
+	// ErrDeadline is the error of a run that its deadline cut short.
+	ErrDeadline = errors.New("loadgen: cut short by the run's deadline")
 )
+
+// deadline is how long a run may take in all: its warm-up, duration and
+// drain timeout, and the grace for setting up and closing. Every wait of
+// the run ends by then, whatever the cluster does.
+func deadline(w Workload, o Options) time.Duration {
+	return w.Warmup + w.Duration + w.DrainTimeout + o.Grace
+}
 
 // Run runs w against the cluster and returns what it measured. If ctx ends
 // first, Run stops producing and consuming at once and returns what it had
-// with ctx's error. A verification that finds faults is not an error: see
-// Result.Failed.
+// with ctx's error. A run ends by its deadline (warm-up + duration + drain
+// timeout + Options.Grace after Run is called) even if the cluster stops
+// answering: every client and goroutine it started is stopped then, and Run
+// returns what was measured so far, with Result.CutShort set and an error
+// wrapping ErrDeadline. A verification that finds faults is not an error:
+// see Result.Failed.
 func Run(ctx context.Context, w Workload, o Options) (*Result, error) {
+	began := time.Now()
 	if err := w.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Interval <= 0 {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Interval == 0 {
 		o.Interval = time.Second
 	}
-	if o.SetupTimeout <= 0 {
+	if o.SetupTimeout == 0 {
 		o.SetupTimeout = time.Minute
 	}
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace
+	}
+	limit := deadline(w, o)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	bootstrap := strings.Join(o.Bootstrap, ",")
 	seeds := o.Bootstrap
 	if n, ok, err := kfakeBrokers(bootstrap); err != nil {
@@ -95,12 +143,55 @@ func Run(ctx context.Context, w Workload, o Options) (*Result, error) {
 		Host:      Host{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version()},
 		Workload:  w,
 	}
+	// At the deadline: note the phase it cut, unless the run's work had
+	// ended, then end ctx, which ends every wait and client of the run.
+	timer := time.AfterFunc(time.Until(began.Add(limit)), func() {
+		r.end.cut(r.phase.Load().(string))
+		cancel(errDeadlinePassed)
+	})
+	defer timer.Stop()
 	err := r.run(ctx)
+	cutIn, cut := r.end.finish()
+	r.close()
 	r.fill(res)
+	if cut {
+		res.CutShort = true
+		err = fmt.Errorf("%w: %s (warm-up %s + duration %s + drain-timeout %s + grace %s) passed during %s",
+			ErrDeadline, limit, w.Warmup, w.Duration, w.DrainTimeout, o.Grace, cutIn)
+	}
 	if err != nil {
 		res.Error = err.Error()
 	}
 	return res, err
+}
+
+// errDeadlinePassed is the cause of the run's context ending at its
+// deadline (context.Cause), told apart from the caller's context ending.
+var errDeadlinePassed = errors.New("loadgen: the run's deadline passed")
+
+// ending tells whether the run's work ended before its deadline passed.
+type ending struct {
+	mu    sync.Mutex
+	ended bool   // the work ended (its deadline passing later is no cut)
+	cutIn string // the phase the deadline cut, if it did first
+}
+
+// cut notes that the deadline passed during phase, unless the work ended.
+func (e *ending) cut(phase string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ended && e.cutIn == "" {
+		e.cutIn = phase
+	}
+}
+
+// finish notes that the work ended, and returns the phase the deadline
+// cut if it had passed first.
+func (e *ending) finish() (phase string, cut bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ended = true
+	return e.cutIn, e.cutIn != ""
 }
 
 // runner is one run's state. Fields set before the clients start are read
@@ -142,35 +233,41 @@ type runner struct {
 	consErrors              atomic.Int64
 
 	produceEnd   time.Time // the last acknowledgement, after the flush
+	drainEnd     time.Time // the drain timeout after producing ended
 	consumeStart time.Time // catch-up: the consumers' start
 	drained      bool
 
 	intervals []Interval
+
+	// What run leaves open for close.
+	admCl              *kgo.Client
+	groups             []*group
+	stopTick, tickDone chan struct{}
+
+	end ending
 }
 
+// run does the run's work: setup, producing, then reading until the
+// consumers have read everything or the drain timeout passes. The clients
+// it leaves open are close's to stop. Every wait honours ctx, which ends
+// at the run's deadline.
 func (r *runner) run(ctx context.Context) error {
-	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(r.seeds...)}, r.o.ClientOpts...)...)
+	admCl, err := kgo.NewClient(r.clientOpts(ctx, kgo.SeedBrokers(r.seeds...))...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	defer admCl.Close()
+	r.admCl = admCl
 	adm := kadm.NewClient(admCl)
 	if err := r.ensureTopics(ctx, admCl, adm); err != nil {
 		return err
 	}
 
-	var groups []*group
-	defer func() {
-		for _, g := range groups {
-			g.close()
-		}
-	}()
 	consumersFrom := time.Now()
 	startGroups := func(ctx context.Context) error {
 		for i := range r.w.ConsumerGroups * min(r.w.Consumers, 1) {
 			g, err := r.startGroup(ctx, i, consumersFrom)
 			if g != nil {
-				groups = append(groups, g)
+				r.groups = append(r.groups, g)
 			}
 			if err != nil {
 				return err
@@ -182,7 +279,7 @@ func (r *runner) run(ctx context.Context) error {
 		if err := startGroups(ctx); err != nil {
 			return err
 		}
-		if err := r.awaitAssignment(ctx, groups); err != nil {
+		if err := r.awaitAssignment(ctx, r.groups); err != nil {
 			return err
 		}
 	}
@@ -191,6 +288,9 @@ func (r *runner) run(ctx context.Context) error {
 		r.ackedEnd[p] = new(atomic.Int64)
 	}
 	if r.startEnds, err = endOffsets(ctx, adm, r.topics); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("%w: end offsets: %v", ErrSetup, err)
 	}
 
@@ -201,26 +301,27 @@ func (r *runner) run(ctx context.Context) error {
 	if r.w.Warmup == 0 {
 		r.phase.Store("measure")
 	}
-	tickDone := make(chan struct{})
-	stopTick := make(chan struct{})
-	go func() { defer close(tickDone); r.tick(stopTick) }()
-	defer func() {
-		select {
-		case <-stopTick:
-		default:
-			close(stopTick)
-		}
-		<-tickDone
-	}()
+	r.stopTick, r.tickDone = make(chan struct{}), make(chan struct{})
+	go func() { defer close(r.tickDone); r.tick(r.stopTick) }()
 
 	if err := r.produce(ctx); err != nil {
 		return err
 	}
-	if len(groups) == 0 && r.w.Consumers == 0 {
+	if len(r.groups) == 0 && r.w.Consumers == 0 {
 		return nil
 	}
-	ends, err := endOffsets(ctx, adm, r.topics)
+	// The drain timeout runs from the end of producing: the flush, the end
+	// offsets and the consumers' reading share it.
+	drainCtx, cancel := context.WithDeadline(ctx, r.drainEnd)
+	defer cancel()
+	ends, err := endOffsets(drainCtx, adm, r.topics)
 	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case drainCtx.Err() != nil:
+			return nil // not drained: the flush took the drain timeout
+		}
 		return fmt.Errorf("loadgen: end offsets after producing: %w", err)
 	}
 	for p, end := range r.ackedEnd {
@@ -235,24 +336,43 @@ func (r *runner) run(ctx context.Context) error {
 	} else {
 		r.phase.Store("drain")
 	}
-	for _, g := range groups {
+	for _, g := range r.groups {
 		g.setTarget(ends, r.startEnds)
 	}
-	timeout := time.NewTimer(r.w.DrainTimeout)
-	defer timeout.Stop()
-	r.drained = true
-	for _, g := range groups {
+	for _, g := range r.groups {
 		select {
 		case <-g.done:
-		case <-timeout.C:
-			r.drained = false
-			return nil
-		case <-ctx.Done():
-			r.drained = false
-			return ctx.Err()
+		case <-drainCtx.Done():
+			return ctx.Err() // nil at the drain timeout
 		}
 	}
+	r.drained = true
 	return nil
+}
+
+// clientOpts are the options of every client of the run: opts, the
+// caller's, and ctx, which ends the client's requests and goroutines when
+// the run's deadline passes (Close stops the rest at once then).
+func (r *runner) clientOpts(ctx context.Context, opts ...kgo.Opt) []kgo.Opt {
+	opts = append(opts, r.o.ClientOpts...)
+	return append(opts, kgo.WithContext(ctx))
+}
+
+// close stops what run started and left open: the ticker, the consumer
+// groups and the admin client.
+func (r *runner) close() {
+	if r.stopTick != nil {
+		close(r.stopTick)
+		<-r.tickDone
+	}
+	var wg sync.WaitGroup
+	for _, g := range r.groups {
+		wg.Go(g.close)
+	}
+	wg.Wait()
+	if r.admCl != nil {
+		r.admCl.Close()
+	}
 }
 
 // ensureTopics creates the topics that are missing and waits until every

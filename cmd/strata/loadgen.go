@@ -47,6 +47,7 @@ type runFlags struct {
 	label        string
 	interval     time.Duration
 	setupTimeout time.Duration
+	grace        time.Duration
 	quiet        bool
 }
 
@@ -57,11 +58,12 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.label, "label", f.label, "`name` of this run in reports and comparisons; empty = the workload's name")
 	fs.DurationVar(&f.interval, "interval", f.interval, "progress and time-series `interval`")
 	fs.DurationVar(&f.setupTimeout, "setup-timeout", f.setupTimeout, "`time` that creating topics and the first group assignment may take")
+	fs.DurationVar(&f.grace, "grace", f.grace, "`time` a run may take beyond --warmup + --duration + --drain-timeout, to set up and to close its clients; past it the run is cut short, reports what it measured and exits 1")
 	fs.BoolVar(&f.quiet, "quiet", f.quiet, "no progress line per interval")
 }
 
 func defaultRunFlags() runFlags {
-	return runFlags{out: "loadgen-out", interval: time.Second, setupTimeout: time.Minute}
+	return runFlags{out: "loadgen-out", interval: time.Second, setupTimeout: time.Minute, grace: loadgen.DefaultGrace}
 }
 
 // newRunFlags is the FlagSet of `loadgen run`, bound to f and w.
@@ -118,20 +120,24 @@ func runLoadgenRun(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		return fail(stderr, err)
 	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fail(stderr, err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	opts := loadgen.Options{
 		Bootstrap:    strings.Split(f.bootstrap, ","),
 		Label:        f.label,
 		Interval:     f.interval,
 		SetupTimeout: f.setupTimeout,
+		Grace:        f.grace,
+	}
+	if err := opts.Validate(); err != nil {
+		return fail(stderr, usageError{err})
 	}
 	if !f.quiet {
 		opts.Progress = stderr
 	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return fail(stderr, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	res, runErr := loadgen.Run(ctx, w, opts)
 	if res == nil { // nothing ran
 		return fail(stderr, runErr)
@@ -201,6 +207,9 @@ run produces numbered, timestamped records to every partition of the
 workload's topics (created if missing) and, with consumers, reads them back
 in consumer groups. It prints a line per interval and a summary, and exits 1
 if the run fails or --verify finds a lost, duplicated or reordered record.
+A run ends by its deadline, --warmup + --duration + --drain-timeout + --grace
+after it starts, even if the cluster stops answering: it is then cut short,
+writes what it measured and exits 1.
 Throughputs are in records/s and MB/s (10^6 bytes of keys and values);
 latencies in ms, from HDR histograms: ack is from a record's due send time
 to its acknowledgement, end-to-end from that time to its delivery.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +49,7 @@ func TestLoadgenCommandLine(t *testing.T) {
 		{"stray argument", []string{"loadgen", "run", "--bootstrap", "x:1", "extra"}, 2, `unexpected argument "extra"`},
 		{"invalid workload", []string{"loadgen", "run", "--bootstrap", "x:1", "--acks", "2", "--partitions", "0"}, 1,
 			`--partitions must be at least 1, got 0; --acks must be all, 1 or 0, got "2"`},
+		{"negative grace", []string{"loadgen", "run", "--bootstrap", "x:1", "--grace", "-1s"}, 2, "--grace must be 0 or more, got -1s"},
 		{"missing workload file", []string{"loadgen", "run", "--bootstrap", "x:1", "--workload", "/nonexistent.yaml"}, 1, "no such file"},
 		{"compare nothing", []string{"loadgen", "compare"}, 2, "needs one or more"},
 		{"compare a missing result", []string{"loadgen", "compare", "/nonexistent"}, 1, "no such file"},
@@ -131,5 +134,60 @@ func TestLoadgenRunAndCompare(t *testing.T) {
 	if code := run([]string{"loadgen", "compare", "--markdown", a, b}, &stdout, io.Discard); code != 0 ||
 		!strings.HasPrefix(stdout.String(), "| figure | acks=all | acks=1 | × first |\n|---|") {
 		t.Errorf("compare --markdown: exit %d:\n%s", code, stdout.String())
+	}
+}
+
+// TestLoadgenRunCutShort runs against a listener that accepts connections
+// and never answers: the run's deadline cuts it short, it writes what it
+// measured, marked so, and exits 1 with a one-line reason.
+func TestLoadgenRunCutShort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	conns := make(chan net.Conn, 100)
+	wg.Go(func() {
+		defer close(conns)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+			wg.Go(func() { io.Copy(io.Discard, c) })
+		}
+	})
+	defer func() {
+		ln.Close()
+		for c := range conns {
+			c.Close()
+		}
+		wg.Wait()
+	}()
+
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"loadgen", "run", "--bootstrap", ln.Addr().String(), "--warmup", "0s", "--duration", "1s",
+		"--drain-timeout", "1s", "--grace", "2s", "--quiet", "--out", out}
+	var stdout, stderr bytes.Buffer
+	began := time.Now()
+	code := run(args, &stdout, &stderr)
+	// The deadline is 4 s; the slack only absorbs a loaded machine.
+	if took := time.Since(began); took > 4*time.Second+30*time.Second {
+		t.Errorf("the run took %s, past its 4 s deadline", took)
+	}
+	const reason = "strata: loadgen: cut short by the run's deadline: 4s (warm-up 0s + duration 1s + drain-timeout 1s + grace 2s) passed during setup\n"
+	if code != 1 || stderr.String() != reason {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), reason)
+	}
+	if !strings.Contains(stdout.String(), "cut short: the run's deadline passed") {
+		t.Errorf("summary lacks the cut short line:\n%s", stdout.String())
+	}
+	res, err := loadgen.ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.CutShort || res.Error != strings.TrimSuffix(strings.TrimPrefix(reason, "strata: "), "\n") {
+		t.Errorf("result.json: cut short %v, error %q", res.CutShort, res.Error)
 	}
 }
