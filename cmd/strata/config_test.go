@@ -181,6 +181,7 @@ var layerSamples = map[string][3]string{
 	"default-partitions":       {"4", "5", "6"},
 	"auto-create-topics":       {"false", "true", "false"},
 	"seal-bytes":               {"1MiB", "2048", "3KiB"},
+	"wal-max-bytes":            {"1GiB", "2GiB", "3GiB"},
 	"seal-interval":            {"1s", "2s", "3s"},
 	"session-ttl":              {"11s", "12s", "13s"},
 	"max-request-bytes":        {"1MiB", "2MiB", "3MiB"},

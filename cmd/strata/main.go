@@ -4,6 +4,7 @@
 //
 //	strata serve [flags]          run a broker (flags, STRATA_* variables, YAML file)
 //	strata loadgen run|compare …  load, measure and verify any Kafka-compatible cluster
+//	strata quarantine list|export …  list or export the WAL records the uploader set aside
 //	strata version                print the version
 //
 // Every option is described in docs/configuration.md and by `strata serve --help`;
@@ -37,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServe(rest, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(rest, stdout, stderr)
+	case "quarantine":
+		return runQuarantine(rest, os.Environ(), stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -46,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printServeUsage(stdout)
 		case len(rest) > 0 && rest[0] == "loadgen":
 			printLoadgenUsage(stdout)
+		case len(rest) > 0 && rest[0] == "quarantine":
+			printQuarantineUsage(stdout)
 		default:
 			printUsage(stdout)
 		}
@@ -68,8 +73,11 @@ Usage:
   strata serve [flags]            run a broker
   strata loadgen run|compare …    load, measure and verify any Kafka-compatible cluster
                                   (strata loadgen --help)
+  strata quarantine list|export … list or export the WAL records the uploader set aside
+                                  (strata quarantine --help)
   strata version                  print the version
-  strata help [serve|loadgen]     print this help, or the help of serve or loadgen
+  strata help [serve|loadgen|quarantine]
+                                  print this help, or the help of a command
 
 `)
 	printServeFlags(w)
