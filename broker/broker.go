@@ -182,14 +182,15 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.view = newClusterView()
 	b.groups = newCoordinator(b)
 	b.uploader = tiering.NewUploader(tiering.UploaderOptions{
-		Bucket:     b.bucket,
-		Store:      b.store,
-		WAL:        b.wal,
-		Leaders:    b.topics,
-		BrokerID:   b.id,
-		Logger:     b.log.With("component", "uploader"),
-		Registerer: cfg.Registerer,
-		OnCommit:   b.onCommit,
+		Bucket:        b.bucket,
+		Store:         b.store,
+		WAL:           b.wal,
+		Leaders:       b.topics,
+		BrokerID:      b.id,
+		QuarantineDir: filepath.Join(cfg.DataDir, "quarantine"),
+		Logger:        b.log.With("component", "uploader"),
+		Registerer:    cfg.Registerer,
+		OnCommit:      b.onCommit,
 	})
 	v, err := b.store.ReadView(ctx)
 	if err == nil {
@@ -201,30 +202,31 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.setView(v)
-	var resume map[metadata.PartitionKey]int64
 	if !reattached && len(rec.Segments) > 0 {
-		// The lease ended with every leadership: a partition no one led
-		// since is resumed, its WAL records committed under the new tenure.
-		if resume, err = lastEpochs(rec.Segments); err != nil {
+		// The lease ended with every leadership: each partition in the WAL
+		// is undecided until reconcile has tried to resume its last tenure
+		// (resumed if no one led it since: its WAL records are committed
+		// under the new tenure; set aside otherwise).
+		last, err := lastEpochs(rec.Segments)
+		if err != nil {
 			return nil, err
+		}
+		for key, epoch := range last {
+			if p := b.topics.partition(key); p != nil {
+				p.setUndecided(epoch)
+			}
 		}
 	}
 	// Take the partitions this broker leads or is assigned before it says it
-	// is ready: the leaderships a re-attached lease still holds (before the
-	// WAL is replayed into them), and, after a restart, those the controller
-	// still assigns to it; then read the view again, so that Metadata shows
-	// them from the first request.
-	b.reconcile(v, resume)
-	if v, err = b.store.ReadView(ctx); err != nil {
+	// is ready: the leaderships a re-attached lease still holds, those whose
+	// tenure it resumes, and those the controller assigns to it, all before
+	// the WAL is replayed into them; then read the view again, so that
+	// Metadata shows them from the first request.
+	if v, err = b.reconcileAtStart(ctx, v); err != nil {
 		return nil, err
 	}
-	b.setView(v)
-	dropped, err := b.replay(rec.Segments)
-	if err != nil {
+	if _, err := b.replay(rec.Segments); err != nil {
 		return nil, err
-	}
-	if !reattached && dropped > 0 {
-		b.quarantine(rec.Segments, dropped)
 	}
 	go func() {
 		defer close(b.uploadDone)
@@ -372,26 +374,35 @@ func (b *Broker) register(ctx context.Context) error {
 	return nil
 }
 
-// quarantine keeps a copy of WAL segments found at a start whose lease had
-// expired when some of their records (dropped) belong to tenures that ended
-// without being resumed: another broker has led those partitions since, so
-// the uploader drops them (acks=1 records not yet uploaded are lost, as the
-// durability contract says); the copy lets an operator look.
-func (b *Broker) quarantine(segs []wal.SegmentInfo, dropped int) {
-	dir := filepath.Join(b.cfg.DataDir, "quarantine", time.Now().UTC().Format("20060102T150405Z"))
-	err := os.MkdirAll(dir, 0o755)
-	for _, s := range segs {
-		if err != nil {
-			break
+// reconcileAtStart reconciles until no partition is undecided: replay
+// needs to know which partitions resumed their tenure before it puts their
+// WAL records back. It returns the view read last.
+func (b *Broker) reconcileAtStart(ctx context.Context, v *metadata.View) (*metadata.View, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		b.reconcile(v)
+		var err error
+		if v, err = b.store.ReadView(ctx); err != nil {
+			return nil, err
 		}
-		err = os.Link(s.Path, filepath.Join(dir, filepath.Base(s.Path)))
+		b.setView(v)
+		undecided := 0
+		for _, p := range b.topics.partitions() {
+			if _, _, u := p.current(); u != 0 {
+				undecided++
+			}
+		}
+		if undecided == 0 {
+			return v, nil
+		}
+		b.log.Info("waiting to resume the leaderships the WAL holds records of", "partitions", undecided)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("could not resume or set aside the WAL records of %d partitions: %w", undecided, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		b.log.Error("quarantine WAL segments written under an expired lease", "dir", dir, "error", err)
-		return
-	}
-	b.log.Warn("the WAL holds records of partitions that other brokers have led since this broker's lease expired: they are not uploaded; copies of the segments kept for inspection",
-		"records", dropped, "segments", len(segs), "quarantine", dir)
 }
 
 // lockDir takes an exclusive flock on DIR/LOCK for the life of the process.

@@ -15,7 +15,9 @@ package broker
 // everything appended is committed, resign the key), and stops serving a
 // partition whose leader key is no longer its own (fenced). When its etcd
 // lease ends, it stops serving everything, opens a new session and joins
-// again.
+// again; it resumes each leadership that held uncommitted records if no
+// other broker has led the partition since (nothing acknowledged is lost),
+// and sets those records aside in the quarantine otherwise.
 
 import (
 	"context"
@@ -130,7 +132,7 @@ func (b *Broker) reconcileLoop() {
 	for {
 		v, changed := b.view.get()
 		if v != nil && !b.isClosing() {
-			b.reconcile(v, nil)
+			b.reconcile(v)
 		}
 		select {
 		case <-b.ctx.Done():
@@ -143,16 +145,14 @@ func (b *Broker) reconcileLoop() {
 	}
 }
 
-// reconcile makes one pass over every partition the broker knows. resume
-// maps partitions to the tenure of this broker that its WAL last holds
-// records of, for the first pass after a start whose lease had ended (see
-// metadata.Store.ResumeLeadership); nil otherwise.
-func (b *Broker) reconcile(v *metadata.View, resume map[metadata.PartitionKey]int64) {
+// reconcile makes one pass over every partition the broker knows.
+func (b *Broker) reconcile(v *metadata.View) {
 	lease := int64(b.store.LeaseID())
 	calls := pool.New().WithMaxGoroutines(acquiresInFlight)
 	for _, p := range b.topics.partitions() {
 		epoch, ended := p.tenure()
-		switch act, to := nextStep(v, p.key, b.id, lease, epoch, ended); act {
+		_, _, undecided := p.current()
+		switch act, to := nextStep(v, p.key, b.id, lease, epoch, ended, undecided); act {
 		case stepStop:
 			if p.stop(epoch) {
 				b.uploader.Forget(p.key)
@@ -164,7 +164,13 @@ func (b *Broker) reconcile(v *metadata.View, resume map[metadata.PartitionKey]in
 				b.wg.Go(func() { b.handOff(p, epoch, to) })
 			}
 		case stepAcquire:
-			calls.Go(func() { b.acquire(p, resume[p.key]) })
+			calls.Go(func() { b.acquire(p, 0, true) })
+		case stepResume:
+			calls.Go(func() { b.acquire(p, undecided, v.Assigned(p.key) == b.id) })
+		case stepSetAside:
+			p.decide(undecided)
+			b.log.Warn("another broker has led the partition since this broker's leadership ended: its records not committed are set aside in the quarantine",
+				"topic", p.topic, "partition", p.key.Partition, "epoch", undecided)
 		case stepResign:
 			calls.Go(func() { b.resign(p, ended) })
 		}
@@ -177,18 +183,20 @@ func (b *Broker) reconcile(v *metadata.View, resume map[metadata.PartitionKey]in
 type step int
 
 const (
-	stepNone    step = iota
-	stepStop         // the leadership is gone: stop serving
-	stepHandOff      // assigned elsewhere: hand over
-	stepAcquire      // take the leadership
-	stepResign       // delete the key of a tenure this broker ended
+	stepNone     step = iota
+	stepStop          // the leadership is gone: stop serving
+	stepHandOff       // assigned elsewhere: hand over
+	stepAcquire       // take the leadership
+	stepResume        // try to resume an undecided ended leadership
+	stepSetAside      // an undecided ended leadership cannot resume: another broker led since
+	stepResign        // delete the key of a tenure this broker ended
 )
 
 // nextStep decides, from the view, what this broker (self, on lease) does
-// with one partition, given the fencing epoch of its leadership (0: none)
-// and of the last one it ended. For stepHandOff it also returns the broker
-// the partition goes to.
-func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, epoch, ended int64) (step, int32) {
+// with one partition, given the fencing epoch of its leadership (0: none),
+// of the last one it ended, and of an ended one still undecided (0: none).
+// For stepHandOff it also returns the broker the partition goes to.
+func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, epoch, ended, undecided int64) (step, int32) {
 	l, hasLeader := v.Leaders[key]
 	assigned := v.Assigned(key)
 	switch {
@@ -206,6 +214,16 @@ func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, ep
 		// other broker can take the partition. Never acquire it here:
 		// that would be a new tenure bouncing the partition back.
 		return stepResign, -1
+	case epoch == 0 && undecided != 0 && !hasLeader:
+		// Resume it wherever it is assigned: its records are uploaded
+		// here, and a hand-off follows if it belongs elsewhere.
+		return stepResume, -1
+	case epoch == 0 && undecided != 0 && l.Lease != lease && l.Epoch > undecided:
+		return stepSetAside, -1
+	case epoch == 0 && undecided != 0:
+		// The view still shows the ended leadership's key (its deletion
+		// has not reached the view yet): wait for the next view.
+		return stepNone, -1
 	case epoch == 0 && hasLeader && l.Lease == lease:
 		// Ours from before a restart within the lease TTL.
 		return stepAcquire, -1
@@ -215,10 +233,13 @@ func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, ep
 	return stepNone, -1
 }
 
-// acquire takes the leadership of p and loads its committed state,
-// resuming the ended tenure with fencing epoch resume if that is still the
-// partition's latest (0: start a new one).
-func (b *Broker) acquire(p *partition, resume int64) {
+// acquire takes the leadership of p and loads its committed state. With
+// resume, the epoch of an undecided ended leadership of this broker, it
+// first tries to resume that one (metadata.Store.ResumeLeadership); if
+// another broker has led the partition since, the ended leadership is
+// decided (its records are set aside) and a new one starts only if the
+// partition is assigned here.
+func (b *Broker) acquire(p *partition, resume int64, assigned bool) {
 	ctx, cancel := context.WithTimeout(b.ctx, acquireTimeout)
 	defer cancel()
 	// One attempt at a time: a second lead would reset the tail that the
@@ -232,6 +253,15 @@ func (b *Broker) acquire(p *partition, resume int64) {
 	var err error
 	if resume != 0 {
 		l, err = b.store.ResumeLeadership(ctx, p.key, b.id, resume)
+		if errors.Is(err, metadata.ErrNotResumable) || errors.Is(err, metadata.ErrNotLeader) {
+			p.decide(resume)
+			b.log.Warn("another broker has led the partition since this broker's leadership ended: its records not committed are set aside in the quarantine",
+				"topic", p.topic, "partition", p.key.Partition, "epoch", resume)
+			if !assigned {
+				return
+			}
+			l, err = b.store.AcquireLeadership(ctx, p.key, b.id)
+		}
 	} else {
 		l, err = b.store.AcquireLeadership(ctx, p.key, b.id)
 	}
@@ -298,9 +328,13 @@ func (b *Broker) resign(p *partition, epoch int64) {
 // rejoin runs when the etcd lease ended while the broker lives (it was
 // paused, or cut off from etcd, for longer than the TTL): every leadership
 // is gone, so the broker stops serving every partition, then opens a new
-// session and registers again; the controller then gives it a share.
+// session and registers again; the controller then gives it a share. A
+// partition whose records were not all committed stays undecided, its
+// records held in memory and in the WAL, until reconcile tries to resume
+// it: resumed if no other broker has led it since (its records are then
+// committed), set aside in the quarantine otherwise.
 func (b *Broker) rejoin() {
-	b.log.Error("etcd lease ended: this broker lost its registration and every leadership; joining the cluster again")
+	b.log.Error("etcd lease ended: this broker lost its registration and every leadership; joining the cluster again and resuming what no other broker took")
 	for _, p := range b.topics.partitions() {
 		if epoch, ok := p.led(); ok && p.stop(epoch) {
 			b.uploader.Forget(p.key)

@@ -37,8 +37,12 @@ type partition struct {
 	history     []metadata.EpochStart
 	resigning   bool  // a hand-off has begun: no more produces
 	ended       int64 // the epoch of the last leadership that ended; hwm is still its until the next
-	resumed     int64 // the ended tenure of this broker that this leadership continues (0: none)
-	next        int64 // log end offset: the next offset to assign
+	// undecided is the epoch of a leadership that ended without a hand-off
+	// (lease ended, commit fenced) while it held records not known to be
+	// committed; until the broker has tried to resume it (decide), the
+	// uploader holds those records back (tiering.FateWait). 0: none.
+	undecided int64
+	next      int64 // log end offset: the next offset to assign
 	hwm         int64 // committed: consumers see offsets below it
 	logStart    int64
 	// mem holds every batch not yet committed and the most recent committed
@@ -66,14 +70,24 @@ func newPartition(topic string, key metadata.PartitionKey) *partition {
 	return &partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}}
 }
 
-// lead installs committed state after this broker acquired leadership.
+// lead installs committed state after this broker acquired leadership. A
+// leadership that resumes the ended tenure whose records this partition
+// still holds in memory (the lease ended and came back: l.Resumed is that
+// tenure) keeps them, their offsets and their producers' sequences: the
+// uploader commits them under the new fencing epoch.
 func (p *partition) lead(l metadata.Leadership, st metadata.PartitionState, manifest []metadata.ManifestEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	keep := l.Resumed != 0 && l.Resumed == p.ended && l.LeaderEpoch == p.leaderEpoch
 	p.epoch, p.leaderEpoch, p.history, p.resigning = l.Epoch, l.LeaderEpoch, l.History, false
-	p.resumed = l.Resumed
-	p.hwm, p.next, p.logStart = st.HighWatermark, st.HighWatermark, st.LogStartOffset
+	p.undecided = 0
+	p.hwm, p.logStart = st.HighWatermark, st.LogStartOffset
 	p.manifest = manifest
+	if keep && p.next >= st.HighWatermark {
+		p.notify()
+		return
+	}
+	p.next = st.HighWatermark
 	p.mem, p.memBytes = nil, 0
 	p.producers = make(map[int64]*producerState, len(st.Producers))
 	for id, ps := range st.Producers {
@@ -89,13 +103,35 @@ func (p *partition) led() (int64, bool) {
 	return p.epoch, p.epoch > 0
 }
 
-// walEpochs returns the fencing epochs whose WAL records this leadership
-// commits: its own (0: not led) and that of the ended tenure it resumed
-// (0: none).
-func (p *partition) walEpochs() (epoch, resumed int64) {
+// current returns the fencing and Kafka leader epochs of the leadership
+// (0, -1: not led), and the epoch of an ended leadership still undecided.
+func (p *partition) current() (epoch int64, leaderEpoch int32, undecided int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.epoch, p.resumed
+	if p.epoch == 0 {
+		return 0, -1, p.undecided
+	}
+	return p.epoch, p.leaderEpoch, p.undecided
+}
+
+// setUndecided marks the ended leadership of epoch as undecided, for a
+// start whose lease had ended (its WAL holds that tenure's records).
+func (p *partition) setUndecided(epoch int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epoch == 0 {
+		p.ended, p.undecided = epoch, epoch
+	}
+}
+
+// decide ends the wait on an undecided leadership of epoch: it was not
+// resumed, so its records that were not committed are set aside.
+func (p *partition) decide(epoch int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.undecided == epoch {
+		p.undecided = 0
+	}
 }
 
 // tenure returns the fencing epoch of the current leadership (0: none) and
@@ -109,7 +145,9 @@ func (p *partition) tenure() (epoch, ended int64) {
 // stop ends the leadership of the given epoch, if it is still the current
 // one: after a hand-off, or when it was lost (fenced by a newer leader, the
 // lease ended, the topic was deleted). Waiting produces of that leadership
-// then fail with a retriable error unless their batch was committed.
+// then fail with a retriable error unless their batch was committed. If it
+// holds records not known to be committed, it stays undecided until the
+// broker tries to resume it.
 func (p *partition) stop(epoch int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -117,6 +155,9 @@ func (p *partition) stop(epoch int64) bool {
 		return false
 	}
 	p.ended, p.epoch, p.resigning = epoch, 0, false
+	if p.next > p.hwm {
+		p.undecided = epoch
+	}
 	p.notify()
 	return true
 }

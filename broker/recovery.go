@@ -11,10 +11,11 @@ import (
 
 // replay rebuilds the uncommitted tail of every led partition from the WAL
 // segments found at start, so that acks=1 records survive a restart. Only
-// records of the partition's current leadership, or of the ended tenure it
-// resumed, count: others belong to a tenure that ended, and the uploader
-// drops them too. It returns how many records it passed over so.
-func (b *Broker) replay(segs []wal.SegmentInfo) (dropped int, err error) {
+// batches of the partition's current Kafka leader epoch count (its
+// leadership, or the ended tenure it resumed): others belong to a tenure
+// that ended, which the uploader skips if that tenure committed them and
+// sets aside otherwise. It returns how many batches it passed over so.
+func (b *Broker) replay(segs []wal.SegmentInfo) (skipped int, err error) {
 	for _, s := range segs {
 		n := 0
 		err := wal.ReadSegment(s, func(rec []byte) error {
@@ -26,12 +27,13 @@ func (b *Broker) replay(segs []wal.SegmentInfo) (dropped int, err error) {
 			if p == nil {
 				return nil // a deleted topic
 			}
-			if epoch, resumed := p.walEpochs(); epoch == 0 || e.Epoch != epoch && (resumed == 0 || e.Epoch != resumed) {
-				dropped++
-				return nil
-			}
+			epoch, leaderEpoch, _ := p.current()
 			// The WAL frame's CRC covered these bytes; only headers are read.
 			err = batch.Iter(e.Data, func(h batch.Header, raw []byte) error {
+				if epoch == 0 || h.PartitionLeaderEpoch != leaderEpoch {
+					skipped++ // the uploader commits or sets it aside
+					return nil
+				}
 				p.replayBatch(append([]byte(nil), raw...), h)
 				n++
 				return nil
@@ -42,11 +44,11 @@ func (b *Broker) replay(segs []wal.SegmentInfo) (dropped int, err error) {
 			return nil
 		})
 		if err != nil {
-			return dropped, err
+			return skipped, err
 		}
 		b.log.Info("recovered WAL segment", "segment", s.Seq, "batches", n)
 	}
-	return dropped, nil
+	return skipped, nil
 }
 
 // lastEpochs returns, for every partition in the WAL segments found at

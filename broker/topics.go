@@ -41,14 +41,40 @@ func newTopicCache(b *Broker) *topicCache {
 
 var _ tiering.Leaders = (*topicCache)(nil)
 
-// Epoch implements tiering.Leaders.
-func (tc *topicCache) Epoch(key metadata.PartitionKey) (epoch, resumed int64, ok bool) {
+// Fate implements tiering.Leaders: a led partition's records are
+// committed; an ended leadership that is undecided holds them back; any
+// other known partition's are set aside; a deleted topic's dropped.
+func (tc *topicCache) Fate(key metadata.PartitionKey) (tiering.Fate, tiering.Tenure) {
 	p := tc.partition(key)
 	if p == nil {
-		return 0, 0, false
+		return tiering.FateDrop, tiering.Tenure{}
 	}
-	epoch, resumed = p.walEpochs()
-	return epoch, resumed, epoch > 0
+	epoch, leaderEpoch, undecided := p.current()
+	switch {
+	case undecided != 0:
+		return tiering.FateWait, tiering.Tenure{}
+	case epoch == 0:
+		return tiering.FateSetAside, tiering.Tenure{}
+	}
+	return tiering.FateCommit, tiering.Tenure{Epoch: epoch, LeaderEpoch: leaderEpoch}
+}
+
+// Fenced implements tiering.Leaders: the leadership of epoch ended, as a
+// commit found; the reconciler is woken to try to resume it.
+func (tc *topicCache) Fenced(key metadata.PartitionKey, epoch int64) {
+	if p := tc.partition(key); p != nil && p.stop(epoch) {
+		tc.b.metrics.lost.Inc()
+		tc.b.log.Warn("a commit was fenced: the leadership ended; trying to resume it", "topic", p.topic, "partition", key.Partition, "epoch", epoch)
+		tc.b.view.touch()
+	}
+}
+
+// TopicName implements tiering.Leaders.
+func (tc *topicCache) TopicName(id metadata.TopicID) string {
+	if t := tc.getID(id); t != nil {
+		return t.meta.Name
+	}
+	return ""
 }
 
 func (tc *topicCache) partition(key metadata.PartitionKey) *partition {

@@ -203,7 +203,7 @@ func testLeaderEpochs(t *testing.T, env *storeEnv) {
 
 // testResumeLeadership: a broker back after its lease ended continues its
 // last tenure (same Kafka leader epoch, new fencing epoch) only while no
-// tenure began since; otherwise, or for any other epoch, it starts the next.
+// tenure began since; otherwise, or for any other epoch, it takes nothing.
 func testResumeLeadership(t *testing.T, env *storeEnv) {
 	k := PartitionKey{Topic: NewTopicID(), Partition: 0}
 	a := env.store(t)
@@ -213,14 +213,20 @@ func testResumeLeadership(t *testing.T, env *storeEnv) {
 		t.Fatal(err)
 	}
 
-	// An epoch that is not the last tenure's starts the next tenure.
+	// An epoch that is not the last tenure's takes nothing.
 	back := env.store(t)
-	l, err := back.ResumeLeadership(t.Context(), k, 1, l0.Epoch+1000)
-	if err != nil {
-		t.Fatal(err)
+	if l, err := back.ResumeLeadership(t.Context(), k, 1, l0.Epoch+1000); !errors.Is(err, ErrNotResumable) {
+		t.Fatalf("resume with an epoch that is not the last tenure's = %+v, %v, want ErrNotResumable", l, err)
 	}
+	if got := readView(t, back).Leaders[k]; got.Epoch != 0 {
+		t.Fatalf("a refused resume left a leader: %+v", got)
+	}
+	l := tenure(t, back, k, 1)
 	if l.Resumed != 0 || l.LeaderEpoch != 1 {
-		t.Fatalf("resume with an epoch that is not the last tenure's = %+v, want a new tenure (leader epoch 1)", l)
+		t.Fatalf("new tenure after the lease ended = %+v, want leader epoch 1", l)
+	}
+	if hist, err := back.EpochHistory(t.Context(), k); err != nil || !reflect.DeepEqual(hist, l.History) {
+		t.Fatalf("EpochHistory = %v, %v, want %v", hist, err, l.History)
 	}
 	mustCommit(t, back, commitFor(k, l.Epoch, 10, 5))
 	if err := back.Close(); err != nil {
@@ -248,12 +254,8 @@ func testResumeLeadership(t *testing.T, env *storeEnv) {
 	other := env.store(t)
 	o := tenure(t, other, k, 2)
 	resign(t, other, k, o.Epoch)
-	late, err := env.store(t).ResumeLeadership(t.Context(), k, 1, r.Epoch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if late.Resumed != 0 || late.LeaderEpoch != o.LeaderEpoch+1 {
-		t.Fatalf("resume after another tenure = %+v, want a new tenure at leader epoch %d", late, o.LeaderEpoch+1)
+	if late, err := env.store(t).ResumeLeadership(t.Context(), k, 1, r.Epoch); !errors.Is(err, ErrNotResumable) {
+		t.Fatalf("resume after another tenure = %+v, %v, want ErrNotResumable", late, err)
 	}
 }
 

@@ -43,15 +43,35 @@ func (s *Store) AcquireLeadership(ctx context.Context, key PartitionKey, brokerI
 	return s.acquire(ctx, key, brokerID, 0)
 }
 
-// ResumeLeadership is AcquireLeadership for a broker that restarted after
-// its lease ended and still holds, in its WAL, uncommitted records of its
-// tenure with fencing epoch resume. If that is still the partition's latest
-// tenure (no broker led it since), the new tenure continues it: same Kafka
-// leader epoch, no new history entry, and Leadership.Resumed = resume, so
-// that the broker commits those records under the new fencing epoch.
-// Otherwise it starts the next tenure as AcquireLeadership does.
+// ResumeLeadership is AcquireLeadership for a broker whose lease ended (a
+// restart too late, an etcd stall or a cut longer than the TTL) and that
+// still holds uncommitted records of its tenure with fencing epoch resume.
+// If that is still the partition's latest tenure (no broker led it since),
+// the new tenure continues it: same Kafka leader epoch, no new history
+// entry, and Leadership.Resumed = resume, so that the broker commits those
+// records under the new fencing epoch. Otherwise it takes nothing and fails
+// with ErrNotResumable (ErrNotLeader while another lease holds the key).
 func (s *Store) ResumeLeadership(ctx context.Context, key PartitionKey, brokerID int32, resume int64) (Leadership, error) {
+	if resume <= 0 {
+		return Leadership{}, fmt.Errorf("%w: resume epoch %d", ErrInvalid, resume)
+	}
 	return s.acquire(ctx, key, brokerID, resume)
+}
+
+// EpochHistory returns the partition's epoch history: where each Kafka
+// leader epoch began, oldest first (at most the last 128 tenures).
+func (s *Store) EpochHistory(ctx context.Context, key PartitionKey) ([]EpochStart, error) {
+	resp, err := s.client.Get(ctx, s.keys.epochs(key))
+	if err != nil {
+		return nil, fmt.Errorf("metadata: epoch history of %s: %w", key, err)
+	}
+	var hist []EpochStart
+	if len(resp.Kvs) > 0 {
+		if err := json.Unmarshal(resp.Kvs[0].Value, &hist); err != nil {
+			return nil, fmt.Errorf("metadata: epoch history at %s: %w", resp.Kvs[0].Key, err)
+		}
+	}
+	return hist, nil
 }
 
 func (s *Store) acquire(ctx context.Context, key PartitionKey, brokerID int32, resume int64) (Leadership, error) {
@@ -75,6 +95,11 @@ func (s *Store) acquire(ctx context.Context, key PartitionKey, brokerID int32, r
 			if clientv3.LeaseID(lkv.Lease) == lease {
 				return Leadership{Epoch: lkv.CreateRevision, LeaderEpoch: cur.LeaderEpoch, History: hist}, nil
 			}
+			if resume != 0 && lkv.CreateRevision == resume {
+				// The ended tenure's own key: its lease has ended on the
+				// broker's side but etcd has not revoked it yet.
+				return Leadership{}, fmt.Errorf("metadata: resume %s: the key of tenure %d is still held by its ended lease", key, resume)
+			}
 			return Leadership{}, fmt.Errorf("%w: %s led by broker %d (epoch %d)", ErrNotLeader, key, cur.Broker, cur.LeaderEpoch)
 		}
 		var st PartitionState
@@ -85,6 +110,9 @@ func (s *Store) acquire(ctx context.Context, key PartitionKey, brokerID int32, r
 		}
 		next := int32(0)
 		resumed := resume != 0 && ekv != nil && ekv.ModRevision == resume && len(hist) > 0
+		if resume != 0 && !resumed {
+			return Leadership{}, fmt.Errorf("%w: %s, tenure %d", ErrNotResumable, key, resume)
+		}
 		switch {
 		case resumed:
 			next = hist[len(hist)-1].LeaderEpoch

@@ -20,6 +20,9 @@ var (
 	ErrConflict = errors.New("metadata: concurrent update (version mismatch)")
 	// ErrInvalid: an argument the store cannot write (wrapped with the reason).
 	ErrInvalid = errors.New("metadata: invalid argument")
+	// ErrNotResumable: ResumeLeadership was asked to resume a tenure that is
+	// no longer the partition's latest (another tenure began since).
+	ErrNotResumable = errors.New("metadata: tenure cannot be resumed: the partition was led since")
 	// ErrLeaseExpired: Options.LeaseID names a lease that etcd no longer has.
 	ErrLeaseExpired = errors.New("metadata: lease expired")
 )

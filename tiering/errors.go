@@ -10,6 +10,9 @@ var (
 	// ErrInvalidBatch: ObjectBuilder.Add was given something other than one or
 	// more whole v2 batches in offset order.
 	ErrInvalidBatch = errors.New("tiering: invalid batch")
+	// ErrSetAside: a partition's batches were quarantined instead of
+	// committed (see quarantine.go).
+	ErrSetAside = errors.New("tiering: batches set aside in the quarantine")
 	// ErrOutOfRange: a log start offset above the partition's high watermark.
 	ErrOutOfRange = errors.New("tiering: offset out of range")
 )

@@ -16,6 +16,7 @@ type uploaderMetrics struct {
 	putRetries     prometheus.Counter
 	commitRetries  prometheus.Counter
 	skippedBatches *prometheus.CounterVec // by reason
+	quarantined    prometheus.Counter
 }
 
 func newUploaderMetrics(reg prometheus.Registerer) *uploaderMetrics {
@@ -48,8 +49,12 @@ func newUploaderMetrics(reg prometheus.Registerer) *uploaderMetrics {
 		})),
 		skippedBatches: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_tiering_skipped_batches_total",
-			Help: "WAL batches not uploaded, by reason (not_leader, stale_epoch, committed, invalid).",
+			Help: "WAL batches not uploaded, by reason (committed: already committed; deleted: the topic was deleted; invalid).",
 		}, []string{"reason"})),
+		quarantined: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_tiering_quarantined_batches_total",
+			Help: "WAL batches set aside in the quarantine instead of committed: their leadership ended and another broker has led the partition since (strata quarantine list).",
+		})),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -18,15 +19,49 @@ import (
 	"github.com/strata-io/strata/wal"
 )
 
-// Leaders tells the uploader which partitions this broker leads, under which epoch.
-// It is called from the uploader's goroutine while the broker changes leadership,
-// so implementations must be safe for concurrent use.
+// Fate is what the uploader does with a partition's WAL records.
+type Fate int
+
+const (
+	// FateCommit: this broker leads the partition. Its batches stamped with
+	// the leadership's Kafka leader epoch are committed under its fencing
+	// epoch; batches of older leader epochs (a tenure that ended and was not
+	// resumed) are set aside unless that tenure committed them.
+	FateCommit Fate = iota
+	// FateWait: a leadership of this broker ended without a hand-off (its
+	// lease ended, or a commit was fenced) and whether it resumes is not
+	// decided yet: the uploader waits and asks again.
+	FateWait
+	// FateSetAside: this broker does not lead the partition: its batches
+	// that were not committed are quarantined.
+	FateSetAside
+	// FateDrop: the partition no longer exists (its topic was deleted).
+	FateDrop
+)
+
+// Tenure identifies a leadership: its fencing epoch (the leader key's etcd
+// creation revision) and its Kafka leader epoch, which a resumed leadership
+// keeps (see metadata.Store.ResumeLeadership).
+type Tenure struct {
+	Epoch       int64
+	LeaderEpoch int32
+}
+
+// Leaders tells the uploader what becomes of each partition's WAL records.
+// It is called from the uploader's goroutine while the broker changes
+// leadership, so implementations must be safe for concurrent use, and must
+// not wait on the uploader.
 type Leaders interface {
-	// Epoch returns the fencing epoch of this broker's leadership of key,
-	// and the fencing epoch of an ended tenure of this broker that the
-	// leadership resumed (0: none): WAL records of both are committed, under
-	// the current one.
-	Epoch(key metadata.PartitionKey) (epoch, resumed int64, ok bool)
+	// Fate returns what becomes of key's WAL records now, and for
+	// FateCommit the leadership they are committed under.
+	Fate(key metadata.PartitionKey) (Fate, Tenure)
+	// Fenced reports that a commit under epoch was refused (the
+	// partition's leader key is no longer that epoch's): that leadership
+	// has ended, and Fate answers FateWait until the broker has decided
+	// whether it resumes (metadata.Store.ResumeLeadership).
+	Fenced(key metadata.PartitionKey, epoch int64)
+	// TopicName names a topic for the quarantine's notes ("" if unknown).
+	TopicName(id metadata.TopicID) string
 }
 
 // Result is one partition's outcome of uploading one WAL segment.
@@ -35,7 +70,7 @@ type Result struct {
 	Epoch int64 // the leadership the commit was made under
 	Entry metadata.ManifestEntry
 	State metadata.PartitionState // the state committed (HighWatermark = Entry.LastOffset+1)
-	Err   error                   // nil, metadata.ErrFenced, or another error
+	Err   error                   // nil, ErrSetAside, or the store's refusal
 }
 
 // UploaderOptions configures an Uploader.
@@ -45,7 +80,10 @@ type UploaderOptions struct {
 	WAL        *wal.WAL
 	Leaders    Leaders
 	BrokerID   int32
-	Logger     *slog.Logger          // nil = discard
+	// QuarantineDir receives the WAL records that may not be committed
+	// (see quarantine.go). Required.
+	QuarantineDir string
+	Logger        *slog.Logger          // nil = discard
 	Registerer prometheus.Registerer // nil = no metrics
 	// OnCommit is called once per WAL segment after its commit, in segment order.
 	// It runs on the uploader's goroutine: the next segment waits for it.
@@ -91,10 +129,9 @@ type Uploader struct {
 
 	jobs chan job // run by Run between two segments
 
-	mu     sync.Mutex
-	parts  map[metadata.PartitionKey]*partState
-	gen    uint64                             // last generation handed out
-	notLed map[metadata.PartitionKey]struct{} // partitions whose dropped records were logged
+	mu    sync.Mutex
+	parts map[metadata.PartitionKey]*partState
+	gen   uint64 // last generation handed out
 }
 
 // partState is the last committed state of a partition this broker leads.
@@ -108,8 +145,8 @@ type partState struct {
 // NewUploader returns an uploader; call Run. Bucket, Store, WAL and Leaders
 // are required.
 func NewUploader(opts UploaderOptions) *Uploader {
-	if opts.Bucket == nil || opts.Store == nil || opts.WAL == nil || opts.Leaders == nil {
-		panic("tiering: NewUploader needs Bucket, Store, WAL and Leaders")
+	if opts.Bucket == nil || opts.Store == nil || opts.WAL == nil || opts.Leaders == nil || opts.QuarantineDir == "" {
+		panic("tiering: NewUploader needs Bucket, Store, WAL, Leaders and QuarantineDir")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -122,7 +159,6 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		minBackoff: 50 * time.Millisecond,
 		maxBackoff: 5 * time.Second,
 		parts:      make(map[metadata.PartitionKey]*partState),
-		notLed:     make(map[metadata.PartitionKey]struct{}),
 		jobs:       make(chan job),
 	}
 }
@@ -134,7 +170,6 @@ func (u *Uploader) SetState(key metadata.PartitionKey, st metadata.PartitionStat
 	defer u.mu.Unlock()
 	u.gen++
 	u.parts[key] = &partState{st: cloneState(st), gen: u.gen}
-	delete(u.notLed, key)
 }
 
 // Forget drops a partition (deleted topic, lost leadership).
@@ -239,21 +274,29 @@ func (u *Uploader) Replace(ctx context.Context, key metadata.PartitionKey, epoch
 
 // pending is one partition's share of the segment being uploaded.
 type pending struct {
-	epoch     int64
-	resumed   int64                   // records of this ended tenure count as epoch's
+	tenure    Tenure                  // the leadership its batches are committed under
 	prev      metadata.PartitionState // committed state before this segment
 	gen       uint64
 	next      int64          // batches must start at or above this offset
 	producers []batch.Header // idempotent batches, in offset order
 }
 
+// aside collects the batches of one segment that are set aside.
+type aside struct {
+	b       ObjectBuilder
+	reasons map[metadata.PartitionKey]string
+	epochs  map[metadata.PartitionKey]int32           // leader epoch of each range's first batch
+	ends    map[metadata.PartitionKey]map[int32]int64 // tenureEnd's answers
+}
+
 // upload handles one segment from reading to Remove. It returns an error only
 // when ctx ended or the segment cannot be read.
 func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 	var (
-		b      ObjectBuilder
-		parts  = make(map[metadata.PartitionKey]*pending)
-		notLed = make(map[metadata.PartitionKey]bool) // this segment's Leaders answers
+		b       ObjectBuilder
+		parts   = make(map[metadata.PartitionKey]*pending)
+		fates   = make(map[metadata.PartitionKey]Fate) // this segment's Leaders answers
+		setAway aside
 	)
 	err := wal.ReadSegment(seg, func(rec []byte) error {
 		e, err := DecodeEntry(rec)
@@ -263,33 +306,32 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 			return nil
 		}
 		key, data := e.Key, e.Data
-		p := parts[key]
-		if p == nil {
-			if notLed[key] {
-				u.m.skippedBatches.WithLabelValues("not_leader").Inc()
-				return nil
-			}
-			epoch, resumed, ok := u.opts.Leaders.Epoch(key)
-			if !ok {
-				notLed[key] = true
-				u.logNotLed(key, seg.Seq)
-				u.m.skippedBatches.WithLabelValues("not_leader").Inc()
-				return nil
-			}
-			prev, gen, err := u.state(ctx, key)
-			if err != nil {
+		f, ok := fates[key]
+		if !ok {
+			var t Tenure
+			if f, t, err = u.fate(ctx, key); err != nil {
 				return err
 			}
-			p = &pending{epoch: epoch, resumed: resumed, prev: prev, gen: gen, next: prev.HighWatermark}
-			parts[key] = p
+			fates[key] = f
+			if f == FateCommit {
+				prev, gen, err := u.state(ctx, key)
+				if err != nil {
+					return err
+				}
+				parts[key] = &pending{tenure: t, prev: prev, gen: gen, next: prev.HighWatermark}
+			}
 		}
-		if e.Epoch != p.epoch && (p.resumed == 0 || e.Epoch != p.resumed) {
-			// Appended under an earlier leadership of this broker, which
-			// ended without committing it: not this tenure's to upload.
-			u.m.skippedBatches.WithLabelValues("stale_epoch").Inc()
+		if f == FateDrop {
+			u.m.skippedBatches.WithLabelValues("deleted").Inc()
 			return nil
 		}
+		p := parts[key]
 		err = batch.Iter(data, func(h batch.Header, raw []byte) error {
+			if p == nil || h.PartitionLeaderEpoch != p.tenure.LeaderEpoch {
+				// Appended under a leadership that ended and was not
+				// resumed: committed by it, or set aside.
+				return u.setAside(ctx, &setAway, seg.Seq, key, h, raw, "the leadership it was appended under ended and another broker has led the partition since")
+			}
 			switch {
 			case h.LastOffset() < p.next:
 				u.m.skippedBatches.WithLabelValues("committed").Inc()
@@ -311,6 +353,9 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 			return nil
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			u.log.Error("dropping invalid batch bytes from WAL record", "topic", key.Topic,
 				"partition", key.Partition, "segment", seg.Seq, "err", err)
 			u.m.skippedBatches.WithLabelValues("invalid").Inc()
@@ -323,9 +368,12 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 
 	var results []Result
 	if b.Len() > 0 {
-		if results, err = u.store(ctx, seg.Seq, &b, parts); err != nil {
+		if results, err = u.store(ctx, seg.Seq, &b, parts, &setAway); err != nil {
 			return err
 		}
+	}
+	if err := u.quarantine(ctx, seg.Seq, &setAway); err != nil {
+		return err
 	}
 	if u.opts.OnCommit != nil {
 		u.opts.OnCommit(seg.Seq, results)
@@ -336,8 +384,132 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 	return nil
 }
 
-// store PUTs the object and commits every partition in it.
-func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, parts map[metadata.PartitionKey]*pending) ([]Result, error) {
+// fate asks Leaders what becomes of key's records, waiting while the broker
+// decides (FateWait), until ctx ends.
+func (u *Uploader) fate(ctx context.Context, key metadata.PartitionKey) (Fate, Tenure, error) {
+	wait := 10 * time.Millisecond
+	for logged := false; ; logged = true {
+		f, t := u.opts.Leaders.Fate(key)
+		if f != FateWait {
+			return f, t, nil
+		}
+		if !logged {
+			u.log.Info("waiting for the broker to decide whether it resumes a leadership that ended, before uploading its records",
+				"topic", key.Topic, "partition", key.Partition)
+		}
+		select {
+		case <-ctx.Done():
+			return f, t, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// setAside adds a batch of key that may not be committed under this broker's
+// leadership to the segment's quarantine, unless the tenure it was appended
+// under committed it (its last offset is below where the next tenure began).
+func (u *Uploader) setAside(ctx context.Context, a *aside, seq uint64, key metadata.PartitionKey, h batch.Header, raw []byte, reason string) error {
+	end, err := u.tenureEnd(ctx, a, key, h.PartitionLeaderEpoch)
+	if err != nil {
+		return err
+	}
+	if h.LastOffset() < end {
+		u.m.skippedBatches.WithLabelValues("committed").Inc()
+		return nil
+	}
+	if a.reasons == nil {
+		a.reasons = make(map[metadata.PartitionKey]string)
+		a.epochs = make(map[metadata.PartitionKey]int32)
+	}
+	if err := a.b.Add(key, raw); errors.Is(err, ErrInvalidBatch) && a.b.Len() > 0 {
+		// Not in offset order after the batches set aside before it (two
+		// ended tenures wrote the same offsets): start another object.
+		if err := u.quarantine(ctx, seq, a); err != nil {
+			return err
+		}
+		return u.setAside(ctx, a, seq, key, h, raw, reason)
+	} else if err != nil {
+		return err
+	}
+	if _, ok := a.reasons[key]; !ok {
+		a.reasons[key], a.epochs[key] = reason, h.PartitionLeaderEpoch
+	}
+	return nil
+}
+
+// tenureEnd returns the offset below which the tenure of leaderEpoch
+// committed key's records: where the next tenure began, by the partition's
+// epoch history, or its high watermark if no tenure began since.
+func (u *Uploader) tenureEnd(ctx context.Context, a *aside, key metadata.PartitionKey, leaderEpoch int32) (int64, error) {
+	if end, ok := a.ends[key][leaderEpoch]; ok {
+		return end, nil
+	}
+	var end int64
+	err := u.retry(ctx, func() error {
+		hist, err := u.opts.Store.EpochHistory(ctx, key)
+		if err != nil {
+			return err
+		}
+		for _, es := range hist {
+			if es.LeaderEpoch > leaderEpoch {
+				end = es.StartOffset
+				return nil
+			}
+		}
+		st, err := u.opts.Store.PartitionState(ctx, key)
+		end = st.HighWatermark
+		return err
+	}, func(err error) {
+		u.log.Warn("loading epoch history; retrying", "topic", key.Topic, "partition", key.Partition, "err", err)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if a.ends == nil {
+		a.ends = make(map[metadata.PartitionKey]map[int32]int64)
+	}
+	if a.ends[key] == nil {
+		a.ends[key] = make(map[int32]int64)
+	}
+	a.ends[key][leaderEpoch] = end
+	return end, nil
+}
+
+// quarantine writes what a holds to the quarantine directory (retrying
+// until it succeeds or ctx ends: the WAL segment is removed only after)
+// and empties it.
+func (u *Uploader) quarantine(ctx context.Context, seq uint64, a *aside) error {
+	if a.b.Len() == 0 {
+		return nil
+	}
+	obj, index := a.b.Finish()
+	var note QuarantineNote
+	err := u.retry(ctx, func() error {
+		var err error
+		note, err = writeQuarantine(u.opts.QuarantineDir, seq, u.opts.BrokerID, obj, index, a.reasons, a.epochs, u.opts.Leaders.TopicName)
+		return err
+	}, func(err error) {
+		u.log.Error("writing WAL records to the quarantine failed; retrying (the WAL segment is kept)", "segment", seq, "err", err)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range note.Partitions {
+		u.log.Warn("WAL records set aside in the quarantine, not committed",
+			"topic", r.Topic, "topic_id", r.TopicID, "partition", r.Partition, "leader_epoch", r.LeaderEpoch,
+			"base_offset", r.BaseOffset, "last_offset", r.LastOffset, "batches", r.Batches,
+			"reason", r.Reason, "file", filepath.Join(u.opts.QuarantineDir, note.Object))
+		u.m.quarantined.Add(float64(r.Batches))
+	}
+	*a = aside{ends: a.ends}
+	return nil
+}
+
+// store PUTs the object and commits every partition in it. A partition
+// whose commit is fenced goes to resolveFenced: committed under a resumed
+// leadership, or set aside into a.
+func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, parts map[metadata.PartitionKey]*pending, a *aside) ([]Result, error) {
 	obj, index := b.Finish()
 	name := fmt.Sprintf("segments/%08x-b%d-%020d.seg", rand.Uint32(), u.opts.BrokerID, seq)
 	if err := u.put(ctx, name, obj); err != nil {
@@ -349,11 +521,19 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 		p := parts[e.Key]
 		entry := e.ManifestEntry(name)
 		entry.Committed = time.Now().UnixMilli()
-		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.epoch, Entry: entry, State: nextState(p.prev, entry, p.producers)}
+		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.tenure.Epoch, Entry: entry, State: nextState(p.prev, entry, p.producers)}
 	}
 	errs, err := u.commit(ctx, commits)
 	if err != nil {
 		return nil, err
+	}
+	for i, c := range commits {
+		if errors.Is(errs[i], metadata.ErrFenced) {
+			data := obj[index[i].Position : index[i].Position+index[i].Size]
+			if commits[i], errs[i], err = u.resolveFenced(ctx, seq, c, parts[c.Key], data, a); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	results := make([]Result, len(commits))
@@ -372,11 +552,7 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	}
 	u.mu.Unlock()
 	for _, r := range results {
-		switch {
-		case errors.Is(r.Err, metadata.ErrFenced):
-			u.log.Warn("partition fenced: its batches are not committed", "topic", r.Key.Topic,
-				"partition", r.Key.Partition, "segment", seq, "epoch", parts[r.Key].epoch)
-		case r.Err != nil:
+		if r.Err != nil && !errors.Is(r.Err, ErrSetAside) {
 			u.log.Error("manifest commit refused: its batches are not committed", "topic", r.Key.Topic,
 				"partition", r.Key.Partition, "segment", seq, "err", r.Err)
 		}
@@ -387,14 +563,53 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	return results, nil
 }
 
-func (u *Uploader) logNotLed(key metadata.PartitionKey, seq uint64) {
-	u.mu.Lock()
-	_, logged := u.notLed[key]
-	u.notLed[key] = struct{}{}
-	u.mu.Unlock()
-	if !logged {
-		u.log.Warn("dropping WAL records of a partition this broker does not lead",
-			"topic", key.Topic, "partition", key.Partition, "segment", seq)
+// resolveFenced handles a partition whose commit c was fenced: the
+// leadership it was made under has ended. Once the broker has decided, the
+// range (data) is committed under the leadership that resumed it, or, if
+// none did, set aside into a. It returns the commit as finally made and its
+// outcome (nil, ErrSetAside or the store's refusal), and an error only if
+// ctx ended.
+func (u *Uploader) resolveFenced(ctx context.Context, seq uint64, c metadata.Commit, p *pending, data []byte, a *aside) (metadata.Commit, error, error) {
+	for {
+		u.log.Warn("manifest commit fenced: the leadership it was made under has ended; waiting to know whether it resumes",
+			"topic", c.Key.Topic, "partition", c.Key.Partition, "segment", seq, "epoch", c.Epoch)
+		u.opts.Leaders.Fenced(c.Key, c.Epoch)
+		f, t, err := u.fate(ctx, c.Key)
+		if err != nil {
+			return c, nil, err
+		}
+		if f != FateCommit || t.LeaderEpoch != p.tenure.LeaderEpoch {
+			err := batch.Iter(data, func(h batch.Header, raw []byte) error {
+				return u.setAside(ctx, a, seq, c.Key, h, raw, "the leadership it was appended under ended before its commit and another broker has led the partition since")
+			})
+			if err != nil {
+				return c, nil, err
+			}
+			return c, ErrSetAside, nil
+		}
+		// Resumed: the same records, committed under the new fencing epoch
+		// on the state the broker loaded when it took the leadership back.
+		prev, gen, err := u.state(ctx, c.Key)
+		if err != nil {
+			return c, nil, err
+		}
+		p.gen, c.Epoch = gen, t.Epoch
+		if prev.HighWatermark > c.Entry.LastOffset {
+			c.State = prev // the fenced attempt had landed after all
+			return c, nil, nil
+		}
+		c.State = nextState(prev, c.Entry, p.producers)
+		errs, err := u.commit(ctx, []metadata.Commit{c})
+		if err != nil {
+			return c, nil, err
+		}
+		if !errors.Is(errs[0], metadata.ErrFenced) {
+			if errs[0] == nil {
+				u.log.Info("committed a fenced segment's records under the resumed leadership",
+					"topic", c.Key.Topic, "partition", c.Key.Partition, "segment", seq, "epoch", c.Epoch)
+			}
+			return c, errs[0], nil
+		}
 	}
 }
 
