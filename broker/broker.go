@@ -1,13 +1,3 @@
-// Package broker is Strata's Kafka protocol server: connections, request
-// dispatch (one file per API key, named by key), the partitions this broker
-// leads, fetch long-polling, and the wiring of the WAL, the uploader, the
-// object store and etcd into one running broker.
-//
-// A produced batch travels: connection → partition (validate the header,
-// deduplicate idempotent retries, assign offsets) → WAL (group-committed
-// fsync; acks=1 answered here) → sealed segment → tiering.Uploader (object
-// PUT, manifest commit in etcd guarded by the leader epoch) → the partition's
-// high watermark moves, acks=all is answered and fetchers wake.
 package broker
 
 import (
@@ -88,6 +78,7 @@ type Broker struct {
 	connWG sync.WaitGroup
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
+	front  frontEnd // connection limits and accounting (listener.go)
 
 	uploadDone chan struct{}
 	closeOnce  sync.Once
@@ -470,36 +461,11 @@ func (b *Broker) isClosing() bool {
 	}
 }
 
-// Ready reports whether the broker serves requests (for /readyz).
-func (b *Broker) Ready() bool { return b.ready.Load() && !b.isClosing() }
-
-func (b *Broker) acceptLoop() {
-	for {
-		nc, err := b.ln.Accept()
-		if err != nil {
-			if !b.isClosing() {
-				b.log.Error("accept", "error", err)
-			}
-			return
-		}
-		c := newConn(b, nc)
-		b.connMu.Lock()
-		if b.isClosing() {
-			b.connMu.Unlock()
-			nc.Close()
-			continue
-		}
-		b.conns[c] = struct{}{}
-		b.connWG.Add(1)
-		b.connMu.Unlock()
-		go func() {
-			defer b.connWG.Done()
-			c.serve()
-			b.connMu.Lock()
-			delete(b.conns, c)
-			b.connMu.Unlock()
-		}()
-	}
+// Ready reports whether the broker serves requests (for /readyz): not while
+// it starts, shuts down, cannot write its WAL, or cannot accept connections
+// (listener.go).
+func (b *Broker) Ready() bool {
+	return b.ready.Load() && !b.isClosing() && !b.front.acceptFailing.Load()
 }
 
 // onCommit is the uploader's callback: committed data becomes visible.

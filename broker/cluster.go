@@ -244,8 +244,10 @@ func (b *Broker) acquire(p *partition, resume int64, assigned bool) {
 	defer cancel()
 	// One attempt at a time: a second lead would reset the tail that the
 	// first one's produces have written since.
-	p.leading.Lock()
-	defer p.leading.Unlock()
+	if !p.acquiring.CompareAndSwap(false, true) {
+		return
+	}
+	defer p.acquiring.Store(false)
 	if _, ok := p.led(); ok {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -29,7 +30,10 @@ type partition struct {
 	key   metadata.PartitionKey
 	topic string
 
-	leading sync.Mutex // serializes attempts to take leadership
+	// acquiring is set while an attempt to take the leadership is in
+	// flight: a second attempt meanwhile is skipped (the next reconcile
+	// pass retries), never made to wait, since an attempt waits on etcd.
+	acquiring atomic.Bool
 
 	mu          sync.Mutex
 	epoch       int64 // the leadership's fencing epoch (etcd revision); 0: not led
@@ -43,8 +47,8 @@ type partition struct {
 	// uploader holds those records back (tiering.FateWait). 0: none.
 	undecided int64
 	next      int64 // log end offset: the next offset to assign
-	hwm         int64 // committed: consumers see offsets below it
-	logStart    int64
+	hwm       int64 // committed: consumers see offsets below it
+	logStart  int64
 	// mem holds every batch not yet committed and the most recent committed
 	// ones (up to tailBytes), in offset order.
 	mem       []memBatch
@@ -508,7 +512,8 @@ func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {
 // record whose timestamp is at least ts, or -1, -1 when there is none. Manifest
 // entries, archive blocks and batch headers carry max timestamps (the time
 // index), so only the block and the batch that hold the answer are read and
-// decoded.
+// decoded. A batch that does not decode within batch.MaxDecompressedBytes
+// stops the search with its error (batch.IsCorrupt): the answer may be in it.
 func (p *partition) offsetForTime(ctx context.Context, r *tiering.Reader, ts int64) (offset, timestamp int64, err error) {
 	p.mu.Lock()
 	logStart, hwm := p.logStart, p.hwm
@@ -558,17 +563,19 @@ func (p *partition) offsetForTime(ctx context.Context, r *tiering.Reader, ts int
 				return -1, -1, err
 			}
 			found := false
+			var scanErr error // a batch that does not decode (batch.IsCorrupt)
 			err = batch.Iter(data, func(_ batch.Header, raw []byte) error {
-				var err error
-				if found, err = scan(raw); found || err != nil {
+				if found, scanErr = scan(raw); found || scanErr != nil {
 					return errFull // stop
 				}
 				return nil
 			})
-			if found {
+			switch {
+			case found:
 				return offset, timestamp, nil
-			}
-			if err != nil && !errors.Is(err, errFull) {
+			case scanErr != nil:
+				return -1, -1, scanErr
+			case err != nil && !errors.Is(err, errFull):
 				return -1, -1, err
 			}
 		}
