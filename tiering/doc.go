@@ -18,9 +18,11 @@
 //	    20      8  epoch                    int64, big endian: the leader key's etcd revision
 //	    28      …  one or more whole v2 record batches, offsets assigned
 //
-// The uploader commits a record only under the epoch it names, so a broker
-// that lost a partition and leads it again never uploads the old tenure's
-// records as the new one's.
+// The uploader commits a batch only under the leadership whose Kafka leader
+// epoch the batch carries (stamped on append; a resumed leadership keeps
+// it), so a broker that lost a partition and leads it again never uploads
+// the old tenure's records as the new one's: those are set aside in the
+// quarantine (quarantine.go) unless the old tenure committed them.
 //
 // # Segment objects
 //
@@ -106,7 +108,8 @@
 //
 // Object names are unique and never reused, so a retried or zombie PUT can
 // never overwrite live data. A segment is removed from the WAL only after its
-// object is stored and every partition's commit has succeeded or been fenced.
+// object is stored and every batch in it is committed, was committed before,
+// or is written to the quarantine; only a deleted topic's batches are dropped.
 // When the object store is down, the uploader retries without end, the WAL
 // fills up and producers slow down: backpressure, never loss.
 package tiering

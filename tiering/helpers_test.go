@@ -81,3 +81,49 @@ func testKey(topic byte, partition int32) metadata.PartitionKey {
 	k.Partition = partition
 	return k
 }
+
+// quarantinedRange is one range of a quarantine directory as `strata
+// quarantine` reads it: its note, its entry in the note and its bytes.
+type quarantinedRange struct {
+	note QuarantineNote
+	QuarantinedRange
+	data []byte
+}
+
+// readQuarantine reads every range of the quarantine directory dir through
+// ReadQuarantine and ReadQuarantined, in the notes' order, and checks that
+// each entry's counts agree with the bytes it names.
+func readQuarantine(t testing.TB, dir string) []quarantinedRange {
+	t.Helper()
+	notes, err := ReadQuarantine(dir)
+	if err != nil {
+		t.Fatalf("ReadQuarantine: %v", err)
+	}
+	var out []quarantinedRange
+	for _, n := range notes {
+		for _, r := range n.Partitions {
+			data, err := ReadQuarantined(dir, n, r)
+			if err != nil {
+				t.Fatalf("ReadQuarantined %s partition %d: %v", n.Object, r.Partition, err)
+			}
+			var batches int32
+			last := int64(-1)
+			if err := batch.Iter(data, func(h batch.Header, _ []byte) error {
+				if batches == 0 && h.BaseOffset != r.BaseOffset {
+					t.Errorf("%s partition %d: note says base offset %d, first batch has %d", n.Object, r.Partition, r.BaseOffset, h.BaseOffset)
+				}
+				batches++
+				last = h.LastOffset()
+				return nil
+			}); err != nil {
+				t.Fatalf("%s partition %d: %v", n.Object, r.Partition, err)
+			}
+			if batches != r.Batches || last != r.LastOffset || int64(len(data)) != r.Bytes {
+				t.Errorf("%s partition %d: note says %d batches to offset %d in %d bytes, the object holds %d to %d in %d",
+					n.Object, r.Partition, r.Batches, r.LastOffset, r.Bytes, batches, last, len(data))
+			}
+			out = append(out, quarantinedRange{note: n, QuarantinedRange: r, data: data})
+		}
+	}
+	return out
+}

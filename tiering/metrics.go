@@ -53,7 +53,7 @@ func newUploaderMetrics(reg prometheus.Registerer) *uploaderMetrics {
 		}, []string{"reason"})),
 		quarantined: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_tiering_quarantined_batches_total",
-			Help: "WAL batches set aside in the quarantine instead of committed: their leadership ended and another broker has led the partition since (strata quarantine list).",
+			Help: "WAL batches set aside in the quarantine instead of committed: their leadership ended and was not resumed, or their commit was refused (strata quarantine list).",
 		})),
 	}
 }

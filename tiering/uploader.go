@@ -75,16 +75,16 @@ type Result struct {
 
 // UploaderOptions configures an Uploader.
 type UploaderOptions struct {
-	Bucket     objectstore.Bucket
-	Store      *metadata.Store
-	WAL        *wal.WAL
-	Leaders    Leaders
-	BrokerID   int32
+	Bucket   objectstore.Bucket
+	Store    *metadata.Store
+	WAL      *wal.WAL
+	Leaders  Leaders
+	BrokerID int32
 	// QuarantineDir receives the WAL records that may not be committed
 	// (see quarantine.go). Required.
 	QuarantineDir string
 	Logger        *slog.Logger          // nil = discard
-	Registerer prometheus.Registerer // nil = no metrics
+	Registerer    prometheus.Registerer // nil = no metrics
 	// OnCommit is called once per WAL segment after its commit, in segment order.
 	// It runs on the uploader's goroutine: the next segment waits for it.
 	OnCommit func(seq uint64, results []Result)
@@ -96,29 +96,32 @@ const maxProducerBatches = 5
 
 // Uploader turns sealed WAL segments into objects and manifest commits.
 //
-// Segments are handled one at a time, in order: read the segment, keep the
-// batches of partitions this broker leads that are not yet committed, PUT one
-// object under a fresh name (retried until it succeeds or ctx ends), commit
-// each partition's manifest entry and state guarded by its leader epoch
-// (transport errors retried; a fenced or refused partition is forgotten and
-// its Result carries the error), call OnCommit, and Remove the segment from
-// the WAL. A segment is therefore removed only when everything in it is either
-// committed or belongs to a partition this broker no longer leads; while the
-// bucket or etcd is down the WAL grows and its MaxBytes slows producers.
+// Segments are handled one at a time, in order: read the segment, ask
+// Leaders the fate of each partition in it (waiting while it is undecided),
+// keep the batches of the partitions this broker leads that are not yet
+// committed, PUT one object under a fresh name (retried until it succeeds or
+// ctx ends), commit each partition's manifest entry and state guarded by its
+// leader epoch (transport errors retried), write what may not be committed to
+// the quarantine, call OnCommit, and Remove the segment from the WAL. A
+// segment is therefore removed only when every batch in it is committed, was
+// committed before, or is in the quarantine; while the bucket or etcd is down
+// the WAL grows and its MaxBytes slows producers. An undecided partition holds
+// back the whole uploader, since segments are handled in order.
 //
 // After a restart, recovered segments may hold batches committed before the
 // crash (their last offset is below the partition's committed high watermark:
 // skipped) followed by batches that never were (uploaded). The same rule
-// drops a batch that appears twice, and a batch that straddles the high
-// watermark is dropped with a warning. The broker should therefore take a
-// recovered partition's log end from the OnCommit results of the recovered
-// segments before it assigns new offsets.
+// skips a batch that appears twice; a batch that straddles the high
+// watermark is set aside. The broker should therefore take a recovered
+// partition's log end from the OnCommit results of the recovered segments
+// before it assigns new offsets.
 //
-// Every WAL record names the leadership (epoch) it was appended under, and
-// only records of the partition's current epoch (or of the ended tenure it
-// resumed) are committed: a broker that lost a partition and leads it again
-// drops the old tenure's uncommitted records rather than taking their
-// offsets for the new tenure's.
+// A batch carries the Kafka leader epoch it was appended under, and only
+// batches of the current leadership's leader epoch are committed: a broker
+// that lost a partition and leads it again sets the old tenure's uncommitted
+// records aside rather than taking their offsets for the new tenure's. A
+// commit that is fenced (the leadership ended, as when the lease ends) is
+// made again under the leadership that resumed it, or set aside if none did.
 type Uploader struct {
 	opts UploaderOptions
 	log  *slog.Logger
@@ -330,18 +333,14 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 			if p == nil || h.PartitionLeaderEpoch != p.tenure.LeaderEpoch {
 				// Appended under a leadership that ended and was not
 				// resumed: committed by it, or set aside.
-				return u.setAside(ctx, &setAway, seg.Seq, key, h, raw, "the leadership it was appended under ended and another broker has led the partition since")
+				return u.setAside(ctx, &setAway, seg.Seq, key, h, raw, reasonNotResumed)
 			}
 			switch {
 			case h.LastOffset() < p.next:
 				u.m.skippedBatches.WithLabelValues("committed").Inc()
 				return nil
 			case h.BaseOffset < p.next:
-				u.log.Warn("dropping batch that straddles the committed offset",
-					"topic", key.Topic, "partition", key.Partition, "base", h.BaseOffset,
-					"last", h.LastOffset(), "next", p.next, "segment", seg.Seq)
-				u.m.skippedBatches.WithLabelValues("committed").Inc()
-				return nil
+				return u.setAside(ctx, &setAway, seg.Seq, key, h, raw, reasonStraddles)
 			}
 			if err := b.Add(key, raw); err != nil {
 				return err
@@ -438,6 +437,22 @@ func (u *Uploader) setAside(ctx context.Context, a *aside, seq uint64, key metad
 	return nil
 }
 
+// Why batches are set aside, as the quarantine's notes say.
+const (
+	reasonNotResumed = "the leadership it was appended under ended and was not resumed (another broker has led the partition since, or this broker no longer leads it)"
+	reasonFenced     = "its commit was fenced: the leadership it was appended under ended and another broker has led the partition since"
+	reasonRefused    = "the metadata store refused its commit"
+	reasonStraddles  = "it straddles the partition's committed offset"
+)
+
+// setAsideRange sets aside every batch of one partition's range of a
+// segment object (data), skipping those committed before.
+func (u *Uploader) setAsideRange(ctx context.Context, a *aside, seq uint64, key metadata.PartitionKey, data []byte, reason string) error {
+	return batch.Iter(data, func(h batch.Header, raw []byte) error {
+		return u.setAside(ctx, a, seq, key, h, raw, reason)
+	})
+}
+
 // tenureEnd returns the offset below which the tenure of leaderEpoch
 // committed key's records: where the next tenure began, by the partition's
 // epoch history, or its high watermark if no tenure began since.
@@ -528,9 +543,18 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 		return nil, err
 	}
 	for i, c := range commits {
-		if errors.Is(errs[i], metadata.ErrFenced) {
-			data := obj[index[i].Position : index[i].Position+index[i].Size]
+		data := obj[index[i].Position : index[i].Position+index[i].Size]
+		switch {
+		case errs[i] == nil:
+		case errors.Is(errs[i], metadata.ErrFenced):
 			if commits[i], errs[i], err = u.resolveFenced(ctx, seq, c, parts[c.Key], data, a); err != nil {
+				return nil, err
+			}
+		default: // the store refused the commit: never retried, never lost
+			u.log.Error("manifest commit refused: its batches are set aside", "topic", c.Key.Topic,
+				"partition", c.Key.Partition, "segment", seq, "err", errs[i])
+			errs[i] = ErrSetAside
+			if err := u.setAsideRange(ctx, a, seq, c.Key, data, reasonRefused); err != nil {
 				return nil, err
 			}
 		}
@@ -551,12 +575,6 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 		cur.st = cloneState(c.State)
 	}
 	u.mu.Unlock()
-	for _, r := range results {
-		if r.Err != nil && !errors.Is(r.Err, ErrSetAside) {
-			u.log.Error("manifest commit refused: its batches are not committed", "topic", r.Key.Topic,
-				"partition", r.Key.Partition, "segment", seq, "err", r.Err)
-		}
-	}
 	u.m.segments.Inc()
 	u.m.bytes.Add(float64(len(obj)))
 	u.log.Debug("segment uploaded", "segment", seq, "object", name, "bytes", len(obj), "partitions", len(index))
@@ -578,14 +596,12 @@ func (u *Uploader) resolveFenced(ctx context.Context, seq uint64, c metadata.Com
 		if err != nil {
 			return c, nil, err
 		}
-		if f != FateCommit || t.LeaderEpoch != p.tenure.LeaderEpoch {
-			err := batch.Iter(data, func(h batch.Header, raw []byte) error {
-				return u.setAside(ctx, a, seq, c.Key, h, raw, "the leadership it was appended under ended before its commit and another broker has led the partition since")
-			})
-			if err != nil {
-				return c, nil, err
-			}
+		if f == FateDrop {
+			u.m.skippedBatches.WithLabelValues("deleted").Add(float64(c.Entry.Batches))
 			return c, ErrSetAside, nil
+		}
+		if f != FateCommit || t.LeaderEpoch != p.tenure.LeaderEpoch {
+			return c, ErrSetAside, u.setAsideRange(ctx, a, seq, c.Key, data, reasonFenced)
 		}
 		// Resumed: the same records, committed under the new fencing epoch
 		// on the state the broker loaded when it took the leadership back.
@@ -603,12 +619,15 @@ func (u *Uploader) resolveFenced(ctx context.Context, seq uint64, c metadata.Com
 		if err != nil {
 			return c, nil, err
 		}
-		if !errors.Is(errs[0], metadata.ErrFenced) {
-			if errs[0] == nil {
-				u.log.Info("committed a fenced segment's records under the resumed leadership",
-					"topic", c.Key.Topic, "partition", c.Key.Partition, "segment", seq, "epoch", c.Epoch)
-			}
-			return c, errs[0], nil
+		switch {
+		case errs[0] == nil:
+			u.log.Info("committed a fenced segment's records under the resumed leadership",
+				"topic", c.Key.Topic, "partition", c.Key.Partition, "segment", seq, "epoch", c.Epoch)
+			return c, nil, nil
+		case !errors.Is(errs[0], metadata.ErrFenced):
+			u.log.Error("manifest commit refused: its batches are set aside", "topic", c.Key.Topic,
+				"partition", c.Key.Partition, "segment", seq, "err", errs[0])
+			return c, ErrSetAside, u.setAsideRange(ctx, a, seq, c.Key, data, reasonRefused)
 		}
 	}
 }

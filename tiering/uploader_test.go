@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,30 +17,35 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/wal"
 )
 
 // The uploader suite runs against one embedded etcd; each case has a key
-// prefix of its own, a WAL in its own directory and an in-memory bucket
-// behind a fault injector.
+// prefix of its own, a WAL in its own directory, an in-memory bucket behind a
+// fault injector and a quarantine directory.
 func TestUploader(t *testing.T) {
 	e, err := metadata.StartEmbedded(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	for _, tc := range []struct {
+	type upCase struct {
 		name string
 		run  func(t *testing.T, env *upEnv)
-	}{
+	}
+	cases := []upCase{
 		{"UploadsAndCommits", testUploadsAndCommits},
 		{"ProducerState", testProducerState},
-		{"Fenced", testFenced},
-		{"NotLeader", testNotLeader},
-		{"StaleEpochDropped", testStaleEpochDropped},
-		{"ResumedEpochCommitted", testResumedEpochCommitted},
+		{"FencedThenResumed", testFencedThenResumed},
+		{"FencedThenTakenAndHeld", func(t *testing.T, env *upEnv) { testFencedThenTaken(t, env, true) }},
+		{"FencedThenTakenAndReleased", func(t *testing.T, env *upEnv) { testFencedThenTaken(t, env, false) }},
+		{"ResumedTenureCommitted", testResumedTenureCommitted},
+		{"WaitThenResumed", func(t *testing.T, env *upEnv) { testWait(t, env, true) }},
+		{"WaitThenTaken", func(t *testing.T, env *upEnv) { testWait(t, env, false) }},
+		{"DeletedTopicDropped", testDeletedTopicDropped},
 		{"RecoverySkipsCommitted", testRecoverySkipsCommitted},
 		{"OutageDelaysButLosesNothing", testOutage},
 		{"CancelDuringOutage", testCancelDuringOutage},
@@ -47,42 +53,49 @@ func TestUploader(t *testing.T) {
 		{"CorruptSegmentStopsRun", testCorruptSegmentStopsRun},
 		{"Truncate", testTruncate},
 		{"Compact", testCompact},
-	} {
+	}
+	for _, sc := range setAsideCases {
+		cases = append(cases, upCase{"SetAside" + sc.name, func(t *testing.T, env *upEnv) { testSetAside(t, env, sc) }})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newUpEnv(t, e.Endpoints()))
 		})
 	}
 }
 
-// upEnv is one broker's world: a store (its own etcd session), a bucket, a WAL
-// and the set of partitions it leads.
+// upEnv is one broker's world: a store (its own etcd session), a bucket, a
+// WAL, a quarantine directory and what the broker says of each partition.
 type upEnv struct {
-	t         *testing.T
-	endpoints []string
-	prefix    string
-	store     *metadata.Store
-	mem       objectstore.Bucket
-	bucket    *objectstore.Faulty
-	walDir    string
-	wal       *wal.WAL
-	recovered []wal.SegmentInfo
-	leaders   *testLeaders
-	written   map[metadata.PartitionKey][][]byte // batches written, in order
-	nextOff   map[metadata.PartitionKey]int64
-	lastSeq   uint64 // WAL segment of the last write
+	t          *testing.T
+	endpoints  []string
+	prefix     string
+	store      *metadata.Store
+	mem        objectstore.Bucket
+	bucket     *objectstore.Faulty
+	walDir     string
+	wal        *wal.WAL
+	recovered  []wal.SegmentInfo
+	quarantine string // the uploader's QuarantineDir; created by the uploader
+	leaders    *testLeaders
+	written    map[metadata.PartitionKey][][]byte // batches written, in order
+	nextOff    map[metadata.PartitionKey]int64
+	lastSeq    uint64 // WAL segment of the last write
+	crashed    int    // objects committed by commitAsCrashed
 }
 
 func newUpEnv(t *testing.T, endpoints []string) *upEnv {
 	t.Helper()
 	env := &upEnv{
-		t:         t,
-		endpoints: endpoints,
-		prefix:    "/strata-test/" + t.Name() + "/",
-		mem:       objectstore.NewMem(),
-		walDir:    t.TempDir(),
-		leaders:   &testLeaders{epochs: make(map[metadata.PartitionKey]int64)},
-		written:   make(map[metadata.PartitionKey][][]byte),
-		nextOff:   make(map[metadata.PartitionKey]int64),
+		t:          t,
+		endpoints:  endpoints,
+		prefix:     "/strata-test/" + t.Name() + "/",
+		mem:        objectstore.NewMem(),
+		walDir:     t.TempDir(),
+		quarantine: filepath.Join(t.TempDir(), "quarantine"),
+		leaders:    newTestLeaders(),
+		written:    make(map[metadata.PartitionKey][][]byte),
+		nextOff:    make(map[metadata.PartitionKey]int64),
 	}
 	env.bucket = objectstore.NewFaulty(env.mem)
 	t.Cleanup(func() { env.mem.Close() })
@@ -133,19 +146,37 @@ func drainClose(w *wal.WAL) {
 	<-done
 }
 
-// lead makes the env's store take the partition and tells the Leaders.
-func (env *upEnv) lead(key metadata.PartitionKey) int64 {
+// take makes the env's store take the partition (a new tenure) and tells the
+// Leaders that this broker leads it.
+func (env *upEnv) take(key metadata.PartitionKey) metadata.Leadership {
 	env.t.Helper()
 	l, err := env.store.AcquireLeadership(env.t.Context(), key, 1)
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	env.leaders.set(key, l.Epoch)
-	return l.Epoch
+	env.leaders.lead(key, l)
+	return l
 }
 
-// write appends a batch of n records for key at the partition's next offset
-// and waits until it is durable.
+// lead is take, returning the fencing epoch.
+func (env *upEnv) lead(key metadata.PartitionKey) int64 {
+	env.t.Helper()
+	return env.take(key).Epoch
+}
+
+// resign ends the env's tenure of key in etcd, as its lease ending would;
+// the Leaders are not told (the broker has not noticed yet).
+func (env *upEnv) resign(key metadata.PartitionKey) {
+	env.t.Helper()
+	if err := env.store.ResignLeadership(env.t.Context(), key, env.leaders.tenure(key).Epoch); err != nil {
+		env.t.Fatal(err)
+	}
+}
+
+// write appends a batch of n records for key at the partition's next offset,
+// stamped with the Kafka leader epoch of the tenure the Leaders give for key
+// and behind that tenure's fencing epoch, as the broker appends it, and
+// waits until it is durable. It returns the batch as written.
 func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 	t := env.t
 	t.Helper()
@@ -160,8 +191,9 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		s.valueSize = 20
 	}
 	b := makeBatch(t, s)
-	epoch, _, _ := env.leaders.Epoch(key)
-	p, err := env.wal.Write(AppendEntryHeader(nil, key, epoch), b)
+	tenure := env.leaders.tenure(key)
+	batch.SetPartitionLeaderEpoch(b, tenure.LeaderEpoch)
+	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +210,31 @@ func (env *upEnv) seal() {
 	env.t.Helper()
 	if err := env.wal.Seal(env.t.Context()); err != nil {
 		env.t.Fatal(err)
+	}
+}
+
+// commitAsCrashed commits batches of key under epoch through store as an
+// uploader that crashed before it removed their WAL segment had: one
+// object, one manifest entry, the high watermark after them.
+func (env *upEnv) commitAsCrashed(store *metadata.Store, key metadata.PartitionKey, epoch int64, batches ...[]byte) {
+	t := env.t
+	t.Helper()
+	var bld ObjectBuilder
+	for _, b := range batches {
+		if err := bld.Add(key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj, index := bld.Finish()
+	env.crashed++
+	name := fmt.Sprintf("segments/crashed-%d.seg", env.crashed)
+	if err := env.mem.Put(t.Context(), name, bytes.NewReader(obj), int64(len(obj))); err != nil {
+		t.Fatal(err)
+	}
+	me := index[0].ManifestEntry(name)
+	c := metadata.Commit{Key: key, Epoch: epoch, Entry: me, State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}}
+	if err := store.CommitSegments(t.Context(), []metadata.Commit{c})[0]; err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -227,20 +284,44 @@ func (c *commits) all() ([]uint64, map[uint64][]Result) {
 	return slices.Clone(c.segs), c.res
 }
 
+// result is the one Result for key of segment seq.
+func (c *commits) result(t *testing.T, seq uint64, key metadata.PartitionKey) Result {
+	t.Helper()
+	_, res := c.all()
+	var found []Result
+	for _, r := range res[seq] {
+		if r.Key == key {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("segment %d: %d results for partition %d, want 1: %+v", seq, len(found), key.Partition, res[seq])
+	}
+	return found[0]
+}
+
+// options are the uploader options start uses.
+func (env *upEnv) options() UploaderOptions {
+	return UploaderOptions{
+		Bucket:        env.bucket,
+		Store:         env.store,
+		WAL:           env.wal,
+		Leaders:       env.leaders,
+		BrokerID:      7,
+		QuarantineDir: env.quarantine,
+	}
+}
+
 // start runs an uploader for env and returns it; stop closes the WAL (which
 // ends Run once the last segment is handled) and checks that Run returned nil.
+// If the test has failed already, stop cancels Run instead, so that a segment
+// the test left undecided does not hang it.
 func (env *upEnv) start(c *commits, reg prometheus.Registerer, seed func(u *Uploader)) (u *Uploader, stop func()) {
 	t := env.t
 	t.Helper()
-	u = NewUploader(UploaderOptions{
-		Bucket:     env.bucket,
-		Store:      env.store,
-		WAL:        env.wal,
-		Leaders:    env.leaders,
-		BrokerID:   7,
-		Registerer: reg,
-		OnCommit:   c.onCommit,
-	})
+	opts := env.options()
+	opts.Registerer, opts.OnCommit = reg, c.onCommit
+	u = NewUploader(opts)
 	u.minBackoff, u.maxBackoff = time.Millisecond, 20*time.Millisecond
 	if seed != nil {
 		seed(u)
@@ -252,6 +333,12 @@ func (env *upEnv) start(c *commits, reg prometheus.Registerer, seed func(u *Uplo
 	stop = func() {
 		once.Do(func() {
 			defer cancel()
+			if t.Failed() {
+				cancel()
+				<-done
+				drainClose(env.wal)
+				return
+			}
 			if err := env.wal.Close(); err != nil {
 				t.Errorf("WAL Close: %v", err)
 			}
@@ -267,6 +354,14 @@ func (env *upEnv) start(c *commits, reg prometheus.Registerer, seed func(u *Uplo
 // checkCommitted checks that the partition's manifest holds exactly the
 // batches written, readable through a Reader, and returns its state.
 func (env *upEnv) checkCommitted(key metadata.PartitionKey) metadata.PartitionState {
+	env.t.Helper()
+	return env.checkManifest(key, env.written[key], env.nextOff[key])
+}
+
+// checkManifest checks that the partition's manifest holds exactly the
+// batches want, readable through a Reader, and that its high watermark is
+// hwm; it returns its state.
+func (env *upEnv) checkManifest(key metadata.PartitionKey, want [][]byte, hwm int64) metadata.PartitionState {
 	t := env.t
 	t.Helper()
 	ctx := t.Context()
@@ -283,17 +378,72 @@ func (env *upEnv) checkCommitted(key metadata.PartitionKey) metadata.PartitionSt
 		}
 		got = append(got, b...)
 	}
-	if want := bytes.Join(env.written[key], nil); !bytes.Equal(got, want) {
-		t.Fatalf("partition %d: manifest holds %d bytes (%d entries), wrote %d bytes", key.Partition, len(got), len(entries), len(want))
+	if w := bytes.Join(want, nil); !bytes.Equal(got, w) {
+		t.Fatalf("partition %d: manifest holds %d bytes (%d entries), want %d bytes (%d batches)", key.Partition, len(got), len(entries), len(w), len(want))
 	}
 	st, err := env.store.PartitionState(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.HighWatermark != env.nextOff[key] {
-		t.Fatalf("partition %d: high watermark %d, want %d", key.Partition, st.HighWatermark, env.nextOff[key])
+	if st.HighWatermark != hwm {
+		t.Fatalf("partition %d: high watermark %d, want %d", key.Partition, st.HighWatermark, hwm)
 	}
 	return st
+}
+
+// checkQuarantined checks that the quarantine holds, for key, exactly the
+// batches want, byte for byte, in one range of a note of WAL segment seq
+// written by this broker, naming the topic, the leader epoch of the first
+// batch, and a reason that contains reason.
+func (env *upEnv) checkQuarantined(key metadata.PartitionKey, seq uint64, want [][]byte, reason string) {
+	t := env.t
+	t.Helper()
+	var rs []quarantinedRange
+	for _, r := range readQuarantine(t, env.quarantine) {
+		if r.Key() == key {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) != 1 {
+		t.Fatalf("partition %d: %d quarantined ranges, want 1: %+v", key.Partition, len(rs), rs)
+	}
+	r := rs[0]
+	if w := bytes.Join(want, nil); !bytes.Equal(r.data, w) {
+		t.Fatalf("partition %d: quarantine holds %d bytes, want the %d bytes of %d batches", key.Partition, len(r.data), len(w), len(want))
+	}
+	first, _ := batch.Parse(want[0])
+	last, _ := batch.Parse(want[len(want)-1])
+	switch {
+	case r.note.Segment != seq || r.note.Broker != 7:
+		t.Errorf("note of segment %d by broker %d, want segment %d by broker 7", r.note.Segment, r.note.Broker, seq)
+	case r.BaseOffset != first.BaseOffset || r.LastOffset != last.LastOffset() || r.Batches != int32(len(want)):
+		t.Errorf("note says offsets %d-%d in %d batches, want %d-%d in %d", r.BaseOffset, r.LastOffset, r.Batches, first.BaseOffset, last.LastOffset(), len(want))
+	case r.LeaderEpoch != first.PartitionLeaderEpoch:
+		t.Errorf("note says leader epoch %d, the batches were appended under %d", r.LeaderEpoch, first.PartitionLeaderEpoch)
+	case r.Topic != env.leaders.TopicName(key.Topic):
+		t.Errorf("note names topic %q, want %q", r.Topic, env.leaders.TopicName(key.Topic))
+	case r.Reason == "" || !strings.Contains(r.Reason, reason):
+		t.Errorf("note's reason %q, want one that says %q", r.Reason, reason)
+	case r.note.Time.IsZero():
+		t.Errorf("note has no time")
+	}
+}
+
+// checkNothingQuarantined checks that the quarantine directory holds no
+// file at all: no note, and no object without one.
+func (env *upEnv) checkNothingQuarantined() {
+	env.t.Helper()
+	des, err := os.ReadDir(env.quarantine)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		env.t.Fatal(err)
+	}
+	if len(des) != 0 {
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		env.t.Fatalf("quarantine holds %v, want nothing", names)
+	}
 }
 
 // segmentFiles lists the sequence numbers of the WAL directory's segment files.
@@ -332,32 +482,174 @@ func (env *upEnv) objects() []string {
 	return names
 }
 
+// testLeaders plays the broker's part of Leaders: each partition's fate and
+// tenure as the test sets them. A partition it has never heard of is one
+// this broker does not lead (FateSetAside), written under the zero tenure.
 type testLeaders struct {
-	mu      sync.Mutex
-	epochs  map[metadata.PartitionKey]int64
-	resumed map[metadata.PartitionKey]int64
+	mu       sync.Mutex
+	parts    map[metadata.PartitionKey]*leaderState
+	fenced   []fencedCall
+	onFenced func(key metadata.PartitionKey, epoch int64, waits int) // see Fenced
 }
 
-func (l *testLeaders) Epoch(key metadata.PartitionKey) (int64, int64, bool) {
+type leaderState struct {
+	fate   Fate
+	tenure Tenure // the last tenure led, kept when it ends
+	waits  int    // how many times Fate answered FateWait
+}
+
+// fencedCall is one call of Leaders.Fenced.
+type fencedCall struct {
+	key   metadata.PartitionKey
+	epoch int64
+}
+
+var _ Leaders = (*testLeaders)(nil)
+
+func newTestLeaders() *testLeaders {
+	return &testLeaders{parts: make(map[metadata.PartitionKey]*leaderState)}
+}
+
+func (l *testLeaders) Fate(key metadata.PartitionKey) (Fate, Tenure) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.epochs[key]
-	return e, l.resumed[key], ok
-}
-
-func (l *testLeaders) set(key metadata.PartitionKey, epoch int64) {
-	l.mu.Lock()
-	l.epochs[key] = epoch
-	l.mu.Unlock()
-}
-
-func (l *testLeaders) resume(key metadata.PartitionKey, epoch int64) {
-	l.mu.Lock()
-	if l.resumed == nil {
-		l.resumed = make(map[metadata.PartitionKey]int64)
+	s := l.parts[key]
+	switch {
+	case s == nil:
+		return FateSetAside, Tenure{}
+	case s.fate == FateWait:
+		s.waits++
+		return FateWait, Tenure{}
+	case s.fate == FateCommit:
+		return FateCommit, s.tenure
 	}
-	l.resumed[key] = epoch
+	return s.fate, Tenure{}
+}
+
+// Fenced records the call and, as the broker does, ends the leadership of
+// epoch if it is the current one: the partition waits (FateWait) for a
+// decision, which onFenced, if set, is asked to make (given how many times
+// Fate had answered FateWait before).
+func (l *testLeaders) Fenced(key metadata.PartitionKey, epoch int64) {
+	l.mu.Lock()
+	l.fenced = append(l.fenced, fencedCall{key, epoch})
+	s := l.parts[key]
+	if s == nil || s.fate != FateCommit || s.tenure.Epoch != epoch {
+		l.mu.Unlock()
+		return
+	}
+	s.fate = FateWait
+	waits, decide := s.waits, l.onFenced
 	l.mu.Unlock()
+	if decide != nil {
+		decide(key, epoch, waits)
+	}
+}
+
+// TopicName names the topics of testKey after their first byte.
+func (l *testLeaders) TopicName(id metadata.TopicID) string {
+	return fmt.Sprintf("topic-%d", id[0])
+}
+
+func (l *testLeaders) state(key metadata.PartitionKey) *leaderState {
+	s := l.parts[key]
+	if s == nil {
+		s = &leaderState{fate: FateSetAside}
+		l.parts[key] = s
+	}
+	return s
+}
+
+// lead records that this broker leads key under l.
+func (l *testLeaders) lead(key metadata.PartitionKey, ld metadata.Leadership) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.state(key)
+	s.fate, s.tenure = FateCommit, Tenure{Epoch: ld.Epoch, LeaderEpoch: ld.LeaderEpoch}
+}
+
+// decide sets key's fate, keeping its last tenure.
+func (l *testLeaders) decide(key metadata.PartitionKey, f Fate) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state(key).fate = f
+}
+
+func (l *testLeaders) tenure(key metadata.PartitionKey) Tenure {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.parts[key]; s != nil {
+		return s.tenure
+	}
+	return Tenure{}
+}
+
+func (l *testLeaders) fate(key metadata.PartitionKey) Fate {
+	f, _ := l.Fate(key)
+	return f
+}
+
+func (l *testLeaders) fencedCalls() []fencedCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.fenced)
+}
+
+// awaitWaits waits until Fate has answered FateWait for key n times in all.
+func (l *testLeaders) awaitWaits(ctx context.Context, key metadata.PartitionKey, n int) error {
+	for {
+		l.mu.Lock()
+		got := 0
+		if s := l.parts[key]; s != nil {
+			got = s.waits
+		}
+		l.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("Fate answered FateWait %d times for partition %d, waiting for %d: %w", got, key.Partition, n, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// resumeOnFenced plays the broker's reconciler when a commit is fenced: once
+// the uploader has asked for the partition's fate and been told to wait (so
+// that an uploader that does not wait for the decision fails the test), it
+// tries to resume the ended tenure (metadata.Store.ResumeLeadership with the
+// fenced epoch) and answers FateCommit under the resumed tenure, or
+// FateSetAside if another broker has led the partition since.
+func (env *upEnv) resumeOnFenced() {
+	t := env.t
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(cancel)
+	env.leaders.mu.Lock()
+	defer env.leaders.mu.Unlock()
+	env.leaders.onFenced = func(key metadata.PartitionKey, epoch int64, waits int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := env.leaders.awaitWaits(ctx, key, waits+1); err != nil {
+				t.Errorf("after Fenced: %v", err)
+				env.leaders.decide(key, FateSetAside)
+				return
+			}
+			l, err := env.store.ResumeLeadership(ctx, key, 1, epoch)
+			switch {
+			case err == nil:
+				env.leaders.lead(key, l)
+			case errors.Is(err, metadata.ErrNotResumable), errors.Is(err, metadata.ErrNotLeader):
+				env.leaders.decide(key, FateSetAside)
+			default:
+				t.Errorf("resume partition %d: %v", key.Partition, err)
+				env.leaders.decide(key, FateSetAside)
+			}
+		}()
+	}
 }
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {
@@ -367,6 +659,33 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// gatheredCounter is the value reg exports for the counter name{label=value},
+// or for name if label is "".
+func gatheredCounter(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("%s{%s=%q} not exported", name, label, value)
+	return 0
 }
 
 func testUploadsAndCommits(t *testing.T, env *upEnv) {
@@ -417,6 +736,7 @@ func testUploadsAndCommits(t *testing.T, env *upEnv) {
 	for _, k := range keys {
 		env.checkCommitted(k)
 	}
+	env.checkNothingQuarantined()
 	objs := env.objects()
 	if len(objs) != 3 {
 		t.Fatalf("objects %v, want 3", objs)
@@ -517,196 +837,407 @@ func testProducerState(t *testing.T, env *upEnv) {
 	}
 }
 
-func testFenced(t *testing.T, env *upEnv) {
+// testFencedThenResumed: the leadership ends (its key is deleted, as when
+// the lease ends) after records were appended and before their commit. The
+// commit is fenced; the uploader tells the broker (Leaders.Fenced) and waits
+// for its decision; the broker resumes the tenure (no one led the partition
+// since) and the same records are committed under the new fencing epoch at
+// their offsets. Nothing is set aside, and the next segment is committed
+// under the resumed tenure as usual.
+func testFencedThenResumed(t *testing.T, env *upEnv) {
 	a, b := testKey(4, 0), testKey(4, 1)
-	env.lead(a)
-	epochB := env.lead(b)
-	// Another broker takes b: this broker's Leaders still says epochB.
-	if err := env.store.ResignLeadership(t.Context(), b, epochB); err != nil {
-		t.Fatal(err)
+	epochA := env.lead(a)
+	old := env.take(b)
+	env.resumeOnFenced()
+	c := newCommits()
+	reg := prometheus.NewPedanticRegistry()
+	_, stop := env.start(c, reg, nil)
+	env.write(a, batchSpec{})
+	env.write(b, batchSpec{records: 2})
+	env.write(a, batchSpec{})
+	env.write(b, batchSpec{records: 4})
+	env.resign(b)
+	env.seal()
+	seq := env.lastSeq
+	c.wait(t, 1)
+
+	if r := c.result(t, seq, a); r.Err != nil || r.Epoch != epochA {
+		t.Fatalf("partition a: %+v, want a commit under epoch %d", r, epochA)
 	}
-	other := env.newStore()
-	if _, err := other.AcquireLeadership(t.Context(), b, 2); err != nil {
-		t.Fatal(err)
+	if got := env.leaders.fencedCalls(); !slices.Equal(got, []fencedCall{{b, old.Epoch}}) {
+		t.Fatalf("Leaders.Fenced calls %+v, want one for partition b, epoch %d", got, old.Epoch)
+	}
+	cur := env.leaders.tenure(b)
+	if cur.Epoch == old.Epoch || cur.LeaderEpoch != old.LeaderEpoch {
+		t.Fatalf("tenure after the resume %+v, want a new fencing epoch and leader epoch %d", cur, old.LeaderEpoch)
+	}
+	if r := c.result(t, seq, b); r.Err != nil || r.Epoch != cur.Epoch || r.State.HighWatermark != 6 {
+		t.Fatalf("partition b: %+v, want a commit to offset 6 under the resumed epoch %d", r, cur.Epoch)
+	}
+	env.checkCommitted(a)
+	env.checkCommitted(b)
+	env.checkNothingQuarantined()
+	if env.hasSegmentFile(seq) {
+		t.Fatal("segment not removed after its records were committed")
 	}
 
-	c := newCommits()
-	u, stop := env.start(c, nil, nil)
-	env.write(a, batchSpec{})
-	env.write(b, batchSpec{})
-	env.write(a, batchSpec{})
+	// The resumed tenure goes on from the state the uploader committed.
+	env.write(b, batchSpec{records: 1})
 	env.seal()
+	c.wait(t, 2)
+	stop()
+	if r := c.result(t, env.lastSeq, b); r.Err != nil || r.Epoch != cur.Epoch || r.Entry.BaseOffset != 6 {
+		t.Fatalf("partition b, next segment: %+v, want a commit from offset 6 under epoch %d", r, cur.Epoch)
+	}
+	env.checkCommitted(b)
+	if got := gatheredCounter(t, reg, "strata_tiering_quarantined_batches_total", "", ""); got != 0 {
+		t.Errorf("quarantined batches = %v, want 0", got)
+	}
+}
+
+// testFencedThenTaken: as testFencedThenResumed, but another broker took the
+// partition before the commit (and holds it still, or released it): the
+// ended tenure cannot be resumed, so its records are set aside in the
+// quarantine, byte for byte, and the Result says ErrSetAside. Nothing is
+// committed at their offsets, the uploader forgets the partition, and the
+// segment is removed.
+func testFencedThenTaken(t *testing.T, env *upEnv, held bool) {
+	ctx := t.Context()
+	a, b := testKey(4, 0), testKey(4, 1)
+	env.lead(a)
+	old := env.take(b)
+	env.resumeOnFenced()
+	c := newCommits()
+	reg := prometheus.NewPedanticRegistry()
+	u, stop := env.start(c, reg, nil)
+	env.write(a, batchSpec{})
+	b1 := env.write(b, batchSpec{records: 2})
+	env.write(a, batchSpec{})
+	b2 := env.write(b, batchSpec{records: 4})
+	env.resign(b)
+	other := env.newStore()
+	l, err := other.AcquireLeadership(ctx, b, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !held {
+		if err := other.ResignLeadership(ctx, b, l.Epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.seal()
+	seq := env.lastSeq
 	c.wait(t, 1)
 	stop()
 
-	segs, res := c.all()
-	rs := res[segs[0]]
-	if len(rs) != 2 {
-		t.Fatalf("%d results, want 2", len(rs))
+	if r := c.result(t, seq, a); r.Err != nil {
+		t.Fatalf("partition a: %v", r.Err)
 	}
-	for _, r := range rs {
-		switch r.Key {
-		case a:
-			if r.Err != nil {
-				t.Fatalf("partition a: %v", r.Err)
-			}
-		case b:
-			if !errors.Is(r.Err, metadata.ErrFenced) {
-				t.Fatalf("partition b: err = %v, want ErrFenced", r.Err)
-			}
-		}
+	if r := c.result(t, seq, b); !errors.Is(r.Err, ErrSetAside) || r.Epoch != old.Epoch {
+		t.Fatalf("partition b: %+v, want ErrSetAside for epoch %d", r, old.Epoch)
+	}
+	if got := env.leaders.fencedCalls(); !slices.Equal(got, []fencedCall{{b, old.Epoch}}) {
+		t.Fatalf("Leaders.Fenced calls %+v, want one for partition b, epoch %d", got, old.Epoch)
+	}
+	if f := env.leaders.fate(b); f != FateSetAside {
+		t.Fatalf("fate of b after the attempt to resume: %v, want FateSetAside", f)
 	}
 	env.checkCommitted(a)
-	if m, err := env.store.Manifest(t.Context(), b); err != nil || len(m) != 0 {
-		t.Fatalf("fenced partition's manifest: %v, %v", m, err)
+	env.checkManifest(b, nil, 0)
+	env.checkQuarantined(b, seq, [][]byte{b1, b2}, "commit")
+	if got := gatheredCounter(t, reg, "strata_tiering_quarantined_batches_total", "", ""); got != 2 {
+		t.Errorf("quarantined batches = %v, want 2", got)
 	}
 	u.mu.Lock()
 	_, kept := u.parts[b]
 	u.mu.Unlock()
 	if kept {
-		t.Fatal("fenced partition not forgotten")
+		t.Error("set-aside partition not forgotten")
 	}
-	if env.hasSegmentFile(segs[0]) {
-		t.Fatal("segment not removed after a fenced commit")
+	if env.hasSegmentFile(seq) {
+		t.Fatal("segment not removed after its records were set aside")
 	}
 }
 
-func testNotLeader(t *testing.T, env *upEnv) {
-	led, notLed := testKey(5, 0), testKey(5, 1)
-	env.lead(led)
-	c := newCommits()
-	_, stop := env.start(c, nil, nil)
-	env.write(notLed, batchSpec{})
-	env.seal()
-	env.write(led, batchSpec{})
-	env.write(notLed, batchSpec{})
-	env.seal()
-	c.wait(t, 2)
-	stop()
+// setAsideCase is a partition whose WAL records this broker may not commit
+// under its current leadership of it, if any.
+type setAsideCase struct {
+	name string
+	// setup writes the partition's WAL records (without sealing) and moves
+	// its leadership on; it says what must end up where.
+	setup func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant
+}
 
-	segs, res := c.all()
-	if len(res[segs[0]]) != 0 {
-		t.Fatalf("segment of only unled batches: results %+v, want none", res[segs[0]])
-	}
-	if rs := res[segs[1]]; len(rs) != 1 || rs[0].Key != led || rs[0].Err != nil {
-		t.Fatalf("second segment: results %+v", rs)
-	}
-	if len(env.objects()) != 1 {
-		t.Fatalf("objects %v: want one (no PUT for a segment with nothing to upload)", env.objects())
-	}
-	env.checkCommitted(led)
-	for _, seq := range segs {
-		if env.hasSegmentFile(seq) {
-			t.Fatalf("segment %d not removed", seq)
+type setAsideWant struct {
+	committed   [][]byte // the manifest's batches after the upload
+	hwm         int64    // and its high watermark
+	quarantined [][]byte
+	skipped     int // WAL batches the tenure that wrote them had committed
+}
+
+var setAsideCases = []setAsideCase{
+	{"NeverLed", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
+		// Not led and no epoch history: bound by the high watermark (0).
+		w := [][]byte{env.write(k, batchSpec{records: 2}), env.write(k, batchSpec{records: 2})}
+		return setAsideWant{quarantined: w}
+	}},
+	{"NotLedTakenSince", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
+		// Its tenure committed the first two batches before it ended
+		// (a crash between commit and WAL removal); the next tenure, another
+		// broker's, began at offset 6.
+		l := env.take(k)
+		w0, w1, w2 := env.write(k, batchSpec{}), env.write(k, batchSpec{}), env.write(k, batchSpec{})
+		env.commitAsCrashed(env.store, k, l.Epoch, w0, w1)
+		env.resign(k)
+		if _, err := env.newStore().AcquireLeadership(t.Context(), k, 2); err != nil {
+			t.Fatal(err)
 		}
-	}
+		env.leaders.decide(k, FateSetAside)
+		return setAsideWant{committed: [][]byte{w0, w1}, hwm: 6, quarantined: [][]byte{w2}, skipped: 2}
+	}},
+	{"NotLedNobodySince", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
+		// No tenure began since: bound by the high watermark (3).
+		l := env.take(k)
+		w0, w1, w2 := env.write(k, batchSpec{}), env.write(k, batchSpec{}), env.write(k, batchSpec{})
+		env.commitAsCrashed(env.store, k, l.Epoch, w0)
+		env.resign(k)
+		env.leaders.decide(k, FateSetAside)
+		return setAsideWant{committed: [][]byte{w0}, hwm: 3, quarantined: [][]byte{w1, w2}, skipped: 1}
+	}},
+	{"LedAgain", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
+		// This broker lost the partition with records uncommitted and led it
+		// again (leader epoch 1, from the high watermark 0): the old tenure's
+		// records are not committed at the new tenure's offsets.
+		env.take(k)
+		w := [][]byte{env.write(k, batchSpec{records: 3}), env.write(k, batchSpec{records: 3})}
+		env.resign(k)
+		if l := env.take(k); l.LeaderEpoch != 1 {
+			t.Fatalf("tenure %+v, want leader epoch 1", l)
+		}
+		env.nextOff[k] = 0
+		n := [][]byte{env.write(k, batchSpec{records: 4}), env.write(k, batchSpec{records: 1})}
+		return setAsideWant{committed: n, hwm: 5, quarantined: w}
+	}},
+	{"OlderLeaderEpoch", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
+		// Leader epoch 0 committed its first batch (offsets 0-2); another
+		// broker led the partition (epoch 1, from offset 3), committed its
+		// own records at 3-5 and released it; this broker leads it again
+		// (epoch 2, from offset 6). The old batch at 3-5 lies below where
+		// epoch 2 began but was never committed: it is set aside.
+		l := env.take(k)
+		w0, w1, w2 := env.write(k, batchSpec{}), env.write(k, batchSpec{}), env.write(k, batchSpec{})
+		env.commitAsCrashed(env.store, k, l.Epoch, w0)
+		env.resign(k)
+		other := env.newStore()
+		o, err := other.AcquireLeadership(t.Context(), k, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs := makeBatch(t, batchSpec{base: 3, records: 3, timestamp: 1_800_000_000_000, valueSize: 20, seed: 99})
+		batch.SetPartitionLeaderEpoch(theirs, o.LeaderEpoch)
+		env.commitAsCrashed(other, k, o.Epoch, theirs)
+		if err := other.ResignLeadership(t.Context(), k, o.Epoch); err != nil {
+			t.Fatal(err)
+		}
+		if l := env.take(k); l.LeaderEpoch != 2 || l.History[len(l.History)-1].StartOffset != 6 {
+			t.Fatalf("tenure %+v, want leader epoch 2 from offset 6", l)
+		}
+		env.nextOff[k] = 6
+		n0, n1 := env.write(k, batchSpec{records: 4}), env.write(k, batchSpec{records: 1})
+		return setAsideWant{committed: [][]byte{w0, theirs, n0, n1}, hwm: 11, quarantined: [][]byte{w1, w2}, skipped: 1}
+	}},
 }
 
-// twoTenures leads k, writes 6 records that stay uncommitted, resigns and
-// leads k again; it returns both fencing epochs.
-func (env *upEnv) twoTenures(k metadata.PartitionKey) (old, cur int64) {
-	env.t.Helper()
-	old = env.lead(k)
-	env.write(k, batchSpec{records: 3})
-	env.write(k, batchSpec{records: 3})
-	if err := env.store.ResignLeadership(env.t.Context(), k, old); err != nil {
-		env.t.Fatal(err)
-	}
-	cur = env.lead(k)
-	if cur == old {
-		env.t.Fatalf("new tenure has the old epoch %d", cur)
-	}
-	return old, cur
-}
-
-// testStaleEpochDropped: the broker led a partition, lost it with records
-// still uncommitted in the WAL, and leads it again. The old tenure's
-// records are dropped (counted as stale_epoch), not committed at the new
-// tenure's offsets; the new tenure's records are committed under its epoch.
-func testStaleEpochDropped(t *testing.T, env *upEnv) {
-	k := testKey(11, 0)
-	_, cur := env.twoTenures(k)
-	// The new tenure starts again at the committed high watermark (0).
-	env.written[k], env.nextOff[k] = nil, 0
-	env.write(k, batchSpec{records: 4})
-	env.write(k, batchSpec{records: 1})
+// testSetAside: the WAL records of a tenure that ended and was not resumed
+// are not committed under this broker's leadership, if any: those the tenure
+// had committed are skipped (the epoch history says where the next tenure
+// began), the others are written to the quarantine, byte for byte, with a
+// note of their offsets, leader epoch and reason, before the WAL segment is
+// removed. A partition led as usual in the same segment is committed.
+func testSetAside(t *testing.T, env *upEnv, sc setAsideCase) {
+	led, k := testKey(5, 0), testKey(5, 1)
+	env.lead(led)
+	env.write(led, batchSpec{})
+	want := sc.setup(t, env, k)
+	env.write(led, batchSpec{})
 	env.seal()
-
+	seq := env.lastSeq
 	c := newCommits()
 	reg := prometheus.NewPedanticRegistry()
 	u, stop := env.start(c, reg, nil)
 	c.wait(t, 1)
 	stop()
 
-	segs, res := c.all()
-	if rs := res[segs[0]]; len(rs) != 1 || rs[0].Key != k || rs[0].Err != nil || rs[0].Epoch != cur {
-		t.Fatalf("results %+v, want one commit of partition %d under epoch %d", rs, k.Partition, cur)
-	}
-	if st := env.checkCommitted(k); st.HighWatermark != 5 {
-		t.Fatalf("high watermark %d, want 5 (the new tenure's records only)", st.HighWatermark)
-	}
-	for reason, want := range map[string]float64{"stale_epoch": 2, "not_leader": 0, "committed": 0, "invalid": 0} {
-		if got := counterValue(t, u.m.skippedBatches.WithLabelValues(reason)); got != want {
-			t.Errorf("skipped batches (%s) = %v, want %v", reason, got, want)
+	_, res := c.all()
+	for _, r := range res[seq] {
+		if r.Err != nil {
+			t.Fatalf("partition %d: %v", r.Key.Partition, r.Err)
+		}
+		if r.Key == k && r.Epoch != env.leaders.tenure(k).Epoch {
+			t.Fatalf("partition %d committed under epoch %d, not its current one", r.Key.Partition, r.Epoch)
 		}
 	}
-	if got := gatheredCounter(t, reg, "strata_tiering_skipped_batches_total", "reason", "stale_epoch"); got != 2 {
-		t.Errorf("exported strata_tiering_skipped_batches_total{reason=\"stale_epoch\"} = %v, want 2", got)
+	c.result(t, seq, led)
+	env.checkCommitted(led)
+	env.checkManifest(k, want.committed, want.hwm)
+	env.checkQuarantined(k, seq, want.quarantined, "")
+	for _, r := range readQuarantine(t, env.quarantine) {
+		if r.Key() != k {
+			t.Fatalf("partition %d, led as usual, quarantined: %+v", r.Partition, r.QuarantinedRange)
+		}
 	}
-	if env.hasSegmentFile(segs[0]) {
-		t.Fatal("segment not removed after its stale records were dropped")
+	if got := gatheredCounter(t, reg, "strata_tiering_quarantined_batches_total", "", ""); got != float64(len(want.quarantined)) {
+		t.Errorf("quarantined batches = %v, want %d", got, len(want.quarantined))
+	}
+	if got := counterValue(t, u.m.skippedBatches.WithLabelValues("committed")); got != float64(want.skipped) {
+		t.Errorf("batches skipped as committed = %v, want %d", got, want.skipped)
+	}
+	if got := env.leaders.fencedCalls(); len(got) != 0 {
+		t.Errorf("Leaders.Fenced called: %+v", got)
+	}
+	if env.hasSegmentFile(seq) {
+		t.Fatal("segment not removed after its records were committed or set aside")
 	}
 }
 
-// testResumedEpochCommitted: a broker back after its lease ended resumed its
-// last tenure of the partition (no one led it since), so that tenure's
-// uncommitted WAL records are committed under the new epoch at their
-// offsets, followed by the new tenure's own.
-func testResumedEpochCommitted(t *testing.T, env *upEnv) {
+// testResumedTenureCommitted: a broker back after its lease ended resumed
+// its last tenure (no one led the partition since): that tenure's WAL
+// records, appended under the old fencing epoch but stamped with the same
+// Kafka leader epoch, are committed under the new fencing epoch at their
+// offsets, followed by the resumed tenure's own.
+func testResumedTenureCommitted(t *testing.T, env *upEnv) {
 	k := testKey(12, 0)
-	old, cur := env.twoTenures(k)
-	env.leaders.resume(k, old)
+	old := env.take(k)
+	env.write(k, batchSpec{records: 3})
+	env.write(k, batchSpec{records: 3})
+	env.resign(k) // the lease ended
+	l, err := env.store.ResumeLeadership(t.Context(), k, 1, old.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Epoch == old.Epoch || l.LeaderEpoch != old.LeaderEpoch || l.Resumed != old.Epoch {
+		t.Fatalf("resumed tenure %+v of %+v", l, old)
+	}
+	env.leaders.lead(k, l)
 	env.write(k, batchSpec{records: 2}) // continues at offset 6, as replay leaves it
 	env.seal()
 
 	c := newCommits()
-	u, stop := env.start(c, prometheus.NewPedanticRegistry(), nil)
+	_, stop := env.start(c, prometheus.NewPedanticRegistry(), nil)
 	c.wait(t, 1)
 	stop()
 
-	segs, res := c.all()
-	if rs := res[segs[0]]; len(rs) != 1 || rs[0].Err != nil || rs[0].Epoch != cur {
-		t.Fatalf("results %+v, want one commit under the new epoch %d", rs, cur)
+	if r := c.result(t, env.lastSeq, k); r.Err != nil || r.Epoch != l.Epoch {
+		t.Fatalf("result %+v, want a commit under the resumed epoch %d", r, l.Epoch)
 	}
 	if st := env.checkCommitted(k); st.HighWatermark != 8 {
 		t.Fatalf("high watermark %d, want 8 (the resumed tenure's records and the new ones)", st.HighWatermark)
 	}
-	if got := counterValue(t, u.m.skippedBatches.WithLabelValues("stale_epoch")); got != 0 {
-		t.Errorf("%v batches of the resumed tenure dropped as stale", got)
+	env.checkNothingQuarantined()
+}
+
+// testWait: a partition whose leadership ended without a hand-off and whose
+// fate the broker has not decided yet (FateWait, as after a restart whose
+// lease had ended) holds its WAL segment back: nothing is PUT, committed or
+// set aside and the segment stays while the uploader keeps asking. Once
+// decided, the records are committed under the resumed tenure, or set aside
+// if another broker took the partition meanwhile.
+func testWait(t *testing.T, env *upEnv, resume bool) {
+	k := testKey(13, 0)
+	old := env.take(k)
+	w := [][]byte{env.write(k, batchSpec{records: 2}), env.write(k, batchSpec{records: 3})}
+	env.resign(k)
+	env.leaders.decide(k, FateWait)
+	env.seal()
+	seq := env.lastSeq
+	c := newCommits()
+	_, stop := env.start(c, nil, nil)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := env.leaders.awaitWaits(ctx, k, 3); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := c.all(); len(segs) != 0 {
+		t.Fatalf("segments handled while the partition's fate was undecided: %v", segs)
+	}
+	if !env.hasSegmentFile(seq) {
+		t.Fatal("segment removed while the partition's fate was undecided")
+	}
+	if objs := env.objects(); len(objs) != 0 {
+		t.Fatalf("objects stored while the partition's fate was undecided: %v", objs)
+	}
+	env.checkManifest(k, nil, 0)
+	env.checkNothingQuarantined()
+
+	var cur metadata.Leadership
+	if resume {
+		var err error
+		if cur, err = env.store.ResumeLeadership(ctx, k, 1, old.Epoch); err != nil {
+			t.Fatal(err)
+		}
+		env.leaders.lead(k, cur)
+	} else {
+		if _, err := env.newStore().AcquireLeadership(ctx, k, 2); err != nil {
+			t.Fatal(err)
+		}
+		env.leaders.decide(k, FateSetAside)
+	}
+	c.wait(t, 1)
+	stop()
+
+	if env.hasSegmentFile(seq) {
+		t.Fatal("segment not removed once decided")
+	}
+	if resume {
+		if r := c.result(t, seq, k); r.Err != nil || r.Epoch != cur.Epoch {
+			t.Fatalf("result %+v, want a commit under the resumed epoch %d", r, cur.Epoch)
+		}
+		env.checkCommitted(k)
+		env.checkNothingQuarantined()
+	} else {
+		if _, res := c.all(); len(res[seq]) != 0 {
+			t.Fatalf("results %+v, want none", res[seq])
+		}
+		env.checkManifest(k, nil, 0)
+		env.checkQuarantined(k, seq, w, "")
+	}
+	if got := env.leaders.fencedCalls(); len(got) != 0 {
+		t.Errorf("Leaders.Fenced called: %+v", got)
 	}
 }
 
-// gatheredCounter is the value reg exports for the counter name{label=value}.
-func gatheredCounter(t *testing.T, reg prometheus.Gatherer, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+// testDeletedTopicDropped: the records of a partition whose topic was
+// deleted (FateDrop) are neither committed, though its leader key still
+// holds, nor set aside; the segment is removed once the rest is committed.
+func testDeletedTopicDropped(t *testing.T, env *upEnv) {
+	kept, gone := testKey(14, 0), testKey(15, 0)
+	env.lead(kept)
+	env.lead(gone)
+	env.write(gone, batchSpec{})
+	env.write(kept, batchSpec{})
+	env.write(gone, batchSpec{})
+	env.leaders.decide(gone, FateDrop)
+	env.seal()
+	seq := env.lastSeq
+	c := newCommits()
+	reg := prometheus.NewPedanticRegistry()
+	_, stop := env.start(c, reg, nil)
+	c.wait(t, 1)
+	stop()
+
+	if _, res := c.all(); len(res[seq]) != 1 || res[seq][0].Key != kept || res[seq][0].Err != nil {
+		t.Fatalf("results %+v, want one commit of the partition kept", res[seq])
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
+	env.checkCommitted(kept)
+	env.checkManifest(gone, nil, 0)
+	env.checkNothingQuarantined()
+	if got := gatheredCounter(t, reg, "strata_tiering_skipped_batches_total", "reason", "deleted"); got != 2 {
+		t.Errorf("batches skipped as deleted = %v, want 2", got)
 	}
-	t.Fatalf("%s{%s=%q} not exported", name, label, value)
-	return 0
+	if env.hasSegmentFile(seq) {
+		t.Fatal("segment not removed")
+	}
 }
 
 // testRecoverySkipsCommitted: a broker uploaded and committed its first
@@ -744,9 +1275,8 @@ func testRecoverySkipsCommitted(t *testing.T, env *upEnv) {
 	}
 	var cs []metadata.Commit
 	for _, e := range index {
-		epoch, _, _ := env.leaders.Epoch(e.Key)
 		me := e.ManifestEntry("segments/crashed.seg")
-		cs = append(cs, metadata.Commit{Key: e.Key, Epoch: epoch, Entry: me,
+		cs = append(cs, metadata.Commit{Key: e.Key, Epoch: env.leaders.tenure(e.Key).Epoch, Entry: me,
 			State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}})
 	}
 	for _, err := range env.store.CommitSegments(t.Context(), cs) {
@@ -839,7 +1369,7 @@ func testCancelDuringOutage(t *testing.T, env *upEnv) {
 	env.write(k, batchSpec{})
 	env.seal()
 
-	u := NewUploader(UploaderOptions{Bucket: env.bucket, Store: env.store, WAL: env.wal, Leaders: env.leaders})
+	u := NewUploader(env.options())
 	u.minBackoff, u.maxBackoff = time.Millisecond, 5*time.Millisecond
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -876,8 +1406,7 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 	})
 
 	b := env.write(dup, batchSpec{records: 2})
-	epoch, _, _ := env.leaders.Epoch(dup)
-	if p, err := env.wal.Write(AppendEntryHeader(nil, dup, epoch), b); err != nil {
+	if p, err := env.wal.Write(AppendEntryHeader(nil, dup, env.leaders.tenure(dup).Epoch), b); err != nil {
 		t.Fatal(err)
 	} else if err := p.Wait(t.Context()); err != nil {
 		t.Fatal(err)
@@ -931,7 +1460,7 @@ func testCorruptSegmentStopsRun(t *testing.T, env *upEnv) {
 		t.Fatal(err)
 	}
 
-	u := NewUploader(UploaderOptions{Bucket: env.bucket, Store: env.store, WAL: env.wal, Leaders: env.leaders})
+	u := NewUploader(env.options())
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	var ce *wal.CorruptionError
