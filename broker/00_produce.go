@@ -4,7 +4,10 @@ package broker
 //
 // Each partition's data must be exactly one v2 record batch. The batch header
 // is validated (magic, length, CRC-32C, record count, max.message.bytes) and
-// the records are never decoded. Idempotent batches are checked against the
+// the records are not decoded, except on a compacted topic, where, as in
+// Kafka, a record without a key gets INVALID_RECORD (with per-record errors
+// from v8); they are read there through internal/batch's bounded decoder, so
+// a compression bomb gets INVALID_RECORD too. Idempotent batches are checked against the
 // producer's last five batches: a retried batch is answered with its original
 // offset, a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
 // INVALID_PRODUCER_EPOCH. Offsets are assigned and the batch is written to the
@@ -85,6 +88,10 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				pb, err := b.produceOne(t, p, rp.Records, now)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
+					var re *recordsError // per-record errors and a message, written on v8+
+					if errors.As(err, &re) {
+						sp.ErrorRecords, sp.ErrorMessage = re.records, &re.message
+					}
 					if sp.ErrorCode == kerr.UnknownServerError.Code {
 						b.log.Error("produce", "topic", t.meta.Name, "partition", rp.Partition, "error", err)
 					}
@@ -150,6 +157,14 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 	}
 	if h.Transactional() || h.Control() {
 		return producedBatch{}, kerr.InvalidRecord
+	}
+	if t.cfg.compacts {
+		// Kafka's record validation of compacted topics: the one place
+		// the produce path decodes records (bounded, see
+		// checkCompactedRecords); other topics take the batch as bytes.
+		if err := checkCompactedRecords(t.meta.Name, p.key.Partition, records); err != nil {
+			return producedBatch{}, err
+		}
 	}
 	lat := int64(-1)
 	if t.cfg.logAppendTime {

@@ -9,15 +9,25 @@ package broker
 // is none), as Kafka's time index does: manifest entries and batch headers
 // carry max timestamps, so archived segments are searched without reading
 // them all, and only the batch holding the answer is decoded.
+//
+// That batch's records are decoded as a stream, within
+// batch.MaxDecompressedBytes (a batch is a client's claim: a few hundred KB
+// of gzip can inflate to gigabytes). A batch that does not decode, or
+// decompresses past the limit, answers its partition CORRUPT_MESSAGE, as
+// Kafka answers a read that meets a CorruptRecordException; the broker and
+// the other partitions carry on. Errors reading the log remain
+// KAFKA_STORAGE_ERROR.
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/batch"
 )
 
-func init() { register(2, 1, 6, async(handleListOffsets)) }
+func init() { register(2, 1, 6, concurrent(handleListOffsets)) }
 
 func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest) kmsg.Response {
 	b := c.b
@@ -53,12 +63,17 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 						break
 					}
 					off, ts, err := p.offsetForTime(ctx, b.reader, rp.Timestamp)
-					if err != nil {
+					switch {
+					case err == nil:
+						sp.Offset, sp.Timestamp = off, ts
+					case batch.IsCorrupt(err):
+						b.log.Warn("list offsets by time: a batch does not decode", "topic", rt.Topic, "partition", rp.Partition,
+							"timestamp", rp.Timestamp, "error", err)
+						sp.ErrorCode = kerr.CorruptMessage.Code
+					default:
 						b.log.Error("list offsets by time", "topic", rt.Topic, "partition", rp.Partition, "error", err)
 						sp.ErrorCode = kerr.KafkaStorageError.Code
-						break
 					}
-					sp.Offset, sp.Timestamp = off, ts
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

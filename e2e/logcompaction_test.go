@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,9 +45,10 @@ func TestLogCompaction(t *testing.T) {
 			}
 			rs = append(rs, r)
 		}
-		// Each round ends with a record without a key: it stays, so every
+		// Each round ends with a record of a key of its own (compacted
+		// topics refuse records without a key): it stays, so every other
 		// keyed record is subject to compaction alone.
-		rs = append(rs, &kgo.Record{Value: []byte(fmt.Sprint("marker", round))})
+		rs = append(rs, &kgo.Record{Key: []byte(fmt.Sprint("marker", round)), Value: []byte(fmt.Sprint("marker", round))})
 		results := cl.ProduceSync(ctx, rs...)
 		if err := results.FirstErr(); err != nil {
 			t.Fatal(err)
@@ -78,9 +80,8 @@ func TestLogCompaction(t *testing.T) {
 				t.Fatalf("offset %d after %d", r.Offset, last)
 			}
 			last = r.Offset
-			if r.Key == "" {
+			if strings.HasPrefix(r.Key, "marker") {
 				markers++
-				continue
 			}
 			if _, dup := keyed[r.Key]; dup && problem == "" {
 				problem = "key " + r.Key + " more than once"
@@ -88,7 +89,7 @@ func TestLogCompaction(t *testing.T) {
 			keyed[r.Key] = r.Value
 		}
 		if markers != len(codecs) {
-			t.Fatalf("%d records without a key read, produced %d", markers, len(codecs))
+			t.Fatalf("%d marker records read, produced %d", markers, len(codecs))
 		}
 		if problem == "" {
 			for k, v := range latest {

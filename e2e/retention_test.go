@@ -45,7 +45,9 @@ func TestRetention(t *testing.T) {
 		t.Helper()
 		rs := make([]*kgo.Record, n)
 		for i := range rs {
-			rs[i] = &kgo.Record{Topic: topic, Value: value, Timestamp: ts}
+			// A key of its own: compacted topics refuse records without
+			// one, and none is compacted away.
+			rs[i] = &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%s-%d-%d", topic, ts.UnixNano(), i), Value: value, Timestamp: ts}
 		}
 		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 			t.Fatal(err)

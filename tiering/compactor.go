@@ -144,8 +144,11 @@ type LogPolicy struct {
 // records to drop is rewritten into a new object and swapped in, one entry
 // at a time. Records keep their offsets and bytes; records without a key
 // stay; the last record of each entry stays, so that an entry ends where it
-// did and a consumer always finds a batch to move past. It returns the
-// entries rewritten, old and new, until the first error.
+// did and a consumer always finds a batch to move past. A batch whose records
+// do not decode (batch.IsCorrupt: malformed, or decompressing past
+// batch.MaxDecompressedBytes) is logged and kept whole, so that one bad
+// batch never stops a partition's cleaning. It returns the entries
+// rewritten, old and new, until the first error.
 func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epoch int64, entries []metadata.ManifestEntry, policy LogPolicy, opts ArchiveOptions) (old, cleaned []metadata.ManifestEntry, err error) {
 	latest := map[string]int64{}
 	for _, e := range entries {
@@ -156,6 +159,15 @@ func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epo
 				}
 				return true
 			})
+			if batch.IsCorrupt(err) {
+				// Its keys stay unknown: the pass below keeps it whole, and
+				// keeps older records of its keys that a record in it may
+				// have superseded.
+				h, _ := batch.Parse(raw)
+				c.uploader.log.Warn("log compaction keeps a batch it cannot decode as it is", "partition", key.String(),
+					"object", e.Object, "offset", h.BaseOffset, "bytes", len(raw), "error", err)
+				return nil
+			}
 			return err
 		})
 		if err != nil {
@@ -195,6 +207,9 @@ func (c *Compactor) rewrite(ctx context.Context, key metadata.PartitionKey, epoc
 	dropped := false
 	err := c.eachBatch(ctx, e, func(raw []byte) error {
 		out, d, err := batch.Filter(raw, keep)
+		if batch.IsCorrupt(err) {
+			return b.Add(raw) // kept as it is (the first pass logged it)
+		}
 		dropped = dropped || d
 		if err != nil || out == nil {
 			return err

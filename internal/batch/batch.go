@@ -1,9 +1,11 @@
 // Package batch reads and rewrites the fixed 61-byte header of a Kafka record
-// batch (message format v2) without touching the records inside it.
+// batch (message format v2), and decodes the records inside it where the
+// broker must: log compaction (Filter), lookups by timestamp (RecordTimes)
+// and the key check of compacted topics at produce time (NullKeys).
 //
-// The broker treats a batch as bytes: it validates the header and the CRC,
-// rewrites the base offset (and, for LogAppendTime topics, the timestamps and
-// the CRC), and never decodes or re-encodes the records.
+// The produce and fetch paths treat a batch as bytes: they validate the header
+// and the CRC, rewrite the base offset (and, for LogAppendTime topics, the
+// timestamps and the CRC), and never decode or re-encode the records.
 //
 //	offset  width  field
 //	     0      8  base offset            int64, big endian
@@ -20,7 +22,42 @@
 //	    51      2  producer epoch         int16
 //	    53      4  base sequence          int32
 //	    57      4  record count           int32
-//	    61      …  records
+//	    61      …  records, compressed with the codec as one stream
+//
+// Each record (varints are zigzag-encoded, as in Kafka):
+//
+//	length           varint   bytes after this field
+//	attributes       int8     unused
+//	timestamp delta  varlong  from the base timestamp
+//	offset delta     varint   from the base offset
+//	key length       varint   -1: no key
+//	key              bytes
+//	value length     varint   -1: null value (a tombstone)
+//	value            bytes
+//	header count     varint
+//	headers          key length varint (>= 0), key, value length varint (>= -1), value
+//
+// # Decoding records within bounds
+//
+// A batch is a claim from a client: a few hundred kilobytes of gzip can
+// inflate to gigabytes, and any length inside can lie. Records are therefore
+// decoded one at a time from a streaming decompressor (gzip, snappy raw or
+// xerial-framed, lz4 frames, zstd), so that what is held is about one record
+// (keys and values are skipped as they stream past when only offsets,
+// timestamps or key presence are wanted), and:
+//   - a batch's records may decompress to at most MaxDecompressedBytes
+//     (64 MiB); past it decoding stops with ErrTooLarge;
+//   - the record count is checked against what the limit can hold, and every
+//     length (record, key, value, header count, header key and value) against
+//     what is left of its record and of the limit, before it is used; buffers
+//     grow with the bytes that arrive, never from a length read;
+//   - malformed records, truncated streams, codec errors and bytes after the
+//     last record are ErrCorrupt, as Kafka rejects them.
+//
+// What each codec holds beyond one record is described in codec.go; each
+// case is bounded by the limit. Filter, which rewrites a batch, decodes it
+// twice rather than hold the records it keeps: it holds one record, a bit
+// per record, and the compressed output.
 package batch
 
 import (
@@ -28,13 +65,20 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-
-	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // HeaderSize is the size of a v2 record batch header.
 const HeaderSize = 61
+
+// MaxDecompressedBytes is the most that the records of one batch may
+// decompress to when the broker decodes them (uncompressed batches are their
+// own bound). It is 64 times Kafka's default max.message.bytes (1 MiB):
+// Kafka clients compress real data 2 to 10 times, so a batch the default
+// limit accepts stays far below it, while ratios in the hundreds come from
+// degenerate input (a run of zeros deflates about 1000 times). As records
+// stream, memory does not grow with it; it bounds the work one batch can
+// cost and what Filter holds.
+const MaxDecompressedBytes = 64 << 20
 
 // Attribute bits.
 const (
@@ -53,6 +97,13 @@ var (
 	// ErrInvalid means a header field is impossible (negative length, record count
 	// that disagrees with the offset delta, …).
 	ErrInvalid = errors.New("batch: invalid header")
+	// ErrCorrupt means the records do not decode: a codec error, a truncated
+	// stream, a length that does not fit its record, fewer records than the
+	// header counts or bytes after the last one.
+	ErrCorrupt = errors.New("batch: corrupt records")
+	// ErrTooLarge means the records decompress to more than the limit
+	// (MaxDecompressedBytes), or claim to.
+	ErrTooLarge = errors.New("batch: records decompress past the limit")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -189,47 +240,57 @@ func Iter(b []byte, fn func(h Header, raw []byte) error) error {
 	return nil
 }
 
-// decompressor handles every Kafka codec, including the xerial framing Java
-// clients use for snappy.
-var decompressor = kgo.DefaultDecompressor()
-
 // RecordTimes calls fn with the offset and timestamp of each record of a
 // whole batch, in order, until fn returns false. Only the timestamp and
-// offset deltas are read; compressed batches are decompressed. For
-// LogAppendTime batches every record has the batch's max timestamp, as in
-// Kafka.
+// offset deltas are kept; keys and values stream past. For LogAppendTime
+// batches every record has the batch's max timestamp, as in Kafka. Records
+// that do not decode give ErrCorrupt, records that decompress past
+// MaxDecompressedBytes ErrTooLarge.
 func RecordTimes(raw []byte, fn func(offset, timestamp int64) bool) error {
-	h, err := Parse(raw)
+	return recordTimes(raw, MaxDecompressedBytes, fn)
+}
+
+func recordTimes(raw []byte, limit int, fn func(offset, timestamp int64) bool) error {
+	r, err := newRecordReader(raw, readMeta, limit)
 	if err != nil {
 		return err
 	}
-	records := raw[HeaderSize:h.Size()]
-	if h.Codec() != 0 {
-		if records, err = decompressor.Decompress(records, kgo.CompressionCodecType(h.Codec())); err != nil {
-			return fmt.Errorf("%w: decompress: %v", ErrInvalid, err)
-		}
-	}
-	logAppendTime := h.Attributes&attrTimestampType != 0
-	r := kbin.Reader{Src: records}
-	for i := int32(0); i < h.NumRecords; i++ {
-		length := r.Varint()
-		if !r.Ok() || length < 0 || int(length) > len(r.Src) {
-			return fmt.Errorf("%w: record %d length", ErrInvalid, i)
-		}
-		rec := kbin.Reader{Src: r.Span(int(length))}
-		rec.Int8() // attributes
-		tsDelta := rec.Varlong()
-		offDelta := rec.Varint()
-		if !rec.Ok() {
-			return fmt.Errorf("%w: record %d header", ErrInvalid, i)
-		}
-		ts := h.BaseTimestamp + tsDelta
-		if logAppendTime {
-			ts = h.MaxTimestamp
-		}
-		if !fn(h.BaseOffset+int64(offDelta), ts) {
+	defer r.close()
+	for r.next() {
+		if !fn(r.offset(), r.timestamp()) {
 			return nil
 		}
 	}
-	return nil
+	return r.err
+}
+
+// NullKeys decodes every record of a whole batch, as the produce path does
+// for compacted topics, and returns the indexes in the batch of the records
+// that have no key (at most max of them, the first ones) and how many there
+// are in all. It fails as RecordTimes does, and also with ErrCorrupt if
+// anything follows the last record or the codec's checksum does not match.
+func NullKeys(raw []byte, max int) (indexes []int32, total int, err error) {
+	return nullKeys(raw, MaxDecompressedBytes, max)
+}
+
+func nullKeys(raw []byte, limit, max int) ([]int32, int, error) {
+	r, err := newRecordReader(raw, readMeta, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.close()
+	var indexes []int32
+	total := 0
+	for r.next() {
+		if r.rec.keyLen < 0 {
+			if total < max {
+				indexes = append(indexes, r.rec.index)
+			}
+			total++
+		}
+	}
+	if r.err != nil {
+		return nil, 0, r.err
+	}
+	return indexes, total, nil
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-
-	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"io"
 )
 
-// Log compaction is the one place that looks inside a batch's records.
+// Log compaction is the one place that rewrites a batch's records.
 
 // Record is what Filter shows of one record.
 type Record struct {
@@ -20,25 +18,26 @@ type Record struct {
 	Tombstone bool   // the value is null
 }
 
-// compressors re-compress filtered batches with the codec they came with.
-var compressors = func() map[int8]kgo.Compressor {
-	out := map[int8]kgo.Compressor{}
-	for codec, c := range map[int8]kgo.CompressionCodec{1: kgo.GzipCompression(), 2: kgo.SnappyCompression(), 3: kgo.Lz4Compression(), 4: kgo.ZstdCompression()} {
-		comp, err := kgo.DefaultCompressor(c)
-		if err != nil {
-			panic(err)
-		}
-		out[codec] = comp
-	}
-	return out
-}()
-
 // Filter returns a whole batch holding the records of raw for which keep
 // is true, in order, each record's bytes unchanged, and whether any was
 // dropped. The base offset, last offset delta, timestamps, producer fields
 // and codec stay; the record count, length and CRC are recomputed. With
 // nothing kept it returns nil. Control batches are returned as they are.
+// Record.Key is valid only during the call to keep.
+//
+// Records are decoded within MaxDecompressedBytes (see the package doc), in
+// two passes: the first asks keep about each record, holding one key at a
+// time and one bit per record; only if it dropped some but not all does the
+// second decode the batch again and stream the kept records into the
+// codec's compressor. Filter therefore holds one record and the compressed
+// output, never the kept records uncompressed. A compressed snappy batch is
+// rewritten with Java's xerial framing. A batch that does not decode gives
+// ErrCorrupt or ErrTooLarge and no output.
 func Filter(raw []byte, keep func(Record) bool) ([]byte, bool, error) {
+	return filter(raw, MaxDecompressedBytes, keep)
+}
+
+func filter(raw []byte, limit int, keep func(Record) bool) ([]byte, bool, error) {
 	h, err := Parse(raw)
 	if err != nil {
 		return nil, false, err
@@ -46,68 +45,91 @@ func Filter(raw []byte, keep func(Record) bool) ([]byte, bool, error) {
 	if h.Attributes&attrControl != 0 {
 		return raw[:h.Size()], false, nil
 	}
-	codec := h.Codec()
-	records := raw[HeaderSize:h.Size()]
-	if codec != 0 {
-		if records, err = decompressor.Decompress(records, kgo.CompressionCodecType(codec)); err != nil {
-			return nil, false, fmt.Errorf("%w: decompress: %v", ErrInvalid, err)
-		}
+	drop, kept, err := decide(raw, limit, keep)
+	if err != nil {
+		return nil, false, err
 	}
-	logAppendTime := h.Attributes&attrTimestampType != 0
-	var kept []byte
-	n := int32(0)
-	r := kbin.Reader{Src: records}
-	for i := int32(0); i < h.NumRecords; i++ {
-		start := len(records) - len(r.Src)
-		length := r.Varint()
-		if !r.Ok() || length < 0 || int(length) > len(r.Src) {
-			return nil, false, fmt.Errorf("%w: record %d length", ErrInvalid, i)
-		}
-		body := r.Span(int(length))
-		whole := records[start : len(records)-len(r.Src)]
-		rec := kbin.Reader{Src: body}
-		rec.Int8() // attributes
-		tsDelta := rec.Varlong()
-		offDelta := rec.Varint()
-		keyLen := rec.Varint()
-		var key []byte
-		if keyLen >= 0 {
-			key = rec.Span(int(keyLen))
-		}
-		valueLen := rec.Varint()
-		if !rec.Ok() {
-			return nil, false, fmt.Errorf("%w: record %d", ErrInvalid, i)
-		}
-		ts := h.BaseTimestamp + tsDelta
-		if logAppendTime {
-			ts = h.MaxTimestamp
-		}
-		if keep(Record{Offset: h.BaseOffset + int64(offDelta), Timestamp: ts, Key: key, Tombstone: valueLen < 0}) {
-			kept = append(kept, whole...)
-			n++
-		}
-	}
-	if n == h.NumRecords {
+	switch kept {
+	case h.NumRecords:
 		return raw[:h.Size()], false, nil
-	}
-	if n == 0 {
+	case 0:
 		return nil, true, nil
 	}
-	body := kept
-	if codec != 0 {
-		var buf bytes.Buffer
-		var used kgo.CompressionCodecType
-		body, used = compressors[codec].Compress(&buf, kept)
-		if int8(used) != codec {
-			return nil, false, fmt.Errorf("%w: recompress with codec %d", ErrInvalid, codec)
-		}
-		body = bytes.Clone(body)
+	out, err := rewrite(raw, h, limit, drop, kept)
+	if err != nil {
+		return nil, false, err
 	}
-	out := make([]byte, HeaderSize, HeaderSize+len(body))
-	copy(out, raw[:HeaderSize])
-	out = append(out, body...)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[57:], uint32(n))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], castagnoli))
 	return out, true, nil
 }
+
+// decide calls keep with each record of raw and returns a bit per record,
+// set for those dropped, and how many were kept.
+func decide(raw []byte, limit int, keep func(Record) bool) ([]uint64, int32, error) {
+	r, err := newRecordReader(raw, readKey, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.close()
+	var drop []uint64 // grows with the records read, not with their count claimed
+	kept := int32(0)
+	for r.next() {
+		rec := Record{Offset: r.offset(), Timestamp: r.timestamp(), Tombstone: r.rec.valueLen < 0}
+		if r.rec.keyLen >= 0 {
+			rec.Key = r.rec.key
+		}
+		i := r.rec.index
+		if int(i/64) == len(drop) {
+			drop = append(drop, 0)
+		}
+		if keep(rec) {
+			kept++
+		} else {
+			drop[i/64] |= 1 << (i % 64)
+		}
+	}
+	return drop, kept, r.err
+}
+
+// rewrite builds the batch of raw's records not dropped, n of them.
+func rewrite(raw []byte, h Header, limit int, drop []uint64, n int32) ([]byte, error) {
+	r, err := newRecordReader(raw, readWhole, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	out := bytes.NewBuffer(make([]byte, 0, h.Size()))
+	out.Write(raw[:HeaderSize])
+	var w io.WriteCloser = nopWriteCloser{out}
+	codec := h.Codec()
+	if codec != 0 {
+		c, release, err := newCompressor(codec, out)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		w = c
+	}
+	for r.next() {
+		if i := r.rec.index; drop[i/64]&(1<<(i%64)) != 0 {
+			continue
+		}
+		if _, err := w.Write(r.rec.whole); err != nil {
+			return nil, fmt.Errorf("%w: recompress with %s: %v", ErrInvalid, codecName(codec), err)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("%w: recompress with %s: %v", ErrInvalid, codecName(codec), err)
+	}
+	b := out.Bytes()
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint32(b[57:], uint32(n))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return b, nil
+}
+
+type nopWriteCloser struct{ *bytes.Buffer }
+
+func (nopWriteCloser) Close() error { return nil }
