@@ -12,7 +12,9 @@ package broker
 // a commit lands. Fetch sessions (v7+) are not kept: the response session id
 // is 0, which clients treat as "send full requests". read_committed reads the
 // same as read_uncommitted (no transactions). Offsets outside [log start,
-// high watermark] get OFFSET_OUT_OF_RANGE.
+// high watermark] get OFFSET_OUT_OF_RANGE. Fetch only reads: it runs whole,
+// long poll included, concurrently with the connection's later requests
+// (conn.go).
 
 import (
 	"context"
@@ -23,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(1, 4, 16, async(handleFetch)) }
+func init() { register(1, 4, 16, concurrent(handleFetch)) }
 
 func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Response {
 	b := c.b

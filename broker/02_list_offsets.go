@@ -17,6 +17,9 @@ package broker
 // Kafka answers a read that meets a CorruptRecordException; the broker and
 // the other partitions carry on. Errors reading the log remain
 // KAFKA_STORAGE_ERROR.
+//
+// ListOffsets only reads, and may read the object store: it runs whole
+// concurrently with the connection's later requests (conn.go).
 
 import (
 	"context"

@@ -26,7 +26,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(3, 0, 12, async(handleMetadata)) }
+func init() { register(3, 0, 12, ordered(handleMetadata)) }
 
 func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kmsg.Response {
 	b := c.b

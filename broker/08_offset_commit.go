@@ -4,12 +4,15 @@ package broker
 //
 // Commits a group's offsets to etcd (under the group's coordinator shard,
 // guarded by the shard's epoch) and answers once they are there; commits
-// arriving together share one etcd transaction. A member must be of the
-// current generation (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
-// FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while the group syncs, as Kafka
-// validates); a commit with no generation and no member id (a simple
-// consumer such as kcat, or an admin tool) is taken for a group with no
-// members, and creates it; one naming a generation for a group that does
+// arriving together share one etcd transaction. One connection's commits
+// land in request order, pipelined ones too (librdkafka's asynchronous
+// commits): each is checked and queued in its ordered part (conn.go) and
+// waited for concurrently. A member must be of the current generation
+// (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+// REBALANCE_IN_PROGRESS while the group syncs, as Kafka validates); a
+// commit with no generation and no member id (a simple consumer such as
+// kcat, or an admin tool) is taken for a group with no members, and
+// creates it; one naming a generation for a group that does
 // not exist gets GROUP_ID_NOT_FOUND (ILLEGAL_GENERATION before v9). Each
 // partition gets its own code: UNKNOWN_TOPIC_OR_PARTITION for a topic or
 // partition that does not exist, OFFSET_METADATA_TOO_LARGE past 4 KiB of
@@ -27,11 +30,14 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(8, 0, 9, async(handleOffsetCommit)) }
+func init() { register(8, 0, 9, handleOffsetCommit) }
 
-func handleOffsetCommit(ctx context.Context, c *conn, req *kmsg.OffsetCommitRequest) kmsg.Response {
+// handleOffsetCommit validates the commit and queues its write in the
+// ordered part, so that one connection's commits land in request order and
+// pipelined ones share etcd transactions; the wait part waits for it.
+func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
+	req := kreq.(*kmsg.OffsetCommitRequest)
 	b := c.b
-	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	// codes[i][j] is the answer for req.Topics[i].Partitions[j]; the
 	// partitions left at -1 are committed.
 	codes := make([][]int16, len(req.Topics))
@@ -39,7 +45,7 @@ func handleOffsetCommit(ctx context.Context, c *conn, req *kmsg.OffsetCommitRequ
 	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
 	for i, rt := range req.Topics {
 		codes[i] = make([]int16, len(rt.Partitions))
-		t, _ := b.topics.lookup(ctx, rt.Topic)
+		t, _ := b.topics.lookup(c.ctx, rt.Topic)
 		for j, rp := range rt.Partitions {
 			switch {
 			case t == nil || t.meta.Name == metadata.OffsetsTopic || t.partition(rp.Partition) == nil:
@@ -69,33 +75,43 @@ func handleOffsetCommit(ctx context.Context, c *conn, req *kmsg.OffsetCommitRequ
 		}
 		code = g.checkCommit(req.Generation, req.MemberID, req.InstanceID)
 	})
+	var queued *groupWrite
+	var landed func()
 	if err == nil && code == nil && len(write.Offsets) > 0 {
-		err = s.commit(ctx, write, func() {
+		queued = s.queueWrite(write, func() {
 			g := s.group(req.Group, true)
 			for gp, o := range write.Offsets {
 				g.offsets[gp] = *o
 			}
 		})
+		landed = c.trackGroupWrite()
 	}
-	if err != nil {
-		code = asKerr(err)
-	}
-	for i, rt := range req.Topics {
-		st := kmsg.NewOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
-		for j, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetCommitResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.ErrorCode = codes[i][j]
-			if sp.ErrorCode == -1 {
-				sp.ErrorCode = 0
-				if code != nil {
-					sp.ErrorCode = code.Code
-				}
-			}
-			st.Partitions = append(st.Partitions, sp)
+	return func(ctx context.Context) kmsg.Response {
+		if queued != nil {
+			err = queued.wait(ctx)
+			landed()
 		}
-		resp.Topics = append(resp.Topics, st)
+		if err != nil {
+			code = asKerr(err)
+		}
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for i, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for j, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = codes[i][j]
+				if sp.ErrorCode == -1 {
+					sp.ErrorCode = 0
+					if code != nil {
+						sp.ErrorCode = code.Code
+					}
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
 	}
-	return resp
 }

@@ -6,7 +6,10 @@ package broker
 // Answers from the coordinator's memory, which holds what etcd holds. A
 // partition without a committed offset gets offset -1, as in Kafka; so does
 // every partition of a group that does not exist. Offsets are always stable
-// (there are no transactions), so require_stable changes nothing.
+// (there are no transactions), so require_stable changes nothing. It
+// answers once the commits queued by the connection's earlier requests
+// have landed, so a commit followed by an OffsetFetch reads the commit
+// (conn.go).
 
 import (
 	"context"
@@ -17,7 +20,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(9, 0, 9, async(handleOffsetFetch)) }
+func init() { register(9, 0, 9, afterGroupWrites(handleOffsetFetch)) }
 
 // fetchedOffsets is one group's answer, by topic then partition.
 type fetchedOffsets struct {

@@ -18,7 +18,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(10, 0, 4, async(handleFindCoordinator)) }
+func init() { register(10, 0, 4, ordered(handleFindCoordinator)) }
 
 func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)

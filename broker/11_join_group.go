@@ -21,31 +21,34 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(11, 0, 9, async(handleJoinGroup)) }
+func init() { register(11, 0, 9, handleJoinGroup) }
 
-func handleJoinGroup(ctx context.Context, c *conn, req *kmsg.JoinGroupRequest) kmsg.Response {
+// handleJoinGroup changes the group in its ordered part; the wait part
+// waits for the rebalance.
+func handleJoinGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
+	req := kreq.(*kmsg.JoinGroupRequest)
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.MemberID, resp.Generation = req.MemberID, -1
+	answer := func(code *kerr.Error) func(context.Context) kmsg.Response {
+		resp.ErrorCode = code.Code
+		return func(context.Context) kmsg.Response { return resp }
+	}
 	// Checked before the group is created, so that a bad join leaves nothing.
 	switch st := req.SessionTimeoutMillis; {
 	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
+		return answer(kerr.InvalidGroupID)
 	case st < groupMinSessionTimeoutMs || st > groupMaxSessionTimeoutMs:
-		resp.ErrorCode = kerr.InvalidSessionTimeout.Code
-		return resp
+		return answer(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
-		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
-		return resp
+		return answer(kerr.InconsistentGroupProtocol)
 	}
 	var now kmsg.Response
 	var wait chan kmsg.Response
 	err := c.b.groups.withGroup(req.Group, true, func(_ *shard, g *group) { now, wait = g.join(c, req) })
 	if err != nil {
-		resp.ErrorCode = kerrCode(err)
-		return resp
+		return answer(asKerr(err))
 	}
-	return await(ctx, now, wait)
+	return func(ctx context.Context) kmsg.Response { return await(ctx, now, wait) }
 }
 
 // await returns now, or what wait gets (nil, no response, if the

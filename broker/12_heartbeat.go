@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(12, 0, 4, async(handleHeartbeat)) }
+func init() { register(12, 0, 4, ordered(handleHeartbeat)) }
 
 func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(13, 0, 5, async(handleLeaveGroup)) }
+func init() { register(13, 0, 5, ordered(handleLeaveGroup)) }
 
 func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)

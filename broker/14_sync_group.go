@@ -16,13 +16,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(14, 0, 5, async(handleSyncGroup)) }
+func init() { register(14, 0, 5, handleSyncGroup) }
 
-func handleSyncGroup(ctx context.Context, c *conn, req *kmsg.SyncGroupRequest) kmsg.Response {
+// handleSyncGroup changes the group in its ordered part; the wait part
+// waits for the leader's assignment.
+func handleSyncGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
+	req := kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
+		return func(context.Context) kmsg.Response { return resp }
 	}
 	var now kmsg.Response
 	var wait chan kmsg.Response
@@ -36,7 +39,7 @@ func handleSyncGroup(ctx context.Context, c *conn, req *kmsg.SyncGroupRequest) k
 	})
 	if err != nil {
 		resp.ErrorCode = kerrCode(err)
-		return resp
+		now, wait = resp, nil
 	}
-	return await(ctx, now, wait)
+	return func(ctx context.Context) kmsg.Response { return await(ctx, now, wait) }
 }

@@ -6,7 +6,8 @@ package broker
 // chosen protocol and their assignment), from the coordinator. A group the
 // coordinator does not have is "Dead" with no members, as in Kafka; a group
 // this broker does not coordinate gets NOT_COORDINATOR. Authorized
-// operations are not reported (no ACLs).
+// operations are not reported (no ACLs). It answers once the group writes
+// queued by the connection's earlier requests have landed (conn.go).
 
 import (
 	"context"
@@ -15,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(15, 0, 5, async(handleDescribeGroups)) }
+func init() { register(15, 0, 5, afterGroupWrites(handleDescribeGroups)) }
 
 func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)

@@ -5,7 +5,8 @@ package broker
 // Lists the groups this broker coordinates, as Kafka does: an admin client
 // asks every broker. Every group is a classic group. While a shard is still
 // loading, the groups of the others are listed with
-// COORDINATOR_LOAD_IN_PROGRESS.
+// COORDINATOR_LOAD_IN_PROGRESS. It answers once the group writes queued by
+// the connection's earlier requests (a DeleteGroups) have landed (conn.go).
 
 import (
 	"context"
@@ -17,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(16, 0, 5, async(handleListGroups)) }
+func init() { register(16, 0, 5, afterGroupWrites(handleListGroups)) }
 
 func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)

@@ -21,7 +21,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(19, 0, 7, async(handleCreateTopics)) }
+func init() { register(19, 0, 7, ordered(handleCreateTopics)) }
 
 // errInvalidTopic wraps an illegal topic name.
 var errInvalidTopic = errors.New("invalid topic name")

@@ -21,7 +21,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(21, 0, 2, async(handleDeleteRecords)) }
+func init() { register(21, 0, 2, ordered(handleDeleteRecords)) }
 
 func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRequest) kmsg.Response {
 	b := c.b

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(22, 0, 4, async(handleInitProducerID)) }
+func init() { register(22, 0, 4, ordered(handleInitProducerID)) }
 
 // producerIDBlock is how many ids one etcd reservation covers.
 const producerIDBlock = 1000

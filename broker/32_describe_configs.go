@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(32, 0, 4, async(handleDescribeConfigs)) }
+func init() { register(32, 0, 4, ordered(handleDescribeConfigs)) }
 
 func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfigsRequest) kmsg.Response {
 	b := c.b

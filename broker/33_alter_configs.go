@@ -17,7 +17,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(33, 0, 2, async(handleAlterConfigs)) }
+func init() { register(33, 0, 2, ordered(handleAlterConfigs)) }
 
 func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)

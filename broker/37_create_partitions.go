@@ -17,7 +17,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(37, 0, 3, async(handleCreatePartitions)) }
+func init() { register(37, 0, 3, ordered(handleCreatePartitions)) }
 
 func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest) kmsg.Response {
 	b := c.b

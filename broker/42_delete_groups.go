@@ -15,44 +15,64 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(42, 0, 2, async(handleDeleteGroups)) }
+func init() { register(42, 0, 2, handleDeleteGroups) }
 
-func handleDeleteGroups(ctx context.Context, c *conn, req *kmsg.DeleteGroupsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, id := range req.Groups {
-		dg := kmsg.NewDeleteGroupsResponseGroup()
-		dg.Group = id
+// handleDeleteGroups checks each group and queues its deletion in the
+// ordered part; the wait part waits for the deletions to land.
+func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
+	req := kreq.(*kmsg.DeleteGroupsRequest)
+	codes := make([]*kerr.Error, len(req.Groups))
+	queued := make([]*groupWrite, len(req.Groups))
+	var landed func()
+	for i, id := range req.Groups {
 		var s *shard
-		var code *kerr.Error
 		err := c.b.groups.withGroup(id, false, func(sh *shard, g *group) {
 			s = sh
 			switch {
 			case g == nil || g.state == groupDead:
-				code = kerr.GroupIDNotFound
+				codes[i] = kerr.GroupIDNotFound
 			case g.state != groupEmpty:
-				code = kerr.NonEmptyGroup
+				codes[i] = kerr.NonEmptyGroup
 			}
 		})
-		if err == nil && code == nil {
-			err = s.commit(ctx, metadata.GroupWrite{Group: id, Delete: true}, func() {
-				// A member that joined meanwhile keeps the group; its next
-				// generation writes the group again.
-				if g := s.groups[id]; g != nil && g.state == groupEmpty {
-					g.stop(kerr.GroupIDNotFound)
-					delete(s.groups, id)
-				}
-			})
-			if err == nil {
-				c.b.log.Info("deleted consumer group", "group", id)
-			}
-		}
 		if err != nil {
-			code = asKerr(err)
+			codes[i] = asKerr(err)
 		}
-		if code != nil {
-			dg.ErrorCode = code.Code
+		if codes[i] != nil {
+			continue
 		}
-		resp.Groups = append(resp.Groups, dg)
+		queued[i] = s.queueWrite(metadata.GroupWrite{Group: id, Delete: true}, func() {
+			// A member that joined meanwhile keeps the group; its next
+			// generation writes the group again.
+			if g := s.groups[id]; g != nil && g.state == groupEmpty {
+				g.stop(kerr.GroupIDNotFound)
+				delete(s.groups, id)
+			}
+		})
+		if landed == nil {
+			landed = c.trackGroupWrite() // one for all: called once every deletion is answered
+		}
 	}
-	return resp
+	return func(ctx context.Context) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+		for i, id := range req.Groups {
+			if queued[i] != nil {
+				if err := queued[i].wait(ctx); err != nil {
+					codes[i] = asKerr(err)
+				} else {
+					c.b.log.Info("deleted consumer group", "group", id)
+				}
+			}
+			dg := kmsg.NewDeleteGroupsResponseGroup()
+			dg.Group = id
+			if codes[i] != nil {
+				dg.ErrorCode = codes[i].Code
+			}
+			resp.Groups = append(resp.Groups, dg)
+		}
+		if landed != nil {
+			landed()
+		}
+		return resp
+	}
 }

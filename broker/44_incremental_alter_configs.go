@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(44, 0, 1, async(handleIncrementalAlterConfigs)) }
+func init() { register(44, 0, 1, ordered(handleIncrementalAlterConfigs)) }
 
 // listConfigs are the topic configs whose values are comma-separated lists.
 var listConfigs = map[string]bool{"cleanup.policy": true}

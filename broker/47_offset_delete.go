@@ -17,10 +17,18 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(47, 0, 0, async(handleOffsetDelete)) }
+func init() { register(47, 0, 0, handleOffsetDelete) }
 
-func handleOffsetDelete(ctx context.Context, c *conn, req *kmsg.OffsetDeleteRequest) kmsg.Response {
+// handleOffsetDelete looks at the group's offsets once the connection's
+// earlier commits have landed, and queues the deletion, in its ordered
+// part; the wait part waits for it.
+func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
+	req := kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	if err := c.awaitGroupWrites(); err != nil {
+		resp.ErrorCode = kerr.RequestTimedOut.Code
+		return func(context.Context) kmsg.Response { return resp }
+	}
 	codes := make([]map[int32]int16, len(req.Topics))
 	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
 	var s *shard
@@ -49,31 +57,40 @@ func handleOffsetDelete(ctx context.Context, c *conn, req *kmsg.OffsetDeleteRequ
 			}
 		}
 	})
+	var queued *groupWrite
+	var landed func()
 	if err == nil && code == nil && len(write.Offsets) > 0 {
-		err = s.commit(ctx, write, func() {
+		queued = s.queueWrite(write, func() {
 			if g := s.groups[req.Group]; g != nil {
 				for gp := range write.Offsets {
 					delete(g.offsets, gp)
 				}
 			}
 		})
+		landed = c.trackGroupWrite()
 	}
-	if err != nil {
-		code = asKerr(err)
-	}
-	if code != nil {
-		resp.ErrorCode = code.Code
+	return func(ctx context.Context) kmsg.Response {
+		if queued != nil {
+			err = queued.wait(ctx)
+			landed()
+		}
+		if err != nil {
+			code = asKerr(err)
+		}
+		if code != nil {
+			resp.ErrorCode = code.Code
+			return resp
+		}
+		for i, rt := range req.Topics {
+			st := kmsg.NewOffsetDeleteResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, codes[i][rp.Partition]
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
 		return resp
 	}
-	for i, rt := range req.Topics {
-		st := kmsg.NewOffsetDeleteResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, codes[i][rp.Partition]
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	return resp
 }

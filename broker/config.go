@@ -33,6 +33,10 @@ type Config struct {
 	GCGrace                time.Duration         // how long an object stays unreferenced before it is deleted
 	CompactionInterval     time.Duration         // how often small objects' ranges are merged
 	CompactionMinAge       time.Duration         // how old a range must be to be merged
+	MaxConnections         int                   // open client connections (max.connections); 0 = from the open-file limit (AutoMaxConnections), < 0 = unlimited
+	MaxConnectionsPerIP    int                   // open client connections from one IP address (max.connections.per.ip); 0 = unlimited
+	ConnectionsMaxIdle     time.Duration         // close a connection idle this long (connections.max.idle.ms); 0 = DefaultConnectionsMaxIdle
+	QueuedMaxRequestBytes  int64                 // request bytes read and not yet handled, all connections (queued.max.request.bytes); 0 = DefaultQueuedMaxRequestBytes
 	Logger                 *slog.Logger          // nil = discard
 	Registerer             prometheus.Registerer // nil = no metrics
 }

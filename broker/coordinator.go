@@ -19,7 +19,10 @@ package broker
 // Every shard's writes go through the broker's one group writer: what
 // arrives while a transaction is in flight goes into the next, each
 // transaction guarded by the epochs of the shards it writes, so many
-// consumers committing at once cost few etcd transactions.
+// consumers committing at once cost few etcd transactions. Writes are
+// committed and applied in the order they were queued; handlers queue them
+// in their ordered part (conn.go), so one connection's writes land in
+// request order.
 
 import (
 	"context"
@@ -294,14 +297,23 @@ func (s *shard) submit(w *groupWrite) {
 	}
 }
 
-// commit queues a write and waits for it to be committed: nil, or the Kafka
-// error to answer (NOT_COORDINATOR once the shard is lost,
-// COORDINATOR_NOT_AVAILABLE when etcd did not answer).
-func (s *shard) commit(ctx context.Context, w metadata.GroupWrite, applied func()) error {
+// queueWrite queues a write whose outcome the caller waits for with wait.
+// Writes are committed, and applied, in the order they are queued: a
+// handler queues in its ordered part and waits in its wait part, so that
+// one connection's writes land in request order and pipelined ones share
+// transactions.
+func (s *shard) queueWrite(w metadata.GroupWrite, applied func()) *groupWrite {
 	gw := &groupWrite{w: w, done: make(chan error, 1), applied: applied}
 	s.submit(gw)
+	return gw
+}
+
+// wait waits for a queued write to be committed: nil, or the Kafka error to
+// answer (NOT_COORDINATOR once the shard is lost, COORDINATOR_NOT_AVAILABLE
+// when etcd did not answer, REQUEST_TIMED_OUT when ctx ended first).
+func (w *groupWrite) wait(ctx context.Context) error {
 	select {
-	case err := <-gw.done:
+	case err := <-w.done:
 		return err
 	case <-ctx.Done():
 		return kerr.RequestTimedOut

@@ -31,6 +31,14 @@ type metrics struct {
 	// walRoomWait is how long produces waited for WAL room (backpressure),
 	// observed only for waits longer than a millisecond.
 	walRoomWait prometheus.Histogram
+
+	// Client connections and the bounds on them (listener.go, conn.go).
+	connections  prometheus.Gauge
+	rejected     *prometheus.CounterVec
+	idleClosed   prometheus.Counter
+	acceptErrors prometheus.Counter
+	queuedBytes  prometheus.Gauge
+	queuedWaits  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -68,9 +76,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Produce requests that waited for WAL room (the WAL held --wal-max-bytes), by wait; waits under 1ms are not observed.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_connections", Help: "Open client connections."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_connections_rejected_total",
+			Help: "Client connections closed right after accept for being over a limit: max_connections or max_connections_per_ip.",
+		}, []string{"reason"}),
+		idleClosed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_connections_idle_closed_total", Help: "Client connections closed after --connections-max-idle without a request (or without reading a response)."}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_accept_errors_total", Help: "Failed accepts on the Kafka listener (such as EMFILE: out of file descriptors); each is retried after a backoff."}),
+		queuedBytes:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_queued_request_bytes", Help: "Request bytes being read or handled, all connections (bounded by --queued-max-request-bytes)."}),
+		queuedWaits:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_queued_request_bytes_waits_total", Help: "Times a connection stopped reading a request until the --queued-max-request-bytes budget had room."}),
+	}
+	for _, reason := range []string{"max_connections", "max_connections_per_ip"} {
+		m.rejected.WithLabelValues(reason) // exported at 0 from the start
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions, m.logCleanings, m.walRoomWait)
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions, m.logCleanings, m.walRoomWait,
+			m.connections, m.rejected, m.idleClosed, m.acceptErrors, m.queuedBytes, m.queuedWaits)
 	}
 	return m
 }

@@ -42,6 +42,10 @@ type Config struct {
 	WALMaxBytes       ByteSize      `yaml:"wal-max-bytes"`
 	SessionTTL        time.Duration `yaml:"session-ttl"`
 	MaxRequestBytes   ByteSize      `yaml:"max-request-bytes"`
+	MaxConnections    int32         `yaml:"max-connections"`
+	MaxConnsPerIP     int32         `yaml:"max-connections-per-ip"`
+	ConnMaxIdle       time.Duration `yaml:"connections-max-idle"`
+	QueuedMaxRequest  ByteSize      `yaml:"queued-max-request-bytes"`
 	CacheBytes        ByteSize      `yaml:"cache-bytes"`
 	DiskCacheBytes    ByteSize      `yaml:"disk-cache-bytes"`
 	ReadAheadBytes    ByteSize      `yaml:"read-ahead-bytes"`
@@ -73,6 +77,8 @@ func DefaultConfig() Config {
 		WALMaxBytes:       GiB,
 		SessionTTL:        10 * time.Second,
 		MaxRequestBytes:   100 * MiB, // Kafka's socket.request.max.bytes
+		ConnMaxIdle:       broker.DefaultConnectionsMaxIdle,
+		QueuedMaxRequest:  broker.DefaultQueuedMaxRequestBytes,
 		CacheBytes:        256 * MiB,
 		DiskCacheBytes:    GiB,
 		ReadAheadBytes:    8 * MiB,
@@ -105,6 +111,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.WALMaxBytes, "wal-max-bytes", "`size` the WAL may hold before produces wait for uploads to free room (backpressure)")
 	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
+	fs.Var((*int32Value)(&c.MaxConnections), "max-connections", "`count` of client connections open at once; more are closed right after accept (Kafka's max.connections); 0 = the open-file limit less a reserve, -1 = unlimited")
+	fs.Var((*int32Value)(&c.MaxConnsPerIP), "max-connections-per-ip", "`count` of client connections open at once from one IP address (Kafka's max.connections.per.ip); 0 = unlimited")
+	fs.Var((*durationValue)(&c.ConnMaxIdle), "connections-max-idle", "close a client connection with no request for this `duration` (Kafka's connections.max.idle.ms)")
+	fs.Var(&c.QueuedMaxRequest, "queued-max-request-bytes", "`size` of the requests being read or handled at once, all connections together; past it, connections wait before reading more (Kafka's queued.max.request.bytes)")
 	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
 	fs.Var(&c.DiskCacheBytes, "disk-cache-bytes", "`size` of the on-disk cache of object ranges under <data-dir>/cache; 0 = off")
 	fs.Var(&c.ReadAheadBytes, "read-ahead-bytes", "`size` of object ranges prefetched per partition ahead of a consumer reading from the object store; 0 = off")
@@ -402,6 +412,18 @@ func (c *Config) Validate() error {
 	if c.CacheBytes < KiB {
 		bad("--cache-bytes must be at least 1KiB, got %s", c.CacheBytes)
 	}
+	if c.MaxConnections < -1 {
+		bad("--max-connections must be -1 (unlimited), 0 (from the open-file limit) or positive, got %d", c.MaxConnections)
+	}
+	if c.MaxConnsPerIP < 0 {
+		bad("--max-connections-per-ip must be 0 (unlimited) or positive, got %d", c.MaxConnsPerIP)
+	}
+	if c.ConnMaxIdle < time.Second {
+		bad("--connections-max-idle must be at least 1s, got %s", c.ConnMaxIdle)
+	}
+	if c.QueuedMaxRequest < MiB {
+		bad("--queued-max-request-bytes must be at least 1MiB, got %s", c.QueuedMaxRequest)
+	}
 	if c.CompactionEvery < 100*time.Millisecond {
 		bad("--compaction-interval must be at least 100ms, got %s", c.CompactionEvery)
 	}
@@ -544,6 +566,10 @@ func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (b
 		SealInterval:           c.SealInterval,
 		SessionTTL:             c.SessionTTL,
 		MaxRequestBytes:        int32(c.MaxRequestBytes),
+		MaxConnections:         int(c.MaxConnections),
+		MaxConnectionsPerIP:    int(c.MaxConnsPerIP),
+		ConnectionsMaxIdle:     c.ConnMaxIdle,
+		QueuedMaxRequestBytes:  int64(c.QueuedMaxRequest),
 		CacheBytes:             int64(c.CacheBytes),
 		DiskCacheBytes:         int64(c.DiskCacheBytes),
 		ReadAheadBytes:         int64(c.ReadAheadBytes),

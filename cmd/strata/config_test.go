@@ -185,6 +185,10 @@ var layerSamples = map[string][3]string{
 	"seal-interval":            {"1s", "2s", "3s"},
 	"session-ttl":              {"11s", "12s", "13s"},
 	"max-request-bytes":        {"1MiB", "2MiB", "3MiB"},
+	"max-connections":          {"-1", "100", "2000"},
+	"max-connections-per-ip":   {"0", "10", "20"},
+	"connections-max-idle":     {"1m0s", "30s", "9m0s"},
+	"queued-max-request-bytes": {"1MiB", "512MiB", "1GiB"},
 	"cache-bytes":              {"1GiB", "2GiB", "3GiB"},
 	"disk-cache-bytes":         {"0", "2GiB", "3MiB"},
 	"read-ahead-bytes":         {"0", "16MiB", "1MiB"},
@@ -410,6 +414,16 @@ func TestValidate(t *testing.T) {
 			"--max-request-bytes must be between 1KiB and 2147483647, got 2GiB"},
 		{"zero cache", func(c *Config) { c.CacheBytes = 0 },
 			"--cache-bytes must be at least 1KiB, got 0"},
+		{"unlimited connections", func(c *Config) { c.MaxConnections, c.MaxConnsPerIP = -1, 0 }, ""},
+		{"explicit connection limits", func(c *Config) { c.MaxConnections, c.MaxConnsPerIP = 5000, 100 }, ""},
+		{"negative max connections", func(c *Config) { c.MaxConnections = -2 },
+			"--max-connections must be -1 (unlimited), 0 (from the open-file limit) or positive, got -2"},
+		{"negative max connections per ip", func(c *Config) { c.MaxConnsPerIP = -1 },
+			"--max-connections-per-ip must be 0 (unlimited) or positive, got -1"},
+		{"short idle", func(c *Config) { c.ConnMaxIdle = 500 * time.Millisecond },
+			"--connections-max-idle must be at least 1s, got 500ms"},
+		{"small queued request budget", func(c *Config) { c.QueuedMaxRequest = 64 * KiB },
+			"--queued-max-request-bytes must be at least 1MiB, got 64KiB"},
 		{"tiny disk cache", func(c *Config) { c.DiskCacheBytes = KiB },
 			"--disk-cache-bytes must be 0 (off) or at least 1MiB, got 1KiB"},
 		{"huge read-ahead", func(c *Config) { c.ReadAheadBytes = 2 * GiB },
@@ -575,6 +589,14 @@ func TestBrokerConfig(t *testing.T) {
 		!got.AutoCreateTopics || got.DefaultPartitions != 1 || got.Listen != "127.0.0.1:9092" ||
 		!slices.Equal(got.EtcdEndpoints, []string{"a:1"}) {
 		t.Errorf("BrokerConfig = %+v", got)
+	}
+	if got.MaxConnections != 0 || got.MaxConnectionsPerIP != 0 || got.ConnectionsMaxIdle != 10*time.Minute || got.QueuedMaxRequestBytes != 256<<20 {
+		t.Errorf("connection limits: max %d, per IP %d, idle %s, queued bytes %d; want 0, 0, 10m0s, %d",
+			got.MaxConnections, got.MaxConnectionsPerIP, got.ConnectionsMaxIdle, got.QueuedMaxRequestBytes, 256<<20)
+	}
+	c.MaxConnections, c.MaxConnsPerIP = -1, 7
+	if got, _ := c.BrokerConfig(nil, nil); got.MaxConnections != -1 || got.MaxConnectionsPerIP != 7 {
+		t.Errorf("MaxConnections, MaxConnectionsPerIP = %d, %d; want -1, 7", got.MaxConnections, got.MaxConnectionsPerIP)
 	}
 
 	c.ObjectStore = "s3://bucket"

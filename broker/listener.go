@@ -1,0 +1,221 @@
+package broker
+
+// The Kafka listener: accepting connections within the broker's limits.
+//
+// acceptLoop (one goroutine, owned by Broker.wg) accepts until the broker
+// closes. A connection over --max-connections or --max-connections-per-ip
+// is closed right after it is accepted, as Kafka closes it, and counted in
+// strata_connections_rejected_total. An accept that fails (EMFILE when the
+// process is out of file descriptors, ENFILE, ENOBUFS, ...) does not end the
+// loop: it backs off, 5 ms doubling to 1 s as net/http does, and tries
+// again; meanwhile Ready is false (/readyz answers 503), until an accept
+// succeeds. Broker.connMu guards Broker.conns and frontEnd.perIP.
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults applied to zero fields of Config by the listener.
+const (
+	// DefaultConnectionsMaxIdle is Kafka's connections.max.idle.ms.
+	DefaultConnectionsMaxIdle = 10 * time.Minute
+	// DefaultQueuedMaxRequestBytes bounds the request bytes being read or
+	// handled at once. Kafka's queued.max.request.bytes defaults to -1,
+	// unbounded, which lets the heap grow with every client's requests; 256
+	// MiB holds a few hundred ordinary (1 MiB) produce requests at once and
+	// two and a half of the largest (100 MiB), and is of the order of the
+	// broker's other memory (the 256 MiB range cache).
+	DefaultQueuedMaxRequestBytes = 256 << 20
+)
+
+const (
+	// acceptBackoffMin and acceptBackoffMax bound the wait after a failed
+	// accept (net/http's values).
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	// fdReserve is what the automatic --max-connections leaves of the
+	// open-file limit for the broker's own files and sockets (WAL segments,
+	// cache files, embedded etcd, connections to etcd and the object store,
+	// the HTTP port): at least this many, or an eighth of the limit.
+	fdReserve = 128
+	// rejectLogEvery rate-limits the log of refused connections.
+	rejectLogEvery = 10 * time.Second
+)
+
+// frontEnd is the listener's state: the effective limits, the per-IP
+// connection counts and the broker-wide request-byte budget. acceptLoop
+// sets it up before it accepts the first connection.
+type frontEnd struct {
+	maxConns int // 0 = unlimited
+	maxPerIP int // 0 = unlimited
+	queued   *byteBudget
+	perIP    map[string]int // guarded by Broker.connMu
+	// acceptFailing is set while accepting fails; Ready is false then.
+	acceptFailing atomic.Bool
+	lastRejectLog time.Time // owned by acceptLoop
+}
+
+// connectionsMaxIdle is ConnectionsMaxIdle, or its default.
+func (c *Config) connectionsMaxIdle() time.Duration {
+	if c.ConnectionsMaxIdle > 0 {
+		return c.ConnectionsMaxIdle
+	}
+	return DefaultConnectionsMaxIdle
+}
+
+// queuedMaxRequestBytes is QueuedMaxRequestBytes, or its default.
+func (c *Config) queuedMaxRequestBytes() int64 {
+	if c.QueuedMaxRequestBytes > 0 {
+		return c.QueuedMaxRequestBytes
+	}
+	return DefaultQueuedMaxRequestBytes
+}
+
+// maxConnections is MaxConnections resolved: a positive value as is, a
+// negative one unlimited (0), and 0 derived from the open-file limit.
+func (c *Config) maxConnections() int {
+	switch {
+	case c.MaxConnections > 0:
+		return c.MaxConnections
+	case c.MaxConnections < 0:
+		return 0
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return AutoMaxConnections(rl.Cur)
+}
+
+// AutoMaxConnections is the connection limit that MaxConnections 0 means
+// under an open-file limit of nofile: the limit less a reserve for the
+// broker's own files (at least 128 or an eighth, at most half), so that
+// clients alone cannot leave the broker without file descriptors for its
+// WAL, its caches and etcd. 0 (unlimited) for a limit too large to matter.
+func AutoMaxConnections(nofile uint64) int {
+	if nofile >= 1<<31 {
+		return 0
+	}
+	n := int(nofile)
+	reserve := min(max(fdReserve, n/8), n/2)
+	return max(n-reserve, 1)
+}
+
+func (b *Broker) acceptLoop() {
+	fe := &b.front
+	fe.maxConns, fe.maxPerIP = b.cfg.maxConnections(), max(b.cfg.MaxConnectionsPerIP, 0)
+	fe.queued = newByteBudget(b.cfg.queuedMaxRequestBytes(), b.metrics.queuedBytes, b.metrics.queuedWaits)
+	b.connMu.Lock()
+	fe.perIP = map[string]int{}
+	b.connMu.Unlock()
+	b.log.Info("client connection limits", "max_connections", limitText(fe.maxConns), "max_connections_per_ip", limitText(fe.maxPerIP),
+		"connections_max_idle", b.cfg.connectionsMaxIdle(), "queued_max_request_bytes", fe.queued.limit)
+
+	var backoff time.Duration
+	failures := 0
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if b.isClosing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			failures++
+			b.metrics.acceptErrors.Inc()
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			if !fe.acceptFailing.Swap(true) {
+				b.log.Error("cannot accept client connections; retrying, not ready until it can", "error", err)
+			}
+			if !b.sleep(backoff) {
+				return
+			}
+			continue
+		}
+		if fe.acceptFailing.Swap(false) {
+			b.log.Info("accepting client connections again", "failed_accepts", failures)
+		}
+		backoff, failures = 0, 0
+		b.admit(nc)
+	}
+}
+
+// admit starts serving an accepted connection, or closes it when it is over
+// a limit or the broker is closing.
+func (b *Broker) admit(nc net.Conn) {
+	fe := &b.front
+	ip := remoteIP(nc)
+	b.connMu.Lock()
+	reason := ""
+	switch {
+	case b.isClosing():
+		b.connMu.Unlock()
+		nc.Close()
+		return
+	case fe.maxConns > 0 && len(b.conns) >= fe.maxConns:
+		reason = "max_connections"
+	case fe.maxPerIP > 0 && fe.perIP[ip] >= fe.maxPerIP:
+		reason = "max_connections_per_ip"
+	}
+	if reason != "" {
+		open := len(b.conns)
+		b.connMu.Unlock()
+		nc.Close()
+		b.metrics.rejected.WithLabelValues(reason).Inc()
+		if now := time.Now(); now.Sub(fe.lastRejectLog) >= rejectLogEvery {
+			fe.lastRejectLog = now
+			b.log.Warn("refusing client connections over a limit (logged every 10s at most; see strata_connections_rejected_total)",
+				"limit", reason, "remote", ip, "open", open, "max_connections", limitText(fe.maxConns), "max_connections_per_ip", limitText(fe.maxPerIP))
+		}
+		return
+	}
+	c := newConn(b, nc)
+	b.conns[c] = struct{}{}
+	fe.perIP[ip]++
+	b.metrics.connections.Set(float64(len(b.conns)))
+	b.connWG.Add(1)
+	b.connMu.Unlock()
+	go func() {
+		defer b.connWG.Done()
+		c.serve()
+		b.connMu.Lock()
+		delete(b.conns, c)
+		if fe.perIP[ip]--; fe.perIP[ip] <= 0 {
+			delete(fe.perIP, ip)
+		}
+		b.metrics.connections.Set(float64(len(b.conns)))
+		b.connMu.Unlock()
+	}()
+}
+
+// sleep waits d, or less if the broker stops; it reports whether to go on.
+func (b *Broker) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.closingCh:
+		return false
+	case <-b.ctx.Done():
+		return false
+	}
+}
+
+// remoteIP is the address a connection comes from, without its port.
+func remoteIP(nc net.Conn) string {
+	addr := nc.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+func limitText(n int) any {
+	if n <= 0 {
+		return "unlimited"
+	}
+	return n
+}
