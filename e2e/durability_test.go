@@ -201,7 +201,19 @@ func TestDurabilityRestartAfterLeaseExpiredTakenOver(t *testing.T) {
 	if lines := grepLines(first.Output(), `level=WARN.*set aside in the quarantine`); len(lines) == 0 {
 		t.Errorf("the log does not say that WAL records were set aside:\n%s", tail(first.Output(), 20))
 	}
-	checkAcked(t, lost, quarantinedRecords(t, first), "first")
+	checkAcked(t, lost, waitQuarantined(t, first, len(lost)), "first")
+}
+
+// waitQuarantined waits until a broker has set aside at least n records
+// (they may span WAL segments, each set aside on its own) and returns them.
+func waitQuarantined(t *testing.T, s *Strata, n int) []ackedRecord {
+	t.Helper()
+	var got []ackedRecord
+	waitUntil(t, time.Minute, "the broker to set its records aside", func() bool {
+		got = quarantinedRecords(t, s)
+		return len(got) >= n
+	})
+	return got
 }
 
 // quarantinedRecords reads every record a broker set aside in its quarantine.

@@ -325,11 +325,7 @@ func TestFaultLeaseLostTakenOver(t *testing.T) {
 	kept := produceAcksOne(t, second, topic, "kept", 0, 5)
 	first.Resume()
 
-	waitUntil(t, time.Minute, "the first broker to set its records aside", func() bool {
-		notes, err := tiering.ReadQuarantine(filepath.Join(first.DataDir(), "quarantine"))
-		return err == nil && len(notes) > 0
-	})
-	checkAcked(t, lost, quarantinedRecords(t, first), "first")
+	checkAcked(t, lost, waitQuarantined(t, first, len(lost)), "first")
 
 	listed, err := exec.Command(strataBin, "quarantine", "list", "--data-dir", first.DataDir()).CombinedOutput()
 	if err != nil || !strings.Contains(string(listed), topic) {

@@ -157,7 +157,7 @@ func NewUploader(opts UploaderOptions) *Uploader {
 	}
 	return &Uploader{
 		opts:       opts,
-		log:        log.With("component", "uploader"),
+		log:        log,
 		m:          newUploaderMetrics(opts.Registerer),
 		minBackoff: 50 * time.Millisecond,
 		maxBackoff: 5 * time.Second,
