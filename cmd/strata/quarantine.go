@@ -129,19 +129,29 @@ func parseQuarantineFlags(cmd string, args, environ []string) (quarantineFlags, 
 // quarantineDir is where the uploader sets WAL records aside.
 func quarantineDir(dataDir string) string { return filepath.Join(dataDir, "quarantine") }
 
-func runQuarantineList(args, environ []string, stdout, stderr io.Writer) int {
-	f, err := parseQuarantineFlags("list", args, environ)
+// openQuarantine parses a subcommand's flags and reads the quarantine's
+// notes. done means the command has finished (help, or an error reported on
+// stderr) with exit code code.
+func openQuarantine(cmd string, args, environ []string, stdout, stderr io.Writer) (f quarantineFlags, dir string, notes []tiering.QuarantineNote, code int, done bool) {
+	f, err := parseQuarantineFlags(cmd, args, environ)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		printQuarantineUsage(stdout)
-		return 0
+		return f, "", nil, 0, true
 	case err != nil:
-		return fail(stderr, err)
+		return f, "", nil, fail(stderr, err), true
 	}
-	dir := quarantineDir(f.dataDir)
-	notes, err := tiering.ReadQuarantine(dir)
-	if err != nil {
-		return fail(stderr, fmt.Errorf("quarantine: %w", err))
+	dir = quarantineDir(f.dataDir)
+	if notes, err = tiering.ReadQuarantine(dir); err != nil {
+		return f, dir, nil, fail(stderr, fmt.Errorf("quarantine: %w", err)), true
+	}
+	return f, dir, notes, 0, false
+}
+
+func runQuarantineList(args, environ []string, stdout, stderr io.Writer) int {
+	f, dir, notes, code, done := openQuarantine("list", args, environ, stdout, stderr)
+	if done {
+		return code
 	}
 	if f.json {
 		if notes == nil {
@@ -215,18 +225,9 @@ func listRanges(w io.Writer, dir string, notes []tiering.QuarantineNote) error {
 }
 
 func runQuarantineExport(args, environ []string, stdout, stderr io.Writer) int {
-	f, err := parseQuarantineFlags("export", args, environ)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		printQuarantineUsage(stdout)
-		return 0
-	case err != nil:
-		return fail(stderr, err)
-	}
-	dir := quarantineDir(f.dataDir)
-	notes, err := tiering.ReadQuarantine(dir)
-	if err != nil {
-		return fail(stderr, fmt.Errorf("quarantine: %w", err))
+	f, dir, notes, code, done := openQuarantine("export", args, environ, stdout, stderr)
+	if done {
+		return code
 	}
 	var selected []exportRange
 	for _, note := range notes {
