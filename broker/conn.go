@@ -160,7 +160,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	queue  chan *inflight // to the write loop, in request order
-	// idle is Config.ConnectionsMaxIdle with its default applied.
+	// idle is Config.ConnectionsMaxIdle.
 	idle time.Duration
 
 	// Owned by the read loop.
@@ -193,7 +193,7 @@ func newConn(b *Broker, nc net.Conn) *conn {
 	return &conn{
 		b: b, nc: nc, ctx: ctx, cancel: cancel,
 		queue:       make(chan *inflight, maxInFlight),
-		idle:        b.cfg.connectionsMaxIdle(),
+		idle:        b.cfg.ConnectionsMaxIdle,
 		groupWrites: landed,
 		freed:       make(chan struct{}, 1),
 		hold:        budgetHold{b: b.front.queued},

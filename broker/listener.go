@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// Defaults applied to zero fields of Config by the listener.
+// Defaults applied by Start to zero fields of Config.
 const (
 	// DefaultConnectionsMaxIdle is Kafka's connections.max.idle.ms.
 	DefaultConnectionsMaxIdle = 10 * time.Minute
@@ -59,22 +59,6 @@ type frontEnd struct {
 	lastRejectLog time.Time // owned by acceptLoop
 }
 
-// connectionsMaxIdle is ConnectionsMaxIdle, or its default.
-func (c *Config) connectionsMaxIdle() time.Duration {
-	if c.ConnectionsMaxIdle > 0 {
-		return c.ConnectionsMaxIdle
-	}
-	return DefaultConnectionsMaxIdle
-}
-
-// queuedMaxRequestBytes is QueuedMaxRequestBytes, or its default.
-func (c *Config) queuedMaxRequestBytes() int64 {
-	if c.QueuedMaxRequestBytes > 0 {
-		return c.QueuedMaxRequestBytes
-	}
-	return DefaultQueuedMaxRequestBytes
-}
-
 // maxConnections is MaxConnections resolved: a positive value as is, a
 // negative one unlimited (0), and 0 derived from the open-file limit.
 func (c *Config) maxConnections() int {
@@ -108,12 +92,12 @@ func AutoMaxConnections(nofile uint64) int {
 func (b *Broker) acceptLoop() {
 	fe := &b.front
 	fe.maxConns, fe.maxPerIP = b.cfg.maxConnections(), max(b.cfg.MaxConnectionsPerIP, 0)
-	fe.queued = newByteBudget(b.cfg.queuedMaxRequestBytes(), b.metrics.queuedBytes, b.metrics.queuedWaits)
+	fe.queued = newByteBudget(b.cfg.QueuedMaxRequestBytes, b.metrics.queuedBytes, b.metrics.queuedWaits)
 	b.connMu.Lock()
 	fe.perIP = map[string]int{}
 	b.connMu.Unlock()
 	b.log.Info("client connection limits", "max_connections", limitText(fe.maxConns), "max_connections_per_ip", limitText(fe.maxPerIP),
-		"connections_max_idle", b.cfg.connectionsMaxIdle(), "queued_max_request_bytes", fe.queued.limit)
+		"connections_max_idle", b.cfg.ConnectionsMaxIdle, "queued_max_request_bytes", fe.queued.limit)
 
 	var backoff time.Duration
 	failures := 0
