@@ -9,7 +9,7 @@
 // records Prometheus metrics and Faulty injects failures and latency for tests.
 // Open builds a bucket from a URL (file:///abs/path or s3://BUCKET?...).
 //
-// Every implementation passes AcceptanceTest, which is the executable form of
+// Every implementation passes AcceptanceTest (acceptance_test.go), the executable form of
 // the contract documented on Bucket. In short: objects are immutable byte
 // strings under a flat namespace of names; Put is atomic (all or nothing,
 // last writer wins); a missing object is reported as ErrNotFound; listing is

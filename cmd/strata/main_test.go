@@ -168,3 +168,20 @@ func cleanEnv() []string {
 	}
 	return env
 }
+
+// TestServerBinaryLinksNoTesting: test helpers stay out of the binary
+// (the testing package registers flags and pulls in test machinery). The
+// binary does link kgo and kfake on purpose: `strata loadgen` is a Kafka
+// client, and `--bootstrap kfake` is its in-process reference cluster for
+// comparisons (docs/loadgen.md).
+func TestServerBinaryLinksNoTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "testing" || strings.HasSuffix(dep, "/internal/testenv") {
+			t.Errorf("the strata binary links %s", dep)
+		}
+	}
+}
