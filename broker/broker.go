@@ -51,6 +51,7 @@ type Broker struct {
 	store    *metadata.Store
 	bucket   objectstore.Bucket
 	wal      *wal.WAL
+	walShut  bool // set by shutdown once it has closed the WAL: abort must not wait on it again
 	uploader *tiering.Uploader
 	reader   *tiering.Reader
 
@@ -532,7 +533,9 @@ func (b *Broker) shutdown() error {
 	case <-time.After(5 * time.Second):
 		errs = append(errs, errors.New("WAL did not close within 5s"))
 	}
-	b.wal = nil // closed above; abort must not wait on it again
+	// Closed above (or still closing, past the wait): abort must not wait
+	// on it again. b.wal itself stays, since connections still use it.
+	b.walShut = true
 	// Let connections write the responses of what just committed.
 	b.connMu.Lock()
 	for c := range b.conns {
@@ -561,7 +564,7 @@ func (b *Broker) abort() {
 	if b.ln != nil {
 		b.ln.Close()
 	}
-	if b.wal != nil {
+	if b.wal != nil && !b.walShut {
 		b.wal.Close()
 	}
 	if b.store != nil {
