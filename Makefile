@@ -6,14 +6,20 @@ TOOLS       := $(CURDIR)/.tools
 MINIO_VER   := v0.0.0-20260212201848-7aac2a2c5b7c
 TERRAFORM_VER := v1.5.7
 TFLINT_VER  := v0.64.0
+STATICCHECK_VER := v0.8.2
 BIN         := $(CURDIR)/bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit test-e2e test-cluster soak tools debs fuzz bench clean bench-loadgen tfdocs
+.PHONY: all help build run check test test-cluster soak tools debs bench bench-loadgen tfdocs clean
 
 all: build
 
+## help: this list of targets
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); print; next } /^## / { sub(/^## /, "    "); print }' $(MAKEFILE_LIST)
+
+## build: the strata binary in bin/
 build: $(BIN)/strata
 
 $(BIN)/strata: $(shell find . -name '*.go' -not -path './.tools/*') go.mod go.sum
@@ -27,8 +33,8 @@ run: build
 ## all built from pinned Go module versions
 tools: $(TOOLS)/etcd $(TOOLS)/minio $(TOOLS)/terraform $(TOOLS)/tflint
 
-$(TOOLS)/etcd: go.mod go.sum internal/tools/etcd/main.go
-	CGO_ENABLED=0 $(GO) build -o $@ ./internal/tools/etcd
+$(TOOLS)/etcd: go.mod go.sum tools/etcd/main.go
+	CGO_ENABLED=0 $(GO) build -o $@ ./tools/etcd
 
 $(TOOLS)/minio:
 	GOBIN=$(TOOLS) CGO_ENABLED=0 $(GO) install github.com/minio/minio@$(MINIO_VER)
@@ -41,7 +47,7 @@ $(TOOLS)/tflint:
 
 ## tfdocs: regenerate the input/output tables of the Terraform modules' READMEs
 tfdocs:
-	$(GO) run ./internal/tools/tfdocs terraform/modules/* terraform/examples/*
+	$(GO) run ./tools/tfdocs terraform/modules/* terraform/examples/*
 
 ## debs: librdkafka clients from Debian's packages (kcat, confluent-kafka-python)
 debs:
@@ -49,8 +55,21 @@ debs:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat python3-confluent-kafka; fi
 
+## check: the fast lane, no MinIO, etcd server, terraform or apt: vet, staticcheck, go.mod tidy,
+## and the tests of every package but e2e, deploy and terraform (in-process etcd where they need one)
+check: $(TOOLS)/staticcheck
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	$(GO) mod tidy -diff
+	$(GO) test -count=1 -short $$($(GO) list ./... | grep -v -e /e2e -e /deploy -e /terraform)
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) CGO_ENABLED=0 $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VER)
+
+## test: everything, with real etcd, MinIO, terraform and the librdkafka clients (installed first)
 test: tools debs
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	CI=$${CI:-true} $(GO) test -count=1 -timeout 25m ./...
 
 ## test-cluster: three brokers on a 3-member etcd and MinIO through every fault, checked after each
@@ -61,6 +80,7 @@ test-cluster: tools
 soak: tools
 	CI=true STRATA_SOAK=10m $(GO) test -count=1 -timeout 30m -run '^TestCluster$$' -v ./e2e/
 
+## clean: remove bin/
 clean:
 	rm -rf $(BIN)
 
@@ -76,7 +96,7 @@ bench: tools
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkGroupCommit$$' -benchtime 20000x -count 1 -timeout 10m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkColdReplay$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; } \
-	| $(GO) run ./internal/tools/benchratio
+	| $(GO) run ./tools/benchratio
 	$(MAKE) bench-loadgen
 
 LOADGEN_OUT := $(BIN)/bench-loadgen
@@ -87,5 +107,5 @@ LOADGEN_OUT := $(BIN)/bench-loadgen
 bench-loadgen: tools
 	rm -rf $(LOADGEN_OUT)
 	CI=true STRATA_BENCH_LOADGEN_OUT=$(LOADGEN_OUT) $(GO) test -run '^$$' -bench '^BenchmarkLoadgen$$' -benchtime 1x -count 1 -timeout 40m ./e2e/ \
-	| $(GO) run ./internal/tools/benchratio
-	$(GO) run ./internal/tools/benchdoc -in $(LOADGEN_OUT) -doc docs/benchmarks.md -img docs/img/loadgen
+	| $(GO) run ./tools/benchratio
+	$(GO) run ./tools/benchdoc -in $(LOADGEN_OUT) -doc docs/benchmarks.md -img docs/img/loadgen

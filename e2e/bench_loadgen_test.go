@@ -24,7 +24,7 @@ import (
 )
 
 // loadgenOutEnv is where BenchmarkLoadgen keeps its results for
-// internal/tools/benchdoc; unset = a temporary directory.
+// tools/benchdoc; unset = a temporary directory.
 const loadgenOutEnv = "STRATA_BENCH_LOADGEN_OUT"
 
 // BenchmarkLoadgen runs the standard workloads of loadgen/workloads with

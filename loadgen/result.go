@@ -142,7 +142,7 @@ func ReadResult(path string) (*Result, error) {
 var errNotResult = errors.New("loadgen: not a loadgen result (no version)")
 
 // Ceilings is what a benchmark measured of the machine's raw limits
-// (ceilings.json of BenchmarkLoadgen, read by internal/tools/benchdoc).
+// (ceilings.json of BenchmarkLoadgen, read by tools/benchdoc).
 type Ceilings struct {
 	Measured time.Time `json:"measured"`
 	CPUs     int       `json:"cpus"`

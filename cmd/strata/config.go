@@ -109,7 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.SealBytes, "seal-bytes", "seal the open WAL segment and upload it at this `size` (bytes, KiB, MiB, GiB)")
 	fs.Var((*durationValue)(&c.SealInterval), "seal-interval", "seal the open WAL segment at this `age` even if smaller than --seal-bytes")
 	fs.Var(&c.WALMaxBytes, "wal-max-bytes", "`size` the WAL may hold before produces wait for uploads to free room (backpressure)")
-	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, whole seconds; a dead broker's partitions move after this")
+	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, a duration of whole seconds such as 10s; a dead broker's partitions move after this")
 	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
 	fs.Var((*int32Value)(&c.MaxConnections), "max-connections", "`count` of client connections open at once; more are closed right after accept (Kafka's max.connections); 0 = the open-file limit less a reserve, -1 = unlimited")
 	fs.Var((*int32Value)(&c.MaxConnsPerIP), "max-connections-per-ip", "`count` of client connections open at once from one IP address (Kafka's max.connections.per.ip); 0 = unlimited")

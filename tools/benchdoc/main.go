@@ -243,7 +243,7 @@ func section(ws []workload, ceil loadgen.Ceilings, img string) string {
 	for _, c := range ceil.Ceilings {
 		cs[c.Name] = c
 	}
-	fmt.Fprintf(&b, "%s\n<!-- Written by `make bench` (internal/tools/benchdoc) from BenchmarkLoadgen's results; edits here are overwritten. -->\n\n", beginMarker)
+	fmt.Fprintf(&b, "%s\n<!-- Written by `make bench` (tools/benchdoc) from BenchmarkLoadgen's results; edits here are overwritten. -->\n\n", beginMarker)
 	fmt.Fprintf(&b, "### Figures of %s, %d CPUs\n\n", ceil.Measured.Format("2006-01-02"), ceil.CPUs)
 	b.WriteString("Strata's figures as ratios to kfake's in the same run and to the machine's raw ceiling\n" +
 		"that bounds them (measured right after, on the same disk and MinIO). Throughput is\n" +
