@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/sourcegraph/conc"
+
+	"github.com/strata-io/strata/internal/vfs"
 )
 
 // The disk tier keeps each range in a file of its own, named
@@ -43,8 +45,12 @@ import (
 // once whole, so a crash leaves either no file or a temporary one, which the
 // next open removes. The file is not fsynced: a range served from disk is
 // decoded and checked again (CRC-32C and batch structure against its
-// manifest entry or block, a block index against its CRC) every time, so bytes that never reached the disk after a crash are caught
-// there, the file is removed and the range is read from the bucket.
+// manifest entry or block, a block index against its CRC) every time, so
+// bytes that never reached the disk after a crash, or that the disk damaged,
+// are caught there, the file is removed and the range is read from the
+// bucket. A file operation that fails (create, write, close, rename) leaves
+// at most a temporary file, never indexed and removed at the next open: the
+// range is simply not cached.
 const (
 	diskMagic      = "STRATRNG"
 	diskVersion    = 1
@@ -66,6 +72,7 @@ var (
 // least recently used evicted first. After a restart the files are ordered
 // by when they were written. Safe for concurrent use.
 type diskCache struct {
+	fs       vfs.FS
 	dir      string
 	capacity int64
 	m        *readerMetrics
@@ -94,13 +101,21 @@ type diskWrite struct {
 	data []byte
 }
 
-// openDiskCache opens the tier in dir, creating it, removing temporary and
-// unreadable files and indexing the rest, then starts its writer.
+// openDiskCache is openDiskCacheFS on vfs.Default.
 func openDiskCache(dir string, capacity int64, m *readerMetrics, log *slog.Logger) (*diskCache, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return openDiskCacheFS(vfs.Default, dir, capacity, m, log)
+}
+
+// openDiskCacheFS opens the tier in dir, creating it, removing temporary and
+// unreadable files and indexing the rest, then starts its writer. Every file
+// operation goes through fsys (nil = vfs.Default).
+func openDiskCacheFS(fsys vfs.FS, dir string, capacity int64, m *readerMetrics, log *slog.Logger) (*diskCache, error) {
+	fsys = vfs.OrDefault(fsys)
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tiering: disk cache: %w", err)
 	}
 	d := &diskCache{
+		fs:       fsys,
 		dir:      dir,
 		capacity: capacity,
 		m:        m,
@@ -120,7 +135,7 @@ func openDiskCache(dir string, capacity int64, m *readerMetrics, log *slog.Logge
 
 // load indexes the files a previous run left, oldest write last.
 func (d *diskCache) load() error {
-	des, err := os.ReadDir(d.dir)
+	des, err := d.fs.ReadDir(d.dir)
 	if err != nil {
 		return fmt.Errorf("tiering: disk cache: %w", err)
 	}
@@ -131,7 +146,7 @@ func (d *diskCache) load() error {
 	var files []found
 	removed := 0
 	remove := func(path string) {
-		if err := os.Remove(path); err == nil || errors.Is(err, fs.ErrNotExist) {
+		if err := d.fs.Remove(path); err == nil || errors.Is(err, fs.ErrNotExist) {
 			removed++
 		}
 	}
@@ -143,16 +158,13 @@ func (d *diskCache) load() error {
 			}
 			continue
 		}
-		key, err := readDiskHeader(path)
+		key, mtime, err := d.readDiskHeader(path)
 		if err != nil {
+			// Unreadable now, or bad: either way not a file to serve.
 			remove(path)
 			continue
 		}
-		info, err := de.Info()
-		if err != nil {
-			continue
-		}
-		files = append(files, found{diskEntry{key, path}, info.ModTime()})
+		files = append(files, found{diskEntry{key, path}, mtime})
 	}
 	slices.SortFunc(files, func(a, b found) int { return a.mtime.Compare(b.mtime) })
 	for _, f := range files {
@@ -175,30 +187,34 @@ func (d *diskCache) load() error {
 	return nil
 }
 
-// readDiskHeader checks a range file's header and length and returns its key.
-func readDiskHeader(path string) (rangeKey, error) {
-	f, err := os.Open(path)
+// readDiskHeader checks a range file's header and length and returns its
+// key and modification time.
+func (d *diskCache) readDiskHeader(path string) (rangeKey, time.Time, error) {
+	f, err := d.fs.Open(path)
 	if err != nil {
-		return rangeKey{}, err
+		return rangeKey{}, time.Time{}, err
 	}
 	defer f.Close()
 	buf := make([]byte, diskFixedBytes+1024)
-	n, _ := f.ReadAt(buf, 0)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return rangeKey{}, time.Time{}, err
+	}
 	key, hlen, err := decodeDiskHeader(buf[:n])
 	if err != nil {
-		return rangeKey{}, err
+		return rangeKey{}, time.Time{}, err
 	}
 	info, err := f.Stat()
 	if err != nil {
-		return rangeKey{}, err
+		return rangeKey{}, time.Time{}, err
 	}
 	if info.Size() != int64(hlen)+key.size {
-		return rangeKey{}, fmt.Errorf("%w: %d bytes, want %d", errDiskHeader, info.Size(), int64(hlen)+key.size)
+		return rangeKey{}, time.Time{}, fmt.Errorf("%w: %d bytes, want %d", errDiskHeader, info.Size(), int64(hlen)+key.size)
 	}
 	if !strings.HasPrefix(filepath.Base(path), diskHash(key)+"-") {
-		return rangeKey{}, errDiskKey
+		return rangeKey{}, time.Time{}, errDiskKey
 	}
-	return key, nil
+	return key, info.ModTime(), nil
 }
 
 func appendDiskHeader(dst []byte, key rangeKey) []byte {
@@ -254,7 +270,7 @@ func (d *diskCache) get(s span) ([]byte, bool) {
 	path := el.Value.(*diskEntry).path
 	d.mu.Unlock()
 
-	raw, err := os.ReadFile(path)
+	raw, err := vfs.ReadFile(d.fs, path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) { // evicted meanwhile: a plain miss
 			d.discard(key, path, err)
@@ -292,7 +308,7 @@ func (d *diskCache) discard(key rangeKey, path string, why error) {
 		d.m.diskBytes.Set(float64(d.used))
 	}
 	d.mu.Unlock()
-	_ = os.Remove(path)
+	_ = d.fs.Remove(path)
 }
 
 // put queues a checked range to be written, unless it is on disk already,
@@ -344,14 +360,14 @@ func (d *diskCache) write(w diskWrite) {
 	}
 	path := filepath.Join(d.dir, name)
 	tmp := filepath.Join(d.dir, diskTmpPrefix+name)
-	if err := writeRangeFile(tmp, w.key, w.data); err != nil {
-		_ = os.Remove(tmp)
+	if err := writeRangeFile(d.fs, tmp, w.key, w.data); err != nil {
+		_ = d.fs.Remove(tmp)
 		d.m.diskWriteErrors.Inc()
 		d.log.Warn("disk cache: write a range file", "file", tmp, "error", err)
 		return
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := d.fs.Rename(tmp, path); err != nil {
+		_ = d.fs.Remove(tmp)
 		d.m.diskWriteErrors.Inc()
 		d.log.Warn("disk cache: rename a range file", "file", tmp, "error", err)
 		return
@@ -359,7 +375,7 @@ func (d *diskCache) write(w diskWrite) {
 	d.mu.Lock()
 	if _, ok := d.entries[w.key]; ok {
 		d.mu.Unlock()
-		_ = os.Remove(path)
+		_ = d.fs.Remove(path)
 		return
 	}
 	d.entries[w.key] = d.lru.PushFront(&diskEntry{w.key, path})
@@ -370,12 +386,12 @@ func (d *diskCache) write(w diskWrite) {
 	d.m.diskWrites.Inc()
 	d.m.diskWriteBytes.Add(float64(size))
 	for _, p := range victims {
-		_ = os.Remove(p)
+		_ = d.fs.Remove(p)
 	}
 }
 
-func writeRangeFile(path string, key rangeKey, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+func writeRangeFile(fsys vfs.FS, path string, key rangeKey, data []byte) error {
+	f, err := fsys.CreateNew(path, 0o644)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,15 @@
 // record) and returns once the consumer of Sealed has received everything and
 // the channel is closed.
 //
+// # File system
+//
+// Every file operation (create, write, fsync, rename, directory fsync,
+// remove, read) goes through Options.FS, a vfs.FS: the operating system's
+// in production, a fault injector (internal/vfs/errorfs) in tests. A failed
+// write, fsync or creation of the next segment fails the WAL as above; a
+// failed Remove returns an error and keeps the segment (nothing is lost); a
+// read error during Open fails Open and is never mistaken for a torn tail.
+//
 // # Format
 //
 // Every integer is big-endian. The constants that define the format are marked

@@ -3,7 +3,6 @@ package wal
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +12,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/strata-io/strata/internal/vfs"
+	"github.com/strata-io/strata/internal/vfs/errorfs"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -94,12 +96,7 @@ func (c *collector) closed(t testing.TB) []SegmentInfo {
 // openTest opens a WAL with a collector and closes it at cleanup.
 func openTest(t testing.TB, opts Options) (*WAL, *Recovery, *collector) {
 	t.Helper()
-	return openTestWrapped(t, opts, nil)
-}
-
-func openTestWrapped(t testing.TB, opts Options, wrap func(segmentFile) segmentFile) (*WAL, *Recovery, *collector) {
-	t.Helper()
-	w, rec, err := open(opts, wrap)
+	w, rec, err := Open(opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -224,51 +221,10 @@ func mustWait(t testing.TB, p *Pending) {
 	}
 }
 
-// faultyFile injects failures into a segment file: the Nth Sync (counting from
-// 1 across every segment of the WAL) or Write fails, and Sync may be slowed to
-// behave like a disk.
-type faultyFile struct {
-	segmentFile
-	fs *faultyFS
-}
+// faultFS wraps the real file system with an injector that starts with no
+// rule: tests arm it with Inject once the set-up they do not want to fail is
+// done.
+func faultFS(rules ...errorfs.Rule) *errorfs.FS { return errorfs.Wrap(vfs.Default, rules...) }
 
-type faultyFS struct {
-	mu        sync.Mutex
-	syncs     int
-	writes    int
-	failSync  int // fail this Sync (0 = never)
-	failWrite int // fail this Write (0 = never)
-	syncDelay time.Duration
-}
-
-var errInjected = errors.New("injected fault")
-
-func (fs *faultyFS) wrap(f segmentFile) segmentFile { return &faultyFile{segmentFile: f, fs: fs} }
-
-func (f *faultyFile) Write(p []byte) (int, error) {
-	f.fs.mu.Lock()
-	f.fs.writes++
-	fail := f.fs.writes == f.fs.failWrite
-	f.fs.mu.Unlock()
-	if fail {
-		// A short write: half the bytes reach the file.
-		n, _ := f.segmentFile.Write(p[:len(p)/2])
-		return n, errInjected
-	}
-	return f.segmentFile.Write(p)
-}
-
-func (f *faultyFile) Sync() error {
-	f.fs.mu.Lock()
-	f.fs.syncs++
-	fail := f.fs.syncs == f.fs.failSync
-	delay := f.fs.syncDelay
-	f.fs.mu.Unlock()
-	if delay > 0 {
-		time.Sleep(delay)
-	}
-	if fail {
-		return errInjected
-	}
-	return f.segmentFile.Sync()
-}
+// ops is a shorthand for a rule's kinds.
+func ops(k ...errorfs.Kind) []errorfs.Kind { return k }

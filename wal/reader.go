@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"slices"
+
+	"github.com/strata-io/strata/internal/vfs"
 )
 
 // readChunk bounds how much a Reader allocates ahead of the bytes it has
@@ -152,10 +153,16 @@ func (r *Reader) validEnd() int64 { return r.end }
 
 func isEOF(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
 
-// ReadSegment calls fn with every record of a sealed segment file, in order,
-// and stops at fn's first error. A record is valid only during its call.
+// ReadSegment is ReadSegmentFS on vfs.Default.
 func ReadSegment(seg SegmentInfo, fn func(rec []byte) error) error {
-	f, err := os.Open(seg.Path)
+	return ReadSegmentFS(vfs.Default, seg, fn)
+}
+
+// ReadSegmentFS calls fn with every record of a sealed segment file, read
+// through fsys, in order, and stops at fn's first error. A record is valid
+// only during its call.
+func ReadSegmentFS(fsys vfs.FS, seg SegmentInfo, fn func(rec []byte) error) error {
+	f, err := fsys.Open(seg.Path)
 	if err != nil {
 		return fmt.Errorf("wal: read segment %d: %w", seg.Seq, err)
 	}

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/strata-io/strata/internal/durable"
+	"github.com/strata-io/strata/internal/vfs"
 )
 
 // found is one segment file as recovery read it.
@@ -34,8 +33,8 @@ type recovered struct {
 
 // recoverDir validates every segment in dir and cuts a torn tail of the last
 // one. It changes nothing on disk unless every segment but the last is valid.
-func recoverDir(dir string, log *slog.Logger) (*recovered, error) {
-	entries, err := os.ReadDir(dir)
+func recoverDir(fsys vfs.FS, dir string, log *slog.Logger) (*recovered, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: list %s: %w", dir, err)
 	}
@@ -55,7 +54,7 @@ func recoverDir(dir string, log *slog.Logger) (*recovered, error) {
 
 	segs := make([]found, 0, len(seqs))
 	for i, seq := range seqs {
-		s, err := scanSegment(segmentPath(dir, seq), seq)
+		s, err := scanSegment(fsys, segmentPath(dir, seq), seq)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +70,7 @@ func recoverDir(dir string, log *slog.Logger) (*recovered, error) {
 
 	if n := len(segs); n > 0 && segs[n-1].corrupt != nil {
 		last := &segs[n-1]
-		saved, err := cutTail(dir, last)
+		saved, err := cutTail(fsys, dir, last)
 		if err != nil {
 			return nil, fmt.Errorf("wal: cut torn tail of segment %d: %w", last.seq, err)
 		}
@@ -101,10 +100,10 @@ func recoverDir(dir string, log *slog.Logger) (*recovered, error) {
 }
 
 // scanSegment reads a segment in full. A corrupt segment is not an error here;
-// an unreadable one is.
-func scanSegment(path string, seq uint64) (found, error) {
+// an unreadable one is (a read error is not corruption: the bytes may be fine).
+func scanSegment(fsys vfs.FS, path string, seq uint64) (found, error) {
 	s := found{seq: seq, path: path}
-	f, err := os.Open(path)
+	f, err := fsys.Open(path)
 	if err != nil {
 		return s, fmt.Errorf("wal: open segment %d: %w", seq, err)
 	}
@@ -131,23 +130,23 @@ func scanSegment(path string, seq uint64) (found, error) {
 // "<segment>.corrupt-<unix nanos>", then truncates the segment there and
 // fsyncs it. A segment whose header is invalid is removed. The copy is durable
 // before the segment changes, so a crash in between only repeats the cut.
-func cutTail(dir string, s *found) (saved string, err error) {
-	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+func cutTail(fsys vfs.FS, dir string, s *found) (saved string, err error) {
+	f, err := fsys.OpenReadWrite(s.path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	if s.size > s.valid {
 		saved = fmt.Sprintf("%s%s%d", s.path, corruptInfix, time.Now().UnixNano())
-		if err := copyRange(dir, saved, f, s.valid, s.size-s.valid); err != nil {
+		if err := copyRange(fsys, dir, saved, f, s.valid, s.size-s.valid); err != nil {
 			return "", fmt.Errorf("save tail: %w", err)
 		}
 	}
 	if s.valid < headerSize {
-		if err := os.Remove(s.path); err != nil {
+		if err := fsys.Remove(s.path); err != nil {
 			return "", err
 		}
-		return saved, durable.SyncDir(dir)
+		return saved, fsys.SyncDir(dir)
 	}
 	if err := f.Truncate(s.valid); err != nil {
 		return "", err
@@ -156,8 +155,8 @@ func cutTail(dir string, s *found) (saved string, err error) {
 }
 
 // copyRange copies n bytes of src from off into a new file at path, durably.
-func copyRange(dir, path string, src io.ReaderAt, off, n int64) error {
-	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+func copyRange(fsys vfs.FS, dir, path string, src io.ReaderAt, off, n int64) error {
+	dst, err := fsys.CreateNew(path, 0o644)
 	if err != nil {
 		return err
 	}
@@ -169,8 +168,8 @@ func copyRange(dir, path string, src io.ReaderAt, off, n int64) error {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(path)
+		_ = fsys.Remove(path)
 		return err
 	}
-	return durable.SyncDir(dir)
+	return fsys.SyncDir(dir)
 }

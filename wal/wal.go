@@ -7,9 +7,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/strata-io/strata/internal/vfs"
 )
 
 // Defaults for the zero values of Options.
@@ -28,6 +29,9 @@ type Options struct {
 	Logger       *slog.Logger  // nil = discard
 	// OnSync, if set, is called after every fsync with its duration and the bytes it covered (metrics).
 	OnSync func(d time.Duration, bytes int)
+	// FS is the file system every file operation goes through (nil = vfs.Default).
+	// Tests wrap it to inject faults.
+	FS vfs.FS
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -53,6 +57,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.FS = vfs.OrDefault(o.FS)
 	return o, nil
 }
 
@@ -80,7 +85,7 @@ type Recovery struct {
 type WAL struct {
 	opts Options
 	log  *slog.Logger
-	wrap func(segmentFile) segmentFile // fault injection in tests; nil in production
+	fs   vfs.FS
 
 	kick      chan struct{} // capacity 1: records or a seal request for the flusher
 	closeCh   chan struct{} // closed by Close
@@ -108,7 +113,7 @@ type WAL struct {
 	blocked     int // WaitRoom calls waiting (observed by tests and Stats)
 
 	// Owned by the flusher goroutine.
-	f       segmentFile
+	f       vfs.File // the open segment; nil once creating the next one failed
 	batches []batch
 
 	// Delivery of sealed segments: the flusher appends, deliver sends, so a
@@ -146,29 +151,31 @@ type Pending struct {
 
 // Open recovers the directory (cutting a torn tail of the last segment, failing
 // on corruption elsewhere with a *CorruptionError) and opens a new segment.
-func Open(opts Options) (*WAL, *Recovery, error) { return open(opts, nil) }
-
-func open(opts Options, wrap func(segmentFile) segmentFile) (*WAL, *Recovery, error) {
+//
+// An I/O error while recovering or creating the new segment fails Open; it is
+// never taken for corruption, so nothing is cut because of it.
+func Open(opts Options) (*WAL, *Recovery, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	fsys := opts.FS
+	if err := fsys.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("wal: create %s: %w", opts.Dir, err)
 	}
-	rec, err := recoverDir(opts.Dir, opts.Logger)
+	rec, err := recoverDir(fsys, opts.Dir, opts.Logger)
 	if err != nil {
 		return nil, nil, err
 	}
 	removeAll := func(paths []string, what string) {
 		for _, path := range paths {
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				opts.Logger.Warn("wal: remove "+what, slog.String("path", path), slog.Any("err", err))
 			}
 		}
 	}
 	removeAll(rec.tmp, "leftover temporary file")
-	f, err := createSegment(opts.Dir, rec.next)
+	f, err := createSegment(fsys, opts.Dir, rec.next)
 	if err != nil {
 		return nil, nil, fmt.Errorf("wal: %w", err)
 	}
@@ -178,7 +185,8 @@ func open(opts Options, wrap func(segmentFile) segmentFile) (*WAL, *Recovery, er
 	w := &WAL{
 		opts:        opts,
 		log:         opts.Logger,
-		wrap:        wrap,
+		fs:          fsys,
+		f:           f,
 		kick:        make(chan struct{}, 1),
 		closeCh:     make(chan struct{}),
 		runDone:     make(chan struct{}),
@@ -190,7 +198,6 @@ func open(opts Options, wrap func(segmentFile) segmentFile) (*WAL, *Recovery, er
 		out:         make(chan SegmentInfo),
 		deliverDone: make(chan struct{}),
 	}
-	w.f = w.wrapFile(f)
 	w.room = make(chan struct{})
 	w.qcond.L = &w.qmu
 	for _, s := range rec.report.Segments {
@@ -204,13 +211,6 @@ func open(opts Options, wrap func(segmentFile) segmentFile) (*WAL, *Recovery, er
 		slog.Int("recovered_segments", len(rec.report.Segments)),
 		slog.Uint64("segment", rec.next))
 	return w, &rec.report, nil
-}
-
-func (w *WAL) wrapFile(f *os.File) segmentFile {
-	if w.wrap != nil {
-		return w.wrap(f)
-	}
-	return f
 }
 
 // WaitRoom is the WAL's backpressure: it returns once the segments not yet
@@ -419,7 +419,7 @@ func (w *WAL) Remove(seq uint64) error {
 	}
 	// The directory is not fsynced: a removal lost in a crash only brings
 	// back a segment whose contents are already safe elsewhere.
-	if err := os.Remove(segmentPath(w.opts.Dir, seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := w.fs.Remove(segmentPath(w.opts.Dir, seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		w.mu.Lock()
 		w.sealedSizes[seq] = size
 		w.mu.Unlock()
@@ -588,9 +588,9 @@ func (w *WAL) seal(info SegmentInfo) error {
 		w.log.Warn("wal: close sealed segment", slog.Uint64("segment", info.Seq), slog.Any("err", err))
 	}
 	w.f = nil
-	f, createErr := createSegment(w.opts.Dir, info.Seq+1)
+	f, createErr := createSegment(w.fs, w.opts.Dir, info.Seq+1)
 	if createErr == nil {
-		w.f = w.wrapFile(f)
+		w.f = f
 	}
 
 	w.mu.Lock()
