@@ -2,7 +2,6 @@ package tiering
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -202,93 +201,4 @@ func getAll(t *testing.T, b objectstore.Bucket, name string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// TestDecodeBlockIndexRejects: an index whose blocks leave a gap, overlap,
-// go backwards or disagree with the entry is refused.
-func TestDecodeBlockIndexRejects(t *testing.T) {
-	ab := NewArchiveBuilder(ArchiveOptions{BlockBytes: 1})
-	for i := range 3 {
-		if err := ab.Add(makeBatch(t, batchSpec{base: int64(2 * i), records: 2, timestamp: 5, valueSize: 10})); err != nil {
-			t.Fatal(err)
-		}
-	}
-	obj, e, err := ab.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	index := obj[e.Size : e.Size+e.IndexSize]
-	if _, err := decodeBlockIndex(e, index); err != nil {
-		t.Fatalf("a good index: %v", err)
-	}
-	edit := func(block, field int, v uint64) []byte {
-		out := bytes.Clone(index)
-		binary.BigEndian.PutUint64(out[block*blockEntrySize+field:], v)
-		return out
-	}
-	for _, tc := range []struct {
-		name  string
-		index []byte
-		e     metadata.ManifestEntry
-	}{
-		{"empty", nil, e},
-		{"torn", index[:len(index)-1], e},
-		{"gap", edit(1, 0, uint64(e.Size/3+1)), e},
-		{"past the end", edit(2, 8, uint64(e.Size)), e},
-		{"offsets backwards", edit(2, 24, 1), e},
-		{"entry's last offset", index, func() metadata.ManifestEntry { x := e; x.LastOffset++; return x }()},
-		{"entry's batches", index, func() metadata.ManifestEntry { x := e; x.Batches = 2; return x }()},
-		{"entry's size", index, func() metadata.ManifestEntry { x := e; x.Size++; return x }()},
-	} {
-		if _, err := decodeBlockIndex(tc.e, tc.index); err == nil {
-			t.Errorf("%s: accepted", tc.name)
-		}
-	}
-}
-
-func TestParseCodec(t *testing.T) {
-	for in, want := range map[string]Codec{"": CodecNone, "none": CodecNone, "zstd": CodecZstd} {
-		if got, err := ParseCodec(in); err != nil || got != want {
-			t.Errorf("ParseCodec(%q) = %v, %v", in, got, err)
-		}
-	}
-	if _, err := ParseCodec("lz4"); err == nil {
-		t.Error("ParseCodec(lz4) accepted")
-	}
-}
-
-// FuzzDecodeBlockIndex: any bytes are refused or decode to blocks that tile
-// the entry's range in offset order, and decoding a block never panics.
-func FuzzDecodeBlockIndex(f *testing.F) {
-	ab := NewArchiveBuilder(ArchiveOptions{Codec: CodecZstd, BlockBytes: 1})
-	for i := range 2 {
-		raw := makeBatch(f, batchSpec{base: int64(3 * i), records: 3, timestamp: 9, valueSize: 40, text: true})
-		if err := ab.Add(raw); err != nil {
-			f.Fatal(err)
-		}
-	}
-	obj, e, err := ab.Finish()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(obj[e.Size:e.Size+e.IndexSize], obj[:e.Size])
-	f.Fuzz(func(t *testing.T, index, stored []byte) {
-		x := e
-		x.Size = int64(len(stored))
-		blocks, err := decodeBlockIndex(x, index)
-		if err != nil {
-			return
-		}
-		pos := int64(0)
-		for _, b := range blocks {
-			if b.Position != pos || b.Size <= 0 {
-				t.Fatalf("block %+v does not follow %d", b, pos)
-			}
-			pos += b.Size
-			_, _ = decodeBlock(b, stored[b.Position:b.Position+b.Size])
-		}
-		if pos != x.Size {
-			t.Fatalf("blocks end at %d of %d", pos, x.Size)
-		}
-	})
 }

@@ -17,7 +17,7 @@ import (
 // range of each of many partitions. Kept as they are, a year of data is
 // millions of small objects and as many manifest keys. A partition's leader
 // therefore merges runs of its consecutive small ranges into one object of
-// its own (an archive object, see archive.go), up to the topic's
+// its own (an archive object, see format.go), up to the topic's
 // segment.bytes, and swaps the run's manifest entries for one entry in a
 // single etcd transaction guarded by its epoch (Uploader.Replace). The
 // batches are copied byte for byte (compressed in blocks when the topic asks

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"sort"
@@ -99,6 +98,9 @@ type rangeKey struct {
 	object         string
 	position, size int64
 }
+
+// key is where b is stored: the cache key of its bytes.
+func (b Block) key() rangeKey { return rangeKey{b.Object, b.Position, b.Size} }
 
 type cacheEntry struct {
 	key        rangeKey
@@ -195,10 +197,7 @@ func blockSpan(b Block) span {
 
 func indexSpan(e metadata.ManifestEntry) span {
 	return span{rangeKey{e.Object, e.Position + e.Size, e.IndexSize}, func(stored []byte) ([]byte, error) {
-		if got := crc32.Checksum(stored, castagnoli); got != e.CRC {
-			return nil, fmt.Errorf("block index crc %08x, want %08x", got, e.CRC)
-		}
-		if _, err := decodeBlockIndex(e, stored); err != nil {
+		if err := checkBlockIndex(e, stored); err != nil {
 			return nil, err
 		}
 		return stored, nil
@@ -349,13 +348,6 @@ func (r *Reader) load(ctx context.Context, s span, f *fetch, prefetch bool) {
 
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-func indexEntry(e metadata.ManifestEntry) IndexEntry {
-	return IndexEntry{
-		Position: e.Position, Size: e.Size, BaseOffset: e.BaseOffset, LastOffset: e.LastOffset,
-		MaxTimestamp: e.MaxTimestamp, Batches: e.Batches, CRC: e.CRC,
-	}
 }
 
 // fetch GETs s's stored bytes and decodes them.
