@@ -172,7 +172,7 @@ func (r *Reader) Close() error {
 	r.closeOnce.Do(func() {
 		r.cancel()
 		r.wg.Wait()
-		for r.prefetches != nil && len(r.prefetches) > 0 {
+		for len(r.prefetches) > 0 {
 			<-r.prefetches
 			r.pending.Done()
 		}
