@@ -34,6 +34,7 @@ import (
 
 	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/wal"
 )
@@ -43,15 +44,15 @@ func init() { register(0, 3, 11, handleProduce) }
 // producedBatch is the outcome of the ordered part for one partition.
 type producedBatch struct {
 	t, p          int // indexes into the response
-	part          *partition
-	res           appendResult
+	part          *partition.Partition
+	res           partition.AppendResult
 	pending       *wal.Pending
 	logAppendTime bool
 }
 
 func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Response {
 	req := kreq.(*kmsg.ProduceRequest)
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
 		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequest) }
@@ -72,18 +73,18 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t := b.topics.resolve(req.Version >= 13, rt.Topic, rt.TopicID)
+		t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			p := t.partition(rp.Partition)
+			p := t.Partition(rp.Partition)
 			switch {
 			case b.isClosing():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case t.meta.Name == metadata.OffsetsTopic:
+			case t.Meta.Name == metadata.OffsetsTopic:
 				sp.ErrorCode = kerr.InvalidTopicException.Code // Kafka: no appends to an internal topic
 			case roomErr != nil:
 				sp.ErrorCode = kerrCode(roomErr)
@@ -96,7 +97,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 						sp.ErrorRecords, sp.ErrorMessage = re.records, &re.message
 					}
 					if sp.ErrorCode == kerr.UnknownServerError.Code {
-						b.log.Error("produce", "topic", t.meta.Name, "partition", rp.Partition, "error", err)
+						b.log.Error("produce", "topic", t.Meta.Name, "partition", rp.Partition, "error", err)
 					}
 				} else {
 					pb.t, pb.p = ti, len(st.Partitions)
@@ -127,14 +128,14 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 				}
 			}
 			if err == nil && req.Acks == -1 {
-				err = pb.part.waitCommitted(ctx, pb.res.epoch, pb.res.last)
+				err = pb.part.WaitCommitted(ctx, pb.res.Epoch, pb.res.Last)
 			}
 			if err != nil {
 				sp.ErrorCode = kerrCode(err)
 				continue
 			}
-			sp.BaseOffset = pb.res.base
-			logStart, _ := pb.part.offsets()
+			sp.BaseOffset = pb.res.Base
+			logStart, _ := pb.part.Offsets()
 			sp.LogStartOffset = logStart
 			if pb.logAppendTime {
 				sp.LogAppendTime = now
@@ -145,7 +146,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 }
 
 // produceOne validates one partition's records and appends them.
-func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (producedBatch, error) {
+func (b *server) produceOne(t *partition.Topic, p *partition.Partition, records []byte, now int64) (producedBatch, error) {
 	h, err := batch.Validate(records)
 	switch {
 	case errors.Is(err, batch.ErrMagic):
@@ -155,27 +156,27 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 	case err != nil:
 		return producedBatch{}, kerr.CorruptMessage
 	}
-	if len(records) > t.cfg.maxMessageBytes {
+	if len(records) > t.Config.MaxMessageBytes {
 		return producedBatch{}, kerr.MessageTooLarge
 	}
 	if h.Transactional() || h.Control() {
 		return producedBatch{}, kerr.InvalidRecord
 	}
-	if t.cfg.compacts {
+	if t.Config.Compacts {
 		// Kafka's record validation of compacted topics: the one place
 		// the produce path decodes records (bounded, see
 		// checkCompactedRecords); other topics take the batch as bytes.
-		if err := checkCompactedRecords(t.meta.Name, p.key.Partition, records); err != nil {
+		if err := checkCompactedRecords(t.Meta.Name, p.Key().Partition, records); err != nil {
 			return producedBatch{}, err
 		}
 	}
 	lat := int64(-1)
-	if t.cfg.logAppendTime {
+	if t.Config.LogAppendTime {
 		lat = now
 	}
 	var pending *wal.Pending
-	res, err := p.appendBatch(records, h, lat, func(epoch int64, raw []byte) error {
-		hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.key, epoch)
+	res, err := p.Append(records, h, lat, func(epoch int64, raw []byte) error {
+		hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.Key(), epoch)
 		var err error
 		pending, err = b.wal.Write(hdr, raw)
 		return err
@@ -189,14 +190,14 @@ func (b *Broker) produceOne(t *topic, p *partition, records []byte, now int64) (
 		}
 		return producedBatch{}, err
 	}
-	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.cfg.logAppendTime}, nil
+	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.Config.LogAppendTime}, nil
 }
 
 // waitWALRoom waits until the WAL has room for more records, at most until
 // deadline: REQUEST_TIMED_OUT after it (the producer retries, nothing was
 // appended), NOT_LEADER_OR_FOLLOWER if the WAL closes (shutdown),
 // KAFKA_STORAGE_ERROR if it failed.
-func (b *Broker) waitWALRoom(ctx context.Context, deadline time.Time) error {
+func (b *server) waitWALRoom(ctx context.Context, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	start := time.Now()
@@ -250,7 +251,7 @@ func resultLabel(code int16) string {
 // what it acknowledged is safe, every later produce gets KAFKA_STORAGE_ERROR,
 // and the broker stops advertising readiness so that it is restarted, which
 // recovers the WAL.
-func (b *Broker) walFailed(err error) error {
+func (b *server) walFailed(err error) error {
 	if b.ready.CompareAndSwap(true, false) {
 		b.log.Error("WAL failed; produces get KAFKA_STORAGE_ERROR until this broker restarts", "error", err)
 	}

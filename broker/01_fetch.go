@@ -28,11 +28,11 @@ import (
 func init() { register(1, 4, 16, concurrent(handleFetch)) }
 
 func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(maxWait)
 	for {
-		signal := b.commitSignal()
+		signal := b.topics.CommitSignal()
 		resp, size := b.fetchOnce(ctx, req)
 		remaining := time.Until(deadline)
 		if size >= int(req.MinBytes) || remaining <= 0 || b.isClosing() {
@@ -50,7 +50,7 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Resp
 	}
 }
 
-func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
+func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 {
@@ -59,10 +59,10 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 	// Partitions are read one after another; start the object-store reads
 	// of all of them first, so that their GETs overlap.
 	for _, rt := range req.Topics {
-		if t := b.topics.resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil {
+		if t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil {
 			for _, rp := range rt.Partitions {
-				if p := t.partition(rp.Partition); p != nil {
-					p.prefetch(b.reader, rp.FetchOffset, int(min(rp.PartitionMaxBytes, int32(maxBytes))))
+				if p := t.Partition(rp.Partition); p != nil {
+					p.Prefetch(b.reader, rp.FetchOffset, int(min(rp.PartitionMaxBytes, int32(maxBytes))))
 				}
 			}
 		}
@@ -71,7 +71,7 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t := b.topics.resolve(req.Version >= 13, rt.Topic, rt.TopicID)
+		t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -80,15 +80,15 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case t.partition(rp.Partition) == nil:
+			case t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				p := t.partition(rp.Partition)
-				if _, err := p.checkLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
+				p := t.Partition(rp.Partition)
+				if _, err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
 					sp.ErrorCode = kerrCode(err)
 					break
 				}
-				logStart, hwm := p.offsets()
+				logStart, hwm := p.Offsets()
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, logStart
 				limit := int(rp.PartitionMaxBytes)
 				if rest := maxBytes - total; rest < limit {
@@ -97,14 +97,14 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 				if total > 0 && limit <= 0 {
 					break
 				}
-				batches, err := p.read(ctx, b.reader, rp.FetchOffset, limit)
+				batches, err := p.Read(ctx, b.reader, rp.FetchOffset, limit)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
 					if sp.ErrorCode == kerr.UnknownServerError.Code {
 						if errors.Is(err, context.Canceled) {
 							break
 						}
-						b.log.Error("fetch: read from object store", "topic", t.meta.Name, "partition", rp.Partition, "offset", rp.FetchOffset, "error", err)
+						b.log.Error("fetch: read from object store", "topic", t.Meta.Name, "partition", rp.Partition, "offset", rp.FetchOffset, "error", err)
 						sp.ErrorCode = kerr.KafkaStorageError.Code
 					}
 					break

@@ -33,28 +33,28 @@ import (
 func init() { register(2, 1, 6, concurrent(handleListOffsets)) }
 
 func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
-		t := b.topics.get(rt.Topic)
+		t := b.topics.Topic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp = -1, -1
 			switch {
-			case t.partition(rp.Partition) == nil:
+			case t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				p := t.partition(rp.Partition)
-				leaderEpoch, err := p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
+				p := t.Partition(rp.Partition)
+				leaderEpoch, err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
 					break
 				}
 				sp.LeaderEpoch = leaderEpoch
-				logStart, hwm := p.offsets()
+				logStart, hwm := p.Offsets()
 				switch rp.Timestamp {
 				case -2:
 					sp.Offset = logStart
@@ -65,7 +65,7 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 						sp.ErrorCode = kerr.InvalidRequest.Code // -3 (max timestamp) needs v7
 						break
 					}
-					off, ts, err := p.offsetForTime(ctx, b.reader, rp.Timestamp)
+					off, ts, err := p.OffsetForTime(ctx, b.reader, rp.Timestamp)
 					switch {
 					case err == nil:
 						sp.Offset, sp.Timestamp = off, ts

@@ -24,48 +24,49 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 func init() { register(3, 0, 12, ordered(handleMetadata)) }
 
 func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	v, _ := b.view.get()
+	v, _ := b.topics.View()
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.controllerID(v)
 	resp.Brokers = b.metadataBrokers(v)
 
 	allowCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
-	var topics []*topic
+	var topics []*partition.Topic
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		topics = b.topics.all()
+		topics = b.topics.Topics()
 		for _, t := range topics {
 			resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
 		}
 		return resp
 	}
 	for _, rt := range req.Topics {
-		var t *topic
+		var t *partition.Topic
 		var err error
 		switch {
 		case rt.Topic != nil:
-			t, err = b.topics.lookup(ctx, *rt.Topic)
+			t, err = b.topics.Lookup(ctx, *rt.Topic)
 			if errors.Is(err, metadata.ErrUnknownTopic) && allowCreate {
 				t, err = b.createTopic(ctx, *rt.Topic, b.cfg.DefaultPartitions, nil)
 				if errors.Is(err, metadata.ErrTopicExists) {
-					t, err = b.topics.lookup(ctx, *rt.Topic)
+					t, err = b.topics.Lookup(ctx, *rt.Topic)
 				}
 			}
 		default:
-			t = b.topics.getID(metadata.TopicID(rt.TopicID))
+			t = b.topics.TopicByID(metadata.TopicID(rt.TopicID))
 			if t == nil {
 				err = kerr.UnknownTopicID
 			}
 		}
 		if err == nil {
 			// A topic just created has leaders in a newer view.
-			v, _ = b.view.get()
+			v, _ = b.topics.View()
 		}
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -91,14 +92,14 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 
 // controllerID is the elected controller, or this broker while none is:
 // Strata serves admin requests on every broker, and clients need some id.
-func (b *Broker) controllerID(v *metadata.View) int32 {
+func (b *server) controllerID(v *metadata.View) int32 {
 	if v.Controller < 0 {
 		return b.id
 	}
 	return v.Controller
 }
 
-func (b *Broker) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker {
+func (b *server) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker {
 	live := slices.SortedFunc(maps.Values(v.Brokers), func(x, y metadata.Broker) int { return cmp.Compare(x.ID, y.ID) })
 	if _, ok := v.Brokers[b.id]; !ok {
 		// Registration not visible yet (or lost): still describe ourselves.
@@ -118,28 +119,16 @@ func (b *Broker) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker
 	return out
 }
 
-// leader is the partition's leader in the view; a leadership of this broker
-// counts once the partition is loaded, so that a client told to produce
-// here is served.
-func (b *Broker) leader(v *metadata.View, p *partition) (metadata.Leader, bool) {
-	l, ok := v.Leaders[p.key]
-	if ok && l.Broker == b.id {
-		epoch, led := p.led()
-		ok = led && epoch == l.Epoch
-	}
-	return l, ok
-}
-
-func (b *Broker) metadataTopic(v *metadata.View, t *topic) kmsg.MetadataResponseTopic {
+func (b *server) metadataTopic(v *metadata.View, t *partition.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
-	name := t.meta.Name
+	name := t.Meta.Name
 	mt.Topic = &name
-	mt.TopicID = t.meta.ID
+	mt.TopicID = t.Meta.ID
 	mt.IsInternal = name == metadata.OffsetsTopic
-	for _, p := range t.parts {
+	for _, p := range t.Parts {
 		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p.key.Partition
-		if l, ok := b.leader(v, p); ok {
+		mp.Partition = p.Key().Partition
+		if l, ok := b.topics.Leader(v, p); ok {
 			mp.Leader = l.Broker
 			mp.LeaderEpoch = l.LeaderEpoch
 			mp.Replicas = []int32{mp.Leader}

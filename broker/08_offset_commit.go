@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -37,7 +38,7 @@ func init() { register(8, 0, 9, handleOffsetCommit) }
 // pipelined ones share etcd transactions; the wait part waits for it.
 func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
 	req := kreq.(*kmsg.OffsetCommitRequest)
-	b := c.b
+	b := c.srv
 	// codes[i][j] is the answer for req.Topics[i].Partitions[j]; the
 	// partitions left at -1 are committed.
 	codes := make([][]int16, len(req.Topics))
@@ -45,12 +46,12 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
 	for i, rt := range req.Topics {
 		codes[i] = make([]int16, len(rt.Partitions))
-		t, _ := b.topics.lookup(c.ctx, rt.Topic)
+		t, _ := b.topics.Lookup(c.ctx, rt.Topic)
 		for j, rp := range rt.Partitions {
 			switch {
-			case t == nil || t.meta.Name == metadata.OffsetsTopic || t.partition(rp.Partition) == nil:
+			case t == nil || t.Meta.Name == metadata.OffsetsTopic || t.Partition(rp.Partition) == nil:
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
-			case rp.Metadata != nil && len(*rp.Metadata) > maxOffsetMetadata:
+			case rp.Metadata != nil && len(*rp.Metadata) > coordinator.MaxOffsetMetadata:
 				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
 			default:
 				codes[i][j] = -1
@@ -60,9 +61,9 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			}
 		}
 	}
-	var s *shard
+	var s *coordinator.Shard
 	var code *kerr.Error
-	err := b.groups.withGroup(req.Group, req.Generation < 0, func(sh *shard, g *group) {
+	err := b.groups.WithGroup(req.Group, req.Generation < 0, func(sh *coordinator.Shard, g *coordinator.Group) {
 		s = sh
 		if g == nil {
 			// No such group, and the commit names a generation: Kafka
@@ -73,22 +74,17 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			}
 			return
 		}
-		code = g.checkCommit(req.Generation, req.MemberID, req.InstanceID)
+		code = g.CheckCommit(req.Generation, req.MemberID, req.InstanceID)
 	})
-	var queued *groupWrite
+	var queued *coordinator.Write
 	var landed func()
 	if err == nil && code == nil && len(write.Offsets) > 0 {
-		queued = s.queueWrite(write, func() {
-			g := s.group(req.Group, true)
-			for gp, o := range write.Offsets {
-				g.offsets[gp] = *o
-			}
-		})
+		queued = s.QueueWrite(write)
 		landed = c.trackGroupWrite()
 	}
 	return func(ctx context.Context) kmsg.Response {
 		if queued != nil {
-			err = queued.wait(ctx)
+			err = queued.Wait(ctx)
 			landed()
 		}
 		if err != nil {

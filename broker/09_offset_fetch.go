@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -59,7 +60,7 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest)
 				want[rt.Topic] = append(want[rt.Topic], rt.Partitions...)
 			}
 		}
-		f := c.b.fetchOffsets(rg.Group, want)
+		f := c.srv.fetchOffsets(rg.Group, want)
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group, g.ErrorCode = rg.Group, f.code
 		for _, topic := range f.topics {
@@ -96,24 +97,24 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest)
 
 // fetchOffsets reads a group's committed offsets of the partitions in want,
 // or every one when want is nil.
-func (b *Broker) fetchOffsets(id string, want map[string][]int32) fetchedOffsets {
+func (b *server) fetchOffsets(id string, want map[string][]int32) fetchedOffsets {
 	f := fetchedOffsets{parts: map[string][]fetchedOffset{}}
 	missing := metadata.CommittedOffset{Offset: -1, LeaderEpoch: -1, Metadata: kmsg.StringPtr("")}
-	err := b.groups.withGroup(id, false, func(_ *shard, g *group) {
+	err := b.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		if want == nil {
 			if g == nil {
 				return
 			}
-			for gp, o := range g.offsets {
+			g.Offsets(func(gp metadata.GroupPartition, o metadata.CommittedOffset) {
 				f.parts[gp.Topic] = append(f.parts[gp.Topic], fetchedOffset{partition: gp.Partition, o: o, found: true})
-			}
+			})
 			return
 		}
 		for topic, parts := range want {
 			for _, p := range parts {
 				fo := fetchedOffset{partition: p, o: missing}
 				if g != nil {
-					fo.o, fo.found = g.offsets[metadata.GroupPartition{Topic: topic, Partition: p}]
+					fo.o, fo.found = g.Offset(metadata.GroupPartition{Topic: topic, Partition: p})
 					if !fo.found {
 						fo.o = missing
 					}
@@ -124,12 +125,10 @@ func (b *Broker) fetchOffsets(id string, want map[string][]int32) fetchedOffsets
 	})
 	if err != nil {
 		f.code = kerrCode(err)
-		if want != nil { // every partition asked for, with the error
-			for topic, parts := range want {
-				f.parts[topic] = nil
-				for _, p := range parts {
-					f.parts[topic] = append(f.parts[topic], fetchedOffset{partition: p, o: missing})
-				}
+		for topic, parts := range want { // every partition asked for, with the error
+			f.parts[topic] = nil
+			for _, p := range parts {
+				f.parts[topic] = append(f.parts[topic], fetchedOffset{partition: p, o: missing})
 			}
 		}
 	}

@@ -26,11 +26,11 @@ func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinator
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
-	v, _ := c.b.view.get()
+	v, _ := c.srv.topics.View()
 	for _, key := range keys {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key, rc.NodeID, rc.Port = key, -1, -1
-		code := c.b.coordinatorOf(v, req.CoordinatorType, key, &rc)
+		code := c.srv.coordinatorOf(v, req.CoordinatorType, key, &rc)
 		if code != nil {
 			msg := code.Message
 			rc.ErrorCode, rc.ErrorMessage = code.Code, &msg
@@ -46,15 +46,15 @@ func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinator
 }
 
 // coordinatorOf fills rc with the broker that coordinates key.
-func (b *Broker) coordinatorOf(v *metadata.View, keyType int8, key string, rc *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
+func (b *server) coordinatorOf(v *metadata.View, keyType int8, key string, rc *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
 	if keyType != 0 && keyType != 1 {
 		return kerr.InvalidRequest
 	}
-	p := b.groups.locate(key)
+	p := b.groups.Locate(key)
 	if p == nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	l, ok := b.leader(v, p)
+	l, ok := b.topics.Leader(v, p)
 	if !ok {
 		return kerr.CoordinatorNotAvailable
 	}

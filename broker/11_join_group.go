@@ -2,9 +2,9 @@ package broker
 
 // JoinGroup: v0-v9.
 //
-// The classic group protocol's join (group.go has the state machine). From
-// v4 a member without an id gets MEMBER_ID_REQUIRED and a new id to join
-// with (KIP-394), unless it is static (group.instance.id, v5+): a static
+// The classic group protocol's join (package coordinator has the state
+// machine). From v4 a member without an id gets MEMBER_ID_REQUIRED and a new
+// id to join with (KIP-394), unless it is static (group.instance.id, v5+): a static
 // member that comes back with its instance id takes its old place, fencing
 // the old member id (FENCED_INSTANCE_ID), without a rebalance when nothing
 // changed (KIP-345, with SkipAssignment for the leader from v9). The
@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
 )
 
 func init() { register(11, 0, 9, handleJoinGroup) }
@@ -37,14 +39,16 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Resp
 	switch st := req.SessionTimeoutMillis; {
 	case req.Group == "":
 		return answer(kerr.InvalidGroupID)
-	case st < groupMinSessionTimeoutMs || st > groupMaxSessionTimeoutMs:
+	case st < coordinator.MinSessionTimeoutMs || st > coordinator.MaxSessionTimeoutMs:
 		return answer(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
 		return answer(kerr.InconsistentGroupProtocol)
 	}
 	var now kmsg.Response
 	var wait chan kmsg.Response
-	err := c.b.groups.withGroup(req.Group, true, func(_ *shard, g *group) { now, wait = g.join(c, req) })
+	err := c.srv.groups.WithGroup(req.Group, true, func(_ *coordinator.Shard, g *coordinator.Group) {
+		now, wait = g.Join(coordinator.Client{ID: c.clientID, Host: c.nc.RemoteAddr().String()}, req)
+	})
 	if err != nil {
 		return answer(asKerr(err))
 	}

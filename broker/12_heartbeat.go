@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
 )
 
 func init() { register(12, 0, 4, ordered(handleHeartbeat)) }
@@ -22,12 +24,12 @@ func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest) kms
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	err := c.b.groups.withGroup(req.Group, false, func(_ *shard, g *group) {
+	err := c.srv.groups.WithGroup(req.Group, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		if g == nil {
 			resp.ErrorCode = kerr.UnknownMemberID.Code
 			return
 		}
-		if err := g.heartbeatReq(req); err != nil {
+		if err := g.Heartbeat(req); err != nil {
 			resp.ErrorCode = err.Code
 		}
 	})

@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
 )
 
 func init() { register(13, 0, 5, ordered(handleLeaveGroup)) }
@@ -26,16 +28,16 @@ func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest) k
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
-	err := c.b.groups.withGroup(req.Group, false, func(_ *shard, g *group) {
+	err := c.srv.groups.WithGroup(req.Group, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		for _, rm := range members {
 			lm := kmsg.NewLeaveGroupResponseMember()
 			lm.MemberID, lm.InstanceID = rm.MemberID, rm.InstanceID
 			if g == nil {
 				lm.ErrorCode = kerr.UnknownMemberID.Code
-			} else if err := g.leave(rm.MemberID, rm.InstanceID); err != nil {
+			} else if err := g.Leave(rm.MemberID, rm.InstanceID); err != nil {
 				lm.ErrorCode = err.Code
 			} else {
-				c.b.log.Info("consumer group member left", "group", req.Group, "member", rm.MemberID)
+				c.srv.log.Info("consumer group member left", "group", req.Group, "member", rm.MemberID)
 			}
 			resp.Members = append(resp.Members, lm)
 		}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
 )
 
 func init() { register(14, 0, 5, handleSyncGroup) }
@@ -29,13 +31,13 @@ func handleSyncGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Resp
 	}
 	var now kmsg.Response
 	var wait chan kmsg.Response
-	err := c.b.groups.withGroup(req.Group, false, func(_ *shard, g *group) {
+	err := c.srv.groups.WithGroup(req.Group, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		if g == nil {
 			resp.ErrorCode = kerr.UnknownMemberID.Code
 			now = resp
 			return
 		}
-		now, wait = g.sync(req)
+		now, wait = g.Sync(req)
 	})
 	if err != nil {
 		resp.ErrorCode = kerrCode(err)

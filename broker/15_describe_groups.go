@@ -11,9 +11,10 @@ package broker
 
 import (
 	"context"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
 )
 
 func init() { register(15, 0, 5, afterGroupWrites(handleDescribeGroups)) }
@@ -22,24 +23,12 @@ func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRe
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
-		dg.Group, dg.State = id, groupDead.String()
-		err := c.b.groups.withGroup(id, false, func(_ *shard, g *group) {
+		dg.Group, dg.State = id, coordinator.StateDead.String()
+		err := c.srv.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 			if g == nil {
 				return
 			}
-			dg.State, dg.ProtocolType, dg.Protocol = g.state.String(), g.protocolType, g.protocol
-			for _, m := range g.members {
-				dm := kmsg.NewDescribeGroupsResponseGroupMember()
-				dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
-				for _, p := range m.protocols {
-					if p.Name == g.protocol {
-						dm.ProtocolMetadata = p.Metadata
-					}
-				}
-				dm.MemberAssignment = m.assignment
-				dg.Members = append(dg.Members, dm)
-			}
-			sort.Slice(dg.Members, func(i, j int) bool { return dg.Members[i].MemberID < dg.Members[j].MemberID })
+			g.Describe(&dg)
 		})
 		if err != nil {
 			dg.ErrorCode, dg.State = kerrCode(err), ""

@@ -25,22 +25,18 @@ func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest) k
 	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
 		return resp
 	}
-	shards, loading := c.b.groups.loadedShards()
+	groups, loading := c.srv.groups.ListGroups()
 	if loading {
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	}
-	for _, s := range shards {
-		s.mu.Lock()
-		for id, g := range s.groups {
-			state := g.state.String()
-			if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, state) }) {
-				continue
-			}
-			lg := kmsg.NewListGroupsResponseGroup()
-			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, g.protocolType, state, "classic"
-			resp.Groups = append(resp.Groups, lg)
+	for _, g := range groups {
+		state := g.State.String()
+		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, state) }) {
+			continue
 		}
-		s.mu.Unlock()
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, state, "classic"
+		resp.Groups = append(resp.Groups, lg)
 	}
 	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
 	return resp

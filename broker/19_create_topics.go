@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 func init() { register(19, 0, 7, ordered(handleCreateTopics)) }
@@ -30,7 +31,7 @@ var errInvalidTopic = errors.New("invalid topic name")
 const maxPartitions = 10000
 
 func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
@@ -53,7 +54,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 		configs := map[string]string{}
 		var cfgErr error
 		for _, kc := range rt.Configs {
-			if err := validateTopicConfig(kc.Name, kc.Value); err != nil {
+			if err := partition.ValidateTopicConfig(kc.Name, kc.Value); err != nil {
 				cfgErr = err
 				break
 			}
@@ -73,7 +74,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 		case cfgErr != nil:
 			fail(kerr.InvalidConfig, cfgErr.Error())
 		case req.ValidateOnly:
-			if t, _ := b.topics.lookup(ctx, rt.Topic); t != nil {
+			if t, _ := b.topics.Lookup(ctx, rt.Topic); t != nil {
 				fail(kerr.TopicAlreadyExists, "topic "+rt.Topic+" already exists")
 			}
 		default:
@@ -85,17 +86,17 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 				b.log.Error("create topic", "topic", rt.Topic, "error", err)
 				fail(kerr.UnknownServerError, err.Error())
 			default:
-				st.TopicID = t.meta.ID
+				st.TopicID = t.Meta.ID
 			}
 		}
 		if st.ErrorCode == 0 {
 			st.NumPartitions, st.ReplicationFactor = partitions, 1
-			for _, name := range topicConfigNames() {
+			for _, name := range partition.TopicConfigNames() {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name = name
 				v, set := configs[name]
 				if !set {
-					v = topicConfigDefs[name].def
+					v, _, _ = partition.TopicConfigDefault(name)
 					rc.Source = int8(kmsg.ConfigSourceDefaultConfig)
 				} else {
 					rc.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
@@ -112,7 +113,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 // createTopic stores a new topic in etcd and waits a little for the
 // controller to assign its partitions and their leaders to take them, so
 // that clients can use it at once.
-func (b *Broker) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (*topic, error) {
+func (b *server) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (*partition.Topic, error) {
 	if msg := validTopicName(name); msg != "" {
 		return nil, fmt.Errorf("%w: %s", errInvalidTopic, msg)
 	}
@@ -125,7 +126,7 @@ func (b *Broker) createTopic(ctx context.Context, name string, partitions int32,
 	if err != nil {
 		return nil, err
 	}
-	t := b.topics.install(stored)
-	b.waitLeaders(ctx, stored.ID, stored.Partitions)
+	t := b.topics.Install(stored)
+	b.topics.WaitLeaders(ctx, stored.ID, stored.Partitions)
 	return t, nil
 }

@@ -20,7 +20,7 @@ import (
 func init() { register(20, 0, 6, ordered(handleDeleteTopics)) }
 
 func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	targets := req.Topics
 	if req.Version < 6 {
@@ -38,16 +38,16 @@ func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequ
 		name := ""
 		if rt.Topic != nil {
 			name = *rt.Topic
-		} else if t := b.topics.getID(metadata.TopicID(rt.TopicID)); t != nil {
-			name = t.meta.Name
+		} else if t := b.topics.TopicByID(metadata.TopicID(rt.TopicID)); t != nil {
+			name = t.Meta.Name
 			st.Topic = &name
 		} else {
 			st.ErrorCode = kerr.UnknownTopicID.Code
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		if t, err := b.topics.lookup(ctx, name); err == nil {
-			st.TopicID = t.meta.ID
+		if t, err := b.topics.Lookup(ctx, name); err == nil {
+			st.TopicID = t.Meta.ID
 		}
 		if name == metadata.OffsetsTopic {
 			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.InvalidTopicException, "the internal topic "+name+" holds the consumer-group coordinators and cannot be deleted")
@@ -62,7 +62,7 @@ func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequ
 			b.log.Error("delete topic", "topic", name, "error", err)
 			st.ErrorCode = kerr.UnknownServerError.Code
 		default:
-			b.topics.remove(name)
+			b.topics.Remove(name)
 			b.log.Info("deleted topic", "topic", name)
 		}
 		resp.Topics = append(resp.Topics, st)

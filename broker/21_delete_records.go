@@ -5,10 +5,11 @@ package broker
 // Moves each partition's log start offset up to the offset given (-1: the
 // high watermark), as Kafka does: ListOffsets earliest answers it from then
 // on and a Fetch below it gets OFFSET_OUT_OF_RANGE. The manifest entries
-// wholly below it are deleted in the same epoch-guarded etcd transaction
-// (retention.go); their objects are left for garbage collection. An offset
-// above the high watermark gets OFFSET_OUT_OF_RANGE; one below the log start
-// changes nothing and returns the current low watermark. Only the leader
+// wholly below it are deleted in the same epoch-guarded etcd transaction, as
+// retention deletes them (tiering.Schedules.Truncate); their objects are
+// left for garbage collection. An offset above the high watermark gets
+// OFFSET_OUT_OF_RANGE; one below the log start changes nothing and returns
+// the current low watermark. Only the leader
 // answers (NOT_LEADER_OR_FOLLOWER elsewhere).
 
 import (
@@ -19,12 +20,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 func init() { register(21, 0, 2, ordered(handleDeleteRecords)) }
 
 func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	if req.TimeoutMillis > 0 {
 		var cancel context.CancelFunc
@@ -34,15 +36,15 @@ func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRe
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
-		t := b.topics.get(rt.Topic)
+		t := b.topics.Topic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			p := t.partition(rp.Partition)
+			p := t.Partition(rp.Partition)
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case t.meta.Name == metadata.OffsetsTopic:
+			case t.Meta.Name == metadata.OffsetsTopic:
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 			default:
 				low, err := b.deleteRecords(ctx, p, rp.Offset)
@@ -60,11 +62,11 @@ func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRe
 
 // deleteRecords moves p's log start up to offset (-1: the high watermark)
 // and returns the log start then.
-func (b *Broker) deleteRecords(ctx context.Context, p *partition, offset int64) (int64, error) {
-	if _, err := p.checkLeaderEpoch(-1); err != nil {
+func (b *server) deleteRecords(ctx context.Context, p *partition.Partition, offset int64) (int64, error) {
+	if _, err := p.CheckLeaderEpoch(-1); err != nil {
 		return -1, err
 	}
-	logStart, hwm := p.offsets()
+	logStart, hwm := p.Offsets()
 	switch {
 	case offset == -1:
 		offset = hwm
@@ -73,7 +75,7 @@ func (b *Broker) deleteRecords(ctx context.Context, p *partition, offset int64) 
 	case offset <= logStart:
 		return logStart, nil
 	}
-	epoch, drop := p.below(offset)
+	epoch, drop := p.Below(offset)
 	if epoch == 0 {
 		return -1, kerr.NotLeaderForPartition
 	}
@@ -81,6 +83,6 @@ func (b *Broker) deleteRecords(ctx context.Context, p *partition, offset int64) 
 	if err != nil {
 		return -1, err
 	}
-	b.log.Info("deleted records", "topic", p.topic, "partition", p.key.Partition, "log_start", st.LogStartOffset)
+	b.log.Info("deleted records", "topic", p.Topic(), "partition", p.Key().Partition, "log_start", st.LogStartOffset)
 	return st.LogStartOffset, nil
 }

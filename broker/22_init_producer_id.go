@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
 )
 
 func init() { register(22, 0, 4, ordered(handleInitProducerID)) }
@@ -27,11 +29,11 @@ type producerIDs struct {
 	next, last int64 // next to give, last of the block (inclusive)
 }
 
-func (pi *producerIDs) get(ctx context.Context, b *Broker) (int64, error) {
+func (pi *producerIDs) get(ctx context.Context, store *metadata.Store) (int64, error) {
 	pi.mu.Lock()
 	defer pi.mu.Unlock()
 	if pi.next == 0 || pi.next > pi.last {
-		first, err := b.store.AllocateProducerIDs(ctx, producerIDBlock)
+		first, err := store.AllocateProducerIDs(ctx, producerIDBlock)
 		if err != nil {
 			return 0, err
 		}
@@ -49,9 +51,9 @@ func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerID
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	}
-	id, err := c.b.prodID.get(ctx, c.b)
+	id, err := c.srv.prodID.get(ctx, c.srv.store)
 	if err != nil {
-		c.b.log.Error("allocate producer id", "error", err)
+		c.srv.log.Error("allocate producer id", "error", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code // retriable
 		return resp
 	}

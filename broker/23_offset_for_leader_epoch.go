@@ -26,18 +26,18 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForL
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		t := c.b.topics.get(rt.Topic)
+		t := c.srv.topics.Topic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p := t.partition(rp.Partition)
+			p := t.Partition(rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else if _, err := p.checkLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
+			} else if _, err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
 				sp.ErrorCode = kerrCode(err)
 			} else {
-				sp.LeaderEpoch, sp.EndOffset = p.epochEnd(rp.LeaderEpoch)
+				sp.LeaderEpoch, sp.EndOffset = p.EpochEnd(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -14,12 +14,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 func init() { register(32, 0, 4, ordered(handleDescribeConfigs)) }
 
 func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfigsRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
@@ -54,17 +56,17 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			t, err := b.topics.lookup(ctx, rr.ResourceName)
+			t, err := b.topics.Lookup(ctx, rr.ResourceName)
 			if err != nil {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			for _, name := range topicConfigNames() {
-				def := topicConfigDefs[name]
-				if v, ok := t.meta.Configs[name]; ok {
-					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, false, def.doc)
+			for _, name := range partition.TopicConfigNames() {
+				def, doc, _ := partition.TopicConfigDefault(name)
+				if v, ok := t.Meta.Configs[name]; ok {
+					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, false, doc)
 				} else {
-					add(name, def.def, kmsg.ConfigSourceDefaultConfig, false, def.doc)
+					add(name, def, kmsg.ConfigSourceDefaultConfig, false, doc)
 				}
 			}
 		case kmsg.ConfigResourceTypeBroker:
@@ -77,8 +79,10 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 			add("auto.create.topics.enable", strconv.FormatBool(b.cfg.AutoCreateTopics), static, true, "--auto-create-topics")
 			add("num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), static, true, "--default-partitions")
 			add("socket.request.max.bytes", strconv.Itoa(int(b.cfg.MaxRequestBytes)), static, true, "--max-request-bytes")
-			add("message.max.bytes", topicConfigDefs["max.message.bytes"].def, kmsg.ConfigSourceDefaultConfig, true, "")
-			add("log.retention.ms", topicConfigDefs["retention.ms"].def, kmsg.ConfigSourceDefaultConfig, true, "")
+			maxMessageBytes, _, _ := partition.TopicConfigDefault("max.message.bytes")
+			retentionMs, _, _ := partition.TopicConfigDefault("retention.ms")
+			add("message.max.bytes", maxMessageBytes, kmsg.ConfigSourceDefaultConfig, true, "")
+			add("log.retention.ms", retentionMs, kmsg.ConfigSourceDefaultConfig, true, "")
 			add("default.replication.factor", "1", kmsg.ConfigSourceDefaultConfig, true, "durability comes from the object store")
 			add("min.insync.replicas", "1", kmsg.ConfigSourceDefaultConfig, true, "")
 		default:

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 func init() { register(33, 0, 2, ordered(handleAlterConfigs)) }
@@ -29,10 +30,10 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
-		err := c.b.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+		err := c.srv.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
 			next := map[string]string{}
 			for _, rc := range rr.Configs {
-				if err := validateTopicConfig(rc.Name, rc.Value); err != nil {
+				if err := partition.ValidateTopicConfig(rc.Name, rc.Value); err != nil {
 					return nil, err
 				}
 				next[rc.Name] = *rc.Value
@@ -52,8 +53,8 @@ const brokerConfigsReadOnly = "only topic configs can be altered; broker setting
 type errConfig struct{ error }
 
 // alterTopicConfigs applies change to a topic's explicitly set configs.
-func (b *Broker) alterTopicConfigs(ctx context.Context, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
-	return b.updateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
+func (b *server) alterTopicConfigs(ctx context.Context, name string, validateOnly bool, change func(cur map[string]string) (map[string]string, error)) error {
+	return b.topics.UpdateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
 		cur := make(map[string]string, len(mt.Configs))
 		for k, v := range mt.Configs {
 			cur[k] = v

@@ -20,7 +20,7 @@ import (
 func init() { register(37, 0, 3, ordered(handleCreatePartitions)) }
 
 func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
@@ -29,8 +29,8 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 		var ke *kerr.Error
 		switch {
 		case err == nil:
-			if t := b.topics.get(rt.Topic); t != nil && !req.ValidateOnly {
-				b.waitLeaders(ctx, t.meta.ID, t.meta.Partitions)
+			if t := b.topics.Topic(rt.Topic); t != nil && !req.ValidateOnly {
+				b.topics.WaitLeaders(ctx, t.Meta.ID, t.Meta.Partitions)
 			}
 		case errors.Is(err, metadata.ErrUnknownTopic):
 			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.UnknownTopicOrPartition, "unknown topic "+rt.Topic)
@@ -45,8 +45,8 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 	return resp
 }
 
-func (b *Broker) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {
-	return b.updateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
+func (b *server) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {
+	return b.topics.UpdateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
 		switch {
 		case name == metadata.OffsetsTopic:
 			return fmt.Errorf("%w: the partitions of the internal topic %s are the consumer groups' coordinator shards; their number is fixed", kerr.InvalidPartitions, name)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -22,16 +23,16 @@ func init() { register(42, 0, 2, handleDeleteGroups) }
 func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
 	codes := make([]*kerr.Error, len(req.Groups))
-	queued := make([]*groupWrite, len(req.Groups))
+	queued := make([]*coordinator.Write, len(req.Groups))
 	var landed func()
 	for i, id := range req.Groups {
-		var s *shard
-		err := c.b.groups.withGroup(id, false, func(sh *shard, g *group) {
+		var s *coordinator.Shard
+		err := c.srv.groups.WithGroup(id, false, func(sh *coordinator.Shard, g *coordinator.Group) {
 			s = sh
 			switch {
-			case g == nil || g.state == groupDead:
+			case g == nil || g.State() == coordinator.StateDead:
 				codes[i] = kerr.GroupIDNotFound
-			case g.state != groupEmpty:
+			case g.State() != coordinator.StateEmpty:
 				codes[i] = kerr.NonEmptyGroup
 			}
 		})
@@ -41,14 +42,9 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 		if codes[i] != nil {
 			continue
 		}
-		queued[i] = s.queueWrite(metadata.GroupWrite{Group: id, Delete: true}, func() {
-			// A member that joined meanwhile keeps the group; its next
-			// generation writes the group again.
-			if g := s.groups[id]; g != nil && g.state == groupEmpty {
-				g.stop(kerr.GroupIDNotFound)
-				delete(s.groups, id)
-			}
-		})
+		// A member that joined meanwhile keeps the group; its next
+		// generation writes the group again.
+		queued[i] = s.QueueWrite(metadata.GroupWrite{Group: id, Delete: true})
 		if landed == nil {
 			landed = c.trackGroupWrite() // one for all: called once every deletion is answered
 		}
@@ -57,10 +53,10 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 		for i, id := range req.Groups {
 			if queued[i] != nil {
-				if err := queued[i].wait(ctx); err != nil {
+				if err := queued[i].Wait(ctx); err != nil {
 					codes[i] = asKerr(err)
 				} else {
-					c.b.log.Info("deleted consumer group", "group", id)
+					c.srv.log.Info("deleted consumer group", "group", id)
 				}
 			}
 			dg := kmsg.NewDeleteGroupsResponseGroup()

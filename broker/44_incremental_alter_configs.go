@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/partition"
 )
 
 func init() { register(44, 0, 1, ordered(handleIncrementalAlterConfigs)) }
@@ -31,14 +33,14 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}
-		err := c.b.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+		err := c.srv.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 			for _, rc := range rr.Configs {
-				if _, ok := topicConfigDefs[rc.Name]; !ok {
+				if _, _, ok := partition.TopicConfigDefault(rc.Name); !ok {
 					return nil, fmt.Errorf("unknown topic config %q", rc.Name)
 				}
 				switch rc.Op {
 				case kmsg.IncrementalAlterConfigOpSet:
-					if err := validateTopicConfig(rc.Name, rc.Value); err != nil {
+					if err := partition.ValidateTopicConfig(rc.Name, rc.Value); err != nil {
 						return nil, err
 					}
 					cur[rc.Name] = *rc.Value
@@ -53,10 +55,10 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 					}
 					v, ok := cur[rc.Name]
 					if !ok {
-						v = topicConfigDefs[rc.Name].def
+						v, _, _ = partition.TopicConfigDefault(rc.Name)
 					}
 					next := editList(v, *rc.Value, rc.Op == kmsg.IncrementalAlterConfigOpAppend)
-					if err := validateTopicConfig(rc.Name, &next); err != nil {
+					if err := partition.ValidateTopicConfig(rc.Name, &next); err != nil {
 						return nil, err
 					}
 					cur[rc.Name] = next

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -31,24 +32,24 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	}
 	codes := make([]map[int32]int16, len(req.Topics))
 	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
-	var s *shard
+	var s *coordinator.Shard
 	var code *kerr.Error
-	err := c.b.groups.withGroup(req.Group, false, func(sh *shard, g *group) {
+	err := c.srv.groups.WithGroup(req.Group, false, func(sh *coordinator.Shard, g *coordinator.Group) {
 		s = sh
 		switch {
-		case g == nil || g.state == groupDead:
+		case g == nil || g.State() == coordinator.StateDead:
 			code = kerr.GroupIDNotFound
 			return
-		case g.state != groupEmpty && g.protocolType != "consumer":
+		case g.State() != coordinator.StateEmpty && g.ProtocolType() != "consumer":
 			code = kerr.NonEmptyGroup
 			return
 		}
 		for i, rt := range req.Topics {
 			codes[i] = map[int32]int16{}
-			busy := g.state != groupEmpty && g.subscribed(rt.Topic)
+			busy := g.State() != coordinator.StateEmpty && g.Subscribed(rt.Topic)
 			for _, rp := range rt.Partitions {
 				gp := metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}
-				switch _, ok := g.offsets[gp]; {
+				switch _, ok := g.Offset(gp); {
 				case busy:
 					codes[i][rp.Partition] = kerr.GroupSubscribedToTopic.Code
 				case ok:
@@ -57,21 +58,15 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			}
 		}
 	})
-	var queued *groupWrite
+	var queued *coordinator.Write
 	var landed func()
 	if err == nil && code == nil && len(write.Offsets) > 0 {
-		queued = s.queueWrite(write, func() {
-			if g := s.groups[req.Group]; g != nil {
-				for gp := range write.Offsets {
-					delete(g.offsets, gp)
-				}
-			}
-		})
+		queued = s.QueueWrite(write)
 		landed = c.trackGroupWrite()
 	}
 	return func(ctx context.Context) kmsg.Response {
 		if queued != nil {
-			err = queued.wait(ctx)
+			err = queued.Wait(ctx)
 			landed()
 		}
 		if err != nil {

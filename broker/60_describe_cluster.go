@@ -14,9 +14,9 @@ import (
 func init() { register(60, 0, 1, ordered(handleDescribeCluster)) }
 
 func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest) kmsg.Response {
-	b := c.b
+	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	v, _ := b.view.get()
+	v, _ := b.topics.View()
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.controllerID(v)
 	resp.EndpointType = 1 // brokers

@@ -11,24 +11,22 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/sourcegraph/conc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/internal/durable"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
+	"github.com/strata-io/strata/partition"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/wal"
 )
 
-var (
-	errDataDirLocked = errors.New("broker: data directory is locked by another strata process")
-	errClosing       = errors.New("broker: shutting down")
-)
+var errDataDirLocked = errors.New("broker: data directory is locked by another strata process")
 
 // Defaults applied by Start to zero fields of Config.
 const (
@@ -38,14 +36,31 @@ const (
 	DefaultSessionTTL      = 10 * time.Second
 	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
 	DefaultCacheBytes      = 256 << 20
+	// DefaultOffsetsPartitions is Kafka's offsets.topic.num.partitions.
+	DefaultOffsetsPartitions = 50
 )
 
-// Broker is one running Strata broker.
+// Broker is one running Strata broker: it builds the components, wires
+// them together and owns their lifetimes. The Kafka front end is its server;
+// nothing it starts holds a pointer back to it.
 type Broker struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
+	cfg    Config
+	log    *slog.Logger
+	srv    *server   // the Kafka front end
+	res    resources // what Start acquired and abort releases
+	topics *partition.Manager
+	groups *coordinator.Coordinator
 
+	ctx        context.Context // cancelled by Close after the graceful part
+	cancel     context.CancelFunc
+	wg         conc.WaitGroup
+	uploadDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// resources are what Start acquired, released by abort in reverse order.
+type resources struct {
 	lock     *os.File
 	embedded *metadata.Embedded
 	store    *metadata.Store
@@ -54,36 +69,6 @@ type Broker struct {
 	walShut  bool // set by shutdown once it has closed the WAL: abort must not wait on it again
 	uploader *tiering.Uploader
 	reader   *tiering.Reader
-
-	id        int32
-	clusterID string
-	advAddr   string
-	ln        net.Listener
-
-	topics *topicCache
-	view   *clusterView
-	groups *coordinator
-	prodID producerIDs
-
-	// committed is closed and replaced each time a WAL segment's commit lands,
-	// waking long-polling fetches.
-	commitMu  sync.Mutex
-	committed chan struct{}
-
-	ready     atomic.Bool
-	closingCh chan struct{} // closed when shutdown starts: stops produces, wakes long polls
-
-	ctx    context.Context // cancelled by Close after the graceful part
-	cancel context.CancelFunc
-	wg     conc.WaitGroup
-	connWG sync.WaitGroup
-	connMu sync.Mutex
-	conns  map[*conn]struct{}
-	front  frontEnd // connection limits and accounting (listener.go)
-
-	uploadDone chan struct{}
-	closeOnce  sync.Once
-	closeErr   error
 }
 
 // Start validates cfg, locks the data directory, connects to (or starts) etcd
@@ -93,16 +78,16 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	b := &Broker{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		committed:  make(chan struct{}),
-		conns:      make(map[*conn]struct{}),
-		uploadDone: make(chan struct{}),
-		closingCh:  make(chan struct{}),
-	}
-	b.metrics = newMetrics(cfg.Registerer)
+	b := &Broker{cfg: cfg, log: cfg.Logger, uploadDone: make(chan struct{})}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.srv = &server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		metrics:   newMetrics(cfg.Registerer),
+		ctx:       b.ctx,
+		conns:     make(map[*conn]struct{}),
+		closingCh: make(chan struct{}),
+	}
 	defer func() {
 		if err != nil {
 			b.abort()
@@ -112,40 +97,42 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	if b.lock, err = lockDir(cfg.DataDir); err != nil {
+	if b.res.lock, err = lockDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
 
 	endpoints := cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
-		if b.embedded, err = metadata.StartEmbedded(filepath.Join(cfg.DataDir, "etcd"), b.log.With("component", "etcd")); err != nil {
+		if b.res.embedded, err = metadata.StartEmbedded(filepath.Join(cfg.DataDir, "etcd"), b.log.With("component", "etcd")); err != nil {
 			return nil, fmt.Errorf("start embedded etcd: %w", err)
 		}
-		endpoints = b.embedded.Endpoints()
+		endpoints = b.res.embedded.Endpoints()
 	}
 	client, err := metadata.Connect(ctx, endpoints, 5*time.Second)
 	if err != nil {
 		return nil, err // names the endpoints
 	}
 	reattached := false
-	if b.store, reattached, err = b.openSession(ctx, client); err != nil {
+	if b.res.store, reattached, err = b.openSession(ctx, client); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("etcd session: %w", err)
 	}
-	if b.clusterID, err = b.store.ClusterID(ctx); err != nil {
+	b.srv.store = b.res.store
+	if b.srv.clusterID, err = b.res.store.ClusterID(ctx); err != nil {
 		return nil, fmt.Errorf("etcd: cluster id: %w", err)
 	}
-	if b.id, err = b.brokerID(ctx); err != nil {
+	if b.srv.id, err = b.brokerID(ctx); err != nil {
 		return nil, err
 	}
-	b.log = b.log.With("broker", b.id)
+	b.log = b.log.With("broker", b.srv.id)
+	b.srv.log = b.log
 
 	bucket, err := objectstore.Open(ctx, cfg.ObjectStore)
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", redactURL(cfg.ObjectStore), err)
 	}
-	b.bucket = objectstore.Instrument(bucket, cfg.Registerer)
-	if b.reader, err = tiering.OpenReader(b.bucket, tiering.ReaderOptions{
+	b.res.bucket = objectstore.Instrument(bucket, cfg.Registerer)
+	if b.res.reader, err = tiering.OpenReader(b.res.bucket, tiering.ReaderOptions{
 		CacheBytes:     cfg.CacheBytes,
 		DiskDir:        filepath.Join(cfg.DataDir, "cache"),
 		DiskBytes:      cfg.DiskCacheBytes,
@@ -155,6 +142,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	b.srv.reader = b.res.reader
 
 	w, rec, err := wal.Open(wal.Options{
 		Dir:          filepath.Join(cfg.DataDir, "wal"),
@@ -162,51 +150,71 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		SealInterval: cfg.SealInterval,
 		MaxBytes:     cfg.WALMaxBytes,
 		Logger:       b.log.With("component", "wal"),
-		OnSync:       b.metrics.observeSync,
+		OnSync:       b.srv.metrics.observeSync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open WAL: %w", err)
 	}
-	b.wal = w // a cut torn tail is logged by wal.Open
+	b.res.wal, b.srv.wal = w, w // a cut torn tail is logged by wal.Open
 	watchWAL(cfg.Registerer, w)
 
-	b.topics = newTopicCache(b)
-	b.view = newClusterView()
-	b.groups = newCoordinator(b)
-	b.uploader = tiering.NewUploader(tiering.UploaderOptions{
-		Bucket:        b.bucket,
-		Store:         b.store,
-		WAL:           b.wal,
+	var groups *coordinator.Coordinator
+	b.topics = partition.NewManager(b.ctx, partition.Options{
+		Store:          b.res.store,
+		BrokerID:       b.srv.id,
+		Register:       b.srv.register,
+		AfterReconcile: func() { groups.Sync() },
+		Closing:        b.srv.closingCh,
+		Logger:         b.log,
+		Registerer:     cfg.Registerer,
+	})
+	groups = coordinator.New(b.ctx, coordinator.Options{
+		Store:      b.res.store,
+		Topics:     b.topics,
+		Logger:     b.log,
+		Registerer: cfg.Registerer,
+	})
+	b.groups = groups
+	b.srv.topics, b.srv.groups = b.topics, b.groups
+	b.res.uploader = tiering.NewUploader(tiering.UploaderOptions{
+		Bucket:        b.res.bucket,
+		Store:         b.res.store,
+		WAL:           b.res.wal,
 		Leaders:       b.topics,
-		BrokerID:      b.id,
+		BrokerID:      b.srv.id,
 		QuarantineDir: filepath.Join(cfg.DataDir, "quarantine"),
 		Logger:        b.log.With("component", "uploader"),
 		Registerer:    cfg.Registerer,
-		OnCommit:      b.onCommit,
+		OnCommit:      b.topics.OnCommit,
 	})
-	v, err := b.store.ReadView(ctx)
+	b.topics.SetUploader(b.res.uploader)
+	b.srv.sched = tiering.NewSchedules(tiering.ScheduleOptions{
+		Topics:             b.topics,
+		Uploader:           b.res.uploader,
+		Compactor:          tiering.NewCompactor(b.res.bucket, b.res.reader, b.res.uploader, b.srv.id),
+		RetentionInterval:  cfg.RetentionCheckInterval,
+		CompactionInterval: cfg.CompactionInterval,
+		CompactionMinAge:   cfg.CompactionMinAge,
+		Logger:             b.log,
+		Registerer:         cfg.Registerer,
+	})
+	v, err := b.res.store.ReadView(ctx)
 	if err == nil {
 		if err = b.ensureOffsetsTopic(ctx, v); err == nil {
-			v, err = b.store.ReadView(ctx)
+			v, err = b.res.store.ReadView(ctx)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	b.setView(v)
+	b.topics.SetView(v)
 	if !reattached && len(rec.Segments) > 0 {
 		// The lease ended with every leadership: each partition in the WAL
 		// is undecided until reconcile has tried to resume its last tenure
 		// (resumed if no one led it since: its WAL records are committed
 		// under the new tenure; set aside otherwise).
-		last, err := lastEpochs(rec.Segments)
-		if err != nil {
+		if err := b.topics.SetUndecided(rec.Segments); err != nil {
 			return nil, err
-		}
-		for key, epoch := range last {
-			if p := b.topics.partition(key); p != nil {
-				p.setUndecided(epoch)
-			}
 		}
 	}
 	// Take the partitions this broker leads or is assigned before it says it
@@ -214,43 +222,42 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	// tenure it resumes, and those the controller assigns to it, all before
 	// the WAL is replayed into them; then read the view again, so that
 	// Metadata shows them from the first request.
-	if v, err = b.reconcileAtStart(ctx, v); err != nil {
+	if _, err = b.topics.ReconcileAtStart(ctx, v); err != nil {
 		return nil, err
 	}
-	if _, err := b.replay(rec.Segments); err != nil {
+	if _, err := b.topics.Replay(rec.Segments); err != nil {
 		return nil, err
 	}
 	go func() {
 		defer close(b.uploadDone)
-		if err := b.uploader.Run(b.ctx, rec.Segments); err != nil && !errors.Is(err, context.Canceled) {
+		if err := b.res.uploader.Run(b.ctx, rec.Segments); err != nil && !errors.Is(err, context.Canceled) {
 			// Nothing more can be committed: stop advertising readiness so
 			// that an orchestrator replaces this broker; what the WAL holds
 			// is uploaded by the next start (or the start fails loudly).
-			b.ready.Store(false)
+			b.srv.ready.Store(false)
 			b.log.Error("uploader stopped; this broker can no longer commit data and needs a restart", "error", err)
 		}
 	}()
 
-	if b.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+	if b.srv.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	b.advAddr = cfg.AdvertisedAddr
-	if b.advAddr == "" {
-		b.advAddr = b.ln.Addr().String()
+	b.srv.advAddr = cfg.AdvertisedAddr
+	if b.srv.advAddr == "" {
+		b.srv.advAddr = b.srv.ln.Addr().String()
 	}
-	if err := b.register(ctx); err != nil {
+	if err := b.srv.register(ctx); err != nil {
 		return nil, err
 	}
-	b.wg.Go(b.acceptLoop)
-	b.wg.Go(b.watchLoop)
-	b.wg.Go(b.reconcileLoop)
+	b.wg.Go(b.srv.acceptLoop)
+	b.wg.Go(b.topics.Run)
 	b.wg.Go(b.controllerLoop)
-	b.wg.Go(b.groups.writeLoop)
-	b.wg.Go(b.retentionLoop)
-	b.wg.Go(b.compactionLoop)
-	b.ready.Store(true)
-	b.log.Info("strata broker serving", "listen", b.ln.Addr().String(), "advertised", b.advAddr,
-		"cluster", b.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
+	b.wg.Go(b.groups.Run)
+	b.wg.Go(func() { b.srv.sched.RunRetention(b.ctx) })
+	b.wg.Go(func() { b.srv.sched.RunCompaction(b.ctx) })
+	b.srv.ready.Store(true)
+	b.log.Info("strata broker serving", "listen", b.srv.ln.Addr().String(), "advertised", b.srv.advAddr,
+		"cluster", b.srv.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
 		"recovered_wal_segments", len(rec.Segments))
 	return b, nil
 }
@@ -351,7 +358,9 @@ func (b *Broker) openSession(ctx context.Context, client *clientv3.Client) (stor
 	return store, reattached, nil
 }
 
-func (b *Broker) leasePath() string { return filepath.Join(b.cfg.DataDir, "lease") }
+func (b *Broker) leasePath() string { return leasePath(b.cfg.DataDir) }
+
+func leasePath(dataDir string) string { return filepath.Join(dataDir, "lease") }
 
 // keepLease writes the session's lease id where the next start looks for it.
 func keepLease(path string, store *metadata.Store) error {
@@ -362,8 +371,8 @@ func keepLease(path string, store *metadata.Store) error {
 }
 
 // register announces this broker under its current lease.
-func (b *Broker) register(ctx context.Context) error {
-	if err := keepLease(b.leasePath(), b.store); err != nil {
+func (b *server) register(ctx context.Context) error {
+	if err := keepLease(leasePath(b.cfg.DataDir), b.store); err != nil {
 		return err
 	}
 	if err := b.store.Register(ctx, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: b.cfg.Rack}); err != nil {
@@ -372,35 +381,21 @@ func (b *Broker) register(ctx context.Context) error {
 	return nil
 }
 
-// reconcileAtStart reconciles until no partition is undecided: replay
-// needs to know which partitions resumed their tenure before it puts their
-// WAL records back. It returns the view read last.
-func (b *Broker) reconcileAtStart(ctx context.Context, v *metadata.View) (*metadata.View, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		b.reconcile(v)
-		var err error
-		if v, err = b.store.ReadView(ctx); err != nil {
-			return nil, err
-		}
-		b.setView(v)
-		undecided := 0
-		for _, p := range b.topics.partitions() {
-			if _, _, u := p.current(); u != 0 {
-				undecided++
-			}
-		}
-		if undecided == 0 {
-			return v, nil
-		}
-		b.log.Info("waiting to resume the leaderships the WAL holds records of", "partitions", undecided)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("could not resume or set aside the WAL records of %d partitions: %w", undecided, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+// ensureOffsetsTopic creates the internal offsets topic, whose partitions
+// are the group coordinator's shards, when the cluster has none: its
+// partition count is fixed from then on.
+func (b *Broker) ensureOffsetsTopic(ctx context.Context, v *metadata.View) error {
+	if _, ok := v.Topics[metadata.OffsetsTopic]; ok {
+		return nil
 	}
+	err := b.res.store.CreateTopic(ctx, metadata.Topic{Name: metadata.OffsetsTopic, ID: metadata.NewTopicID(), Partitions: b.cfg.OffsetsPartitions})
+	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+		return err
+	}
+	if err == nil {
+		b.log.Info("created the consumer-group coordinator shards", "topic", metadata.OffsetsTopic, "partitions", b.cfg.OffsetsPartitions)
+	}
+	return nil
 }
 
 // lockDir takes an exclusive flock on DIR/LOCK for the life of the process.
@@ -432,7 +427,7 @@ func (b *Broker) brokerID(ctx context.Context) (int32, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("read broker id: %w", err)
 	}
-	id, err := b.store.AllocateBrokerID(ctx)
+	id, err := b.res.store.AllocateBrokerID(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("etcd: allocate broker id: %w", err)
 	}
@@ -453,55 +448,16 @@ func redactURL(raw string) string {
 }
 
 // Addr is the Kafka listener's address.
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+func (b *Broker) Addr() string { return b.srv.ln.Addr().String() }
 
 // ID is the broker's id.
-func (b *Broker) ID() int32 { return b.id }
-
-// isClosing reports whether shutdown has started.
-func (b *Broker) isClosing() bool {
-	select {
-	case <-b.closingCh:
-		return true
-	default:
-		return false
-	}
-}
+func (b *Broker) ID() int32 { return b.srv.id }
 
 // Ready reports whether the broker serves requests (for /readyz): not while
 // it starts, shuts down, cannot write its WAL, or cannot accept connections
 // (listener.go).
 func (b *Broker) Ready() bool {
-	return b.ready.Load() && !b.isClosing() && !b.front.acceptFailing.Load()
-}
-
-// onCommit is the uploader's callback: committed data becomes visible.
-func (b *Broker) onCommit(seq uint64, results []tiering.Result) {
-	for _, r := range results {
-		p := b.topics.partition(r.Key)
-		if p == nil {
-			continue
-		}
-		if r.Err != nil {
-			if p.stop(r.Epoch) {
-				b.metrics.lost.Inc()
-				b.log.Error("commit failed; partition no longer served", "topic", p.topic, "partition", p.key.Partition, "error", r.Err)
-			}
-			continue
-		}
-		p.committed(r.Epoch, r.Entry, r.State)
-	}
-	b.commitMu.Lock()
-	close(b.committed)
-	b.committed = make(chan struct{})
-	b.commitMu.Unlock()
-}
-
-// commitSignal returns a channel closed at the next commit.
-func (b *Broker) commitSignal() <-chan struct{} {
-	b.commitMu.Lock()
-	defer b.commitMu.Unlock()
-	return b.committed
+	return b.srv.ready.Load() && !b.srv.isClosing() && !b.srv.front.acceptFailing.Load()
 }
 
 // Close shuts down gracefully: stop accepting, seal, upload and commit what is
@@ -513,13 +469,13 @@ func (b *Broker) Close() error {
 
 func (b *Broker) shutdown() error {
 	b.log.Info("shutting down: sealing and uploading what the WAL holds")
-	close(b.closingCh)
-	b.ln.Close()
+	close(b.srv.closingCh)
+	b.srv.ln.Close()
 	// Close seals the open segment; the uploader drains the Sealed channel,
 	// commits everything and returns, answering acks=all waiters as it goes.
 	var errs []error
 	walClosed := make(chan error, 1)
-	go func() { walClosed <- b.wal.Close() }()
+	go func() { walClosed <- b.res.wal.Close() }()
 	select {
 	case <-b.uploadDone:
 	case <-time.After(2 * time.Minute):
@@ -534,25 +490,25 @@ func (b *Broker) shutdown() error {
 		errs = append(errs, errors.New("WAL did not close within 5s"))
 	}
 	// Closed above (or still closing, past the wait): abort must not wait
-	// on it again. b.wal itself stays, since connections still use it.
-	b.walShut = true
+	// on it again. b.res.wal itself stays, since connections still use it.
+	b.res.walShut = true
 	// Let connections write the responses of what just committed.
-	b.connMu.Lock()
-	for c := range b.conns {
+	b.srv.connMu.Lock()
+	for c := range b.srv.conns {
 		c.closeWhenIdle()
 	}
-	b.connMu.Unlock()
-	waitTimeout(&b.connWG, 5*time.Second)
+	b.srv.connMu.Unlock()
+	waitTimeout(&b.srv.connWG, 5*time.Second)
 	b.cancel()
-	b.connMu.Lock()
-	for c := range b.conns {
+	b.srv.connMu.Lock()
+	for c := range b.srv.conns {
 		c.nc.Close()
 	}
-	b.connMu.Unlock()
-	b.connWG.Wait()
-	b.groups.closeAll()
+	b.srv.connMu.Unlock()
+	b.srv.connWG.Wait()
+	b.groups.Close()
 	b.wg.Wait()
-	b.topics.resignAll()
+	b.topics.ResignAll()
 	b.abort()
 	b.log.Info("stopped")
 	return errors.Join(errs...)
@@ -561,31 +517,31 @@ func (b *Broker) shutdown() error {
 // abort releases what Start acquired, in reverse order.
 func (b *Broker) abort() {
 	b.cancel()
-	if b.ln != nil {
-		b.ln.Close()
+	if b.srv.ln != nil {
+		b.srv.ln.Close()
 	}
-	if b.wal != nil && !b.walShut {
-		b.wal.Close()
+	if b.res.wal != nil && !b.res.walShut {
+		b.res.wal.Close()
 	}
-	if b.store != nil {
+	if b.res.store != nil {
 		// Close revokes the lease; a later start must not try to re-attach.
 		_ = os.Remove(b.leasePath())
-		if err := b.store.Close(); err != nil {
+		if err := b.res.store.Close(); err != nil {
 			b.log.Warn("close etcd session", "error", err)
 		}
-		b.store.Client().Close()
+		b.res.store.Client().Close()
 	}
-	if b.reader != nil {
-		b.reader.Close() // after every fetch: shutdown waited for the connections
+	if b.res.reader != nil {
+		b.res.reader.Close() // after every fetch: shutdown waited for the connections
 	}
-	if b.bucket != nil {
-		b.bucket.Close()
+	if b.res.bucket != nil {
+		b.res.bucket.Close()
 	}
-	if b.embedded != nil {
-		b.embedded.Close()
+	if b.res.embedded != nil {
+		b.res.embedded.Close()
 	}
-	if b.lock != nil {
-		b.lock.Close()
+	if b.res.lock != nil {
+		b.res.lock.Close()
 	}
 }
 

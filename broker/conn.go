@@ -155,7 +155,7 @@ func afterGroupWrites[R kmsg.Request](fn func(ctx context.Context, c *conn, req 
 
 // conn serves one client connection.
 type conn struct {
-	b      *Broker
+	srv    *server
 	nc     net.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -186,12 +186,12 @@ type inflight struct {
 	done chan kmsg.Response // receives the response, or nil for none
 }
 
-func newConn(b *Broker, nc net.Conn) *conn {
+func newConn(b *server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
 	landed := make(chan struct{})
 	close(landed)
 	return &conn{
-		b: b, nc: nc, ctx: ctx, cancel: cancel,
+		srv: b, nc: nc, ctx: ctx, cancel: cancel,
 		queue:       make(chan *inflight, maxInFlight),
 		idle:        b.cfg.ConnectionsMaxIdle,
 		groupWrites: landed,
@@ -219,7 +219,7 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
-	if !c.b.isClosing() {
+	if !c.srv.isClosing() {
 		// The client went away: stop work nobody will read, such as long
 		// polls. (At shutdown, in-flight requests are finished and answered.)
 		c.cancel()
@@ -228,10 +228,10 @@ func (c *conn) serve() {
 	wg.Wait()
 	switch {
 	case errors.Is(err, errIdle):
-		c.b.metrics.idleClosed.Inc()
-		c.b.log.Debug("closing idle client connection", "remote", c.nc.RemoteAddr().String(), "client_id", c.clientID, "idle", c.idle)
-	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, context.Canceled):
-		c.b.log.Info("closing client connection", "remote", c.nc.RemoteAddr().String(), "client_id", c.clientID, "reason", err)
+		c.srv.metrics.idleClosed.Inc()
+		c.srv.log.Debug("closing idle client connection", "remote", c.nc.RemoteAddr().String(), "client_id", c.clientID, "idle", c.idle)
+	case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, context.Canceled):
+		c.srv.log.Info("closing client connection", "remote", c.nc.RemoteAddr().String(), "client_id", c.clientID, "reason", err)
 	}
 }
 
@@ -242,14 +242,14 @@ func (e *errFraming) Error() string { return e.msg }
 
 func (c *conn) readLoop() error {
 	var size [4]byte
-	maxBytes := c.b.cfg.MaxRequestBytes
+	maxBytes := c.srv.cfg.MaxRequestBytes
 	for {
 		if err := c.readFull(size[:]); err != nil {
 			return err
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
 		if n < 8 || n > maxBytes {
-			c.b.metrics.badRequests.Inc()
+			c.srv.metrics.badRequests.Inc()
 			return &errFraming{msg: "request size " + itoa(int64(n)) + " outside [8, max request bytes " + itoa(int64(maxBytes)) + "]"}
 		}
 		if err := c.waitRoom(int64(n), int64(maxBytes)); err != nil {
@@ -261,13 +261,13 @@ func (c *conn) readLoop() error {
 			hold.release()
 			return err
 		}
-		c.b.metrics.bytesIn.Add(float64(n + 4))
+		c.srv.metrics.bytesIn.Add(float64(n + 4))
 		corr, wait, err := c.handle(body)
 		// The ordered part is done: the bytes are no longer queued (what a
 		// wait part keeps of them is counted in pending until it ends).
 		hold.release()
 		if err != nil {
-			c.b.metrics.badRequests.Inc()
+			c.srv.metrics.badRequests.Inc()
 			return err
 		}
 		c.enqueue(corr, int64(n), wait)
@@ -411,7 +411,7 @@ func (c *conn) handle(body []byte) (int32, func(context.Context) kmsg.Response, 
 	wait := apis[pr.key].handle(c, pr.req)
 	return pr.corr, func(ctx context.Context) kmsg.Response {
 		resp := wait(ctx)
-		c.b.metrics.observeRequest(pr.key, start)
+		c.srv.metrics.observeRequest(pr.key, start)
 		return resp
 	}, nil
 }
@@ -500,7 +500,7 @@ func (c *conn) write(buf *[]byte, corr int32, resp kmsg.Response) error {
 			return err
 		}
 	}
-	c.b.metrics.bytesOut.Add(float64(len(b)))
+	c.srv.metrics.bytesOut.Add(float64(len(b)))
 	if cap(b) > 1<<20 {
 		b = nil // do not pin a large fetch response's buffer
 	}

@@ -1,13 +1,22 @@
-// Package broker is Strata's Kafka protocol server: connections, request
-// dispatch (one file per API key, named by key), the partitions this broker
-// leads, fetch long-polling, and the wiring of the WAL, the uploader, the
-// object store and etcd into one running broker.
+// Package broker is Strata's Kafka protocol server: listeners, connections,
+// request dispatch (one file per API key, named by key), fetch long-polling,
+// and the wiring of the WAL, the uploader and the schedules (package
+// tiering), the object store, etcd, the partition manager (package
+// partition) and the group coordinator (package coordinator) into one
+// running broker.
 //
-// A produced batch travels: connection → partition (validate the header,
-// deduplicate idempotent retries, assign offsets) → WAL (group-committed
-// fsync; acks=1 answered here) → sealed segment → tiering.Uploader (object
-// PUT, manifest commit in etcd guarded by the leader epoch) → the partition's
-// high watermark moves, acks=all is answered and fetchers wake.
+// Broker builds and owns the components; the front end is its server
+// (server.go), which the listener, the connections and the handlers work
+// with. The server reaches the partitions and the group coordinator only
+// through the small interfaces defined in interfaces.go (partitions,
+// groups), and nothing holds a pointer back to the Broker.
+//
+// A produced batch travels: connection → the WAL room wait (below) →
+// partition.Partition.Append (validate the producer state, assign offsets,
+// write to the WAL) → WAL (group-committed fsync; acks=1 answered here) →
+// sealed segment → tiering.Uploader (object PUT, manifest commit in etcd
+// guarded by the leader epoch) → partition.Manager.OnCommit: the high
+// watermark moves, acks=all is answered and fetchers wake.
 //
 // # Backpressure
 //
@@ -16,32 +25,29 @@
 // most its timeout, and then answers REQUEST_TIMED_OUT with nothing
 // appended; the connection reads nothing more meanwhile, which is what slows
 // the producer. The uploader, the only thing that frees room, never waits on
-// a produce: it takes partition locks only for an instant (onCommit,
-// tiering.Leaders), so it always makes progress.
+// a produce (see package partition).
 //
 // # Goroutines
 //
-// Start runs, each until the broker stops: acceptLoop (one reader and one
-// writer goroutine per connection, and the concurrent part of its requests);
-// watchLoop (the etcd watch feeding clusterView); reconcileLoop, which owns
-// leadership changes of every partition: acquisitions (at most
-// acquiresInFlight at once), hand-offs (one goroutine each), and rejoin when
-// the etcd lease ends; controllerLoop (assignments and object GC while this
-// broker is the controller); the coordinator's writeLoop; retentionLoop;
-// compactionLoop; and the uploader's Run, which calls onCommit and the
-// tiering.Leaders methods of topicCache.
+// Start runs, each until the broker stops: the server's acceptLoop (one
+// reader and one writer goroutine per connection, and the concurrent part
+// of its requests); the partition manager's Run (the etcd watch feeding the
+// cluster view, and the reconcile loop that owns leadership changes: see
+// package partition); controllerLoop (assignments and object GC while this
+// broker is the controller); the coordinator's Run (its writer); the
+// retention and compaction schedules (tiering.Schedules); and the
+// uploader's Run, which calls the manager's OnCommit and its
+// tiering.Leaders methods.
 //
 // # Locks
 //
-// Each mutex guards the fields declared after it in its struct. Locks are
-// taken in this order and never the other way round:
-//
-//	topicCache.mu → partition.mu → (wal.WAL's and the uploader's own locks)
-//
-// Broker.commitMu, Broker.connMu and clusterView.mu are leaves. No lock is
-// held across a wait on another component (WAL room, an upload, etcd, the
-// network): partition.mu is held only to read or change the partition's
-// state and to append to the WAL, whose Write never waits; a leadership
-// acquisition, which waits on etcd, is kept to one at a time per partition
-// by an atomic flag (partition.acquiring), not a lock.
+// The partition manager's and the partitions' locks, and their order, are
+// package partition's; no coordinator lock is held while one of them is
+// taken. The group coordinator's order is package coordinator's.
+// server.connMu and producerIDs.mu are leaves. No lock is held across a
+// wait on another component (WAL room, an upload, etcd, the network), with
+// one exception left as it was: producerIDs.mu is held while a new block of
+// producer ids is reserved in etcd (one InitProducerId in 1000), so that
+// concurrent InitProducerId calls wait for that block rather than reserve
+// another.
 package broker

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/batch"
-	"github.com/strata-io/strata/metadata"
 )
 
 // noProducer is the producer id of a batch from a non-idempotent producer.
@@ -29,11 +28,6 @@ type batchSpec struct {
 // plain is a spec for a non-idempotent batch of n records.
 func plain(n int) batchSpec {
 	return batchSpec{records: n, timestamp: 1_700_000_000_000, pid: noProducer, epoch: -1, seq: -1}
-}
-
-// idem is a spec for an idempotent batch of n records.
-func idem(pid int64, epoch int16, seq int32, n int) batchSpec {
-	return batchSpec{records: n, timestamp: 1_700_000_000_000, pid: pid, epoch: epoch, seq: seq}
 }
 
 // makeBatch builds a valid, uncompressed v2 batch at base offset 0 with
@@ -79,44 +73,6 @@ func makeBatch(t testing.TB, s batchSpec) ([]byte, batch.Header) {
 		t.Fatalf("makeBatch built an invalid batch: %v", err)
 	}
 	return raw, h
-}
-
-// ledPartition returns a partition this broker (id 1) leads at epoch 1 with
-// the given committed state.
-func ledPartition(t testing.TB, st metadata.PartitionState) *partition {
-	t.Helper()
-	p := newPartition("orders", metadata.PartitionKey{Partition: 0})
-	p.lead(metadata.Leadership{Epoch: 1, LeaderEpoch: 0, History: []metadata.EpochStart{{LeaderEpoch: 0, StartOffset: st.HighWatermark}}}, st, nil)
-	return p
-}
-
-// walWrites records what appendBatch hands to the WAL; err, when set, is
-// returned instead.
-type walWrites struct {
-	batches [][]byte // copies, in call order
-	epochs  []int64  // the epoch each was written under
-	err     error
-}
-
-func (w *walWrites) write(epoch int64, raw []byte) error {
-	if w.err != nil {
-		return w.err
-	}
-	w.batches = append(w.batches, append([]byte(nil), raw...))
-	w.epochs = append(w.epochs, epoch)
-	return nil
-}
-
-// appendSpec builds a batch for s and appends it to p without a
-// LogAppendTime, failing the test on error.
-func appendSpec(t testing.TB, p *partition, w *walWrites, s batchSpec) appendResult {
-	t.Helper()
-	raw, h := makeBatch(t, s)
-	res, err := p.appendBatch(raw, h, -1, w.write)
-	if err != nil {
-		t.Fatalf("appendBatch: %v", err)
-	}
-	return res
 }
 
 // frame encodes a request frame's body (after the size prefix) as a client

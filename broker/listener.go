@@ -2,14 +2,14 @@ package broker
 
 // The Kafka listener: accepting connections within the broker's limits.
 //
-// acceptLoop (one goroutine, owned by Broker.wg) accepts until the broker
+// acceptLoop (one goroutine, owned by Broker.wg, run on the server) accepts until the broker
 // closes. A connection over --max-connections or --max-connections-per-ip
 // is closed right after it is accepted, as Kafka closes it, and counted in
 // strata_connections_rejected_total. An accept that fails (EMFILE when the
 // process is out of file descriptors, ENFILE, ENOBUFS, ...) does not end the
 // loop: it backs off, 5 ms doubling to 1 s as net/http does, and tries
 // again; meanwhile Ready is false (/readyz answers 503), until an accept
-// succeeds. Broker.connMu guards Broker.conns and frontEnd.perIP.
+// succeeds. server.connMu guards server.conns and frontEnd.perIP.
 
 import (
 	"errors"
@@ -53,7 +53,7 @@ type frontEnd struct {
 	maxConns int // 0 = unlimited
 	maxPerIP int // 0 = unlimited
 	queued   *byteBudget
-	perIP    map[string]int // guarded by Broker.connMu
+	perIP    map[string]int // guarded by server.connMu
 	// acceptFailing is set while accepting fails; Ready is false then.
 	acceptFailing atomic.Bool
 	lastRejectLog time.Time // owned by acceptLoop
@@ -89,7 +89,7 @@ func AutoMaxConnections(nofile uint64) int {
 	return max(n-reserve, 1)
 }
 
-func (b *Broker) acceptLoop() {
+func (b *server) acceptLoop() {
 	fe := &b.front
 	fe.maxConns, fe.maxPerIP = b.cfg.maxConnections(), max(b.cfg.MaxConnectionsPerIP, 0)
 	fe.queued = newByteBudget(b.cfg.QueuedMaxRequestBytes, b.metrics.queuedBytes, b.metrics.queuedWaits)
@@ -128,7 +128,7 @@ func (b *Broker) acceptLoop() {
 
 // admit starts serving an accepted connection, or closes it when it is over
 // a limit or the broker is closing.
-func (b *Broker) admit(nc net.Conn) {
+func (b *server) admit(nc net.Conn) {
 	fe := &b.front
 	ip := remoteIP(nc)
 	b.connMu.Lock()
@@ -175,7 +175,7 @@ func (b *Broker) admit(nc net.Conn) {
 }
 
 // sleep waits d, or less if the broker stops; it reports whether to go on.
-func (b *Broker) sleep(d time.Duration) bool {
+func (b *server) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -10,7 +10,7 @@ import (
 )
 
 // metrics are the broker's own Prometheus metrics; the object store, WAL
-// uploader and reader keep theirs in their packages.
+// uploader, reader, partition manager, group coordinator and schedules keep theirs in their packages.
 type metrics struct {
 	requests    *prometheus.HistogramVec
 	bytesIn     prometheus.Counter
@@ -18,16 +18,8 @@ type metrics struct {
 	badRequests prometheus.Counter
 	walSync     prometheus.Histogram
 	walSyncB    prometheus.Counter
-	leaderships prometheus.Counter
-	handOffs    prometheus.Counter
-	lost        prometheus.Counter
 	controller  prometheus.Gauge
 	produced    *prometheus.CounterVec
-	// groupCommits is the latency of one etcd transaction of a coordinator
-	// shard's writes (committed offsets, group generations).
-	groupCommits prometheus.Histogram
-	compactions  prometheus.Counter
-	logCleanings prometheus.Counter
 	// walRoomWait is how long produces waited for WAL room (backpressure),
 	// observed only for waits longer than a millisecond.
 	walRoomWait prometheus.Histogram
@@ -56,21 +48,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "WAL group-commit fsync latency.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
 		}),
-		walSyncB:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_wal_synced_bytes_total", Help: "Bytes made durable by WAL fsyncs."}),
-		leaderships: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_acquired_total", Help: "Partition leaderships this broker acquired."}),
-		handOffs:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_handed_off_total", Help: "Partition leaderships this broker handed over to another on the controller's request."}),
-		lost:        prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_leadership_lost_total", Help: "Partition leaderships this broker lost without a hand-off (fenced, lease ended, topic deleted)."}),
-		controller:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_controller", Help: "1 while this broker is the cluster's controller."}),
+		walSyncB:   prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_wal_synced_bytes_total", Help: "Bytes made durable by WAL fsyncs."}),
+		controller: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_controller", Help: "1 while this broker is the cluster's controller."}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_produced_batches_total", Help: "Produced batches by outcome (error code name or ok).",
 		}, []string{"result"}),
-		groupCommits: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "strata_group_commit_seconds",
-			Help:    "Consumer-group writes to etcd (committed offsets, generations): one observation per batch of the writes queued meanwhile, one transaction per 128 keys.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		}),
-		compactions:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_compactions_total", Help: "Runs of small ranges merged into an object of their own."}),
-		logCleanings: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_log_compaction_ranges_total", Help: "Ranges of compacted topics rewritten to keep the latest record of each key."}),
 		walRoomWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_wal_room_wait_seconds",
 			Help:    "Produce requests that waited for WAL room (the WAL held --wal-max-bytes), by wait; waits under 1ms are not observed.",
@@ -90,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.rejected.WithLabelValues(reason) // exported at 0 from the start
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.leaderships, m.handOffs, m.lost, m.controller, m.produced, m.groupCommits, m.compactions, m.logCleanings, m.walRoomWait,
+		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.controller, m.produced, m.walRoomWait,
 			m.connections, m.rejected, m.idleClosed, m.acceptErrors, m.queuedBytes, m.queuedWaits)
 	}
 	return m

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 // The group coordinator.
 //
@@ -27,46 +27,79 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sourcegraph/conc"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 const (
-	// DefaultOffsetsPartitions is Kafka's offsets.topic.num.partitions.
-	DefaultOffsetsPartitions = 50
 	// groupWritesPerCall bounds the group writes one CommitGroups call takes.
 	groupWritesPerCall = 512
 	// groupLoadTimeout bounds loading a shard's groups from etcd.
 	groupLoadTimeout = 10 * time.Second
+	// commitTimeout bounds one CommitGroups call.
+	commitTimeout = 5 * time.Second
 )
 
-// coordinator holds the coordinator shards this broker leads.
-type coordinator struct {
-	b *Broker
+// Topics is what the coordinator needs of the partition manager
+// (partition.Manager): the internal topic metadata.OffsetsTopic, whose
+// partitions are its shards, nil until the broker knows it.
+type Topics interface {
+	Topic(name string) *partition.Topic
+}
+
+// Options configure a Coordinator.
+type Options struct {
+	Store      *metadata.Store // where groups and committed offsets are kept
+	Topics     Topics
+	Logger     *slog.Logger          // nil = discard
+	Registerer prometheus.Registerer // nil = no metrics
+}
+
+// Coordinator holds the coordinator shards this broker leads.
+type Coordinator struct {
+	store   *metadata.Store
+	topics  Topics
+	log     *slog.Logger
+	metrics *metrics
+	ctx     context.Context // ends the coordinator's work: Run, the shards' loads
+	loads   conc.WaitGroup
 
 	mu     sync.Mutex
-	shards map[int32]*shard
+	shards map[int32]*Shard
 
 	// queue holds the writes for writeLoop, in order. It never blocks a
 	// writer, who may hold a shard's lock: the writes waited for are bounded
 	// by the requests in flight, the others come one per generation.
 	queueMu sync.Mutex
-	queue   []*groupWrite
+	queue   []*Write
 	queued  chan struct{} // signalled (capacity 1) when queue gets a write
 }
 
-func newCoordinator(b *Broker) *coordinator {
-	return &coordinator{b: b, shards: map[int32]*shard{}, queued: make(chan struct{}, 1)}
+// New returns a coordinator of no shards yet; ctx bounds its work: Run and
+// the loads of the shards it starts to lead.
+func New(ctx context.Context, opts Options) *Coordinator {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Coordinator{
+		store: opts.Store, topics: opts.Topics, log: log, metrics: newMetrics(opts.Registerer), ctx: ctx,
+		shards: map[int32]*Shard{}, queued: make(chan struct{}, 1),
+	}
 }
 
-// shard is one coordinator shard led by this broker under one epoch.
-type shard struct {
-	c     *coordinator
+// Shard is one coordinator shard led by this broker under one epoch.
+type Shard struct {
+	c     *Coordinator
 	key   metadata.PartitionKey
 	epoch int64
 
@@ -79,12 +112,12 @@ type shard struct {
 	// it too.
 	mu     sync.Mutex
 	closed bool
-	groups map[string]*group
+	groups map[string]*Group
 }
 
-// groupWrite is one write waiting for the group writer.
-type groupWrite struct {
-	s    *shard
+// Write is one write waiting for the group writer.
+type Write struct {
+	s    *Shard
 	w    metadata.GroupWrite
 	done chan error // nil: nobody waits
 	// applied runs under the shard lock once the write is committed.
@@ -119,25 +152,25 @@ func shardOf(group string, n int32) int32 {
 }
 
 // offsetsTopic is the internal topic, nil until this broker knows it.
-func (c *coordinator) offsetsTopic() *topic { return c.b.topics.get(metadata.OffsetsTopic) }
+func (c *Coordinator) offsetsTopic() *partition.Topic { return c.topics.Topic(metadata.OffsetsTopic) }
 
-// locate returns the shard partition of a group, nil if unknown yet.
-func (c *coordinator) locate(group string) *partition {
+// Locate returns the shard partition of a group, nil if unknown yet.
+func (c *Coordinator) Locate(group string) *partition.Partition {
 	t := c.offsetsTopic()
-	if t == nil || len(t.parts) == 0 {
+	if t == nil || len(t.Parts) == 0 {
 		return nil
 	}
-	return t.parts[shardOf(group, int32(len(t.parts)))]
+	return t.Parts[shardOf(group, int32(len(t.Parts)))]
 }
 
 // shardFor returns the loaded shard that coordinates group here, or
 // NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS.
-func (c *coordinator) shardFor(group string) (*shard, error) {
-	p := c.locate(group)
+func (c *Coordinator) shardFor(group string) (*Shard, error) {
+	p := c.Locate(group)
 	if p == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	epoch, led := p.led()
+	epoch, led := p.Led()
 	if !led {
 		return nil, kerr.NotCoordinator
 	}
@@ -149,7 +182,7 @@ func (c *coordinator) shardFor(group string) (*shard, error) {
 }
 
 // loadState reports whether the shard's load ended, and if it succeeded.
-func (s *shard) loadState() (loaded, ok bool) {
+func (s *Shard) loadState() (loaded, ok bool) {
 	select {
 	case <-s.loaded:
 		return true, s.loadOK
@@ -160,29 +193,29 @@ func (s *shard) loadState() (loaded, ok bool) {
 
 // ensure returns the shard of p under epoch, starting to load it when it is
 // new or its last load failed, and dropping a shard of an older epoch.
-func (c *coordinator) ensure(p *partition, epoch int64) *shard {
+func (c *Coordinator) ensure(p *partition.Partition, epoch int64) *Shard {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.shards[p.key.Partition]
+	s := c.shards[p.Key().Partition]
 	if s != nil && s.epoch == epoch {
 		if loaded, ok := s.loadState(); !loaded || ok {
 			return s
 		}
 	}
-	c.dropLocked(p.key.Partition)
-	ctx, cancel := context.WithCancel(c.b.ctx)
-	s = &shard{
-		c: c, key: p.key, epoch: epoch, ctx: ctx, cancel: cancel,
+	c.dropLocked(p.Key().Partition)
+	ctx, cancel := context.WithCancel(c.ctx)
+	s = &Shard{
+		c: c, key: p.Key(), epoch: epoch, ctx: ctx, cancel: cancel,
 		loaded: make(chan struct{}),
-		groups: map[string]*group{},
+		groups: map[string]*Group{},
 	}
-	c.shards[p.key.Partition] = s
-	c.b.wg.Go(s.load)
+	c.shards[p.Key().Partition] = s
+	c.loads.Go(s.load)
 	return s
 }
 
 // drop forgets s if it is still the current shard of its partition.
-func (c *coordinator) drop(s *shard) {
+func (c *Coordinator) drop(s *Shard) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shards[s.key.Partition] == s {
@@ -191,34 +224,35 @@ func (c *coordinator) drop(s *shard) {
 }
 
 // dropLocked closes and forgets the shard of partition n, if any.
-func (c *coordinator) dropLocked(n int32) {
+func (c *Coordinator) dropLocked(n int32) {
 	if s := c.shards[n]; s != nil {
 		delete(c.shards, n)
 		s.close()
 	}
 }
 
-// sync starts loading the shards this broker has come to lead and drops
-// those it no longer leads under the same epoch; reconcile calls it after
-// every pass.
-func (c *coordinator) sync() {
+// Sync starts loading the shards this broker has come to lead and drops
+// those it no longer leads under the same epoch; the partition manager calls
+// it after every reconcile pass.
+func (c *Coordinator) Sync() {
 	t := c.offsetsTopic()
 	if t == nil {
 		return
 	}
-	for _, p := range t.parts {
-		if epoch, led := p.led(); led {
+	for _, p := range t.Parts {
+		if epoch, led := p.Led(); led {
 			c.ensure(p, epoch)
 			continue
 		}
 		c.mu.Lock()
-		c.dropLocked(p.key.Partition)
+		c.dropLocked(p.Key().Partition)
 		c.mu.Unlock()
 	}
 }
 
-// closeAll drops every shard, at shutdown.
-func (c *coordinator) closeAll() {
+// Close drops every shard, at shutdown: every waiting member is answered
+// NOT_COORDINATOR. Safe to call twice.
+func (c *Coordinator) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for n := range c.shards {
@@ -228,7 +262,7 @@ func (c *coordinator) closeAll() {
 
 // loadedShards returns every loaded shard, by partition, and whether some
 // are still loading.
-func (c *coordinator) loadedShards() (shards []*shard, loading bool) {
+func (c *Coordinator) loadedShards() (shards []*Shard, loading bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.shards {
@@ -244,11 +278,11 @@ func (c *coordinator) loadedShards() (shards []*shard, loading bool) {
 }
 
 // load reads the shard's groups from etcd.
-func (s *shard) load() {
-	log := s.c.b.log.With("shard", s.key.Partition)
+func (s *Shard) load() {
+	log := s.c.log.With("shard", s.key.Partition)
 	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
 	start := time.Now()
-	stored, err := s.c.b.store.LoadGroups(ctx, s.key.Partition)
+	stored, err := s.c.store.LoadGroups(ctx, s.key.Partition)
 	cancel()
 	s.mu.Lock()
 	if err == nil && !s.closed {
@@ -265,12 +299,12 @@ func (s *shard) load() {
 		}
 		return
 	}
-	log.Info("coordinating consumer groups", "groups", len(stored), "epoch", s.epoch, "took", time.Since(start))
+	log.Debug("coordinating consumer groups", "groups", len(stored), "epoch", s.epoch, "took", time.Since(start))
 }
 
 // close stops the shard's timers and answers every waiting member with
 // NOT_COORDINATOR. Called with the coordinator's lock.
-func (s *shard) close() {
+func (s *Shard) close() {
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -285,7 +319,7 @@ func (s *shard) close() {
 
 // submit queues a write; done (if non-nil) gets its outcome. It never
 // blocks, so it may be called with the shard's lock held.
-func (s *shard) submit(w *groupWrite) {
+func (s *Shard) submit(w *Write) {
 	w.s = s
 	c := s.c
 	c.queueMu.Lock()
@@ -297,21 +331,53 @@ func (s *shard) submit(w *groupWrite) {
 	}
 }
 
-// queueWrite queues a write whose outcome the caller waits for with wait.
-// Writes are committed, and applied, in the order they are queued: a
-// handler queues in its ordered part and waits in its wait part, so that
-// one connection's writes land in request order and pipelined ones share
-// transactions.
-func (s *shard) queueWrite(w metadata.GroupWrite, applied func()) *groupWrite {
-	gw := &groupWrite{w: w, done: make(chan error, 1), applied: applied}
+// QueueWrite queues a write of one group whose outcome the caller waits for
+// with Wait. Writes are committed, and applied, in the order they are
+// queued: a handler queues in its ordered part and waits in its wait part,
+// so that one connection's writes land in request order and pipelined ones
+// share transactions. It never blocks.
+//
+// Once committed, the write is applied to the group in memory, as
+// metadata.GroupWrite means it: committed offsets are set (creating the
+// group if it is gone), nil offsets deleted (of a group still there), and a
+// Delete removes the group if it is still Empty (a member that joined
+// meanwhile keeps it; its next generation writes the group again).
+func (s *Shard) QueueWrite(w metadata.GroupWrite) *Write {
+	gw := &Write{w: w, done: make(chan error, 1), applied: func() { s.apply(w) }}
 	s.submit(gw)
 	return gw
 }
 
-// wait waits for a queued write to be committed: nil, or the Kafka error to
+// apply installs a committed write. s.mu is held.
+func (s *Shard) apply(w metadata.GroupWrite) {
+	if w.Delete {
+		if g := s.groups[w.Group]; g != nil && g.state == StateEmpty {
+			g.stop(kerr.GroupIDNotFound)
+			delete(s.groups, w.Group)
+		}
+		return
+	}
+	create := false
+	for _, o := range w.Offsets {
+		create = create || o != nil
+	}
+	g := s.group(w.Group, create)
+	if g == nil {
+		return
+	}
+	for gp, o := range w.Offsets {
+		if o == nil {
+			delete(g.offsets, gp)
+		} else {
+			g.offsets[gp] = *o
+		}
+	}
+}
+
+// Wait waits for a queued write to be committed: nil, or the Kafka error to
 // answer (NOT_COORDINATOR once the shard is lost, COORDINATOR_NOT_AVAILABLE
 // when etcd did not answer, REQUEST_TIMED_OUT when ctx ended first).
-func (w *groupWrite) wait(ctx context.Context) error {
+func (w *Write) Wait(ctx context.Context) error {
 	select {
 	case err := <-w.done:
 		return err
@@ -320,13 +386,15 @@ func (w *groupWrite) wait(ctx context.Context) error {
 	}
 }
 
-// writeLoop commits queued writes of every shard, as many per call as have
-// arrived, in order, until the broker stops.
-func (c *coordinator) writeLoop() {
+// Run commits queued writes of every shard, as many per call as have
+// arrived, in order, until the coordinator's context ends; then it waits
+// for the loads of shards it started.
+func (c *Coordinator) Run() {
+	defer c.loads.Wait()
 	for {
 		select {
 		case <-c.queued:
-		case <-c.b.ctx.Done():
+		case <-c.ctx.Done():
 			for _, w := range c.take(-1) {
 				if w.done != nil {
 					w.done <- kerr.NotCoordinator
@@ -345,7 +413,7 @@ func (c *coordinator) writeLoop() {
 }
 
 // take removes up to n queued writes (all for n < 0), oldest first.
-func (c *coordinator) take(n int) []*groupWrite {
+func (c *Coordinator) take(n int) []*Write {
 	c.queueMu.Lock()
 	defer c.queueMu.Unlock()
 	if n < 0 || n > len(c.queue) {
@@ -358,10 +426,10 @@ func (c *coordinator) take(n int) []*groupWrite {
 
 // commit writes queued in one CommitGroups call, one batch per shard, and
 // answers each write.
-func (c *coordinator) commit(queued []*groupWrite) {
+func (c *Coordinator) commit(queued []*Write) {
 	var batches []metadata.GroupBatch
-	var shards []*shard
-	index := map[*shard]int{}
+	var shards []*Shard
+	index := map[*Shard]int{}
 	for _, w := range queued {
 		i, ok := index[w.s]
 		if !ok {
@@ -372,11 +440,11 @@ func (c *coordinator) commit(queued []*groupWrite) {
 		}
 		batches[i].Writes = append(batches[i].Writes, w.w)
 	}
-	ctx, cancel := context.WithTimeout(c.b.ctx, acquireTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, commitTimeout)
 	start := time.Now()
-	errs := c.b.store.CommitGroups(ctx, batches)
+	errs := c.store.CommitGroups(ctx, batches)
 	cancel()
-	c.b.metrics.groupCommits.Observe(time.Since(start).Seconds())
+	c.metrics.groupCommits.Observe(time.Since(start).Seconds())
 	answers := make([]error, len(batches))
 	for i, err := range errs {
 		s := shards[i]
@@ -389,13 +457,13 @@ func (c *coordinator) commit(queued []*groupWrite) {
 				}
 			}
 			s.mu.Unlock()
-		case errors.Is(err, metadata.ErrFenced) || c.b.ctx.Err() != nil:
+		case errors.Is(err, metadata.ErrFenced) || c.ctx.Err() != nil:
 			answers[i] = kerr.NotCoordinator
-			c.b.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
+			c.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
 			c.drop(s)
 		default:
 			answers[i] = kerr.CoordinatorNotAvailable
-			c.b.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batches[i].Writes), "error", err)
+			c.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batches[i].Writes), "error", err)
 		}
 	}
 	for _, w := range queued {
@@ -407,7 +475,7 @@ func (c *coordinator) commit(queued []*groupWrite) {
 
 // group returns a group of the shard, creating it (Empty) when create is
 // set. Called with s.mu held.
-func (s *shard) group(id string, create bool) *group {
+func (s *Shard) group(id string, create bool) *Group {
 	g := s.groups[id]
 	if g == nil && create {
 		g = newGroup(s, id)
@@ -416,9 +484,12 @@ func (s *shard) group(id string, create bool) *group {
 	return g
 }
 
-// withGroup runs fn on group id's shard under the shard lock, or returns
-// the coordinator error.
-func (c *coordinator) withGroup(id string, create bool, fn func(s *shard, g *group)) error {
+// WithGroup runs fn on group id's shard under the shard lock, or returns
+// the coordinator error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
+// COORDINATOR_LOAD_IN_PROGRESS). g is nil when the group does not exist and
+// create is false. fn must not wait: it runs under the shard lock; it may
+// queue writes (Shard.QueueWrite).
+func (c *Coordinator) WithGroup(id string, create bool, fn func(s *Shard, g *Group)) error {
 	s, err := c.shardFor(id)
 	if err != nil {
 		return err
@@ -432,18 +503,23 @@ func (c *coordinator) withGroup(id string, create bool, fn func(s *shard, g *gro
 	return nil
 }
 
-// ensureOffsetsTopic creates the internal offsets topic when the cluster
-// has none: its partition count is fixed from then on.
-func (b *Broker) ensureOffsetsTopic(ctx context.Context, v *metadata.View) error {
-	if _, ok := v.Topics[metadata.OffsetsTopic]; ok {
-		return nil
+// Listed is one group of ListGroups.
+type Listed struct {
+	ID           string
+	State        State
+	ProtocolType string
+}
+
+// ListGroups returns the groups of every loaded shard, by shard, and
+// whether some shards are still loading.
+func (c *Coordinator) ListGroups() (groups []Listed, loading bool) {
+	shards, loading := c.loadedShards()
+	for _, s := range shards {
+		s.mu.Lock()
+		for id, g := range s.groups {
+			groups = append(groups, Listed{ID: id, State: g.state, ProtocolType: g.protocolType})
+		}
+		s.mu.Unlock()
 	}
-	err := b.store.CreateTopic(ctx, metadata.Topic{Name: metadata.OffsetsTopic, ID: metadata.NewTopicID(), Partitions: b.cfg.OffsetsPartitions})
-	if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
-		return err
-	}
-	if err == nil {
-		b.log.Info("created the consumer-group coordinator shards", "topic", metadata.OffsetsTopic, "partitions", b.cfg.OffsetsPartitions)
-	}
-	return nil
+	return groups, loading
 }

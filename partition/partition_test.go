@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"bytes"
@@ -44,13 +44,13 @@ func (s batchSpec) String() string {
 // runSteps appends each step's batch to p and checks the result. An accepted
 // batch is written exactly once, with its assigned base offset in its bytes;
 // a duplicate or a rejected batch is not written.
-func runSteps(t *testing.T, p *partition, steps []appendStep) {
+func runSteps(t *testing.T, p *Partition, steps []appendStep) {
 	t.Helper()
 	w := &walWrites{}
 	for i, s := range steps {
 		raw, h := makeBatch(t, s.batch)
 		writes := len(w.batches)
-		res, err := p.appendBatch(raw, h, -1, w.write)
+		res, err := p.Append(raw, h, -1, w.write)
 		if !errors.Is(err, s.want.err) || (err != nil) != (s.want.err != nil) {
 			t.Fatalf("step %d (%s): err = %v, want %v", i, s.batch, err, s.want.err)
 		}
@@ -60,11 +60,11 @@ func runSteps(t *testing.T, p *partition, steps []appendStep) {
 			}
 			continue
 		}
-		got := appendWant{base: res.base, last: res.last, duplicate: res.duplicate}
+		got := appendWant{base: res.Base, last: res.Last, duplicate: res.Duplicate}
 		if got != s.want {
 			t.Fatalf("step %d (%s): got %+v, want %+v", i, s.batch, got, s.want)
 		}
-		if res.duplicate {
+		if res.Duplicate {
 			if len(w.batches) != writes {
 				t.Fatalf("step %d (%s): duplicate was written again", i, s.batch)
 			}
@@ -78,8 +78,8 @@ func runSteps(t *testing.T, p *partition, steps []appendStep) {
 		if err != nil {
 			t.Fatalf("step %d (%s): written batch invalid: %v", i, s.batch, err)
 		}
-		if wh.BaseOffset != res.base || wh.LastOffset() != res.last {
-			t.Fatalf("step %d (%s): written batch holds offsets %d-%d, assigned %d-%d", i, s.batch, wh.BaseOffset, wh.LastOffset(), res.base, res.last)
+		if wh.BaseOffset != res.Base || wh.LastOffset() != res.Last {
+			t.Fatalf("step %d (%s): written batch holds offsets %d-%d, assigned %d-%d", i, s.batch, wh.BaseOffset, wh.LastOffset(), res.Base, res.Last)
 		}
 		if !bytes.Equal(written[8:], raw[8:]) {
 			t.Fatalf("step %d (%s): bytes after the base offset changed", i, s.batch)
@@ -245,10 +245,10 @@ func TestAppendBatch(t *testing.T) {
 func TestAppendBatchNotLeader(t *testing.T) {
 	cases := []struct {
 		name string
-		make func(t *testing.T) *partition
+		make func(t *testing.T) *Partition
 	}{
-		{"never led", func(t *testing.T) *partition { return newPartition("orders", metadata.PartitionKey{}) }},
-		{"fenced", func(t *testing.T) *partition {
+		{"never led", func(t *testing.T) *Partition { return newPartition("orders", metadata.PartitionKey{}) }},
+		{"fenced", func(t *testing.T) *Partition {
 			p := ledPartition(t, metadata.PartitionState{HighWatermark: 100})
 			p.stop(1)
 			return p
@@ -285,7 +285,7 @@ func TestAppendBatchWriteErrorConsumesNothing(t *testing.T) {
 
 			raw, h := makeBatch(t, c.batch)
 			w := &walWrites{err: errDisk}
-			if _, err := p.appendBatch(raw, h, -1, w.write); !errors.Is(err, errDisk) {
+			if _, err := p.Append(raw, h, -1, w.write); !errors.Is(err, errDisk) {
 				t.Fatalf("err = %v, want %v", err, errDisk)
 			}
 			// The offsets and the sequence are still free: the same batch
@@ -320,7 +320,7 @@ func TestAppendBatchLogAppendTime(t *testing.T) {
 				wantBase, wantMax = h.BaseTimestamp, h.MaxTimestamp
 			}
 			w := &walWrites{}
-			if _, err := p.appendBatch(raw, h, c.logAppendTime, w.write); err != nil {
+			if _, err := p.Append(raw, h, c.logAppendTime, w.write); err != nil {
 				t.Fatal(err)
 			}
 			wh, err := batch.Validate(w.batches[0])
@@ -347,7 +347,7 @@ func TestAppendBatchLogAppendTime(t *testing.T) {
 
 // bigBatches appends n one-record batches of about size bytes each to a
 // partition led from offset 0, and returns it with the batches' sizes.
-func bigBatches(t *testing.T, n, size int) (*partition, []int) {
+func bigBatches(t *testing.T, n, size int) (*Partition, []int) {
 	t.Helper()
 	p := ledPartition(t, metadata.PartitionState{})
 	w := &walWrites{}
@@ -478,7 +478,7 @@ func TestRead(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := p.read(context.Background(), nil, c.offset, c.maxBytes)
+			got, err := p.Read(context.Background(), nil, c.offset, c.maxBytes)
 			if !errors.Is(err, c.wantErr) || (err != nil) != (c.wantErr != nil) {
 				t.Fatalf("err = %v, want %v", err, c.wantErr)
 			}
@@ -497,13 +497,13 @@ func TestRead(t *testing.T) {
 
 	t.Run("not led", func(t *testing.T) {
 		p := newPartition("orders", metadata.PartitionKey{})
-		if _, err := p.read(context.Background(), nil, 0, 1); !errors.Is(err, kerr.NotLeaderForPartition) {
+		if _, err := p.Read(context.Background(), nil, 0, 1); !errors.Is(err, kerr.NotLeaderForPartition) {
 			t.Fatalf("err = %v, want NotLeaderForPartition", err)
 		}
 	})
 	t.Run("fenced", func(t *testing.T) {
 		p.stop(1)
-		if _, err := p.read(context.Background(), nil, 100, all); !errors.Is(err, kerr.NotLeaderForPartition) {
+		if _, err := p.Read(context.Background(), nil, 100, all); !errors.Is(err, kerr.NotLeaderForPartition) {
 			t.Fatalf("err = %v, want NotLeaderForPartition", err)
 		}
 	})
@@ -514,19 +514,19 @@ func TestWaitCommitted(t *testing.T) {
 	// uncommitted, while act runs concurrently.
 	cases := []struct {
 		name    string
-		setup   func(p *partition)
-		act     func(t *testing.T, p *partition, cancel context.CancelFunc, result <-chan error)
+		setup   func(p *Partition)
+		act     func(t *testing.T, p *Partition, cancel context.CancelFunc, result <-chan error)
 		wantErr error
 	}{
 		{
 			name: "returns at once when already committed",
-			setup: func(p *partition) {
+			setup: func(p *Partition) {
 				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
 			},
 		},
 		{
 			name: "returns when a later commit covers the offset",
-			act: func(t *testing.T, p *partition, _ context.CancelFunc, result <-chan error) {
+			act: func(t *testing.T, p *Partition, _ context.CancelFunc, result <-chan error) {
 				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102})
 				select {
 				case err := <-result:
@@ -538,32 +538,32 @@ func TestWaitCommitted(t *testing.T) {
 		},
 		{
 			name: "a commit up to the offset, not past it, is not enough",
-			setup: func(p *partition) {
+			setup: func(p *Partition) {
 				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 102})
 			},
-			act:     func(t *testing.T, _ *partition, cancel context.CancelFunc, _ <-chan error) { cancel() },
+			act:     func(t *testing.T, _ *Partition, cancel context.CancelFunc, _ <-chan error) { cancel() },
 			wantErr: kerr.RequestTimedOut,
 		},
 		{
 			name:    "fails with NotLeaderForPartition when fenced",
-			act:     func(t *testing.T, p *partition, _ context.CancelFunc, _ <-chan error) { p.stop(1) },
+			act:     func(t *testing.T, p *Partition, _ context.CancelFunc, _ <-chan error) { p.stop(1) },
 			wantErr: kerr.NotLeaderForPartition,
 		},
 		{
 			name:    "fails with NotLeaderForPartition when already fenced",
-			setup:   func(p *partition) { p.stop(1) },
+			setup:   func(p *Partition) { p.stop(1) },
 			wantErr: kerr.NotLeaderForPartition,
 		},
 		{
 			name: "succeeds when committed just before a hand-off ended the leadership",
-			act: func(t *testing.T, p *partition, _ context.CancelFunc, _ <-chan error) {
+			act: func(t *testing.T, p *Partition, _ context.CancelFunc, _ <-chan error) {
 				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
 				p.stop(1)
 			},
 		},
 		{
 			name: "a new leadership's high watermark does not answer the old one's batch",
-			setup: func(p *partition) {
+			setup: func(p *Partition) {
 				p.stop(1)
 				// Led again: offsets 100-102 of the old tenure were never
 				// committed, and the new tenure's commits reuse them.
@@ -574,13 +574,13 @@ func TestWaitCommitted(t *testing.T) {
 		},
 		{
 			name: "a commit of an ended leadership is ignored",
-			setup: func(p *partition) {
+			setup: func(p *Partition) {
 				p.stop(1)
 				p.lead(metadata.Leadership{Epoch: 5, LeaderEpoch: 1}, metadata.PartitionState{HighWatermark: 100}, nil)
 			},
-			act: func(t *testing.T, p *partition, cancel context.CancelFunc, _ <-chan error) {
+			act: func(t *testing.T, p *Partition, cancel context.CancelFunc, _ <-chan error) {
 				p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
-				if _, hwm := p.offsets(); hwm != 100 {
+				if _, hwm := p.Offsets(); hwm != 100 {
 					t.Errorf("hwm = %d after a stale commit, want 100", hwm)
 				}
 			},
@@ -588,7 +588,7 @@ func TestWaitCommitted(t *testing.T) {
 		},
 		{
 			name:    "fails with RequestTimedOut when the context ends",
-			act:     func(t *testing.T, _ *partition, cancel context.CancelFunc, _ <-chan error) { cancel() },
+			act:     func(t *testing.T, _ *Partition, cancel context.CancelFunc, _ <-chan error) { cancel() },
 			wantErr: kerr.RequestTimedOut,
 		},
 	}
@@ -604,7 +604,7 @@ func TestWaitCommitted(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			result := make(chan error, 1)
-			go func() { result <- p.waitCommitted(ctx, 1, 102) }()
+			go func() { result <- p.WaitCommitted(ctx, 1, 102) }()
 			if c.act != nil {
 				c.act(t, p, cancel, result)
 			}
@@ -721,7 +721,7 @@ func TestReplayBatch(t *testing.T) {
 				t.Errorf("batches in memory start at %v, want %v", mem, c.wantMem)
 			}
 			// Replayed batches are not committed: consumers do not see them.
-			if got, err := p.read(context.Background(), nil, 100, 1<<20); err != nil || len(got) != 0 {
+			if got, err := p.Read(context.Background(), nil, 100, 1<<20); err != nil || len(got) != 0 {
 				t.Errorf("read(100) = %d batches, %v; want none", len(got), err)
 			}
 			runSteps(t, p, c.steps)
@@ -744,7 +744,7 @@ func TestHandOffStopsProducesAndDrains(t *testing.T) {
 	}
 	runSteps(t, p, []appendStep{{plain(1), rejected(kerr.NotLeaderForPartition)}})
 	// Fetches still see committed data while the hand-off waits.
-	if _, err := p.read(context.Background(), nil, 100, 1); err != nil {
+	if _, err := p.Read(context.Background(), nil, 100, 1); err != nil {
 		t.Errorf("read during hand-off: %v", err)
 	}
 	if done, _ := p.drained(1); done {
@@ -763,7 +763,7 @@ func TestHandOffStopsProducesAndDrains(t *testing.T) {
 	if !p.stop(1) || p.stop(1) {
 		t.Fatal("stop(1) should succeed once")
 	}
-	if _, ok := p.led(); ok {
+	if _, ok := p.Led(); ok {
 		t.Fatal("still led after stop")
 	}
 	if len(w.epochs) != 1 || w.epochs[0] != 1 {
@@ -773,7 +773,7 @@ func TestHandOffStopsProducesAndDrains(t *testing.T) {
 
 func TestCheckLeaderEpoch(t *testing.T) {
 	p := newPartition("orders", metadata.PartitionKey{})
-	if _, err := p.checkLeaderEpoch(-1); !errors.Is(err, kerr.NotLeaderForPartition) {
+	if _, err := p.CheckLeaderEpoch(-1); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("not led: %v, want NotLeaderForPartition", err)
 	}
 	p.lead(metadata.Leadership{Epoch: 40, LeaderEpoch: 3}, metadata.PartitionState{}, nil)
@@ -787,7 +787,7 @@ func TestCheckLeaderEpoch(t *testing.T) {
 		{0, kerr.FencedLeaderEpoch},
 		{4, kerr.UnknownLeaderEpoch},
 	} {
-		got, err := p.checkLeaderEpoch(c.current)
+		got, err := p.CheckLeaderEpoch(c.current)
 		if !errors.Is(err, c.want) || (err != nil) != (c.want != nil) {
 			t.Errorf("checkLeaderEpoch(%d) = %v, want %v", c.current, err, c.want)
 		}
@@ -819,7 +819,7 @@ func TestEpochEnd(t *testing.T) {
 		{6, 6, 50}, // current: the high watermark
 		{7, -1, -1},
 	} {
-		epoch, end := p.epochEnd(c.requested)
+		epoch, end := p.EpochEnd(c.requested)
 		if epoch != c.epoch || end != c.end {
 			t.Errorf("epochEnd(%d) = %d, %d; want %d, %d", c.requested, epoch, end, c.epoch, c.end)
 		}

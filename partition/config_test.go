@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"testing"
@@ -31,39 +31,39 @@ func TestValidateTopicConfig(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s is not a known config", c.name)
 			}
-			if err := validateTopicConfig(c.name, &def.def); err != nil {
+			if err := ValidateTopicConfig(c.name, &def.def); err != nil {
 				t.Errorf("default %q rejected: %v", def.def, err)
 			}
 			for _, v := range c.good {
-				if err := validateTopicConfig(c.name, &v); err != nil {
+				if err := ValidateTopicConfig(c.name, &v); err != nil {
 					t.Errorf("%q rejected: %v", v, err)
 				}
 			}
 			for _, v := range c.bad {
-				if err := validateTopicConfig(c.name, &v); err == nil {
+				if err := ValidateTopicConfig(c.name, &v); err == nil {
 					t.Errorf("%q accepted", v)
 				}
 			}
-			if err := validateTopicConfig(c.name, nil); err == nil {
+			if err := ValidateTopicConfig(c.name, nil); err == nil {
 				t.Error("nil value accepted")
 			}
 		})
 	}
-	for _, name := range topicConfigNames() {
+	for _, name := range TopicConfigNames() {
 		if !tested[name] {
 			t.Errorf("config %s has no cases", name)
 		}
 	}
 	for _, name := range []string{"", "retention", "Retention.ms", "log.retention.ms", "unclean.leader.election.enable"} {
-		if err := validateTopicConfig(name, ptr("1")); err == nil {
+		if err := ValidateTopicConfig(name, ptr("1")); err == nil {
 			t.Errorf("unknown config %q accepted", name)
 		}
 	}
 }
 
 func TestParseTopicConfig(t *testing.T) {
-	def := topicConfig{maxMessageBytes: 1048588, deletes: true, retentionMs: 604800000, retentionBytes: -1, segmentBytes: 1073741824, deleteRetentionMs: 86400000}
-	with := func(change func(*topicConfig)) topicConfig {
+	def := TopicConfig{MaxMessageBytes: 1048588, Deletes: true, RetentionMs: 604800000, RetentionBytes: -1, SegmentBytes: 1073741824, DeleteRetentionMs: 86400000}
+	with := func(change func(*TopicConfig)) TopicConfig {
 		c := def
 		change(&c)
 		return c
@@ -71,24 +71,24 @@ func TestParseTopicConfig(t *testing.T) {
 	cases := []struct {
 		name    string
 		set     map[string]string
-		want    topicConfig
+		want    TopicConfig
 		wantErr bool
 	}{
 		{name: "nothing set: Kafka's defaults", set: nil, want: def},
-		{name: "max.message.bytes", set: map[string]string{"max.message.bytes": "2048"}, want: with(func(c *topicConfig) { c.maxMessageBytes = 2048 })},
-		{name: "LogAppendTime", set: map[string]string{"message.timestamp.type": "LogAppendTime"}, want: with(func(c *topicConfig) { c.logAppendTime = true })},
+		{name: "max.message.bytes", set: map[string]string{"max.message.bytes": "2048"}, want: with(func(c *TopicConfig) { c.MaxMessageBytes = 2048 })},
+		{name: "LogAppendTime", set: map[string]string{"message.timestamp.type": "LogAppendTime"}, want: with(func(c *TopicConfig) { c.LogAppendTime = true })},
 		{name: "CreateTime", set: map[string]string{"message.timestamp.type": "CreateTime"}, want: def},
-		{name: "retention", set: map[string]string{"retention.ms": "1", "retention.bytes": "4096"}, want: with(func(c *topicConfig) { c.retentionMs, c.retentionBytes = 1, 4096 })},
-		{name: "compact only: no deletion", set: map[string]string{"cleanup.policy": "compact"}, want: with(func(c *topicConfig) { c.deletes, c.compacts = false, true })},
+		{name: "retention", set: map[string]string{"retention.ms": "1", "retention.bytes": "4096"}, want: with(func(c *TopicConfig) { c.RetentionMs, c.RetentionBytes = 1, 4096 })},
+		{name: "compact only: no deletion", set: map[string]string{"cleanup.policy": "compact"}, want: with(func(c *TopicConfig) { c.Deletes, c.Compacts = false, true })},
 		{name: "compact and delete", set: map[string]string{"cleanup.policy": "compact, delete", "min.compaction.lag.ms": "5", "delete.retention.ms": "6"},
-			want: with(func(c *topicConfig) { c.compacts, c.minCompactionLag, c.deleteRetentionMs = true, 5, 6 })},
+			want: with(func(c *TopicConfig) { c.Compacts, c.MinCompactionLag, c.DeleteRetentionMs = true, 5, 6 })},
 		{name: "other configs do not matter", set: map[string]string{"segment.ms": "1", "min.insync.replicas": "2"}, want: def},
 		{name: "bad retention.ms", set: map[string]string{"retention.ms": "long"}, wantErr: true},
 		{name: "bad max.message.bytes", set: map[string]string{"max.message.bytes": "big"}, wantErr: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := parseTopicConfig(c.set)
+			got, err := ParseTopicConfig(c.set)
 			if (err != nil) != c.wantErr {
 				t.Fatalf("err = %v, want error %v", err, c.wantErr)
 			}
@@ -100,7 +100,7 @@ func TestParseTopicConfig(t *testing.T) {
 }
 
 func TestTopicConfigNamesSorted(t *testing.T) {
-	names := topicConfigNames()
+	names := TopicConfigNames()
 	if len(names) != len(topicConfigDefs) {
 		t.Fatalf("%d names, %d configs", len(names), len(topicConfigDefs))
 	}

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 // The classic consumer-group protocol, one group at a time, as Kafka's
 // GroupCoordinator runs it:
@@ -20,6 +20,7 @@ package broker
 
 import (
 	"bytes"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,31 +32,38 @@ import (
 
 // Kafka's group.min.session.timeout.ms and group.max.session.timeout.ms.
 const (
-	groupMinSessionTimeoutMs = 6000
-	groupMaxSessionTimeoutMs = 1800000
-	// maxOffsetMetadata is Kafka's offset.metadata.max.bytes.
-	maxOffsetMetadata = 4096
+	MinSessionTimeoutMs = 6000
+	MaxSessionTimeoutMs = 1800000
+	// MaxOffsetMetadata is Kafka's offset.metadata.max.bytes.
+	MaxOffsetMetadata = 4096
 )
 
-type groupState int8
+// State is a group's state in the classic protocol.
+type State int8
 
+// The states of a group (the diagram above).
 const (
-	groupEmpty groupState = iota
-	groupPreparingRebalance
-	groupCompletingRebalance
-	groupStable
-	groupDead
+	StateEmpty State = iota
+	StatePreparingRebalance
+	StateCompletingRebalance
+	StateStable
+	StateDead
 )
 
 var groupStateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"}
 
-func (s groupState) String() string { return groupStateNames[s] }
+// String is Kafka's name of the state, as DescribeGroups and ListGroups
+// report it.
+func (s State) String() string { return groupStateNames[s] }
 
-type group struct {
-	s  *shard
+// Group is one consumer group of the classic protocol. Its state is
+// guarded by its shard's lock: it is read and changed only inside
+// Coordinator.WithGroup, or by the shard's timers and writer.
+type Group struct {
+	s  *Shard
 	id string
 
-	state        groupState
+	state        State
 	generation   int32
 	protocolType string
 	protocol     string
@@ -73,6 +81,14 @@ type group struct {
 	awaitingSync   map[string]bool
 
 	offsets map[metadata.GroupPartition]metadata.CommittedOffset
+}
+
+// Client is what the coordinator keeps of the connection a member joined
+// through: the client id it sent and its address, as DescribeGroups reports
+// them.
+type Client struct {
+	ID   string
+	Host string
 }
 
 type member struct {
@@ -93,8 +109,8 @@ type member struct {
 	timer     *time.Timer
 }
 
-func newGroup(s *shard, id string) *group {
-	return &group{
+func newGroup(s *Shard, id string) *Group {
+	return &Group{
 		s: s, id: id,
 		members:   map[string]*member{},
 		pending:   map[string]*member{},
@@ -107,7 +123,7 @@ func newGroup(s *shard, id string) *group {
 // restoreGroup rebuilds a group from etcd when this broker starts to
 // coordinate it: a group that was Stable is Stable again, and every member
 // has a full session timeout to send its next heartbeat.
-func restoreGroup(s *shard, id string, lg *metadata.LoadedGroup) *group {
+func restoreGroup(s *Shard, id string, lg *metadata.LoadedGroup) *Group {
 	g := newGroup(s, id)
 	g.offsets = lg.Offsets
 	if r := lg.Record; r != nil {
@@ -122,14 +138,14 @@ func restoreGroup(s *shard, id string, lg *metadata.LoadedGroup) *group {
 			g.heartbeat(m)
 		}
 		if len(g.members) > 0 {
-			g.state = groupStable
+			g.state = StateStable
 		}
 	}
 	return g
 }
 
 // record is what etcd keeps of the group's membership.
-func (g *group) record() *metadata.GroupRecord {
+func (g *Group) record() *metadata.GroupRecord {
 	r := &metadata.GroupRecord{ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
 	for _, m := range g.members {
 		r.Members = append(r.Members, metadata.GroupMember{
@@ -144,13 +160,13 @@ func (g *group) record() *metadata.GroupRecord {
 // persist writes the group's membership, in order with the shard's other
 // writes; nobody waits for it: a coordinator that fails before it lands
 // leaves the previous generation, and members rejoin.
-func (g *group) persist() {
-	g.s.submit(&groupWrite{w: metadata.GroupWrite{Group: g.id, Record: g.record()}})
+func (g *Group) persist() {
+	g.s.submit(&Write{w: metadata.GroupWrite{Group: g.id, Record: g.record()}})
 }
 
 // after runs fn after d under the shard lock, unless the shard was closed
 // or the group replaced meanwhile.
-func (g *group) after(d time.Duration, fn func()) *time.Timer {
+func (g *Group) after(d time.Duration, fn func()) *time.Timer {
 	return time.AfterFunc(d, func() {
 		g.s.mu.Lock()
 		defer g.s.mu.Unlock()
@@ -163,7 +179,7 @@ func (g *group) after(d time.Duration, fn func()) *time.Timer {
 
 // stop ends the group on this broker: the shard moved or the group was
 // deleted. Waiting members get code.
-func (g *group) stop(code *kerr.Error) {
+func (g *Group) stop(code *kerr.Error) {
 	for _, m := range g.members {
 		if m.timer != nil {
 			m.timer.Stop()
@@ -181,11 +197,11 @@ func (g *group) stop(code *kerr.Error) {
 	if g.syncTimer != nil {
 		g.syncTimer.Stop()
 	}
-	g.state = groupDead
+	g.state = StateDead
 }
 
 // replyError answers a member's waiting JoinGroup or SyncGroup with code.
-func (g *group) replyError(m *member, code *kerr.Error) {
+func (g *Group) replyError(m *member, code *kerr.Error) {
 	if m.reply == nil {
 		return
 	}
@@ -203,7 +219,7 @@ func (g *group) replyError(m *member, code *kerr.Error) {
 }
 
 // send hands a waiting member its response.
-func (g *group) send(m *member, resp kmsg.Response) {
+func (g *Group) send(m *member, resp kmsg.Response) {
 	if m.reply == nil {
 		return
 	}
@@ -230,7 +246,7 @@ func joinProtocols(req *kmsg.JoinGroupRequest) []metadata.GroupProtocol {
 }
 
 // addMember adds m to the group and counts its protocols.
-func (g *group) addMember(m *member) {
+func (g *Group) addMember(m *member) {
 	g.members[m.id] = m
 	for _, p := range m.protocols {
 		g.protocols[p.Name]++
@@ -241,7 +257,7 @@ func (g *group) addMember(m *member) {
 }
 
 // removeMember drops m without starting a rebalance.
-func (g *group) removeMember(m *member) {
+func (g *Group) removeMember(m *member) {
 	if g.members[m.id] != m {
 		return
 	}
@@ -261,7 +277,7 @@ func (g *group) removeMember(m *member) {
 
 // heartbeat restarts m's session timeout; at its end the member is removed
 // and the group rebalances.
-func (g *group) heartbeat(m *member) {
+func (g *Group) heartbeat(m *member) {
 	if m.timer != nil {
 		m.timer.Stop()
 	}
@@ -269,7 +285,7 @@ func (g *group) heartbeat(m *member) {
 		if g.members[m.id] != m {
 			return
 		}
-		g.s.c.b.log.Info("consumer group member session expired", "group", g.id, "member", m.id)
+		g.s.c.log.Info("consumer group member session expired", "group", g.id, "member", m.id)
 		g.removeMember(m)
 		g.rebalance()
 	})
@@ -277,7 +293,7 @@ func (g *group) heartbeat(m *member) {
 
 // protocolsMatch reports whether a joining member can be in the group: the
 // same protocol type, and a protocol every current member supports.
-func (g *group) protocolsMatch(protocolType string, protocols []kmsg.JoinGroupRequestProtocol) bool {
+func (g *Group) protocolsMatch(protocolType string, protocols []kmsg.JoinGroupRequestProtocol) bool {
 	if protocolType == "" || len(protocols) == 0 {
 		return false
 	}
@@ -295,9 +311,10 @@ func (g *group) protocolsMatch(protocolType string, protocols []kmsg.JoinGroupRe
 	return false
 }
 
-// join handles a JoinGroup. It returns the response now, or nil and a
-// channel that gets it once the rebalance completes.
-func (g *group) join(c *conn, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+// Join handles a JoinGroup from a member connected as cl. It returns the
+// response now, or nil and a channel that gets it once the rebalance
+// completes.
+func (g *Group) Join(cl Client, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.MemberID, resp.Generation = req.MemberID, -1
 	fail := func(code *kerr.Error) (kmsg.Response, chan kmsg.Response) {
@@ -313,10 +330,10 @@ func (g *group) join(c *conn, req *kmsg.JoinGroupRequest) (kmsg.Response, chan k
 	if req.MemberID == "" {
 		if req.InstanceID != nil {
 			if old := g.members[g.static[*req.InstanceID]]; old != nil {
-				return g.replaceStatic(c, old, req)
+				return g.replaceStatic(cl, old, req)
 			}
 		}
-		m := &member{id: newMemberID(c.clientID, req.InstanceID), clientID: c.clientID, clientHost: c.nc.RemoteAddr().String(), instanceID: req.InstanceID}
+		m := &member{id: newMemberID(cl.ID, req.InstanceID), clientID: cl.ID, clientHost: cl.Host, instanceID: req.InstanceID}
 		resp.MemberID = m.id
 		if req.Version >= 4 && req.InstanceID == nil {
 			// KIP-394: the member must come back with its id, so that a
@@ -343,14 +360,14 @@ func (g *group) join(c *conn, req *kmsg.JoinGroupRequest) (kmsg.Response, chan k
 		return fail(kerr.UnknownMemberID)
 	}
 	switch g.state {
-	case groupCompletingRebalance, groupStable:
-		if sameProtocols(m.protocols, req.Protocols) && (g.state == groupCompletingRebalance || g.leader != m.id) {
+	case StateCompletingRebalance, StateStable:
+		if sameProtocols(m.protocols, req.Protocols) && (g.state == StateCompletingRebalance || g.leader != m.id) {
 			// Nothing changed: the member missed the response.
 			g.fillJoin(m, resp)
 			g.heartbeat(m)
 			return resp, nil
 		}
-	case groupEmpty, groupDead:
+	case StateEmpty, StateDead:
 		return fail(kerr.UnknownMemberID)
 	}
 	return g.updateAndRebalance(m, req)
@@ -359,12 +376,12 @@ func (g *group) join(c *conn, req *kmsg.JoinGroupRequest) (kmsg.Response, chan k
 // replaceStatic lets a static member that restarted (same instance id, no
 // member id) take its old place: the old member id is fenced, and when
 // nothing else changed the group stays Stable (KIP-345).
-func (g *group) replaceStatic(c *conn, old *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+func (g *Group) replaceStatic(cl Client, old *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-	m := &member{id: newMemberID(c.clientID, req.InstanceID), instanceID: req.InstanceID, clientID: c.clientID,
-		clientHost: c.nc.RemoteAddr().String(), assignment: old.assignment}
+	m := &member{id: newMemberID(cl.ID, req.InstanceID), instanceID: req.InstanceID, clientID: cl.ID,
+		clientHost: cl.Host, assignment: old.assignment}
 	g.replyError(old, kerr.FencedInstanceID)
-	unchanged := g.state == groupStable && sameProtocols(old.protocols, req.Protocols)
+	unchanged := g.state == StateStable && sameProtocols(old.protocols, req.Protocols)
 	wasLeader := g.leader == old.id
 	g.removeMember(old)
 	m.sessionTimeout, m.rebalanceTimeout, m.protocols, m.join = req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, joinProtocols(req), req
@@ -372,7 +389,7 @@ func (g *group) replaceStatic(c *conn, old *member, req *kmsg.JoinGroupRequest) 
 	if wasLeader {
 		g.leader = m.id
 	}
-	g.s.c.b.log.Info("static consumer group member replaced", "group", g.id, "instance", *req.InstanceID, "old", old.id, "new", m.id)
+	g.s.c.log.Info("static consumer group member replaced", "group", g.id, "instance", *req.InstanceID, "old", old.id, "new", m.id)
 	if unchanged {
 		g.heartbeat(m)
 		g.fillJoin(m, resp)
@@ -385,7 +402,7 @@ func (g *group) replaceStatic(c *conn, old *member, req *kmsg.JoinGroupRequest) 
 
 // checkInstance is Kafka's static membership check: the instance id must
 // map to the member id given.
-func (g *group) checkInstance(instanceID *string, memberID string) *kerr.Error {
+func (g *Group) checkInstance(instanceID *string, memberID string) *kerr.Error {
 	if instanceID == nil {
 		return nil
 	}
@@ -399,7 +416,7 @@ func (g *group) checkInstance(instanceID *string, memberID string) *kerr.Error {
 	return nil
 }
 
-func (g *group) joinAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+func (g *Group) joinAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
 	m.sessionTimeout, m.rebalanceTimeout, m.protocols, m.join = req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, joinProtocols(req), req
 	if len(g.members) == 0 {
 		g.protocolType = req.ProtocolType
@@ -409,7 +426,7 @@ func (g *group) joinAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Re
 	return g.waitRebalance(m, req)
 }
 
-func (g *group) updateAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+func (g *Group) updateAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
 	for _, p := range m.protocols {
 		g.protocols[p.Name]--
 	}
@@ -422,7 +439,7 @@ func (g *group) updateAndRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.
 }
 
 // waitRebalance parks m's JoinGroup and (re)starts the rebalance.
-func (g *group) waitRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
+func (g *Group) waitRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Response, chan kmsg.Response) {
 	m.join = req
 	if m.reply != nil {
 		g.replyError(m, kerr.RebalanceInProgress) // a JoinGroup replaced by a newer one
@@ -437,8 +454,8 @@ func (g *group) waitRebalance(m *member, req *kmsg.JoinGroupRequest) (kmsg.Respo
 // rebalance moves the group to PreparingRebalance: members waiting in
 // SyncGroup are told to rejoin, and the rebalance completes once every
 // member has joined or the longest rebalance timeout has passed.
-func (g *group) rebalance() {
-	if g.state == groupCompletingRebalance {
+func (g *Group) rebalance() {
+	if g.state == StateCompletingRebalance {
 		for _, m := range g.members {
 			if m.replySync != nil {
 				g.replyError(m, kerr.RebalanceInProgress)
@@ -450,7 +467,7 @@ func (g *group) rebalance() {
 		g.becomeEmpty()
 		return
 	}
-	g.state = groupPreparingRebalance
+	g.state = StatePreparingRebalance
 	if g.joining >= len(g.members) {
 		g.completeRebalance()
 		return
@@ -460,13 +477,13 @@ func (g *group) rebalance() {
 	}
 	gen := g.generation
 	g.rebalanceTimer = g.after(time.Duration(g.maxRebalanceTimeout())*time.Millisecond, func() {
-		if g.generation == gen && g.state == groupPreparingRebalance {
+		if g.generation == gen && g.state == StatePreparingRebalance {
 			g.completeRebalance()
 		}
 	})
 }
 
-func (g *group) maxRebalanceTimeout() int32 {
+func (g *Group) maxRebalanceTimeout() int32 {
 	var most int32
 	for _, m := range g.members {
 		most = max(most, m.rebalanceTimeout)
@@ -475,11 +492,11 @@ func (g *group) maxRebalanceTimeout() int32 {
 }
 
 // becomeEmpty moves a group without members to Empty, and records that.
-func (g *group) becomeEmpty() {
+func (g *Group) becomeEmpty() {
 	if g.rebalanceTimer != nil {
 		g.rebalanceTimer.Stop()
 	}
-	g.state, g.leader, g.protocol = groupEmpty, "", ""
+	g.state, g.leader, g.protocol = StateEmpty, "", ""
 	g.generation++
 	g.persist()
 }
@@ -487,14 +504,14 @@ func (g *group) becomeEmpty() {
 // completeRebalance starts the next generation with the members that
 // joined: members that did not are removed, a protocol is chosen, the
 // leader gets every member's metadata.
-func (g *group) completeRebalance() {
+func (g *Group) completeRebalance() {
 	if g.rebalanceTimer != nil {
 		g.rebalanceTimer.Stop()
 		g.rebalanceTimer = nil
 	}
 	for _, m := range g.members {
 		if m.reply == nil {
-			g.s.c.b.log.Info("consumer group member did not rejoin within the rebalance timeout", "group", g.id, "member", m.id)
+			g.s.c.log.Info("consumer group member did not rejoin within the rebalance timeout", "group", g.id, "member", m.id)
 			g.removeMember(m)
 		}
 	}
@@ -503,7 +520,7 @@ func (g *group) completeRebalance() {
 		return
 	}
 	g.generation++
-	g.state = groupCompletingRebalance
+	g.state = StateCompletingRebalance
 	g.protocol = g.selectProtocol()
 	if g.members[g.leader] == nil {
 		g.leader = ""
@@ -523,12 +540,12 @@ func (g *group) completeRebalance() {
 	}
 	gen := g.generation
 	g.syncTimer = g.after(time.Duration(g.maxRebalanceTimeout())*time.Millisecond, func() {
-		if g.generation != gen || g.state != groupCompletingRebalance || len(g.awaitingSync) == 0 {
+		if g.generation != gen || g.state != StateCompletingRebalance || len(g.awaitingSync) == 0 {
 			return
 		}
 		for id := range g.awaitingSync {
 			if m := g.members[id]; m != nil {
-				g.s.c.b.log.Info("consumer group member did not sync within the rebalance timeout", "group", g.id, "member", id)
+				g.s.c.log.Info("consumer group member did not sync within the rebalance timeout", "group", g.id, "member", id)
 				g.removeMember(m)
 			}
 		}
@@ -536,7 +553,7 @@ func (g *group) completeRebalance() {
 	})
 }
 
-func (g *group) clearSync() {
+func (g *Group) clearSync() {
 	g.awaitingSync = nil
 	if g.syncTimer != nil {
 		g.syncTimer.Stop()
@@ -547,7 +564,7 @@ func (g *group) clearSync() {
 // selectProtocol is Kafka's vote: among the protocols every member
 // supports, each member votes for the first it lists; most votes win (ties
 // by name, for determinism).
-func (g *group) selectProtocol() string {
+func (g *Group) selectProtocol() string {
 	votes := map[string]int{}
 	for _, m := range g.members {
 		for _, p := range m.protocols {
@@ -566,7 +583,7 @@ func (g *group) selectProtocol() string {
 	return best
 }
 
-func (g *group) fillJoin(m *member, resp *kmsg.JoinGroupResponse) {
+func (g *Group) fillJoin(m *member, resp *kmsg.JoinGroupResponse) {
 	resp.Generation = g.generation
 	resp.ProtocolType = kmsg.StringPtr(g.protocolType)
 	resp.Protocol = kmsg.StringPtr(g.protocol)
@@ -600,9 +617,9 @@ func sameProtocols(have []metadata.GroupProtocol, req []kmsg.JoinGroupRequestPro
 	return true
 }
 
-// sync handles a SyncGroup: the leader's brings the assignments and makes
+// Sync handles a SyncGroup: the leader's brings the assignments and makes
 // the group Stable; the others wait for it.
-func (g *group) sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Response) {
+func (g *Group) Sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Response) {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	fail := func(code *kerr.Error) (kmsg.Response, chan kmsg.Response) {
 		resp.ErrorCode = code.Code
@@ -622,13 +639,13 @@ func (g *group) sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Respo
 		return fail(kerr.InconsistentGroupProtocol)
 	}
 	switch g.state {
-	case groupPreparingRebalance:
+	case StatePreparingRebalance:
 		return fail(kerr.RebalanceInProgress)
-	case groupStable:
+	case StateStable:
 		g.heartbeat(m)
 		g.fillSync(m, resp)
 		return resp, nil
-	case groupCompletingRebalance:
+	case StateCompletingRebalance:
 	default:
 		return fail(kerr.UnknownMemberID)
 	}
@@ -648,7 +665,7 @@ func (g *group) sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Respo
 				o.assignment = a.MemberAssignment
 			}
 		}
-		g.state = groupStable
+		g.state = StateStable
 		g.clearSync()
 		for _, o := range g.members {
 			if o.replySync != nil {
@@ -662,7 +679,7 @@ func (g *group) sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Respo
 	return nil, ch
 }
 
-func (g *group) fillSync(m *member, resp *kmsg.SyncGroupResponse) {
+func (g *Group) fillSync(m *member, resp *kmsg.SyncGroupResponse) {
 	resp.ProtocolType = kmsg.StringPtr(g.protocolType)
 	resp.Protocol = kmsg.StringPtr(g.protocol)
 	resp.MemberAssignment = m.assignment
@@ -672,8 +689,8 @@ func (g *group) fillSync(m *member, resp *kmsg.SyncGroupResponse) {
 	}
 }
 
-// heartbeatReq handles a Heartbeat.
-func (g *group) heartbeatReq(req *kmsg.HeartbeatRequest) *kerr.Error {
+// Heartbeat handles a Heartbeat.
+func (g *Group) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 	if err := g.checkInstance(req.InstanceID, req.MemberID); err != nil {
 		return err
 	}
@@ -685,19 +702,19 @@ func (g *group) heartbeatReq(req *kmsg.HeartbeatRequest) *kerr.Error {
 		return kerr.IllegalGeneration
 	}
 	switch g.state {
-	case groupPreparingRebalance:
+	case StatePreparingRebalance:
 		g.heartbeat(m)
 		return kerr.RebalanceInProgress
-	case groupCompletingRebalance, groupStable:
+	case StateCompletingRebalance, StateStable:
 		g.heartbeat(m)
 		return nil
 	}
 	return kerr.UnknownMemberID
 }
 
-// leave removes one member (by member id, or by instance id for a static
+// Leave removes one member (by member id, or by instance id for a static
 // member) and rebalances.
-func (g *group) leave(memberID string, instanceID *string) *kerr.Error {
+func (g *Group) Leave(memberID string, instanceID *string) *kerr.Error {
 	if instanceID != nil {
 		known, ok := g.static[*instanceID]
 		switch {
@@ -722,15 +739,15 @@ func (g *group) leave(memberID string, instanceID *string) *kerr.Error {
 	return nil
 }
 
-// checkCommit is Kafka's validation of an OffsetCommit against the group
+// CheckCommit is Kafka's validation of an OffsetCommit against the group
 // (ClassicGroup.validateOffsetCommit): a commit with no generation and no
 // member (a simple consumer, an admin tool) only to an Empty group;
 // otherwise the member and generation must be current.
-func (g *group) checkCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
+func (g *Group) CheckCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
 	switch {
-	case g.state == groupDead:
+	case g.state == StateDead:
 		return kerr.CoordinatorNotAvailable
-	case generation < 0 && g.state == groupEmpty:
+	case generation < 0 && g.state == StateEmpty:
 		return nil
 	case generation >= 0 || memberID != "" || instanceID != nil:
 		if err := g.checkInstance(instanceID, memberID); err != nil {
@@ -743,7 +760,7 @@ func (g *group) checkCommit(generation int32, memberID string, instanceID *strin
 		if generation != g.generation {
 			return kerr.IllegalGeneration
 		}
-		if g.state == groupCompletingRebalance {
+		if g.state == StateCompletingRebalance {
 			return kerr.RebalanceInProgress
 		}
 		g.heartbeat(m)
@@ -753,9 +770,9 @@ func (g *group) checkCommit(generation int32, memberID string, instanceID *strin
 	}
 }
 
-// subscribed reports whether a consumer member of the group subscribes to
+// Subscribed reports whether a consumer member of the group subscribes to
 // topic, from the members' protocol metadata.
-func (g *group) subscribed(topic string) bool {
+func (g *Group) Subscribed(topic string) bool {
 	for _, m := range g.members {
 		for _, p := range m.protocols {
 			if p.Name != g.protocol {
@@ -773,4 +790,42 @@ func (g *group) subscribed(topic string) bool {
 		}
 	}
 	return false
+}
+
+// State is the group's state.
+func (g *Group) State() State { return g.state }
+
+// ProtocolType is the protocol type its members joined with ("consumer"
+// for Kafka consumers).
+func (g *Group) ProtocolType() string { return g.protocolType }
+
+// Offset returns the group's committed offset of a partition.
+func (g *Group) Offset(gp metadata.GroupPartition) (metadata.CommittedOffset, bool) {
+	o, ok := g.offsets[gp]
+	return o, ok
+}
+
+// Offsets calls fn for every committed offset of the group, in no order.
+func (g *Group) Offsets(fn func(gp metadata.GroupPartition, o metadata.CommittedOffset)) {
+	for gp, o := range g.offsets {
+		fn(gp, o)
+	}
+}
+
+// Describe fills a DescribeGroups answer with the group's state, protocol
+// and members (sorted by member id).
+func (g *Group) Describe(dg *kmsg.DescribeGroupsResponseGroup) {
+	dg.State, dg.ProtocolType, dg.Protocol = g.state.String(), g.protocolType, g.protocol
+	for _, m := range g.members {
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
+		for _, p := range m.protocols {
+			if p.Name == g.protocol {
+				dm.ProtocolMetadata = p.Metadata
+			}
+		}
+		dm.MemberAssignment = m.assignment
+		dg.Members = append(dg.Members, dm)
+	}
+	sort.Slice(dg.Members, func(i, j int) bool { return dg.Members[i].MemberID < dg.Members[j].MemberID })
 }

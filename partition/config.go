@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"fmt"
@@ -7,10 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/tiering"
 )
 
@@ -23,9 +19,10 @@ type topicConfigDef struct {
 }
 
 // topicConfigDefs are the topic configs Strata knows. Retention
-// (retention.ms, retention.bytes) is enforced by retention.go; segment.bytes
-// sizes compacted objects, strata.archive.compression compresses them, and
-// the log compaction settings govern compaction.go. The others are stored
+// (retention.ms, retention.bytes) is enforced by the retention schedule;
+// segment.bytes sizes compacted objects, strata.archive.compression
+// compresses them, and the log compaction settings govern the compaction
+// schedule. The others are stored
 // and reported (docs/retention.md says which).
 var topicConfigDefs = map[string]topicConfigDef{
 	"cleanup.policy":         {"delete", checkList("delete", "compact"), "delete, compact, or both"},
@@ -79,8 +76,15 @@ func checkList(allowed ...string) func(string) error {
 	}
 }
 
-// validateTopicConfig checks one name and value.
-func validateTopicConfig(name string, value *string) error {
+// TopicConfigDefault returns the default value of a known topic config and
+// its description; ok is false for a name Strata does not know.
+func TopicConfigDefault(name string) (def, doc string, ok bool) {
+	d, ok := topicConfigDefs[name]
+	return d.def, d.doc, ok
+}
+
+// ValidateTopicConfig checks one name and value.
+func ValidateTopicConfig(name string, value *string) error {
 	def, ok := topicConfigDefs[name]
 	if !ok {
 		return fmt.Errorf("unknown topic config %q", name)
@@ -94,23 +98,25 @@ func validateTopicConfig(name string, value *string) error {
 	return nil
 }
 
-// topicConfig holds the parsed configs the data path uses.
-type topicConfig struct {
-	maxMessageBytes int
-	logAppendTime   bool
+// TopicConfig holds the parsed configs the data path uses.
+type TopicConfig struct {
+	MaxMessageBytes int
+	LogAppendTime   bool
 	// Retention (cleanup.policy with delete): -1 is unlimited.
-	deletes        bool
-	retentionMs    int64
-	retentionBytes int64
-	segmentBytes   int64 // the size object compaction merges ranges up to
-	archive        tiering.ArchiveOptions
+	Deletes        bool
+	RetentionMs    int64
+	RetentionBytes int64
+	SegmentBytes   int64 // the size object compaction merges ranges up to
+	Archive        tiering.ArchiveOptions
 	// Log compaction (cleanup.policy with compact).
-	compacts          bool
-	deleteRetentionMs int64
-	minCompactionLag  int64
+	Compacts          bool
+	DeleteRetentionMs int64
+	MinCompactionLag  int64
 }
 
-func parseTopicConfig(set map[string]string) (topicConfig, error) {
+// ParseTopicConfig parses a topic's stored configs, with the defaults of
+// those not set.
+func ParseTopicConfig(set map[string]string) (TopicConfig, error) {
 	get := func(name string) string {
 		if v, ok := set[name]; ok {
 			return v
@@ -119,104 +125,56 @@ func parseTopicConfig(set map[string]string) (topicConfig, error) {
 	}
 	mmb, err := strconv.Atoi(get("max.message.bytes"))
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	ms, err := strconv.ParseInt(get("retention.ms"), 10, 64)
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	bytes, err := strconv.ParseInt(get("retention.bytes"), 10, 64)
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	segment, err := strconv.ParseInt(get("segment.bytes"), 10, 64)
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	tombstones, err := strconv.ParseInt(get("delete.retention.ms"), 10, 64)
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	lag, err := strconv.ParseInt(get("min.compaction.lag.ms"), 10, 64)
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	codec, err := tiering.ParseCodec(get("strata.archive.compression"))
 	if err != nil {
-		return topicConfig{}, err
+		return TopicConfig{}, err
 	}
 	policy := strings.Split(get("cleanup.policy"), ",")
 	has := func(p string) bool {
 		return slices.ContainsFunc(policy, func(s string) bool { return strings.TrimSpace(s) == p })
 	}
-	return topicConfig{
-		maxMessageBytes:   mmb,
-		logAppendTime:     get("message.timestamp.type") == "LogAppendTime",
-		deletes:           has("delete"),
-		retentionMs:       ms,
-		retentionBytes:    bytes,
-		segmentBytes:      segment,
-		archive:           tiering.ArchiveOptions{Codec: codec},
-		compacts:          has("compact"),
-		deleteRetentionMs: tombstones,
-		minCompactionLag:  lag,
+	return TopicConfig{
+		MaxMessageBytes:   mmb,
+		LogAppendTime:     get("message.timestamp.type") == "LogAppendTime",
+		Deletes:           has("delete"),
+		RetentionMs:       ms,
+		RetentionBytes:    bytes,
+		SegmentBytes:      segment,
+		Archive:           tiering.ArchiveOptions{Codec: codec},
+		Compacts:          has("compact"),
+		DeleteRetentionMs: tombstones,
+		MinCompactionLag:  lag,
 	}, nil
 }
 
-// topicConfigNames are the known names, sorted.
-func topicConfigNames() []string {
+// TopicConfigNames are the known names, sorted.
+func TopicConfigNames() []string {
 	names := make([]string, 0, len(topicConfigDefs))
 	for n := range topicConfigDefs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
-}
-
-// maxRecordErrors bounds the per-record errors in one partition's Produce
-// answer. Kafka lists every record, but a batch of tiny records within
-// batch.MaxDecompressedBytes can hold millions; the partition's error
-// message still counts them all.
-const maxRecordErrors = 1000
-
-// recordsError is INVALID_RECORD with what Produce v8+ carries beside it:
-// the batch index and message of each offending record, and a message for
-// the partition.
-type recordsError struct {
-	records []kmsg.ProduceResponseTopicPartitionErrorRecord
-	message string
-}
-
-func (e *recordsError) Error() string { return e.message }
-func (e *recordsError) Unwrap() error { return kerr.InvalidRecord }
-
-// checkCompactedRecords is Kafka's validation of a batch for a compacted
-// topic (cleanup.policy with compact): every record must have a key. It
-// decodes the records (batch.NullKeys, a stream bounded by
-// batch.MaxDecompressedBytes), so it also refuses records that do not decode
-// or decompress past the limit, with INVALID_RECORD as Kafka refuses
-// malformed records (not retriable: the same bytes never decode). The
-// messages are Kafka's (LogValidator), so that clients show the same text.
-func checkCompactedRecords(topic string, partition int32, records []byte) error {
-	nulls, total, err := batch.NullKeys(records, maxRecordErrors)
-	if err != nil {
-		return &recordsError{message: fmt.Sprintf("The records of the batch for compacted topic partition %s-%d cannot be read: %v", topic, partition, err)}
-	}
-	if total == 0 {
-		return nil
-	}
-	msg := fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d.", topic, partition)
-	e := &recordsError{records: make([]kmsg.ProduceResponseTopicPartitionErrorRecord, 0, len(nulls))}
-	var shown []string
-	for _, i := range nulls {
-		r := kmsg.NewProduceResponseTopicPartitionErrorRecord()
-		r.RelativeOffset, r.ErrorMessage = i, &msg
-		e.records = append(e.records, r)
-		if len(shown) < 3 {
-			shown = append(shown, fmt.Sprintf("RecordError(batchIndex=%d, message='%s')", i, msg))
-		}
-	}
-	e.message = fmt.Sprintf("One or more records have been rejected due to %d record errors in total, and only showing the first three errors at most: [%s]",
-		total, strings.Join(shown, ", "))
-	return e
 }

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -22,11 +22,11 @@ const maxProducerBatches = 5
 // memory for consumers at the tail; older reads go to the object store.
 const tailBytes = 4 << 20
 
-// partition is the state of one partition this broker knows of. While led
+// Partition is the state of one partition this broker knows of. While led
 // (epoch > 0) it serves fetches, and accepts produces unless it is being
 // handed over; its batches live in memory until they are committed and fall
 // out of the tail window.
-type partition struct {
+type Partition struct {
 	key   metadata.PartitionKey
 	topic string
 
@@ -70,16 +70,22 @@ type producerState struct {
 	batches []metadata.ProducerBatch // oldest first
 }
 
-func newPartition(topic string, key metadata.PartitionKey) *partition {
-	return &partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}}
+func newPartition(topic string, key metadata.PartitionKey) *Partition {
+	return &Partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}}
 }
+
+// Key is the partition's key.
+func (p *Partition) Key() metadata.PartitionKey { return p.key }
+
+// Topic is the name of the partition's topic.
+func (p *Partition) Topic() string { return p.topic }
 
 // lead installs committed state after this broker acquired leadership. A
 // leadership that resumes the ended tenure whose records this partition
 // still holds in memory (the lease ended and came back: l.Resumed is that
 // tenure) keeps them, their offsets and their producers' sequences: the
 // uploader commits them under the new fencing epoch.
-func (p *partition) lead(l metadata.Leadership, st metadata.PartitionState, manifest []metadata.ManifestEntry) {
+func (p *Partition) lead(l metadata.Leadership, st metadata.PartitionState, manifest []metadata.ManifestEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	keep := l.Resumed != 0 && l.Resumed == p.ended && l.LeaderEpoch == p.leaderEpoch
@@ -100,16 +106,16 @@ func (p *partition) lead(l metadata.Leadership, st metadata.PartitionState, mani
 	p.notify()
 }
 
-// led returns the fencing epoch if this broker leads the partition.
-func (p *partition) led() (int64, bool) {
+// Led returns the fencing epoch if this broker leads the partition.
+func (p *Partition) Led() (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.epoch, p.epoch > 0
 }
 
-// current returns the fencing and Kafka leader epochs of the leadership
+// Current returns the fencing and Kafka leader epochs of the leadership
 // (0, -1: not led), and the epoch of an ended leadership still undecided.
-func (p *partition) current() (epoch int64, leaderEpoch int32, undecided int64) {
+func (p *Partition) Current() (epoch int64, leaderEpoch int32, undecided int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epoch == 0 {
@@ -120,7 +126,7 @@ func (p *partition) current() (epoch int64, leaderEpoch int32, undecided int64) 
 
 // setUndecided marks the ended leadership of epoch as undecided, for a
 // start whose lease had ended (its WAL holds that tenure's records).
-func (p *partition) setUndecided(epoch int64) {
+func (p *Partition) setUndecided(epoch int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epoch == 0 {
@@ -130,7 +136,7 @@ func (p *partition) setUndecided(epoch int64) {
 
 // decide ends the wait on an undecided leadership of epoch: it was not
 // resumed, so its records that were not committed are set aside.
-func (p *partition) decide(epoch int64) {
+func (p *Partition) decide(epoch int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.undecided == epoch {
@@ -140,7 +146,7 @@ func (p *partition) decide(epoch int64) {
 
 // tenure returns the fencing epoch of the current leadership (0: none) and
 // of the last one that ended.
-func (p *partition) tenure() (epoch, ended int64) {
+func (p *Partition) tenure() (epoch, ended int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.epoch, p.ended
@@ -152,7 +158,7 @@ func (p *partition) tenure() (epoch, ended int64) {
 // then fail with a retriable error unless their batch was committed. If it
 // holds records not known to be committed, it stays undecided until the
 // broker tries to resume it.
-func (p *partition) stop(epoch int64) bool {
+func (p *Partition) stop(epoch int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epoch != epoch || epoch == 0 {
@@ -169,7 +175,7 @@ func (p *partition) stop(epoch int64) bool {
 // beginHandOff stops produces to the leadership of epoch and reports whether
 // the caller should go on to hand it over (false: not led under epoch, or a
 // hand-off is already under way).
-func (p *partition) beginHandOff(epoch int64) bool {
+func (p *Partition) beginHandOff(epoch int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epoch != epoch || epoch == 0 || p.resigning {
@@ -182,17 +188,17 @@ func (p *partition) beginHandOff(epoch int64) bool {
 // drained reports whether everything appended under epoch is committed, or
 // epoch is no longer the leadership; otherwise it returns a channel closed
 // at the next change.
-func (p *partition) drained(epoch int64) (bool, <-chan struct{}) {
+func (p *Partition) drained(epoch int64) (bool, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.epoch != epoch || p.hwm == p.next, p.changed
 }
 
-// checkLeaderEpoch is Kafka's check (KIP-320) of a client's current leader
+// CheckLeaderEpoch is Kafka's check (KIP-320) of a client's current leader
 // epoch (-1: unchecked) against this leadership, for Fetch, ListOffsets and
 // OffsetForLeaderEpoch: older is FENCED_LEADER_EPOCH, newer
 // UNKNOWN_LEADER_EPOCH. It returns the current leader epoch.
-func (p *partition) checkLeaderEpoch(current int32) (int32, error) {
+func (p *Partition) CheckLeaderEpoch(current int32) (int32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -207,11 +213,11 @@ func (p *partition) checkLeaderEpoch(current int32) (int32, error) {
 	}
 }
 
-// epochEnd answers OffsetForLeaderEpoch for one partition as Kafka's leader
+// EpochEnd answers OffsetForLeaderEpoch for one partition as Kafka's leader
 // epoch cache does: the largest epoch at most requested and the offset where
 // the epoch after it began (the high watermark for the current epoch);
 // -1, -1 when requested is above every epoch known.
-func (p *partition) epochEnd(requested int32) (epoch int32, end int64) {
+func (p *Partition) EpochEnd(requested int32) (epoch int32, end int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if requested < 0 {
@@ -232,27 +238,27 @@ func (p *partition) epochEnd(requested int32) (epoch int32, end int64) {
 	}
 }
 
-func (p *partition) notify() {
+func (p *Partition) notify() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
-// appendResult says where a produced batch landed.
-type appendResult struct {
-	epoch     int64 // the leadership it was appended under
-	base      int64
-	last      int64
-	duplicate bool
+// AppendResult says where a produced batch landed.
+type AppendResult struct {
+	Epoch     int64 // the leadership it was appended under
+	Base      int64
+	Last      int64
+	Duplicate bool // a retry of a batch appended before: nothing was written
 }
 
-// appendBatch validates the producer state of one validated batch, assigns
+// Append validates the producer state of one validated batch, assigns
 // its offsets and hands it to write (the WAL) with the leadership's epoch
 // while holding the partition lock, so that WAL order is offset order.
-func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64, write func(epoch int64, raw []byte) error) (appendResult, error) {
+func (p *Partition) Append(raw []byte, h batch.Header, logAppendTime int64, write func(epoch int64, raw []byte) error) (AppendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epoch == 0 || p.resigning {
-		return appendResult{}, kerr.NotLeaderForPartition
+		return AppendResult{}, kerr.NotLeaderForPartition
 	}
 	var ps *producerState
 	if h.Idempotent() {
@@ -260,19 +266,19 @@ func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64,
 		if ps != nil {
 			switch {
 			case h.ProducerEpoch < ps.epoch:
-				return appendResult{}, kerr.InvalidProducerEpoch
+				return AppendResult{}, kerr.InvalidProducerEpoch
 			case h.ProducerEpoch == ps.epoch:
 				for _, pb := range ps.batches {
 					if pb.FirstSeq == h.BaseSequence && pb.LastSeq == h.LastSequence() {
-						return appendResult{epoch: p.epoch, base: pb.BaseOffset, last: pb.BaseOffset + int64(h.LastOffsetDelta), duplicate: true}, nil
+						return AppendResult{Epoch: p.epoch, Base: pb.BaseOffset, Last: pb.BaseOffset + int64(h.LastOffsetDelta), Duplicate: true}, nil
 					}
 				}
 				if n := len(ps.batches); n > 0 && h.BaseSequence != nextSeq(ps.batches[n-1].LastSeq) {
-					return appendResult{}, kerr.OutOfOrderSequenceNumber
+					return AppendResult{}, kerr.OutOfOrderSequenceNumber
 				}
 			default: // a bumped epoch starts again at sequence 0
 				if h.BaseSequence != 0 {
-					return appendResult{}, kerr.OutOfOrderSequenceNumber
+					return AppendResult{}, kerr.OutOfOrderSequenceNumber
 				}
 			}
 		}
@@ -285,18 +291,18 @@ func (p *partition) appendBatch(raw []byte, h batch.Header, logAppendTime int64,
 		h.MaxTimestamp = logAppendTime
 	}
 	if err := write(p.epoch, raw); err != nil {
-		return appendResult{}, err
+		return AppendResult{}, err
 	}
 	last := base + int64(h.LastOffsetDelta)
 	p.next = last + 1
 	p.mem = append(p.mem, memBatch{base: base, last: last, maxTs: h.MaxTimestamp, data: raw})
 	p.rememberProducer(h, base)
-	return appendResult{epoch: p.epoch, base: base, last: last}, nil
+	return AppendResult{Epoch: p.epoch, Base: base, Last: last}, nil
 }
 
 // rememberProducer records an idempotent batch appended at base for
 // deduplication of its retries. The caller holds p.mu.
-func (p *partition) rememberProducer(h batch.Header, base int64) {
+func (p *Partition) rememberProducer(h batch.Header, base int64) {
 	if !h.Idempotent() {
 		return
 	}
@@ -319,7 +325,7 @@ func nextSeq(s int32) int32 {
 }
 
 // replayBatch adds a batch recovered from the WAL that was not yet committed.
-func (p *partition) replayBatch(raw []byte, h batch.Header) {
+func (p *Partition) replayBatch(raw []byte, h batch.Header) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if h.LastOffset() < p.next {
@@ -332,7 +338,7 @@ func (p *partition) replayBatch(raw []byte, h batch.Header) {
 
 // committed advances the high watermark after the uploader committed entry
 // under epoch.
-func (p *partition) committed(epoch int64, e metadata.ManifestEntry, st metadata.PartitionState) {
+func (p *Partition) committed(epoch int64, e metadata.ManifestEntry, st metadata.PartitionState) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if epoch != p.epoch || st.HighWatermark <= p.hwm {
@@ -358,11 +364,11 @@ func (p *partition) committed(epoch int64, e metadata.ManifestEntry, st metadata
 	p.notify()
 }
 
-// waitCommitted blocks until offset last, appended under epoch, is below
+// WaitCommitted blocks until offset last, appended under epoch, is below
 // the high watermark. If that leadership ends first the batch may never be
 // committed: the producer gets a retriable error and sends it again to the
 // new leader (which deduplicates it if it was committed after all).
-func (p *partition) waitCommitted(ctx context.Context, epoch, last int64) error {
+func (p *Partition) WaitCommitted(ctx context.Context, epoch, last int64) error {
 	for {
 		p.mu.Lock()
 		hwm, cur, ended, ch := p.hwm, p.epoch, p.ended, p.changed
@@ -381,21 +387,18 @@ func (p *partition) waitCommitted(ctx context.Context, epoch, last int64) error 
 	}
 }
 
-// offsets returns the log start offset and the high watermark in one
+// Offsets returns the log start offset and the high watermark in one
 // consistent read.
-func (p *partition) offsets() (logStart, hwm int64) {
+func (p *Partition) Offsets() (logStart, hwm int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logStart, p.hwm
 }
 
-// errOffsetOutOfRange is returned by read for offsets outside [logStart, hwm].
-var errOffsetOutOfRange = errors.New("offset out of range")
-
-// read returns whole committed batches starting with the one holding offset,
+// Read returns whole committed batches starting with the one holding offset,
 // at least one batch and then up to maxBytes. Batches come from memory at
 // the tail and from the object store below it.
-func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, maxBytes int) ([][]byte, error) {
+func (p *Partition) Read(ctx context.Context, r *tiering.Reader, offset int64, maxBytes int) ([][]byte, error) {
 	p.mu.Lock()
 	if p.epoch == 0 {
 		p.mu.Unlock()
@@ -473,10 +476,10 @@ func (p *partition) read(ctx context.Context, r *tiering.Reader, offset int64, m
 
 var errFull = errors.New("full")
 
-// prefetch asks r to start loading the object ranges that a read at offset
+// Prefetch asks r to start loading the object ranges that a read at offset
 // of up to maxBytes will need, without waiting: a fetch of many partitions
 // calls it for each before reading them one after another.
-func (p *partition) prefetch(r *tiering.Reader, offset int64, maxBytes int) {
+func (p *Partition) Prefetch(r *tiering.Reader, offset int64, maxBytes int) {
 	p.mu.Lock()
 	if p.epoch == 0 || offset < p.logStart || offset >= p.hwm || len(p.mem) > 0 && offset >= p.mem[0].base {
 		p.mu.Unlock()
@@ -489,7 +492,7 @@ func (p *partition) prefetch(r *tiering.Reader, offset int64, maxBytes int) {
 
 // entriesFrom returns the manifest entries from the one holding offset on,
 // for reads below the memory window. p.mu is held.
-func (p *partition) entriesFrom(offset int64) []metadata.ManifestEntry {
+func (p *Partition) entriesFrom(offset int64) []metadata.ManifestEntry {
 	i := sort.Search(len(p.manifest), func(i int) bool { return p.manifest[i].LastOffset >= offset })
 	return p.manifest[i:]
 }
@@ -508,13 +511,13 @@ func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {
 	return out
 }
 
-// offsetForTime returns the offset and timestamp of the first committed
+// OffsetForTime returns the offset and timestamp of the first committed
 // record whose timestamp is at least ts, or -1, -1 when there is none. Manifest
 // entries, archive blocks and batch headers carry max timestamps (the time
 // index), so only the block and the batch that hold the answer are read and
 // decoded. A batch that does not decode within batch.MaxDecompressedBytes
 // stops the search with its error (batch.IsCorrupt): the answer may be in it.
-func (p *partition) offsetForTime(ctx context.Context, r *tiering.Reader, ts int64) (offset, timestamp int64, err error) {
+func (p *Partition) OffsetForTime(ctx context.Context, r *tiering.Reader, ts int64) (offset, timestamp int64, err error) {
 	p.mu.Lock()
 	logStart, hwm := p.logStart, p.hwm
 	manifest := p.manifest // entries are only appended, so this prefix stays valid

@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"slices"
@@ -38,7 +38,7 @@ func TestExpired(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartition("t", metadata.PartitionKey{})
 			p.epoch, p.logStart, p.manifest = 7, tc.logStart, manifest
-			epoch, logStart, drop := p.expired(tc.now, tc.retentionMs, tc.bytes)
+			epoch, logStart, drop := p.Expired(tc.now, tc.retentionMs, tc.bytes)
 			if !slices.Equal(drop, tc.wantDrop) {
 				t.Fatalf("drop %v, want %v", drop, tc.wantDrop)
 			}
@@ -49,7 +49,7 @@ func TestExpired(t *testing.T) {
 	}
 	p := newPartition("t", metadata.PartitionKey{})
 	p.manifest = manifest
-	if _, _, drop := p.expired(1<<40, 0, 0); drop != nil {
+	if _, _, drop := p.Expired(1<<40, 0, 0); drop != nil {
 		t.Errorf("a partition not led drops %v", drop)
 	}
 }

@@ -1,0 +1,521 @@
+package partition
+
+// How a broker takes part in the cluster.
+//
+// Every broker watches cluster/ in etcd (metadata.Store.Watch) and keeps the
+// latest metadata.View: live brokers, the controller, topics, assignments and
+// leaders. Metadata answers come from it.
+//
+// One broker, elected through etcd, is the controller: on every view change
+// it computes metadata.Balance and writes the assignments that changed (the
+// broker runs that loop; the manager only follows its assignments).
+//
+// Every broker's Manager reconciles its partitions with the view: it
+// acquires the leadership of a partition assigned to it once the leader key
+// is free, hands over a partition assigned elsewhere (no more produces, wait
+// until everything appended is committed, resign the key), and stops serving
+// a partition whose leader key is no longer its own (fenced). When its etcd
+// lease ends, it stops serving everything, opens a new session and joins
+// again; it resumes each leadership that held uncommitted records if no
+// other broker has led the partition since (nothing acknowledged is lost),
+// and sets those records aside in the quarantine otherwise.
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/tiering"
+)
+
+const (
+	// reconcileEvery reconciles even without a view change, to retry
+	// acquisitions that failed on a transient etcd error.
+	reconcileEvery = time.Second
+	// acquireTimeout bounds one attempt to take a partition.
+	acquireTimeout = 5 * time.Second
+	// acquiresInFlight bounds concurrent acquisitions in one pass.
+	acquiresInFlight = 8
+	// leadersWait bounds how long topic creation waits for the new
+	// partitions' leaders before answering.
+	leadersWait = 10 * time.Second
+)
+
+// Uploader is what the manager needs of tiering.Uploader: the committed
+// state of a partition it starts to lead, and forgetting one it stopped
+// leading. Both take only the uploader's own lock, for an instant, so they
+// may be called with the manager's or a partition's lock held.
+type Uploader interface {
+	SetState(key metadata.PartitionKey, st metadata.PartitionState)
+	Forget(key metadata.PartitionKey)
+}
+
+var _ Uploader = (*tiering.Uploader)(nil)
+
+// Options configure a Manager.
+type Options struct {
+	Store    *metadata.Store // the broker's etcd session
+	BrokerID int32
+	// Register announces the broker again under a new lease, after the old
+	// one ended (rejoin).
+	Register func(context.Context) error
+	// AfterReconcile, if set, runs at the end of every reconcile pass: the
+	// group coordinator follows the leaderships of its shards there.
+	AfterReconcile func()
+	// Closing is closed when the broker starts to shut down: no more
+	// reconcile passes or rejoins.
+	Closing    <-chan struct{}
+	Logger     *slog.Logger          // nil = discard
+	Registerer prometheus.Registerer // nil = no metrics
+}
+
+// Manager holds the topics and partitions this broker knows, and keeps the
+// leaderships it holds in line with the controller's assignments. It
+// implements tiering.Leaders for the uploader and takes its commits
+// (OnCommit). See the package doc for its goroutines and locks.
+type Manager struct {
+	store          *metadata.Store
+	id             int32
+	register       func(context.Context) error
+	afterReconcile func()
+	closing        <-chan struct{}
+	log            *slog.Logger
+	metrics        *metrics
+	uploader       Uploader // set once by SetUploader, before Run
+
+	ctx context.Context // ends the manager's work
+	wg  conc.WaitGroup  // hand-offs
+
+	view *clusterView
+
+	topicCache
+
+	// committed is closed and replaced each time a WAL segment's commit
+	// lands, waking long-polling fetches.
+	commitMu  sync.Mutex
+	committed chan struct{}
+}
+
+// NewManager returns a manager of no topics yet. ctx bounds its work: the
+// loops of Run, and the acquisitions and hand-offs they start.
+func NewManager(ctx context.Context, opts Options) *Manager {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{
+		store:          opts.Store,
+		id:             opts.BrokerID,
+		register:       opts.Register,
+		afterReconcile: opts.AfterReconcile,
+		closing:        opts.Closing,
+		log:            log,
+		metrics:        newMetrics(opts.Registerer),
+		ctx:            ctx,
+		view:           newClusterView(),
+		topicCache:     newTopicCache(),
+		committed:      make(chan struct{}),
+	}
+}
+
+// SetUploader gives the manager the uploader, which is built with the
+// manager as its tiering.Leaders: call it once, before anything else.
+func (m *Manager) SetUploader(u Uploader) { m.uploader = u }
+
+// Run keeps the view current (an etcd watch) and reconciles leaderships with
+// it until the manager's context ends; then it waits for the hand-offs it
+// started.
+func (m *Manager) Run() {
+	var wg conc.WaitGroup
+	wg.Go(func() { _ = m.store.Watch(m.ctx, m.SetView) })
+	wg.Go(m.reconcileLoop)
+	wg.Wait()
+	m.wg.Wait()
+}
+
+func (m *Manager) isClosing() bool {
+	select {
+	case <-m.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// clusterView holds the latest view and wakes its waiters when it changes.
+type clusterView struct {
+	mu      sync.Mutex
+	v       *metadata.View
+	changed chan struct{}
+}
+
+func newClusterView() *clusterView {
+	return &clusterView{changed: make(chan struct{})}
+}
+
+// get returns the latest view (nil before the first) and a channel closed
+// when a newer one arrives.
+func (cv *clusterView) get() (*metadata.View, <-chan struct{}) {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	return cv.v, cv.changed
+}
+
+func (cv *clusterView) set(v *metadata.View) {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if cv.v != nil && v.Revision < cv.v.Revision {
+		return
+	}
+	cv.v = v
+	close(cv.changed)
+	cv.changed = make(chan struct{})
+}
+
+// touch wakes the waiters without a new view: the broker's own state
+// changed (it started leading a partition).
+func (cv *clusterView) touch() {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	close(cv.changed)
+	cv.changed = make(chan struct{})
+}
+
+// View returns the latest cluster view (nil before the first) and a channel
+// closed when a newer one arrives or this broker's leaderships change.
+func (m *Manager) View() (*metadata.View, <-chan struct{}) { return m.view.get() }
+
+// SetView publishes a view: topics first, so that a new topic's partitions
+// exist when the reconciler looks for them.
+func (m *Manager) SetView(v *metadata.View) {
+	m.sync(v)
+	m.view.set(v)
+}
+
+// Leader is the partition's leader in the view; a leadership of this broker
+// counts once the partition is loaded, so that a client told to produce
+// here is served.
+func (m *Manager) Leader(v *metadata.View, p *Partition) (metadata.Leader, bool) {
+	l, ok := v.Leaders[p.key]
+	if ok && l.Broker == m.id {
+		epoch, led := p.Led()
+		ok = led && epoch == l.Epoch
+	}
+	return l, ok
+}
+
+// WaitLeaders waits, at most leadersWait or until ctx ends, until every
+// partition of the topic has a leader, and those this broker leads are
+// loaded, so that a client can produce to a topic as soon as it was created.
+func (m *Manager) WaitLeaders(ctx context.Context, id metadata.TopicID, partitions int32) {
+	ctx, cancel := context.WithTimeout(ctx, leadersWait)
+	defer cancel()
+	led := func(v *metadata.View) bool {
+		for i := range partitions {
+			p := m.Partition(metadata.PartitionKey{Topic: id, Partition: i})
+			if p == nil {
+				return false
+			}
+			if _, ok := m.Leader(v, p); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	for {
+		v, changed := m.view.get()
+		if v != nil && led(v) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// OnCommit is the uploader's callback (tiering.UploaderOptions.OnCommit):
+// committed data becomes visible.
+func (m *Manager) OnCommit(_ uint64, results []tiering.Result) {
+	for _, r := range results {
+		p := m.Partition(r.Key)
+		if p == nil {
+			continue
+		}
+		if r.Err != nil {
+			if p.stop(r.Epoch) {
+				m.metrics.lost.Inc()
+				m.log.Error("commit failed; partition no longer served", "topic", p.topic, "partition", p.key.Partition, "error", r.Err)
+			}
+			continue
+		}
+		p.committed(r.Epoch, r.Entry, r.State)
+	}
+	m.commitMu.Lock()
+	close(m.committed)
+	m.committed = make(chan struct{})
+	m.commitMu.Unlock()
+}
+
+// CommitSignal returns a channel closed at the next commit.
+func (m *Manager) CommitSignal() <-chan struct{} {
+	m.commitMu.Lock()
+	defer m.commitMu.Unlock()
+	return m.committed
+}
+
+// reconcileLoop keeps this broker's leaderships in line with the view.
+func (m *Manager) reconcileLoop() {
+	t := time.NewTicker(reconcileEvery)
+	defer t.Stop()
+	for {
+		v, changed := m.view.get()
+		if v != nil && !m.isClosing() {
+			m.reconcile(v)
+		}
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.store.Done():
+			m.rejoin()
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+// reconcile makes one pass over every partition the broker knows.
+func (m *Manager) reconcile(v *metadata.View) {
+	lease := int64(m.store.LeaseID())
+	calls := pool.New().WithMaxGoroutines(acquiresInFlight)
+	for _, p := range m.Partitions() {
+		epoch, ended := p.tenure()
+		_, _, undecided := p.Current()
+		switch act, to := nextStep(v, p.key, m.id, lease, epoch, ended, undecided); act {
+		case stepStop:
+			if p.stop(epoch) {
+				m.uploader.Forget(p.key)
+				m.metrics.lost.Inc()
+				m.log.Warn("lost leadership; no longer serving the partition", "topic", p.topic, "partition", p.key.Partition, "epoch", epoch)
+			}
+		case stepHandOff:
+			if p.beginHandOff(epoch) {
+				m.wg.Go(func() { m.handOff(p, epoch, to) })
+			}
+		case stepAcquire:
+			calls.Go(func() { m.acquire(p, 0, true) })
+		case stepResume:
+			calls.Go(func() { m.acquire(p, undecided, v.Assigned(p.key) == m.id) })
+		case stepSetAside:
+			p.decide(undecided)
+			m.log.Warn("another broker has led the partition since this broker's leadership ended: its records not committed are set aside in the quarantine",
+				"topic", p.topic, "partition", p.key.Partition, "epoch", undecided)
+		case stepResign:
+			calls.Go(func() { m.resign(p, ended) })
+		}
+	}
+	calls.Wait()
+	if m.afterReconcile != nil {
+		m.afterReconcile()
+	}
+}
+
+// step is what reconcile does with one partition.
+type step int
+
+const (
+	stepNone     step = iota
+	stepStop          // the leadership is gone: stop serving
+	stepHandOff       // assigned elsewhere: hand over
+	stepAcquire       // take the leadership
+	stepResume        // try to resume an undecided ended leadership
+	stepSetAside      // an undecided ended leadership cannot resume: another broker led since
+	stepResign        // delete the key of a tenure this broker ended
+)
+
+// nextStep decides, from the view, what this broker (self, on lease) does
+// with one partition, given the fencing epoch of its leadership (0: none),
+// of the last one it ended, and of an ended one still undecided (0: none).
+// For stepHandOff it also returns the broker the partition goes to.
+func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, epoch, ended, undecided int64) (step, int32) {
+	l, hasLeader := v.Leaders[key]
+	assigned := v.Assigned(key)
+	switch {
+	case epoch > 0 && v.Revision >= epoch && (!hasLeader || l.Epoch != epoch):
+		// The view is at least as new as this leadership and does not
+		// show it: the key was deleted (lease ended, topic deleted) or
+		// taken over. Commits would fail; stop now.
+		return stepStop, -1
+	case epoch > 0 && assigned >= 0 && assigned != self:
+		return stepHandOff, assigned
+	case epoch == 0 && hasLeader && l.Lease == lease && l.Epoch == ended:
+		// A tenure this broker ended (handed over, or stopped after a
+		// failed commit) whose key the view still shows: the deletion is
+		// in flight, or failed and is tried again; until it succeeds no
+		// other broker can take the partition. Never acquire it here:
+		// that would be a new tenure bouncing the partition back.
+		return stepResign, -1
+	case epoch == 0 && undecided != 0 && !hasLeader:
+		// Resume it wherever it is assigned: its records are uploaded
+		// here, and a hand-off follows if it belongs elsewhere.
+		return stepResume, -1
+	case epoch == 0 && undecided != 0 && l.Lease != lease && l.Epoch > undecided:
+		return stepSetAside, -1
+	case epoch == 0 && undecided != 0:
+		// The view still shows the ended leadership's key (its deletion
+		// has not reached the view yet): wait for the next view.
+		return stepNone, -1
+	case epoch == 0 && hasLeader && l.Lease == lease:
+		// Ours from before a restart within the lease TTL.
+		return stepAcquire, -1
+	case epoch == 0 && !hasLeader && assigned == self:
+		return stepAcquire, -1
+	}
+	return stepNone, -1
+}
+
+// acquire takes the leadership of p and loads its committed state. With
+// resume, the epoch of an undecided ended leadership of this broker, it
+// first tries to resume that one (metadata.Store.ResumeLeadership); if
+// another broker has led the partition since, the ended leadership is
+// decided (its records are set aside) and a new one starts only if the
+// partition is assigned here.
+func (m *Manager) acquire(p *Partition, resume int64, assigned bool) {
+	ctx, cancel := context.WithTimeout(m.ctx, acquireTimeout)
+	defer cancel()
+	// One attempt at a time: a second lead would reset the tail that the
+	// first one's produces have written since.
+	if !p.acquiring.CompareAndSwap(false, true) {
+		return
+	}
+	defer p.acquiring.Store(false)
+	if _, ok := p.Led(); ok {
+		return
+	}
+	var l metadata.Leadership
+	var err error
+	if resume != 0 {
+		l, err = m.store.ResumeLeadership(ctx, p.key, m.id, resume)
+		if errors.Is(err, metadata.ErrNotResumable) || errors.Is(err, metadata.ErrNotLeader) {
+			p.decide(resume)
+			m.log.Warn("another broker has led the partition since this broker's leadership ended: its records not committed are set aside in the quarantine",
+				"topic", p.topic, "partition", p.key.Partition, "epoch", resume)
+			if !assigned {
+				return
+			}
+			l, err = m.store.AcquireLeadership(ctx, p.key, m.id)
+		}
+	} else {
+		l, err = m.store.AcquireLeadership(ctx, p.key, m.id)
+	}
+	if err != nil {
+		if !errors.Is(err, metadata.ErrNotLeader) && m.ctx.Err() == nil {
+			m.log.Warn("acquire leadership", "topic", p.topic, "partition", p.key.Partition, "error", err)
+		}
+		return
+	}
+	st, err := m.store.PartitionState(ctx, p.key)
+	var manifest []metadata.ManifestEntry
+	if err == nil {
+		manifest, err = m.store.Manifest(ctx, p.key)
+	}
+	if err != nil {
+		// The key stays ours; the next pass tries again.
+		m.log.Warn("load partition state", "topic", p.topic, "partition", p.key.Partition, "error", err)
+		return
+	}
+	m.uploader.SetState(p.key, st)
+	p.lead(l, st, manifest)
+	m.view.touch()
+	m.metrics.leaderships.Inc()
+	// The coordinator shards (partitions of __consumer_offsets) are many
+	// and led together: their lines would bury the others.
+	level := slog.LevelInfo
+	if p.topic == metadata.OffsetsTopic {
+		level = slog.LevelDebug
+	}
+	m.log.Log(ctx, level, "leading partition", "topic", p.topic, "partition", p.key.Partition,
+		"leader_epoch", l.LeaderEpoch, "epoch", l.Epoch, "hwm", st.HighWatermark, "resumed", l.Resumed)
+}
+
+// handOff gives p to the broker the controller assigned it to: produces
+// already stop (beginHandOff); once everything appended under epoch is
+// committed, the leadership key is deleted so that the new broker takes it
+// at once.
+func (m *Manager) handOff(p *Partition, epoch int64, to int32) {
+	start := time.Now()
+	for {
+		done, changed := p.drained(epoch)
+		if done {
+			break
+		}
+		select {
+		case <-changed:
+		case <-m.ctx.Done():
+			return
+		}
+	}
+	if !p.stop(epoch) {
+		return // lost meanwhile
+	}
+	m.uploader.Forget(p.key)
+	m.resign(p, epoch)
+	m.metrics.handOffs.Inc()
+	m.log.Info("handed partition over", "topic", p.topic, "partition", p.key.Partition, "to", to, "took", time.Since(start))
+}
+
+// resign deletes the leader key of a tenure that ended here; if that fails,
+// a later reconcile pass tries again.
+func (m *Manager) resign(p *Partition, epoch int64) {
+	ctx, cancel := context.WithTimeout(m.ctx, acquireTimeout)
+	defer cancel()
+	if err := m.store.ResignLeadership(ctx, p.key, epoch); err != nil {
+		m.log.Warn("resign leadership; retrying", "topic", p.topic, "partition", p.key.Partition, "error", err)
+	}
+}
+
+// rejoin runs when the etcd lease ended while the broker lives (it was
+// paused, or cut off from etcd, for longer than the TTL): every leadership
+// is gone, so the broker stops serving every partition, then opens a new
+// session and registers again; the controller then gives it a share. A
+// partition whose records were not all committed stays undecided, its
+// records held in memory and in the WAL, until reconcile tries to resume
+// it: resumed if no other broker has led it since (its records are then
+// committed), set aside in the quarantine otherwise.
+func (m *Manager) rejoin() {
+	m.log.Error("etcd lease ended: this broker lost its registration and every leadership; joining the cluster again and resuming what no other broker took")
+	for _, p := range m.Partitions() {
+		if epoch, ok := p.Led(); ok && p.stop(epoch) {
+			m.uploader.Forget(p.key)
+			m.metrics.lost.Inc()
+		}
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		if m.isClosing() || m.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, acquireTimeout)
+		err := m.store.Renew(ctx)
+		if err == nil && m.register != nil {
+			err = m.register(ctx)
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		m.log.Warn("join the cluster again; retrying", "error", err)
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
