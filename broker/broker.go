@@ -28,18 +28,6 @@ import (
 
 var errDataDirLocked = errors.New("broker: data directory is locked by another strata process")
 
-// Defaults applied by Start to zero fields of Config.
-const (
-	DefaultListen          = "127.0.0.1:9092"
-	DefaultSealBytes       = 8 << 20
-	DefaultSealInterval    = 200 * time.Millisecond
-	DefaultSessionTTL      = 10 * time.Second
-	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
-	DefaultCacheBytes      = 256 << 20
-	// DefaultOffsetsPartitions is Kafka's offsets.topic.num.partitions.
-	DefaultOffsetsPartitions = 50
-)
-
 // Broker is one running Strata broker: it builds the components, wires
 // them together and owns their lifetimes. The Kafka front end is its server;
 // nothing it starts holds a pointer back to it.
@@ -75,7 +63,7 @@ type resources struct {
 // and the object store, recovers the WAL and starts serving. It fails with a
 // one-line reason when anything is unreachable or the directory is locked.
 func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
-	if err := cfg.setDefaults(); err != nil {
+	if err := cfg.EnsureDefaults(); err != nil {
 		return nil, err
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, uploadDone: make(chan struct{})}
@@ -127,9 +115,13 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.log = b.log.With("broker", b.srv.id)
 	b.srv.log = b.log
 
-	bucket, err := objectstore.Open(ctx, cfg.ObjectStore)
-	if err != nil {
-		return nil, fmt.Errorf("object store %s: %w", redactURL(cfg.ObjectStore), err)
+	bucket, storeName := cfg.Bucket, redactURL(cfg.ObjectStore)
+	if bucket != nil {
+		storeName = "given in Config.Bucket"
+	} else {
+		if bucket, err = objectstore.Open(ctx, cfg.ObjectStore); err != nil {
+			return nil, fmt.Errorf("object store %s: %w", redactURL(cfg.ObjectStore), err)
+		}
 	}
 	b.res.bucket = objectstore.Instrument(bucket, cfg.Registerer)
 	if b.res.reader, err = tiering.OpenReader(b.res.bucket, tiering.ReaderOptions{
@@ -257,75 +249,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.wg.Go(func() { b.srv.sched.RunCompaction(b.ctx) })
 	b.srv.ready.Store(true)
 	b.log.Info("strata broker serving", "listen", b.srv.ln.Addr().String(), "advertised", b.srv.advAddr,
-		"cluster", b.srv.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", redactURL(cfg.ObjectStore),
+		"cluster", b.srv.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", storeName,
 		"recovered_wal_segments", len(rec.Segments))
 	return b, nil
-}
-
-func (c *Config) setDefaults() error {
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.DataDir == "" {
-		c.DataDir = "strata-data"
-	}
-	abs, err := filepath.Abs(c.DataDir)
-	if err != nil {
-		return fmt.Errorf("data directory %q: %w", c.DataDir, err)
-	}
-	c.DataDir = abs
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.ObjectStore == "" {
-		c.ObjectStore = "file://" + filepath.Join(c.DataDir, "objects")
-	}
-	if c.DefaultPartitions <= 0 {
-		c.DefaultPartitions = 1
-	}
-	if c.SealBytes <= 0 {
-		c.SealBytes = DefaultSealBytes
-	}
-	if c.SealInterval <= 0 {
-		c.SealInterval = DefaultSealInterval
-	}
-	if c.WALMaxBytes <= 0 {
-		c.WALMaxBytes = wal.DefaultMaxBytes
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = DefaultSessionTTL
-	}
-	if c.MaxRequestBytes <= 0 {
-		c.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if c.ConnectionsMaxIdle <= 0 {
-		c.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
-	}
-	if c.QueuedMaxRequestBytes <= 0 {
-		c.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
-	}
-	if c.CacheBytes <= 0 {
-		c.CacheBytes = DefaultCacheBytes
-	}
-	if c.OffsetsPartitions <= 0 {
-		c.OffsetsPartitions = DefaultOffsetsPartitions
-	}
-	if c.RetentionCheckInterval <= 0 {
-		c.RetentionCheckInterval = DefaultRetentionCheckInterval
-	}
-	if c.GCInterval <= 0 {
-		c.GCInterval = DefaultGCInterval
-	}
-	if c.GCGrace <= 0 {
-		c.GCGrace = DefaultGCGrace
-	}
-	if c.CompactionInterval <= 0 {
-		c.CompactionInterval = DefaultCompactionInterval
-	}
-	if c.CompactionMinAge < 0 {
-		c.CompactionMinAge = DefaultCompactionMinAge
-	}
-	return nil
 }
 
 // openSession opens the broker's etcd session, re-attaching to the lease of

@@ -248,11 +248,11 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
-		if n < 8 || n > maxBytes {
+		if n < 8 || int64(n) > maxBytes {
 			c.srv.metrics.badRequests.Inc()
-			return &errFraming{msg: "request size " + itoa(int64(n)) + " outside [8, max request bytes " + itoa(int64(maxBytes)) + "]"}
+			return &errFraming{msg: "request size " + itoa(int64(n)) + " outside [8, max request bytes " + itoa(maxBytes) + "]"}
 		}
-		if err := c.waitRoom(int64(n), int64(maxBytes)); err != nil {
+		if err := c.waitRoom(int64(n), maxBytes); err != nil {
 			return err
 		}
 		hold := &c.hold

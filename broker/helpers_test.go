@@ -1,79 +1,18 @@
 package broker
 
 import (
-	"encoding/binary"
-	"hash/crc32"
-	"strconv"
-	"testing"
-
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/internal/batch/batchtest"
 )
 
-// noProducer is the producer id of a batch from a non-idempotent producer.
-const noProducer = -1
-
-// batchSpec describes a Kafka v2 record batch for makeBatch.
-type batchSpec struct {
-	records   int   // number of records, >= 1
-	timestamp int64 // first timestamp; record i has timestamp+i
-	valueSize int   // bytes of each record's value; 0 means a short value
-	pid       int64 // producer id; noProducer for a non-idempotent batch
-	epoch     int16 // producer epoch
-	seq       int32 // base sequence
-}
-
-// plain is a spec for a non-idempotent batch of n records.
-func plain(n int) batchSpec {
-	return batchSpec{records: n, timestamp: 1_700_000_000_000, pid: noProducer, epoch: -1, seq: -1}
-}
-
-// makeBatch builds a valid, uncompressed v2 batch at base offset 0 with
-// records encoded by kmsg and a correct CRC-32C, and returns it with its
-// validated header.
-func makeBatch(t testing.TB, s batchSpec) ([]byte, batch.Header) {
-	t.Helper()
-	if s.records < 1 {
-		t.Fatalf("makeBatch: %d records", s.records)
-	}
-	var records []byte
-	for i := range s.records {
-		value := []byte("value-" + strconv.Itoa(i))
-		if s.valueSize > 0 {
-			value = make([]byte, s.valueSize)
-			for j := range value {
-				value[j] = byte(i + j)
-			}
-		}
-		r := kmsg.Record{TimestampDelta64: int64(i), OffsetDelta: int32(i), Value: value}
-		// Length counts the bytes after itself: encode once with a zero
-		// length (one varint byte) to measure them.
-		r.Length = int32(len(r.AppendTo(nil)) - 1)
-		records = r.AppendTo(records)
-	}
-	rb := kmsg.RecordBatch{
-		Length:               int32(batch.HeaderSize - 12 + len(records)),
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(s.records - 1),
-		FirstTimestamp:       s.timestamp,
-		MaxTimestamp:         s.timestamp + int64(s.records-1),
-		ProducerID:           s.pid,
-		ProducerEpoch:        s.epoch,
-		FirstSequence:        s.seq,
-		NumRecords:           int32(s.records),
-		Records:              records,
-	}
-	raw := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	h, err := batch.Validate(raw)
-	if err != nil {
-		t.Fatalf("makeBatch built an invalid batch: %v", err)
-	}
-	return raw, h
-}
+// The batches these tests build are internal/batch/batchtest's, under the
+// names the tests use.
+var (
+	plain     = batchtest.Plain // a non-idempotent batch of n records
+	makeBatch = batchtest.Make  // the batch and its validated header
+)
 
 // frame encodes a request frame's body (after the size prefix) as a client
 // sends it: the request header (key, version, correlation id, client id, and

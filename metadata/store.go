@@ -22,16 +22,18 @@ import (
 const (
 	// DefaultPrefix is the key prefix when Options.Prefix is empty.
 	DefaultPrefix = "/strata/"
-	// DefaultSessionTTL is the broker lease TTL when Options.SessionTTL is zero.
+	// DefaultSessionTTL is the broker lease TTL when Options.SessionTTL is
+	// zero: the one place it is declared (cmd/strata's flag reads it).
 	DefaultSessionTTL = 10 * time.Second
 
 	defaultConnectTimeout = 5 * time.Second
 )
 
-// Options configures a Store.
+// Options configures a Store. Zero fields take their defaults
+// (EnsureDefaults); Validate explains a value New cannot use.
 type Options struct {
-	Prefix     string        // key prefix, default "/strata/"
-	SessionTTL time.Duration // broker lease TTL, default 10s
+	Prefix     string        // key prefix, default DefaultPrefix
+	SessionTTL time.Duration // broker lease TTL, default DefaultSessionTTL; whole seconds (CheckSessionTTL)
 	Logger     *slog.Logger  // nil = discard
 	// LeaseID, when non-zero, re-attaches to an existing lease instead of
 	// granting a new one: a broker that restarts within its TTL keeps its
@@ -39,6 +41,55 @@ type Options struct {
 	// ErrLeaseExpired if etcd no longer has the lease. SessionTTL is then
 	// ignored: the lease keeps the TTL it was granted with.
 	LeaseID clientv3.LeaseID
+}
+
+// EnsureDefaults sets every zero field to its default and returns o.
+func (o *Options) EnsureDefaults() *Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	if o.SessionTTL == 0 {
+		o.SessionTTL = DefaultSessionTTL
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate explains a value New cannot use (after EnsureDefaults).
+func (o *Options) Validate() error {
+	return CheckSessionTTL(o.SessionTTL)
+}
+
+// SessionTTLError says why a duration cannot be a lease TTL. It wraps
+// ErrInvalid.
+type SessionTTLError struct {
+	TTL time.Duration
+	// Reason completes "the session TTL …", e.g. "must be at least 1s".
+	Reason string
+}
+
+func (e *SessionTTLError) Error() string {
+	return fmt.Sprintf("metadata: session TTL %s, got %s", e.Reason, e.TTL)
+}
+
+func (e *SessionTTLError) Unwrap() error { return ErrInvalid }
+
+// CheckSessionTTL is the rule for a lease TTL, the one every layer applies:
+// at least a second, and whole seconds, since etcd leases count seconds.
+// It returns nil or a *SessionTTLError.
+func CheckSessionTTL(ttl time.Duration) error {
+	switch {
+	case ttl < time.Second:
+		return &SessionTTLError{TTL: ttl, Reason: "must be at least 1s"}
+	case ttl%time.Second != 0:
+		return &SessionTTLError{TTL: ttl, Reason: "must be a whole number of seconds (etcd leases count seconds)"}
+	}
+	return nil
 }
 
 // Store is Strata's view of etcd. Safe for concurrent use.
@@ -97,22 +148,12 @@ func New(ctx context.Context, client *clientv3.Client, opts Options) (*Store, er
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil etcd client", ErrInvalid)
 	}
-	prefix := opts.Prefix
-	if prefix == "" {
-		prefix = DefaultPrefix
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	ttl := opts.SessionTTL
-	if ttl <= 0 {
-		ttl = DefaultSessionTTL
-	}
-	secs := int(math.Ceil(ttl.Seconds()))
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	prefix, log := opts.Prefix, opts.Logger
+	secs := int(opts.SessionTTL / time.Second)
 
 	// The lease is granted here, with the caller's ctx, rather than by
 	// NewSession, which would wait on the client's lifetime context.

@@ -34,13 +34,6 @@ type appendStep struct {
 	want  appendWant
 }
 
-func (s batchSpec) String() string {
-	if s.pid == noProducer {
-		return fmt.Sprintf("plain ×%d", s.records)
-	}
-	return fmt.Sprintf("pid %d epoch %d seq %d ×%d", s.pid, s.epoch, s.seq, s.records)
-}
-
 // runSteps appends each step's batch to p and checks the result. An accepted
 // batch is written exactly once, with its assigned base offset in its bytes;
 // a duplicate or a rejected batch is not written.
@@ -354,7 +347,7 @@ func bigBatches(t *testing.T, n, size int) (*Partition, []int) {
 	var sizes []int
 	for range n {
 		s := plain(1)
-		s.valueSize = size - 80
+		s.ValueSize = size - 80
 		appendSpec(t, p, w, s)
 		sizes = append(sizes, len(w.batches[len(w.batches)-1]))
 	}

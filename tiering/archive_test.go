@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/strata-io/strata/internal/batch/batchtest"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 )
@@ -12,11 +13,15 @@ import (
 // putArchive builds an archive of n batches of 4 records with opts and PUTs
 // it as name; it returns the entry and the batches.
 func putArchive(t *testing.T, b objectstore.Bucket, name string, n int, text bool, opts ArchiveOptions) (metadata.ManifestEntry, [][]byte) {
+	values := batchtest.Random
+	if text {
+		values = batchtest.Text
+	}
 	t.Helper()
 	ab := NewArchiveBuilder(opts)
 	var batches [][]byte
 	for i := range n {
-		raw := makeBatch(t, batchSpec{base: int64(10 + 4*i), records: 4, timestamp: int64(1000 + 10*i), valueSize: 100, seed: 3, text: text})
+		raw := makeBatch(t, batchSpec{BaseOffset: int64(10 + 4*i), Records: 4, Timestamp: int64(1000 + 10*i), ValueSize: 100, Seed: 3, Values: values})
 		if err := ab.Add(raw); err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +82,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 func TestArchiveIncompressible(t *testing.T) {
 	b := newFaultyMem(t)
 	ab := NewArchiveBuilder(ArchiveOptions{Codec: CodecZstd})
-	raw := makeBatch(t, batchSpec{records: 1, valueSize: 64 << 10})
+	raw := makeBatch(t, batchSpec{Records: 1, ValueSize: 64 << 10})
 	if err := ab.Add(raw); err != nil {
 		t.Fatal(err)
 	}

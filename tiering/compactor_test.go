@@ -63,9 +63,9 @@ func testCompact(t *testing.T, env *upEnv) {
 	u, stop := env.start(c, nil, nil)
 	for i := range 4 {
 		for range 1 + i%2 { // entries of one batch and of two
-			env.write(k, batchSpec{records: 1 + i, valueSize: 50})
+			env.write(k, batchSpec{Records: 1 + i, ValueSize: 50})
 		}
-		env.write(other, batchSpec{records: 2, valueSize: 50})
+		env.write(other, batchSpec{Records: 2, ValueSize: 50})
 		env.seal()
 	}
 	c.wait(t, 4)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/strata-io/strata/internal/batch/batchtest"
 )
 
 // Fuzz targets of the format's decoders. Run as tests they check their
@@ -53,7 +55,7 @@ func FuzzDecodeObject(f *testing.F) {
 func FuzzDecodeBlockIndex(f *testing.F) {
 	ab := NewArchiveBuilder(ArchiveOptions{Codec: CodecZstd, BlockBytes: 1})
 	for i := range 2 {
-		raw := makeBatch(f, batchSpec{base: int64(3 * i), records: 3, timestamp: 9, valueSize: 40, text: true})
+		raw := makeBatch(f, batchSpec{BaseOffset: int64(3 * i), Records: 3, Timestamp: 9, ValueSize: 40, Values: batchtest.Text})
 		if err := ab.Add(raw); err != nil {
 			f.Fatal(err)
 		}
@@ -121,7 +123,7 @@ func FuzzDecodeBlock(f *testing.F) {
 	for _, codec := range []Codec{CodecNone, CodecZstd} {
 		ab := NewArchiveBuilder(ArchiveOptions{Codec: codec})
 		for i := range 3 {
-			if err := ab.Add(makeBatch(f, batchSpec{base: int64(4 * i), records: 4, timestamp: 20, valueSize: 50, text: true})); err != nil {
+			if err := ab.Add(makeBatch(f, batchSpec{BaseOffset: int64(4 * i), Records: 4, Timestamp: 20, ValueSize: 50, Values: batchtest.Text})); err != nil {
 				f.Fatal(err)
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/internal/batch/batchtest"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -103,7 +104,7 @@ func buildObject(t testing.TB, partitions, batchesPer, valueSize int, seed uint6
 			key := keys[k]
 			recs := 1 + rng.IntN(4)
 			ts := int64(1_700_000_000_000 + rng.IntN(1_000_000))
-			raw := makeBatch(t, batchSpec{base: next[key], records: recs, timestamp: ts, valueSize: valueSize, seed: seed})
+			raw := makeBatch(t, batchSpec{BaseOffset: next[key], Records: recs, Timestamp: ts, ValueSize: valueSize, Seed: seed})
 			if err := b.Add(key, raw); err != nil {
 				t.Fatalf("Add: %v", err)
 			}
@@ -204,7 +205,7 @@ func checkIndex(t *testing.T, obj []byte, index []IndexEntry, want []wantRange) 
 func TestObjectBuilderReuse(t *testing.T) {
 	var b ObjectBuilder
 	k := testKey(1, 0)
-	if err := b.Add(k, makeBatch(t, batchSpec{base: 10, records: 2})); err != nil {
+	if err := b.Add(k, makeBatch(t, batchSpec{BaseOffset: 10, Records: 2})); err != nil {
 		t.Fatal(err)
 	}
 	if _, index := b.Finish(); len(index) != 1 {
@@ -212,7 +213,7 @@ func TestObjectBuilderReuse(t *testing.T) {
 	}
 	// Finish reset the builder: the same offsets are accepted again, and an
 	// empty builder makes an empty, valid object.
-	if err := b.Add(k, makeBatch(t, batchSpec{base: 10, records: 2})); err != nil {
+	if err := b.Add(k, makeBatch(t, batchSpec{BaseOffset: 10, Records: 2})); err != nil {
 		t.Fatalf("after Finish: %v", err)
 	}
 	b.Finish()
@@ -226,7 +227,7 @@ func TestObjectBuilderReuse(t *testing.T) {
 }
 
 func TestObjectBuilderRejects(t *testing.T) {
-	good := makeBatch(t, batchSpec{base: 100, records: 3})
+	good := makeBatch(t, batchSpec{BaseOffset: 100, Records: 3})
 	badMagic := bytes.Clone(good)
 	badMagic[16] = 1
 	for _, tc := range []struct {
@@ -237,12 +238,12 @@ func TestObjectBuilderRejects(t *testing.T) {
 		{"empty", nil, nil},
 		{"short header", nil, good[:40]},
 		{"truncated", nil, good[:len(good)-1]},
-		{"two batches", nil, append(bytes.Clone(good), makeBatch(t, batchSpec{base: 103, records: 1})...)},
+		{"two batches", nil, append(bytes.Clone(good), makeBatch(t, batchSpec{BaseOffset: 103, Records: 1})...)},
 		{"trailing byte", nil, append(bytes.Clone(good), 0)},
 		{"magic 1", nil, badMagic},
 		{"same offset", good, good},
-		{"overlapping", good, makeBatch(t, batchSpec{base: 102, records: 1})},
-		{"backwards", good, makeBatch(t, batchSpec{base: 50, records: 1})},
+		{"overlapping", good, makeBatch(t, batchSpec{BaseOffset: 102, Records: 1})},
+		{"backwards", good, makeBatch(t, batchSpec{BaseOffset: 50, Records: 1})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b ObjectBuilder
@@ -256,7 +257,7 @@ func TestObjectBuilderRejects(t *testing.T) {
 				t.Fatalf("Add = %v, want ErrInvalidBatch", err)
 			}
 			// Another partition is independent.
-			if err := b.Add(testKey(2, 1), makeBatch(t, batchSpec{base: 0, records: 1})); err != nil {
+			if err := b.Add(testKey(2, 1), makeBatch(t, batchSpec{BaseOffset: 0, Records: 1})); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -370,7 +371,7 @@ func TestDecodeObjectRejectsBadFooter(t *testing.T) {
 func TestDecodeBlockIndexRejects(t *testing.T) {
 	ab := NewArchiveBuilder(ArchiveOptions{BlockBytes: 1})
 	for i := range 3 {
-		if err := ab.Add(makeBatch(t, batchSpec{base: int64(2 * i), records: 2, timestamp: 5, valueSize: 10})); err != nil {
+		if err := ab.Add(makeBatch(t, batchSpec{BaseOffset: int64(2 * i), Records: 2, Timestamp: 5, ValueSize: 10})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -491,7 +492,7 @@ func TestGoldenArchive(t *testing.T) {
 			if *updateGolden {
 				ab := NewArchiveBuilder(g.opts)
 				for i := range 6 {
-					raw := makeBatch(t, batchSpec{base: int64(100 + 5*i), records: 3, timestamp: int64(5000 - 7*i), valueSize: 90, seed: 5, text: true})
+					raw := makeBatch(t, batchSpec{BaseOffset: int64(100 + 5*i), Records: 3, Timestamp: int64(5000 - 7*i), ValueSize: 90, Seed: 5, Values: batchtest.Text})
 					if err := ab.Add(raw); err != nil {
 						t.Fatal(err)
 					}

@@ -1,75 +1,22 @@
 package tiering
 
 import (
-	"encoding/binary"
-	"hash/crc32"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/internal/batch/batchtest"
 	"github.com/strata-io/strata/metadata"
 )
 
-// batchSpec describes a Kafka v2 record batch for makeBatch.
-type batchSpec struct {
-	base      int64 // base offset
-	records   int   // number of records, >= 1
-	timestamp int64 // base timestamp; record i has timestamp+i
-	valueSize int   // bytes of each record's value
-	pid       int64 // producer id; 0 means none (-1 on the wire)
-	epoch     int16 // producer epoch
-	seq       int32 // base sequence
-	seed      uint64
-	text      bool // values from a 4-letter alphabet (compressible), else random bytes
-}
+// batchSpec and makeBatch are internal/batch/batchtest's, under the names
+// these tests use; a zero Values is Random and a zero ProducerID is a
+// non-idempotent batch.
+type batchSpec = batchtest.Spec
 
-// makeBatch builds a valid, uncompressed v2 batch with a correct CRC-32C.
 func makeBatch(t testing.TB, s batchSpec) []byte {
 	t.Helper()
-	if s.records < 1 {
-		t.Fatalf("makeBatch: %d records", s.records)
-	}
-	pid, epoch, seq := s.pid, s.epoch, s.seq
-	if pid == 0 {
-		pid, epoch, seq = -1, -1, -1
-	}
-	rng := rand.New(rand.NewPCG(s.seed, uint64(s.base)))
-	b := make([]byte, batch.HeaderSize, batch.HeaderSize+s.records*(s.valueSize+8))
-	binary.BigEndian.PutUint64(b[0:], uint64(s.base))
-	b[16] = 2 // magic
-	binary.BigEndian.PutUint32(b[23:], uint32(s.records-1))
-	binary.BigEndian.PutUint64(b[27:], uint64(s.timestamp))
-	binary.BigEndian.PutUint64(b[35:], uint64(s.timestamp+int64(s.records-1)))
-	binary.BigEndian.PutUint64(b[43:], uint64(pid))
-	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[53:], uint32(seq))
-	binary.BigEndian.PutUint32(b[57:], uint32(s.records))
-	value := make([]byte, s.valueSize)
-	for i := range s.records {
-		for j := range value {
-			if s.text {
-				value[j] = 'a' + byte(rng.IntN(4))
-			} else {
-				value[j] = byte(rng.Uint32())
-			}
-		}
-		var rec []byte
-		rec = append(rec, 0)                     // attributes
-		rec = binary.AppendVarint(rec, int64(i)) // timestamp delta
-		rec = binary.AppendVarint(rec, int64(i)) // offset delta
-		rec = binary.AppendVarint(rec, -1)       // null key
-		rec = binary.AppendVarint(rec, int64(len(value)))
-		rec = append(rec, value...)
-		rec = binary.AppendVarint(rec, 0) // no headers
-		b = binary.AppendVarint(b, int64(len(rec)))
-		b = append(b, rec...)
-	}
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	if _, err := batch.Validate(b); err != nil {
-		t.Fatalf("makeBatch built an invalid batch: %v", err)
-	}
-	return b
+	raw, _ := batchtest.Make(t, s)
+	return raw
 }
 
 // testKey is a partition of one of a few fixed topics.

@@ -38,7 +38,7 @@ func newQuarantineInput(t testing.TB, seq uint64, keys ...metadata.PartitionKey)
 	for i, k := range keys {
 		next := int64(10 * k.Partition)
 		for n := range 1 + i%3 {
-			b := makeBatch(t, batchSpec{base: next, records: 1 + n, timestamp: 1_700_000_000_000 + next, valueSize: 30, seed: seq})
+			b := makeBatch(t, batchSpec{BaseOffset: next, Records: 1 + n, Timestamp: 1_700_000_000_000 + next, ValueSize: 30, Seed: seq})
 			batch.SetPartitionLeaderEpoch(b, 2*k.Partition)
 			in.ranges[k] = append(in.ranges[k], b)
 			next += int64(1 + n)

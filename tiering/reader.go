@@ -18,8 +18,16 @@ import (
 	"github.com/strata-io/strata/objectstore"
 )
 
-// Defaults of ReaderOptions.
+// Defaults of ReaderOptions: the one place these values are declared.
+//
+// The three sizes are what a broker runs with (broker.DefaultConfig, the
+// --cache-bytes, --disk-cache-bytes and --read-ahead-bytes flags). They are
+// not applied to zero fields, since a zero size turns its tier off.
 const (
+	DefaultCacheBytes     = 256 << 20 // memory tier
+	DefaultDiskCacheBytes = 1 << 30   // disk tier
+	DefaultReadAheadBytes = 8 << 20   // prefetch per partition past a cold read
+
 	DefaultReadAheadGETs = 16 // prefetch GETs in flight, all partitions together
 	DefaultConcurrency   = 4  // GETs in flight for one ReadFrom call
 	readAheadQueue       = 1024
@@ -44,6 +52,21 @@ type ReaderOptions struct {
 	Concurrency int
 	Logger      *slog.Logger          // nil = discard
 	Registerer  prometheus.Registerer // nil = no metrics
+}
+
+// EnsureDefaults sets the fields whose zero value means "the default"
+// (ReadAheadGETs, Concurrency, Logger) and returns o.
+func (o *ReaderOptions) EnsureDefaults() *ReaderOptions {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ReadAheadGETs <= 0 {
+		o.ReadAheadGETs = DefaultReadAheadGETs
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	return o
 }
 
 // Reader reads manifest entries from the bucket, block by block, through a
@@ -127,15 +150,7 @@ func NewReader(b objectstore.Bucket, cacheBytes int64, reg prometheus.Registerer
 // (indexing the ranges a previous run left there, removing torn or foreign
 // files) and starting the prefetchers. The caller must Close it.
 func OpenReader(b objectstore.Bucket, opts ReaderOptions) (*Reader, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.ReadAheadGETs <= 0 {
-		opts.ReadAheadGETs = DefaultReadAheadGETs
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
-	}
+	opts.EnsureDefaults()
 	r := &Reader{
 		bucket:      b,
 		m:           newReaderMetrics(opts.Registerer),

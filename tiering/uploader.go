@@ -90,6 +90,16 @@ type UploaderOptions struct {
 	OnCommit func(seq uint64, results []Result)
 }
 
+// EnsureDefaults sets the fields whose zero value means "the default"
+// (Logger) and returns o. Bucket, Store, WAL, Leaders and QuarantineDir
+// have none: NewUploader requires them.
+func (o *UploaderOptions) EnsureDefaults() *UploaderOptions {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // maxProducerBatches is how many of a producer's last batches a partition
 // state keeps for deduplication (Kafka's max.in.flight.requests for idempotence).
 const maxProducerBatches = 5
@@ -151,13 +161,10 @@ func NewUploader(opts UploaderOptions) *Uploader {
 	if opts.Bucket == nil || opts.Store == nil || opts.WAL == nil || opts.Leaders == nil || opts.QuarantineDir == "" {
 		panic("tiering: NewUploader needs Bucket, Store, WAL, Leaders and QuarantineDir")
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	opts.EnsureDefaults()
 	return &Uploader{
 		opts:       opts,
-		log:        log,
+		log:        opts.Logger,
 		m:          newUploaderMetrics(opts.Registerer),
 		minBackoff: 50 * time.Millisecond,
 		maxBackoff: 5 * time.Second,

@@ -180,15 +180,15 @@ func (env *upEnv) resign(key metadata.PartitionKey) {
 func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 	t := env.t
 	t.Helper()
-	s.base = env.nextOff[key]
-	if s.records == 0 {
-		s.records = 3
+	s.BaseOffset = env.nextOff[key]
+	if s.Records == 0 {
+		s.Records = 3
 	}
-	if s.timestamp == 0 {
-		s.timestamp = 1_700_000_000_000 + s.base
+	if s.Timestamp == 0 {
+		s.Timestamp = 1_700_000_000_000 + s.BaseOffset
 	}
-	if s.valueSize == 0 {
-		s.valueSize = 20
+	if s.ValueSize == 0 {
+		s.ValueSize = 20
 	}
 	b := makeBatch(t, s)
 	tenure := env.leaders.tenure(key)
@@ -202,7 +202,7 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 	}
 	env.lastSeq = p.Segment()
 	env.written[key] = append(env.written[key], b)
-	env.nextOff[key] += int64(s.records)
+	env.nextOff[key] += int64(s.Records)
 	return b
 }
 
@@ -701,7 +701,7 @@ func testUploadsAndCommits(t *testing.T, env *upEnv) {
 	for round, parts := range [][]metadata.PartitionKey{keys, keys[1:], keys[2:]} {
 		for i := range 3 + round*4 {
 			for _, k := range parts {
-				env.write(k, batchSpec{records: 1 + i%4, valueSize: 10 + 100*round})
+				env.write(k, batchSpec{Records: 1 + i%4, ValueSize: 10 + 100*round})
 			}
 		}
 		env.seal()
@@ -793,19 +793,19 @@ func testProducerState(t *testing.T, env *upEnv) {
 	seq100 := int32(0)
 	for i := range 7 {
 		base := env.nextOff[k]
-		env.write(k, batchSpec{pid: 100, epoch: 0, seq: seq100, records: 2})
+		env.write(k, batchSpec{ProducerID: 100, ProducerEpoch: 0, BaseSequence: seq100, Records: 2})
 		log = append(log, sent{100, 0, seq100, 2, base})
 		seq100 += 2
 		if i == 3 {
 			env.write(k, batchSpec{})
 			base := env.nextOff[k]
-			env.write(k, batchSpec{pid: 200, epoch: 3, seq: 40, records: 5})
+			env.write(k, batchSpec{ProducerID: 200, ProducerEpoch: 3, BaseSequence: 40, Records: 5})
 			log = append(log, sent{200, 3, 40, 5, base})
 		}
 	}
 	env.seal()
 	base := env.nextOff[k]
-	env.write(k, batchSpec{pid: 100, epoch: 1, seq: 0, records: 1})
+	env.write(k, batchSpec{ProducerID: 100, ProducerEpoch: 1, BaseSequence: 0, Records: 1})
 	log = append(log, sent{100, 1, 0, 1, base})
 	env.seal()
 	c.wait(t, 2)
@@ -853,9 +853,9 @@ func testFencedThenResumed(t *testing.T, env *upEnv) {
 	reg := prometheus.NewPedanticRegistry()
 	_, stop := env.start(c, reg, nil)
 	env.write(a, batchSpec{})
-	env.write(b, batchSpec{records: 2})
+	env.write(b, batchSpec{Records: 2})
 	env.write(a, batchSpec{})
-	env.write(b, batchSpec{records: 4})
+	env.write(b, batchSpec{Records: 4})
 	env.resign(b)
 	env.seal()
 	seq := env.lastSeq
@@ -882,7 +882,7 @@ func testFencedThenResumed(t *testing.T, env *upEnv) {
 	}
 
 	// The resumed tenure goes on from the state the uploader committed.
-	env.write(b, batchSpec{records: 1})
+	env.write(b, batchSpec{Records: 1})
 	env.seal()
 	c.wait(t, 2)
 	stop()
@@ -911,9 +911,9 @@ func testFencedThenTaken(t *testing.T, env *upEnv, held bool) {
 	reg := prometheus.NewPedanticRegistry()
 	u, stop := env.start(c, reg, nil)
 	env.write(a, batchSpec{})
-	b1 := env.write(b, batchSpec{records: 2})
+	b1 := env.write(b, batchSpec{Records: 2})
 	env.write(a, batchSpec{})
-	b2 := env.write(b, batchSpec{records: 4})
+	b2 := env.write(b, batchSpec{Records: 4})
 	env.resign(b)
 	other := env.newStore()
 	l, err := other.AcquireLeadership(ctx, b, 2)
@@ -978,7 +978,7 @@ type setAsideWant struct {
 var setAsideCases = []setAsideCase{
 	{"NeverLed", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
 		// Not led and no epoch history: bound by the high watermark (0).
-		w := [][]byte{env.write(k, batchSpec{records: 2}), env.write(k, batchSpec{records: 2})}
+		w := [][]byte{env.write(k, batchSpec{Records: 2}), env.write(k, batchSpec{Records: 2})}
 		return setAsideWant{quarantined: w}
 	}},
 	{"NotLedTakenSince", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
@@ -1009,13 +1009,13 @@ var setAsideCases = []setAsideCase{
 		// again (leader epoch 1, from the high watermark 0): the old tenure's
 		// records are not committed at the new tenure's offsets.
 		env.take(k)
-		w := [][]byte{env.write(k, batchSpec{records: 3}), env.write(k, batchSpec{records: 3})}
+		w := [][]byte{env.write(k, batchSpec{Records: 3}), env.write(k, batchSpec{Records: 3})}
 		env.resign(k)
 		if l := env.take(k); l.LeaderEpoch != 1 {
 			t.Fatalf("tenure %+v, want leader epoch 1", l)
 		}
 		env.nextOff[k] = 0
-		n := [][]byte{env.write(k, batchSpec{records: 4}), env.write(k, batchSpec{records: 1})}
+		n := [][]byte{env.write(k, batchSpec{Records: 4}), env.write(k, batchSpec{Records: 1})}
 		return setAsideWant{committed: n, hwm: 5, quarantined: w}
 	}},
 	{"OlderLeaderEpoch", func(t *testing.T, env *upEnv, k metadata.PartitionKey) setAsideWant {
@@ -1033,7 +1033,7 @@ var setAsideCases = []setAsideCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		theirs := makeBatch(t, batchSpec{base: 3, records: 3, timestamp: 1_800_000_000_000, valueSize: 20, seed: 99})
+		theirs := makeBatch(t, batchSpec{BaseOffset: 3, Records: 3, Timestamp: 1_800_000_000_000, ValueSize: 20, Seed: 99})
 		batch.SetPartitionLeaderEpoch(theirs, o.LeaderEpoch)
 		env.commitAsCrashed(other, k, o.Epoch, theirs)
 		if err := other.ResignLeadership(t.Context(), k, o.Epoch); err != nil {
@@ -1043,7 +1043,7 @@ var setAsideCases = []setAsideCase{
 			t.Fatalf("tenure %+v, want leader epoch 2 from offset 6", l)
 		}
 		env.nextOff[k] = 6
-		n0, n1 := env.write(k, batchSpec{records: 4}), env.write(k, batchSpec{records: 1})
+		n0, n1 := env.write(k, batchSpec{Records: 4}), env.write(k, batchSpec{Records: 1})
 		return setAsideWant{committed: [][]byte{w0, theirs, n0, n1}, hwm: 11, quarantined: [][]byte{w1, w2}, skipped: 1}
 	}},
 }
@@ -1108,8 +1108,8 @@ func testSetAside(t *testing.T, env *upEnv, sc setAsideCase) {
 func testResumedTenureCommitted(t *testing.T, env *upEnv) {
 	k := testKey(12, 0)
 	old := env.take(k)
-	env.write(k, batchSpec{records: 3})
-	env.write(k, batchSpec{records: 3})
+	env.write(k, batchSpec{Records: 3})
+	env.write(k, batchSpec{Records: 3})
 	env.resign(k) // the lease ended
 	l, err := env.store.ResumeLeadership(t.Context(), k, 1, old.Epoch)
 	if err != nil {
@@ -1119,7 +1119,7 @@ func testResumedTenureCommitted(t *testing.T, env *upEnv) {
 		t.Fatalf("resumed tenure %+v of %+v", l, old)
 	}
 	env.leaders.lead(k, l)
-	env.write(k, batchSpec{records: 2}) // continues at offset 6, as replay leaves it
+	env.write(k, batchSpec{Records: 2}) // continues at offset 6, as replay leaves it
 	env.seal()
 
 	c := newCommits()
@@ -1145,7 +1145,7 @@ func testResumedTenureCommitted(t *testing.T, env *upEnv) {
 func testWait(t *testing.T, env *upEnv, resume bool) {
 	k := testKey(13, 0)
 	old := env.take(k)
-	w := [][]byte{env.write(k, batchSpec{records: 2}), env.write(k, batchSpec{records: 3})}
+	w := [][]byte{env.write(k, batchSpec{Records: 2}), env.write(k, batchSpec{Records: 3})}
 	env.resign(k)
 	env.leaders.decide(k, FateWait)
 	env.seal()
@@ -1405,17 +1405,17 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 		u.SetState(straddle, metadata.PartitionState{HighWatermark: 2, LogStartOffset: 1})
 	})
 
-	b := env.write(dup, batchSpec{records: 2})
+	b := env.write(dup, batchSpec{Records: 2})
 	if p, err := env.wal.Write(AppendEntryHeader(nil, dup, env.leaders.tenure(dup).Epoch), b); err != nil {
 		t.Fatal(err)
 	} else if err := p.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	env.write(dup, batchSpec{records: 2})
+	env.write(dup, batchSpec{Records: 2})
 
-	env.write(straddle, batchSpec{records: 3}) // offsets 0-2, hwm 2: dropped
+	env.write(straddle, batchSpec{Records: 3}) // offsets 0-2, hwm 2: dropped
 	env.written[straddle] = nil
-	env.write(straddle, batchSpec{records: 1}) // offset 3: a gap, uploaded
+	env.write(straddle, batchSpec{Records: 1}) // offset 3: a gap, uploaded
 	env.seal()
 	c.wait(t, 1)
 	stop()
@@ -1484,7 +1484,7 @@ func testTruncate(t *testing.T, env *upEnv) {
 	c := newCommits()
 	u, stop := env.start(c, nil, nil)
 	for range 3 {
-		env.write(k, batchSpec{records: 10, valueSize: 10})
+		env.write(k, batchSpec{Records: 10, ValueSize: 10})
 		env.seal()
 	}
 	c.wait(t, 3)
@@ -1503,7 +1503,7 @@ func testTruncate(t *testing.T, env *upEnv) {
 	if st, err := u.Truncate(ctx, k, epoch, 5, nil); err != nil || st.LogStartOffset != 15 {
 		t.Fatalf("truncate down to 5: %+v %v, want the log start to stay 15", st, err)
 	}
-	env.write(k, batchSpec{records: 10, valueSize: 10})
+	env.write(k, batchSpec{Records: 10, ValueSize: 10})
 	env.seal()
 	c.wait(t, 4)
 	stop()

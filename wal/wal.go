@@ -13,19 +13,21 @@ import (
 	"github.com/strata-io/strata/internal/vfs"
 )
 
-// Defaults for the zero values of Options.
+// Defaults for the zero values of Options: the one place these values are
+// declared (the broker and cmd/strata's flags read them from here).
 const (
 	DefaultSegmentBytes = 8 << 20
 	DefaultSealInterval = 200 * time.Millisecond
 	DefaultMaxBytes     = 1 << 30
 )
 
-// Options configures a WAL.
+// Options configures a WAL. Zero fields take the Default* values above
+// (EnsureDefaults); Validate rejects what no default can mend.
 type Options struct {
 	Dir          string        // directory holding the segment files; created if missing
-	SegmentBytes int64         // seal the open segment once it holds this many bytes (default 8 MiB)
-	SealInterval time.Duration // seal the open segment once its oldest record is this old (default 200ms)
-	MaxBytes     int64         // WaitRoom waits while segments not yet Removed exceed this (default 1 GiB): backpressure
+	SegmentBytes int64         // seal the open segment once it holds this many bytes (default DefaultSegmentBytes)
+	SealInterval time.Duration // seal the open segment once its oldest record is this old (default DefaultSealInterval)
+	MaxBytes     int64         // WaitRoom waits while segments not yet Removed exceed this (default DefaultMaxBytes): backpressure
 	Logger       *slog.Logger  // nil = discard
 	// OnSync, if set, is called after every fsync with its duration and the bytes it covered (metrics).
 	OnSync func(d time.Duration, bytes int)
@@ -34,17 +36,8 @@ type Options struct {
 	FS vfs.FS
 }
 
-func (o Options) withDefaults() (Options, error) {
-	switch {
-	case o.Dir == "":
-		return o, fmt.Errorf("%w: Dir is empty", ErrInvalidOptions)
-	case o.SegmentBytes < 0:
-		return o, fmt.Errorf("%w: SegmentBytes %d is negative", ErrInvalidOptions, o.SegmentBytes)
-	case o.SealInterval < 0:
-		return o, fmt.Errorf("%w: SealInterval %v is negative", ErrInvalidOptions, o.SealInterval)
-	case o.MaxBytes < 0:
-		return o, fmt.Errorf("%w: MaxBytes %d is negative", ErrInvalidOptions, o.MaxBytes)
-	}
+// EnsureDefaults sets every zero field to its default and returns o.
+func (o *Options) EnsureDefaults() *Options {
 	if o.SegmentBytes == 0 {
 		o.SegmentBytes = DefaultSegmentBytes
 	}
@@ -58,7 +51,22 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.FS = vfs.OrDefault(o.FS)
-	return o, nil
+	return o
+}
+
+// Validate reports the first option Open cannot use, wrapping ErrInvalidOptions.
+func (o *Options) Validate() error {
+	switch {
+	case o.Dir == "":
+		return fmt.Errorf("%w: Dir is empty", ErrInvalidOptions)
+	case o.SegmentBytes < 0:
+		return fmt.Errorf("%w: SegmentBytes %d is negative", ErrInvalidOptions, o.SegmentBytes)
+	case o.SealInterval < 0:
+		return fmt.Errorf("%w: SealInterval %v is negative", ErrInvalidOptions, o.SealInterval)
+	case o.MaxBytes < 0:
+		return fmt.Errorf("%w: MaxBytes %d is negative", ErrInvalidOptions, o.MaxBytes)
+	}
+	return nil
 }
 
 // SegmentInfo describes a sealed segment file.
@@ -155,10 +163,10 @@ type Pending struct {
 // An I/O error while recovering or creating the new segment fails Open; it is
 // never taken for corruption, so nothing is cut because of it.
 func Open(opts Options) (*WAL, *Recovery, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, nil, err
 	}
+	opts.EnsureDefaults()
 	fsys := opts.FS
 	if err := fsys.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("wal: create %s: %w", opts.Dir, err)

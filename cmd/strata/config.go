@@ -11,8 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
-	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,111 +20,103 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/metadata"
 )
 
-// Config is the configuration of `strata serve`. Every field is a flag, a
-// STRATA_* environment variable (EnvName) and a YAML key named like the flag;
-// docs/configuration.md lists them all, and a test keeps the two in step.
+// Config is the configuration of `strata serve`: the broker's own
+// options (broker.Config, whose defaults each package that owns an option
+// declares) and those of the process around it. Every option is a flag, a
+// STRATA_* environment variable (EnvName) and a YAML key named like the
+// flag, bound to its field by options; docs/configuration.md lists them
+// all, and a test keeps the two in step.
 type Config struct {
-	DataDir           string        `yaml:"data-dir"`
-	Listen            string        `yaml:"listen"`
-	AdvertisedAddr    string        `yaml:"advertised-addr"`
-	HTTPListen        string        `yaml:"http-listen"`
-	EtcdEndpoints     List          `yaml:"etcd-endpoints"`
-	ObjectStore       string        `yaml:"object-store"`
-	BrokerID          int32         `yaml:"broker-id"`
-	Rack              string        `yaml:"rack"`
-	DefaultPartitions int32         `yaml:"default-partitions"`
-	AutoCreateTopics  bool          `yaml:"auto-create-topics"`
-	SealBytes         ByteSize      `yaml:"seal-bytes"`
-	SealInterval      time.Duration `yaml:"seal-interval"`
-	WALMaxBytes       ByteSize      `yaml:"wal-max-bytes"`
-	SessionTTL        time.Duration `yaml:"session-ttl"`
-	MaxRequestBytes   ByteSize      `yaml:"max-request-bytes"`
-	MaxConnections    int32         `yaml:"max-connections"`
-	MaxConnsPerIP     int32         `yaml:"max-connections-per-ip"`
-	ConnMaxIdle       time.Duration `yaml:"connections-max-idle"`
-	QueuedMaxRequest  ByteSize      `yaml:"queued-max-request-bytes"`
-	CacheBytes        ByteSize      `yaml:"cache-bytes"`
-	DiskCacheBytes    ByteSize      `yaml:"disk-cache-bytes"`
-	ReadAheadBytes    ByteSize      `yaml:"read-ahead-bytes"`
-	OffsetsPartitions int32         `yaml:"offsets-topic-partitions"`
-	RetentionCheck    time.Duration `yaml:"retention-check-interval"`
-	GCInterval        time.Duration `yaml:"gc-interval"`
-	GCGrace           time.Duration `yaml:"gc-grace"`
-	CompactionEvery   time.Duration `yaml:"compaction-interval"`
-	CompactionMinAge  time.Duration `yaml:"compaction-min-age"`
-	LogLevel          string        `yaml:"log-level"`
-	LogFormat         string        `yaml:"log-format"`
+	// Config is what broker.Start takes. Its Logger, Registerer and Bucket
+	// are not options: serve sets the first two (BrokerConfig).
+	broker.Config
+
+	HTTPListen string // /metrics, /healthz, /readyz and pprof; empty = off
+	LogLevel   string
+	LogFormat  string
 
 	// ConfigFile is the YAML file that was read. It is a flag and an
 	// environment variable, but not a YAML key.
-	ConfigFile string `yaml:"-"`
+	ConfigFile string
 }
 
+// Defaults of the options that belong to the process rather than to the
+// broker.
+const (
+	DefaultHTTPListen = "127.0.0.1:9644"
+	DefaultLogLevel   = "info"
+	DefaultLogFormat  = "text"
+)
+
 // DefaultConfig is a single-node broker on localhost with embedded etcd and
-// a filesystem object store under ./strata-data.
+// a filesystem object store under ./strata-data (broker.DefaultConfig).
 func DefaultConfig() Config {
 	return Config{
-		DataDir:           "./strata-data",
-		Listen:            "127.0.0.1:9092",
-		HTTPListen:        "127.0.0.1:9644",
-		DefaultPartitions: 1,
-		AutoCreateTopics:  true,
-		SealBytes:         8 * MiB,
-		SealInterval:      200 * time.Millisecond,
-		WALMaxBytes:       GiB,
-		SessionTTL:        10 * time.Second,
-		MaxRequestBytes:   100 * MiB, // Kafka's socket.request.max.bytes
-		ConnMaxIdle:       broker.DefaultConnectionsMaxIdle,
-		QueuedMaxRequest:  broker.DefaultQueuedMaxRequestBytes,
-		CacheBytes:        256 * MiB,
-		DiskCacheBytes:    GiB,
-		ReadAheadBytes:    8 * MiB,
-		OffsetsPartitions: 50,              // Kafka's offsets.topic.num.partitions
-		RetentionCheck:    5 * time.Minute, // Kafka's log.retention.check.interval.ms
-		GCInterval:        5 * time.Minute,
-		GCGrace:           time.Hour,
-		CompactionEvery:   10 * time.Minute,
-		CompactionMinAge:  10 * time.Minute,
-		LogLevel:          "info",
-		LogFormat:         "text",
+		Config:     broker.DefaultConfig(),
+		HTTPListen: DefaultHTTPListen,
+		LogLevel:   DefaultLogLevel,
+		LogFormat:  DefaultLogFormat,
 	}
 }
 
-// RegisterFlags registers one flag per field, with c's current values as the
-// defaults. Back-quoted words in the usage name the flag's argument in --help.
+// option is one setting of serve: the flag, the STRATA_* variable and the
+// YAML key called name, which all set the field ptr points to. ptr is a
+// *string, *bool, *int32, *time.Duration, *ByteSize, *List or *intValue;
+// YAML decodes into it as it is, the command line and the environment
+// through flagValue.
+type option struct {
+	name  string
+	ptr   any
+	usage string
+}
+
+// options binds every option but --config to its field of c. Back-quoted
+// words in the usage name the flag's argument in --help.
+func (c *Config) options() []option {
+	b := &c.Config
+	return []option{
+		{"data-dir", &b.DataDir, "`dir` for the WAL, the broker id, embedded etcd and the default object store"},
+		{"listen", &b.Listen, "Kafka listener `host:port`"},
+		{"advertised-addr", &b.AdvertisedAddr, "`host:port` clients are told to connect to; empty = --listen"},
+		{"http-listen", &c.HTTPListen, "`host:port` for /metrics, /healthz, /readyz and /debug/pprof/; empty = off"},
+		{"etcd-endpoints", (*List)(&b.EtcdEndpoints), "comma-separated etcd `endpoints`; empty = embedded etcd in the data dir"},
+		{"object-store", &b.ObjectStore, "object store `url`, file:///path or s3://bucket?endpoint=host:port; empty = file://<data-dir>/objects"},
+		{"broker-id", &b.BrokerID, "broker `id`; 0 = allocated through etcd and kept in the data dir"},
+		{"rack", &b.Rack, "`rack` reported to clients in Metadata"},
+		{"default-partitions", &b.DefaultPartitions, "partition `count` of auto-created topics"},
+		{"auto-create-topics", &b.AutoCreateTopics, "create unknown topics on Metadata and Produce (Kafka's auto.create.topics.enable)"},
+		{"seal-bytes", (*ByteSize)(&b.SealBytes), "seal the open WAL segment and upload it at this `size` (bytes, KiB, MiB, GiB)"},
+		{"seal-interval", &b.SealInterval, "seal the open WAL segment at this `age` even if smaller than --seal-bytes"},
+		{"wal-max-bytes", (*ByteSize)(&b.WALMaxBytes), "`size` the WAL may hold before produces wait for uploads to free room (backpressure)"},
+		{"session-ttl", &b.SessionTTL, "etcd lease `TTL`, a duration of whole seconds such as 10s; a dead broker's partitions move after this"},
+		{"max-request-bytes", (*ByteSize)(&b.MaxRequestBytes), "largest request `size` accepted (Kafka's socket.request.max.bytes)"},
+		{"max-connections", (*intValue)(&b.MaxConnections), "`count` of client connections open at once; more are closed right after accept (Kafka's max.connections); 0 = the open-file limit less a reserve, -1 = unlimited"},
+		{"max-connections-per-ip", (*intValue)(&b.MaxConnectionsPerIP), "`count` of client connections open at once from one IP address (Kafka's max.connections.per.ip); 0 = unlimited"},
+		{"connections-max-idle", &b.ConnectionsMaxIdle, "close a client connection with no request for this `duration` (Kafka's connections.max.idle.ms)"},
+		{"queued-max-request-bytes", (*ByteSize)(&b.QueuedMaxRequestBytes), "`size` of the requests being read or handled at once, all connections together; past it, connections wait before reading more (Kafka's queued.max.request.bytes)"},
+		{"cache-bytes", (*ByteSize)(&b.CacheBytes), "`size` of the in-memory cache of object ranges"},
+		{"disk-cache-bytes", (*ByteSize)(&b.DiskCacheBytes), "`size` of the on-disk cache of object ranges under <data-dir>/cache; 0 = off"},
+		{"read-ahead-bytes", (*ByteSize)(&b.ReadAheadBytes), "`size` of object ranges prefetched per partition ahead of a consumer reading from the object store; 0 = off"},
+		{"compaction-interval", &b.CompactionInterval, "how often each broker merges the small ranges of the partitions it leads into objects of up to segment.bytes (`interval`)"},
+		{"compaction-min-age", &b.CompactionMinAge, "how long after its commit a range may be merged (`duration`)"},
+		{"gc-interval", &b.GCInterval, "how often the controller deletes objects no manifest references (`interval`)"},
+		{"gc-grace", &b.GCGrace, "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl"},
+		{"retention-check-interval", &b.RetentionCheckInterval, "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)"},
+		{"offsets-topic-partitions", &b.OffsetsPartitions, "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created"},
+		{"log-level", &c.LogLevel, "log `level`: debug, info, warn or error"},
+		{"log-format", &c.LogFormat, "log `format` on stderr: text or json"},
+	}
+}
+
+// RegisterFlags registers one flag per option, with c's current values as
+// the defaults, and --config.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "`dir` for the WAL, the broker id, embedded etcd and the default object store")
-	fs.StringVar(&c.Listen, "listen", c.Listen, "Kafka listener `host:port`")
-	fs.StringVar(&c.AdvertisedAddr, "advertised-addr", c.AdvertisedAddr, "`host:port` clients are told to connect to; empty = --listen")
-	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "`host:port` for /metrics, /healthz, /readyz and /debug/pprof/; empty = off")
-	fs.Var(&c.EtcdEndpoints, "etcd-endpoints", "comma-separated etcd `endpoints`; empty = embedded etcd in the data dir")
-	fs.StringVar(&c.ObjectStore, "object-store", c.ObjectStore, "object store `url`, file:///path or s3://bucket?endpoint=host:port; empty = file://<data-dir>/objects")
-	fs.Var((*int32Value)(&c.BrokerID), "broker-id", "broker `id`; 0 = allocated through etcd and kept in the data dir")
-	fs.StringVar(&c.Rack, "rack", c.Rack, "`rack` reported to clients in Metadata")
-	fs.Var((*int32Value)(&c.DefaultPartitions), "default-partitions", "partition `count` of auto-created topics")
-	fs.Var((*boolValue)(&c.AutoCreateTopics), "auto-create-topics", "create unknown topics on Metadata and Produce (Kafka's auto.create.topics.enable)")
-	fs.Var(&c.SealBytes, "seal-bytes", "seal the open WAL segment and upload it at this `size` (bytes, KiB, MiB, GiB)")
-	fs.Var((*durationValue)(&c.SealInterval), "seal-interval", "seal the open WAL segment at this `age` even if smaller than --seal-bytes")
-	fs.Var(&c.WALMaxBytes, "wal-max-bytes", "`size` the WAL may hold before produces wait for uploads to free room (backpressure)")
-	fs.Var((*durationValue)(&c.SessionTTL), "session-ttl", "etcd lease `TTL`, a duration of whole seconds such as 10s; a dead broker's partitions move after this")
-	fs.Var(&c.MaxRequestBytes, "max-request-bytes", "largest request `size` accepted (Kafka's socket.request.max.bytes)")
-	fs.Var((*int32Value)(&c.MaxConnections), "max-connections", "`count` of client connections open at once; more are closed right after accept (Kafka's max.connections); 0 = the open-file limit less a reserve, -1 = unlimited")
-	fs.Var((*int32Value)(&c.MaxConnsPerIP), "max-connections-per-ip", "`count` of client connections open at once from one IP address (Kafka's max.connections.per.ip); 0 = unlimited")
-	fs.Var((*durationValue)(&c.ConnMaxIdle), "connections-max-idle", "close a client connection with no request for this `duration` (Kafka's connections.max.idle.ms)")
-	fs.Var(&c.QueuedMaxRequest, "queued-max-request-bytes", "`size` of the requests being read or handled at once, all connections together; past it, connections wait before reading more (Kafka's queued.max.request.bytes)")
-	fs.Var(&c.CacheBytes, "cache-bytes", "`size` of the in-memory cache of object ranges")
-	fs.Var(&c.DiskCacheBytes, "disk-cache-bytes", "`size` of the on-disk cache of object ranges under <data-dir>/cache; 0 = off")
-	fs.Var(&c.ReadAheadBytes, "read-ahead-bytes", "`size` of object ranges prefetched per partition ahead of a consumer reading from the object store; 0 = off")
-	fs.Var((*durationValue)(&c.CompactionEvery), "compaction-interval", "how often each broker merges the small ranges of the partitions it leads into objects of up to segment.bytes (`interval`)")
-	fs.Var((*durationValue)(&c.CompactionMinAge), "compaction-min-age", "how long after its commit a range may be merged (`duration`)")
-	fs.Var((*durationValue)(&c.GCInterval), "gc-interval", "how often the controller deletes objects no manifest references (`interval`)")
-	fs.Var((*durationValue)(&c.GCGrace), "gc-grace", "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl")
-	fs.Var((*durationValue)(&c.RetentionCheck), "retention-check-interval", "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)")
-	fs.Var((*int32Value)(&c.OffsetsPartitions), "offsets-topic-partitions", "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format` on stderr: text or json")
+	for _, o := range c.options() {
+		fs.Var(flagValue(o.ptr), o.name, o.usage)
+	}
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML `file` whose keys are these flags' names")
 }
 
@@ -278,7 +269,7 @@ func (c *Config) decodeYAML(name string, data []byte) error {
 		switch {
 		case !ok:
 			hint := ""
-			if alt := strings.ReplaceAll(k.Value, "_", "-"); fields[alt].IsValid() {
+			if alt := strings.ReplaceAll(k.Value, "_", "-"); fields[alt] != nil {
 				hint = fmt.Sprintf(" (did you mean %q?)", alt)
 			} else if k.Value == "config" {
 				hint = " (a config file cannot name another)"
@@ -290,22 +281,18 @@ func (c *Config) decodeYAML(name string, data []byte) error {
 			return fmt.Errorf("%s:%d: key %q has no value (write \"\" for empty)", name, k.Line, k.Value)
 		}
 		seen[k.Value] = k.Line
-		if err := v.Decode(field.Addr().Interface()); err != nil {
+		if err := v.Decode(field); err != nil {
 			return fmt.Errorf("%s:%d: %s: %s", name, v.Line, k.Value, yamlErrorText(err))
 		}
 	}
 	return nil
 }
 
-// yamlFields maps each YAML key to its field in c.
-func (c *Config) yamlFields() map[string]reflect.Value {
-	v := reflect.ValueOf(c).Elem()
-	m := map[string]reflect.Value{}
-	for i := range v.NumField() {
-		key, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		if key != "" && key != "-" {
-			m[key] = v.Field(i)
-		}
+// yamlFields maps each YAML key to the field it decodes into.
+func (c *Config) yamlFields() map[string]any {
+	m := map[string]any{}
+	for _, o := range c.options() {
+		m[o.name] = o.ptr
 	}
 	return m
 }
@@ -346,7 +333,10 @@ type ValidationError struct {
 func (e *ValidationError) Error() string { return strings.Join(e.Problems, "; ") }
 
 // Validate checks every value and explains each bad one in one sentence
-// naming the flag, what it must be and what it got.
+// naming the flag, what it must be and what it got. It is the one check of
+// the options: broker.Start applies defaults but does not check them again,
+// and a rule a component owns is asked of the component (the lease TTL's,
+// metadata.CheckSessionTTL, which metadata.New applies too).
 func (c *Config) Validate() error {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -391,50 +381,48 @@ func (c *Config) Validate() error {
 	if c.DefaultPartitions < 1 {
 		bad("--default-partitions must be at least 1, got %d", c.DefaultPartitions)
 	}
-	if c.SealBytes < KiB {
-		bad("--seal-bytes must be at least 1KiB, got %s", c.SealBytes)
+	if c.SealBytes < int64(KiB) {
+		bad("--seal-bytes must be at least 1KiB, got %s", ByteSize(c.SealBytes))
 	}
 	if c.SealInterval < time.Millisecond {
 		bad("--seal-interval must be at least 1ms, got %s", c.SealInterval)
 	}
-	switch {
-	case c.SessionTTL < time.Second:
-		bad("--session-ttl must be at least 1s, got %s", c.SessionTTL)
-	case c.SessionTTL%time.Second != 0:
-		bad("--session-ttl must be a whole number of seconds (etcd leases count seconds), got %s", c.SessionTTL)
+	var ttlErr *metadata.SessionTTLError
+	if errors.As(metadata.CheckSessionTTL(c.SessionTTL), &ttlErr) {
+		bad("--session-ttl %s, got %s", ttlErr.Reason, c.SessionTTL)
 	}
 	if c.WALMaxBytes < 2*c.SealBytes {
-		bad("--wal-max-bytes must be at least twice --seal-bytes (%s), got %s", c.SealBytes, c.WALMaxBytes)
+		bad("--wal-max-bytes must be at least twice --seal-bytes (%s), got %s", ByteSize(c.SealBytes), ByteSize(c.WALMaxBytes))
 	}
-	if c.MaxRequestBytes < KiB || c.MaxRequestBytes > math.MaxInt32 {
-		bad("--max-request-bytes must be between 1KiB and %d, got %s", math.MaxInt32, c.MaxRequestBytes)
+	if c.MaxRequestBytes < int64(KiB) || c.MaxRequestBytes > math.MaxInt32 {
+		bad("--max-request-bytes must be between 1KiB and %d, got %s", math.MaxInt32, ByteSize(c.MaxRequestBytes))
 	}
-	if c.CacheBytes < KiB {
-		bad("--cache-bytes must be at least 1KiB, got %s", c.CacheBytes)
+	if c.CacheBytes < int64(KiB) {
+		bad("--cache-bytes must be at least 1KiB, got %s", ByteSize(c.CacheBytes))
 	}
 	if c.MaxConnections < -1 {
 		bad("--max-connections must be -1 (unlimited), 0 (from the open-file limit) or positive, got %d", c.MaxConnections)
 	}
-	if c.MaxConnsPerIP < 0 {
-		bad("--max-connections-per-ip must be 0 (unlimited) or positive, got %d", c.MaxConnsPerIP)
+	if c.MaxConnectionsPerIP < 0 {
+		bad("--max-connections-per-ip must be 0 (unlimited) or positive, got %d", c.MaxConnectionsPerIP)
 	}
-	if c.ConnMaxIdle < time.Second {
-		bad("--connections-max-idle must be at least 1s, got %s", c.ConnMaxIdle)
+	if c.ConnectionsMaxIdle < time.Second {
+		bad("--connections-max-idle must be at least 1s, got %s", c.ConnectionsMaxIdle)
 	}
-	if c.QueuedMaxRequest < MiB {
-		bad("--queued-max-request-bytes must be at least 1MiB, got %s", c.QueuedMaxRequest)
+	if c.QueuedMaxRequestBytes < int64(MiB) {
+		bad("--queued-max-request-bytes must be at least 1MiB, got %s", ByteSize(c.QueuedMaxRequestBytes))
 	}
-	if c.CompactionEvery < 100*time.Millisecond {
-		bad("--compaction-interval must be at least 100ms, got %s", c.CompactionEvery)
+	if c.CompactionInterval < 100*time.Millisecond {
+		bad("--compaction-interval must be at least 100ms, got %s", c.CompactionInterval)
 	}
 	if c.CompactionMinAge < 0 {
 		bad("--compaction-min-age must not be negative, got %s", c.CompactionMinAge)
 	}
-	if c.DiskCacheBytes != 0 && c.DiskCacheBytes < MiB {
-		bad("--disk-cache-bytes must be 0 (off) or at least 1MiB, got %s", c.DiskCacheBytes)
+	if c.DiskCacheBytes != 0 && c.DiskCacheBytes < int64(MiB) {
+		bad("--disk-cache-bytes must be 0 (off) or at least 1MiB, got %s", ByteSize(c.DiskCacheBytes))
 	}
-	if c.ReadAheadBytes > GiB {
-		bad("--read-ahead-bytes must be at most 1GiB, got %s", c.ReadAheadBytes)
+	if c.ReadAheadBytes > int64(GiB) {
+		bad("--read-ahead-bytes must be at most 1GiB, got %s", ByteSize(c.ReadAheadBytes))
 	}
 	if c.GCInterval < 100*time.Millisecond {
 		bad("--gc-interval must be at least 100ms, got %s", c.GCInterval)
@@ -442,8 +430,8 @@ func (c *Config) Validate() error {
 	if c.GCGrace < 2*c.SessionTTL {
 		bad("--gc-grace must be at least twice --session-ttl (%s), so that an upload whose commit is in flight is never collected; got %s", c.SessionTTL, c.GCGrace)
 	}
-	if c.RetentionCheck < 100*time.Millisecond {
-		bad("--retention-check-interval must be at least 100ms, got %s", c.RetentionCheck)
+	if c.RetentionCheckInterval < 100*time.Millisecond {
+		bad("--retention-check-interval must be at least 100ms, got %s", c.RetentionCheckInterval)
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		bad("--offsets-topic-partitions must be between 1 and 1000, got %d", c.OffsetsPartitions)
@@ -540,46 +528,15 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown log level %q", s)
 }
 
-// BrokerConfig converts a validated Config for broker.Start, with the data
+// BrokerConfig is the broker.Config of a validated Config, with the logger
+// and registerer to use and broker.Config.EnsureDefaults applied: the data
 // directory made absolute and the default object store spelled out.
 func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (broker.Config, error) {
-	dir, err := filepath.Abs(c.DataDir)
-	if err != nil {
-		return broker.Config{}, fmt.Errorf("--data-dir %q: %w", c.DataDir, err)
+	bc := c.Config
+	bc.EtcdEndpoints = slices.Clone(bc.EtcdEndpoints)
+	bc.Logger, bc.Registerer = logger, reg
+	if err := bc.EnsureDefaults(); err != nil {
+		return broker.Config{}, err // names the data directory
 	}
-	store := c.ObjectStore
-	if store == "" {
-		store = (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, "objects"))}).String()
-	}
-	return broker.Config{
-		DataDir:                dir,
-		Listen:                 c.Listen,
-		AdvertisedAddr:         c.AdvertisedAddr,
-		EtcdEndpoints:          append([]string(nil), c.EtcdEndpoints...),
-		ObjectStore:            store,
-		BrokerID:               c.BrokerID,
-		Rack:                   c.Rack,
-		DefaultPartitions:      c.DefaultPartitions,
-		AutoCreateTopics:       c.AutoCreateTopics,
-		SealBytes:              int64(c.SealBytes),
-		WALMaxBytes:            int64(c.WALMaxBytes),
-		SealInterval:           c.SealInterval,
-		SessionTTL:             c.SessionTTL,
-		MaxRequestBytes:        int32(c.MaxRequestBytes),
-		MaxConnections:         int(c.MaxConnections),
-		MaxConnectionsPerIP:    int(c.MaxConnsPerIP),
-		ConnectionsMaxIdle:     c.ConnMaxIdle,
-		QueuedMaxRequestBytes:  int64(c.QueuedMaxRequest),
-		CacheBytes:             int64(c.CacheBytes),
-		DiskCacheBytes:         int64(c.DiskCacheBytes),
-		ReadAheadBytes:         int64(c.ReadAheadBytes),
-		OffsetsPartitions:      c.OffsetsPartitions,
-		RetentionCheckInterval: c.RetentionCheck,
-		GCInterval:             c.GCInterval,
-		GCGrace:                c.GCGrace,
-		CompactionInterval:     c.CompactionEvery,
-		CompactionMinAge:       c.CompactionMinAge,
-		Logger:                 logger,
-		Registerer:             reg,
-	}, nil
+	return bc, nil
 }

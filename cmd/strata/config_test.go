@@ -13,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/wal"
 )
 
 // writeFile writes content to a file in a fresh temporary directory.
@@ -60,7 +64,7 @@ rack: yaml-rack
 			want: func(c *Config) {
 				c.ConfigFile = yamlFile
 				c.DataDir = "/from/yaml"
-				c.SealBytes = 16 * MiB
+				c.SealBytes = int64(16 * MiB)
 				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
 				c.AutoCreateTopics = false
 				c.SessionTTL = 30 * time.Second
@@ -75,7 +79,7 @@ rack: yaml-rack
 			want: func(c *Config) {
 				c.ConfigFile = yamlFile
 				c.DataDir = "/from/env"
-				c.SealBytes = MiB
+				c.SealBytes = int64(MiB)
 				c.EtcdEndpoints = List{"e1:2379"} // replaced, not appended
 				c.AutoCreateTopics = true
 				c.SessionTTL = 30 * time.Second
@@ -91,7 +95,7 @@ rack: yaml-rack
 			want: func(c *Config) {
 				c.ConfigFile = yamlFile
 				c.DataDir = "/from/flag"
-				c.SealBytes = 2 * MiB
+				c.SealBytes = int64(2 * MiB)
 				c.EtcdEndpoints = List{"f1:2379", "f2:2379"}
 				c.AutoCreateTopics = false
 				c.SessionTTL = 30 * time.Second
@@ -104,7 +108,7 @@ rack: yaml-rack
 			want: func(c *Config) {
 				c.ConfigFile = yamlFile
 				c.DataDir = "/from/yaml"
-				c.SealBytes = 16 * MiB
+				c.SealBytes = int64(16 * MiB)
 				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
 				c.AutoCreateTopics = false
 				c.SessionTTL = 30 * time.Second
@@ -127,7 +131,7 @@ rack: yaml-rack
 			want: func(c *Config) {
 				c.ConfigFile = yamlFile
 				c.DataDir = "/from/yaml"
-				c.SealBytes = 16 * MiB
+				c.SealBytes = int64(16 * MiB)
 				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
 				c.AutoCreateTopics = false
 				c.SessionTTL = 30 * time.Second
@@ -140,7 +144,7 @@ rack: yaml-rack
 			want: func(c *Config) {
 				c.ConfigFile = yamlFile
 				c.DataDir = "/from/yaml"
-				c.SealBytes = 16 * MiB
+				c.SealBytes = int64(16 * MiB)
 				c.AutoCreateTopics = false
 				c.SessionTTL = 30 * time.Second
 			},
@@ -410,29 +414,29 @@ func TestValidate(t *testing.T) {
 			"--session-ttl must be a whole number of seconds (etcd leases count seconds), got 1.5s"},
 		{"small max request", func(c *Config) { c.MaxRequestBytes = 100 },
 			"--max-request-bytes must be between 1KiB and 2147483647, got 100"},
-		{"huge max request", func(c *Config) { c.MaxRequestBytes = 2 * GiB },
+		{"huge max request", func(c *Config) { c.MaxRequestBytes = int64(2 * GiB) },
 			"--max-request-bytes must be between 1KiB and 2147483647, got 2GiB"},
 		{"zero cache", func(c *Config) { c.CacheBytes = 0 },
 			"--cache-bytes must be at least 1KiB, got 0"},
-		{"unlimited connections", func(c *Config) { c.MaxConnections, c.MaxConnsPerIP = -1, 0 }, ""},
-		{"explicit connection limits", func(c *Config) { c.MaxConnections, c.MaxConnsPerIP = 5000, 100 }, ""},
+		{"unlimited connections", func(c *Config) { c.MaxConnections, c.MaxConnectionsPerIP = -1, 0 }, ""},
+		{"explicit connection limits", func(c *Config) { c.MaxConnections, c.MaxConnectionsPerIP = 5000, 100 }, ""},
 		{"negative max connections", func(c *Config) { c.MaxConnections = -2 },
 			"--max-connections must be -1 (unlimited), 0 (from the open-file limit) or positive, got -2"},
-		{"negative max connections per ip", func(c *Config) { c.MaxConnsPerIP = -1 },
+		{"negative max connections per ip", func(c *Config) { c.MaxConnectionsPerIP = -1 },
 			"--max-connections-per-ip must be 0 (unlimited) or positive, got -1"},
-		{"short idle", func(c *Config) { c.ConnMaxIdle = 500 * time.Millisecond },
+		{"short idle", func(c *Config) { c.ConnectionsMaxIdle = 500 * time.Millisecond },
 			"--connections-max-idle must be at least 1s, got 500ms"},
-		{"small queued request budget", func(c *Config) { c.QueuedMaxRequest = 64 * KiB },
+		{"small queued request budget", func(c *Config) { c.QueuedMaxRequestBytes = int64(64 * KiB) },
 			"--queued-max-request-bytes must be at least 1MiB, got 64KiB"},
-		{"tiny disk cache", func(c *Config) { c.DiskCacheBytes = KiB },
+		{"tiny disk cache", func(c *Config) { c.DiskCacheBytes = int64(KiB) },
 			"--disk-cache-bytes must be 0 (off) or at least 1MiB, got 1KiB"},
-		{"huge read-ahead", func(c *Config) { c.ReadAheadBytes = 2 * GiB },
+		{"huge read-ahead", func(c *Config) { c.ReadAheadBytes = int64(2 * GiB) },
 			"--read-ahead-bytes must be at most 1GiB, got 2GiB"},
 		{"no coordinator shards", func(c *Config) { c.OffsetsPartitions = 0 },
 			"--offsets-topic-partitions must be between 1 and 1000, got 0"},
-		{"fast retention checks", func(c *Config) { c.RetentionCheck = time.Millisecond },
+		{"fast retention checks", func(c *Config) { c.RetentionCheckInterval = time.Millisecond },
 			"--retention-check-interval must be at least 100ms, got 1ms"},
-		{"fast compaction", func(c *Config) { c.CompactionEvery = time.Millisecond },
+		{"fast compaction", func(c *Config) { c.CompactionInterval = time.Millisecond },
 			"--compaction-interval must be at least 100ms, got 1ms"},
 		{"fast garbage collection", func(c *Config) { c.GCInterval = time.Millisecond },
 			"--gc-interval must be at least 100ms, got 1ms"},
@@ -480,7 +484,11 @@ func TestYAML(t *testing.T) {
 		{name: "empty file", yaml: "", want: func(*Config) {}},
 		{name: "only comments", yaml: "# nothing here\n", want: func(*Config) {}},
 		{name: "sizes as integers and strings", yaml: "seal-bytes: 2097152\ncache-bytes: 1GiB\nmax-request-bytes: '1MiB'\n",
-			want: func(c *Config) { c.SealBytes = 2 * MiB; c.CacheBytes = GiB; c.MaxRequestBytes = MiB }},
+			want: func(c *Config) {
+				c.SealBytes = int64(2 * MiB)
+				c.CacheBytes = int64(GiB)
+				c.MaxRequestBytes = int64(MiB)
+			}},
 		{name: "endpoints as a string", yaml: "etcd-endpoints: a:1, b:2\n",
 			want: func(c *Config) { c.EtcdEndpoints = List{"a:1", "b:2"} }},
 		{name: "endpoints as a list", yaml: "etcd-endpoints:\n  - a:1\n  - b:2\n",
@@ -594,7 +602,7 @@ func TestBrokerConfig(t *testing.T) {
 		t.Errorf("connection limits: max %d, per IP %d, idle %s, queued bytes %d; want 0, 0, 10m0s, %d",
 			got.MaxConnections, got.MaxConnectionsPerIP, got.ConnectionsMaxIdle, got.QueuedMaxRequestBytes, 256<<20)
 	}
-	c.MaxConnections, c.MaxConnsPerIP = -1, 7
+	c.MaxConnections, c.MaxConnectionsPerIP = -1, 7
 	if got, _ := c.BrokerConfig(nil, nil); got.MaxConnections != -1 || got.MaxConnectionsPerIP != 7 {
 		t.Errorf("MaxConnections, MaxConnectionsPerIP = %d, %d; want -1, 7", got.MaxConnections, got.MaxConnectionsPerIP)
 	}
@@ -610,5 +618,33 @@ func TestUnknownEnv(t *testing.T) {
 	got := unknownEnv(newServeFlags(&c), []string{"STRATA_DATA_DIR=/x", "STRATA_SEAL_BYTE=1", "HOME=/root"})
 	if !slices.Equal(got, []string{"STRATA_SEAL_BYTE"}) {
 		t.Errorf("unknownEnv = %v, want [STRATA_SEAL_BYTE]", got)
+	}
+}
+
+// TestZeroBrokerConfigGetsTheDefaults keeps the two ways a broker gets its
+// defaults in step: a broker.Config left zero (as tests build it) gets, from
+// EnsureDefaults or from the component that defaults the field itself, the
+// value that strata serve starts from (DefaultConfig), except where zero
+// means something of its own.
+func TestZeroBrokerConfigGetsTheDefaults(t *testing.T) {
+	zero := broker.Config{DataDir: "d"}
+	if err := zero.EnsureDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig().Config
+	def.DataDir = "d"
+	if err := def.EnsureDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	// Left zero for wal.Open and metadata.New, which default them.
+	w := (&wal.Options{}).EnsureDefaults()
+	zero.SealBytes, zero.SealInterval, zero.WALMaxBytes = w.SegmentBytes, w.SealInterval, w.MaxBytes
+	zero.SessionTTL = (&metadata.Options{}).EnsureDefaults().SessionTTL
+	// Zero means off (or no minimum age, or do not create topics).
+	zero.AutoCreateTopics, zero.DiskCacheBytes, zero.ReadAheadBytes, zero.CompactionMinAge =
+		def.AutoCreateTopics, def.DiskCacheBytes, def.ReadAheadBytes, def.CompactionMinAge
+	zero.Logger, def.Logger = nil, nil
+	if !reflect.DeepEqual(zero, def) {
+		t.Errorf("zero config with defaults\n got %+v\nwant %+v", zero, def)
 	}
 }

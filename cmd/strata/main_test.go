@@ -169,8 +169,8 @@ func cleanEnv() []string {
 	return env
 }
 
-// TestServerBinaryLinksNoTesting: test helpers stay out of the binary
-// (the testing package registers flags and pulls in test machinery). The
+// TestServerBinaryLinksNoTesting: test helpers (testing, and Strata's own
+// *test packages: brokertest, batchtest, testenv) stay out of the binary. The
 // binary does link kgo and kfake on purpose: `strata loadgen` is a Kafka
 // client, and `--bootstrap kfake` is its in-process reference cluster for
 // comparisons (docs/loadgen.md).
@@ -180,7 +180,7 @@ func TestServerBinaryLinksNoTesting(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		if dep == "testing" || strings.HasSuffix(dep, "/internal/testenv") {
+		if dep == "testing" || strings.HasSuffix(dep, "/internal/testenv") || strings.HasSuffix(dep, "test") && strings.HasPrefix(dep, "github.com/strata-io/strata/") {
 			t.Errorf("the strata binary links %s", dep)
 		}
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"flag"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +70,29 @@ func (l *List) UnmarshalYAML(n *yaml.Node) error {
 	return errors.New("want a list of strings")
 }
 
+// flagValue is the flag.Value of an option's field (see option).
+func flagValue(ptr any) flag.Value {
+	switch p := ptr.(type) {
+	case *string:
+		return (*stringValue)(p)
+	case *bool:
+		return (*boolValue)(p)
+	case *int32:
+		return (*int32Value)(p)
+	case *time.Duration:
+		return (*durationValue)(p)
+	case flag.Value: // *ByteSize, *List, *intValue
+		return p
+	}
+	panic(fmt.Sprintf("strata: no flag.Value for %T", ptr))
+}
+
+// stringValue is flag's string.
+type stringValue string
+
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+func (s *stringValue) String() string     { return string(*s) }
+
 // boolValue is flag's bool with a readable error.
 type boolValue bool
 
@@ -86,17 +111,50 @@ func (b *boolValue) IsBoolFlag() bool { return true }
 type int32Value int32
 
 func (i *int32Value) Set(s string) error {
-	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
-	if errors.Is(err, strconv.ErrRange) {
-		return errors.New("out of range for a 32-bit integer")
-	}
+	v, err := parseInt32(s)
 	if err != nil {
-		return errors.New("want an integer")
+		return err
 	}
 	*i = int32Value(v)
 	return nil
 }
 func (i *int32Value) String() string { return strconv.FormatInt(int64(*i), 10) }
+
+// intValue backs the int fields of broker.Config (connection counts), with
+// int32Value's range on the command line, in the environment and in YAML.
+type intValue int
+
+// UnmarshalYAML reads a 32-bit integer, as for the int32 fields.
+func (i *intValue) UnmarshalYAML(n *yaml.Node) error {
+	var v int32
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*i = intValue(v)
+	return nil
+}
+
+func (i *intValue) Set(s string) error {
+	v, err := parseInt32(s)
+	if err != nil {
+		return err
+	}
+	*i = intValue(v)
+	return nil
+}
+func (i *intValue) String() string { return strconv.Itoa(int(*i)) }
+
+// parseInt32 parses a 32-bit integer with a readable error.
+func parseInt32(s string) (int32, error) {
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, errors.New("out of range for a 32-bit integer")
+	}
+	if err != nil {
+		return 0, errors.New("want an integer")
+	}
+	return int32(v), nil
+}
 
 // durationValue is flag's duration with a readable error.
 type durationValue time.Duration
