@@ -129,6 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		DiskDir:        filepath.Join(cfg.DataDir, "cache"),
 		DiskBytes:      cfg.DiskCacheBytes,
 		ReadAheadBytes: cfg.ReadAheadBytes,
+		FS:             cfg.FS,
 		Logger:         b.log.With("component", "reader"),
 		Registerer:     cfg.Registerer,
 	}); err != nil {
@@ -141,6 +142,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		SegmentBytes: cfg.SealBytes,
 		SealInterval: cfg.SealInterval,
 		MaxBytes:     cfg.WALMaxBytes,
+		FS:           cfg.FS,
 		Logger:       b.log.With("component", "wal"),
 		OnSync:       b.srv.metrics.observeSync,
 	})

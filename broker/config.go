@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/internal/vfs"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/tiering"
@@ -53,6 +54,7 @@ type Config struct {
 	ConnectionsMaxIdle     time.Duration         // close a connection idle this long (connections.max.idle.ms)
 	QueuedMaxRequestBytes  int64                 // request bytes read and not yet handled, all connections (queued.max.request.bytes)
 	Bucket                 objectstore.Bucket    // open object store used instead of ObjectStore (tests); the broker closes it on Close
+	FS                     vfs.FS                // file system of the WAL and the disk cache; nil = the OS's (tests inject faults)
 	Logger                 *slog.Logger          // nil = discard
 	Registerer             prometheus.Registerer // nil = no metrics
 }

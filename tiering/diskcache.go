@@ -101,11 +101,6 @@ type diskWrite struct {
 	data []byte
 }
 
-// openDiskCache is openDiskCacheFS on vfs.Default.
-func openDiskCache(dir string, capacity int64, m *readerMetrics, log *slog.Logger) (*diskCache, error) {
-	return openDiskCacheFS(vfs.Default, dir, capacity, m, log)
-}
-
 // openDiskCacheFS opens the tier in dir, creating it, removing temporary and
 // unreadable files and indexing the rest, then starts its writer. Every file
 // operation goes through fsys (nil = vfs.Default).

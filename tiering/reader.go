@@ -14,6 +14,7 @@ import (
 	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/pool"
 
+	"github.com/strata-io/strata/internal/vfs"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 )
@@ -50,8 +51,10 @@ type ReaderOptions struct {
 	// Concurrency bounds the reads one ReadFrom call has in flight
 	// (0 = DefaultConcurrency).
 	Concurrency int
-	Logger      *slog.Logger          // nil = discard
-	Registerer  prometheus.Registerer // nil = no metrics
+	// FS is the disk tier's file system (nil = vfs.Default; tests inject faults).
+	FS         vfs.FS
+	Logger     *slog.Logger          // nil = discard
+	Registerer prometheus.Registerer // nil = no metrics
 }
 
 // EnsureDefaults sets the fields whose zero value means "the default"
@@ -165,7 +168,7 @@ func OpenReader(b objectstore.Bucket, opts ReaderOptions) (*Reader, error) {
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if opts.DiskBytes > 0 && opts.DiskDir != "" {
-		d, err := openDiskCache(opts.DiskDir, opts.DiskBytes, r.m, r.log)
+		d, err := openDiskCacheFS(vfs.OrDefault(opts.FS), opts.DiskDir, opts.DiskBytes, r.m, r.log)
 		if err != nil {
 			r.cancel()
 			return nil, err

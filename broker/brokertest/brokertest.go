@@ -60,7 +60,9 @@ func SessionTTL(d time.Duration) Option { return func(c *broker.Config) { c.Sess
 
 // Broker is a running in-process broker.
 type Broker struct {
-	*broker.Broker // Addr, ID, Ready, Close (safe twice; Cleanup closes it too)
+	*broker.Broker // Addr, ID, Ready
+
+	closedByTest bool // the test called Close and checks its error itself
 
 	// Registry holds the broker's metrics and those of its components.
 	Registry *prometheus.Registry
@@ -94,12 +96,21 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	if err != nil {
 		t.Fatalf("brokertest: start: %v", err)
 	}
+	tb := &Broker{Broker: b, Registry: reg, Bucket: bucket}
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
+		if err := b.Close(); err != nil && !tb.closedByTest {
 			t.Errorf("brokertest: close: %v", err)
 		}
 	})
-	return &Broker{Broker: b, Registry: reg, Bucket: bucket}
+	return tb
+}
+
+// Close shuts the broker down now and returns its error, which the test
+// checks (a test that failed the broker's disk expects one); the cleanup
+// then does not report it again. Safe to call twice.
+func (b *Broker) Close() error {
+	b.closedByTest = true
+	return b.Broker.Close()
 }
 
 // Client returns a kgo client seeded with the broker's address and closed
