@@ -26,22 +26,47 @@ const producerIDBlock = 1000
 // producerIDs hands out producer ids from blocks reserved in etcd.
 type producerIDs struct {
 	mu         sync.Mutex
-	next, last int64 // next to give, last of the block (inclusive)
+	next, last int64         // next to give, last of the block (inclusive)
+	refill     chan struct{} // closed when the block reservation in flight ends; nil: none
 }
 
+// get hands out the next producer id, reserving a new block in etcd when
+// the current one is used up. The reservation runs without the lock held;
+// calls meanwhile wait for it rather than reserve another block.
 func (pi *producerIDs) get(ctx context.Context, store *metadata.Store) (int64, error) {
-	pi.mu.Lock()
-	defer pi.mu.Unlock()
-	if pi.next == 0 || pi.next > pi.last {
+	for {
+		pi.mu.Lock()
+		if pi.next != 0 && pi.next <= pi.last {
+			id := pi.next
+			pi.next++
+			pi.mu.Unlock()
+			return id, nil
+		}
+		if ch := pi.refill; ch != nil {
+			pi.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		pi.refill = ch
+		pi.mu.Unlock()
+
 		first, err := store.AllocateProducerIDs(ctx, producerIDBlock)
+		pi.mu.Lock()
+		if err == nil {
+			pi.next, pi.last = first, first+producerIDBlock-1
+		}
+		pi.refill = nil
+		close(ch)
+		pi.mu.Unlock()
 		if err != nil {
 			return 0, err
 		}
-		pi.next, pi.last = first, first+producerIDBlock-1
 	}
-	id := pi.next
-	pi.next++
-	return id, nil
 }
 
 func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerIDRequest) kmsg.Response {

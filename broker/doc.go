@@ -45,9 +45,8 @@
 // package partition's; no coordinator lock is held while one of them is
 // taken. The group coordinator's order is package coordinator's.
 // server.connMu and producerIDs.mu are leaves. No lock is held across a
-// wait on another component (WAL room, an upload, etcd, the network), with
-// one exception left as it was: producerIDs.mu is held while a new block of
-// producer ids is reserved in etcd (one InitProducerId in 1000), so that
-// concurrent InitProducerId calls wait for that block rather than reserve
-// another.
+// wait on another component (WAL room, an upload, etcd, the network): a new
+// block of producer ids is reserved in etcd without producerIDs.mu, and
+// concurrent InitProducerId calls wait on a channel for that block rather
+// than reserve another.
 package broker
