@@ -27,6 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/broker/brokertest"
 )
 
 // startBadInputBroker starts a single-node default broker (embedded etcd,
@@ -458,23 +460,6 @@ func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
-// readFrame reads one size-prefixed response frame.
-func readFrame(c net.Conn) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(c, size[:]); err != nil {
-		return nil, err
-	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < 4 || n > 64<<20 {
-		return nil, fmt.Errorf("response frame size %d", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c, body); err != nil {
-		return nil, err
-	}
-	return body, nil
-}
-
 // kafkaConn speaks the Kafka protocol on one raw connection, choosing each
 // request's version from the broker's ApiVersions answer.
 type kafkaConn struct {
@@ -534,39 +519,15 @@ func (k *kafkaConn) roundTrip(req kmsg.Request) kmsg.Response {
 	if corr := int32(binary.BigEndian.Uint32(body)); corr != k.corr {
 		k.t.Fatalf("%s: response correlation id %d, want %d", name, corr, k.corr)
 	}
-	body = body[4:]
-	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() { // ApiVersions responses keep header v0
-		if body, err = skipTags(body); err != nil {
-			k.t.Fatalf("%s: response header: %v", name, err)
-		}
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if err := resp.ReadFrom(body); err != nil {
-		k.t.Fatalf("%s: decode response: %v", name, err)
+	resp, err := brokertest.DecodeResponse(req, body[4:])
+	if err != nil {
+		k.t.Fatalf("%s: %v", name, err)
 	}
 	return resp
 }
 
-func skipTags(b []byte) ([]byte, error) {
-	n, l := binary.Uvarint(b)
-	if l <= 0 {
-		return nil, errors.New("bad tag count")
-	}
-	b = b[l:]
-	for range n {
-		if _, l = binary.Uvarint(b); l <= 0 {
-			return nil, errors.New("bad tag")
-		}
-		b = b[l:]
-		size, l := binary.Uvarint(b)
-		if l <= 0 || uint64(len(b)-l) < size {
-			return nil, errors.New("bad tag size")
-		}
-		b = b[l+int(size):]
-	}
-	return b, nil
-}
+// readFrame reads one size-prefixed response frame.
+var readFrame = brokertest.ReadFrame
 
 func (k *kafkaConn) produce(acks int16, topic string, parts map[int32][]byte) *kmsg.ProduceResponse {
 	k.t.Helper()

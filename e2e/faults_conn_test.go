@@ -24,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/broker/brokertest"
 	"github.com/strata-io/strata/internal/testenv"
 )
 
@@ -135,16 +136,9 @@ func fetchedOffset(t *testing.T, resp *kmsg.OffsetFetchResponse, topic string) i
 // decodeResponse decodes a response body (after the correlation id) to req.
 func decodeResponse(t *testing.T, req kmsg.Request, body []byte) kmsg.Response {
 	t.Helper()
-	var err error
-	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
-		if body, err = skipTags(body); err != nil {
-			t.Fatalf("%s response header: %v", kmsg.NameForKey(req.Key()), err)
-		}
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if err := resp.ReadFrom(body); err != nil {
-		t.Fatalf("decode %s response: %v", kmsg.NameForKey(req.Key()), err)
+	resp, err := brokertest.DecodeResponse(req, body)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp
 }

@@ -70,27 +70,37 @@ func (c *Conn) Receive(req kmsg.Request) kmsg.Response {
 	want := c.sent[0]
 	c.sent = c.sent[1:]
 	_ = c.nc.SetReadDeadline(time.Now().Add(ioTimeout))
-	body, err := readFrame(c.nc)
+	body, err := ReadFrame(c.nc)
 	if err != nil {
 		c.t.Fatalf("brokertest: receive %s: %v", name(req), err)
 	}
 	if corr := int32(binary.BigEndian.Uint32(body)); corr != want {
 		c.t.Fatalf("brokertest: %s: response correlation id %d, want %d (responses out of order)", name(req), corr, want)
 	}
-	body = body[4:]
+	resp, err := DecodeResponse(req, body[4:])
+	if err != nil {
+		c.t.Fatalf("brokertest: %s: %v", name(req), err)
+	}
+	return resp
+}
+
+// DecodeResponse decodes the body of req's response frame after the
+// correlation id, at req's version.
+func DecodeResponse(req kmsg.Request, body []byte) (kmsg.Response, error) {
 	// Flexible responses have a tag section in their header, except
 	// ApiVersions, whose response header stays v0.
 	if req.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
+		var err error
 		if body, err = skipTags(body); err != nil {
-			c.t.Fatalf("brokertest: %s: response header: %v", name(req), err)
+			return nil, fmt.Errorf("response header: %w", err)
 		}
 	}
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
 	if err := resp.ReadFrom(body); err != nil {
-		c.t.Fatalf("brokertest: %s: decode response: %v", name(req), err)
+		return nil, fmt.Errorf("decode response: %w", err)
 	}
-	return resp
+	return resp, nil
 }
 
 // RoundTrip sends req and returns its response.
@@ -104,8 +114,8 @@ func name(req kmsg.Request) string {
 	return fmt.Sprintf("%s v%d", kmsg.NameForKey(req.Key()), req.GetVersion())
 }
 
-// readFrame reads one size-prefixed frame.
-func readFrame(r io.Reader) ([]byte, error) {
+// ReadFrame reads one size-prefixed response frame (correlation id first).
+func ReadFrame(r io.Reader) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
