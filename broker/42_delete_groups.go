@@ -23,8 +23,7 @@ func init() { register(42, 0, 2, handleDeleteGroups) }
 func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
 	codes := make([]*kerr.Error, len(req.Groups))
-	queued := make([]*coordinator.Write, len(req.Groups))
-	var landed func()
+	waits := make([]func(context.Context) error, len(req.Groups))
 	for i, id := range req.Groups {
 		var s *coordinator.Shard
 		err := c.srv.groups.WithGroup(id, false, func(sh *coordinator.Shard, g *coordinator.Group) {
@@ -44,16 +43,13 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 		}
 		// A member that joined meanwhile keeps the group; its next
 		// generation writes the group again.
-		queued[i] = s.QueueWrite(metadata.GroupWrite{Group: id, Delete: true})
-		if landed == nil {
-			landed = c.trackGroupWrite() // one for all: called once every deletion is answered
-		}
+		waits[i] = c.queueGroupWrite(s, metadata.GroupWrite{Group: id, Delete: true})
 	}
 	return func(ctx context.Context) kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 		for i, id := range req.Groups {
-			if queued[i] != nil {
-				if err := queued[i].Wait(ctx); err != nil {
+			if waits[i] != nil {
+				if err := waits[i](ctx); err != nil {
 					codes[i] = asKerr(err)
 				} else {
 					c.srv.log.Info("deleted consumer group", "group", id)
@@ -65,9 +61,6 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 				dg.ErrorCode = codes[i].Code
 			}
 			resp.Groups = append(resp.Groups, dg)
-		}
-		if landed != nil {
-			landed()
 		}
 		return resp
 	}

@@ -58,16 +58,13 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			}
 		}
 	})
-	var queued *coordinator.Write
-	var landed func()
+	var wait func(context.Context) error
 	if err == nil && code == nil && len(write.Offsets) > 0 {
-		queued = s.QueueWrite(write)
-		landed = c.trackGroupWrite()
+		wait = c.queueGroupWrite(s, write)
 	}
 	return func(ctx context.Context) kmsg.Response {
-		if queued != nil {
-			err = queued.Wait(ctx)
-			landed()
+		if wait != nil {
+			err = wait(ctx)
 		}
 		if err != nil {
 			code = asKerr(err)

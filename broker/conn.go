@@ -83,6 +83,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
+	"github.com/strata-io/strata/metadata"
 )
 
 const (
@@ -433,6 +436,18 @@ func (c *conn) enqueue(corr int32, size int64, wait func(context.Context) kmsg.R
 		}
 		f.done <- resp
 	}()
+}
+
+// queueGroupWrite queues w on shard s, in the ordered part, and returns
+// what the wait part calls: it waits for the write to land (or fail) and
+// then lets the connection's later reads of group state go on.
+func (c *conn) queueGroupWrite(s *coordinator.Shard, w metadata.GroupWrite) (wait func(context.Context) error) {
+	queued := s.QueueWrite(w)
+	landed := c.trackGroupWrite()
+	return func(ctx context.Context) error {
+		defer landed()
+		return queued.Wait(ctx)
+	}
 }
 
 // trackGroupWrite notes, in the ordered part, that the request queued a
