@@ -64,10 +64,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	// ordered part: the connection reads nothing more meanwhile, which is
 	// the backpressure a producer feels) and the wait for its acks.
 	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 1000)) * time.Millisecond)
-	var roomErr error
-	if !b.isClosing() {
-		roomErr = b.waitWALRoom(c.ctx, deadline)
-	}
+	roomErr := b.waitWALRoom(c.ctx, deadline) // shutdown closes the WAL at once, which ends a wait
 	var produced []producedBatch
 	now := time.Now().UnixMilli()
 	for ti, rt := range req.Topics {
