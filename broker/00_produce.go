@@ -39,8 +39,6 @@ import (
 	"github.com/strata-io/strata/wal"
 )
 
-func init() { register(0, 3, 11, handleProduce) }
-
 // producedBatch is the outcome of the ordered part for one partition.
 type producedBatch struct {
 	t, p          int // indexes into the response

@@ -25,8 +25,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(1, 4, 16, concurrent(handleFetch)) }
-
 func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Response {
 	b := c.srv
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond

@@ -30,8 +30,6 @@ import (
 	"github.com/strata-io/strata/internal/batch"
 )
 
-func init() { register(2, 1, 6, concurrent(handleListOffsets)) }
-
 func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)

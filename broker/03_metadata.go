@@ -27,8 +27,6 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func init() { register(3, 0, 12, ordered(handleMetadata)) }
-
 func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)

@@ -31,8 +31,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(8, 0, 9, handleOffsetCommit) }
-
 // handleOffsetCommit validates the commit and queues its write in the
 // ordered part, so that one connection's commits land in request order and
 // pipelined ones share etcd transactions; the wait part waits for it.

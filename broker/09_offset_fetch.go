@@ -21,8 +21,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(9, 0, 9, afterGroupWrites(handleOffsetFetch)) }
-
 // fetchedOffsets is one group's answer, by topic then partition.
 type fetchedOffsets struct {
 	code   int16

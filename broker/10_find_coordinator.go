@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(10, 0, 4, ordered(handleFindCoordinator)) }
-
 func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys

@@ -23,8 +23,6 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func init() { register(11, 0, 9, handleJoinGroup) }
-
 // handleJoinGroup changes the group in its ordered part; the wait part
 // waits for the rebalance.
 func handleJoinGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {

@@ -16,8 +16,6 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func init() { register(12, 0, 4, ordered(handleHeartbeat)) }
-
 func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	if req.Group == "" {

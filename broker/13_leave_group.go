@@ -16,8 +16,6 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func init() { register(13, 0, 5, ordered(handleLeaveGroup)) }
-
 func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	members := req.Members

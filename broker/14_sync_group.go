@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func init() { register(14, 0, 5, handleSyncGroup) }
-
 // handleSyncGroup changes the group in its ordered part; the wait part
 // waits for the leader's assignment.
 func handleSyncGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {

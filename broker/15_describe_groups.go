@@ -17,8 +17,6 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func init() { register(15, 0, 5, afterGroupWrites(handleDescribeGroups)) }
-
 func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {

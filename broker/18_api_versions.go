@@ -16,8 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(18, 0, 3, ordered(handleApiVersions)) }
-
 func handleApiVersions(_ context.Context, _ *conn, req *kmsg.ApiVersionsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = apiVersionKeys()

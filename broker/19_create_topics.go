@@ -22,8 +22,6 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func init() { register(19, 0, 7, ordered(handleCreateTopics)) }
-
 // errInvalidTopic wraps an illegal topic name.
 var errInvalidTopic = errors.New("invalid topic name")
 

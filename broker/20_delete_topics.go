@@ -17,8 +17,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(20, 0, 6, ordered(handleDeleteTopics)) }
-
 func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)

@@ -23,8 +23,6 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func init() { register(21, 0, 2, ordered(handleDeleteRecords)) }
-
 func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)

@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(22, 0, 4, ordered(handleInitProducerID)) }
-
 // producerIDBlock is how many ids one etcd reservation covers.
 const producerIDBlock = 1000
 

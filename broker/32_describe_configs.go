@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func init() { register(32, 0, 4, ordered(handleDescribeConfigs)) }
-
 func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfigsRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)

@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func init() { register(33, 0, 2, ordered(handleAlterConfigs)) }
-
 func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {

@@ -17,8 +17,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(37, 0, 3, ordered(handleCreatePartitions)) }
-
 func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)

@@ -16,8 +16,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(42, 0, 2, handleDeleteGroups) }
-
 // handleDeleteGroups checks each group and queues its deletion in the
 // ordered part; the wait part waits for the deletions to land.
 func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {

@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func init() { register(44, 0, 1, ordered(handleIncrementalAlterConfigs)) }
-
 // listConfigs are the topic configs whose values are comma-separated lists.
 var listConfigs = map[string]bool{"cleanup.policy": true}
 

@@ -18,8 +18,6 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func init() { register(47, 0, 0, handleOffsetDelete) }
-
 // handleOffsetDelete looks at the group's offsets once the connection's
 // earlier commits have landed, and queues the deletion, in its ordered
 // part; the wait part waits for it.

@@ -11,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(60, 0, 1, ordered(handleDescribeCluster)) }
-
 func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest) kmsg.Response {
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)

@@ -105,24 +105,6 @@ const (
 
 var errIdle = errors.New("broker: connection idle for longer than connections.max.idle")
 
-// api is one Kafka API this broker serves.
-type api struct {
-	min, max int16
-	// handle is the ordered part of the API's handler: it runs on the
-	// connection's read loop, in request order, and makes the request's
-	// effects. The function it returns is the wait part: it runs
-	// concurrently and returns the response (nil: send nothing, as for
-	// acks=0).
-	handle func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response
-}
-
-// apis is filled by the init functions of the NN_name.go files.
-var apis = map[int16]api{}
-
-func register(key int16, min, max int16, handle func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response) {
-	apis[key] = api{min: min, max: max, handle: handle}
-}
-
 // ordered adapts a handler that does everything in its ordered part: its
 // response is ready when it returns. It runs with the connection's context.
 func ordered[R kmsg.Request](fn func(ctx context.Context, c *conn, req R) kmsg.Response) func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {

@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// api is one Kafka API this broker serves.
+type api struct {
+	min, max int16
+	// handle is the ordered part of the API's handler: it runs on the
+	// connection's read loop, in request order, and makes the request's
+	// effects. The function it returns is the wait part: it runs
+	// concurrently and returns the response (nil: send nothing, as for
+	// acks=0).
+	handle func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response
+}
+
+// apis are the Kafka APIs this broker serves, by key, with the versions it
+// accepts and how each runs: a handler that is its own two parts (produce,
+// the group writes), or one adapted by ordered, concurrent or
+// afterGroupWrites (conn.go). Each handler is in NN_name.go, NN its key.
+//
+// It is filled in init because ApiVersions reads it.
+var apis map[int16]api
+
+func init() {
+	apis = map[int16]api{
+		0:  {3, 11, handleProduce},
+		1:  {4, 16, concurrent(handleFetch)},
+		2:  {1, 6, concurrent(handleListOffsets)},
+		3:  {0, 12, ordered(handleMetadata)},
+		8:  {0, 9, handleOffsetCommit},
+		9:  {0, 9, afterGroupWrites(handleOffsetFetch)},
+		10: {0, 4, ordered(handleFindCoordinator)},
+		11: {0, 9, handleJoinGroup},
+		12: {0, 4, ordered(handleHeartbeat)},
+		13: {0, 5, ordered(handleLeaveGroup)},
+		14: {0, 5, handleSyncGroup},
+		15: {0, 5, afterGroupWrites(handleDescribeGroups)},
+		16: {0, 5, afterGroupWrites(handleListGroups)},
+		18: {0, 3, ordered(handleApiVersions)},
+		19: {0, 7, ordered(handleCreateTopics)},
+		20: {0, 6, ordered(handleDeleteTopics)},
+		21: {0, 2, ordered(handleDeleteRecords)},
+		22: {0, 4, ordered(handleInitProducerID)},
+		23: {0, 4, ordered(handleOffsetForLeaderEpoch)},
+		32: {0, 4, ordered(handleDescribeConfigs)},
+		33: {0, 2, ordered(handleAlterConfigs)},
+		37: {0, 3, ordered(handleCreatePartitions)},
+		42: {0, 2, handleDeleteGroups},
+		44: {0, 1, ordered(handleIncrementalAlterConfigs)},
+		47: {0, 0, handleOffsetDelete},
+		60: {0, 1, ordered(handleDescribeCluster)},
+	}
+}
