@@ -25,31 +25,33 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) kmsg.Response {
+func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
 	b := c.srv
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(maxWait)
 	for {
 		signal := b.topics.CommitSignal()
-		resp, size := b.fetchOnce(ctx, req)
+		size := b.fetchOnce(ctx, req, resp)
 		remaining := time.Until(deadline)
 		if size >= int(req.MinBytes) || remaining <= 0 || b.isClosing() {
-			return resp
+			return
 		}
 		select {
 		case <-signal:
 		case <-time.After(remaining):
-			return resp
+			return
 		case <-ctx.Done():
-			return resp
+			return
 		case <-b.closingCh:
-			return resp
+			return
 		}
 	}
 }
 
-func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+// fetchOnce reads what req asks for into resp, replacing what an earlier
+// round put there, and returns the bytes of records it holds.
+func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) int {
+	resp.Topics = nil
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 {
 		maxBytes = 50 << 20
@@ -120,5 +122,5 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, total
+	return total
 }

@@ -30,9 +30,8 @@ import (
 	"github.com/strata-io/strata/internal/batch"
 )
 
-func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest) kmsg.Response {
+func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -81,5 +80,4 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
 }

@@ -27,9 +27,8 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kmsg.Response {
+func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	v, _ := b.topics.View()
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.controllerID(v)
@@ -42,7 +41,7 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 		for _, t := range topics {
 			resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
 		}
-		return resp
+		return
 	}
 	for _, rt := range req.Topics {
 		var t *partition.Topic
@@ -85,7 +84,6 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest) kms
 		}
 		resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
 	}
-	return resp
 }
 
 // controllerID is the elected controller, or this broker while none is:

@@ -34,8 +34,7 @@ type fetchedOffset struct {
 	found     bool
 }
 
-func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
 	groups := req.Groups
 	if req.Version < 8 { // one group, in the request's top-level fields
 		rg := kmsg.NewOffsetFetchRequestGroup()
@@ -90,7 +89,6 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest)
 			resp.Topics = append(resp.Topics, rt)
 		}
 	}
-	return resp
 }
 
 // fetchOffsets reads a group's committed offsets of the partitions in want,

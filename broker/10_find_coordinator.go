@@ -18,8 +18,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinatorRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
 	keys := req.CoordinatorKeys
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
@@ -40,7 +39,6 @@ func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinator
 		resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = rc.ErrorCode, rc.ErrorMessage, rc.NodeID, rc.Host, rc.Port
 		resp.Coordinators = nil
 	}
-	return resp
 }
 
 // coordinatorOf fills rc with the broker that coordinates key.

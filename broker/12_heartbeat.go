@@ -16,11 +16,10 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse) {
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
+		return
 	}
 	err := c.srv.groups.WithGroup(req.Group, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		if g == nil {
@@ -34,5 +33,4 @@ func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest) kms
 	if err != nil {
 		resp.ErrorCode = kerrCode(err)
 	}
-	return resp
 }

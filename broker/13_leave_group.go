@@ -16,15 +16,14 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) {
 	members := req.Members
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
+		return
 	}
 	err := c.srv.groups.WithGroup(req.Group, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		for _, rm := range members {
@@ -46,5 +45,4 @@ func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest) k
 	case req.Version < 3:
 		resp.ErrorCode, resp.Members = resp.Members[0].ErrorCode, nil
 	}
-	return resp
 }

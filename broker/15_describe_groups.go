@@ -17,8 +17,7 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
 	for _, id := range req.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group, dg.State = id, coordinator.StateDead.String()
@@ -33,5 +32,4 @@ func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRe
 		}
 		resp.Groups = append(resp.Groups, dg)
 	}
-	return resp
 }

@@ -18,10 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest, resp *kmsg.ListGroupsResponse) {
 	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
-		return resp
+		return
 	}
 	groups, loading := c.srv.groups.ListGroups()
 	if loading {
@@ -37,5 +36,4 @@ func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest) k
 		resp.Groups = append(resp.Groups, lg)
 	}
 	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })
-	return resp
 }

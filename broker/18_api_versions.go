@@ -16,10 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleApiVersions(_ context.Context, _ *conn, req *kmsg.ApiVersionsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+func handleApiVersions(_ context.Context, _ *conn, req *kmsg.ApiVersionsRequest, resp *kmsg.ApiVersionsResponse) {
 	resp.ApiKeys = apiVersionKeys()
-	return resp
 }
 
 func apiVersionsUnsupported() kmsg.Response {

@@ -28,9 +28,8 @@ var errInvalidTopic = errors.New("invalid topic name")
 // maxPartitions bounds one topic's partitions.
 const maxPartitions = 10000
 
-func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequest) kmsg.Response {
+func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -105,7 +104,6 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
 }
 
 // createTopic stores a new topic in etcd and waits a little for the

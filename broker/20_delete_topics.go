@@ -17,9 +17,8 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequest) kmsg.Response {
+func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequest, resp *kmsg.DeleteTopicsResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	targets := req.Topics
 	if req.Version < 6 {
 		targets = nil
@@ -65,5 +64,4 @@ func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequ
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
 }

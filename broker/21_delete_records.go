@@ -23,9 +23,8 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRequest) kmsg.Response {
+func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRequest, resp *kmsg.DeleteRecordsResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	if req.TimeoutMillis > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
@@ -55,7 +54,6 @@ func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRe
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
 }
 
 // deleteRecords moves p's log start up to offset (-1: the high watermark)

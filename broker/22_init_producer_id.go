@@ -67,19 +67,17 @@ func (pi *producerIDs) get(ctx context.Context, store *metadata.Store) (int64, e
 	}
 }
 
-func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerIDRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.InvalidRequest.Code
-		return resp
+		return
 	}
 	id, err := c.srv.prodID.get(ctx, c.srv.store)
 	if err != nil {
 		c.srv.log.Error("allocate producer id", "error", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code // retriable
-		return resp
+		return
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
-	return resp
 }

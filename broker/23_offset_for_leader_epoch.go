@@ -19,8 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForLeaderEpochRequest, resp *kmsg.OffsetForLeaderEpochResponse) {
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -41,5 +40,4 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForL
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
 }

@@ -18,9 +18,8 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfigsRequest) kmsg.Response {
+func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfigsRequest, resp *kmsg.DescribeConfigsResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -88,5 +87,4 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return resp
 }

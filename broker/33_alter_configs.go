@@ -18,8 +18,7 @@ import (
 	"github.com/strata-io/strata/partition"
 )
 
-func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequest, resp *kmsg.AlterConfigsResponse) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -41,7 +40,6 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 		setAlterErr(&sr.ErrorCode, &sr.ErrorMessage, err)
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return resp
 }
 
 // brokerConfigsReadOnly answers attempts to alter broker resources.

@@ -17,9 +17,8 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest) kmsg.Response {
+func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -40,7 +39,6 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp
 }
 
 func (b *server) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {

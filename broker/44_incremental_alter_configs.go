@@ -21,8 +21,7 @@ import (
 // listConfigs are the topic configs whose values are comma-separated lists.
 var listConfigs = map[string]bool{"cleanup.policy": true}
 
-func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.IncrementalAlterConfigsRequest, resp *kmsg.IncrementalAlterConfigsResponse) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -69,7 +68,6 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 		setAlterErr(&sr.ErrorCode, &sr.ErrorMessage, err)
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return resp
 }
 
 // editList appends items to, or subtracts them from, a comma-separated list.

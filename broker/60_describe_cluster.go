@@ -11,9 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest) kmsg.Response {
+func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest, resp *kmsg.DescribeClusterResponse) {
 	b := c.srv
-	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	v, _ := b.topics.View()
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.controllerID(v)
@@ -23,5 +22,4 @@ func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClust
 		rb.NodeID, rb.Host, rb.Port, rb.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
 		resp.Brokers = append(resp.Brokers, rb)
 	}
-	return resp
 }

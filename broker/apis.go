@@ -14,7 +14,55 @@ type api struct {
 	// effects. The function it returns is the wait part: it runs
 	// concurrently and returns the response (nil: send nothing, as for
 	// acks=0).
-	handle func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response
+	handle handler
+}
+
+// handler is an API's handler: its ordered part, which returns its wait
+// part (see api).
+type handler = func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response
+
+// A filler is the handler of an API that answers with one response: it fills
+// in the response that its adapter made for the request's version.
+type filler[Req kmsg.Request, Resp kmsg.Response] func(ctx context.Context, c *conn, req Req, resp Resp)
+
+// answer makes req's response and has fn fill it in.
+func (fn filler[Req, Resp]) answer(ctx context.Context, c *conn, req kmsg.Request) kmsg.Response {
+	resp := req.ResponseKind().(Resp)
+	fn(ctx, c, req.(Req), resp)
+	return resp
+}
+
+// ordered adapts a handler that does everything in its ordered part: its
+// response is ready when it returns. It runs with the connection's context.
+func ordered[Req kmsg.Request, Resp kmsg.Response](fn filler[Req, Resp]) handler {
+	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
+		resp := fn.answer(c.ctx, c, req)
+		return func(context.Context) kmsg.Response { return resp }
+	}
+}
+
+// concurrent adapts a read-only handler that runs whole in its wait part.
+func concurrent[Req kmsg.Request, Resp kmsg.Response](fn filler[Req, Resp]) handler {
+	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
+		return func(ctx context.Context) kmsg.Response { return fn.answer(ctx, c, req) }
+	}
+}
+
+// afterGroupWrites adapts a read-only handler of group state: it runs in
+// its wait part once the group writes queued by the connection's earlier
+// requests have landed.
+func afterGroupWrites[Req kmsg.Request, Resp kmsg.Response](fn filler[Req, Resp]) handler {
+	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
+		landed := c.groupWrites
+		return func(ctx context.Context) kmsg.Response {
+			select {
+			case <-landed:
+			case <-ctx.Done():
+				return nil // the client is gone
+			}
+			return fn.answer(ctx, c, req)
+		}
+	}
 }
 
 // apis are the Kafka APIs this broker serves, by key, with the versions it

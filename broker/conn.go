@@ -105,39 +105,6 @@ const (
 
 var errIdle = errors.New("broker: connection idle for longer than connections.max.idle")
 
-// ordered adapts a handler that does everything in its ordered part: its
-// response is ready when it returns. It runs with the connection's context.
-func ordered[R kmsg.Request](fn func(ctx context.Context, c *conn, req R) kmsg.Response) func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
-	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
-		resp := fn(c.ctx, c, req.(R))
-		return func(context.Context) kmsg.Response { return resp }
-	}
-}
-
-// concurrent adapts a read-only handler that runs whole in its wait part.
-func concurrent[R kmsg.Request](fn func(ctx context.Context, c *conn, req R) kmsg.Response) func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
-	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
-		return func(ctx context.Context) kmsg.Response { return fn(ctx, c, req.(R)) }
-	}
-}
-
-// afterGroupWrites adapts a read-only handler of group state: it runs in
-// its wait part once the group writes queued by the connection's earlier
-// requests have landed.
-func afterGroupWrites[R kmsg.Request](fn func(ctx context.Context, c *conn, req R) kmsg.Response) func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
-	return func(c *conn, req kmsg.Request) func(ctx context.Context) kmsg.Response {
-		landed := c.groupWrites
-		return func(ctx context.Context) kmsg.Response {
-			select {
-			case <-landed:
-			case <-ctx.Done():
-				return nil // the client is gone
-			}
-			return fn(ctx, c, req.(R))
-		}
-	}
-}
-
 // conn serves one client connection.
 type conn struct {
 	srv    *server

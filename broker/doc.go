@@ -11,6 +11,13 @@
 // through the small interfaces defined in interfaces.go (partitions,
 // groups), and nothing holds a pointer back to the Broker.
 //
+// apis.go lists the APIs served, their versions and how each handler runs:
+// the ordered part on the connection's read loop, in request order, the
+// wait part concurrently (conn.go). Most handlers are fillers: they fill in
+// the response made for the request's version, and an adapter (ordered,
+// concurrent, afterGroupWrites) places them; produce and the group writes
+// are written as their two parts.
+//
 // A produced batch travels: connection → the WAL room wait (below) →
 // partition.Partition.Append (validate the producer state, assign offsets,
 // write to the WAL) → WAL (group-committed fsync; acks=1 answered here) →
