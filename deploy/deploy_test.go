@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -367,19 +366,6 @@ func goMod(t *testing.T) string {
 	return string(raw)
 }
 
-func portOf(t *testing.T, hostport string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		t.Fatalf("%q: %v", hostport, err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatalf("%q: %v", hostport, err)
-	}
-	return n
-}
-
 // envFlags turns STRATA_* variables into the flags they stand for, failing
 // the test for a name that is no flag's.
 func envFlags(t *testing.T, where string, env map[string]string, flags map[string]testenv.ServeFlag) []string {
@@ -402,21 +388,6 @@ func envFlags(t *testing.T, where string, env map[string]string, flags map[strin
 	}
 	slices.Sort(args)
 	return args
-}
-
-// flagMap maps --name=value arguments.
-func flagMap(t *testing.T, where string, args []string) map[string]string {
-	t.Helper()
-	vals := map[string]string{}
-	for _, a := range args {
-		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !strings.HasPrefix(a, "--") || !ok {
-			t.Errorf("%s: argument %q is not --name=value", where, a)
-			continue
-		}
-		vals[name] = value
-	}
-	return vals
 }
 
 // TestDockerfile checks the image against go.mod, the Makefile's build and
@@ -487,8 +458,8 @@ func TestDockerfile(t *testing.T) {
 	if err := testenv.CheckServeArgs(bin, args); err != nil {
 		t.Errorf("strata serve refuses the image's environment: %v", err)
 	}
-	vals := flagMap(t, "Dockerfile", args)
-	want := []int{portOf(t, vals["listen"]), portOf(t, vals["http-listen"])}
+	vals := testenv.FlagValues(t, "Dockerfile", args)
+	want := []int{testenv.Port(t, vals["listen"]), testenv.Port(t, vals["http-listen"])}
 	if !slices.Equal(d.expose, want) {
 		t.Errorf("EXPOSE %v, want the Kafka and HTTP listeners' ports %v", d.expose, want)
 	}
@@ -565,8 +536,8 @@ func TestKubernetesStrata(t *testing.T) {
 	if err := testenv.CheckServeArgs(bin, append(envArgs, c.Args[1:]...)); err != nil {
 		t.Errorf("strata serve refuses the container's configuration: %v", err)
 	}
-	eff := flagMap(t, "environment", envArgs)
-	for k, v := range flagMap(t, "args", c.Args[1:]) {
+	eff := testenv.FlagValues(t, "environment", envArgs)
+	for k, v := range testenv.FlagValues(t, "args", c.Args[1:]) {
 		if _, ok := flags[k]; !ok {
 			t.Errorf("the container passes --%s, which strata serve --help does not list", k)
 		}
@@ -574,10 +545,10 @@ func TestKubernetesStrata(t *testing.T) {
 	}
 
 	kafka, httpPort := c.port(t, "kafka"), c.port(t, "http")
-	if got := portOf(t, eff["listen"]); got != kafka {
+	if got := testenv.Port(t, eff["listen"]); got != kafka {
 		t.Errorf("--listen port %d, container port kafka %d", got, kafka)
 	}
-	if got := portOf(t, eff["http-listen"]); got != httpPort {
+	if got := testenv.Port(t, eff["http-listen"]); got != httpPort {
 		t.Errorf("--http-listen port %d, container port http %d", got, httpPort)
 	}
 	if path, p := c.probePath(t, "readiness", c.ReadinessProbe); path != "/readyz" || p != httpPort {
@@ -682,7 +653,7 @@ func TestKubernetesEtcd(t *testing.T) {
 	if err != nil {
 		t.Errorf("etcd refuses the StatefulSet's arguments: %v\n%s", err, bytes.TrimSpace(out[max(0, len(out)-300):]))
 	}
-	vals := flagMap(t, "etcd args", c.Args)
+	vals := testenv.FlagValues(t, "etcd args", c.Args)
 	host := func(pod string) string {
 		return fmt.Sprintf("%s.%s.$(POD_NAMESPACE).svc.cluster.local", pod, sts.Spec.ServiceName)
 	}
@@ -797,30 +768,14 @@ func get(t *testing.T, url string) {
 	}
 }
 
-// execStart returns the words of a systemd unit's ExecStart.
+// execStart returns the words of the ExecStart line of systemd/name.
 func execStart(t *testing.T, name string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(name)
+	raw, err := os.ReadFile(filepath.Join("systemd", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(raw), "\n")
-	for i, l := range lines {
-		if !strings.HasPrefix(l, "ExecStart=") {
-			continue
-		}
-		cmd := strings.TrimPrefix(l, "ExecStart=")
-		for strings.HasSuffix(cmd, `\`) && i+1 < len(lines) {
-			i++
-			cmd = strings.TrimSuffix(cmd, `\`) + " " + lines[i]
-		}
-		if strings.ContainsAny(cmd, `"';%$`) {
-			t.Fatalf("%s: ExecStart uses quoting, specifiers or variables that this test does not interpret", name)
-		}
-		return strings.Fields(cmd)
-	}
-	t.Fatalf("%s has no ExecStart", name)
-	return nil
+	return testenv.ExecStart(t, string(raw))
 }
 
 // TestSystemdUnits checks the single-machine units' command lines with
@@ -828,11 +783,11 @@ func execStart(t *testing.T, name string) []string {
 func TestSystemdUnits(t *testing.T) {
 	bin := strataBin
 	flags := testenv.ServeFlags(t, bin)
-	args := execStart(t, filepath.Join("systemd", "strata.service"))
+	args := execStart(t, "strata.service")
 	if len(args) < 2 || args[0] != "/usr/local/bin/strata" || args[1] != "serve" {
 		t.Fatalf("strata.service runs %q", args)
 	}
-	for k := range flagMap(t, "strata.service", args[2:]) {
+	for k := range testenv.FlagValues(t, "strata.service", args[2:]) {
 		if _, ok := flags[k]; !ok {
 			t.Errorf("strata.service passes --%s, which strata serve --help does not list", k)
 		}
@@ -840,10 +795,10 @@ func TestSystemdUnits(t *testing.T) {
 	if err := testenv.CheckServeArgs(bin, args[2:]); err != nil {
 		t.Errorf("strata serve refuses strata.service's command line: %v", err)
 	}
-	vals := flagMap(t, "strata.service", args[2:])
+	vals := testenv.FlagValues(t, "strata.service", args[2:])
 
 	etcdBin := testenv.Require(t, "etcd", "run `make tools`")
-	eargs := execStart(t, filepath.Join("systemd", "etcd.service"))
+	eargs := execStart(t, "etcd.service")
 	if eargs[0] != "/usr/local/bin/etcd" {
 		t.Fatalf("etcd.service runs %q", eargs)
 	}
@@ -853,7 +808,7 @@ func TestSystemdUnits(t *testing.T) {
 	if err != nil {
 		t.Errorf("etcd refuses etcd.service's command line: %v\n%s", err, bytes.TrimSpace(out[max(0, len(out)-300):]))
 	}
-	evals := flagMap(t, "etcd.service", eargs[1:])
+	evals := testenv.FlagValues(t, "etcd.service", eargs[1:])
 	if vals["etcd-endpoints"] != evals["advertise-client-urls"] {
 		t.Errorf("strata.service uses etcd at %q, etcd.service advertises %q", vals["etcd-endpoints"], evals["advertise-client-urls"])
 	}

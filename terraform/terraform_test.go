@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -478,60 +477,6 @@ func (cc cloudConfig) file(t *testing.T, path string) string {
 	return ""
 }
 
-// execStart returns the words of a systemd unit's ExecStart line, with
-// backslash continuations joined.
-func execStart(t *testing.T, unit string) []string {
-	t.Helper()
-	lines := strings.Split(unit, "\n")
-	for i, l := range lines {
-		if !strings.HasPrefix(l, "ExecStart=") {
-			continue
-		}
-		cmd := strings.TrimPrefix(l, "ExecStart=")
-		for strings.HasSuffix(cmd, `\`) && i+1 < len(lines) {
-			i++
-			cmd = strings.TrimSuffix(cmd, `\`) + " " + lines[i]
-		}
-		if strings.ContainsAny(cmd, `"';%$`) {
-			t.Fatalf("ExecStart uses quoting, specifiers or variables that this test does not interpret: %s", cmd)
-		}
-		return strings.Fields(cmd)
-	}
-	t.Fatalf("no ExecStart in unit:\n%s", unit)
-	return nil
-}
-
-// flagValues maps --name=value arguments; any other form is an error.
-func flagValues(t *testing.T, args []string) map[string]string {
-	t.Helper()
-	vals := map[string]string{}
-	for _, a := range args {
-		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !strings.HasPrefix(a, "--") || !ok {
-			t.Errorf("argument %q is not --name=value", a)
-			continue
-		}
-		if _, dup := vals[name]; dup {
-			t.Errorf("flag --%s given twice", name)
-		}
-		vals[name] = value
-	}
-	return vals
-}
-
-func port(t *testing.T, hostport string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		t.Fatalf("%q: %v", hostport, err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatalf("%q: %v", hostport, err)
-	}
-	return n
-}
-
 func input(t *testing.T, ctx *hcl.EvalContext, name string) cty.Value {
 	t.Helper()
 	v, diags := hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: name}}.TraverseAbs(ctx)
@@ -565,11 +510,11 @@ func TestBrokerFlagsExistInStrataServe(t *testing.T) {
 	ctx := awsContext(t, m, awsInputs(false))
 	doc := render(t, m, ctx, "templates/broker.yaml.tftpl", 0)
 	cc := parseCloudConfig(t, doc)
-	args := execStart(t, cc.file(t, "/etc/systemd/system/strata.service"))
+	args := testenv.ExecStart(t, cc.file(t, "/etc/systemd/system/strata.service"))
 	if len(args) < 2 || args[0] != "/usr/local/bin/strata" || args[1] != "serve" {
 		t.Fatalf("ExecStart runs %v, want /usr/local/bin/strata serve ...", args)
 	}
-	vals := flagValues(t, args[2:])
+	vals := testenv.FlagValues(t, "ExecStart", args[2:])
 	for name := range vals {
 		if _, ok := flags[name]; !ok {
 			t.Errorf("the brokers are started with --%s, which strata serve --help does not list", name)
@@ -600,10 +545,10 @@ func TestBrokerFlagsExistInStrataServe(t *testing.T) {
 	// Ports: the listeners are the module's ports, and the load balancer
 	// checks /readyz on the HTTP port and forwards the Kafka port.
 	kafka, httpPort := inputInt(t, ctx, "kafka_port"), inputInt(t, ctx, "http_port")
-	if got := port(t, vals["listen"]); got != kafka {
+	if got := testenv.Port(t, vals["listen"]); got != kafka {
 		t.Errorf("--listen port %d, want kafka_port %d", got, kafka)
 	}
-	if got := port(t, vals["http-listen"]); got != httpPort {
+	if got := testenv.Port(t, vals["http-listen"]); got != httpPort {
 		t.Errorf("--http-listen port %d, want http_port %d", got, httpPort)
 	}
 	tg := m.Resource("aws_lb_target_group.kafka")
@@ -721,11 +666,11 @@ func TestEtcdFlagsExistInEtcd(t *testing.T) {
 	for i := range 3 {
 		doc := render(t, m, ctx, "templates/etcd.yaml.tftpl", i)
 		cc := parseCloudConfig(t, doc)
-		args := execStart(t, cc.file(t, "/etc/systemd/system/etcd.service"))
+		args := testenv.ExecStart(t, cc.file(t, "/etc/systemd/system/etcd.service"))
 		if args[0] != "/usr/local/bin/etcd" {
 			t.Fatalf("member %d runs %s, want /usr/local/bin/etcd", i, args[0])
 		}
-		vals := flagValues(t, args[1:])
+		vals := testenv.FlagValues(t, "ExecStart", args[1:])
 		ip := fmt.Sprintf("10.0.%d.%d", i+1, 10+i)
 		want := map[string]string{
 			"name":                        names.Index(cty.NumberIntVal(int64(i))).AsString(),

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +132,61 @@ func runStrata(bin string, args ...string) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+// ExecStart returns the words of a systemd unit's ExecStart line, with
+// backslash continuations joined. It fails the test for quoting,
+// specifiers or variables, which it does not interpret.
+func ExecStart(t testing.TB, unit string) []string {
+	t.Helper()
+	lines := strings.Split(unit, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "ExecStart=") {
+			continue
+		}
+		cmd := strings.TrimPrefix(l, "ExecStart=")
+		for strings.HasSuffix(cmd, `\`) && i+1 < len(lines) {
+			i++
+			cmd = strings.TrimSuffix(cmd, `\`) + " " + lines[i]
+		}
+		if strings.ContainsAny(cmd, `"';%$`) {
+			t.Fatalf("ExecStart uses quoting, specifiers or variables that this test does not interpret: %s", cmd)
+		}
+		return strings.Fields(cmd)
+	}
+	t.Fatalf("no ExecStart in unit:\n%s", unit)
+	return nil
+}
+
+// FlagValues maps --name=value arguments. Any other form, and a flag given
+// twice, is an error of the test; where names the arguments in its message.
+func FlagValues(t testing.TB, where string, args []string) map[string]string {
+	t.Helper()
+	vals := map[string]string{}
+	for _, a := range args {
+		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !ok {
+			t.Errorf("%s: argument %q is not --name=value", where, a)
+			continue
+		}
+		if _, dup := vals[name]; dup {
+			t.Errorf("%s: flag --%s given twice", where, name)
+		}
+		vals[name] = value
+	}
+	return vals
+}
+
+// Port returns the port of a host:port address.
+func Port(t testing.TB, hostport string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatalf("%q: %v", hostport, err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("%q: %v", hostport, err)
+	}
+	return n
 }
