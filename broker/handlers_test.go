@@ -500,21 +500,8 @@ func TestConfigs(t *testing.T) {
 	// describe returns one topic config's value and source.
 	describe := func(t *testing.T, name string) (string, kmsg.ConfigSource) {
 		t.Helper()
-		rcs, err := adm.DescribeTopicConfigs(ctx, "configured")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := rcs.On("configured", nil)
-		if err != nil || rc.Err != nil {
-			t.Fatalf("describe configs: %v, %v", err, rc.Err)
-		}
-		for _, c := range rc.Configs {
-			if c.Key == name {
-				return c.MaybeValue(), c.Source
-			}
-		}
-		t.Fatalf("describe configs lists no %s", name)
-		return "", 0
+		c := brokertest.TopicConfig(t, adm, "configured", name)
+		return c.MaybeValue(), c.Source
 	}
 	if v, src := describe(t, "retention.ms"); v != "60000" || src != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Errorf("retention.ms set at creation: %q from %v", v, src)

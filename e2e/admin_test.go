@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/broker/brokertest"
 )
 
 // TestAdminTopicLifecycle drives the admin APIs with franz-go's kadm, as an
@@ -35,27 +37,9 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	}
 	firstID := created.ID
 
-	config := func(t *testing.T, name string) kadm.Config {
-		t.Helper()
-		rcs, err := adm.DescribeTopicConfigs(ctx, "admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := rcs.On("admin", nil)
-		if err != nil || rc.Err != nil {
-			t.Fatalf("describe: %v %v", err, rc.Err)
-		}
-		for _, c := range rc.Configs {
-			if c.Key == name {
-				return c
-			}
-		}
-		t.Fatalf("config %s not described", name)
-		return kadm.Config{}
-	}
 	wantConfig := func(t *testing.T, name, value string, source kmsg.ConfigSource) {
 		t.Helper()
-		c := config(t, name)
+		c := brokertest.TopicConfig(t, adm, "admin", name)
 		if c.MaybeValue() != value || c.Source != source {
 			t.Errorf("%s = %q (source %v), want %q (source %v)", name, c.MaybeValue(), c.Source, value, source)
 		}

@@ -130,3 +130,25 @@ func (b *Broker) Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
 	t.Helper()
 	return kadm.NewClient(b.Client(t, opts...))
 }
+
+// TopicConfig returns one config of a topic as DescribeConfigs describes
+// it, failing the test if the describe fails or does not list it. It works
+// with any broker adm speaks to.
+func TopicConfig(t testing.TB, adm *kadm.Client, topic, name string) kadm.Config {
+	t.Helper()
+	rcs, err := adm.DescribeTopicConfigs(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("describe configs of %s: %v, %v", topic, err, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == name {
+			return c
+		}
+	}
+	t.Fatalf("describe configs of %s lists no %s", topic, name)
+	return kadm.Config{}
+}
