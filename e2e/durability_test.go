@@ -63,16 +63,7 @@ func TestDurabilityAcksAllSurvivesDiskLoss(t *testing.T) {
 	}
 
 	s.Kill()
-	if err := os.RemoveAll(s.DataDir()); err != nil {
-		t.Fatal(err)
-	}
-	s.Restart()
-
-	got := readBack(t, s, topic, partitions, endsOf(acked, nil))
-	checkAcked(t, acked, got, "all")
-	if len(got) != len(acked) {
-		t.Errorf("read %d records, acknowledged %d (all produced records were acknowledged)", len(got), len(acked))
-	}
+	checkAllBackWithoutDisk(t, s, topic, partitions, acked, "all")
 }
 
 // TestDurabilityAcksOneRecoversWAL: with acks=1 a record is acknowledged once
@@ -307,13 +298,20 @@ func TestDurabilityGracefulStop(t *testing.T) {
 	if code := s.Stop(); code != 0 {
 		t.Errorf("SIGTERM: exit code %d, want 0", code)
 	}
+	checkAllBackWithoutDisk(t, s, topic, partitions, acked, "one")
+}
+
+// checkAllBackWithoutDisk removes the data directory of the stopped broker
+// s, starts it again and checks that it serves every record produced, all
+// of which were acknowledged, from the object store alone.
+func checkAllBackWithoutDisk(t *testing.T, s *Strata, topic string, partitions int, acked []ackedRecord, prefix string) {
+	t.Helper()
 	if err := os.RemoveAll(s.DataDir()); err != nil {
 		t.Fatal(err)
 	}
 	s.Restart()
-
 	got := readBack(t, s, topic, partitions, endsOf(acked, nil))
-	checkAcked(t, acked, got, "one")
+	checkAcked(t, acked, got, prefix)
 	if len(got) != len(acked) {
 		t.Errorf("read %d records, acknowledged %d (all produced records were acknowledged)", len(got), len(acked))
 	}

@@ -47,6 +47,16 @@ session-ttl: 30s
 rack: yaml-rack
 `)
 	otherYAML := writeFile(t, "other.yaml", "rack: other-rack\n")
+	// fromYAML sets what yamlFile sets.
+	fromYAML := func(c *Config) {
+		c.ConfigFile = yamlFile
+		c.DataDir = "/from/yaml"
+		c.SealBytes = int64(16 * MiB)
+		c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
+		c.AutoCreateTopics = false
+		c.SessionTTL = 30 * time.Second
+		c.Rack = "yaml-rack"
+	}
 
 	tests := []struct {
 		name string
@@ -61,15 +71,7 @@ rack: yaml-rack
 		{
 			name: "yaml over defaults",
 			args: []string{"--config", yamlFile},
-			want: func(c *Config) {
-				c.ConfigFile = yamlFile
-				c.DataDir = "/from/yaml"
-				c.SealBytes = int64(16 * MiB)
-				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
-				c.AutoCreateTopics = false
-				c.SessionTTL = 30 * time.Second
-				c.Rack = "yaml-rack"
-			},
+			want: fromYAML,
 		},
 		{
 			name: "env over yaml",
@@ -77,13 +79,11 @@ rack: yaml-rack
 			env: []string{"STRATA_DATA_DIR=/from/env", "STRATA_SEAL_BYTES=1048576",
 				"STRATA_ETCD_ENDPOINTS=e1:2379", "STRATA_AUTO_CREATE_TOPICS=true"},
 			want: func(c *Config) {
-				c.ConfigFile = yamlFile
+				fromYAML(c)
 				c.DataDir = "/from/env"
 				c.SealBytes = int64(MiB)
 				c.EtcdEndpoints = List{"e1:2379"} // replaced, not appended
 				c.AutoCreateTopics = true
-				c.SessionTTL = 30 * time.Second
-				c.Rack = "yaml-rack"
 			},
 		},
 		{
@@ -93,27 +93,17 @@ rack: yaml-rack
 			env: []string{"STRATA_DATA_DIR=/from/env", "STRATA_SEAL_BYTES=1MiB", "STRATA_RACK=env-rack",
 				"STRATA_ETCD_ENDPOINTS=e1:2379", "STRATA_AUTO_CREATE_TOPICS=true"},
 			want: func(c *Config) {
-				c.ConfigFile = yamlFile
+				fromYAML(c)
 				c.DataDir = "/from/flag"
 				c.SealBytes = int64(2 * MiB)
 				c.EtcdEndpoints = List{"f1:2379", "f2:2379"}
-				c.AutoCreateTopics = false
-				c.SessionTTL = 30 * time.Second
 				c.Rack = "env-rack"
 			},
 		},
 		{
 			name: "STRATA_CONFIG names the file",
 			env:  []string{"STRATA_CONFIG=" + yamlFile},
-			want: func(c *Config) {
-				c.ConfigFile = yamlFile
-				c.DataDir = "/from/yaml"
-				c.SealBytes = int64(16 * MiB)
-				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
-				c.AutoCreateTopics = false
-				c.SessionTTL = 30 * time.Second
-				c.Rack = "yaml-rack"
-			},
+			want: fromYAML,
 		},
 		{
 			name: "--config over STRATA_CONFIG",
@@ -128,25 +118,15 @@ rack: yaml-rack
 			name: "empty env var counts as unset",
 			args: []string{"--config", yamlFile},
 			env:  []string{"STRATA_DATA_DIR=", "STRATA_RACK="},
-			want: func(c *Config) {
-				c.ConfigFile = yamlFile
-				c.DataDir = "/from/yaml"
-				c.SealBytes = int64(16 * MiB)
-				c.EtcdEndpoints = List{"y1:2379", "y2:2379"}
-				c.AutoCreateTopics = false
-				c.SessionTTL = 30 * time.Second
-				c.Rack = "yaml-rack"
-			},
+			want: fromYAML,
 		},
 		{
 			name: "flag sets a value back to empty",
 			args: []string{"--config", yamlFile, "--rack=", "--etcd-endpoints="},
 			want: func(c *Config) {
-				c.ConfigFile = yamlFile
-				c.DataDir = "/from/yaml"
-				c.SealBytes = int64(16 * MiB)
-				c.AutoCreateTopics = false
-				c.SessionTTL = 30 * time.Second
+				fromYAML(c)
+				c.Rack = ""
+				c.EtcdEndpoints = nil
 			},
 		},
 		{
