@@ -1,0 +1,97 @@
+package quota
+
+import (
+	"fmt"
+	"testing"
+)
+
+// precedence is Kafka's order for user "alice" and client id "app".
+var precedence = []struct {
+	key   string
+	scope sensorKey
+}{
+	{"user=alice/client-id=app", sensorKey{user: "alice", client: "app", scope: scopeUserClient}},
+	{"user=alice/client-id=<default>", sensorKey{user: "alice", client: "app", scope: scopeUserClient}},
+	{"user=alice", sensorKey{user: "alice", scope: scopeUser}},
+	{"user=<default>/client-id=app", sensorKey{user: "alice", client: "app", scope: scopeUserClient}},
+	{"user=<default>/client-id=<default>", sensorKey{user: "alice", client: "app", scope: scopeUserClient}},
+	{"user=<default>", sensorKey{user: "alice", scope: scopeUser}},
+	{"client-id=app", sensorKey{client: "app", scope: scopeClient}},
+	{"client-id=<default>", sensorKey{client: "app", scope: scopeClient}},
+}
+
+func mustParse(t testing.TB, k string) Entity {
+	t.Helper()
+	e, err := ParseKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestPrecedence sets a quota on every level from i down and checks that
+// level i wins, and that the rate is tracked with Kafka's tags.
+func TestPrecedence(t *testing.T) {
+	for i, lvl := range precedence {
+		t.Run(lvl.key, func(t *testing.T) {
+			all := map[Entity]Quotas{}
+			for j := i; j < len(precedence); j++ {
+				all[mustParse(t, precedence[j].key)] = Quotas{ProducerByteRate: float64(100 * (j + 1))}
+			}
+			// Another key set on a more specific level must not hide this one.
+			if i > 0 {
+				all[mustParse(t, precedence[0].key)] = Quotas{ConsumerByteRate: 1}
+			}
+			m := NewManager(nil)
+			m.SetQuotas(all)
+			limit, ok := m.Lookup("alice", "app", ProducerByteRate)
+			if !ok || limit != float64(100*(i+1)) {
+				t.Fatalf("Lookup = %v, %v; want %v", limit, ok, 100*(i+1))
+			}
+			_, sk, _ := m.cfg.Load().resolve(ProducerByteRate, "alice", "app")
+			want := lvl.scope
+			want.key = ProducerByteRate
+			if sk != want {
+				t.Fatalf("sensor %+v, want %+v", sk, want)
+			}
+		})
+	}
+}
+
+func TestLookupUnset(t *testing.T) {
+	m := NewManager(nil)
+	m.SetQuotas(map[Entity]Quotas{
+		mustParse(t, "user=bob"):        {ProducerByteRate: 10},
+		mustParse(t, "client-id=other"): {ProducerByteRate: 10},
+		mustParse(t, "user=alice"):      {ProducerByteRate: -1}, // ignored
+		{}:                              {ProducerByteRate: 10}, // invalid, ignored
+	})
+	for _, tc := range []struct{ user, client, key string }{
+		{"alice", "app", ProducerByteRate},
+		{"bob", "app", ConsumerByteRate},
+		{"", "", ProducerByteRate},
+	} {
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
+			if l, ok := m.Lookup(tc.user, tc.client, tc.key); ok {
+				t.Fatalf("Lookup = %v, want unlimited", l)
+			}
+			if d := m.Record(tc.key, tc.user, tc.client, 1e12); d != 0 {
+				t.Fatalf("Record = %v, want 0", d)
+			}
+		})
+	}
+}
+
+func TestDuplicateEntitiesMerge(t *testing.T) {
+	m := NewManager(nil)
+	m.SetQuotas(map[Entity]Quotas{
+		mustParse(t, "user=a"): {ProducerByteRate: 10, ConsumerByteRate: 5},
+		mustParse(t, "user=a"): {ProducerByteRate: 20},
+	})
+	if l, _ := m.Lookup("a", "c", ProducerByteRate); l != 10 {
+		t.Fatalf("producer limit %v, want the stricter 10", l)
+	}
+	if l, _ := m.Lookup("a", "c", ConsumerByteRate); l != 5 {
+		t.Fatalf("consumer limit %v, want 5", l)
+	}
+}
