@@ -27,6 +27,9 @@
 //	partitions/<topic-id>/<p>/manifest/<base>   ManifestEntry               none
 //	groups/<shard>/<group>/record               GroupRecord                 none
 //	groups/<shard>/<group>/offsets/<topic>/<p>  CommittedOffset             none
+//	security/scram/<user>/<mechanism>           credential (# Security)     none
+//	security/acls/<sha256>                      binding (# Security)        none
+//	security/quotas/u<c>/c<c>                   entity and quotas           none
 //
 // Everything every broker needs to know lives under cluster/, so that one
 // watch on that prefix (Store.Watch) keeps a broker's View current in
@@ -42,6 +45,35 @@
 // stored: it is the ModRevision of its key when read. An assignment lists
 // the broker the controller chose for each partition (index = partition,
 // -1 for none).
+//
+// # Security
+//
+// SCRAM credentials, ACL bindings and client quotas live under security/,
+// not under cluster/: the View that cluster/ feeds is cloned on every
+// change there, leadership changes included, so it holds only the
+// cluster's shape, while every broker keeps the security state current
+// with a watch of its own (WatchSecurity). Nothing under security/ has a
+// lease. The values are metadata's own structs, frozen whatever the JSON
+// tags of the auth, acl and quota types become:
+//
+//   - a credential is {"mechanism", "iterations", "salt", "storedKey",
+//     "serverKey"} (salt and keys in base64, as encoding/json writes
+//     bytes): what RFC 5802 lets a server keep, never a password. <user> is
+//     the user name path-escaped; <mechanism> is auth.Mechanism's number
+//     (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+//   - a binding is {"resourceType", "resourceName", "patternType",
+//     "principal", "host", "operation", "permission"}, the enums as Kafka's
+//     numbers; <sha256> is the hex SHA-256 of exactly that value, so that a
+//     binding has one key and creating it twice is idempotent. The key
+//     function is frozen with the value: another one would store a second
+//     copy of every binding created again.
+//   - a quota entity's key is "u<c>/c<c>", user then client id, where <c>
+//     is "=" and the name path-escaped for a name, "*" for the default and
+//     "-" when the entity has no such component: the character after the
+//     kind letter tells the three apart whatever the name. The value is
+//     {"user": {"name", "default"}, "clientId": {…}, "quotas": {key: value}},
+//     the entity repeated so that no key needs parsing. An entity left
+//     with no quota has no key.
 //
 // # Membership and the controller
 //

@@ -2,7 +2,10 @@ package metadata
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
+
+	"github.com/strata-io/strata/auth"
 )
 
 // keys builds the etcd keys of the layout in the package doc.
@@ -68,3 +71,27 @@ func (k keys) groupRecord(shard int32, group string) string { return k.group(sha
 func (k keys) groupOffset(shard int32, group string, gp GroupPartition) string {
 	return k.group(shard, group) + "/offsets/" + gp.Topic + "/" + strconv.Itoa(int(gp.Partition))
 }
+
+// security is the prefix of what authentication, authorization and quotas
+// read. It is not under cluster/: a broker reads it with a watch of its own
+// (WatchSecurity), and the View that cluster/ feeds, cloned on every
+// change there, stays as small as the cluster's shape.
+func (k keys) security() string         { return k.prefix + "security/" }
+func (k keys) scramCredentials() string { return k.security() + "scram/" }
+
+// scramUser is the prefix of a user's credentials: the user name
+// path-escaped, so that any name makes one key segment.
+func (k keys) scramUser(user string) string { return k.scramCredentials() + url.PathEscape(user) + "/" }
+
+func (k keys) scramCredential(user string, m auth.Mechanism) string {
+	return k.scramUser(user) + strconv.Itoa(int(m))
+}
+
+func (k keys) acls() string { return k.security() + "acls/" }
+
+// acl is a binding's key; seg is the hex SHA-256 of its value (encodeACL).
+func (k keys) acl(seg string) string { return k.acls() + seg }
+func (k keys) quotas() string        { return k.security() + "quotas/" }
+
+// quota is an entity's key; seg is quotaEntityKey's.
+func (k keys) quota(seg string) string { return k.quotas() + seg }
