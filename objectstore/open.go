@@ -14,16 +14,19 @@ import (
 // URL forms accepted by Open, quoted in its error messages.
 const (
 	fileURLForm = "file:///ABSOLUTE/PATH"
-	s3URLForm   = "s3://BUCKET[/PREFIX][?endpoint=HOST:PORT&insecure=true|false&region=REGION]"
+	s3URLForm   = "s3://BUCKET[/PREFIX][?endpoint=HOST:PORT&insecure=true|false&region=REGION&ca-file=PATH]"
 )
 
 // Open opens a bucket by URL: file:///abs/path or
-// s3://BUCKET?endpoint=HOST:PORT&insecure=true&region=R. It creates the bucket
-// (or directory) when missing and checks that it is reachable.
+// s3://BUCKET?endpoint=HOST:PORT&insecure=true&region=R&ca-file=PATH. It
+// creates the bucket (or directory) when missing and checks that it is
+// reachable.
 //
 // For file URLs the path must be absolute; the directory is created. For s3
 // URLs, endpoint defaults to AWS (DefaultS3Endpoint), insecure (plain HTTP) to
-// false and region to discovery; a path after the bucket becomes
+// false and region to discovery; ca-file (S3Config.CAFile, escaped as a
+// query value) is a PEM bundle of the CAs trusted for the HTTPS endpoint
+// instead of the system roots; a path after the bucket becomes
 // S3Config.Prefix. Credentials never go in the URL: see S3. Unknown schemes
 // and query parameters are errors, so a typo does not silently select a
 // default. The result is not instrumented; wrap it with Instrument.
@@ -99,7 +102,7 @@ func parseURL(rawURL string) (kind, dir string, cfg S3Config, err error) {
 		if qerr != nil {
 			return bad("query: %v", qerr)
 		}
-		known := []string{"endpoint", "insecure", "region"}
+		known := []string{"endpoint", "insecure", "region", "ca-file"}
 		for k, vs := range q {
 			if !slices.Contains(known, k) {
 				return bad("unknown parameter %q; known: %s", k, strings.Join(known, ", "))
@@ -126,6 +129,12 @@ func parseURL(rawURL string) (kind, dir string, cfg S3Config, err error) {
 		}
 		if v, ok := q["region"]; ok {
 			cfg.Region = v[0]
+		}
+		if v, ok := q["ca-file"]; ok {
+			if cfg.Insecure {
+				return bad("ca-file is for an HTTPS endpoint; insecure=true selects plain HTTP")
+			}
+			cfg.CAFile = v[0]
 		}
 		return "s3", "", cfg, nil
 	case "":

@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/strata-io/strata/internal/tlsconfig"
 )
 
 // DefaultS3Endpoint is the endpoint used when S3Config.Endpoint is empty.
@@ -45,6 +48,12 @@ type S3Config struct {
 	Region string
 	// Insecure selects plain HTTP instead of HTTPS.
 	Insecure bool
+	// CAFile, if set, is a PEM bundle of the CA certificates trusted for
+	// the HTTPS endpoint, used instead of the system roots (as curl's
+	// --cacert and AWS_CA_BUNDLE are), and instead of SSL_CERT_FILE, which
+	// minio-go otherwise adds to them. Read once, by NewS3. Not allowed
+	// with Insecure.
+	CAFile string
 	// Prefix, if set, is prepended (with a '/' after it) to every object
 	// name, so several clusters can share a bucket. At most 127 bytes, and a
 	// valid object name itself. Names given to and
@@ -99,9 +108,9 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		}
 		prefix += "/"
 	}
-	transport, err := minio.DefaultTransport(!cfg.Insecure)
+	transport, err := newS3Transport(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("objectstore: s3 transport: %w", err)
+		return nil, err
 	}
 	client, err := minio.New(endpoint, &minio.Options{
 		Creds: credentials.NewChainCredentials([]credentials.Provider{
@@ -140,6 +149,29 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		return nil, fmt.Errorf("objectstore: s3 endpoint %s (bucket %q): %w", endpoint, cfg.Bucket, err)
 	}
 	return s, nil
+}
+
+// newS3Transport returns minio-go's default transport, trusting
+// cfg.CAFile's certificates when it is set.
+func newS3Transport(cfg S3Config) (*http.Transport, error) {
+	if cfg.CAFile != "" && cfg.Insecure {
+		return nil, fmt.Errorf("objectstore: s3 CA file %s: the endpoint is plain HTTP (insecure); drop one of the two", cfg.CAFile)
+	}
+	transport, err := minio.DefaultTransport(!cfg.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: s3 transport: %w", err)
+	}
+	if cfg.CAFile != "" {
+		pool, err := tlsconfig.LoadCAPool(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("objectstore: s3: %w", err)
+		}
+		if transport.TLSClientConfig == nil {
+			transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		transport.TLSClientConfig.RootCAs = pool
+	}
+	return transport, nil
 }
 
 // checkEndpoint accepts HOST or HOST:PORT (IPv6 hosts in brackets) and
