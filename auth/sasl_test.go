@@ -382,6 +382,13 @@ func TestScramGS2FlagY(t *testing.T) {
 // gs2Header and returns client-final with channel binding cbind.
 func testClientFinal(t *testing.T, ex Exchange, m Mechanism, gs2Header, user, password, cbind string) string {
 	t.Helper()
+	return testClientFinalNonce(t, ex, m, gs2Header, user, password, cbind, func(n string) string { return n })
+}
+
+// testClientFinalNonce is testClientFinal with the combined nonce the
+// client sends back made by nonceOf from the server's.
+func testClientFinalNonce(t *testing.T, ex Exchange, m Mechanism, gs2Header, user, password, cbind string, nonceOf func(string) string) string {
+	t.Helper()
 	bare := "n=" + user + ",r=clientnonce"
 	serverFirst, _, err := ex.Step([]byte(gs2Header + bare))
 	if err != nil {
@@ -401,7 +408,7 @@ func testClientFinal(t *testing.T, ex Exchange, m Mechanism, gs2Header, user, pa
 	if err != nil {
 		t.Fatal(err)
 	}
-	withoutProof := "c=" + cbind + ",r=" + nonce
+	withoutProof := "c=" + cbind + ",r=" + nonceOf(nonce)
 	clientKey := hmacSum(m, sp, []byte("Client Key"))
 	storedKey, _ := deriveKeys(m, sp)
 	proof := hmacSum(m, storedKey, []byte(bare+","+string(serverFirst)+","+withoutProof))
@@ -409,6 +416,30 @@ func testClientFinal(t *testing.T, ex Exchange, m Mechanism, gs2Header, user, pa
 		proof[i] ^= clientKey[i]
 	}
 	return withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
+}
+
+// TestScramLibrdkafkaNonce: librdkafka before 2.6.1 (Debian's kcat and
+// confluent-kafka-python) sends its client nonce twice before the server's;
+// that form is accepted, and no other prefix is.
+func TestScramLibrdkafkaNonce(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		nonceOf func(string) string
+		wantErr error
+	}{
+		{"as sent", func(n string) string { return n }, nil},
+		{"client nonce twice", func(n string) string { return "clientnonce" + n }, nil},
+		{"another prefix", func(n string) string { return "x" + n }, ErrAuthenticationFailed},
+		{"client nonce three times", func(n string) string { return "clientnonceclientnonce" + n }, ErrAuthenticationFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ex, _ := NewExchange(ScramSHA256.String(), testLookup())
+			final := testClientFinalNonce(t, ex, ScramSHA256, "n,,", "alice", "alice-secret", "biws", tt.nonceOf)
+			if _, _, err := ex.Step([]byte(final)); !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
 }
 
 func TestPlainMessages(t *testing.T) {

@@ -40,7 +40,10 @@ func randomNonce() (string, error) {
 // carried through to the proof check with a fake credential instead of
 // failing at client-first; the gs2 flag "y" is accepted as RFC 5802 asks;
 // the channel-binding attribute is checked against the gs2 header; the
-// nonce must equal the combined nonce, not merely end with the server's.
+// nonce must equal the combined nonce, not merely end with the server's —
+// or be librdkafka's before 2.6.1, which repeats the client nonce
+// (cnonce+cnonce+snonce; its issue 4895), still bound to this exchange by
+// both nonces. Debian's kcat and confluent-kafka-python send that.
 type scramExchange struct {
 	mech   Mechanism
 	lookup Lookup
@@ -56,6 +59,7 @@ type scramExchange struct {
 	clientFirstBare string
 	serverFirst     string
 	fullNonce       string
+	librdkafkaNonce string // cnonce+fullNonce, what librdkafka before 2.6.1 sends
 }
 
 var _ Exchange = (*scramExchange)(nil)
@@ -188,6 +192,7 @@ func (e *scramExchange) clientFirst(msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	e.fullNonce = cnonce + snonce
+	e.librdkafkaNonce = cnonce + e.fullNonce
 	e.serverFirst = "r=" + e.fullNonce +
 		",s=" + base64.StdEncoding.EncodeToString(e.cred.Salt) +
 		",i=" + strconv.Itoa(int(e.cred.Iterations))
@@ -225,7 +230,7 @@ func (e *scramExchange) clientFinal(msg []byte) ([]byte, error) {
 	if !e.channelBindingOK(string(cbind)) {
 		return nil, fmt.Errorf("%w: %s channel binding does not match the gs2 header", ErrAuthenticationFailed, e.mech)
 	}
-	if fields[1][2:] != e.fullNonce {
+	if n := fields[1][2:]; n != e.fullNonce && n != e.librdkafkaNonce {
 		return nil, fmt.Errorf("%w: %s nonce does not match", ErrAuthenticationFailed, e.mech)
 	}
 
