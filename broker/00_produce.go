@@ -22,7 +22,9 @@ package broker
 //     manifest committed in etcd (the high watermark passed it).
 // Transactional batches are rejected (transactions are not implemented), and
 // so are produces to the internal topic __consumer_offsets
-// (INVALID_TOPIC_EXCEPTION, as in Kafka).
+// (INVALID_TOPIC_EXCEPTION, as in Kafka). Each topic needs WRITE
+// (TOPIC_AUTHORIZATION_FAILED for its partitions, before its existence is
+// looked at).
 
 import (
 	"context"
@@ -69,6 +71,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID)
+		allowed := c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -77,6 +80,8 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 			switch {
 			case b.isClosing():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.Meta.Name == metadata.OffsetsTopic:

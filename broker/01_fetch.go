@@ -12,7 +12,9 @@ package broker
 // a commit lands. Fetch sessions (v7+) are not kept: the response session id
 // is 0, which clients treat as "send full requests". read_committed reads the
 // same as read_uncommitted (no transactions). Offsets outside [log start,
-// high watermark] get OFFSET_OUT_OF_RANGE. Fetch only reads: it runs whole,
+// high watermark] get OFFSET_OUT_OF_RANGE. Each topic needs READ
+// (TOPIC_AUTHORIZATION_FAILED for its partitions; by topic id, an unknown id
+// stays UNKNOWN_TOPIC_ID). Fetch only reads: it runs whole,
 // long poll included, concurrently with the connection's later requests
 // (conn.go).
 
@@ -29,9 +31,22 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, resp *kms
 	b := c.srv
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(maxWait)
+	// Decided once: a long poll answers with the rights it started with.
+	denied := make([]bool, len(req.Topics))
+	for i, rt := range req.Topics {
+		name := rt.Topic
+		if req.Version >= 13 {
+			t := b.topics.Resolve(true, rt.Topic, rt.TopicID)
+			if t == nil {
+				continue // UNKNOWN_TOPIC_ID, whatever the rights
+			}
+			name = t.Meta.Name
+		}
+		denied[i] = !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)
+	}
 	for {
 		signal := b.topics.CommitSignal()
-		size := b.fetchOnce(ctx, req, resp)
+		size := b.fetchOnce(ctx, req, resp, denied)
 		remaining := time.Until(deadline)
 		if size >= int(req.MinBytes) || remaining <= 0 || b.isClosing() {
 			return
@@ -49,8 +64,9 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, resp *kms
 }
 
 // fetchOnce reads what req asks for into resp, replacing what an earlier
-// round put there, and returns the bytes of records it holds.
-func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) int {
+// round put there, and returns the bytes of records it holds. The topics
+// denied[i] are answered TOPIC_AUTHORIZATION_FAILED.
+func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, denied []bool) int {
 	resp.Topics = nil
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 {
@@ -58,8 +74,8 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 	}
 	// Partitions are read one after another; start the object-store reads
 	// of all of them first, so that their GETs overlap.
-	for _, rt := range req.Topics {
-		if t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil {
+	for i, rt := range req.Topics {
+		if t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil && !denied[i] {
 			for _, rp := range rt.Partitions {
 				if p := t.Partition(rp.Partition); p != nil {
 					p.Prefetch(b.reader, rp.FetchOffset, int(min(rp.PartitionMaxBytes, int32(maxBytes))))
@@ -68,7 +84,7 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 		}
 	}
 	total := 0
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID)
@@ -80,6 +96,8 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case denied[i]:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

@@ -18,6 +18,9 @@ package broker
 // the other partitions carry on. Errors reading the log remain
 // KAFKA_STORAGE_ERROR.
 //
+// Each topic needs DESCRIBE (TOPIC_AUTHORIZATION_FAILED for its
+// partitions, before its existence is looked at).
+//
 // ListOffsets only reads, and may read the object store: it runs whole
 // concurrently with the connection's later requests (conn.go).
 
@@ -36,11 +39,14 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topics.Topic(rt.Topic)
+		allowed := c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp = -1, -1
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:

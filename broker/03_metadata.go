@@ -12,6 +12,12 @@ package broker
 // partition whose leadership is not yet acquired, or not yet loaded by this
 // broker, reports LEADER_NOT_AVAILABLE.
 // Topic ids are returned from v10; requests by topic id (v10+) are resolved.
+// Topics the principal may not DESCRIBE are left out of an all-topics
+// answer and answer TOPIC_AUTHORIZATION_FAILED when named (with no id when
+// named, no name when asked by id); auto-creation needs CREATE on the
+// cluster or the topic (else TOPIC_AUTHORIZATION_FAILED). Authorized
+// operations (v8+) are filled in when asked, the cluster's only with
+// DESCRIBE on it (else 0), as in Kafka.
 
 import (
 	"cmp"
@@ -23,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/acl"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
 )
@@ -32,14 +39,35 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, res
 	v, _ := b.topics.View()
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.controllerID(v)
-	resp.Brokers = b.metadataBrokers(v)
+	resp.Brokers = b.metadataBrokers(v, c.listener)
+
+	if req.IncludeClusterAuthorizedOperations && req.Version <= 10 {
+		resp.AuthorizedOperations = 0
+		if c.allowedOnCluster(kmsg.ACLOperationDescribe) {
+			resp.AuthorizedOperations = b.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+		}
+	}
+	// withOps adds the topic's authorized operations when the request asks.
+	withOps := func(mt kmsg.MetadataResponseTopic) kmsg.MetadataResponseTopic {
+		if req.IncludeTopicAuthorizedOperations && mt.Topic != nil {
+			mt.AuthorizedOperations = b.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeTopic, *mt.Topic)
+		}
+		return mt
+	}
+	describe := func(name string) bool { return c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) }
+	denied := func(name *string, id [16]byte, internal bool) kmsg.MetadataResponseTopic {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic, mt.TopicID, mt.IsInternal = name, id, internal
+		mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		return mt
+	}
 
 	allowCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
-	var topics []*partition.Topic
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		topics = b.topics.Topics()
-		for _, t := range topics {
-			resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
+		for _, t := range b.topics.Topics() {
+			if describe(t.Meta.Name) {
+				resp.Topics = append(resp.Topics, withOps(b.metadataTopic(v, t)))
+			}
 		}
 		return
 	}
@@ -48,17 +76,31 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, res
 		var err error
 		switch {
 		case rt.Topic != nil:
-			t, err = b.topics.Lookup(ctx, *rt.Topic)
+			name := *rt.Topic
+			if !describe(name) {
+				// Existence is not revealed, nor the id.
+				resp.Topics = append(resp.Topics, denied(rt.Topic, [16]byte{}, false))
+				continue
+			}
+			t, err = b.topics.Lookup(ctx, name)
 			if errors.Is(err, metadata.ErrUnknownTopic) && allowCreate {
-				t, err = b.createTopic(ctx, *rt.Topic, b.cfg.DefaultPartitions, nil)
+				if !c.allowedOnCluster(kmsg.ACLOperationCreate) && !c.allowed(kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, name) {
+					resp.Topics = append(resp.Topics, denied(rt.Topic, [16]byte{}, name == metadata.OffsetsTopic))
+					continue
+				}
+				t, err = b.createTopic(ctx, name, b.cfg.DefaultPartitions, nil)
 				if errors.Is(err, metadata.ErrTopicExists) {
-					t, err = b.topics.Lookup(ctx, *rt.Topic)
+					t, err = b.topics.Lookup(ctx, name)
 				}
 			}
 		default:
 			t = b.topics.TopicByID(metadata.TopicID(rt.TopicID))
 			if t == nil {
 				err = kerr.UnknownTopicID
+			} else if !describe(t.Meta.Name) {
+				// Ids are not secret; the name is not given.
+				resp.Topics = append(resp.Topics, denied(nil, rt.TopicID, false))
+				continue
 			}
 		}
 		if err == nil {
@@ -79,10 +121,10 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, res
 					b.log.Warn("metadata: topic lookup", "error", err)
 				}
 			}
-			resp.Topics = append(resp.Topics, mt)
+			resp.Topics = append(resp.Topics, withOps(mt))
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(v, t))
+		resp.Topics = append(resp.Topics, withOps(b.metadataTopic(v, t)))
 	}
 }
 
@@ -95,15 +137,21 @@ func (b *server) controllerID(v *metadata.View) int32 {
 	return v.Controller
 }
 
-func (b *server) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker {
+// metadataBrokers lists the live brokers with the addresses they advertise
+// on listener ln, as Kafka does: a broker without that listener is left out.
+func (b *server) metadataBrokers(v *metadata.View, ln *listener) []kmsg.MetadataResponseBroker {
 	live := slices.SortedFunc(maps.Values(v.Brokers), func(x, y metadata.Broker) int { return cmp.Compare(x.ID, y.ID) })
 	if _, ok := v.Brokers[b.id]; !ok {
 		// Registration not visible yet (or lost): still describe ourselves.
-		live = append(live, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: b.cfg.Rack})
+		live = append(live, b.registration())
 	}
 	out := make([]kmsg.MetadataResponseBroker, 0, len(live))
 	for _, lb := range live {
-		host, port := splitHostPort(lb.Addr)
+		addr, ok := b.brokerAddr(v, lb.ID, ln)
+		if !ok {
+			continue
+		}
+		host, port := splitHostPort(addr)
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = lb.ID, host, port
 		if lb.Rack != "" {
@@ -113,6 +161,18 @@ func (b *server) metadataBrokers(v *metadata.View) []kmsg.MetadataResponseBroker
 		out = append(out, mb)
 	}
 	return out
+}
+
+// brokerAddr is the address broker id advertises on listener ln.
+func (b *server) brokerAddr(v *metadata.View, id int32, ln *listener) (string, bool) {
+	if id == b.id {
+		return ln.advertised, true
+	}
+	lb, live := v.Brokers[id]
+	if !live {
+		return "", false
+	}
+	return lb.ListenerAddr(ln.Name)
 }
 
 func (b *server) metadataTopic(v *metadata.View, t *partition.Topic) kmsg.MetadataResponseTopic {

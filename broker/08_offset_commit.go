@@ -16,9 +16,11 @@ package broker
 // not exist gets GROUP_ID_NOT_FOUND (ILLEGAL_GENERATION before v9). Each
 // partition gets its own code: UNKNOWN_TOPIC_OR_PARTITION for a topic or
 // partition that does not exist, OFFSET_METADATA_TOO_LARGE past 4 KiB of
-// metadata (Kafka's offset.metadata.max.bytes). Deviation: the retention
-// time of v2-v4 is ignored; committed offsets are kept until the group is
-// deleted.
+// metadata (Kafka's offset.metadata.max.bytes). It needs READ on the group
+// (GROUP_AUTHORIZATION_FAILED for every partition, and the group is not
+// touched) and READ on each topic (TOPIC_AUTHORIZATION_FAILED for its
+// partitions). Deviation: the retention time of v2-v4 is ignored;
+// committed offsets are kept until the group is deleted.
 
 import (
 	"context"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 // handleOffsetCommit validates the commit and queues its write in the
@@ -40,13 +43,28 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	// codes[i][j] is the answer for req.Topics[i].Partitions[j]; the
 	// partitions left at -1 are committed.
 	codes := make([][]int16, len(req.Topics))
+	if !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		for i, rt := range req.Topics {
+			codes[i] = make([]int16, len(rt.Partitions))
+			for j := range codes[i] {
+				codes[i][j] = kerr.GroupAuthorizationFailed.Code
+			}
+		}
+		return func(context.Context) kmsg.Response { return offsetCommitResponse(req, codes, nil) }
+	}
 	now := time.Now().UnixMilli()
 	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
 	for i, rt := range req.Topics {
 		codes[i] = make([]int16, len(rt.Partitions))
-		t, _ := b.topics.Lookup(c.ctx, rt.Topic)
+		allowed := c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
+		var t *partition.Topic
+		if allowed {
+			t, _ = b.topics.Lookup(c.ctx, rt.Topic)
+		}
 		for j, rp := range rt.Partitions {
 			switch {
+			case !allowed:
+				codes[i][j] = kerr.TopicAuthorizationFailed.Code
 			case t == nil || t.Meta.Name == metadata.OffsetsTopic || t.Partition(rp.Partition) == nil:
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			case rp.Metadata != nil && len(*rp.Metadata) > coordinator.MaxOffsetMetadata:
@@ -85,24 +103,30 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 		if err != nil {
 			code = asKerr(err)
 		}
-		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for i, rt := range req.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for j, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = codes[i][j]
-				if sp.ErrorCode == -1 {
-					sp.ErrorCode = 0
-					if code != nil {
-						sp.ErrorCode = code.Code
-					}
-				}
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp
+		return offsetCommitResponse(req, codes, code)
 	}
+}
+
+// offsetCommitResponse answers each partition with its code in codes, or,
+// where that is -1 (committed), with code (nil: no error).
+func offsetCommitResponse(req *kmsg.OffsetCommitRequest, codes [][]int16, code *kerr.Error) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for i, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for j, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = codes[i][j]
+			if sp.ErrorCode == -1 {
+				sp.ErrorCode = 0
+				if code != nil {
+					sp.ErrorCode = code.Code
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }

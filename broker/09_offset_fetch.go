@@ -9,12 +9,17 @@ package broker
 // (there are no transactions), so require_stable changes nothing. It
 // answers once the commits queued by the connection's earlier requests
 // have landed, so a commit followed by an OffsetFetch reads the commit
-// (conn.go).
+// (conn.go). A group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED: for the
+// group from v8, at the top level from v2, on each partition asked for
+// before), each topic asked for DESCRIBE (TOPIC_AUTHORIZATION_FAILED for its
+// partitions); the topics the principal may not DESCRIBE are left out of
+// an answer with every offset.
 
 import (
 	"context"
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
@@ -32,6 +37,34 @@ type fetchedOffset struct {
 	partition int32
 	o         metadata.CommittedOffset
 	found     bool
+	code      int16
+}
+
+// missingOffset is the answer for a partition without a committed offset.
+var missingOffset = metadata.CommittedOffset{Offset: -1, LeaderEpoch: -1, Metadata: kmsg.StringPtr("")}
+
+// addFailed answers every partition of topic with code.
+func (f *fetchedOffsets) addFailed(topic string, parts []int32, code int16) {
+	f.parts[topic] = nil
+	for _, p := range parts {
+		f.parts[topic] = append(f.parts[topic], fetchedOffset{partition: p, o: missingOffset, code: code})
+	}
+}
+
+// sort orders f's topics and their partitions, and gives each offset
+// metadata (null is not sent).
+func (f *fetchedOffsets) sort() {
+	f.topics = f.topics[:0]
+	for topic, ps := range f.parts {
+		f.topics = append(f.topics, topic)
+		sort.Slice(ps, func(i, j int) bool { return ps[i].partition < ps[j].partition })
+		for i := range ps {
+			if ps[i].o.Metadata == nil {
+				ps[i].o.Metadata = kmsg.StringPtr("")
+			}
+		}
+	}
+	sort.Strings(f.topics)
 }
 
 func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
@@ -49,15 +82,42 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest,
 		}
 		groups = []kmsg.OffsetFetchRequestGroup{rg}
 	}
+	describe := func(rt kmsg.ACLResourceType, name string) bool { return c.allowed(kmsg.ACLOperationDescribe, rt, name) }
 	for _, rg := range groups {
-		var want map[string][]int32
-		if rg.Topics != nil {
-			want = map[string][]int32{}
-			for _, rt := range rg.Topics {
-				want[rt.Topic] = append(want[rt.Topic], rt.Partitions...)
+		var f fetchedOffsets
+		if !describe(kmsg.ACLResourceTypeGroup, rg.Group) {
+			f = fetchedOffsets{code: kerr.GroupAuthorizationFailed.Code, parts: map[string][]fetchedOffset{}}
+			if req.Version < 2 { // no group-level code: each partition asked for carries it
+				for _, rt := range rg.Topics {
+					f.addFailed(rt.Topic, rt.Partitions, f.code)
+				}
+			}
+		} else {
+			var want map[string][]int32
+			denied := map[string][]int32{}
+			if rg.Topics != nil {
+				want = map[string][]int32{}
+				for _, rt := range rg.Topics {
+					if describe(kmsg.ACLResourceTypeTopic, rt.Topic) {
+						want[rt.Topic] = append(want[rt.Topic], rt.Partitions...)
+					} else {
+						denied[rt.Topic] = append(denied[rt.Topic], rt.Partitions...)
+					}
+				}
+			}
+			f = c.srv.fetchOffsets(rg.Group, want)
+			if want == nil {
+				for topic := range f.parts {
+					if !describe(kmsg.ACLResourceTypeTopic, topic) {
+						delete(f.parts, topic)
+					}
+				}
+			}
+			for topic, parts := range denied {
+				f.addFailed(topic, parts, kerr.TopicAuthorizationFailed.Code)
 			}
 		}
-		f := c.srv.fetchOffsets(rg.Group, want)
+		f.sort()
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group, g.ErrorCode = rg.Group, f.code
 		for _, topic := range f.topics {
@@ -66,7 +126,8 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest,
 			for _, fo := range f.parts[topic] {
 				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = fo.partition, fo.o.Offset, fo.o.LeaderEpoch, fo.o.Metadata
-				if req.Version < 2 {
+				rp.ErrorCode = fo.code
+				if req.Version < 2 && f.code != 0 {
 					rp.ErrorCode = f.code // v0-v1 have no group-level code
 				}
 				rt.Partitions = append(rt.Partitions, rp)
@@ -92,10 +153,9 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest,
 }
 
 // fetchOffsets reads a group's committed offsets of the partitions in want,
-// or every one when want is nil.
+// or every one when want is nil; the caller sorts the answer.
 func (b *server) fetchOffsets(id string, want map[string][]int32) fetchedOffsets {
 	f := fetchedOffsets{parts: map[string][]fetchedOffset{}}
-	missing := metadata.CommittedOffset{Offset: -1, LeaderEpoch: -1, Metadata: kmsg.StringPtr("")}
 	err := b.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 		if want == nil {
 			if g == nil {
@@ -108,11 +168,11 @@ func (b *server) fetchOffsets(id string, want map[string][]int32) fetchedOffsets
 		}
 		for topic, parts := range want {
 			for _, p := range parts {
-				fo := fetchedOffset{partition: p, o: missing}
+				fo := fetchedOffset{partition: p, o: missingOffset}
 				if g != nil {
 					fo.o, fo.found = g.Offset(metadata.GroupPartition{Topic: topic, Partition: p})
 					if !fo.found {
-						fo.o = missing
+						fo.o = missingOffset
 					}
 				}
 				f.parts[topic] = append(f.parts[topic], fo)
@@ -122,21 +182,8 @@ func (b *server) fetchOffsets(id string, want map[string][]int32) fetchedOffsets
 	if err != nil {
 		f.code = kerrCode(err)
 		for topic, parts := range want { // every partition asked for, with the error
-			f.parts[topic] = nil
-			for _, p := range parts {
-				f.parts[topic] = append(f.parts[topic], fetchedOffset{partition: p, o: missing})
-			}
+			f.addFailed(topic, parts, 0)
 		}
 	}
-	for topic, ps := range f.parts {
-		f.topics = append(f.topics, topic)
-		sort.Slice(ps, func(i, j int) bool { return ps[i].partition < ps[j].partition })
-		for i := range ps {
-			if ps[i].o.Metadata == nil {
-				ps[i].o.Metadata = kmsg.StringPtr("")
-			}
-		}
-	}
-	sort.Strings(f.topics)
 	return f
 }

@@ -8,6 +8,8 @@ package broker
 // without a leader gets COORDINATOR_NOT_AVAILABLE, and the client retries.
 // Transaction coordinators (key type 1) are answered the same way, though
 // transactions are not implemented; other key types get INVALID_REQUEST.
+// Each key needs DESCRIBE on its group (GROUP_AUTHORIZATION_FAILED) or
+// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -27,7 +29,15 @@ func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinator
 	for _, key := range keys {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key, rc.NodeID, rc.Port = key, -1, -1
-		code := c.srv.coordinatorOf(v, req.CoordinatorType, key, &rc)
+		var code *kerr.Error
+		switch {
+		case req.CoordinatorType == 0 && !c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key):
+			code = kerr.GroupAuthorizationFailed
+		case req.CoordinatorType == 1 && !c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key):
+			code = kerr.TransactionalIDAuthorizationFailed
+		default:
+			code = c.srv.coordinatorOf(v, c.listener, req.CoordinatorType, key, &rc)
+		}
 		if code != nil {
 			msg := code.Message
 			rc.ErrorCode, rc.ErrorMessage = code.Code, &msg
@@ -42,7 +52,7 @@ func handleFindCoordinator(_ context.Context, c *conn, req *kmsg.FindCoordinator
 }
 
 // coordinatorOf fills rc with the broker that coordinates key.
-func (b *server) coordinatorOf(v *metadata.View, keyType int8, key string, rc *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
+func (b *server) coordinatorOf(v *metadata.View, ln *listener, keyType int8, key string, rc *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
 	if keyType != 0 && keyType != 1 {
 		return kerr.InvalidRequest
 	}
@@ -54,12 +64,8 @@ func (b *server) coordinatorOf(v *metadata.View, keyType int8, key string, rc *k
 	if !ok {
 		return kerr.CoordinatorNotAvailable
 	}
-	addr := ""
-	if l.Broker == b.id {
-		addr = b.advAddr
-	} else if lb, live := v.Brokers[l.Broker]; live {
-		addr = lb.Addr
-	} else {
+	addr, ok := b.brokerAddr(v, l.Broker, ln)
+	if !ok {
 		return kerr.CoordinatorNotAvailable
 	}
 	rc.NodeID = l.Broker

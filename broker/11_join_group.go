@@ -11,8 +11,10 @@ package broker
 // response waits until the rebalance completes: every member rejoined, or
 // the longest rebalance timeout passed. Session timeouts must be within
 // Kafka's default group.min/max.session.timeout.ms (6 s to 30 min).
-// Deviation: no group.initial.rebalance.delay.ms; the first members of a
-// new group may see one more rebalance than on Kafka.
+// It needs READ on the group (GROUP_AUTHORIZATION_FAILED, checked before
+// anything else, so the group is not created). Deviation: no
+// group.initial.rebalance.delay.ms; the first members of a new group may
+// see one more rebalance than on Kafka.
 
 import (
 	"context"
@@ -35,6 +37,9 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Resp
 	}
 	// Checked before the group is created, so that a bad join leaves nothing.
 	switch st := req.SessionTimeoutMillis; {
+	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
+		resp.MemberID = "" // as Kafka answers
+		return answer(kerr.GroupAuthorizationFailed)
 	case req.Group == "":
 		return answer(kerr.InvalidGroupID)
 	case st < coordinator.MinSessionTimeoutMs || st > coordinator.MaxSessionTimeoutMs:

@@ -5,7 +5,8 @@ package broker
 // Keeps a member's session alive. A member of an old generation gets
 // ILLEGAL_GENERATION, an unknown one UNKNOWN_MEMBER_ID, a stale static
 // instance FENCED_INSTANCE_ID; during a rebalance every member gets
-// REBALANCE_IN_PROGRESS, which is how it learns to rejoin.
+// REBALANCE_IN_PROGRESS, which is how it learns to rejoin. It needs READ on
+// the group (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -17,7 +18,11 @@ import (
 )
 
 func handleHeartbeat(_ context.Context, c *conn, req *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse) {
-	if req.Group == "" {
+	switch {
+	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return
 	}

@@ -5,7 +5,8 @@ package broker
 // Each member that leaves is removed at once and the group rebalances, so
 // that the others take its partitions without waiting for its session
 // timeout. Each member of a batch gets its own error code (UNKNOWN_MEMBER_ID,
-// FENCED_INSTANCE_ID).
+// FENCED_INSTANCE_ID). It needs READ on the group (GROUP_AUTHORIZATION_FAILED
+// for the whole request, and no member leaves).
 
 import (
 	"context"
@@ -21,7 +22,11 @@ func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest, r
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
-	if req.Group == "" {
+	switch {
+	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return
 	}

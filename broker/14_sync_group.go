@@ -7,7 +7,8 @@ package broker
 // if the group rebalances again first). The assignment is opaque: range,
 // round-robin, sticky and cooperative-sticky all run in the clients. The
 // completed generation is written to etcd so that a new coordinator resumes
-// it.
+// it. It needs READ on the group (GROUP_AUTHORIZATION_FAILED, and the group
+// is not touched).
 
 import (
 	"context"
@@ -23,7 +24,11 @@ import (
 func handleSyncGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
 	req := kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	if req.Group == "" {
+	switch {
+	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return func(context.Context) kmsg.Response { return resp }
+	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return func(context.Context) kmsg.Response { return resp }
 	}

@@ -5,13 +5,15 @@ package broker
 // Each group's state, protocol and members (with their metadata for the
 // chosen protocol and their assignment), from the coordinator. A group the
 // coordinator does not have is "Dead" with no members, as in Kafka; a group
-// this broker does not coordinate gets NOT_COORDINATOR. Authorized
-// operations are not reported (no ACLs). It answers once the group writes
-// queued by the connection's earlier requests have landed (conn.go).
+// this broker does not coordinate gets NOT_COORDINATOR. Each group needs
+// DESCRIBE (GROUP_AUTHORIZATION_FAILED, with no state); its authorized
+// operations are reported when asked (v3+). It answers once the group
+// writes queued by the connection's earlier requests have landed (conn.go).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
@@ -20,7 +22,16 @@ import (
 func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
 	for _, id := range req.Groups {
 		dg := kmsg.NewDescribeGroupsResponseGroup()
-		dg.Group, dg.State = id, coordinator.StateDead.String()
+		dg.Group = id
+		if !c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, id) {
+			dg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		dg.State = coordinator.StateDead.String()
+		if req.IncludeAuthorizedOperations {
+			dg.AuthorizedOperations = c.srv.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeGroup, id)
+		}
 		err := c.srv.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 			if g == nil {
 				return

@@ -5,8 +5,10 @@ package broker
 // Lists the groups this broker coordinates, as Kafka does: an admin client
 // asks every broker. Every group is a classic group. While a shard is still
 // loading, the groups of the others are listed with
-// COORDINATOR_LOAD_IN_PROGRESS. It answers once the group writes queued by
-// the connection's earlier requests (a DeleteGroups) have landed (conn.go).
+// COORDINATOR_LOAD_IN_PROGRESS. With DESCRIBE on the cluster every group is
+// listed, otherwise only those the principal may DESCRIBE, as in Kafka. It
+// answers once the group writes queued by the connection's earlier
+// requests (a DeleteGroups) have landed (conn.go).
 
 import (
 	"context"
@@ -26,7 +28,11 @@ func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest, r
 	if loading {
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	}
+	all := c.allowedOnCluster(kmsg.ACLOperationDescribe)
 	for _, g := range groups {
+		if !all && !c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g.ID) {
+			continue
+		}
 		state := g.State.String()
 		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, state) }) {
 			continue

@@ -9,6 +9,10 @@ package broker
 // from the object store, not from broker replicas. Manual replica assignments
 // are rejected (INVALID_REPLICA_ASSIGNMENT). ValidateOnly checks without
 // creating. v5+ returns the topic's configs and partition count, v7 its id.
+// Each topic needs CREATE on the cluster or on the topic
+// (TOPIC_AUTHORIZATION_FAILED); its configs, partition count and
+// replication factor are returned only with DESCRIBE_CONFIGS on it (else
+// its config error code is TOPIC_AUTHORIZATION_FAILED), as in Kafka.
 
 import (
 	"context"
@@ -34,6 +38,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	clusterCreate := c.allowedOnCluster(kmsg.ACLOperationCreate)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -60,6 +65,8 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 		switch {
 		case seen[rt.Topic] > 1:
 			fail(kerr.InvalidRequest, "topic "+rt.Topic+" appears more than once in the request")
+		case !clusterCreate && !c.allowed(kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, rt.Topic):
+			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
 		case validTopicName(rt.Topic) != "":
 			fail(kerr.InvalidTopicException, validTopicName(rt.Topic))
 		case len(rt.ReplicaAssignment) > 0:
@@ -86,7 +93,11 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 				st.TopicID = t.Meta.ID
 			}
 		}
-		if st.ErrorCode == 0 {
+		switch {
+		case st.ErrorCode != 0:
+		case !c.allowed(kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, rt.Topic):
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		default:
 			st.NumPartitions, st.ReplicationFactor = partitions, 1
 			for _, name := range partition.TopicConfigNames() {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()

@@ -5,7 +5,10 @@ package broker
 // Removes the topic and all its partition keys (leaders, manifests, states)
 // from etcd; its objects are left for garbage collection. Unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); the internal topic
-// __consumer_offsets gets INVALID_TOPIC_EXCEPTION.
+// __consumer_offsets gets INVALID_TOPIC_EXCEPTION. Each topic needs DELETE on
+// the cluster or on the topic (TOPIC_AUTHORIZATION_FAILED); as in Kafka,
+// only a principal that may DESCRIBE the topic learns that it does not
+// exist, and one asking by id learns its name.
 
 import (
 	"context"
@@ -29,6 +32,7 @@ func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequ
 			targets = append(targets, rt)
 		}
 	}
+	clusterDelete := c.allowedOnCluster(kmsg.ACLOperationDelete)
 	for _, rt := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -40,6 +44,18 @@ func handleDeleteTopics(ctx context.Context, c *conn, req *kmsg.DeleteTopicsRequ
 			st.Topic = &name
 		} else {
 			st.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !clusterDelete && !c.allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, name) {
+			describable := c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			switch _, err := b.topics.Lookup(ctx, name); {
+			case rt.Topic == nil && !describable:
+				st.Topic = nil // the name is not revealed
+			case rt.Topic != nil && describable && errors.Is(err, metadata.ErrUnknownTopic):
+				st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}

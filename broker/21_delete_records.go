@@ -10,7 +10,8 @@ package broker
 // left for garbage collection. An offset above the high watermark gets
 // OFFSET_OUT_OF_RANGE; one below the log start changes nothing and returns
 // the current low watermark. Only the leader
-// answers (NOT_LEADER_OR_FOLLOWER elsewhere).
+// answers (NOT_LEADER_OR_FOLLOWER elsewhere). Each topic needs DELETE
+// (TOPIC_AUTHORIZATION_FAILED for its partitions).
 
 import (
 	"context"
@@ -34,11 +35,14 @@ func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRe
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		t := b.topics.Topic(rt.Topic)
+		allowed := c.allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
 			p := t.Partition(rp.Partition)
 			switch {
+			case !allowed:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case t.Meta.Name == metadata.OffsetsTopic:

@@ -7,14 +7,20 @@ package broker
 // producer's sequence state lives with each partition and is committed with
 // its manifest, so deduplication survives restarts. A transactional id gets
 // INVALID_REQUEST: transactions are not implemented (and not advertised).
+// As in Kafka, a transactional id needs WRITE on it
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and an idempotent producer needs
+// IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+// (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/acl"
 	"github.com/strata-io/strata/metadata"
 )
 
@@ -69,8 +75,15 @@ func (pi *producerIDs) get(ctx context.Context, store *metadata.Store) (int64, e
 
 func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
+	switch txn := req.TransactionalID; {
+	case txn != nil && !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *txn):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	case txn != nil:
 		resp.ErrorCode = kerr.InvalidRequest.Code
+		return
+	case !c.allowedOnCluster(kmsg.ACLOperationIdempotentWrite) && !c.writesSomeTopic():
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return
 	}
 	id, err := c.srv.prodID.get(ctx, c.srv.store)
@@ -80,4 +93,75 @@ func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerID
 		return
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
+}
+
+// writesSomeTopic reports whether the principal may WRITE some topic, as
+// Kafka's Authorizer.authorizeByResourceType decides it (KIP-679), which
+// package acl does not offer: an ALLOW of WRITE (or ALL) on any literal or
+// prefixed topic pattern for the principal (or User:*) and the host (or
+// *), unless a DENY of the literal wildcard, of the same literal name, or
+// of a prefix of the name takes it back (a DENY of the wildcard takes back
+// everything). It reads the whole binding set,
+// which only InitProducerId does, once per producer.
+func (c *conn) writesSomeTopic() bool {
+	const op, rt = kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic
+	// Kafka's probe of a name no binding is likely to name: it allows super
+	// users, and everyone when no binding applies and
+	// allow.everyone.if.no.acl.found is on.
+	if c.allowed(op, rt, "hardcode") {
+		return true
+	}
+	bs := c.srv.authz.Bindings().Matching(acl.Filter{
+		ResourceType: rt,
+		PatternType:  kmsg.ACLResourcePatternTypeAny,
+		Operation:    kmsg.ACLOperationAny,
+		Permission:   kmsg.ACLPermissionTypeAny,
+	})
+	type pattern struct {
+		typ  kmsg.ACLResourcePatternType
+		name string
+	}
+	wildcard := pattern{kmsg.ACLResourcePatternTypeLiteral, acl.WildcardResource}
+	allowed, denied := map[pattern]bool{}, map[pattern]bool{}
+	for _, b := range bs {
+		switch {
+		case b.Principal != c.id.name && b.Principal != acl.WildcardPrincipal,
+			b.Host != acl.WildcardHost && !sameHost(b.Host, c.id.host),
+			b.Operation != op && b.Operation != kmsg.ACLOperationAll:
+			continue
+		}
+		p := pattern{b.PatternType, b.ResourceName}
+		switch b.Permission {
+		case kmsg.ACLPermissionTypeDeny:
+			if p == wildcard {
+				return false
+			}
+			denied[p] = true
+		case kmsg.ACLPermissionTypeAllow:
+			allowed[p] = true
+		}
+	}
+	if allowed[wildcard] {
+		return true
+	}
+	for p := range allowed {
+		if p.typ == kmsg.ACLResourcePatternTypeLiteral && denied[p] {
+			continue
+		}
+		dominated := false
+		for n := 1; n <= len(p.name) && !dominated; n++ {
+			dominated = denied[pattern{kmsg.ACLResourcePatternTypePrefixed, p.name[:n]}]
+		}
+		if !dominated {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHost reports whether a binding's host names the client's address
+// (in netip's canonical form, as c.id.host holds it).
+func sameHost(bindingHost, clientHost string) bool {
+	a, err := netip.ParseAddr(bindingHost)
+	return err == nil && a.Unmap().String() == clientHost
 }

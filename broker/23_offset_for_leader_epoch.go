@@ -11,6 +11,7 @@ package broker
 // is at or past the consumer's position. Epochs older than the history kept
 // (128 epochs) answer with the requested epoch and the oldest known start,
 // as Kafka does. The current leader epoch is checked as Fetch does (v2+).
+// Each topic needs DESCRIBE (TOPIC_AUTHORIZATION_FAILED for its partitions).
 
 import (
 	"context"
@@ -24,12 +25,15 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForL
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		t := c.srv.topics.Topic(rt.Topic)
+		allowed := c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p := t.Partition(rp.Partition)
-			if p == nil {
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else if _, err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
 				sp.ErrorCode = kerrCode(err)

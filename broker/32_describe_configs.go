@@ -6,7 +6,9 @@ package broker
 // on the topic (source DYNAMIC_TOPIC_CONFIG) or Kafka's default (source
 // DEFAULT_CONFIG). Broker resources list the broker's read-only settings
 // that Kafka clients and tools ask for. Config synonyms are not returned;
-// documentation (v3+) is.
+// documentation (v3+) is. A topic's configs need DESCRIBE_CONFIGS on the
+// topic (TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -51,6 +53,11 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 			}
 			sr.Configs = append(sr.Configs, rc)
 		}
+		if e := c.configsDenied(kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName); e != nil {
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t, err := b.topics.Lookup(ctx, rr.ResourceName)
@@ -87,4 +94,21 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
+}
+
+// configsDenied returns the error for a config resource the principal may
+// not do op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on, or nil: as in Kafka, a
+// topic's configs need op on the topic, a broker's on the cluster.
+func (c *conn) configsDenied(op kmsg.ACLOperation, rt kmsg.ConfigResourceType, name string) *kerr.Error {
+	switch rt {
+	case kmsg.ConfigResourceTypeTopic:
+		if !c.allowed(op, kmsg.ACLResourceTypeTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !c.allowedOnCluster(op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	}
+	return nil
 }

@@ -5,7 +5,9 @@ package broker
 // Replaces the whole set of a topic's configs (Kafka's non-incremental
 // semantics: configs not named return to their defaults). Unknown names and
 // bad values get INVALID_CONFIG; broker resources are read-only here
-// (INVALID_REQUEST): broker settings are flags of `strata serve`.
+// (INVALID_REQUEST): broker settings are flags of `strata serve`. A topic
+// needs ALTER_CONFIGS on it (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS
+// on the cluster (CLUSTER_AUTHORIZATION_FAILED), checked first as in Kafka.
 
 import (
 	"context"
@@ -22,6 +24,11 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); e != nil {
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, brokerConfigsReadOnly)
 			resp.Resources = append(resp.Resources, sr)

@@ -4,7 +4,8 @@ package broker
 //
 // Raises a topic's partition count (INVALID_PARTITIONS when the count does not
 // grow or exceeds the limit); new partitions are led at once. Manual
-// assignments are rejected (INVALID_REPLICA_ASSIGNMENT).
+// assignments are rejected (INVALID_REPLICA_ASSIGNMENT). Each topic needs
+// ALTER (TOPIC_AUTHORIZATION_FAILED, before its existence is looked at).
 
 import (
 	"context"
@@ -22,6 +23,11 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if !c.allowed(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		err := b.addPartitions(ctx, rt.Topic, rt.Count, len(rt.Assignment) > 0, req.ValidateOnly)
 		var ke *kerr.Error
 		switch {

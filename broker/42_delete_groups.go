@@ -4,7 +4,8 @@ package broker
 //
 // Deletes a group without members and every offset it committed, from
 // etcd and from the coordinator. A group with members gets NON_EMPTY_GROUP,
-// one the coordinator does not have GROUP_ID_NOT_FOUND.
+// one the coordinator does not have GROUP_ID_NOT_FOUND. Each group needs
+// DELETE (GROUP_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -23,6 +24,10 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	codes := make([]*kerr.Error, len(req.Groups))
 	waits := make([]func(context.Context) error, len(req.Groups))
 	for i, id := range req.Groups {
+		if !c.allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, id) {
+			codes[i] = kerr.GroupAuthorizationFailed
+			continue
+		}
 		var s *coordinator.Shard
 		err := c.srv.groups.WithGroup(id, false, func(sh *coordinator.Shard, g *coordinator.Group) {
 			s = sh

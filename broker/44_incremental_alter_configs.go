@@ -5,7 +5,9 @@ package broker
 // SET, DELETE (back to the default), APPEND and SUBTRACT (for the list config
 // cleanup.policy) on topic configs; INVALID_CONFIG for unknown names, bad
 // values, or APPEND/SUBTRACT on a non-list config. Broker resources are
-// read-only (INVALID_REQUEST).
+// read-only (INVALID_REQUEST). A topic needs ALTER_CONFIGS on it
+// (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED), checked first as in Kafka.
 
 import (
 	"context"
@@ -25,6 +27,11 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); e != nil {
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, brokerConfigsReadOnly)
 			resp.Resources = append(resp.Resources, sr)

@@ -6,7 +6,9 @@ package broker
 // gets GROUP_ID_NOT_FOUND. While a consumer group has members, offsets of
 // topics they subscribe to are kept (GROUP_SUBSCRIBED_TO_TOPIC per
 // partition), as in Kafka; a group of another protocol type must be empty
-// (NON_EMPTY_GROUP).
+// (NON_EMPTY_GROUP). It needs DELETE on the group (GROUP_AUTHORIZATION_FAILED)
+// and READ on each topic (TOPIC_AUTHORIZATION_FAILED for its partitions,
+// whose offsets are kept).
 
 import (
 	"context"
@@ -24,6 +26,14 @@ import (
 func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	if !c.allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return func(context.Context) kmsg.Response { return resp }
+	}
+	readable := make([]bool, len(req.Topics))
+	for i, rt := range req.Topics {
+		readable[i] = c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
+	}
 	if err := c.awaitGroupWrites(); err != nil {
 		resp.ErrorCode = kerr.RequestTimedOut.Code
 		return func(context.Context) kmsg.Response { return resp }
@@ -48,6 +58,8 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			for _, rp := range rt.Partitions {
 				gp := metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}
 				switch _, ok := g.Offset(gp); {
+				case !readable[i]:
+					codes[i][rp.Partition] = kerr.TopicAuthorizationFailed.Code
 				case busy:
 					codes[i][rp.Partition] = kerr.GroupSubscribedToTopic.Code
 				case ok:

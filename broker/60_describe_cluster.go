@@ -3,12 +3,17 @@ package broker
 // DescribeCluster: v0-v1.
 //
 // The cluster id kept in etcd, the controller and the live brokers
-// registered under their etcd leases, from the broker's watched view.
+// registered under their etcd leases, from the broker's watched view. As in
+// Kafka, any principal may ask; the cluster's authorized operations, when
+// asked for, are those of a principal with DESCRIBE on the cluster, 0
+// otherwise.
 
 import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/acl"
 )
 
 func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest, resp *kmsg.DescribeClusterResponse) {
@@ -17,7 +22,13 @@ func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClust
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.controllerID(v)
 	resp.EndpointType = 1 // brokers
-	for _, mb := range b.metadataBrokers(v) {
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = 0
+		if c.allowedOnCluster(kmsg.ACLOperationDescribe) {
+			resp.ClusterAuthorizedOperations = b.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+		}
+	}
+	for _, mb := range b.metadataBrokers(v, c.listener) {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port, rb.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
 		resp.Brokers = append(resp.Brokers, rb)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/partition"
+	"github.com/strata-io/strata/quota"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/wal"
 )
@@ -75,6 +75,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		ctx:       b.ctx,
 		conns:     make(map[*conn]struct{}),
 		closingCh: make(chan struct{}),
+		quotas:    quota.NewManager(nil),
 	}
 	defer func() {
 		if err != nil {
@@ -96,7 +97,11 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 		endpoints = b.res.embedded.Endpoints()
 	}
-	client, err := metadata.Connect(ctx, endpoints, 5*time.Second)
+	etcdAuth, err := cfg.etcdAuth()
+	if err != nil {
+		return nil, err
+	}
+	client, err := metadata.Connect(ctx, endpoints, 5*time.Second, etcdAuth)
 	if err != nil {
 		return nil, err // names the endpoints
 	}
@@ -114,6 +119,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	}
 	b.log = b.log.With("broker", b.srv.id)
 	b.srv.log = b.log
+	if err := b.startSecurity(ctx); err != nil {
+		return nil, err
+	}
 
 	bucket, storeName := cfg.Bucket, redactURL(cfg.ObjectStore)
 	if bucket != nil {
@@ -233,24 +241,23 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		}
 	}()
 
-	if b.srv.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	b.srv.advAddr = cfg.AdvertisedAddr
-	if b.srv.advAddr == "" {
-		b.srv.advAddr = b.srv.ln.Addr().String()
+	if b.srv.listeners, err = listen(&cfg); err != nil {
+		return nil, err
 	}
 	if err := b.srv.register(ctx); err != nil {
 		return nil, err
 	}
-	b.wg.Go(b.srv.acceptLoop)
+	b.srv.startFront()
+	for _, l := range b.srv.listeners {
+		b.wg.Go(func() { b.srv.acceptLoop(l) })
+	}
 	b.wg.Go(b.topics.Run)
 	b.wg.Go(b.controllerLoop)
 	b.wg.Go(b.groups.Run)
 	b.wg.Go(func() { b.srv.sched.RunRetention(b.ctx) })
 	b.wg.Go(func() { b.srv.sched.RunCompaction(b.ctx) })
 	b.srv.ready.Store(true)
-	b.log.Info("strata broker serving", "listen", b.srv.ln.Addr().String(), "advertised", b.srv.advAddr,
+	b.log.Info("strata broker serving", "listeners", b.srv.listenersText(),
 		"cluster", b.srv.clusterID, "etcd", strings.Join(endpoints, ","), "object_store", storeName,
 		"recovered_wal_segments", len(rec.Segments))
 	return b, nil
@@ -303,10 +310,20 @@ func (b *server) register(ctx context.Context) error {
 	if err := keepLease(leasePath(b.cfg.DataDir), b.store); err != nil {
 		return err
 	}
-	if err := b.store.Register(ctx, metadata.Broker{ID: b.id, Addr: b.advAddr, Rack: b.cfg.Rack}); err != nil {
+	if err := b.store.Register(ctx, b.registration()); err != nil {
 		return fmt.Errorf("etcd: register broker: %w", err)
 	}
 	return nil
+}
+
+// registration is what the broker registers in etcd: its addresses on
+// each listener.
+func (b *server) registration() metadata.Broker {
+	mb := metadata.Broker{ID: b.id, Addr: b.listeners[0].advertised, Rack: b.cfg.Rack, Listeners: map[string]string{}}
+	for _, l := range b.listeners {
+		mb.Listeners[l.Name] = l.advertised
+	}
+	return mb
 }
 
 // ensureOffsetsTopic creates the internal offsets topic, whose partitions
@@ -376,7 +393,17 @@ func redactURL(raw string) string {
 }
 
 // Addr is the Kafka listener's address.
-func (b *Broker) Addr() string { return b.srv.ln.Addr().String() }
+func (b *Broker) Addr() string { return b.srv.listeners[0].ln.Addr().String() }
+
+// ListenerAddr is the address of the listener named name, "" if none.
+func (b *Broker) ListenerAddr(name string) string {
+	for _, l := range b.srv.listeners {
+		if l.Name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
 
 // ID is the broker's id.
 func (b *Broker) ID() int32 { return b.srv.id }
@@ -398,7 +425,7 @@ func (b *Broker) Close() error {
 func (b *Broker) shutdown() error {
 	b.log.Info("shutting down: sealing and uploading what the WAL holds")
 	close(b.srv.closingCh)
-	b.srv.ln.Close()
+	b.srv.closeListeners()
 	// Close seals the open segment; the uploader drains the Sealed channel,
 	// commits everything and returns, answering acks=all waiters as it goes.
 	var errs []error
@@ -445,9 +472,8 @@ func (b *Broker) shutdown() error {
 // abort releases what Start acquired, in reverse order.
 func (b *Broker) abort() {
 	b.cancel()
-	if b.srv.ln != nil {
-		b.srv.ln.Close()
-	}
+	b.wg.Wait() // a failed Start may have started the security watch
+	b.srv.closeListeners()
 	if b.res.wal != nil && !b.res.walShut {
 		b.res.wal.Close()
 	}

@@ -5,10 +5,14 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/auth"
+	"github.com/strata-io/strata/internal/tlsconfig"
 	"github.com/strata-io/strata/internal/vfs"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
@@ -30,6 +34,11 @@ type Config struct {
 	Listen                 string                // Kafka listener host:port
 	AdvertisedAddr         string                // host:port returned in Metadata; empty = Listen
 	EtcdEndpoints          []string              // empty = embedded etcd under DataDir
+	EtcdCAFile             string                // PEM CAs that etcd's certificate must chain to; setting any Etcd*File turns TLS on
+	EtcdCertFile           string                // PEM client certificate for etcd (its --client-cert-auth)
+	EtcdKeyFile            string                // its key
+	EtcdUsername           string                // etcd user (etcd's own authentication); empty = none
+	EtcdPassword           string                // its password
 	ObjectStore            string                // file:///abs or s3://…; empty = file://DataDir/objects
 	BrokerID               int32                 // 0 = allocate through etcd and keep in DataDir
 	Rack                   string                // rack reported in Metadata
@@ -53,10 +62,55 @@ type Config struct {
 	MaxConnectionsPerIP    int                   // open client connections from one IP address (max.connections.per.ip); 0 = unlimited
 	ConnectionsMaxIdle     time.Duration         // close a connection idle this long (connections.max.idle.ms)
 	QueuedMaxRequestBytes  int64                 // request bytes read and not yet handled, all connections (queued.max.request.bytes)
+	Security               Security              // listeners, TLS, SASL, ACLs (docs/security.md)
 	Bucket                 objectstore.Bucket    // open object store used instead of ObjectStore (tests); the broker closes it on Close
 	FS                     vfs.FS                // file system of the WAL and the disk cache; nil = the OS's (tests inject faults)
 	Logger                 *slog.Logger          // nil = discard
 	Registerer             prometheus.Registerer // nil = no metrics
+}
+
+// Security is how clients connect and who may do what (docs/security.md),
+// with Kafka's option names where Kafka has them.
+type Security struct {
+	// Listeners is Kafka's listeners: NAME://host:port, comma-separated,
+	// each name a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT,
+	// SASL_SSL) or mapped to one by ProtocolMap. Empty: one PLAINTEXT
+	// listener on Config.Listen.
+	Listeners string
+	// AdvertisedListeners is Kafka's advertised.listeners: what Metadata
+	// returns to a client connected to each listener. A listener not named
+	// advertises Config.AdvertisedAddr if it is the only one, else its own
+	// address.
+	AdvertisedListeners string
+	// ProtocolMap is Kafka's listener.security.protocol.map (NAME:PROTOCOL,
+	// comma-separated); empty = each listener's name is its protocol.
+	ProtocolMap string
+
+	TLSCertFile     string // PEM certificate (chain) of SSL and SASL_SSL listeners; reloaded when it changes
+	TLSKeyFile      string // its PEM private key
+	TLSClientCAFile string // PEM CAs that client certificates must chain to; empty = no client certificates
+	// TLSClientAuth is Kafka's ssl.client.auth: none, requested or
+	// required; empty = required when TLSClientCAFile is set, else none.
+	TLSClientAuth string
+
+	// SASLMechanisms are those SASL listeners offer (sasl.enabled.mechanisms);
+	// empty = PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.
+	SASLMechanisms []string
+	// SASLBootstrapUsers is a file of user:password lines: at start the
+	// broker makes sure each user has SCRAM-SHA-256 and SCRAM-SHA-512
+	// credentials (it never changes existing ones).
+	SASLBootstrapUsers string
+	// ConnectionsMaxReauth is Kafka's connections.max.reauth.ms: how long
+	// a SASL authentication lasts before the client must authenticate
+	// again on the connection (KIP-368); 0 = for the connection's life.
+	ConnectionsMaxReauth time.Duration
+
+	// Authorizer turns ACL checks on (Kafka's authorizer.class.name).
+	Authorizer bool
+	// SuperUsers are principals ("User:admin") every ACL check allows.
+	SuperUsers []string
+	// AllowEveryoneIfNoACLFound is Kafka's allow.everyone.if.no.acl.found.
+	AllowEveryoneIfNoACLFound bool
 }
 
 // Defaults of the options the broker itself owns. The others are declared
@@ -143,4 +197,99 @@ func positiveOr[T int32 | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
+}
+
+// listenerSpecs are the listeners s configures: Listeners, or one
+// PLAINTEXT listener on listen.
+func (s *Security) listenerSpecs(listen string) ([]Listener, error) {
+	if s.Listeners == "" {
+		return []Listener{{Name: string(ProtocolPlaintext), Protocol: ProtocolPlaintext, Addr: listen}}, nil
+	}
+	specs, err := ParseListeners(s.Listeners, s.ProtocolMap)
+	if err != nil {
+		return nil, fmt.Errorf("--listeners: %w", err)
+	}
+	return specs, nil
+}
+
+// etcdAuth is how the broker authenticates to etcd.
+func (c *Config) etcdAuth() (metadata.ClientAuth, error) {
+	a := metadata.ClientAuth{Username: c.EtcdUsername, Password: c.EtcdPassword}
+	if c.EtcdCAFile == "" && c.EtcdCertFile == "" && c.EtcdKeyFile == "" {
+		return a, nil
+	}
+	var err error
+	if a.TLS, err = tlsconfig.Client(tlsconfig.ClientOptions{CAFile: c.EtcdCAFile, CertFile: c.EtcdCertFile, KeyFile: c.EtcdKeyFile, Log: c.Logger}); err != nil {
+		return a, fmt.Errorf("etcd TLS: %w", err)
+	}
+	return a, nil
+}
+
+// SecurityError lists what is wrong with a Security, one sentence each.
+type SecurityError struct{ Problems []string }
+
+func (e *SecurityError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// Validate explains each value of s that Start could not use; listen is
+// Config.Listen, the listener when s names none. It reads the TLS files, so
+// that a wrong path is reported before the broker starts.
+func (s *Security) Validate(listen string) error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	specs, err := s.listenerSpecs(listen)
+	if err != nil {
+		bad("%v", err)
+	}
+	if s.Listeners == "" && s.ProtocolMap != "" {
+		bad("--listener-security-protocol-map needs --listeners")
+	}
+	if s.Listeners != "" && err == nil {
+		// A listener on all interfaces or a port 0 advertises what it
+		// binds only once it is bound: check the names and forms here.
+		if _, err := ParseAdvertisedListeners(s.AdvertisedListeners, specs, "placeholder.invalid"); err != nil {
+			bad("--advertised-listeners: %v", err)
+		}
+	}
+	usesTLS, usesSASL := false, false
+	for _, l := range specs {
+		usesTLS = usesTLS || l.Protocol.TLS()
+		usesSASL = usesSASL || l.Protocol.SASL()
+	}
+	switch {
+	case usesTLS && (s.TLSCertFile == "" || s.TLSKeyFile == ""):
+		bad("--tls-cert-file and --tls-key-file are required by SSL and SASL_SSL listeners")
+	case usesTLS:
+		if _, err := tlsconfig.Server(tlsconfig.ServerOptions{CertFile: s.TLSCertFile, KeyFile: s.TLSKeyFile,
+			ClientCAFile: s.TLSClientCAFile, ClientAuth: s.TLSClientAuth}); err != nil {
+			bad("TLS: %v", err)
+		}
+	}
+	switch s.TLSClientAuth {
+	case "", "none", "requested", "required":
+	default:
+		bad("--tls-client-auth must be none, requested or required, got %q", s.TLSClientAuth)
+	}
+	if (s.TLSClientAuth == "requested" || s.TLSClientAuth == "required") && s.TLSClientCAFile == "" {
+		bad("--tls-client-auth %s needs --tls-client-ca-file", s.TLSClientAuth)
+	}
+	for _, m := range s.SASLMechanisms {
+		if !slices.Contains(auth.Mechanisms(), m) {
+			bad("--sasl-enabled-mechanisms: %q is not one of %s", m, strings.Join(auth.Mechanisms(), ", "))
+		}
+	}
+	if s.SASLBootstrapUsers != "" && !usesSASL {
+		bad("--sasl-bootstrap-users needs a SASL_PLAINTEXT or SASL_SSL listener in --listeners")
+	}
+	if s.ConnectionsMaxReauth < 0 {
+		bad("--connections-max-reauth must not be negative, got %s", s.ConnectionsMaxReauth)
+	}
+	for _, p := range s.SuperUsers {
+		if typ, name, ok := strings.Cut(p, ":"); !ok || typ == "" || name == "" {
+			bad("--super-users entry %q must be a principal such as User:admin", p)
+		}
+	}
+	if len(problems) > 0 {
+		return &SecurityError{Problems: problems}
+	}
+	return nil
 }

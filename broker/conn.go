@@ -69,6 +69,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -84,6 +85,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/auth"
 	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
 )
@@ -107,19 +109,30 @@ var errIdle = errors.New("broker: connection idle for longer than connections.ma
 
 // conn serves one client connection.
 type conn struct {
-	srv    *server
-	nc     net.Conn
-	ctx    context.Context
-	cancel context.CancelFunc
-	queue  chan *inflight // to the write loop, in request order
+	srv      *server
+	nc       net.Conn
+	listener *listener
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queue    chan *inflight // to the write loop, in request order
 	// idle is Config.ConnectionsMaxIdle.
 	idle time.Duration
 
-	// Owned by the read loop.
+	// Owned by the read loop; id changes only before the requests it
+	// governs are read (security.go).
 	clientID string
+	id       identity
+	sasl     saslState
+	// closeAfter, set by an ordered part, closes the connection once the
+	// request's answer is written (a failed SASL authentication).
+	closeAfter error
 	// groupWrites is closed once every group write queued by the requests
 	// read so far has landed (or failed); trackGroupWrite replaces it.
 	groupWrites chan struct{}
+
+	// throttledUntil (Unix nanoseconds) is when the client's quota lets the
+	// read loop read its next request (quotas.go).
+	throttledUntil atomic.Int64
 
 	// waiting counts requests read and not yet answered (or dropped): a
 	// connection with one is not idle. pending is their request bytes;
@@ -136,20 +149,27 @@ type conn struct {
 type inflight struct {
 	corr int32
 	done chan kmsg.Response // receives the response, or nil for none
+	raw  []byte             // a bare SASL token to write instead (SaslHandshake v0)
 }
 
-func newConn(b *server, nc net.Conn) *conn {
+func newConn(b *server, nc net.Conn, l *listener) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
 	landed := make(chan struct{})
 	close(landed)
-	return &conn{
-		srv: b, nc: nc, ctx: ctx, cancel: cancel,
+	if l.tls != nil {
+		nc = tls.Server(nc, l.tls)
+	}
+	c := &conn{
+		srv: b, nc: nc, listener: l, ctx: ctx, cancel: cancel,
 		queue:       make(chan *inflight, maxInFlight),
 		idle:        b.cfg.ConnectionsMaxIdle,
 		groupWrites: landed,
 		freed:       make(chan struct{}, 1),
 		hold:        budgetHold{b: b.front.queued},
 	}
+	c.id.host = remoteIP(nc)
+	c.id.set(auth.Anonymous)
+	return c
 }
 
 // closeWhenIdle stops reading new requests; what is in flight is answered.
@@ -170,7 +190,10 @@ func (c *conn) serve() {
 		defer wg.Done()
 		c.writeLoop()
 	}()
-	err := c.readLoop()
+	err := c.handshakeTLS()
+	if err == nil {
+		err = c.readLoop()
+	}
 	if !c.srv.isClosing() {
 		// The client went away: stop work nobody will read, such as long
 		// polls. (At shutdown, in-flight requests are finished and answered.)
@@ -196,6 +219,9 @@ func (c *conn) readLoop() error {
 	var size [4]byte
 	maxBytes := c.srv.cfg.MaxRequestBytes
 	for {
+		if err := c.waitThrottle(); err != nil {
+			return err
+		}
 		if err := c.readFull(size[:]); err != nil {
 			return err
 		}
@@ -214,6 +240,15 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.srv.metrics.bytesIn.Add(float64(n + 4))
+		if c.sasl.raw {
+			// SaslHandshake v0: the frame is a bare SASL token.
+			hold.release()
+			c.rawToken(body)
+			if c.closeAfter != nil {
+				return c.closeAfter
+			}
+			continue
+		}
 		corr, wait, err := c.handle(body)
 		// The ordered part is done: the bytes are no longer queued (what a
 		// wait part keeps of them is counted in pending until it ends).
@@ -223,6 +258,9 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.enqueue(corr, int64(n), wait)
+		if c.closeAfter != nil {
+			return c.closeAfter
+		}
 	}
 }
 
@@ -359,11 +397,17 @@ func (c *conn) handle(body []byte) (int32, func(context.Context) kmsg.Response, 
 	if pr.req == nil {
 		return pr.corr, func(context.Context) kmsg.Response { return apiVersionsUnsupported() }, nil
 	}
+	if err := c.saslGate(pr.key); err != nil {
+		return 0, nil, err
+	}
 	start := time.Now()
 	wait := apis[pr.key].handle(c, pr.req)
+	use := usage{key: pr.key, clientID: c.clientID, requestBytes: len(body), handling: time.Since(start)}
+	throttle := c.charge(use)
 	return pr.corr, func(ctx context.Context) kmsg.Response {
 		resp := wait(ctx)
 		c.srv.metrics.observeRequest(pr.key, start)
+		c.throttle(use, throttle, resp)
 		return resp
 	}, nil
 }
@@ -433,8 +477,8 @@ func (c *conn) writeLoop() {
 	broken := false
 	for f := range c.queue {
 		resp := <-f.done
-		if resp != nil && !broken {
-			if err := c.write(&buf, f.corr, resp); err != nil {
+		if (resp != nil || f.raw != nil) && !broken {
+			if err := c.write(&buf, f, resp); err != nil {
 				broken = true
 				c.cancel()   // stop the work of a client that is gone
 				c.nc.Close() // stops the read loop too
@@ -446,18 +490,23 @@ func (c *conn) writeLoop() {
 
 // write encodes and writes one response. A client that does not read a
 // chunk of it for the idle time is gone.
-func (c *conn) write(buf *[]byte, corr int32, resp kmsg.Response) error {
+func (c *conn) write(buf *[]byte, f *inflight, resp kmsg.Response) error {
 	b := *buf
-	if n := responseSizeHint(resp); cap(b) < n {
-		b = make([]byte, 0, n) // one allocation, not a doubling per MiB
+	if f.raw != nil {
+		b = binary.BigEndian.AppendUint32(b[:0], uint32(len(f.raw)))
+		b = append(b, f.raw...)
+	} else {
+		if n := responseSizeHint(resp); cap(b) < n {
+			b = make([]byte, 0, n) // one allocation, not a doubling per MiB
+		}
+		b = append(b[:0], 0, 0, 0, 0, 0, 0, 0, 0) // size, correlation id
+		if resp.IsFlexible() && resp.Key() != 18 {
+			b = append(b, 0) // empty tagged fields of the response header
+		}
+		b = resp.AppendTo(b)
+		binary.BigEndian.PutUint32(b[0:], uint32(len(b)-4))
+		binary.BigEndian.PutUint32(b[4:], uint32(f.corr))
 	}
-	b = append(b[:0], 0, 0, 0, 0, 0, 0, 0, 0) // size, correlation id
-	if resp.IsFlexible() && resp.Key() != 18 {
-		b = append(b, 0) // empty tagged fields of the response header
-	}
-	b = resp.AppendTo(b)
-	binary.BigEndian.PutUint32(b[0:], uint32(len(b)-4))
-	binary.BigEndian.PutUint32(b[4:], uint32(corr))
 	for off := 0; off < len(b); off += writeChunk {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.idle))
 		if _, err := c.nc.Write(b[off:min(len(b), off+writeChunk)]); err != nil {

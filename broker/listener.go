@@ -1,9 +1,14 @@
 package broker
 
-// The Kafka listener: accepting connections within the broker's limits.
+// The Kafka listeners: accepting connections within the broker's limits.
 //
-// acceptLoop (one goroutine, owned by Broker.wg, run on the server) accepts until the broker
-// closes. A connection over --max-connections or --max-connections-per-ip
+// Each listener (Security.Listeners, Kafka's listeners) has a security
+// protocol: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL
+// authentication, over TLS for SASL_SSL), and an address Metadata
+// advertises to the clients connected to it.
+//
+// acceptLoop (one goroutine per listener, owned by Broker.wg, run on the
+// server) accepts until the broker closes. A connection over --max-connections or --max-connections-per-ip
 // is closed right after it is accepted, as Kafka closes it, and counted in
 // strata_connections_rejected_total. An accept that fails (EMFILE when the
 // process is out of file descriptors, ENFILE, ENOBUFS, ...) does not end the
@@ -12,11 +17,16 @@ package broker
 // succeeds. server.connMu guards server.conns and frontEnd.perIP.
 
 import (
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/strata-io/strata/internal/tlsconfig"
 )
 
 // Defaults applied by Start to zero fields of Config.
@@ -89,7 +99,84 @@ func AutoMaxConnections(nofile uint64) int {
 	return max(n-reserve, 1)
 }
 
-func (b *server) acceptLoop() {
+// listener is one of the broker's Kafka listeners.
+type listener struct {
+	Listener
+	ln         net.Listener
+	tls        *tls.Config // SSL and SASL_SSL
+	advertised string      // host:port that Metadata returns on this listener
+}
+
+// listen opens the listeners of cfg: Security.Listeners, or one PLAINTEXT
+// listener on Listen. The first is the one Broker.Addr names and the
+// broker registers as its address.
+func listen(cfg *Config) (ls []*listener, err error) {
+	sec := &cfg.Security
+	specs, err := sec.listenerSpecs(cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			for _, l := range ls {
+				l.ln.Close()
+			}
+		}
+	}()
+	var tlsCfg *tls.Config
+	bound := make([]Listener, 0, len(specs))
+	for _, spec := range specs {
+		l := &listener{Listener: spec}
+		if spec.Protocol.TLS() {
+			if tlsCfg == nil {
+				if tlsCfg, err = tlsconfig.Server(tlsconfig.ServerOptions{
+					CertFile: sec.TLSCertFile, KeyFile: sec.TLSKeyFile,
+					ClientCAFile: sec.TLSClientCAFile, ClientAuth: sec.TLSClientAuth, Log: cfg.Logger,
+				}); err != nil {
+					return ls, fmt.Errorf("TLS of listener %s: %w", spec.Name, err)
+				}
+			}
+			l.tls = tlsCfg
+		}
+		if l.ln, err = net.Listen("tcp", spec.Addr); err != nil {
+			return ls, fmt.Errorf("listen on %s (%s): %w", spec.Addr, spec.Name, err)
+		}
+		ls = append(ls, l)
+		spec.Addr = l.ln.Addr().String() // the port, when it was 0
+		bound = append(bound, spec)
+	}
+	if sec.AdvertisedListeners == "" && len(ls) == 1 && cfg.AdvertisedAddr != "" {
+		ls[0].advertised = cfg.AdvertisedAddr
+		return ls, nil
+	}
+	adv, err := ParseAdvertisedListeners(sec.AdvertisedListeners, bound, "")
+	if err != nil {
+		return ls, err
+	}
+	for _, l := range ls {
+		l.advertised = adv[l.Name]
+	}
+	return ls, nil
+}
+
+func (b *server) closeListeners() {
+	for _, l := range b.listeners {
+		l.ln.Close()
+	}
+}
+
+// listenersText describes the listeners for the start-up log line.
+func (b *server) listenersText() string {
+	var s []string
+	for _, l := range b.listeners {
+		s = append(s, l.Name+"://"+l.ln.Addr().String()+" (advertised "+l.advertised+")")
+	}
+	return strings.Join(s, ", ")
+}
+
+// startFront sets up the connection limits and accounting before the
+// listeners accept their first connection.
+func (b *server) startFront() {
 	fe := &b.front
 	fe.maxConns, fe.maxPerIP = b.cfg.maxConnections(), max(b.cfg.MaxConnectionsPerIP, 0)
 	fe.queued = newByteBudget(b.cfg.QueuedMaxRequestBytes, b.metrics.queuedBytes, b.metrics.queuedWaits)
@@ -98,11 +185,14 @@ func (b *server) acceptLoop() {
 	b.connMu.Unlock()
 	b.log.Info("client connection limits", "max_connections", limitText(fe.maxConns), "max_connections_per_ip", limitText(fe.maxPerIP),
 		"connections_max_idle", b.cfg.ConnectionsMaxIdle, "queued_max_request_bytes", fe.queued.limit)
+}
 
+func (b *server) acceptLoop(l *listener) {
+	fe := &b.front
 	var backoff time.Duration
 	failures := 0
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if b.isClosing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -122,13 +212,13 @@ func (b *server) acceptLoop() {
 			b.log.Info("accepting client connections again", "failed_accepts", failures)
 		}
 		backoff, failures = 0, 0
-		b.admit(nc)
+		b.admit(nc, l)
 	}
 }
 
 // admit starts serving an accepted connection, or closes it when it is over
 // a limit or the broker is closing.
-func (b *server) admit(nc net.Conn) {
+func (b *server) admit(nc net.Conn, l *listener) {
 	fe := &b.front
 	ip := remoteIP(nc)
 	b.connMu.Lock()
@@ -155,7 +245,7 @@ func (b *server) admit(nc net.Conn) {
 		}
 		return
 	}
-	c := newConn(b, nc)
+	c := newConn(b, nc, l)
 	b.conns[c] = struct{}{}
 	fe.perIP[ip]++
 	b.metrics.connections.Set(float64(len(b.conns)))

@@ -31,6 +31,11 @@ type metrics struct {
 	acceptErrors prometheus.Counter
 	queuedBytes  prometheus.Gauge
 	queuedWaits  prometheus.Counter
+
+	// authFailures counts failed TLS handshakes and SASL authentications.
+	authFailures *prometheus.CounterVec
+	// throttled counts responses that told the client to wait (quotas).
+	throttled *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -67,13 +72,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_accept_errors_total", Help: "Failed accepts on the Kafka listener (such as EMFILE: out of file descriptors); each is retried after a backoff."}),
 		queuedBytes:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_queued_request_bytes", Help: "Request bytes being read or handled, all connections (bounded by --queued-max-request-bytes)."}),
 		queuedWaits:  prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_queued_request_bytes_waits_total", Help: "Times a connection stopped reading a request until the --queued-max-request-bytes budget had room."}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_authentication_failures_total",
+			Help: "Client connections that failed to authenticate, by step: tls (the handshake, such as an unknown or expired client certificate) or sasl.",
+		}, []string{"step"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_throttled_responses_total",
+			Help: "Responses with a throttle time because the client was over a quota, by API.",
+		}, []string{"api"}),
+	}
+	for _, step := range []string{"tls", "sasl"} {
+		m.authFailures.WithLabelValues(step)
 	}
 	for _, reason := range []string{"max_connections", "max_connections_per_ip"} {
 		m.rejected.WithLabelValues(reason) // exported at 0 from the start
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.bytesIn, m.bytesOut, m.badRequests, m.walSync, m.walSyncB, m.controller, m.produced, m.walRoomWait,
-			m.connections, m.rejected, m.idleClosed, m.acceptErrors, m.queuedBytes, m.queuedWaits)
+			m.connections, m.rejected, m.idleClosed, m.acceptErrors, m.queuedBytes, m.queuedWaits, m.authFailures, m.throttled)
 	}
 	return m
 }

@@ -17,7 +17,7 @@ func TestProducerIDsConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	client, err := metadata.Connect(t.Context(), e.Endpoints(), 10*time.Second)
+	client, err := metadata.Connect(t.Context(), e.Endpoints(), 10*time.Second, metadata.ClientAuth{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,12 @@ package broker
 import (
 	"context"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 
+	"github.com/strata-io/strata/acl"
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/quota"
 	"github.com/strata-io/strata/tiering"
 	"github.com/strata-io/strata/wal"
 )
@@ -24,7 +25,6 @@ type server struct {
 
 	id        int32
 	clusterID string
-	advAddr   string
 
 	topics partitions
 	groups groups
@@ -34,14 +34,24 @@ type server struct {
 	sched  *tiering.Schedules // DeleteRecords truncates through it
 	prodID producerIDs
 
+	// Who may connect and do what (security.go): the SASL mechanisms
+	// offered, the authorizer (nil when off: everything is allowed) and the
+	// watched credentials, ACLs and quotas.
+	mechanisms []string
+	authz      *acl.Authorizer
+	security   atomic.Pointer[metadata.Security]
+	secMu      sync.Mutex
+	secChanged chan struct{} // closed when security changes; guarded by secMu
+	quotas     *quota.Manager
+
 	ready     atomic.Bool
 	closingCh chan struct{} // closed when shutdown starts: stops produces, wakes long polls
 
-	ln     net.Listener
-	connWG sync.WaitGroup
-	connMu sync.Mutex
-	conns  map[*conn]struct{}
-	front  frontEnd // connection limits and accounting (listener.go)
+	listeners []*listener // the first is the one registered in etcd
+	connWG    sync.WaitGroup
+	connMu    sync.Mutex
+	conns     map[*conn]struct{}
+	front     frontEnd // connection limits and accounting (listener.go)
 }
 
 // isClosing reports whether shutdown has started.

@@ -215,7 +215,7 @@ func segmentObjects(t *testing.T, minio *testenv.MinIO, bucket string) map[strin
 // brokers wrote.
 func metadataStore(t testing.TB, endpoint string) *metadata.Store {
 	t.Helper()
-	client, err := metadata.Connect(t.Context(), []string{endpoint}, 10*time.Second)
+	client, err := metadata.Connect(t.Context(), []string{endpoint}, 10*time.Second, metadata.ClientAuth{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Connect(t.Context(), e.Endpoints(), 10*time.Second)
+		c, err := Connect(t.Context(), e.Endpoints(), 10*time.Second, ClientAuth{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -109,11 +110,20 @@ type Store struct {
 	closeErr  error
 }
 
+// ClientAuth is how a broker proves itself to etcd: TLS (with a client
+// certificate where etcd runs with --client-cert-auth) and etcd's own user
+// and password authentication. The zero value is a plaintext connection
+// without authentication.
+type ClientAuth struct {
+	TLS                *tls.Config
+	Username, Password string
+}
+
 // Connect dials etcd and checks it answers within timeout.
 //
 // The client's own logging is off; errors come back to the caller. The
 // caller owns the client and closes it after every Store on it.
-func Connect(ctx context.Context, endpoints []string, timeout time.Duration) (*clientv3.Client, error) {
+func Connect(ctx context.Context, endpoints []string, timeout time.Duration, auth ClientAuth) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("%w: no etcd endpoints", ErrInvalid)
 	}
@@ -128,6 +138,9 @@ func Connect(ctx context.Context, endpoints []string, timeout time.Duration) (*c
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               zap.NewNop(),
+		TLS:                  auth.TLS,
+		Username:             auth.Username,
+		Password:             auth.Password,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: etcd client for %s: %w", where, err)
@@ -246,6 +259,16 @@ func (s *Store) LeaseID() clientv3.LeaseID { return s.sess().Lease() }
 // Every registration and leadership under it has then ended; Renew starts
 // a new session, whose end a new call to Done reports.
 func (s *Store) Done() <-chan struct{} { return s.sess().Done() }
+
+// Revision is etcd's current revision: every write made before the call
+// has a revision at most this.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	resp, err := s.client.Get(ctx, s.keys.clusterID(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("metadata: read revision: %w", err)
+	}
+	return resp.Header.Revision, nil
+}
 
 // ClusterID returns the cluster's id, creating it on first use.
 //

@@ -90,7 +90,7 @@ type storeEnv struct {
 
 func (e *storeEnv) client(t *testing.T) *clientv3.Client {
 	t.Helper()
-	c, err := Connect(t.Context(), e.endpoints, 10*time.Second)
+	c, err := Connect(t.Context(), e.endpoints, 10*time.Second, ClientAuth{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,11 +723,11 @@ func testProducerIDs(t *testing.T, env *storeEnv) {
 
 func TestConnectUnreachable(t *testing.T) {
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
-	_, err := Connect(context.Background(), []string{endpoint}, 300*time.Millisecond)
+	_, err := Connect(context.Background(), []string{endpoint}, 300*time.Millisecond, ClientAuth{})
 	if err == nil || !strings.Contains(err.Error(), endpoint) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Connect to nothing = %v; want a deadline error naming %s", err, endpoint)
 	}
-	if _, err := Connect(context.Background(), nil, time.Second); !errors.Is(err, ErrInvalid) {
+	if _, err := Connect(context.Background(), nil, time.Second, ClientAuth{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Connect without endpoints = %v, want ErrInvalid", err)
 	}
 }

@@ -76,8 +76,21 @@ type Topic struct {
 // Broker is a live broker's registration.
 type Broker struct {
 	ID   int32  `json:"id"`
-	Addr string `json:"addr"` // advertised host:port
+	Addr string `json:"addr"` // advertised host:port of the broker's first listener
 	Rack string `json:"rack,omitempty"`
+	// Listeners is the advertised host:port of each listener, by name:
+	// a client sees the brokers' addresses on the listener it connected to.
+	Listeners map[string]string `json:"listeners,omitempty"`
+}
+
+// ListenerAddr is the address b advertises on the listener named name.
+// A broker registered before listeners had names has only Addr.
+func (b Broker) ListenerAddr(name string) (string, bool) {
+	if b.Listeners == nil {
+		return b.Addr, b.Addr != ""
+	}
+	addr, ok := b.Listeners[name]
+	return addr, ok
 }
 
 // ManifestEntry says where a contiguous range of one partition's batches lives.

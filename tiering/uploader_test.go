@@ -108,7 +108,7 @@ func newUpEnv(t *testing.T, endpoints []string) *upEnv {
 func (env *upEnv) newStore() *metadata.Store {
 	t := env.t
 	t.Helper()
-	client, err := metadata.Connect(t.Context(), env.endpoints, 10*time.Second)
+	client, err := metadata.Connect(t.Context(), env.endpoints, 10*time.Second, metadata.ClientAuth{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,3 +152,13 @@ func TopicConfig(t testing.TB, adm *kadm.Client, topic, name string) kadm.Config
 	t.Fatalf("describe configs of %s lists no %s", topic, name)
 	return kadm.Config{}
 }
+
+// Authorizer turns the ACL authorizer on (Kafka's authorizer.class.name),
+// with superUsers ("User:admin") allowed everything and nothing allowed to
+// others without an ACL. Without SASL every connection's principal is
+// User:ANONYMOUS.
+func Authorizer(superUsers ...string) Option {
+	return func(c *broker.Config) {
+		c.Security.Authorizer, c.Security.SuperUsers = true, superUsers
+	}
+}

@@ -36,7 +36,27 @@ type Conn struct {
 // Dial opens a Conn, closed when the test ends.
 func (b *Broker) Dial(t testing.TB) *Conn {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", b.Addr(), ioTimeout)
+	return dial(t, b.Addr())
+}
+
+// DialListener opens a connection to the plaintext (PLAINTEXT or
+// SASL_PLAINTEXT) listener named name.
+func (b *Broker) DialListener(t testing.TB, name string) *Conn {
+	t.Helper()
+	addr := b.ListenerAddr(name)
+	if addr == "" {
+		t.Fatalf("brokertest: no listener %s", name)
+	}
+	return dial(t, addr)
+}
+
+// Net is the connection itself, for tests that write or read bare bytes
+// (a SaslHandshake v0 exchange).
+func (c *Conn) Net() net.Conn { return c.nc }
+
+func dial(t testing.TB, addr string) *Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		t.Fatalf("brokertest: dial: %v", err)
 	}

@@ -34,7 +34,9 @@ type Config struct {
 	// are not options: serve sets the first two (BrokerConfig).
 	broker.Config
 
-	HTTPListen string // /metrics, /healthz, /readyz and pprof; empty = off
+	HTTPListen string // /metrics, /healthz, /readyz and, with Pprof, pprof; empty = off
+	Pprof      bool   // serve /debug/pprof/ on HTTPListen
+	HTTPTLS    bool   // serve HTTPListen over TLS with Security's certificate
 	LogLevel   string
 	LogFormat  string
 
@@ -79,10 +81,15 @@ func (c *Config) options() []option {
 	b := &c.Config
 	return []option{
 		{"data-dir", &b.DataDir, "`dir` for the WAL, the broker id, embedded etcd and the default object store"},
-		{"listen", &b.Listen, "Kafka listener `host:port`"},
+		{"listen", &b.Listen, "Kafka listener `host:port`, PLAINTEXT; ignored when --listeners is set"},
 		{"advertised-addr", &b.AdvertisedAddr, "`host:port` clients are told to connect to; empty = --listen"},
-		{"http-listen", &c.HTTPListen, "`host:port` for /metrics, /healthz, /readyz and /debug/pprof/; empty = off"},
+		{"http-listen", &c.HTTPListen, "`host:port` for /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; empty = off"},
 		{"etcd-endpoints", (*List)(&b.EtcdEndpoints), "comma-separated etcd `endpoints`; empty = embedded etcd in the data dir"},
+		{"etcd-ca-file", &b.EtcdCAFile, "PEM `file` of the CAs etcd's certificate must chain to; any --etcd-*-file turns TLS towards etcd on"},
+		{"etcd-cert-file", &b.EtcdCertFile, "PEM client certificate `file` for etcd (when etcd runs with --client-cert-auth)"},
+		{"etcd-key-file", &b.EtcdKeyFile, "PEM private key `file` of --etcd-cert-file"},
+		{"etcd-username", &b.EtcdUsername, "etcd `user` (etcd's own authentication); empty = none"},
+		{"etcd-password", &b.EtcdPassword, "`password` of --etcd-username; prefer STRATA_ETCD_PASSWORD or the YAML file to the command line"},
 		{"object-store", &b.ObjectStore, "object store `url`, file:///path or s3://bucket?endpoint=host:port; empty = file://<data-dir>/objects"},
 		{"broker-id", &b.BrokerID, "broker `id`; 0 = allocated through etcd and kept in the data dir"},
 		{"rack", &b.Rack, "`rack` reported to clients in Metadata"},
@@ -106,6 +113,21 @@ func (c *Config) options() []option {
 		{"gc-grace", &b.GCGrace, "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl"},
 		{"retention-check-interval", &b.RetentionCheckInterval, "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)"},
 		{"offsets-topic-partitions", &b.OffsetsPartitions, "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created"},
+		{"listeners", &b.Security.Listeners, "Kafka's listeners: comma-separated `NAME://host:port`, each NAME a protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or mapped to one by --listener-security-protocol-map; empty = one PLAINTEXT listener on --listen"},
+		{"advertised-listeners", &b.Security.AdvertisedListeners, "Kafka's advertised.listeners: comma-separated `NAME://host:port` that Metadata returns to clients of each listener; a listener not named advertises --advertised-addr (if it is the only one) or its own address"},
+		{"listener-security-protocol-map", &b.Security.ProtocolMap, "Kafka's listener.security.protocol.map: comma-separated `NAME:PROTOCOL`; empty = listener names are protocols"},
+		{"tls-cert-file", &b.Security.TLSCertFile, "PEM certificate (chain) `file` of the SSL and SASL_SSL listeners; reloaded when it changes"},
+		{"tls-key-file", &b.Security.TLSKeyFile, "PEM private key `file` of --tls-cert-file"},
+		{"tls-client-ca-file", &b.Security.TLSClientCAFile, "PEM `file` of the CAs client certificates must chain to (mutual TLS); a client certificate's subject is its principal (User:CN=…)"},
+		{"tls-client-auth", &b.Security.TLSClientAuth, "client certificates (Kafka's ssl.client.auth): none, requested or required; empty = required with --tls-client-ca-file, else none (`mode`)"},
+		{"sasl-enabled-mechanisms", (*List)(&b.Security.SASLMechanisms), "comma-separated SASL `mechanisms` of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; empty = all three"},
+		{"sasl-bootstrap-users", &b.Security.SASLBootstrapUsers, "`file` of user:password lines; at start each user gets SCRAM-SHA-256 and SCRAM-SHA-512 credentials in etcd unless it has them (passwords are never stored)"},
+		{"connections-max-reauth", &b.Security.ConnectionsMaxReauth, "how long a SASL authentication lasts before the client must authenticate again on its connection (Kafka's connections.max.reauth.ms, KIP-368); 0 = the connection's life (`duration`)"},
+		{"authorizer", &b.Security.Authorizer, "check every request against the ACLs (CreateAcls, kafka-acls); off = everyone may do everything, as in Kafka without an authorizer"},
+		{"super-users", (*SemicolonList)(&b.Security.SuperUsers), "semicolon-separated `principals` the authorizer always allows, such as User:admin;User:CN=ops,O=corp (Kafka's super.users)"},
+		{"allow-everyone-if-no-acl-found", &b.Security.AllowEveryoneIfNoACLFound, "with --authorizer, allow a request on a resource that no ACL names (Kafka's allow.everyone.if.no.acl.found)"},
+		{"http-tls", &c.HTTPTLS, "serve --http-listen over TLS with --tls-cert-file and --tls-key-file"},
+		{"pprof", &c.Pprof, "serve /debug/pprof/ on --http-listen (profiles reveal internals: keep the port private)"},
 		{"log-level", &c.LogLevel, "log `level`: debug, info, warn or error"},
 		{"log-format", &c.LogFormat, "log `format` on stderr: text or json"},
 	}
@@ -355,7 +377,7 @@ func (c *Config) Validate() error {
 		} else if unspecified(host) {
 			bad("--advertised-addr must name a host clients can reach, got %q", c.AdvertisedAddr)
 		}
-	case listenErr == nil && unspecified(listenHost):
+	case listenErr == nil && unspecified(listenHost) && c.Security.Listeners == "":
 		bad("--advertised-addr is required when --listen (%q) names no specific host, since clients cannot connect to that", c.Listen)
 	}
 	if c.HTTPListen != "" {
@@ -365,6 +387,18 @@ func (c *Config) Validate() error {
 			bad("--http-listen must differ from --listen, both are %q", c.Listen)
 		}
 	}
+	if len(c.EtcdEndpoints) == 0 && (c.EtcdCAFile != "" || c.EtcdCertFile != "" || c.EtcdKeyFile != "" || c.EtcdUsername != "") {
+		bad("--etcd-ca-file, --etcd-cert-file, --etcd-key-file and --etcd-username are for --etcd-endpoints; the embedded etcd listens on loopback only")
+	}
+	if (c.EtcdCertFile == "") != (c.EtcdKeyFile == "") {
+		bad("--etcd-cert-file and --etcd-key-file go together")
+	}
+	if (c.EtcdUsername == "") != (c.EtcdPassword == "") {
+		bad("--etcd-username and --etcd-password go together")
+	}
+	if c.HTTPTLS && (c.Security.TLSCertFile == "" || c.Security.TLSKeyFile == "") {
+		bad("--http-tls needs --tls-cert-file and --tls-key-file")
+	}
 	for _, e := range c.EtcdEndpoints {
 		if err := checkEtcdEndpoint(e); err != nil {
 			bad("--etcd-endpoints entry %q must be host:port or http(s)://host:port (%v)", e, err)
@@ -373,6 +407,14 @@ func (c *Config) Validate() error {
 	if c.ObjectStore != "" {
 		if msg := checkObjectStore(c.ObjectStore); msg != "" {
 			bad("%s", msg)
+		}
+	}
+	if err := c.Security.Validate(c.Listen); err != nil {
+		var se *broker.SecurityError
+		if errors.As(err, &se) {
+			problems = append(problems, se.Problems...)
+		} else {
+			bad("%v", err)
 		}
 	}
 	if c.BrokerID < 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/strata-io/strata/broker"
+	"github.com/strata-io/strata/internal/tlsconfig"
 )
 
 // httpShutdownTimeout bounds how long open HTTP requests (a scrape, a
@@ -152,8 +154,16 @@ func serve(cfg Config, logger *slog.Logger, p process) int {
 			return fail(stderr, fmt.Errorf("http listener: %w", err))
 		}
 		httpAddr = ln.Addr().String()
+		if cfg.HTTPTLS {
+			tc, err := tlsconfig.Server(tlsconfig.ServerOptions{CertFile: cfg.Security.TLSCertFile, KeyFile: cfg.Security.TLSKeyFile, ClientAuth: "none", Log: logger})
+			if err != nil {
+				ln.Close()
+				return fail(stderr, fmt.Errorf("http listener TLS: %w", err))
+			}
+			ln = tls.NewListener(ln, tc)
+		}
 		srv := &http.Server{
-			Handler:           newHTTPHandler(reg, ready),
+			Handler:           newHTTPHandler(reg, ready, cfg.Pprof),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
@@ -266,9 +276,10 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newHTTPHandler serves /metrics, /healthz (the process runs), /readyz
-// (ready() is true) and /debug/pprof/. The pprof handlers are registered
-// here rather than on http.DefaultServeMux.
-func newHTTPHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
+// (ready() is true) and, with pprof, /debug/pprof/. The pprof handlers are
+// registered here rather than on http.DefaultServeMux, so that they are
+// served only when asked for.
+func newHTTPHandler(reg *prometheus.Registry, ready func() bool, pprofOn bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -281,10 +292,12 @@ func newHTTPHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

@@ -20,9 +20,22 @@ import (
 	"github.com/strata-io/strata/broker"
 )
 
+// TestHTTPHandlerPprofOff: without --pprof the profiles are not served:
+// they reveal internals to anyone who reaches the port.
+func TestHTTPHandlerPprofOff(t *testing.T) {
+	h := newHTTPHandler(newRegistry(), func() bool { return true }, false)
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("%s without --pprof = %d, want 404", path, rec.Code)
+		}
+	}
+}
+
 func TestHTTPHandler(t *testing.T) {
 	var ready atomic.Bool
-	h := newHTTPHandler(newRegistry(), ready.Load)
+	h := newHTTPHandler(newRegistry(), ready.Load, true)
 	get := func(path string) (int, string) {
 		t.Helper()
 		rec := httptest.NewRecorder()

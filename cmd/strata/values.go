@@ -168,3 +168,37 @@ func (d *durationValue) Set(s string) error {
 	return nil
 }
 func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+// SemicolonList is a list given as one string separated by semicolons, for
+// values that contain commas themselves (principals with a certificate's
+// distinguished name, as Kafka's super.users).
+type SemicolonList []string
+
+func (l SemicolonList) String() string { return strings.Join(l, ";") }
+
+// Set implements flag.Value.
+func (l *SemicolonList) Set(s string) error {
+	*l = nil
+	for _, p := range strings.Split(s, ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML accepts [a, b] or "a;b".
+func (l *SemicolonList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.SequenceNode {
+		var items []string
+		if err := n.Decode(&items); err != nil {
+			return err
+		}
+		*l = items
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("want a list or a semicolon-separated string")
+	}
+	return l.Set(n.Value)
+}

@@ -292,6 +292,29 @@ func StartEtcd(t testing.TB) *Etcd {
 	return &Etcd{Process: p, Endpoint: cu}
 }
 
+// StartEtcdTLS starts a single-member etcd whose client port serves TLS
+// with certFile and keyFile and requires a client certificate from the CAs
+// of caFile (etcd's --client-cert-auth). Endpoint is its https:// URL.
+func StartEtcdTLS(t testing.TB, caFile, certFile, keyFile string) *Etcd {
+	t.Helper()
+	bin := Require(t, "etcd", "run `make tools`")
+	dir := t.TempDir()
+	client, peer, metrics := FreePort(t), FreePort(t), FreePort(t)
+	cu := "https://127.0.0.1:" + strconv.Itoa(client)
+	pu := "http://127.0.0.1:" + strconv.Itoa(peer)
+	mu := "http://127.0.0.1:" + strconv.Itoa(metrics)
+	p := Start(t, "etcd", nil, bin,
+		"--name", "test", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", cu, "--advertise-client-urls", cu,
+		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
+		"--listen-metrics-urls", mu,
+		"--cert-file", certFile, "--key-file", keyFile,
+		"--client-cert-auth", "--trusted-ca-file", caFile,
+		"--initial-cluster", "test="+pu, "--log-level", "warn")
+	WaitHTTP(t, mu+"/health", 30*time.Second)
+	return &Etcd{Process: p, Endpoint: cu}
+}
+
 // MinIO is a real MinIO server.
 type MinIO struct {
 	*Process
