@@ -267,6 +267,12 @@ func ctFranzConsume(t *testing.T, s *Strata, topic string, n int) []ctRecord {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	return ctPollRecords(t, cl, topic, n)
+}
+
+// ctPollRecords polls the consumer cl until it has n records of topic.
+func ctPollRecords(t *testing.T, cl *kgo.Client, topic string, n int) []ctRecord {
+	t.Helper()
 	ctx := testContext(t, ctStep)
 	var got []ctRecord
 	for len(got) < n {
