@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/internal/testenv"
 )
 
@@ -36,8 +38,10 @@ type (
 		Metadata   meta              `yaml:"metadata"`
 		Data       map[string]string `yaml:"data"`
 		StringData map[string]string `yaml:"stringData"`
+		Type       string            `yaml:"type"`
 		Spec       spec              `yaml:"spec"`
 		file       string
+		generated  map[string]string // a secretGenerator's Secret: key -> file
 	}
 	meta struct {
 		Name        string            `yaml:"name"`
@@ -78,6 +82,18 @@ type (
 				FSGroup      *int `yaml:"fsGroup"`
 			} `yaml:"securityContext"`
 			Containers []container `yaml:"containers"`
+			Volumes    []struct {
+				Name   string `yaml:"name"`
+				Secret *struct {
+					SecretName  string `yaml:"secretName"`
+					DefaultMode *int   `yaml:"defaultMode"`
+					Items       []struct {
+						Key  string `yaml:"key"`
+						Path string `yaml:"path"`
+						Mode *int   `yaml:"mode"`
+					} `yaml:"items"`
+				} `yaml:"secret"`
+			} `yaml:"volumes"`
 		} `yaml:"spec"`
 	}
 	container struct {
@@ -120,12 +136,15 @@ type (
 		VolumeMounts []struct {
 			Name      string `yaml:"name"`
 			MountPath string `yaml:"mountPath"`
+			SubPath   string `yaml:"subPath"`
+			ReadOnly  bool   `yaml:"readOnly"`
 		} `yaml:"volumeMounts"`
 	}
 	probe struct {
 		HTTPGet *struct {
-			Path string `yaml:"path"`
-			Port any    `yaml:"port"`
+			Path   string `yaml:"path"`
+			Port   any    `yaml:"port"`
+			Scheme string `yaml:"scheme"`
 		} `yaml:"httpGet"`
 	}
 )
@@ -144,6 +163,13 @@ func loadManifests(t *testing.T) []*manifest {
 			Name   string `yaml:"name"`
 			NewTag string `yaml:"newTag"`
 		} `yaml:"images"`
+		SecretGenerator []struct {
+			Name     string   `yaml:"name"`
+			Type     string   `yaml:"type"`
+			Files    []string `yaml:"files"`
+			Literals []string `yaml:"literals"`
+			Envs     []string `yaml:"envs"`
+		} `yaml:"secretGenerator"`
 	}
 	readYAML(t, filepath.Join(k8sDir, "kustomization.yaml"), &kust)
 	files := append(append([]string{}, kust.Resources...), "dev-minio.yaml")
@@ -177,6 +203,22 @@ func loadManifests(t *testing.T) []*manifest {
 			}
 			out = append(out, m)
 		}
+	}
+	// The Secrets kustomize generates from files, which only the operator
+	// has: their keys and files, not their contents.
+	for _, g := range kust.SecretGenerator {
+		if len(g.Literals) > 0 || len(g.Envs) > 0 {
+			t.Errorf("secretGenerator %s has literals or env files: secrets come from files in secrets/ only", g.Name)
+		}
+		m := &manifest{APIVersion: "v1", Kind: "Secret", Type: g.Type, Metadata: meta{Name: g.Name}, file: "kustomization.yaml", generated: map[string]string{}}
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok {
+				key, file = filepath.Base(f), f
+			}
+			m.generated[key] = file
+		}
+		out = append(out, m)
 	}
 	return out
 }
@@ -390,6 +432,25 @@ func envFlags(t *testing.T, where string, env map[string]string, flags map[strin
 	return args
 }
 
+// listeners are the Kafka listeners of effective flag values, parsed by the
+// broker itself: --listeners, or the one PLAINTEXT listener on --listen.
+func listeners(t *testing.T, eff map[string]string) []broker.Listener {
+	t.Helper()
+	if eff["listeners"] == "" {
+		return []broker.Listener{{Name: "PLAINTEXT", Protocol: broker.ProtocolPlaintext, Addr: eff["listen"]}}
+	}
+	ls, err := broker.ParseListeners(eff["listeners"], eff["listener-security-protocol-map"])
+	if err != nil {
+		t.Fatalf("--listeners=%q: %v", eff["listeners"], err)
+	}
+	return ls
+}
+
+// portName is the Kubernetes port name of a listener: SASL_SSL → sasl-ssl.
+func portName(listener string) string {
+	return strings.ToLower(strings.ReplaceAll(listener, "_", "-"))
+}
+
 // TestDockerfile checks the image against go.mod, the Makefile's build and
 // strata serve: the Go version, a static build of ./cmd/strata with the
 // version stamped, the replaced modules copied before go mod download, the
@@ -481,30 +542,11 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestKubernetesStrata checks the brokers' StatefulSet against strata serve,
-// the image and its own Services, budget and volumes.
-func TestKubernetesStrata(t *testing.T) {
-	ms := loadManifests(t)
-	d := parseDockerfile(t)
-	bin := strataBin
-	flags := testenv.ServeFlags(t, bin)
-
-	sts := find(t, ms, "StatefulSet", "strata")
-	pod := sts.Spec.Template
-	labels := pod.Metadata.Labels
-	if !selects(matchLabels(t, sts), labels) {
-		t.Errorf("the StatefulSet's selector %v does not select its pods %v", sts.Spec.Selector, labels)
-	}
-	if len(pod.Spec.Containers) != 1 {
-		t.Fatalf("%d containers, want 1", len(pod.Spec.Containers))
-	}
-	c := &pod.Spec.Containers[0]
-	if len(c.Command) != 0 || len(c.Args) == 0 || c.Args[0] != "serve" {
-		t.Fatalf("container runs command %q args %q: want the image's entrypoint with serve", c.Command, c.Args)
-	}
-
-	// The broker's configuration: the image's ENV, then envFrom, then env,
-	// then the arguments (flags win over all variables).
+// containerConfig is the broker container's configuration as flag values:
+// the image's ENV, then envFrom, then env, then the arguments (flags win
+// over all variables). strata serve must parse it all.
+func containerConfig(t *testing.T, ms []*manifest, d *dockerfile, c *container, bin string, flags map[string]testenv.ServeFlag) map[string]string {
+	t.Helper()
 	env := map[string]string{}
 	for k, v := range d.env {
 		env[k] = v
@@ -543,26 +585,66 @@ func TestKubernetesStrata(t *testing.T) {
 		}
 		eff[k] = v
 	}
+	return eff
+}
 
-	kafka, httpPort := c.port(t, "kafka"), c.port(t, "http")
-	if got := testenv.Port(t, eff["listen"]); got != kafka {
-		t.Errorf("--listen port %d, container port kafka %d", got, kafka)
+// TestKubernetesStrata checks the brokers' StatefulSet against strata serve,
+// the image and its own Services, budget and volumes.
+func TestKubernetesStrata(t *testing.T) {
+	ms := loadManifests(t)
+	d := parseDockerfile(t)
+	bin := strataBin
+	flags := testenv.ServeFlags(t, bin)
+
+	sts := find(t, ms, "StatefulSet", "strata")
+	pod := sts.Spec.Template
+	labels := pod.Metadata.Labels
+	if !selects(matchLabels(t, sts), labels) {
+		t.Errorf("the StatefulSet's selector %v does not select its pods %v", sts.Spec.Selector, labels)
+	}
+	if len(pod.Spec.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Spec.Containers))
+	}
+	c := &pod.Spec.Containers[0]
+	if len(c.Command) != 0 || len(c.Args) == 0 || c.Args[0] != "serve" {
+		t.Fatalf("container runs command %q args %q: want the image's entrypoint with serve", c.Command, c.Args)
+	}
+
+	eff := containerConfig(t, ms, d, c, bin, flags)
+
+	// Each Kafka listener has a container port named after it, and both
+	// Services expose exactly those; the one listener advertises the pod's
+	// own name under the headless Service.
+	ls := listeners(t, eff)
+	if len(ls) != 1 {
+		t.Fatalf("listeners %+v: the manifests advertise one listener per pod (STRATA_ADVERTISED_ADDR)", ls)
+	}
+	kafkaName := portName(ls[0].Name)
+	kafka, httpPort := c.port(t, kafkaName), c.port(t, "http")
+	if got := testenv.Port(t, ls[0].Addr); got != kafka {
+		t.Errorf("listener %s port %d, container port %s %d", ls[0].Name, got, kafkaName, kafka)
 	}
 	if got := testenv.Port(t, eff["http-listen"]); got != httpPort {
 		t.Errorf("--http-listen port %d, container port http %d", got, httpPort)
 	}
-	if path, p := c.probePath(t, "readiness", c.ReadinessProbe); path != "/readyz" || p != httpPort {
-		t.Errorf("readiness probe %s on %d, want /readyz on the HTTP port %d", path, p, httpPort)
+	scheme := "HTTP"
+	if eff["http-tls"] == "true" {
+		scheme = "HTTPS"
 	}
-	if path, p := c.probePath(t, "liveness", c.LivenessProbe); path != "/healthz" || p != httpPort {
-		t.Errorf("liveness probe %s on %d, want /healthz on the HTTP port %d", path, p, httpPort)
+	for which, p := range map[string]*probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		want := map[string]string{"readiness": "/readyz", "liveness": "/healthz"}[which]
+		if path, port := c.probePath(t, which, p); path != want || port != httpPort {
+			t.Errorf("%s probe %s on %d, want %s on the HTTP port %d", which, path, port, want, httpPort)
+		}
+		if got := cmp.Or(p.HTTPGet.Scheme, "HTTP"); got != scheme {
+			t.Errorf("%s probe scheme %s; --http-tls=%q wants %s", which, got, eff["http-tls"], scheme)
+		}
 	}
 	ann := pod.Metadata.Annotations
 	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != strconv.Itoa(httpPort) || ann["prometheus.io/path"] != "/metrics" {
 		t.Errorf("Prometheus annotations %v, want scrape true, port %d, path /metrics", ann, httpPort)
 	}
 
-	// Each pod advertises its own name under the headless Service.
 	headless := find(t, ms, "Service", sts.Spec.ServiceName)
 	if headless.Spec.ClusterIP != "None" || !headless.Spec.PublishNotReadyAddresses {
 		t.Errorf("Service %s must be headless and publish not-ready pods", headless.Metadata.Name)
@@ -570,6 +652,9 @@ func TestKubernetesStrata(t *testing.T) {
 	wantAdv := fmt.Sprintf("$(POD_NAME).%s.$(POD_NAMESPACE).svc.cluster.local:%d", sts.Spec.ServiceName, kafka)
 	if eff["advertised-addr"] != wantAdv {
 		t.Errorf("advertised address %q, want %q", eff["advertised-addr"], wantAdv)
+	}
+	if eff["advertised-listeners"] != "" {
+		t.Errorf("--advertised-listeners=%q: the one listener advertises --advertised-addr", eff["advertised-listeners"])
 	}
 	for _, e := range c.Env {
 		if (e.Name == "POD_NAME" || e.Name == "POD_NAMESPACE") && (e.ValueFrom == nil || e.ValueFrom.FieldRef == nil ||
@@ -582,8 +667,8 @@ func TestKubernetesStrata(t *testing.T) {
 		if !selects(stringMap(t, s.Spec.Selector), labels) {
 			t.Errorf("Service %s selects %v, not the broker pods %v", svc, s.Spec.Selector, labels)
 		}
-		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort != "kafka" || s.Spec.Ports[0].Port != kafka {
-			t.Errorf("Service %s ports %+v, want %d to the kafka port", svc, s.Spec.Ports, kafka)
+		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort != kafkaName || s.Spec.Ports[0].Port != kafka {
+			t.Errorf("Service %s ports %+v, want %d to the %s port", svc, s.Spec.Ports, kafka, kafkaName)
 		}
 	}
 

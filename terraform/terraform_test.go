@@ -21,6 +21,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 
+	"github.com/strata-io/strata/broker"
 	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/internal/tfmodule"
 )
@@ -295,6 +296,27 @@ func TestVariableValidations(t *testing.T) {
 		{"modules/aws", "etcd_quota_backend_gib", num(16), false},
 		{"modules/aws", "etcd_initial_cluster_state", str("existing"), true},
 		{"modules/aws", "etcd_initial_cluster_state", str("join"), false},
+		{"modules/aws", "security_protocol", str("SASL_SSL"), true},
+		{"modules/aws", "security_protocol", str("SASL_PLAINTEXT"), false},
+		{"modules/aws", "security_protocol", str("sasl_ssl"), false},
+		{"modules/aws", "tls_certificate_arn", str(testCertARN), true},
+		{"modules/aws", "tls_private_key_arn", str(testKeyARN), true},
+		{"modules/aws", "tls_private_key_arn", str("/etc/strata/tls.key"), false},
+		{"modules/aws", "tls_client_ca_arn", str("arn:aws:s3:::bucket/ca.pem"), false},
+		{"modules/aws", "sasl_bootstrap_users_arn", str("admin:secret"), false},
+		{"modules/aws", "secrets_kms_key_arn", str("alias/aws/secretsmanager"), false},
+		{"modules/aws", "tls_client_auth", str("optional"), false},
+		{"modules/aws", "sasl_enabled_mechanisms", list("SCRAM-SHA-512"), true},
+		{"modules/aws", "sasl_enabled_mechanisms", list("GSSAPI"), false},
+		{"modules/aws", "sasl_enabled_mechanisms", list(), false},
+		{"modules/aws", "connections_max_reauth", str("1h"), true},
+		{"modules/aws", "connections_max_reauth", str("1 hour"), false},
+		{"modules/aws", "super_users", list("User:admin", "User:CN=ops,O=corp"), true},
+		{"modules/aws", "super_users", list("admin"), false},
+		{"modules/aws", "super_users", list("User:a;User:b"), false},
+		{"examples/production", "super_users", list(), false},
+		{"examples/production", "sasl_bootstrap_users_arn", str(testUsersARN), true},
+		{"examples/production", "sasl_bootstrap_users_arn", str("admin:admin-secret"), false},
 		{"modules/minio", "endpoint", str("minio.internal:9000"), true},
 		{"modules/minio", "endpoint", str("[::1]:9000"), true},
 		{"modules/minio", "endpoint", str("http://minio.internal:9000"), false},
@@ -494,10 +516,98 @@ func inputInt(t *testing.T, ctx *hcl.EvalContext, name string) int {
 
 var strataEnvName = regexp.MustCompile(`\bSTRATA_[A-Z0-9_]+`)
 
-// TestBrokerFlagsExistInStrataServe renders the brokers' cloud-init and
-// starts the built strata binary with the unit's command line (and the
-// STRATA_* variables the instance script writes) followed by --help: strata's
-// own flag set parses every flag and value, or exits with status 2.
+// The secure inputs of the AWS module: SASL_SSL with the certificate in
+// Secrets Manager, its key and the bootstrap users in SSM, a customer key
+// for them, the authorizer with two super users, and HTTPS on the HTTP port.
+const (
+	testCertARN       = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:strata/tls-crt-AbCdEf"
+	testKeyARN        = "arn:aws:ssm:eu-west-1:123456789012:parameter/strata/tls.key"
+	testUsersARN      = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:strata/bootstrap-users-XyZ123"
+	testSecretsKMSKey = "arn:aws:kms:eu-west-1:123456789012:key/abcd1234-ab12-cd34-ef56-abcdef123456"
+)
+
+func secureAWSInputs(kms bool) map[string]cty.Value {
+	in := awsInputs(kms)
+	in["security_protocol"] = cty.StringVal("SASL_SSL")
+	in["tls_certificate_arn"] = cty.StringVal(testCertARN)
+	in["tls_private_key_arn"] = cty.StringVal(testKeyARN)
+	in["sasl_bootstrap_users_arn"] = cty.StringVal(testUsersARN)
+	in["secrets_kms_key_arn"] = cty.StringVal(testSecretsKMSKey)
+	in["authorizer"] = cty.True
+	in["super_users"] = cty.ListVal([]cty.Value{cty.StringVal("User:admin"), cty.StringVal("User:CN=ops,O=corp")})
+	in["http_tls"] = cty.True
+	in["advertise_private_dns_name"] = cty.True
+	return in
+}
+
+// envFile parses a systemd EnvironmentFile's KEY=VALUE lines.
+func envFile(t *testing.T, content string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, l := range strings.Split(content, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || strings.ContainsAny(v, `"'\$`) {
+			t.Errorf("environment file line %q is not KEY=VALUE without quotes, backslashes or $", l)
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
+
+// brokerUnit is what a broker's user data starts: the ExecStart flags, the
+// security environment file's variables, the unit and the whole document.
+type brokerUnit struct {
+	doc, unit string
+	cc        cloudConfig
+	args      []string          // after "strata serve"
+	flags     map[string]string // ExecStart's, then the environment file's where ExecStart has none
+	env       map[string]string // /etc/strata/strata.env
+}
+
+func renderBroker(t *testing.T, m *tfmodule.Module, ctx *hcl.EvalContext, serveFlags map[string]testenv.ServeFlag) brokerUnit {
+	t.Helper()
+	var b brokerUnit
+	b.doc = render(t, m, ctx, "templates/broker.yaml.tftpl", 0)
+	b.cc = parseCloudConfig(t, b.doc)
+	b.unit = b.cc.file(t, "/etc/systemd/system/strata.service")
+	args := testenv.ExecStart(t, b.unit)
+	if len(args) < 2 || args[0] != "/usr/local/bin/strata" || args[1] != "serve" {
+		t.Fatalf("ExecStart runs %v, want /usr/local/bin/strata serve ...", args)
+	}
+	b.args = args[2:]
+	b.flags = testenv.FlagValues(t, "ExecStart", b.args)
+	if !strings.Contains(b.unit, "\nEnvironmentFile=/etc/strata/strata.env\n") {
+		t.Error("strata.service does not read /etc/strata/strata.env")
+	}
+	b.env = envFile(t, b.cc.file(t, "/etc/strata/strata.env"))
+	byEnv := map[string]string{}
+	for _, f := range serveFlags {
+		byEnv[f.Env] = f.Name
+	}
+	for k, v := range b.env {
+		name, ok := byEnv[k]
+		if !ok {
+			t.Errorf("/etc/strata/strata.env sets %s, the variable of no strata serve flag", k)
+			continue
+		}
+		if _, set := b.flags[name]; !set {
+			b.flags[name] = v
+		}
+	}
+	return b
+}
+
+// TestBrokerFlagsExistInStrataServe renders the brokers' cloud-init, plain
+// and secure, and starts the built strata binary with the unit's command
+// line, the environment file's STRATA_* variables (with their values) and
+// those the instance script writes, followed by --help: strata's own flag
+// set parses every flag and value, or exits with status 2. The listener is
+// parsed by the broker's own ParseListeners.
 func TestBrokerFlagsExistInStrataServe(t *testing.T) {
 	bin := strataBin
 	flags := testenv.ServeFlags(t, bin)
@@ -505,107 +615,322 @@ func TestBrokerFlagsExistInStrataServe(t *testing.T) {
 	for _, f := range flags {
 		envs[f.Env] = f.Name
 	}
-
 	m := load(t, "modules/aws")
-	ctx := awsContext(t, m, awsInputs(false))
-	doc := render(t, m, ctx, "templates/broker.yaml.tftpl", 0)
-	cc := parseCloudConfig(t, doc)
-	args := testenv.ExecStart(t, cc.file(t, "/etc/systemd/system/strata.service"))
-	if len(args) < 2 || args[0] != "/usr/local/bin/strata" || args[1] != "serve" {
-		t.Fatalf("ExecStart runs %v, want /usr/local/bin/strata serve ...", args)
-	}
-	vals := testenv.FlagValues(t, "ExecStart", args[2:])
-	for name := range vals {
-		if _, ok := flags[name]; !ok {
-			t.Errorf("the brokers are started with --%s, which strata serve --help does not list", name)
-		}
-	}
-	// The variables the instance script writes count as flags too.
-	check := append([]string{}, args[2:]...)
-	seenEnv := map[string]bool{}
-	for _, name := range strataEnvName.FindAllString(doc, -1) {
-		if seenEnv[name] {
-			continue
-		}
-		seenEnv[name] = true
-		flag, ok := envs[name]
-		if !ok {
-			t.Errorf("the brokers' user data sets %s, which is the variable of no strata serve flag", name)
-			continue
-		}
-		check = append(check, "--"+flag+"=x") // string flags; any value parses
-	}
-	if err := testenv.CheckServeArgs(bin, args[2:]); err != nil {
-		t.Errorf("strata serve refuses the brokers' command line: %v", err)
-	}
-	if err := testenv.CheckServeArgs(bin, check); err != nil {
-		t.Errorf("strata serve refuses the brokers' environment: %v", err)
-	}
 
-	// Ports: the listeners are the module's ports, and the load balancer
-	// checks /readyz on the HTTP port and forwards the Kafka port.
-	kafka, httpPort := inputInt(t, ctx, "kafka_port"), inputInt(t, ctx, "http_port")
-	if got := testenv.Port(t, vals["listen"]); got != kafka {
-		t.Errorf("--listen port %d, want kafka_port %d", got, kafka)
-	}
-	if got := testenv.Port(t, vals["http-listen"]); got != httpPort {
-		t.Errorf("--http-listen port %d, want http_port %d", got, httpPort)
-	}
-	tg := m.Resource("aws_lb_target_group.kafka")
-	if tg == nil {
-		t.Fatal("no aws_lb_target_group.kafka")
-	}
-	for _, b := range tg.Block.Body.Blocks {
-		if b.Type != "health_check" {
-			continue
-		}
-		want := map[string]string{"path": "/readyz", "port": strconv.Itoa(httpPort), "protocol": "HTTP", "matcher": "200"}
-		for attr, w := range want {
-			a, ok := b.Body.Attributes[attr]
-			if !ok {
-				t.Errorf("health_check has no %s", attr)
-				continue
+	for _, tc := range []struct {
+		name   string
+		inputs map[string]cty.Value
+	}{{"plaintext", awsInputs(false)}, {"sasl_ssl", secureAWSInputs(false)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := awsContext(t, m, tc.inputs)
+			b := renderBroker(t, m, ctx, flags)
+			vals := b.flags
+			for name := range vals {
+				if _, ok := flags[name]; !ok {
+					t.Errorf("the brokers are started with --%s, which strata serve --help does not list", name)
+				}
 			}
-			v, err := tfmodule.Eval(a.Expr, ctx)
-			if err != nil || v.Type() != cty.String || v.AsString() != w {
-				t.Errorf("health_check %s = %s (%v), want %q", attr, m.Source(a.Expr.Range()), err, w)
+			// The variables the instance script writes count as flags too.
+			var check []string
+			for k, v := range vals {
+				check = append(check, "--"+k+"="+v)
 			}
-		}
-	}
-	for _, addr := range []string{"aws_lb_target_group.kafka", "aws_lb_listener.kafka"} {
-		r := m.Resource(addr)
-		v, err := tfmodule.Eval(r.Block.Body.Attributes["port"].Expr, ctx)
-		if got, _ := v.AsBigFloat().Int64(); err != nil || int(got) != kafka {
-			t.Errorf("%s port = %v (%v), want kafka_port %d", addr, v.GoString(), err, kafka)
-		}
-	}
+			seenEnv := map[string]bool{}
+			for _, name := range strataEnvName.FindAllString(b.doc, -1) {
+				if seenEnv[name] {
+					continue
+				}
+				seenEnv[name] = true
+				flag, ok := envs[name]
+				if !ok {
+					t.Errorf("the brokers' user data sets %s, which is the variable of no strata serve flag", name)
+					continue
+				}
+				if _, given := vals[flag]; !given {
+					check = append(check, "--"+flag+"=x") // the instance script's: string flags; any value parses
+				}
+			}
+			if err := testenv.CheckServeArgs(bin, b.args); err != nil {
+				t.Errorf("strata serve refuses the brokers' command line: %v", err)
+			}
+			if err := testenv.CheckServeArgs(bin, check); err != nil {
+				t.Errorf("strata serve refuses the brokers' environment: %v", err)
+			}
 
-	// --object-store is an s3 URL that objectstore.Open accepts: bucket as
-	// host, only the parameters it knows (objectstore/open.go s3URLForm).
-	u, err := url.Parse(vals["object-store"])
+			// Ports: the one listener is on kafka_port with security_protocol,
+			// and the load balancer checks /readyz on the HTTP port (over
+			// HTTPS with http_tls) and forwards the Kafka port.
+			kafka, httpPort := inputInt(t, ctx, "kafka_port"), inputInt(t, ctx, "http_port")
+			protocol := input(t, ctx, "security_protocol").AsString()
+			if _, ok := vals["listen"]; ok {
+				t.Error("the brokers are given --listen, which --listeners overrides")
+			}
+			ls, err := broker.ParseListeners(vals["listeners"], vals["listener-security-protocol-map"])
+			if err != nil || len(ls) != 1 {
+				t.Fatalf("--listeners=%q: %v; want one listener", vals["listeners"], err)
+			}
+			if string(ls[0].Protocol) != protocol || testenv.Port(t, ls[0].Addr) != kafka {
+				t.Errorf("listener %+v, want %s on kafka_port %d", ls[0], protocol, kafka)
+			}
+			if got := testenv.Port(t, vals["http-listen"]); got != httpPort {
+				t.Errorf("--http-listen port %d, want http_port %d", got, httpPort)
+			}
+			httpTLS := input(t, ctx, "http_tls").True()
+			if got := vals["http-tls"] == "true"; got != httpTLS {
+				t.Errorf("--http-tls=%q, want %v", vals["http-tls"], httpTLS)
+			}
+			scheme := map[bool]string{false: "HTTP", true: "HTTPS"}[httpTLS]
+			tg := m.Resource("aws_lb_target_group.kafka")
+			if tg == nil {
+				t.Fatal("no aws_lb_target_group.kafka")
+			}
+			for _, hc := range tg.Block.Body.Blocks {
+				if hc.Type != "health_check" {
+					continue
+				}
+				want := map[string]string{"path": "/readyz", "port": strconv.Itoa(httpPort), "protocol": scheme, "matcher": "200"}
+				for attr, w := range want {
+					a, ok := hc.Body.Attributes[attr]
+					if !ok {
+						t.Errorf("health_check has no %s", attr)
+						continue
+					}
+					v, err := tfmodule.Eval(a.Expr, ctx)
+					if err != nil || v.Type() != cty.String || v.AsString() != w {
+						t.Errorf("health_check %s = %s (%v), want %q", attr, m.Source(a.Expr.Range()), err, w)
+					}
+				}
+			}
+			for _, addr := range []string{"aws_lb_target_group.kafka", "aws_lb_listener.kafka"} {
+				r := m.Resource(addr)
+				v, err := tfmodule.Eval(r.Block.Body.Attributes["port"].Expr, ctx)
+				if got, _ := v.AsBigFloat().Int64(); err != nil || int(got) != kafka {
+					t.Errorf("%s port = %v (%v), want kafka_port %d", addr, v.GoString(), err, kafka)
+				}
+			}
+			if vals["pprof"] != "false" {
+				t.Errorf("--pprof=%q: the module's default must keep pprof off", vals["pprof"])
+			}
+			checkBrokerSecrets(t, b, ls[0].Protocol)
+
+			// --object-store is an s3 URL that objectstore.Open accepts: bucket as
+			// host, only the parameters it knows (objectstore/open.go s3URLForm).
+			u, err := url.Parse(vals["object-store"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Scheme != "s3" || u.Host != testBucket || u.Path != "" {
+				t.Errorf("--object-store %q: want s3://%s?...", vals["object-store"], testBucket)
+			}
+			q := u.Query()
+			for k := range q {
+				if !slices.Contains([]string{"endpoint", "insecure", "region"}, k) {
+					t.Errorf("--object-store has parameter %q, which objectstore refuses", k)
+				}
+			}
+			if q.Get("region") != testRegion || q.Get("endpoint") != "s3."+testRegion+".amazonaws.com" || q.Has("insecure") {
+				t.Errorf("--object-store %q: want the regional endpoint over TLS and region %s", vals["object-store"], testRegion)
+			}
+
+			// --etcd-endpoints are the three members' client URLs.
+			var want []string
+			for i := range 3 {
+				want = append(want, fmt.Sprintf("http://10.0.%d.%d:2379", i+1, 10+i))
+			}
+			if got := vals["etcd-endpoints"]; got != strings.Join(want, ",") {
+				t.Errorf("--etcd-endpoints %q, want %q", got, strings.Join(want, ","))
+			}
+		})
+	}
+}
+
+// checkBrokerSecrets: a TLS listener has its certificate and key, a SASL
+// one its mechanisms, and each secret file the flags name is fetched by
+// the secrets script, from the module's ARN, into memory (/run), readable
+// by the strata group only, before every start; without TLS no secret is
+// fetched at all.
+func checkBrokerSecrets(t *testing.T, b brokerUnit, protocol broker.SecurityProtocol) {
+	t.Helper()
+	files := map[string]string{} // flag -> path
+	for _, f := range []string{"tls-cert-file", "tls-key-file", "tls-client-ca-file", "sasl-bootstrap-users"} {
+		if p := b.flags[f]; p != "" {
+			files[f] = p
+		}
+	}
+	if protocol.TLS() && (files["tls-cert-file"] == "" || files["tls-key-file"] == "") {
+		t.Errorf("a %s listener without --tls-cert-file and --tls-key-file", protocol)
+	}
+	if protocol.SASL() && b.flags["sasl-enabled-mechanisms"] == "" {
+		t.Errorf("a %s listener without --sasl-enabled-mechanisms", protocol)
+	}
+	if len(files) == 0 {
+		if strings.Contains(b.doc, "strata-secrets") {
+			t.Error("the user data fetches secrets though no flag names a secret file")
+		}
+		return
+	}
+	if !strings.Contains(b.unit, "\nExecStartPre=+/usr/local/sbin/strata-secrets\n") {
+		t.Error("strata.service does not fetch its secrets before it starts (ExecStartPre=+/usr/local/sbin/strata-secrets)")
+	}
+	script := b.cc.file(t, "/usr/local/sbin/strata-secrets")
+	for _, want := range []string{`install -d -m 0750 -o root -g strata "$dir"`, "umask 077", "chmod 0440", "chgrp strata"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the secrets script lacks %q: the secrets must be readable by the strata group only", want)
+		}
+	}
+	fetched := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^fetch (\S+) '([^']+)'$`).FindAllStringSubmatch(script, -1) {
+		fetched["/run/strata/secrets/"+m[1]] = m[2]
+	}
+	arns := map[string]string{"tls-cert-file": testCertARN, "tls-key-file": testKeyARN, "sasl-bootstrap-users": testUsersARN}
+	for f, path := range files {
+		if !strings.HasPrefix(path, "/run/strata/secrets/") {
+			t.Errorf("--%s=%s is not in /run/strata/secrets (memory, fetched at start)", f, path)
+		}
+		if arn, ok := fetched[path]; !ok {
+			t.Errorf("--%s=%s, which the secrets script does not fetch", f, path)
+		} else if arns[f] != "" && arn != arns[f] {
+			t.Errorf("--%s is fetched from %s, want %s", f, arn, arns[f])
+		}
+	}
+	if len(fetched) != len(files) {
+		t.Errorf("the secrets script fetches %v; the flags name %v", fetched, files)
+	}
+	timer := b.cc.file(t, "/etc/systemd/system/strata-secrets.timer")
+	if !strings.Contains(timer, "OnUnitActiveSec=") || !strings.Contains(b.doc, "systemctl enable --now strata-secrets.timer") {
+		t.Error("the secrets are not fetched again periodically (strata-secrets.timer), so a rotated certificate is never picked up")
+	}
+}
+
+// TestProductionExampleIsSecure evaluates the production example's call of
+// the AWS module and renders the brokers it configures: SASL_SSL with
+// SCRAM only, the authorizer on with super users and nothing allowed that
+// no ACL allows, every secret given by ARN (so none is in the state), and
+// the brokers' flags saying the same.
+func TestProductionExampleIsSecure(t *testing.T) {
+	ex := load(t, "examples/production")
+	given := map[string]cty.Value{
+		"region":                   cty.StringVal(testRegion),
+		"vpc_id":                   cty.StringVal("vpc-0123456789abcdef0"),
+		"private_subnet_ids":       awsInputs(false)["broker_subnet_ids"],
+		"private_route_table_ids":  cty.ListVal([]cty.Value{cty.StringVal("rtb-0123456789abcdef0")}),
+		"etcd_private_ips":         cty.ListVal([]cty.Value{cty.StringVal("10.0.1.10"), cty.StringVal("10.0.2.11"), cty.StringVal("10.0.3.12")}),
+		"client_cidr_blocks":       cty.ListVal([]cty.Value{cty.StringVal("10.0.0.0/16")}),
+		"strata_binary_url":        cty.StringVal("https://artifacts.example.com/strata"),
+		"strata_binary_sha256":     cty.StringVal(strings.Repeat("0123456789abcdef", 4)),
+		"tls_certificate_arn":      cty.StringVal(testCertARN),
+		"tls_private_key_arn":      cty.StringVal(testKeyARN),
+		"sasl_bootstrap_users_arn": cty.StringVal(testUsersARN),
+	}
+	vars, err := ex.Inputs(given)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Scheme != "s3" || u.Host != testBucket || u.Path != "" {
-		t.Errorf("--object-store %q: want s3://%s?...", vals["object-store"], testBucket)
+	exCtx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}, Functions: tfmodule.Functions()}
+	call := ex.ModuleCall("strata")
+	if call == nil {
+		t.Fatal("examples/production calls no module strata")
 	}
-	q := u.Query()
-	for k := range q {
-		if !slices.Contains([]string{"endpoint", "insecure", "region"}, k) {
-			t.Errorf("--object-store has parameter %q, which objectstore refuses", k)
+	modInputs := awsInputs(false)
+	for _, name := range []string{"security_protocol", "tls_certificate_arn", "tls_private_key_arn", "sasl_bootstrap_users_arn",
+		"sasl_enabled_mechanisms", "authorizer", "super_users", "allow_everyone_if_no_acl_found", "advertise_private_dns_name",
+		"secrets_kms_key_arn", "http_tls", "pprof", "kafka_port", "client_cidr_blocks"} {
+		a, ok := call.Args[name]
+		if !ok {
+			continue // the module's default
+		}
+		v, err := tfmodule.Eval(a.Expr, exCtx)
+		if err != nil {
+			t.Fatalf("module strata's %s = %s: %v", name, ex.Source(a.Expr.Range()), err)
+		}
+		modInputs[name] = v
+	}
+	m := load(t, "modules/aws")
+	ctx := awsContext(t, m, modInputs)
+	in := func(name string) cty.Value { return input(t, ctx, name) }
+	if p := in("security_protocol").AsString(); p != "SASL_SSL" {
+		t.Errorf("the production example's security_protocol is %s, want SASL_SSL", p)
+	}
+	if !in("authorizer").True() || in("allow_everyone_if_no_acl_found").True() {
+		t.Error("the production example must turn the authorizer on and leave allow_everyone_if_no_acl_found off")
+	}
+	if len(strings_(t, in("super_users"), "super_users")) == 0 {
+		t.Error("the production example names no super user: nobody could create the first ACL")
+	}
+	for _, mech := range strings_(t, in("sasl_enabled_mechanisms"), "sasl_enabled_mechanisms") {
+		if !strings.HasPrefix(mech, "SCRAM-") {
+			t.Errorf("the production example enables %s; SCRAM only", mech)
 		}
 	}
-	if q.Get("region") != testRegion || q.Get("endpoint") != "s3."+testRegion+".amazonaws.com" || q.Has("insecure") {
-		t.Errorf("--object-store %q: want the regional endpoint over TLS and region %s", vals["object-store"], testRegion)
+	for _, name := range []string{"tls_certificate_arn", "tls_private_key_arn", "sasl_bootstrap_users_arn"} {
+		if v := in(name); v.IsNull() || !strings.HasPrefix(v.AsString(), "arn:") {
+			t.Errorf("the production example's %s is %#v, want the ARN of a secret", name, v)
+		}
+	}
+	if !in("advertise_private_dns_name").True() {
+		t.Error("the production example advertises IP addresses, which a certificate rarely names")
 	}
 
-	// --etcd-endpoints are the three members' client URLs.
-	var want []string
-	for i := range 3 {
-		want = append(want, fmt.Sprintf("http://10.0.%d.%d:2379", i+1, 10+i))
+	b := renderBroker(t, m, ctx, testenv.ServeFlags(t, strataBin))
+	if b.flags["listeners"] != fmt.Sprintf("SASL_SSL://0.0.0.0:%d", inputInt(t, ctx, "kafka_port")) {
+		t.Errorf("the production brokers listen on %q, want SASL_SSL only", b.flags["listeners"])
 	}
-	if got := vals["etcd-endpoints"]; got != strings.Join(want, ",") {
-		t.Errorf("--etcd-endpoints %q, want %q", got, strings.Join(want, ","))
+	if b.flags["authorizer"] != "true" || b.flags["super-users"] == "" || b.flags["allow-everyone-if-no-acl-found"] == "true" {
+		t.Errorf("the production brokers run --authorizer=%q --super-users=%q --allow-everyone-if-no-acl-found=%q",
+			b.flags["authorizer"], b.flags["super-users"], b.flags["allow-everyone-if-no-acl-found"])
+	}
+	if b.flags["sasl-bootstrap-users"] == "" {
+		t.Error("the production brokers have no --sasl-bootstrap-users: no first user could authenticate")
+	}
+	checkBrokerSecrets(t, b, broker.ProtocolSASLSSL)
+}
+
+// secretName is a variable or output name that says it holds a secret.
+var secretName = regexp.MustCompile(`password|secret|private_key|bootstrap_users|token|credential`)
+
+// TestNoSecretInClear: no configuration holds a password, key or
+// certificate in its text, a variable that may carry one is marked
+// sensitive unless it is only the ARN of where the secret is kept, and so
+// is an output that carries one.
+func TestNoSecretInClear(t *testing.T) {
+	literal := regexp.MustCompile(`(?i)(password|passwd|secret_key|private_key|sasl_jaas_config)\s*=\s*"[^"$]+"|-----BEGIN [A-Z ]*PRIVATE KEY-----`)
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if ext := filepath.Ext(path); ext != ".tf" && ext != ".tftpl" && ext != ".tfvars" && ext != ".md" {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(src), "\n") {
+			if literal.MatchString(l) {
+				t.Errorf("%s: %q looks like a secret in clear", path, strings.TrimSpace(l))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range append(append([]string{}, moduleDirs...), exampleDirs...) {
+		m := load(t, dir)
+		for _, v := range m.Variables {
+			if secretName.MatchString(v.Name) && !strings.HasSuffix(v.Name, "_arn") && !v.Sensitive {
+				t.Errorf("%s: variable %s may carry a secret: mark it sensitive, or take the ARN of a secret instead", dir, v.Name)
+			}
+			if secretName.MatchString(v.Name) && v.HasDefault && v.Default != "null" && !strings.HasSuffix(v.Name, "_arn") {
+				t.Errorf("%s: variable %s has a default (%s); a secret has none", dir, v.Name, v.Default)
+			}
+		}
+		for _, o := range m.Outputs {
+			src := m.Source(o.Value.Range())
+			if (secretName.MatchString(o.Name) || strings.Contains(src, "secret_key") || strings.Contains(src, "password")) && !o.Sensitive {
+				t.Errorf("%s: output %s carries a secret (%s) and is not sensitive", dir, o.Name, src)
+			}
+		}
 	}
 }
 
@@ -791,14 +1116,22 @@ func strings_(t *testing.T, v cty.Value, what string) []string {
 }
 
 // checkStatements applies the rules both modules' policies follow and
-// returns the S3 actions the Allow statements grant.
-func checkStatements(t *testing.T, sts []statement, bucketARN, kmsARN string) []string {
+// returns the S3 actions the Allow statements grant. secrets maps the
+// actions that read the brokers' secrets (and decrypt them) to exactly the
+// resources they may name.
+func checkStatements(t *testing.T, sts []statement, bucketARN, kmsARN string, secrets map[string][]string) []string {
 	t.Helper()
 	granted := map[string]bool{}
+	secretResource := map[string]bool{}
+	for _, rs := range secrets {
+		for _, r := range rs {
+			secretResource[r] = true
+		}
+	}
 	for _, s := range sts {
 		for _, r := range s.resources {
-			if s.effect == "Allow" && r != bucketARN && r != bucketARN+"/*" && (kmsARN == "" || r != kmsARN) {
-				t.Errorf("%s: allows on %q, which is neither the module's bucket nor its objects", s.where, r)
+			if s.effect == "Allow" && r != bucketARN && r != bucketARN+"/*" && (kmsARN == "" || r != kmsARN) && !secretResource[r] {
+				t.Errorf("%s: allows on %q, which is neither the module's bucket nor its objects nor the brokers' secrets", s.where, r)
 			}
 			if s.effect == "Deny" && r != bucketARN && r != bucketARN+"/*" {
 				t.Errorf("%s: denies on %q, which is not the module's bucket", s.where, r)
@@ -811,6 +1144,10 @@ func checkStatements(t *testing.T, sts []statement, bucketARN, kmsARN string) []
 			switch {
 			case strings.Contains(a, "*"):
 				t.Errorf("%s: allows the wildcard action %q", s.where, a)
+			case secrets[a] != nil && slices.Equal(sorted(s.resources), sorted(secrets[a])):
+				// reads (or decrypts) the brokers' secrets, and nothing else
+			case secrets[a] != nil && a != "kms:Decrypt":
+				t.Errorf("%s: %s on %v, want the brokers' secrets %v only", s.where, a, s.resources, secrets[a])
 			case a == "sts:AssumeRole":
 				if len(s.resources) != 0 || !slices.Equal(s.principals, []string{"Service:ec2.amazonaws.com"}) {
 					t.Errorf("%s: sts:AssumeRole for %v on %v; want EC2 assuming the role only", s.where, s.principals, s.resources)
@@ -841,14 +1178,26 @@ func checkStatements(t *testing.T, sts []statement, bucketARN, kmsARN string) []
 	return out
 }
 
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
 // TestAWSPolicyNamesOnlyTheBucket evaluates every aws_iam_policy_document of
-// the AWS module (with and without a KMS key): S3 actions only on the
-// module's bucket, exactly the actions objectstore's calls need, KMS only
-// on the given key, no wildcard; and the role gets no other policy.
+// the AWS module (with a KMS key and the secure inputs): S3 actions only on
+// the module's bucket, exactly the actions objectstore's calls need, KMS
+// only on the given keys, the brokers' secrets readable and no other, no
+// wildcard; and the role gets no other policy.
 func TestAWSPolicyNamesOnlyTheBucket(t *testing.T) {
 	need := neededS3Actions(t)
 	m := load(t, "modules/aws")
-	ctx := awsContext(t, m, awsInputs(true))
+	ctx := awsContext(t, m, secureAWSInputs(true))
+	secrets := map[string][]string{
+		"secretsmanager:GetSecretValue": {testCertARN, testUsersARN},
+		"ssm:GetParameter":              {testKeyARN},
+		"kms:Decrypt":                   {testSecretsKMSKey},
+	}
 	bucketARN := "arn:aws:s3:::" + testBucket
 
 	var sts []statement
@@ -911,10 +1260,10 @@ func TestAWSPolicyNamesOnlyTheBucket(t *testing.T) {
 			sts = append(sts, s)
 		}
 	}
-	if docs < 3 {
+	if docs < 6 {
 		t.Fatalf("found %d policy documents; the module changed shape", docs)
 	}
-	granted := checkStatements(t, sts, bucketARN, testKMSKey)
+	granted := checkStatements(t, sts, bucketARN, testKMSKey, secrets)
 	if !slices.Equal(granted, need) {
 		t.Errorf("the brokers' role is granted %v; objectstore's calls need %v", granted, need)
 	}
@@ -976,7 +1325,7 @@ func TestMinIOPolicyNamesOnlyTheBucket(t *testing.T) {
 	for _, s := range doc.Statement {
 		sts = append(sts, statement{where: "policy " + s.Sid, effect: s.Effect, actions: s.Action, resources: s.Resource})
 	}
-	granted := checkStatements(t, sts, "arn:aws:s3:::strata-test", "")
+	granted := checkStatements(t, sts, "arn:aws:s3:::strata-test", "", nil)
 	if !slices.Equal(granted, need) {
 		t.Errorf("the service account is granted %v; objectstore's calls need %v", granted, need)
 	}

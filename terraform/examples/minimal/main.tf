@@ -2,6 +2,11 @@
 # in the region's default VPC, on small Graviton instances, with a bucket
 # that terraform destroy removes with its data. For trying Strata out, not
 # for keeping data: see ../production for that.
+#
+# Clients connect in PLAINTEXT: no TLS, no authentication, no ACLs. The
+# security groups admit only the default VPC's own addresses, so keep it to
+# a private network you trust, and keep production data off it
+# (../production has SASL_SSL and the authorizer).
 
 provider "aws" {
   region = var.region
@@ -41,6 +46,7 @@ module "strata" {
   broker_subnet_ids  = local.subnet_ids
   etcd_subnet_ids    = slice(local.subnet_ids, 0, 3)
   client_cidr_blocks = [data.aws_vpc.default.cidr_block]
+  security_protocol  = "PLAINTEXT" # a private network only; see above
 
   architecture         = "arm64"
   strata_binary_url    = var.strata_binary_url

@@ -2,7 +2,11 @@
 # private subnets over three availability zones, a customer-managed KMS key
 # for the bucket, S3 through a gateway endpoint, topics
 # created on purpose only, Session Manager instead of SSH, and protection
-# against deleting etcd members and the load balancer by accident.
+# against deleting etcd members and the load balancer by accident. Clients
+# connect over SASL_SSL (TLS, SCRAM user names and passwords) and every
+# request is checked against the ACLs; the certificate, its key and the
+# first users' passwords stay in Secrets Manager or SSM, out of this
+# configuration and its state (docs/deploy.md#securing-the-aws-cluster).
 
 provider "aws" {
   region = var.region
@@ -55,6 +59,19 @@ module "strata" {
   default_partitions = 6
   cache_bytes        = "4GiB"
   disk_cache_bytes   = "60GiB"
+
+  # Security: TLS and SCRAM on the client listener, ACLs on, nothing
+  # allowed that no ACL allows. super_users create the first ACLs.
+  kafka_port                 = 9093
+  security_protocol          = "SASL_SSL"
+  tls_certificate_arn        = var.tls_certificate_arn
+  tls_private_key_arn        = var.tls_private_key_arn
+  sasl_bootstrap_users_arn   = var.sasl_bootstrap_users_arn
+  secrets_kms_key_arn        = var.secrets_kms_key_arn
+  sasl_enabled_mechanisms    = ["SCRAM-SHA-512", "SCRAM-SHA-256"]
+  authorizer                 = true
+  super_users                = var.super_users
+  advertise_private_dns_name = true
 
   enable_ssm                  = true
   etcd_termination_protection = true

@@ -3,6 +3,11 @@ output "bootstrap_servers" {
   value       = module.strata.bootstrap_servers
 }
 
+output "security_protocol" {
+  description = "security.protocol for the Kafka clients (SASL_SSL), with sasl.mechanism SCRAM-SHA-512 or SCRAM-SHA-256."
+  value       = module.strata.security_protocol
+}
+
 output "bucket_name" {
   description = "The cluster's S3 bucket."
   value       = module.strata.bucket_name

@@ -110,3 +110,55 @@ variable "broker_count" {
     error_message = "A production cluster has at least two brokers."
   }
 }
+
+variable "tls_certificate_arn" {
+  description = "Secrets Manager secret or SSM SecureString parameter with the brokers' PEM certificate chain. Its names must cover the load balancer's DNS name (or your alias of it) and *.REGION.compute.internal, the brokers' advertised names."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.tls_certificate_arn))
+    error_message = "The tls_certificate_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "tls_private_key_arn" {
+  description = "Secrets Manager secret or SSM SecureString parameter with the certificate's PEM private key."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.tls_private_key_arn))
+    error_message = "The tls_private_key_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "sasl_bootstrap_users_arn" {
+  description = "Secrets Manager secret or SSM SecureString parameter whose value is user:password lines, at least the super users' (admin:...): the first SCRAM users. Put the value there with the AWS CLI, not with Terraform, so that no password is in the state."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.sasl_bootstrap_users_arn))
+    error_message = "The sasl_bootstrap_users_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "secrets_kms_key_arn" {
+  description = "Customer-managed KMS key of those secrets, if they do not use the AWS-managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secrets_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", var.secrets_kms_key_arn))
+    error_message = "The secrets_kms_key_arn must be a KMS key ARN, not an alias."
+  }
+}
+
+variable "super_users" {
+  description = "Principals the authorizer always allows: the administrators who create the ACLs and the other users."
+  type        = list(string)
+  default     = ["User:admin"]
+
+  validation {
+    condition     = length(var.super_users) >= 1 && alltrue([for p in var.super_users : can(regex("^User:[^;]+$", p))])
+    error_message = "Give at least one principal such as User:admin, without a semicolon."
+  }
+}

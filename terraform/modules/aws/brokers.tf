@@ -3,6 +3,36 @@
 # --seal-interval), so instances are cattle: a replacement gets a new broker
 # id from etcd and its fair share of partitions from the controller.
 
+locals {
+  # The secrets a broker fetches into /run/strata/secrets (file name = ARN),
+  # by the service that keeps them.
+  broker_secrets = { for name, arn in {
+    "tls.crt"         = var.tls_certificate_arn
+    "tls.key"         = var.tls_private_key_arn
+    "client-ca.crt"   = var.tls_client_ca_arn
+    "bootstrap-users" = var.sasl_bootstrap_users_arn
+  } : name => arn if arn != null }
+  secretsmanager_arns = [for name, arn in local.broker_secrets : arn if can(regex("^arn:[^:]+:secretsmanager:", arn))]
+  ssm_parameter_arns  = [for name, arn in local.broker_secrets : arn if can(regex("^arn:[^:]+:ssm:", arn))]
+
+  # strata serve's security settings, written to /etc/strata/strata.env
+  # (no secret in it: the secrets are files). Empty values are left out.
+  broker_env = { for k, v in {
+    STRATA_TLS_CERT_FILE                  = var.tls_certificate_arn == null ? "" : "/run/strata/secrets/tls.crt"
+    STRATA_TLS_KEY_FILE                   = var.tls_private_key_arn == null ? "" : "/run/strata/secrets/tls.key"
+    STRATA_TLS_CLIENT_CA_FILE             = var.tls_client_ca_arn == null ? "" : "/run/strata/secrets/client-ca.crt"
+    STRATA_TLS_CLIENT_AUTH                = var.tls_client_auth
+    STRATA_SASL_ENABLED_MECHANISMS        = var.security_protocol == "SASL_SSL" ? join(",", var.sasl_enabled_mechanisms) : ""
+    STRATA_SASL_BOOTSTRAP_USERS           = var.sasl_bootstrap_users_arn == null ? "" : "/run/strata/secrets/bootstrap-users"
+    STRATA_CONNECTIONS_MAX_REAUTH         = var.security_protocol == "SASL_SSL" ? var.connections_max_reauth : ""
+    STRATA_AUTHORIZER                     = tostring(var.authorizer)
+    STRATA_SUPER_USERS                    = join(";", var.super_users)
+    STRATA_ALLOW_EVERYONE_IF_NO_ACL_FOUND = tostring(var.allow_everyone_if_no_acl_found)
+    STRATA_HTTP_TLS                       = tostring(var.http_tls)
+    STRATA_PPROF                          = tostring(var.pprof)
+  } : k => v if v != "" }
+}
+
 resource "aws_launch_template" "broker" {
   name_prefix            = "${var.name}-broker-"
   description            = "Strata brokers of cluster ${var.name}"
@@ -14,7 +44,11 @@ resource "aws_launch_template" "broker" {
   user_data = base64encode(templatefile("${path.module}/templates/broker.yaml.tftpl", {
     cluster                  = var.name
     kafka_port               = var.kafka_port
+    security_protocol        = var.security_protocol
     http_port                = var.http_port
+    advertise_dns_name       = var.advertise_private_dns_name
+    broker_env               = local.broker_env
+    secrets                  = local.broker_secrets
     etcd_endpoints           = local.etcd_endpoints
     object_store_url         = local.object_store_url
     session_ttl              = var.session_ttl
@@ -61,6 +95,26 @@ resource "aws_launch_template" "broker" {
     precondition {
       condition     = (var.strata_binary_url == "") == (var.strata_binary_sha256 == "")
       error_message = "Give strata_binary_url and strata_binary_sha256 together, or neither (the AMI then has /usr/local/bin/strata)."
+    }
+    precondition {
+      condition     = (var.tls_certificate_arn == null) == (var.tls_private_key_arn == null)
+      error_message = "Give tls_certificate_arn and tls_private_key_arn together, or neither."
+    }
+    precondition {
+      condition     = var.security_protocol == "PLAINTEXT" || var.tls_certificate_arn != null
+      error_message = "The security_protocol SSL and SASL_SSL need tls_certificate_arn and tls_private_key_arn."
+    }
+    precondition {
+      condition     = !var.http_tls || var.tls_certificate_arn != null
+      error_message = "The http_tls needs tls_certificate_arn and tls_private_key_arn."
+    }
+    precondition {
+      condition     = var.sasl_bootstrap_users_arn == null || var.security_protocol == "SASL_SSL"
+      error_message = "The sasl_bootstrap_users_arn needs security_protocol SASL_SSL."
+    }
+    precondition {
+      condition     = !contains(["requested", "required"], var.tls_client_auth) || var.tls_client_ca_arn != null
+      error_message = "The tls_client_auth requested or required needs tls_client_ca_arn."
     }
   }
 }

@@ -9,7 +9,9 @@
 #
 # MakeBucket (s3:CreateBucket) is not granted: the bucket exists before any
 # broker starts. With a KMS key, kms:Decrypt and kms:GenerateDataKey on that
-# key, through S3 only.
+# key, through S3 only. With TLS or SASL, secretsmanager:GetSecretValue and
+# ssm:GetParameter on the module's secret ARNs only (and kms:Decrypt on
+# secrets_kms_key_arn through those two services).
 
 data "aws_iam_policy_document" "assume_ec2" {
   statement {
@@ -76,6 +78,63 @@ resource "aws_iam_role_policy" "broker_kms" {
   name   = "strata-bucket-key"
   role   = aws_iam_role.broker.id
   policy = data.aws_iam_policy_document.broker_kms[0].json
+}
+
+data "aws_iam_policy_document" "broker_secrets" {
+  count = length(local.secretsmanager_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "ReadTheBrokerSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.secretsmanager_arns
+  }
+}
+
+resource "aws_iam_role_policy" "broker_secrets" {
+  count  = length(local.secretsmanager_arns) > 0 ? 1 : 0
+  name   = "strata-secrets"
+  role   = aws_iam_role.broker.id
+  policy = data.aws_iam_policy_document.broker_secrets[0].json
+}
+
+data "aws_iam_policy_document" "broker_parameters" {
+  count = length(local.ssm_parameter_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "ReadTheBrokerParameters"
+    actions   = ["ssm:GetParameter"]
+    resources = local.ssm_parameter_arns
+  }
+}
+
+resource "aws_iam_role_policy" "broker_parameters" {
+  count  = length(local.ssm_parameter_arns) > 0 ? 1 : 0
+  name   = "strata-parameters"
+  role   = aws_iam_role.broker.id
+  policy = data.aws_iam_policy_document.broker_parameters[0].json
+}
+
+data "aws_iam_policy_document" "broker_secrets_kms" {
+  count = var.secrets_kms_key_arn == null || length(local.broker_secrets) == 0 ? 0 : 1
+
+  statement {
+    sid       = "DecryptTheSecretsThroughTheirService"
+    actions   = ["kms:Decrypt"]
+    resources = [var.secrets_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.${local.dns_suffix}", "ssm.${local.region}.${local.dns_suffix}"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "broker_secrets_kms" {
+  count  = var.secrets_kms_key_arn == null || length(local.broker_secrets) == 0 ? 0 : 1
+  name   = "strata-secrets-key"
+  role   = aws_iam_role.broker.id
+  policy = data.aws_iam_policy_document.broker_secrets_kms[0].json
 }
 
 resource "aws_iam_instance_profile" "broker" {

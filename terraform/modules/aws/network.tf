@@ -2,6 +2,8 @@
 #
 #   clients  ──9092──►  load balancer  ──9092, 9644 (health)──►  brokers
 #   clients  ──9092──────────────────────────────────────────►  brokers  (after Metadata)
+#
+# (9092 is kafka_port, whatever security_protocol its listener has.)
 #   brokers  ──2379──►  etcd;  etcd ◄──2379, 2380──► etcd
 #   brokers, etcd ──443──► S3, downloads (and Session Manager)
 #

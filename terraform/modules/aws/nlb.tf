@@ -1,6 +1,8 @@
 # The bootstrap address of the cluster: clients connect here for their first
 # Metadata and then to the brokers' advertised addresses. Only brokers that
-# answer /readyz receive connections.
+# answer /readyz receive connections. The load balancer passes TCP through:
+# TLS (security_protocol SSL or SASL_SSL) ends on the brokers, so the
+# certificate must name the load balancer too.
 
 resource "aws_lb" "bootstrap" {
   name                             = "${var.name}-bootstrap"
@@ -23,7 +25,7 @@ resource "aws_lb_target_group" "kafka" {
   tags                 = local.tags
 
   health_check {
-    protocol            = "HTTP"
+    protocol            = var.http_tls ? "HTTPS" : "HTTP"
     port                = tostring(var.http_port)
     path                = "/readyz"
     matcher             = "200"

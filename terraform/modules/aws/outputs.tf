@@ -3,6 +3,11 @@ output "bootstrap_servers" {
   value       = "${aws_lb.bootstrap.dns_name}:${var.kafka_port}"
 }
 
+output "security_protocol" {
+  description = "The clients' security.protocol for bootstrap_servers (PLAINTEXT, SSL or SASL_SSL)."
+  value       = var.security_protocol
+}
+
 output "bucket_name" {
   description = "Name of the S3 bucket holding the segment objects."
   value       = aws_s3_bucket.this.id

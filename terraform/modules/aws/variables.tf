@@ -287,7 +287,7 @@ variable "broker_health_check_grace_period" {
 }
 
 variable "kafka_port" {
-  description = "Port of the Kafka listener on the brokers and on the load balancer (strata serve --listen)."
+  description = "Port of the brokers' one Kafka listener and of the load balancer (strata serve --listeners=PROTOCOL://0.0.0.0:PORT, PROTOCOL being security_protocol). The security groups open it to client_cidr_blocks."
   type        = number
   default     = 9092
 
@@ -298,7 +298,7 @@ variable "kafka_port" {
 }
 
 variable "http_port" {
-  description = "Port of the brokers' HTTP server (strata serve --http-listen): /metrics, /healthz, /readyz, /debug/pprof/."
+  description = "Port of the brokers' HTTP server (strata serve --http-listen): /metrics, /healthz, /readyz, and /debug/pprof/ with pprof."
   type        = number
   default     = 9644
 
@@ -378,6 +378,152 @@ variable "shutdown_timeout_seconds" {
     condition     = var.shutdown_timeout_seconds >= 10 && var.shutdown_timeout_seconds <= 3600
     error_message = "The shutdown_timeout_seconds must be from 10 to 3600."
   }
+}
+
+# Security (docs/security.md, docs/deploy.md#securing-the-aws-cluster). The
+# module never sees a certificate, key or password: it takes the ARNs of
+# Secrets Manager secrets or SSM SecureString parameters that hold them, and
+# the brokers fetch them at each start (and hourly, for rotation) into
+# memory-backed files readable by the strata group only.
+
+variable "security_protocol" {
+  description = "Security protocol of the brokers' Kafka listener on kafka_port: PLAINTEXT (no encryption, no authentication: only on a private network you trust), SSL (TLS) or SASL_SSL (TLS and SASL user names and passwords). SSL and SASL_SSL need tls_certificate_arn and tls_private_key_arn. SASL_PLAINTEXT is not offered: it would send passwords (PLAIN) in clear."
+  type        = string
+  default     = "PLAINTEXT"
+
+  validation {
+    condition     = contains(["PLAINTEXT", "SSL", "SASL_SSL"], var.security_protocol)
+    error_message = "The security_protocol must be PLAINTEXT, SSL or SASL_SSL."
+  }
+}
+
+variable "tls_certificate_arn" {
+  description = "ARN of the Secrets Manager secret (its SecretString) or SSM SecureString parameter holding the brokers' PEM certificate chain (strata serve --tls-cert-file). It must name the load balancer's DNS name (or a name pointing at it) and every broker's advertised host: with advertise_private_dns_name, *.REGION.compute.internal (or the VPC's own domain); otherwise the brokers' private IP addresses."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tls_certificate_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.tls_certificate_arn))
+    error_message = "The tls_certificate_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "tls_private_key_arn" {
+  description = "ARN of the Secrets Manager secret or SSM SecureString parameter holding the PEM private key of tls_certificate_arn (strata serve --tls-key-file)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tls_private_key_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.tls_private_key_arn))
+    error_message = "The tls_private_key_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "tls_client_ca_arn" {
+  description = "ARN of the Secrets Manager secret or SSM parameter holding the PEM CAs that client certificates must chain to (strata serve --tls-client-ca-file), for mutual TLS. Null: no client certificates."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tls_client_ca_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.tls_client_ca_arn))
+    error_message = "The tls_client_ca_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "tls_client_auth" {
+  description = "Client certificates (strata serve --tls-client-auth): none, requested or required; empty leaves strata's default (required with tls_client_ca_arn, else none)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "none", "requested", "required"], var.tls_client_auth)
+    error_message = "The tls_client_auth must be empty, none, requested or required."
+  }
+}
+
+variable "sasl_bootstrap_users_arn" {
+  description = "ARN of the Secrets Manager secret or SSM SecureString parameter whose value is user:password lines (strata serve --sasl-bootstrap-users): at each start a broker gives each user that has none SCRAM credentials in etcd (it never changes existing ones, nor stores the passwords). Create the value outside Terraform so that no password is in the state. Needs security_protocol SASL_SSL."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sasl_bootstrap_users_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:|ssm:[a-z0-9-]+:[0-9]{12}:parameter/).+$", var.sasl_bootstrap_users_arn))
+    error_message = "The sasl_bootstrap_users_arn must be the ARN of a Secrets Manager secret or an SSM parameter."
+  }
+}
+
+variable "secrets_kms_key_arn" {
+  description = "ARN of the customer-managed KMS key that encrypts those secrets or parameters, if not the AWS-managed one: the brokers' role gets kms:Decrypt on it through Secrets Manager and SSM only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secrets_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", var.secrets_kms_key_arn))
+    error_message = "The secrets_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias."
+  }
+}
+
+variable "sasl_enabled_mechanisms" {
+  description = "SASL mechanisms of the SASL_SSL listener (strata serve --sasl-enabled-mechanisms). PLAIN sends the password to the broker (inside TLS); the SCRAM ones never do."
+  type        = list(string)
+  default     = ["SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+  validation {
+    condition     = length(var.sasl_enabled_mechanisms) >= 1 && alltrue([for m in var.sasl_enabled_mechanisms : contains(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], m)])
+    error_message = "The sasl_enabled_mechanisms must be one or more of PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512."
+  }
+}
+
+variable "connections_max_reauth" {
+  description = "How long a SASL authentication lasts before the client must authenticate again on its connection (strata serve --connections-max-reauth, Kafka's connections.max.reauth.ms), such as 1h; 0s = the connection's life."
+  type        = string
+  default     = "0s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(ms|s|m|h)$", var.connections_max_reauth))
+    error_message = "The connections_max_reauth must be a duration such as 0s, 30m or 1h."
+  }
+}
+
+variable "authorizer" {
+  description = "Whether the brokers check every request against the ACLs (strata serve --authorizer). Off, every client may do everything."
+  type        = bool
+  default     = false
+}
+
+variable "super_users" {
+  description = "Principals the authorizer always allows (strata serve --super-users), such as [\"User:admin\"]: the users that create the first ACLs."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.super_users : can(regex("^[A-Za-z]+:[^;]+$", p))])
+    error_message = "Each of super_users must be a principal such as User:admin, without a semicolon."
+  }
+}
+
+variable "allow_everyone_if_no_acl_found" {
+  description = "With the authorizer, whether a request on a resource that no ACL names is allowed (strata serve --allow-everyone-if-no-acl-found). Leave false: a new topic is then closed until ACLs open it."
+  type        = bool
+  default     = false
+}
+
+variable "advertise_private_dns_name" {
+  description = "Whether each broker advertises its private DNS name (ip-10-0-1-23.REGION.compute.internal) instead of its private IP address, so that a TLS certificate with a wildcard name can match it."
+  type        = bool
+  default     = false
+}
+
+variable "http_tls" {
+  description = "Whether the brokers serve http_port over TLS with the Kafka certificate (strata serve --http-tls); the load balancer then health-checks /readyz over HTTPS, and Prometheus must scrape with https."
+  type        = bool
+  default     = false
+}
+
+variable "pprof" {
+  description = "Whether the brokers serve /debug/pprof/ on http_port (strata serve --pprof). Profiles reveal internals: metrics_cidr_blocks can reach that port."
+  type        = bool
+  default     = false
 }
 
 # etcd
