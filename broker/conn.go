@@ -226,9 +226,17 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
-		if n < 8 || int64(n) > maxBytes {
+		limit := maxBytes
+		if c.listener.Protocol.SASL() && !c.sasl.authenticated {
+			limit = min(limit, saslMaxReceive)
+		}
+		least := int32(8) // a request header
+		if c.sasl.raw {
+			least = 0 // a bare SASL token
+		}
+		if n < least || int64(n) > limit {
 			c.srv.metrics.badRequests.Inc()
-			return &errFraming{msg: "request size " + itoa(int64(n)) + " outside [8, max request bytes " + itoa(maxBytes) + "]"}
+			return &errFraming{msg: "request size " + itoa(int64(n)) + " outside [" + itoa(int64(least)) + ", max request bytes " + itoa(limit) + "]"}
 		}
 		if err := c.waitRoom(int64(n), maxBytes); err != nil {
 			return err

@@ -31,8 +31,14 @@ import (
 // Security.SASLMechanisms names others.
 var DefaultSASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
-// tlsHandshakeTimeout bounds a client's TLS handshake.
-const tlsHandshakeTimeout = 10 * time.Second
+const (
+	// tlsHandshakeTimeout bounds a client's TLS handshake.
+	tlsHandshakeTimeout = 10 * time.Second
+	// saslMaxReceive bounds a request on a SASL listener before its client
+	// has authenticated (Kafka's sasl.server.max.receive.size), so that
+	// nobody unauthenticated can make the broker read a large one.
+	saslMaxReceive = 512 << 10
+)
 
 var (
 	errSASLState  = errors.New("broker: request before SASL authentication completed")

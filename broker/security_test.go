@@ -158,6 +158,21 @@ func TestSASLRequiredBeforeRequests(t *testing.T) {
 	}
 }
 
+// TestSASLBoundsUnauthenticatedRequests: before authenticating, a request
+// over 512 KiB (Kafka's sasl.server.max.receive.size) closes the connection
+// at its size prefix, before the broker reads or allocates it.
+func TestSASLBoundsUnauthenticatedRequests(t *testing.T) {
+	s := startSecured(t)
+	c := s.DialListener(t, "SASL_PLAINTEXT")
+	if _, err := c.Net().Write(binary.BigEndian.AppendUint32(nil, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Net().SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Net().Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("read after a 1 MiB size prefix: %v, want the connection closed (EOF)", err)
+	}
+}
+
 func TestMutualTLSPrincipal(t *testing.T) {
 	s := startSecured(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
