@@ -6,8 +6,8 @@ package broker
 // --alter --add-config 'SCRAM-SHA-512=[password=…]' and kadm's
 // AlterUserSCRAMs do: an upsertion carries the salt and the salted
 // password (KIP-554), never the password, and the broker keeps only the
-// stored and server keys. Every broker sees a change within its watch of
-// etcd. Errors, per user as Kafka gives them: UNSUPPORTED_SASL_MECHANISM,
+// stored and server keys. This broker uses a change before it answers,
+// every other broker once its watch of etcd sees it. Errors, per user as Kafka gives them: UNSUPPORTED_SASL_MECHANISM,
 // UNACCEPTABLE_CREDENTIAL (an empty name, iterations outside 4096-16384, an
 // empty salt or salted password), DUPLICATE_RESOURCE (a user and mechanism
 // named twice), RESOURCE_NOT_FOUND (deleting a credential that does not
@@ -111,6 +111,11 @@ func handleAlterUserScramCredentials(ctx context.Context, c *conn, req *kmsg.Alt
 		if err := c.srv.store.PutScramCredential(ctx, u.Name, cred); err != nil {
 			fail(u.Name, asKerr(err), "")
 		}
+	}
+	// This broker authenticates with a changed credential before it
+	// answers; the others as soon as their watch of etcd sees it.
+	if err := c.srv.awaitSecurity(ctx); err != nil {
+		c.srv.log.Warn("alter SCRAM credentials: waiting for the change to reach this broker", "error", err)
 	}
 	for _, user := range order {
 		resp.Results = append(resp.Results, *results[user])

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -279,7 +280,12 @@ func (b *server) sleep(d time.Duration) bool {
 }
 
 // remoteIP is the address a connection comes from, without its port.
+// An IPv4 client of a dual-stack listener is named by its IPv4 address
+// (not ::ffff:a.b.c.d), as ACL hosts are.
 func remoteIP(nc net.Conn) string {
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
 	addr := nc.RemoteAddr().String()
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		return host

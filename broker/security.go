@@ -38,6 +38,8 @@ const (
 	// has authenticated (Kafka's sasl.server.max.receive.size), so that
 	// nobody unauthenticated can make the broker read a large one.
 	saslMaxReceive = 512 << 10
+	// securityProgressEvery is how often awaitSecurity asks etcd again.
+	securityProgressEvery = 100 * time.Millisecond
 )
 
 var (
@@ -172,12 +174,9 @@ func (c *conn) allowed(op kmsg.ACLOperation, rt kmsg.ACLResourceType, name strin
 	return c.srv.authz.Authorize(c.id.name, c.id.host, op, rt, name)
 }
 
-// clusterResource is the name of the one cluster resource in ACLs.
-const clusterResource = "kafka-cluster"
-
 // allowedOnCluster reports whether the principal may do op on the cluster.
 func (c *conn) allowedOnCluster(op kmsg.ACLOperation) bool {
-	return c.allowed(op, kmsg.ACLResourceTypeCluster, clusterResource)
+	return c.allowed(op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
 // applySecurity installs a new snapshot of the credentials, ACLs and quotas.
@@ -293,12 +292,16 @@ func (b *Broker) bootstrapUsers(ctx context.Context, path string) error {
 
 // awaitSecurity waits until this broker's watched security state includes
 // every write to etcd made before the call, so that a client's next request
-// sees its own CreateAcls, DeleteAcls or quota change on this broker.
+// sees its own credential, ACL or quota change on this broker. Since other
+// keys move etcd's revision too, it asks etcd for a progress notification
+// rather than wait for the next change under security/.
 func (b *server) awaitSecurity(ctx context.Context) error {
 	rev, err := b.store.Revision(ctx)
 	if err != nil {
 		return err
 	}
+	tick := time.NewTicker(securityProgressEvery)
+	defer tick.Stop()
 	for {
 		b.secMu.Lock()
 		sec, changed := b.security.Load(), b.secChanged
@@ -306,8 +309,12 @@ func (b *server) awaitSecurity(ctx context.Context) error {
 		if sec != nil && sec.Revision >= rev {
 			return nil
 		}
+		if err := b.store.RequestSecurityProgress(ctx); err != nil {
+			return err
+		}
 		select {
 		case <-changed:
+		case <-tick.C: // a notification may be lost when the watch restarts
 		case <-ctx.Done():
 			return ctx.Err()
 		}

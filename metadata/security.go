@@ -595,6 +595,14 @@ func (s *Store) WatchSecurity(ctx context.Context, fn func(*Security)) error {
 		return sec.Revision, nil
 	}
 	apply := func(wr clientv3.WatchResponse) {
+		if len(wr.Events) == 0 {
+			// A progress notification: nothing changed up to its revision.
+			next := *cur
+			next.Revision = wr.Header.Revision
+			cur = &next
+			fn(cur)
+			return
+		}
 		next := cur.clone()
 		var c, a, q bool
 		for _, ev := range wr.Events {
@@ -615,9 +623,20 @@ func (s *Store) WatchSecurity(ctx context.Context, fn func(*Security)) error {
 	return s.readThenWatch(ctx, s.keys.security(), "security", read, apply)
 }
 
+// RequestSecurityProgress asks etcd to tell WatchSecurity the revision it
+// has seen everything up to, even when nothing under security/ changed
+// since: its next Security then has that Revision. Callers that wait for a
+// revision (a broker answering a change it made) use it so as not to wait
+// for the next change.
+func (s *Store) RequestSecurityProgress(ctx context.Context) error {
+	// The watch runs on the client's stream of WithRequireLeader contexts.
+	return s.client.RequestProgress(clientv3.WithRequireLeader(ctx))
+}
+
 // readThenWatch is the loop of a watched snapshot: read publishes a full
 // read and returns its revision; apply publishes the changes of one watch
-// response. It watches prefix from the read's revision + 1, reads again
+// response, or a progress notification (no events). It watches prefix from
+// the read's revision + 1, reads again
 // after watchRetry when the watch breaks, and returns when ctx ends. what
 // names the snapshot in logs.
 //
@@ -643,7 +662,7 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
 				break
 			}
-			if len(wr.Events) > 0 {
+			if len(wr.Events) > 0 || wr.IsProgressNotify() {
 				apply(wr)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -54,6 +55,7 @@ var securitySuite = []struct {
 	{"QuotaConcurrent", testQuotaConcurrent},
 	{"QuotaInvalid", testQuotaInvalid},
 	{"WatchSecurity", testWatchSecurity},
+	{"SecurityProgress", testSecurityProgress},
 }
 
 func runSecuritySuite(t *testing.T, endpoints []string) {
@@ -620,6 +622,52 @@ func testWatchSecurity(t *testing.T, env *storeEnv) {
 	for _, w := range watches {
 		if !errors.Is(w.err, context.Canceled) {
 			t.Errorf("WatchSecurity = %v, want context.Canceled", w.err)
+		}
+	}
+}
+
+// testSecurityProgress: after a write outside security/, a progress request
+// brings WatchSecurity's snapshot to that write's revision although
+// nothing under security/ changed (a broker waiting for its own change
+// does not wait for the next one).
+func testSecurityProgress(t *testing.T, env *storeEnv) {
+	s := env.store(t)
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	snaps := make(chan *Security, 16)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = s.WatchSecurity(ctx, func(sec *Security) {
+			select {
+			case snaps <- sec:
+			case <-ctx.Done():
+			}
+		})
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	first := <-snaps
+	put, err := s.Client().Put(ctx, env.prefix+"elsewhere", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := put.Header.Revision
+	if want <= first.Revision {
+		t.Fatalf("the unrelated write's revision %d is not past the snapshot's %d", want, first.Revision)
+	}
+	for {
+		if err := s.RequestSecurityProgress(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case sec := <-snaps:
+			if sec.Revision >= want {
+				if len(sec.ACLs) != len(first.ACLs) || len(sec.Credentials) != len(first.Credentials) {
+					t.Errorf("a progress notification changed the snapshot's contents")
+				}
+				return
+			}
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			t.Fatalf("no snapshot at revision %d within %s", want, within)
 		}
 	}
 }
