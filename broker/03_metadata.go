@@ -29,7 +29,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/acl"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
 )
@@ -42,15 +41,12 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, res
 	resp.Brokers = b.metadataBrokers(v, c.listener)
 
 	if req.IncludeClusterAuthorizedOperations && req.Version <= 10 {
-		resp.AuthorizedOperations = 0
-		if c.allowedOnCluster(kmsg.ACLOperationDescribe) {
-			resp.AuthorizedOperations = b.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeCluster, acl.ClusterName)
-		}
+		resp.AuthorizedOperations = c.clusterAuthorizedOps()
 	}
 	// withOps adds the topic's authorized operations when the request asks.
 	withOps := func(mt kmsg.MetadataResponseTopic) kmsg.MetadataResponseTopic {
 		if req.IncludeTopicAuthorizedOperations && mt.Topic != nil {
-			mt.AuthorizedOperations = b.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeTopic, *mt.Topic)
+			mt.AuthorizedOperations = c.authorizedOps(kmsg.ACLResourceTypeTopic, *mt.Topic)
 		}
 		return mt
 	}

@@ -30,7 +30,7 @@ func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRe
 		}
 		dg.State = coordinator.StateDead.String()
 		if req.IncludeAuthorizedOperations {
-			dg.AuthorizedOperations = c.srv.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeGroup, id)
+			dg.AuthorizedOperations = c.authorizedOps(kmsg.ACLResourceTypeGroup, id)
 		}
 		err := c.srv.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 			if g == nil {

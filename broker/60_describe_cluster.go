@@ -12,8 +12,6 @@ import (
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strata-io/strata/acl"
 )
 
 func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClusterRequest, resp *kmsg.DescribeClusterResponse) {
@@ -23,10 +21,7 @@ func handleDescribeCluster(ctx context.Context, c *conn, req *kmsg.DescribeClust
 	resp.ControllerID = b.controllerID(v)
 	resp.EndpointType = 1 // brokers
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = 0
-		if c.allowedOnCluster(kmsg.ACLOperationDescribe) {
-			resp.ClusterAuthorizedOperations = b.authz.AuthorizedOperations(c.id.name, c.id.host, kmsg.ACLResourceTypeCluster, acl.ClusterName)
-		}
+		resp.ClusterAuthorizedOperations = c.clusterAuthorizedOps()
 	}
 	for _, mb := range b.metadataBrokers(v, c.listener) {
 		rb := kmsg.NewDescribeClusterResponseBroker()

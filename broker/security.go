@@ -179,6 +179,21 @@ func (c *conn) allowedOnCluster(op kmsg.ACLOperation) bool {
 	return c.allowed(op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
+// authorizedOps is KIP-430's field for a resource: the operations the
+// principal may do on it.
+func (c *conn) authorizedOps(rt kmsg.ACLResourceType, name string) int32 {
+	return c.srv.authz.AuthorizedOperations(c.id.name, c.id.host, rt, name)
+}
+
+// clusterAuthorizedOps is the cluster's, which Kafka gives only to a
+// principal that may describe the cluster (0 to the others).
+func (c *conn) clusterAuthorizedOps() int32 {
+	if !c.allowedOnCluster(kmsg.ACLOperationDescribe) {
+		return 0
+	}
+	return c.authorizedOps(kmsg.ACLResourceTypeCluster, acl.ClusterName)
+}
+
 // applySecurity installs a new snapshot of the credentials, ACLs and quotas.
 func (b *server) applySecurity(sec *metadata.Security) {
 	if b.authz != nil {
