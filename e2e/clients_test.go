@@ -547,14 +547,7 @@ func testClientsSarama(t *testing.T, opts Options) {
 				t.Fatalf("sarama: new sync producer: %v", err)
 			}
 			defer prod.Close()
-			msgs := make([]*sarama.ProducerMessage, len(recs))
-			for i, r := range recs {
-				m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.Key), Value: sarama.StringEncoder(r.Value)}
-				for _, h := range r.Headers {
-					m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: []byte(h.Value)})
-				}
-				msgs[i] = m
-			}
+			msgs := ctSaramaMessages(topic, recs)
 			// sarama has no context; a stuck broker shows up as the test's
 			// own timeout, with the client log.
 			if err := prod.SendMessages(msgs); err != nil {
@@ -572,6 +565,28 @@ func testClientsSarama(t *testing.T, opts Options) {
 			ctVerify(t, "sarama "+tc.name, recs, got, true)
 		})
 	}
+}
+
+// ctSaramaMessages are recs as sarama producer messages to topic.
+func ctSaramaMessages(topic string, recs []ctRecord) []*sarama.ProducerMessage {
+	msgs := make([]*sarama.ProducerMessage, len(recs))
+	for i, r := range recs {
+		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.Key), Value: sarama.StringEncoder(r.Value)}
+		for _, h := range r.Headers {
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: []byte(h.Value)})
+		}
+		msgs[i] = m
+	}
+	return msgs
+}
+
+// ctFromSarama is a record sarama consumed.
+func ctFromSarama(m *sarama.ConsumerMessage) ctRecord {
+	c := ctRecord{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: string(m.Value)}
+	for _, h := range m.Headers {
+		c.Headers = append(c.Headers, ctHeader{Key: string(h.Key), Value: string(h.Value)})
+	}
+	return c
 }
 
 // ctSaramaConsume reads every partition recs were produced to from
@@ -619,11 +634,7 @@ func ctSaramaConsume(t *testing.T, s *Strata, topic string, recs []ctRecord) []c
 		for n := range counts[p] {
 			select {
 			case m := <-pc.Messages():
-				c := ctRecord{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: string(m.Value)}
-				for _, h := range m.Headers {
-					c.Headers = append(c.Headers, ctHeader{Key: string(h.Key), Value: string(h.Value)})
-				}
-				got = append(got, c)
+				got = append(got, ctFromSarama(m))
 			case <-ctx.Done():
 				t.Fatalf("sarama: consumed %d of %d records of %s partition %d within %s", n, counts[p], topic, p, ctStep)
 			}
@@ -654,6 +665,28 @@ func ctSaramaConsume(t *testing.T, s *Strata, topic string, recs []ctRecord) []c
 }
 
 // --- segmentio/kafka-go -----------------------------------------------------
+
+// ctKafkaGoMessages are recs as kafka-go messages.
+func ctKafkaGoMessages(recs []ctRecord) []kafkago.Message {
+	msgs := make([]kafkago.Message, len(recs))
+	for i, r := range recs {
+		m := kafkago.Message{Key: []byte(r.Key), Value: []byte(r.Value)}
+		for _, h := range r.Headers {
+			m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: []byte(h.Value)})
+		}
+		msgs[i] = m
+	}
+	return msgs
+}
+
+// ctFromKafkaGo is a record kafka-go read.
+func ctFromKafkaGo(m kafkago.Message) ctRecord {
+	c := ctRecord{Partition: int32(m.Partition), Offset: m.Offset, Key: string(m.Key), Value: string(m.Value)}
+	for _, h := range m.Headers {
+		c.Headers = append(c.Headers, ctHeader{Key: h.Key, Value: string(h.Value)})
+	}
+	return c
+}
 
 func TestClientsKafkaGo(t *testing.T) { forEachBackend(t, testClientsKafkaGo) }
 
@@ -697,14 +730,7 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				Compression:  tc.codec,
 				ErrorLogger:  kafkago.LoggerFunc(l.Printf),
 			}
-			msgs := make([]kafkago.Message, len(recs))
-			for i, r := range recs {
-				m := kafkago.Message{Key: []byte(r.Key), Value: []byte(r.Value)}
-				for _, h := range r.Headers {
-					m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: []byte(h.Value)})
-				}
-				msgs[i] = m
-			}
+			msgs := ctKafkaGoMessages(recs)
 			ctx := testContext(t, ctStep)
 			if err := w.WriteMessages(ctx, msgs...); err != nil {
 				w.Close()
@@ -731,11 +757,7 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				if err != nil {
 					t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), len(recs), err)
 				}
-				c := ctRecord{Partition: int32(m.Partition), Offset: m.Offset, Key: string(m.Key), Value: string(m.Value)}
-				for _, h := range m.Headers {
-					c.Headers = append(c.Headers, ctHeader{Key: h.Key, Value: string(h.Value)})
-				}
-				got = append(got, c)
+				got = append(got, ctFromKafkaGo(m))
 			}
 			ctVerify(t, "kafka-go "+tc.name, recs, got, false)
 
@@ -937,6 +959,35 @@ type ctPySummary struct {
 	Errors      []string            `json:"errors"`      // error_cb and consumer errors
 }
 
+// ctPyInput is recs as roundtrip.py reads them: one JSON object a line.
+func ctPyInput(t *testing.T, recs []ctRecord) *bytes.Buffer {
+	t.Helper()
+	var in bytes.Buffer
+	enc := json.NewEncoder(&in)
+	for _, r := range recs {
+		pr := ctPyRecord{Key: r.Key, Value: r.Value, Headers: [][2]string{}}
+		for _, h := range r.Headers {
+			pr.Headers = append(pr.Headers, [2]string{h.Key, h.Value})
+		}
+		if err := enc.Encode(pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &in
+}
+
+// consumed is what the script read back.
+func (sum *ctPySummary) consumed() []ctRecord {
+	got := make([]ctRecord, len(sum.Consumed))
+	for i, c := range sum.Consumed {
+		got[i] = ctRecord{Partition: c.Partition, Offset: c.Offset, Key: c.Key, Value: c.Value}
+		for _, h := range c.Headers {
+			got[i].Headers = append(got[i].Headers, ctHeader{Key: h[0], Value: h[1]})
+		}
+	}
+	return got
+}
+
 func TestClientsConfluentKafkaPython(t *testing.T) {
 	forEachBackend(t, testClientsConfluentKafkaPython)
 }
@@ -951,24 +1002,14 @@ func testClientsConfluentKafkaPython(t *testing.T, opts Options) {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "python-" + tc.name
 			recs := ctMakeRecords(800, 0)
-			var in bytes.Buffer
-			enc := json.NewEncoder(&in)
-			for _, r := range recs {
-				pr := ctPyRecord{Key: r.Key, Value: r.Value, Headers: [][2]string{}}
-				for _, h := range r.Headers {
-					pr.Headers = append(pr.Headers, [2]string{h.Key, h.Value})
-				}
-				if err := enc.Encode(pr); err != nil {
-					t.Fatal(err)
-				}
-			}
+			in := ctPyInput(t, recs)
 			ctx := testContext(t, ctStep+30*time.Second)
 			args := []string{"python/roundtrip.py", "--bootstrap", s.Addr, "--topic", topic,
 				"--timeout", strconv.Itoa(int(ctStep / time.Second))}
 			if tc.compression != "" {
 				args = append(args, "--compression", tc.compression)
 			}
-			out := ctRun(t, ctx, &in, ctPython, args...)
+			out := ctRun(t, ctx, in, ctPython, args...)
 			var sum ctPySummary
 			if err := json.Unmarshal(out, &sum); err != nil {
 				t.Fatalf("roundtrip.py output: %v\n%s", err, out)
@@ -994,13 +1035,7 @@ func testClientsConfluentKafkaPython(t *testing.T, opts Options) {
 			if failed > 0 || sum.Undelivered > 0 {
 				t.Fatalf("confluent-kafka-python: %d delivery errors, %d still queued after flush", failed, sum.Undelivered)
 			}
-			got := make([]ctRecord, len(sum.Consumed))
-			for i, c := range sum.Consumed {
-				got[i] = ctRecord{Partition: c.Partition, Offset: c.Offset, Key: c.Key, Value: c.Value}
-				for _, h := range c.Headers {
-					got[i].Headers = append(got[i].Headers, ctHeader{Key: h[0], Value: h[1]})
-				}
-			}
+			got := sum.consumed()
 			ctVerify(t, "confluent-kafka-python "+tc.name, recs, got, true)
 			counts := ctPartitionCounts(recs)
 			for p, wm := range sum.Watermarks {

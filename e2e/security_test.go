@@ -396,14 +396,7 @@ func secSaramaRoundTrip(t *testing.T, cfg *sarama.Config, addr, topic string) {
 		t.Fatalf("sarama: new sync producer: %v", err)
 	}
 	defer prod.Close()
-	msgs := make([]*sarama.ProducerMessage, len(recs))
-	for i, r := range recs {
-		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.Key), Value: sarama.StringEncoder(r.Value)}
-		for _, h := range r.Headers {
-			m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: []byte(h.Value)})
-		}
-		msgs[i] = m
-	}
+	msgs := ctSaramaMessages(topic, recs)
 	if err := prod.SendMessages(msgs); err != nil {
 		t.Fatalf("sarama: send %d messages to %s: %v", len(msgs), topic, err)
 	}
@@ -426,11 +419,7 @@ func secSaramaRoundTrip(t *testing.T, cfg *sarama.Config, addr, topic string) {
 	for len(got) < len(recs) {
 		select {
 		case m := <-pc.Messages():
-			c := ctRecord{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: string(m.Value)}
-			for _, h := range m.Headers {
-				c.Headers = append(c.Headers, ctHeader{Key: string(h.Key), Value: string(h.Value)})
-			}
-			got = append(got, c)
+			got = append(got, ctFromSarama(m))
 		case err := <-pc.Errors():
 			t.Fatalf("sarama: consume %s/0: %v", topic, err)
 		case <-ctx.Done():
@@ -476,13 +465,8 @@ func secKafkaGoRoundTrip(t *testing.T, addr string, tlsCfg *tls.Config, mech kaf
 	// acks=all so that the Reader below finds every record.
 	w := &kafkago.Writer{Addr: kafkago.TCP(addr), Transport: tr, Topic: topic,
 		RequiredAcks: kafkago.RequireAll, ErrorLogger: kafkago.LoggerFunc(l.Printf)}
-	msgs := make([]kafkago.Message, len(recs))
-	for i, r := range recs {
-		m := kafkago.Message{Key: []byte(r.Key), Value: []byte(r.Value)}
-		for _, h := range r.Headers {
-			m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: []byte(h.Value)})
-		}
-		msgs[i] = m
+	msgs := ctKafkaGoMessages(recs)
+	for i := range recs {
 		recs[i].Partition = 0 // one partition; the Writer reports no offsets
 	}
 	ctx := testContext(t, ctStep)
@@ -509,11 +493,7 @@ func secKafkaGoRoundTrip(t *testing.T, addr string, tlsCfg *tls.Config, mech kaf
 		if err != nil {
 			t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), len(recs), err)
 		}
-		c := ctRecord{Partition: int32(m.Partition), Offset: m.Offset, Key: string(m.Key), Value: string(m.Value)}
-		for _, h := range m.Headers {
-			c.Headers = append(c.Headers, ctHeader{Key: h.Key, Value: string(h.Value)})
-		}
-		got = append(got, c)
+		got = append(got, ctFromKafkaGo(m))
 	}
 	ctVerify(t, "kafka-go", recs, got, false)
 }
@@ -565,23 +545,13 @@ func secKcatRoundTrip(t *testing.T, kcat, addr string, settings []string, topic 
 func secPythonRoundTrip(t *testing.T, addr string, settings []string, topic string) {
 	t.Helper()
 	recs := ctMakeRecords(secRecords, 0)
-	var in bytes.Buffer
-	enc := json.NewEncoder(&in)
-	for _, r := range recs {
-		pr := ctPyRecord{Key: r.Key, Value: r.Value, Headers: [][2]string{}}
-		for _, h := range r.Headers {
-			pr.Headers = append(pr.Headers, [2]string{h.Key, h.Value})
-		}
-		if err := enc.Encode(pr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	in := ctPyInput(t, recs)
 	ctx := testContext(t, ctStep+30*time.Second)
 	args := append([]string{"python/secure_roundtrip.py"}, secRdkafkaArgs(settings)...)
 	// The script exits at once when authentication fails, rather than
 	// let librdkafka retry until --timeout.
 	args = append(args, "--bootstrap", addr, "--topic", topic, "--timeout", strconv.Itoa(int(ctStep/time.Second)))
-	out := ctRun(t, ctx, &in, ctPython, args...)
+	out := ctRun(t, ctx, in, ctPython, args...)
 	var sum ctPySummary
 	if err := json.Unmarshal(out, &sum); err != nil {
 		t.Fatalf("secure_roundtrip.py output: %v\n%s", err, out)
@@ -598,13 +568,7 @@ func secPythonRoundTrip(t *testing.T, addr string, settings []string, topic stri
 		}
 		recs[i].Partition, recs[i].Offset = d.Partition, d.Offset
 	}
-	got := make([]ctRecord, len(sum.Consumed))
-	for i, c := range sum.Consumed {
-		got[i] = ctRecord{Partition: c.Partition, Offset: c.Offset, Key: c.Key, Value: c.Value}
-		for _, h := range c.Headers {
-			got[i].Headers = append(got[i].Headers, ctHeader{Key: h[0], Value: h[1]})
-		}
-	}
+	got := sum.consumed()
 	ctVerify(t, "confluent-kafka-python", recs, got, true)
 }
 
