@@ -633,46 +633,6 @@ func (s *Store) RequestSecurityProgress(ctx context.Context) error {
 	return s.client.RequestProgress(clientv3.WithRequireLeader(ctx))
 }
 
-// readThenWatch is the loop of a watched snapshot: read publishes a full
-// read and returns its revision; apply publishes the changes of one watch
-// response, or a progress notification (no events). It watches prefix from
-// the read's revision + 1, reads again
-// after watchRetry when the watch breaks, and returns when ctx ends. what
-// names the snapshot in logs.
-//
-// Store.Watch has the same loop written out (view.go); it could use this
-// one.
-func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
-	read func(context.Context) (int64, error), apply func(clientv3.WatchResponse)) error {
-	for {
-		rev, err := read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.log.Warn("metadata: read "+what+"; retrying", "error", err)
-			if !sleep(ctx, watchRetry) {
-				return ctx.Err()
-			}
-			continue
-		}
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-			if err := wr.Err(); err != nil {
-				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
-				break
-			}
-			if len(wr.Events) > 0 || wr.IsProgressNotify() {
-				apply(wr)
-			}
-		}
-		cancel()
-		if !sleep(ctx, watchRetry) {
-			return ctx.Err()
-		}
-	}
-}
-
 func (sec *Security) clone() *Security {
 	c := *sec
 	c.creds = maps.Clone(sec.creds)

@@ -19,27 +19,11 @@ import (
 
 	"github.com/strata-io/strata/acl"
 	"github.com/strata-io/strata/auth"
-	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/quota"
 )
 
-// The security suite runs, as the store suite does, against an embedded
-// etcd and a real etcd process.
-
-func TestSecurityEmbedded(t *testing.T) {
-	e, err := StartEmbedded(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	runSecuritySuite(t, e.Endpoints())
-}
-
-func TestSecurityEtcd(t *testing.T) {
-	etcd := testenv.StartEtcd(t)
-	runSecuritySuite(t, []string{etcd.Endpoint})
-}
-
+// securitySuite runs with the store suite (runStoreSuite), against an
+// embedded etcd and a real etcd process.
 var securitySuite = []struct {
 	name string
 	run  func(t *testing.T, env *storeEnv)
@@ -56,14 +40,6 @@ var securitySuite = []struct {
 	{"QuotaInvalid", testQuotaInvalid},
 	{"WatchSecurity", testWatchSecurity},
 	{"SecurityProgress", testSecurityProgress},
-}
-
-func runSecuritySuite(t *testing.T, endpoints []string) {
-	for _, tc := range securitySuite {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, &storeEnv{endpoints: endpoints, prefix: "/strata-test/" + t.Name() + "/"})
-		})
-	}
 }
 
 // credential is a SCRAM credential made by hand: fixed bytes that depend

@@ -73,7 +73,7 @@ var storeSuite = []struct {
 }
 
 func runStoreSuite(t *testing.T, endpoints []string) {
-	for _, tc := range storeSuite {
+	for _, tc := range slices.Concat(storeSuite, securitySuite) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Each case has a prefix of its own on the shared server.
 			tc.run(t, &storeEnv{endpoints: endpoints, prefix: "/strata-test/" + t.Name() + "/"})

@@ -50,36 +50,60 @@ const watchRetry = 500 * time.Millisecond
 // breaks (etcd compacted past it, or a member failed), Watch reads
 // everything again and carries on.
 func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
-	prefix := s.keys.cluster()
+	var v *View
+	read := func(ctx context.Context) (int64, error) {
+		next, err := s.ReadView(ctx)
+		if err != nil {
+			return 0, err
+		}
+		v = next
+		fn(v)
+		return v.Revision, nil
+	}
+	apply := func(wr clientv3.WatchResponse) {
+		if len(wr.Events) == 0 {
+			return // a progress notification (RequestSecurityProgress): nothing changed
+		}
+		v = v.clone()
+		for _, ev := range wr.Events {
+			s.applyEvent(v, ev)
+		}
+		v.Revision = wr.Header.Revision
+		v.electController()
+		fn(v)
+	}
+	return s.readThenWatch(ctx, s.keys.cluster(), "cluster view", read, apply)
+}
+
+// readThenWatch is the loop of a watched snapshot (the View, Security):
+// read publishes a full read and returns its revision; apply publishes the
+// changes of one watch response, or a progress notification (no events).
+// It watches prefix from the read's revision + 1, reads again after
+// watchRetry when the watch breaks, and returns when ctx ends. what names
+// the snapshot in logs.
+func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
+	read func(context.Context) (int64, error), apply func(clientv3.WatchResponse)) error {
 	for {
-		v, err := s.ReadView(ctx)
+		rev, err := read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			s.log.Warn("metadata: read cluster view; retrying", "error", err)
+			s.log.Warn("metadata: read "+what+"; retrying", "error", err)
 			if !sleep(ctx, watchRetry) {
 				return ctx.Err()
 			}
 			continue
 		}
-		fn(v)
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(v.Revision+1)) {
+		for wr := range s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 			if err := wr.Err(); err != nil {
-				s.log.Debug("metadata: cluster watch broke; reading again", "error", err)
+				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
 				break
 			}
-			if len(wr.Events) == 0 {
-				continue
+			if len(wr.Events) > 0 || wr.IsProgressNotify() {
+				apply(wr)
 			}
-			v = v.clone()
-			for _, ev := range wr.Events {
-				s.applyEvent(v, ev)
-			}
-			v.Revision = wr.Header.Revision
-			v.electController()
-			fn(v)
 		}
 		cancel()
 		if !sleep(ctx, watchRetry) {
