@@ -278,18 +278,7 @@ type Etcd struct {
 // StartEtcd starts a single-member etcd in a temporary directory.
 func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
-	bin := Require(t, "etcd", "run `make tools`")
-	dir := t.TempDir()
-	client, peer := FreePort(t), FreePort(t)
-	cu := "http://127.0.0.1:" + strconv.Itoa(client)
-	pu := "http://127.0.0.1:" + strconv.Itoa(peer)
-	p := Start(t, "etcd", nil, bin,
-		"--name", "test", "--data-dir", filepath.Join(dir, "etcd"),
-		"--listen-client-urls", cu, "--advertise-client-urls", cu,
-		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
-		"--initial-cluster", "test="+pu, "--log-level", "warn")
-	WaitHTTP(t, cu+"/health", 30*time.Second)
-	return &Etcd{Process: p, Endpoint: cu}
+	return startEtcd(t, "http")
 }
 
 // StartEtcdTLS starts a single-member etcd whose client port serves TLS
@@ -297,20 +286,26 @@ func StartEtcd(t testing.TB) *Etcd {
 // of caFile (etcd's --client-cert-auth). Endpoint is its https:// URL.
 func StartEtcdTLS(t testing.TB, caFile, certFile, keyFile string) *Etcd {
 	t.Helper()
+	return startEtcd(t, "https", "--cert-file", certFile, "--key-file", keyFile,
+		"--client-cert-auth", "--trusted-ca-file", caFile)
+}
+
+// startEtcd starts a single-member etcd serving clients over scheme, with
+// extra flags. Readiness is read from its plain HTTP metrics port, which
+// needs no client certificate.
+func startEtcd(t testing.TB, scheme string, extra ...string) *Etcd {
+	t.Helper()
 	bin := Require(t, "etcd", "run `make tools`")
 	dir := t.TempDir()
-	client, peer, metrics := FreePort(t), FreePort(t), FreePort(t)
-	cu := "https://127.0.0.1:" + strconv.Itoa(client)
-	pu := "http://127.0.0.1:" + strconv.Itoa(peer)
-	mu := "http://127.0.0.1:" + strconv.Itoa(metrics)
-	p := Start(t, "etcd", nil, bin,
+	cu := scheme + "://127.0.0.1:" + strconv.Itoa(FreePort(t))
+	pu := "http://127.0.0.1:" + strconv.Itoa(FreePort(t))
+	mu := "http://127.0.0.1:" + strconv.Itoa(FreePort(t))
+	p := Start(t, "etcd", nil, bin, append([]string{
 		"--name", "test", "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", cu, "--advertise-client-urls", cu,
 		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
 		"--listen-metrics-urls", mu,
-		"--cert-file", certFile, "--key-file", keyFile,
-		"--client-cert-auth", "--trusted-ca-file", caFile,
-		"--initial-cluster", "test="+pu, "--log-level", "warn")
+		"--initial-cluster", "test=" + pu, "--log-level", "warn"}, extra...)...)
 	WaitHTTP(t, mu+"/health", 30*time.Second)
 	return &Etcd{Process: p, Endpoint: cu}
 }
