@@ -32,17 +32,21 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, resp *kms
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	deadline := time.Now().Add(maxWait)
 	// Decided once: a long poll answers with the rights it started with.
-	denied := make([]bool, len(req.Topics))
-	for i, rt := range req.Topics {
-		name := rt.Topic
-		if req.Version >= 13 {
-			t := b.topics.Resolve(true, rt.Topic, rt.TopicID)
-			if t == nil {
-				continue // UNKNOWN_TOPIC_ID, whatever the rights
+	// Without an authorizer every topic may be read (denied stays nil).
+	var denied []bool
+	if b.authz != nil {
+		denied = make([]bool, len(req.Topics))
+		for i, rt := range req.Topics {
+			name := rt.Topic
+			if req.Version >= 13 {
+				t := b.topics.Resolve(true, rt.Topic, rt.TopicID)
+				if t == nil {
+					continue // UNKNOWN_TOPIC_ID, whatever the rights
+				}
+				name = t.Meta.Name
 			}
-			name = t.Meta.Name
+			denied[i] = !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)
 		}
-		denied[i] = !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)
 	}
 	for {
 		signal := b.topics.CommitSignal()
@@ -65,7 +69,7 @@ func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, resp *kms
 
 // fetchOnce reads what req asks for into resp, replacing what an earlier
 // round put there, and returns the bytes of records it holds. The topics
-// denied[i] are answered TOPIC_AUTHORIZATION_FAILED.
+// denied[i] are answered TOPIC_AUTHORIZATION_FAILED (denied nil: none).
 func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, denied []bool) int {
 	resp.Topics = nil
 	maxBytes := int(req.MaxBytes)
@@ -75,7 +79,7 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 	// Partitions are read one after another; start the object-store reads
 	// of all of them first, so that their GETs overlap.
 	for i, rt := range req.Topics {
-		if t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil && !denied[i] {
+		if t := b.topics.Resolve(req.Version >= 13, rt.Topic, rt.TopicID); t != nil && (denied == nil || !denied[i]) {
 			for _, rp := range rt.Partitions {
 				if p := t.Partition(rp.Partition); p != nil {
 					p.Prefetch(b.reader, rp.FetchOffset, int(min(rp.PartitionMaxBytes, int32(maxBytes))))
@@ -96,7 +100,7 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case denied[i]:
+			case denied != nil && denied[i]:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t.Partition(rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -92,19 +92,8 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 		}
 		code = g.CheckCommit(req.Generation, req.MemberID, req.InstanceID)
 	})
-	var wait func(context.Context) error
-	if err == nil && code == nil && len(write.Offsets) > 0 {
-		wait = c.queueGroupWrite(s, write)
-	}
-	return func(ctx context.Context) kmsg.Response {
-		if wait != nil {
-			err = wait(ctx)
-		}
-		if err != nil {
-			code = asKerr(err)
-		}
-		return offsetCommitResponse(req, codes, code)
-	}
+	outcome := c.queueOffsets(s, write, err, code)
+	return func(ctx context.Context) kmsg.Response { return offsetCommitResponse(req, codes, outcome(ctx)) }
 }
 
 // offsetCommitResponse answers each partition with its code in codes, or,

@@ -68,17 +68,9 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			}
 		}
 	})
-	var wait func(context.Context) error
-	if err == nil && code == nil && len(write.Offsets) > 0 {
-		wait = c.queueGroupWrite(s, write)
-	}
+	outcome := c.queueOffsets(s, write, err, code)
 	return func(ctx context.Context) kmsg.Response {
-		if wait != nil {
-			err = wait(ctx)
-		}
-		if err != nil {
-			code = asKerr(err)
-		}
+		code := outcome(ctx)
 		if code != nil {
 			resp.ErrorCode = code.Code
 			return resp

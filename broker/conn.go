@@ -451,6 +451,26 @@ func (c *conn) queueGroupWrite(s *coordinator.Shard, w metadata.GroupWrite) (wai
 	}
 }
 
+// queueOffsets queues, in the ordered part, an offset write that the
+// request's checks let through (err and code nil, something to write). The
+// wait part calls the function it returns: the request's outcome, code or
+// the write's error.
+func (c *conn) queueOffsets(s *coordinator.Shard, w metadata.GroupWrite, err error, code *kerr.Error) func(context.Context) *kerr.Error {
+	var wait func(context.Context) error
+	if err == nil && code == nil && len(w.Offsets) > 0 {
+		wait = c.queueGroupWrite(s, w)
+	}
+	return func(ctx context.Context) *kerr.Error {
+		if wait != nil {
+			err = wait(ctx)
+		}
+		if err != nil {
+			return asKerr(err)
+		}
+		return code
+	}
+}
+
 // trackGroupWrite notes, in the ordered part, that the request queued a
 // group write; the wait part calls the function it returns once the write
 // has landed or failed. Later reads of group state wait for it.

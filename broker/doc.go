@@ -36,7 +36,9 @@
 //
 // # Goroutines
 //
-// Start runs, each until the broker stops: the server's acceptLoop (one
+// Start runs, each until the broker stops: the security watch
+// (metadata.Store.WatchSecurity: credentials, ACLs and quotas, applied by
+// server.applySecurity); the server's acceptLoop, one per listener (one
 // reader and one writer goroutine per connection, and the concurrent part
 // of its requests); the partition manager's Run (the etcd watch feeding the
 // cluster view, and the reconcile loop that owns leadership changes: see
@@ -51,7 +53,7 @@
 // The partition manager's and the partitions' locks, and their order, are
 // package partition's; no coordinator lock is held while one of them is
 // taken. The group coordinator's order is package coordinator's.
-// server.connMu and producerIDs.mu are leaves. No lock is held across a
+// server.connMu, server.secMu and producerIDs.mu are leaves. No lock is held across a
 // wait on another component (WAL room, an upload, etcd, the network): a new
 // block of producer ids is reserved in etcd without producerIDs.mu, and
 // concurrent InitProducerId calls wait on a channel for that block rather
