@@ -4,8 +4,7 @@
 // match them with; and the Authorizer that decides a request as Kafka's
 // StandardAuthorizer does (super users, deny over allow, implied
 // operations, wildcards, allow.everyone.if.no.acl.found). It holds the set
-// of bindings it is given; package metadata stores them in etcd, each under
-// its Binding.Key.
+// of bindings it is given; package metadata stores them in etcd.
 //
 // # Pieces
 //
@@ -16,8 +15,6 @@
 //     applies it to a whole set.
 //   - Set is an immutable, deduplicated, indexed set of bindings; Authorizer
 //     decides with one Set at a time.
-//   - Binding.Key names a binding in the store; its encoding is frozen
-//     (see Key).
 //
 // # Concurrency
 //

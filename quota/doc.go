@@ -5,7 +5,7 @@
 // (throttle_time_ms) as Kafka does. It holds the quotas it is given;
 // package metadata stores them in etcd.
 //
-// # Entity keys (frozen: stored in etcd)
+// # Entity names
 //
 //	user=<name>                     a user
 //	client-id=<name>                a client id
@@ -13,8 +13,8 @@
 //
 // where <name> is "<default>" for the default component or the name with
 // every byte outside [A-Za-z0-9._-] written %XX (upper-case hex), so a
-// name can never read as "<default>" and a key never holds an unescaped
-// '/'. Entity.Key writes this form and ParseKey accepts only it.
+// name can never read as "<default>". Entity.Key (and String) writes this
+// form, for logs and messages.
 //
 // # Resolution and measurement
 //

@@ -18,8 +18,6 @@ var (
 	// ErrDuplicateEntityType is an entity type given twice in one entity
 	// or one filter.
 	ErrDuplicateEntityType = errors.New("quota: entity type given more than once")
-	// ErrBadKey is a string that ParseKey does not accept.
-	ErrBadKey = errors.New("quota: malformed entity key")
 	// ErrUnknownQuota is a quota key this package does not know.
 	ErrUnknownQuota = errors.New("quota: unknown quota key")
 	// ErrBadValue is a quota value out of range for its key.

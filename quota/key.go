@@ -44,13 +44,12 @@ func (c *Component) validate(typ string) error {
 // String is the entity as Key spells it.
 func (e Entity) String() string { return e.Key() }
 
-// Key is a stable string naming e, unique among valid entities and safe as
-// one segment group of an etcd key: "user=<u>", "client-id=<c>" or
-// "user=<u>/client-id=<c>", where each name is escaped (bytes outside
-// [A-Za-z0-9._-] become %XX, upper-case hex) and a default component is
-// spelled "<default>". ParseKey is its inverse. The format is stored in
-// etcd: it is frozen. Key of an invalid entity is not meaningful (an empty
-// entity gives "").
+// Key is a string naming e, unique among valid entities, for logs and
+// messages: "user=<u>", "client-id=<c>" or "user=<u>/client-id=<c>", where
+// each name is escaped (bytes outside [A-Za-z0-9._-] become %XX, upper-case
+// hex) and a default component is spelled "<default>". Key of an invalid
+// entity is not meaningful (an empty entity gives ""). The etcd keys of
+// quotas are package metadata's.
 func (e Entity) Key() string {
 	var b strings.Builder
 	if e.User != nil {
@@ -90,85 +89,4 @@ func (c *Component) appendKey(b *strings.Builder) {
 func isUnreserved(ch byte) bool {
 	return 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' ||
 		ch == '.' || ch == '_' || ch == '-'
-}
-
-// ParseKey is the inverse of Entity.Key. It accepts only the canonical
-// spelling Key produces, so ParseKey(s).Key() == s for every s it accepts,
-// and the entity it returns is valid.
-func ParseKey(s string) (Entity, error) {
-	var e Entity
-	rest := s
-	if v, ok := strings.CutPrefix(rest, EntityTypeUser+"="); ok {
-		name, tail, _ := strings.Cut(v, "/")
-		c, err := parseComponent(name)
-		if err != nil {
-			return Entity{}, fmt.Errorf("%w %q: %s: %w", ErrBadKey, s, EntityTypeUser, err)
-		}
-		e.User = c
-		if !strings.Contains(v, "/") {
-			rest = ""
-		} else {
-			rest = tail
-			if rest == "" {
-				return Entity{}, fmt.Errorf("%w %q: trailing '/'", ErrBadKey, s)
-			}
-		}
-	}
-	if rest != "" {
-		v, ok := strings.CutPrefix(rest, EntityTypeClientID+"=")
-		if !ok {
-			return Entity{}, fmt.Errorf("%w %q: want user=<name>, client-id=<name> or both joined by a slash", ErrBadKey, s)
-		}
-		c, err := parseComponent(v)
-		if err != nil {
-			return Entity{}, fmt.Errorf("%w %q: %s: %w", ErrBadKey, s, EntityTypeClientID, err)
-		}
-		e.ClientID = c
-	}
-	if err := e.Validate(); err != nil {
-		return Entity{}, fmt.Errorf("%w %q: %w", ErrBadKey, s, err)
-	}
-	if e.Key() != s {
-		return Entity{}, fmt.Errorf("%w %q: not in canonical form", ErrBadKey, s)
-	}
-	return e, nil
-}
-
-func parseComponent(v string) (*Component, error) {
-	if v == defaultName {
-		return &Component{Default: true}, nil
-	}
-	var b []byte
-	for i := 0; i < len(v); i++ {
-		ch := v[i]
-		switch {
-		case isUnreserved(ch):
-			b = append(b, ch)
-		case ch == '%':
-			if i+2 >= len(v) {
-				return nil, fmt.Errorf("truncated escape at byte %d", i)
-			}
-			hi, ok1 := unhex(v[i+1])
-			lo, ok2 := unhex(v[i+2])
-			if !ok1 || !ok2 {
-				return nil, fmt.Errorf("bad escape at byte %d", i)
-			}
-			b = append(b, hi<<4|lo)
-			i += 2
-		default:
-			return nil, fmt.Errorf("unescaped byte %q at %d", ch, i)
-		}
-	}
-	return &Component{Name: string(b)}, nil
-}
-
-// unhex decodes an upper-case hex digit; lower case is not canonical.
-func unhex(ch byte) (byte, bool) {
-	switch {
-	case '0' <= ch && ch <= '9':
-		return ch - '0', true
-	case 'A' <= ch && ch <= 'F':
-		return ch - 'A' + 10, true
-	}
-	return 0, false
 }

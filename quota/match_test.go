@@ -24,11 +24,7 @@ func TestMatch(t *testing.T) {
 		"user=alice/client-id=app", "user=alice/client-id=<default>",
 		"user=<default>/client-id=app", "user=bob/client-id=other",
 	} {
-		e, err := ParseKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all[e] = Quotas{ProducerByteRate: 1}
+		all[mustParse(t, k)] = Quotas{ProducerByteRate: 1}
 	}
 	u := func(m kmsg.QuotasMatchType, s string) FilterComponent { return FilterComponent{EntityTypeUser, m, s} }
 	c := func(m kmsg.QuotasMatchType, s string) FilterComponent {

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -20,11 +21,27 @@ var precedence = []struct {
 	{"client-id=<default>", sensorKey{client: "app", scope: scopeClient}},
 }
 
+// mustParse is the entity that Key names k, for names without escapes.
 func mustParse(t testing.TB, k string) Entity {
 	t.Helper()
-	e, err := ParseKey(k)
-	if err != nil {
-		t.Fatal(err)
+	var e Entity
+	for _, part := range strings.Split(k, "/") {
+		typ, name, _ := strings.Cut(part, "=")
+		c := &Component{Name: name}
+		if name == "<default>" {
+			c = &Component{Default: true}
+		}
+		switch typ {
+		case EntityTypeUser:
+			e.User = c
+		case EntityTypeClientID:
+			e.ClientID = c
+		default:
+			t.Fatalf("entity %q: unknown type %q", k, typ)
+		}
+	}
+	if err := e.Validate(); err != nil || e.Key() != k {
+		t.Fatalf("entity %q: %v, or not as Key spells it", k, err)
 	}
 	return e
 }
