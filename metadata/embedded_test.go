@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -53,7 +54,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 				t.Errorf("topic after restart = %+v, %v; want %+v", got, err, topic)
 			}
 			m, err := s.Manifest(t.Context(), k)
-			if err != nil || len(m) != 1 || m[0] != entry.Entry {
+			if err != nil || len(m) != 1 || !reflect.DeepEqual(m[0], entry.Entry) {
 				t.Errorf("manifest after restart = %+v, %v", m, err)
 			}
 		}

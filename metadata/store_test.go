@@ -573,7 +573,7 @@ func testBatched200(t *testing.T, env *storeEnv) {
 			}
 			continue
 		}
-		if len(m) != 1 || m[0] != commits[i].Entry || !reflect.DeepEqual(st, commits[i].State) {
+		if len(m) != 1 || !reflect.DeepEqual(m[0], commits[i].Entry) || !reflect.DeepEqual(st, commits[i].State) {
 			t.Errorf("partition %d: manifest %+v state %+v, want %+v %+v", i, m, st, commits[i].Entry, commits[i].State)
 		}
 	}

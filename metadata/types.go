@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+
+	"github.com/strata-io/strata/internal/batch"
 )
 
 var (
@@ -110,13 +112,22 @@ type ManifestEntry struct {
 	// Committed is when the range was committed (unix ms; for a compacted
 	// range, the newest of the ranges it replaced). 0: not recorded.
 	Committed int64 `json:"committed,omitempty"`
+	// Aborted lists the transactions whose ABORT marker is in the range,
+	// in offset order (see AbortedTxn and TxnState.Apply).
+	Aborted []AbortedTxn `json:"aborted,omitempty"`
 }
 
-// ProducerState is an idempotent producer's last appended batches on one partition.
+// ProducerState is an idempotent producer's last appended batches on one
+// partition, and its ongoing transaction there.
 type ProducerState struct {
 	Epoch int16 `json:"epoch"`
 	// Batches are the last (up to 5) batches appended, oldest first, for dedup of retries.
 	Batches []ProducerBatch `json:"batches"`
+	// InTxn says the producer has a transaction ongoing on the partition:
+	// a transactional batch was appended since its last marker there.
+	// TxnFirst is the offset of that transaction's first record.
+	InTxn    bool  `json:"inTxn,omitempty"`
+	TxnFirst int64 `json:"txnFirst,omitempty"`
 }
 
 // ProducerBatch identifies one idempotent batch.
@@ -131,6 +142,104 @@ type PartitionState struct {
 	HighWatermark  int64                   `json:"hwm"`      // next offset after the last committed record
 	LogStartOffset int64                   `json:"logStart"` // first readable offset
 	Producers      map[int64]ProducerState `json:"producers,omitempty"`
+}
+
+// TxnBatch is what a partition's transaction state needs of one appended
+// batch: its producer, offsets and kind.
+type TxnBatch struct {
+	ProducerID    int64
+	BaseOffset    int64
+	LastOffset    int64
+	Transactional bool
+	Control       bool
+	// Abort: the control batch is an ABORT marker (else a COMMIT, or a
+	// control record of another kind, which ends a transaction the same
+	// way without aborting it).
+	Abort bool
+}
+
+// TxnBatchOf describes the batch raw, whose header is h, for Apply. A
+// transactional control batch is an ABORT marker if its control record
+// says so; one whose record does not decode ends a transaction without
+// aborting it (the broker writes every marker, so it does not happen).
+func TxnBatchOf(h batch.Header, raw []byte) TxnBatch {
+	b := TxnBatch{ProducerID: h.ProducerID, BaseOffset: h.BaseOffset, LastOffset: h.LastOffset(),
+		Transactional: h.Transactional(), Control: h.Control()}
+	if b.Transactional && b.Control {
+		typ, err := batch.ControlType(raw)
+		b.Abort = err == nil && typ == batch.ControlAbort
+	}
+	return b
+}
+
+// TxnState is a partition's ongoing transactions, by producer id: the
+// offset of each one's first record. The leader keeps one in memory and
+// the uploader derives the committed one from PartitionState (OpenTxns,
+// SetOpenTxns); both change it only through Apply, so that they agree.
+type TxnState map[int64]int64
+
+// Apply is the transaction transition of one batch appended to the
+// partition: a transactional data batch of a producer with no ongoing
+// transaction opens one at the batch's base offset; a control batch ends
+// the producer's ongoing transaction. When it is an ABORT marker that ends
+// one, Apply returns that transaction's range, with Stable the last stable
+// offset of the log right after the marker (the first offset of the oldest
+// transaction still ongoing, else the offset after the marker), and true.
+// Other batches change nothing. A marker for a producer with no ongoing
+// transaction ends nothing (the leader does not append one).
+func (s TxnState) Apply(b TxnBatch) (AbortedTxn, bool) {
+	if !b.Transactional {
+		return AbortedTxn{}, false
+	}
+	first, open := s[b.ProducerID]
+	if !b.Control {
+		if !open {
+			s[b.ProducerID] = b.BaseOffset
+		}
+		return AbortedTxn{}, false
+	}
+	if !open {
+		return AbortedTxn{}, false
+	}
+	delete(s, b.ProducerID)
+	if !b.Abort {
+		return AbortedTxn{}, false
+	}
+	return AbortedTxn{ProducerID: b.ProducerID, FirstOffset: first, LastOffset: b.LastOffset, Stable: s.Stable(b.LastOffset + 1)}, true
+}
+
+// Stable is the last stable offset of a log whose end is end: the first
+// offset of the oldest ongoing transaction, or end if none is older.
+func (s TxnState) Stable(end int64) int64 {
+	for _, first := range s {
+		end = min(end, first)
+	}
+	return end
+}
+
+// OpenTxns returns the ongoing transactions that st records.
+func (st PartitionState) OpenTxns() TxnState {
+	s := TxnState{}
+	for id, ps := range st.Producers {
+		if ps.InTxn {
+			s[id] = ps.TxnFirst
+		}
+	}
+	return s
+}
+
+// SetOpenTxns records s as the ongoing transactions of st's producers
+// (each producer of s must be in st.Producers, as a transactional batch's
+// producer is).
+func (st *PartitionState) SetOpenTxns(s TxnState) {
+	for id, ps := range st.Producers {
+		first, open := s[id]
+		if ps.InTxn == open && ps.TxnFirst == first {
+			continue
+		}
+		ps.InTxn, ps.TxnFirst = open, first
+		st.Producers[id] = ps
+	}
 }
 
 // Commit is one partition's new manifest entry and state, guarded by Epoch.

@@ -55,6 +55,11 @@ type Partition struct {
 	memBytes  int // bytes of committed batches in mem
 	manifest  []metadata.ManifestEntry
 	producers map[int64]*producerState
+	// txns, closing and pendingAborted are the transactions in the log
+	// (txn.go).
+	txns           metadata.TxnState
+	closing        []closingTxn
+	pendingAborted []metadata.AbortedTxn
 	// changed is closed and replaced whenever hwm moves or leadership changes.
 	changed chan struct{}
 }
@@ -68,10 +73,20 @@ type memBatch struct {
 type producerState struct {
 	epoch   int16
 	batches []metadata.ProducerBatch // oldest first
+	// lastTs is the max timestamp of the producer's last batch appended
+	// by this leader (-1: none); coordinatorEpoch the coordinator epoch of
+	// its last marker appended by this leader (-1: none). Neither is in the
+	// committed state: only DescribeProducers shows them.
+	lastTs           int64
+	coordinatorEpoch int32
+}
+
+func newProducerState(epoch int16) *producerState {
+	return &producerState{epoch: epoch, lastTs: -1, coordinatorEpoch: -1}
 }
 
 func newPartition(topic string, key metadata.PartitionKey) *Partition {
-	return &Partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}}
+	return &Partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}, txns: metadata.TxnState{}}
 }
 
 // Key is the partition's key.
@@ -101,8 +116,10 @@ func (p *Partition) lead(l metadata.Leadership, st metadata.PartitionState, mani
 	p.mem, p.memBytes = nil, 0
 	p.producers = make(map[int64]*producerState, len(st.Producers))
 	for id, ps := range st.Producers {
-		p.producers[id] = &producerState{epoch: ps.Epoch, batches: append([]metadata.ProducerBatch(nil), ps.Batches...)}
+		p.producers[id] = newProducerState(ps.Epoch)
+		p.producers[id].batches = append([]metadata.ProducerBatch(nil), ps.Batches...)
 	}
+	p.txns, p.closing, p.pendingAborted = st.OpenTxns(), nil, nil
 	p.notify()
 }
 
@@ -273,7 +290,10 @@ func (p *Partition) Append(raw []byte, h batch.Header, logAppendTime int64, writ
 						return AppendResult{Epoch: p.epoch, Base: pb.BaseOffset, Last: pb.BaseOffset + int64(h.LastOffsetDelta), Duplicate: true}, nil
 					}
 				}
-				if n := len(ps.batches); n > 0 && h.BaseSequence != nextSeq(ps.batches[n-1].LastSeq) {
+				n := len(ps.batches)
+				if n > 0 && h.BaseSequence != nextSeq(ps.batches[n-1].LastSeq) || n == 0 && h.BaseSequence != 0 {
+					// (No batches: a marker raised the epoch, so
+					// the epoch's sequences start at 0.)
 					return AppendResult{}, kerr.OutOfOrderSequenceNumber
 				}
 			default: // a bumped epoch starts again at sequence 0
@@ -296,25 +316,41 @@ func (p *Partition) Append(raw []byte, h batch.Header, logAppendTime int64, writ
 	last := base + int64(h.LastOffsetDelta)
 	p.next = last + 1
 	p.mem = append(p.mem, memBatch{base: base, last: last, maxTs: h.MaxTimestamp, data: raw})
-	p.rememberProducer(h, base)
+	h.BaseOffset = base
+	p.rememberProducer(h, raw)
 	return AppendResult{Epoch: p.epoch, Base: base, Last: last}, nil
 }
 
-// rememberProducer records an idempotent batch appended at base for
-// deduplication of its retries. The caller holds p.mu.
-func (p *Partition) rememberProducer(h batch.Header, base int64) {
+// rememberProducer records an idempotent batch raw appended at
+// h.BaseOffset: a data batch for deduplication of its retries, a marker by
+// raising the producer's epoch to its own; and the batch's transaction
+// transition (applyTxn), as the uploader's committed state records them.
+// The caller holds p.mu.
+func (p *Partition) rememberProducer(h batch.Header, raw []byte) {
 	if !h.Idempotent() {
 		return
 	}
 	ps := p.producers[h.ProducerID]
-	if ps == nil || ps.epoch != h.ProducerEpoch {
-		ps = &producerState{epoch: h.ProducerEpoch}
-		p.producers[h.ProducerID] = ps
+	switch {
+	case h.Control():
+		if ps == nil {
+			ps = newProducerState(h.ProducerEpoch)
+			p.producers[h.ProducerID] = ps
+		} else if h.ProducerEpoch > ps.epoch {
+			ps.epoch, ps.batches = h.ProducerEpoch, nil
+		}
+	default:
+		if ps == nil || ps.epoch != h.ProducerEpoch {
+			ps = newProducerState(h.ProducerEpoch)
+			p.producers[h.ProducerID] = ps
+		}
+		ps.batches = append(ps.batches, metadata.ProducerBatch{FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), BaseOffset: h.BaseOffset})
+		if len(ps.batches) > maxProducerBatches {
+			ps.batches = ps.batches[1:]
+		}
+		ps.lastTs = h.MaxTimestamp
 	}
-	ps.batches = append(ps.batches, metadata.ProducerBatch{FirstSeq: h.BaseSequence, LastSeq: h.LastSequence(), BaseOffset: base})
-	if len(ps.batches) > maxProducerBatches {
-		ps.batches = ps.batches[1:]
-	}
+	p.applyTxn(h, raw)
 }
 
 func nextSeq(s int32) int32 {
@@ -333,7 +369,7 @@ func (p *Partition) replayBatch(raw []byte, h batch.Header) {
 	}
 	p.mem = append(p.mem, memBatch{base: h.BaseOffset, last: h.LastOffset(), maxTs: h.MaxTimestamp, data: raw})
 	p.next = h.LastOffset() + 1
-	p.rememberProducer(h, h.BaseOffset)
+	p.rememberProducer(h, raw)
 }
 
 // committed advances the high watermark after the uploader committed entry
@@ -346,6 +382,7 @@ func (p *Partition) committed(epoch int64, e metadata.ManifestEntry, st metadata
 	}
 	p.manifest = append(p.manifest, e)
 	p.hwm = st.HighWatermark
+	p.committedTxns()
 	// Count newly committed bytes and trim the tail window.
 	p.memBytes = 0
 	for _, m := range p.mem {
@@ -399,27 +436,54 @@ func (p *Partition) Offsets() (logStart, hwm int64) {
 // at least one batch and then up to maxBytes. Batches come from memory at
 // the tail and from the object store below it.
 func (p *Partition) Read(ctx context.Context, r *tiering.Reader, offset int64, maxBytes int) ([][]byte, error) {
+	out, _, _, err := p.read(ctx, r, offset, maxBytes, false)
+	return out, err
+}
+
+// ReadCommitted reads as Read does for a read_committed consumer: batches
+// below the last stable offset only (none if offset is at or above it:
+// not an error), the last stable offset, and the aborted transactions
+// that overlap the batches returned (see abortedIn).
+func (p *Partition) ReadCommitted(ctx context.Context, r *tiering.Reader, offset int64, maxBytes int) (batches [][]byte, lso int64, aborted []metadata.AbortedTxn, err error) {
+	out, lso, next, err := p.read(ctx, r, offset, maxBytes, true)
+	if err != nil || len(out) == 0 {
+		return out, lso, nil, err
+	}
+	p.mu.Lock()
+	aborted = p.abortedIn(offset, next)
+	p.mu.Unlock()
+	return out, lso, aborted, nil
+}
+
+// read returns the batches Read returns, below the last stable offset if
+// stable, and that offset (stable) and the offset after the last batch
+// returned (next; offset if none).
+func (p *Partition) read(ctx context.Context, r *tiering.Reader, offset int64, maxBytes int, stable bool) (_ [][]byte, bound, next int64, _ error) {
 	p.mu.Lock()
 	if p.epoch == 0 {
 		p.mu.Unlock()
-		return nil, kerr.NotLeaderForPartition
+		return nil, 0, offset, kerr.NotLeaderForPartition
 	}
 	if offset < p.logStart || offset > p.hwm {
 		p.mu.Unlock()
-		return nil, kerr.OffsetOutOfRange
+		return nil, 0, offset, kerr.OffsetOutOfRange
 	}
-	if offset == p.hwm {
+	bound = p.hwm
+	if stable {
+		bound = p.lso()
+	}
+	if offset >= bound {
 		p.mu.Unlock()
-		return nil, nil
+		return nil, bound, offset, nil
 	}
-	hwm := p.hwm
 	if len(p.mem) > 0 && offset >= p.mem[0].base {
-		out := collectMem(p.mem, offset, hwm, maxBytes)
+		out, next := collectMem(p.mem, offset, bound, maxBytes)
 		p.mu.Unlock()
-		return out, nil
+		return out, bound, next, nil
 	}
 	entries := p.entriesFrom(offset)
 	p.mu.Unlock()
+	hwm := bound
 
 	// The batches taken from one block are contiguous in it, so each block
 	// contributes one slice of the cached bytes: no copy. ReadFrom reads the
@@ -428,14 +492,14 @@ func (p *Partition) Read(ctx context.Context, r *tiering.Reader, offset int64, m
 	// call to fill maxBytes.
 	var out [][]byte
 	size := 0
-	next := offset // the first offset not looked at yet
+	next = offset // the first offset not looked at yet
 	for len(entries) > 0 {
 		blocks, err := r.ReadFrom(ctx, entries, next, int64(maxBytes-size))
 		if err != nil {
 			if len(out) > 0 {
-				return out, nil // the next fetch tries again
+				return out, bound, next, nil // the next fetch tries again
 			}
-			return nil, err
+			return nil, bound, offset, err
 		}
 		for _, data := range blocks {
 			lo, hi, pos := -1, 0, 0
@@ -460,10 +524,10 @@ func (p *Partition) Read(ctx context.Context, r *tiering.Reader, offset int64, m
 				out = append(out, data[lo:hi])
 			}
 			if errors.Is(err, errFull) || size >= maxBytes {
-				return out, nil
+				return out, bound, next, nil
 			}
 			if err != nil {
-				return nil, err
+				return nil, bound, offset, err
 			}
 		}
 		if len(out) == 0 {
@@ -471,7 +535,7 @@ func (p *Partition) Read(ctx context.Context, r *tiering.Reader, offset int64, m
 		}
 		entries = entries[sort.Search(len(entries), func(i int) bool { return entries[i].LastOffset >= next }):]
 	}
-	return out, nil
+	return out, bound, next, nil
 }
 
 var errFull = errors.New("full")
@@ -497,18 +561,22 @@ func (p *Partition) entriesFrom(offset int64) []metadata.ManifestEntry {
 	return p.manifest[i:]
 }
 
-func collectMem(mem []memBatch, offset, hwm int64, maxBytes int) [][]byte {
+// collectMem returns the batches of mem from the one holding offset, below
+// bound, at least one and then up to maxBytes, and the offset after them.
+func collectMem(mem []memBatch, offset, bound int64, maxBytes int) ([][]byte, int64) {
 	i := sort.Search(len(mem), func(i int) bool { return mem[i].last >= offset })
 	var out [][]byte
 	size := 0
-	for ; i < len(mem) && mem[i].base < hwm; i++ {
+	next := offset
+	for ; i < len(mem) && mem[i].base < bound; i++ {
 		if len(out) > 0 && size+len(mem[i].data) > maxBytes {
 			break
 		}
 		out = append(out, mem[i].data)
 		size += len(mem[i].data)
+		next = mem[i].last + 1
 	}
-	return out
+	return out, next
 }
 
 // OffsetForTime returns the offset and timestamp of the first committed

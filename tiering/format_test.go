@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -532,7 +533,7 @@ func TestGoldenArchive(t *testing.T) {
 			if !bytes.Equal(obj, golden) {
 				t.Fatalf("the archive built again differs from the golden one:\n got %x\nwant %x", obj, golden)
 			}
-			if again != e {
+			if !reflect.DeepEqual(again, e) {
 				t.Fatalf("entry built again %+v, from the golden footer and index %+v", again, e)
 			}
 		})

@@ -287,8 +287,14 @@ type pending struct {
 	tenure    Tenure                  // the leadership its batches are committed under
 	prev      metadata.PartitionState // committed state before this segment
 	gen       uint64
-	next      int64          // batches must start at or above this offset
-	producers []batch.Header // idempotent batches, in offset order
+	next      int64      // batches must start at or above this offset
+	producers []appended // idempotent batches, control batches included, in offset order
+}
+
+// appended is one idempotent batch of a pending range, as nextState needs it.
+type appended struct {
+	h   batch.Header
+	txn metadata.TxnBatch
 }
 
 // aside collects the batches of one segment that are set aside.
@@ -353,8 +359,8 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 				return err
 			}
 			p.next = h.LastOffset() + 1
-			if h.Idempotent() && !h.Control() {
-				p.producers = append(p.producers, h)
+			if h.Idempotent() {
+				p.producers = append(p.producers, appended{h: h, txn: metadata.TxnBatchOf(h, raw)})
 			}
 			return nil
 		})
@@ -543,7 +549,9 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 		p := parts[e.Key]
 		entry := e.ManifestEntry(name)
 		entry.Committed = time.Now().UnixMilli()
-		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.tenure.Epoch, Entry: entry, State: nextState(p.prev, entry, p.producers)}
+		st, aborted := nextState(p.prev, entry, p.producers)
+		entry.Aborted = aborted
+		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.tenure.Epoch, Entry: entry, State: st}
 	}
 	errs, err := u.commit(ctx, commits)
 	if err != nil {
@@ -621,7 +629,7 @@ func (u *Uploader) resolveFenced(ctx context.Context, seq uint64, c metadata.Com
 			c.State = prev // the fenced attempt had landed after all
 			return c, nil, nil
 		}
-		c.State = nextState(prev, c.Entry, p.producers)
+		c.State, c.Entry.Aborted = nextState(prev, c.Entry, p.producers)
 		errs, err := u.commit(ctx, []metadata.Commit{c})
 		if err != nil {
 			return c, nil, err
@@ -764,30 +772,57 @@ func (u *Uploader) retry(ctx context.Context, fn func() error, onRetry func(erro
 	}
 }
 
-// nextState is prev after appending the range entry whose idempotent batch
-// headers are producers. Control batches are not passed: they carry no sequence.
-func nextState(prev metadata.PartitionState, entry metadata.ManifestEntry, producers []batch.Header) metadata.PartitionState {
+// nextState is prev after appending the range entry whose idempotent
+// batches (control batches included) are producers, and the transactions
+// aborted in the range (the entry's Aborted). The transaction transitions
+// are metadata.TxnState.Apply's, as the partition leader makes them in
+// memory; a marker raises its producer's epoch to its own (forgetting the
+// sequences of the older epoch), as the leader does.
+func nextState(prev metadata.PartitionState, entry metadata.ManifestEntry, producers []appended) (metadata.PartitionState, []metadata.AbortedTxn) {
 	st := cloneState(prev)
 	st.HighWatermark = entry.LastOffset + 1
-	for _, h := range producers {
+	var (
+		txns    metadata.TxnState // loaded at the first transactional batch
+		aborted []metadata.AbortedTxn
+	)
+	for _, a := range producers {
+		h := a.h
 		if st.Producers == nil {
 			st.Producers = make(map[int64]metadata.ProducerState)
 		}
 		ps, ok := st.Producers[h.ProducerID]
-		if !ok || ps.Epoch != h.ProducerEpoch {
-			ps = metadata.ProducerState{Epoch: h.ProducerEpoch}
-		}
-		ps.Batches = append(ps.Batches, metadata.ProducerBatch{
-			FirstSeq:   h.BaseSequence,
-			LastSeq:    h.LastSequence(),
-			BaseOffset: h.BaseOffset,
-		})
-		if n := len(ps.Batches); n > maxProducerBatches {
-			ps.Batches = append(ps.Batches[:0:0], ps.Batches[n-maxProducerBatches:]...)
+		switch {
+		case h.Control():
+			if !ok || h.ProducerEpoch > ps.Epoch {
+				ps.Epoch, ps.Batches = h.ProducerEpoch, nil
+			}
+		default:
+			if !ok || ps.Epoch != h.ProducerEpoch {
+				ps = metadata.ProducerState{Epoch: h.ProducerEpoch, InTxn: ps.InTxn, TxnFirst: ps.TxnFirst}
+			}
+			ps.Batches = append(ps.Batches, metadata.ProducerBatch{
+				FirstSeq:   h.BaseSequence,
+				LastSeq:    h.LastSequence(),
+				BaseOffset: h.BaseOffset,
+			})
+			if n := len(ps.Batches); n > maxProducerBatches {
+				ps.Batches = append(ps.Batches[:0:0], ps.Batches[n-maxProducerBatches:]...)
+			}
 		}
 		st.Producers[h.ProducerID] = ps
+		if a.txn.Transactional {
+			if txns == nil {
+				txns = st.OpenTxns()
+			}
+			if at, ok := txns.Apply(a.txn); ok {
+				aborted = append(aborted, at)
+			}
+		}
 	}
-	return st
+	if txns != nil {
+		st.SetOpenTxns(txns)
+	}
+	return st, aborted
 }
 
 // cloneState is a deep copy: states cross goroutines (SetState, OnCommit).
