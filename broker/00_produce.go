@@ -20,11 +20,25 @@ package broker
 //   - acks=1: until the WAL fsync covering the batch;
 //   - acks=-1: until the batch's segment is in the object store and its
 //     manifest committed in etcd (the high watermark passed it).
-// Transactional batches are rejected (transactions are not implemented), and
-// so are produces to the internal topic __consumer_offsets
+// Produces to the internal topic __consumer_offsets are rejected
 // (INVALID_TOPIC_EXCEPTION, as in Kafka). Each topic needs WRITE
 // (TOPIC_AUTHORIZATION_FAILED for its partitions, before its existence is
 // looked at).
+//
+// Transactional batches (issue 19) are accepted with the request's
+// transactional id, which needs WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, as in Kafka,
+// also when the request has transactional batches and no id); a
+// transactional batch without a producer id is INVALID_RECORD, as is a
+// control batch (only the broker writes markers, see txn_markers.go). A
+// producer's first transactional batch on a partition since its last
+// marker there is verified with its transaction coordinator
+// (Coordinator.VerifyTxn: the transaction is ongoing with that producer id
+// and epoch and has the partition) before it is appended, in the ordered
+// part, holding no lock; the coordinator's error (INVALID_TXN_STATE,
+// INVALID_PRODUCER_EPOCH, …) is the partition's. The producer epoch is
+// fenced as for idempotence: a marker raises the epoch the partition
+// knows, so an older-epoch batch after it gets INVALID_PRODUCER_EPOCH.
 
 import (
 	"context"
@@ -34,6 +48,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
@@ -54,8 +69,10 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	req := kreq.(*kmsg.ProduceRequest)
 	b := c.srv
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if req.TransactionID != nil {
-		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequest) }
+	if req.TransactionID != nil && !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID) {
+		return func(context.Context) kmsg.Response {
+			return produceError(req, resp, kerr.TransactionalIDAuthorizationFailed)
+		}
 	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return func(context.Context) kmsg.Response { return produceError(req, resp, kerr.InvalidRequiredAcks) }
@@ -89,7 +106,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 			case roomErr != nil:
 				sp.ErrorCode = kerrCode(roomErr)
 			default:
-				pb, err := b.produceOne(t, p, rp.Records, now)
+				pb, err := b.produceOne(c.ctx, deadline, req.TransactionID, t, p, rp.Records, now)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
 					var re *recordsError // per-record errors and a message, written on v8+
@@ -145,8 +162,18 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	}
 }
 
-// produceOne validates one partition's records and appends them.
-func (b *server) produceOne(t *partition.Topic, p *partition.Partition, records []byte, now int64) (producedBatch, error) {
+// txnVerifier is the coordinator's check of a producer's first
+// transactional batch on a partition (coordinator.Coordinator.VerifyTxn).
+type txnVerifier interface {
+	VerifyTxn(ctx context.Context, txnID string, producerID int64, producerEpoch int16, topic string, partition int32) error
+}
+
+var _ txnVerifier = (*coordinator.Coordinator)(nil)
+
+// produceOne validates one partition's records and appends them. txnID is
+// the request's transactional id (nil: none); a transactional batch is
+// verified, until deadline, as the handler's doc says.
+func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *string, t *partition.Topic, p *partition.Partition, records []byte, now int64) (producedBatch, error) {
 	h, err := batch.Validate(records)
 	switch {
 	case errors.Is(err, batch.ErrMagic):
@@ -159,8 +186,23 @@ func (b *server) produceOne(t *partition.Topic, p *partition.Partition, records 
 	if len(records) > t.Config.MaxMessageBytes {
 		return producedBatch{}, kerr.MessageTooLarge
 	}
-	if h.Transactional() || h.Control() {
+	switch {
+	case h.Control():
 		return producedBatch{}, kerr.InvalidRecord
+	case !h.Transactional():
+	case txnID == nil:
+		return producedBatch{}, kerr.TransactionalIDAuthorizationFailed // Kafka's answer
+	case !h.Idempotent():
+		return producedBatch{}, kerr.InvalidRecord
+	case !p.InTxn(h.ProducerID):
+		if v, ok := b.groups.(txnVerifier); ok {
+			ctx, cancel := context.WithDeadline(ctx, deadline)
+			err := v.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, t.Meta.Name, p.Key().Partition)
+			cancel()
+			if err != nil {
+				return producedBatch{}, err
+			}
+		}
 	}
 	if t.Config.Compacts {
 		// Kafka's record validation of compacted topics: the one place
@@ -175,22 +217,34 @@ func (b *server) produceOne(t *partition.Topic, p *partition.Partition, records 
 		lat = now
 	}
 	var pending *wal.Pending
-	res, err := p.Append(records, h, lat, func(epoch int64, raw []byte) error {
-		hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.Key(), epoch)
-		var err error
-		pending, err = b.wal.Write(hdr, raw)
-		return err
-	})
+	res, err := p.Append(records, h, lat, b.walWrite(p, &pending))
 	if err != nil {
-		switch {
-		case errors.Is(err, wal.ErrClosed):
-			return producedBatch{}, kerr.NotLeaderForPartition
-		case errors.Is(err, wal.ErrFailed):
-			return producedBatch{}, b.walFailed(err)
-		}
-		return producedBatch{}, err
+		return producedBatch{}, b.appendError(err)
 	}
 	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.Config.LogAppendTime}, nil
+}
+
+// walWrite is the write function of p's appends: it writes the batch to
+// the WAL under the leadership's epoch and sets *pending.
+func (b *server) walWrite(p *partition.Partition, pending **wal.Pending) func(epoch int64, raw []byte) error {
+	return func(epoch int64, raw []byte) error {
+		hdr := tiering.AppendEntryHeader(make([]byte, 0, tiering.EntryHeaderSize), p.Key(), epoch)
+		var err error
+		*pending, err = b.wal.Write(hdr, raw)
+		return err
+	}
+}
+
+// appendError maps an append's error: a closed WAL is
+// NOT_LEADER_OR_FOLLOWER, a failed one KAFKA_STORAGE_ERROR (walFailed).
+func (b *server) appendError(err error) error {
+	switch {
+	case errors.Is(err, wal.ErrClosed):
+		return kerr.NotLeaderForPartition
+	case errors.Is(err, wal.ErrFailed):
+		return b.walFailed(err)
+	}
+	return err
 }
 
 // waitWALRoom waits until the WAL has room for more records, at most until

@@ -10,8 +10,12 @@ package broker
 // (KIP-74), then batches up to the partition and response byte limits. With
 // less than MinBytes available the fetch waits up to MaxWaitMs and wakes when
 // a commit lands. Fetch sessions (v7+) are not kept: the response session id
-// is 0, which clients treat as "send full requests". read_committed reads the
-// same as read_uncommitted (no transactions). Offsets outside [log start,
+// is 0, which clients treat as "send full requests". isolation_level 1
+// (read_committed) returns batches below the last stable offset only (none,
+// not an error, when the fetch offset is at or above it; a long poll wakes
+// at each commit, which is when the LSO moves) and the aborted transactions
+// that overlap the batches returned (partition.ReadCommitted);
+// last_stable_offset is the LSO at either level. Offsets outside [log start,
 // high watermark] get OFFSET_OUT_OF_RANGE. Each topic needs READ
 // (TOPIC_AUTHORIZATION_FAILED for its partitions; by topic id, an unknown id
 // stays UNKNOWN_TOPIC_ID). Fetch only reads: it runs whole,
@@ -25,6 +29,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/metadata"
 )
 
 func handleFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
@@ -110,8 +116,8 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 					sp.ErrorCode = kerrCode(err)
 					break
 				}
-				logStart, hwm := p.Offsets()
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, logStart
+				logStart, lso, hwm := p.Bounds()
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, lso, logStart
 				limit := int(rp.PartitionMaxBytes)
 				if rest := maxBytes - total; rest < limit {
 					limit = rest
@@ -119,7 +125,18 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 				if total > 0 && limit <= 0 {
 					break
 				}
-				batches, err := p.Read(ctx, b.reader, rp.FetchOffset, limit)
+				var batches [][]byte
+				var err error
+				if req.IsolationLevel == 1 {
+					var aborted []metadata.AbortedTxn
+					var lso int64
+					if batches, lso, aborted, err = p.ReadCommitted(ctx, b.reader, rp.FetchOffset, limit); err == nil {
+						sp.LastStableOffset = lso // as read: the batches stop below it
+						sp.AbortedTransactions = abortedTransactions(aborted)
+					}
+				} else {
+					batches, err = p.Read(ctx, b.reader, rp.FetchOffset, limit)
+				}
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
 					if sp.ErrorCode == kerr.UnknownServerError.Code {
@@ -145,4 +162,16 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 		resp.Topics = append(resp.Topics, st)
 	}
 	return total
+}
+
+// abortedTransactions is a read_committed fetch's aborted_transactions: an
+// empty list (not null) when there are none, as Kafka answers.
+func abortedTransactions(aborted []metadata.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(aborted))
+	for _, at := range aborted {
+		a := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		a.ProducerID, a.FirstOffset = at.ProducerID, at.FirstOffset
+		out = append(out, a)
+	}
+	return out
 }

@@ -3,7 +3,8 @@ package broker
 // ListOffsets: v1-v6.
 //
 // Timestamp -2 (earliest) answers the log start offset, -1 (latest) the high
-// watermark (the same for read_committed, as there are no transactions).
+// watermark, or with isolation_level 1 (read_committed) the last stable
+// offset.
 // A timestamp at or above 0 answers the first committed record whose
 // timestamp is at least that timestamp, and its timestamp (-1, -1 when there
 // is none), as Kafka's time index does: manifest entries and batch headers
@@ -63,6 +64,9 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 					sp.Offset = logStart
 				case -1:
 					sp.Offset = hwm
+					if req.IsolationLevel == 1 {
+						sp.Offset = p.LastStableOffset()
+					}
 				default:
 					if rp.Timestamp < 0 {
 						sp.ErrorCode = kerr.InvalidRequest.Code // -3 (max timestamp) needs v7

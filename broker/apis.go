@@ -110,5 +110,6 @@ func init() {
 		50: {0, 0, ordered(handleDescribeUserScramCredentials)},
 		51: {0, 0, ordered(handleAlterUserScramCredentials)},
 		60: {0, 1, ordered(handleDescribeCluster)},
+		61: {0, 0, concurrent(handleDescribeProducers)},
 	}
 }
