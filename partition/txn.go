@@ -63,6 +63,14 @@ func (p *Partition) LastStableOffset() int64 {
 	return p.lso()
 }
 
+// Bounds returns the log start offset, the last stable offset and the
+// high watermark in one consistent read.
+func (p *Partition) Bounds() (logStart, lso, hwm int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logStart, p.lso(), p.hwm
+}
+
 // InTxn reports whether the producer has an ongoing transaction on the
 // partition: a transactional batch of it was appended since its last
 // marker here. The broker verifies a producer's first transactional batch
