@@ -1,0 +1,92 @@
+package tiering
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"testing"
+
+	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/internal/batch/batchtest"
+	"github.com/strata-io/strata/metadata"
+)
+
+// txnAppended is a batch at base as the uploader reads it from a segment:
+// a transactional data batch of n records (n > 0) or a marker (n == 0).
+func txnAppended(t *testing.T, pid int64, epoch int16, seq int32, n int, commit bool, base int64) appended {
+	t.Helper()
+	var raw []byte
+	if n == 0 {
+		raw = batch.AppendControlBatch(nil, pid, epoch, commit, 1, 0)
+	} else {
+		raw, _ = batchtest.Make(t, batchtest.Idempotent(pid, epoch, seq, n))
+		binary.BigEndian.PutUint16(raw[21:], binary.BigEndian.Uint16(raw[21:])|1<<4)
+		binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	}
+	batch.SetBaseOffset(raw, base)
+	h, err := batch.Validate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return appended{h: h, txn: metadata.TxnBatchOf(h, raw)}
+}
+
+func TestNextStateTransactions(t *testing.T) {
+	prev := metadata.PartitionState{HighWatermark: 100, Producers: map[int64]metadata.ProducerState{
+		7: {Epoch: 0, Batches: []metadata.ProducerBatch{{FirstSeq: 0, LastSeq: 1, BaseOffset: 95}}, InTxn: true, TxnFirst: 95},
+	}}
+	// 100-101: 8 begins; 102: 7's abort (epoch 1, raised by the
+	// coordinator); 103: 8 goes on; 104: 9 begins.
+	first := []appended{
+		txnAppended(t, 8, 0, 0, 2, false, 100),
+		txnAppended(t, 7, 1, 0, 0, false, 102),
+		txnAppended(t, 8, 0, 2, 1, false, 103),
+		txnAppended(t, 9, 0, 0, 1, false, 104),
+	}
+	st, aborted := nextState(prev, metadata.ManifestEntry{BaseOffset: 100, LastOffset: 104}, first)
+	wantAborted := []metadata.AbortedTxn{{ProducerID: 7, FirstOffset: 95, LastOffset: 102, Stable: 100}}
+	if fmt.Sprint(aborted) != fmt.Sprint(wantAborted) {
+		t.Fatalf("aborted %v, want %v", aborted, wantAborted)
+	}
+	want := map[int64]metadata.ProducerState{
+		7: {Epoch: 1},
+		8: {Epoch: 0, Batches: []metadata.ProducerBatch{{FirstSeq: 0, LastSeq: 1, BaseOffset: 100}, {FirstSeq: 2, LastSeq: 2, BaseOffset: 103}}, InTxn: true, TxnFirst: 100},
+		9: {Epoch: 0, Batches: []metadata.ProducerBatch{{FirstSeq: 0, LastSeq: 0, BaseOffset: 104}}, InTxn: true, TxnFirst: 104},
+	}
+	if st.HighWatermark != 105 || fmt.Sprint(st.Producers) != fmt.Sprint(want) {
+		t.Fatalf("state %+v\nwant producers %v", st, want)
+	}
+	if prev.Producers[7].InTxn != true {
+		t.Fatal("nextState changed prev")
+	}
+	// The next range: 8 commits, 9 aborts (nothing older is open: Stable
+	// is the offset after the marker), a marker for 7 ends nothing.
+	second := []appended{
+		txnAppended(t, 8, 0, 0, 0, true, 105),
+		txnAppended(t, 9, 0, 0, 0, false, 106),
+		txnAppended(t, 7, 1, 0, 0, false, 107),
+	}
+	st, aborted = nextState(st, metadata.ManifestEntry{BaseOffset: 105, LastOffset: 107}, second)
+	wantAborted = []metadata.AbortedTxn{{ProducerID: 9, FirstOffset: 104, LastOffset: 106, Stable: 107}}
+	if fmt.Sprint(aborted) != fmt.Sprint(wantAborted) {
+		t.Fatalf("aborted %v, want %v", aborted, wantAborted)
+	}
+	for id, ps := range st.Producers {
+		if ps.InTxn {
+			t.Errorf("producer %d still in a transaction: %+v", id, ps)
+		}
+	}
+	if ps := st.Producers[8]; len(ps.Batches) != 2 || ps.Epoch != 0 {
+		t.Errorf("a same-epoch marker changed producer 8's batches: %+v", ps)
+	}
+	// A non-transactional batch of a bumped epoch keeps the producer's
+	// transaction (only its marker ends it).
+	open := metadata.PartitionState{HighWatermark: 200, Producers: map[int64]metadata.ProducerState{
+		7: {Epoch: 0, InTxn: true, TxnFirst: 150},
+	}}
+	raw, h := batchtest.Make(t, batchtest.Idempotent(7, 1, 0, 1))
+	st, _ = nextState(open, metadata.ManifestEntry{BaseOffset: 200, LastOffset: 200}, []appended{{h: h, txn: metadata.TxnBatchOf(h, raw)}})
+	if ps := st.Producers[7]; !ps.InTxn || ps.TxnFirst != 150 || ps.Epoch != 1 {
+		t.Errorf("producer 7 after a bumped idempotent batch: %+v", ps)
+	}
+}
