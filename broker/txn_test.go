@@ -1,0 +1,208 @@
+package broker_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/broker/brokertest"
+	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/internal/batch/batchtest"
+	"github.com/strata-io/strata/metadata"
+)
+
+// txnRecords is a transactional batch of n records from producer pid.
+func txnRecords(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	s := batchtest.Idempotent(pid, epoch, seq, n)
+	raw, _ := batchtest.Make(t, s)
+	binary.BigEndian.PutUint16(raw[21:], binary.BigEndian.Uint16(raw[21:])|1<<4)
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return raw
+}
+
+// produceTxn sends one batch with a transactional id (nil: none), acks=all.
+func produceTxn(t *testing.T, c *brokertest.Conn, txnID *string, topic string, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(produceVersion)
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 60_000, txnID
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := c.RoundTrip(req).(*kmsg.ProduceResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+// fetchIsolated reads partition 0 from offset at an isolation level,
+// without waiting.
+func fetchIsolated(t *testing.T, c *brokertest.Conn, topic string, offset int64, isolation int8) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(fetchVersion)
+	req.ReplicaID, req.IsolationLevel = -1, isolation
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
+	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := c.RoundTrip(req).(*kmsg.FetchResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+// latest is ListOffsets latest for partition 0 at an isolation level.
+func latest(t *testing.T, c *brokertest.Conn, topic string, isolation int8) int64 {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(listOffsetsVersion)
+	req.ReplicaID, req.IsolationLevel = -1, isolation
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := c.RoundTrip(req).(*kmsg.ListOffsetsResponse)
+	sp := resp.Topics[0].Partitions[0]
+	if sp.ErrorCode != 0 {
+		t.Fatalf("list offsets: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	return sp.Offset
+}
+
+func TestTransactionsInTheLog(t *testing.T) {
+	b := brokertest.Start(t)
+	const topic = "txn"
+	createTopic(t, b, topic, 1, nil)
+	c := b.Dial(t)
+	txnID := ptr("tx")
+	td, err := b.Admin(t).ListTopics(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := metadata.PartitionKey{Topic: metadata.TopicID(td[topic].ID)}
+
+	// Producer 1000's transaction (0-2), then a plain record (3).
+	if sp := produceTxn(t, c, txnID, topic, txnRecords(t, 1000, 0, 0, 3)); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+		t.Fatalf("transactional produce: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+	if sp := produceTxn(t, c, nil, topic, records(t, plain(1, 1_700_000_000_000))); sp.ErrorCode != 0 || sp.BaseOffset != 3 {
+		t.Fatalf("plain produce: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+	sp := fetchIsolated(t, c, topic, 0, 0)
+	if got := recordOffsets(t, sp.RecordBatches); fmt.Sprint(got) != "[0 1 2 3]" || sp.HighWatermark != 4 || sp.LastStableOffset != 0 {
+		t.Fatalf("read_uncommitted: offsets %v, hwm %d, lso %d; want [0 1 2 3], 4, 0", got, sp.HighWatermark, sp.LastStableOffset)
+	}
+	sp = fetchIsolated(t, c, topic, 0, 1)
+	if sp.ErrorCode != 0 || len(sp.RecordBatches) != 0 || sp.LastStableOffset != 0 {
+		t.Fatalf("read_committed with the transaction open: %v, %d bytes, lso %d; want no records, lso 0",
+			kerr.ErrorForCode(sp.ErrorCode), len(sp.RecordBatches), sp.LastStableOffset)
+	}
+	if got := latest(t, c, topic, 1); got != 0 {
+		t.Fatalf("ListOffsets latest, read_committed = %d, want 0", got)
+	}
+	if got := latest(t, c, topic, 0); got != 4 {
+		t.Fatalf("ListOffsets latest, read_uncommitted = %d, want 4", got)
+	}
+
+	// The coordinator aborts it with a bumped epoch (4).
+	abort := metadata.TxnMarker{TransactionalID: "tx", ProducerID: 1000, ProducerEpoch: 1, CoordinatorEpoch: 2}
+	if err := b.WriteTxnMarker(t.Context(), key, abort); err != nil {
+		t.Fatalf("abort marker: %v", err)
+	}
+	// Delivered again: nothing to end, nothing appended.
+	if err := b.WriteTxnMarker(t.Context(), key, abort); err != nil {
+		t.Fatalf("abort marker again: %v", err)
+	}
+	sp = fetchIsolated(t, c, topic, 0, 1)
+	wantAborted := []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 1000, FirstOffset: 0}}
+	if got := recordOffsets(t, sp.RecordBatches); fmt.Sprint(got) != "[0 1 2 3 4]" || sp.LastStableOffset != 5 ||
+		fmt.Sprint(sp.AbortedTransactions) != fmt.Sprint(wantAborted) {
+		t.Fatalf("read_committed after the abort: offsets %v, lso %d, aborted %+v; want [0 1 2 3 4], 5, %+v",
+			got, sp.LastStableOffset, sp.AbortedTransactions, wantAborted)
+	}
+	if got := latest(t, c, topic, 1); got != 5 {
+		t.Fatalf("ListOffsets latest, read_committed = %d, want 5", got)
+	}
+
+	// The marker raised producer 1000's epoch: epoch 0 is fenced.
+	sp2 := produceTxn(t, c, txnID, topic, txnRecords(t, 1000, 0, 3, 1))
+	wantCode(t, "old epoch after the marker", sp2.ErrorCode, kerr.InvalidProducerEpoch)
+	// A control batch from a client, and a transactional batch without a
+	// transactional id, are refused.
+	sp2 = produceTxn(t, c, txnID, topic, batch.AppendControlBatch(nil, 1000, 1, true, 0, 0))
+	wantCode(t, "client control batch", sp2.ErrorCode, kerr.InvalidRecord)
+	sp2 = produceTxn(t, c, nil, topic, txnRecords(t, 1001, 0, 0, 1))
+	wantCode(t, "transactional batch without an id", sp2.ErrorCode, kerr.TransactionalIDAuthorizationFailed)
+
+	// Producer 1001 commits (5-6, marker 7), then a last plain record (8).
+	if sp := produceTxn(t, c, txnID, topic, txnRecords(t, 1001, 0, 0, 2)); sp.ErrorCode != 0 || sp.BaseOffset != 5 {
+		t.Fatalf("transactional produce: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+	if err := b.WriteTxnMarker(t.Context(), key, metadata.TxnMarker{ProducerID: 1001, Commit: true}); err != nil {
+		t.Fatalf("commit marker: %v", err)
+	}
+	if sp := produceTxn(t, c, nil, topic, records(t, plain(1, 1_700_000_000_000))); sp.ErrorCode != 0 || sp.BaseOffset != 8 {
+		t.Fatalf("plain produce: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+	sp = fetchIsolated(t, c, topic, 5, 1)
+	if got := recordOffsets(t, sp.RecordBatches); fmt.Sprint(got) != "[5 6 7 8]" || len(sp.AbortedTransactions) != 0 || sp.LastStableOffset != 9 {
+		t.Fatalf("read_committed from 5: offsets %v, aborted %+v, lso %d; want [5 6 7 8], none, 9", got, sp.AbortedTransactions, sp.LastStableOffset)
+	}
+
+	// A read_committed kgo consumer sees the committed records only.
+	cl := b.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []int64
+	for len(got) == 0 || got[len(got)-1] < 8 {
+		fs := cl.PollFetches(t.Context())
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Offset) })
+	}
+	if fmt.Sprint(got) != "[3 5 6 8]" {
+		t.Fatalf("read_committed consumer got offsets %v, want [3 5 6 8]", got)
+	}
+
+	// A marker for a partition this broker does not know.
+	if err := b.WriteTxnMarker(t.Context(), metadata.PartitionKey{Topic: key.Topic, Partition: 5}, abort); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("marker for an unknown partition: %v", err)
+	}
+}
+
+func TestDescribeProducers(t *testing.T) {
+	b := brokertest.Start(t)
+	const topic = "dp"
+	createTopic(t, b, topic, 1, nil)
+	c := b.Dial(t)
+	if sp := produceTxn(t, c, ptr("tx"), topic, txnRecords(t, 77, 2, 0, 3)); sp.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(sp.ErrorCode))
+	}
+	req := kmsg.NewPtrDescribeProducersRequest()
+	rt := kmsg.NewDescribeProducersRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0, 9}
+	req.Topics = append(req.Topics, rt)
+	resp := c.RoundTrip(req).(*kmsg.DescribeProducersResponse)
+	parts := resp.Topics[0].Partitions
+	if len(parts) != 2 || parts[0].ErrorCode != 0 || len(parts[0].ActiveProducers) != 1 {
+		t.Fatalf("describe producers: %+v", parts)
+	}
+	ap := parts[0].ActiveProducers[0]
+	if ap.ProducerID != 77 || ap.ProducerEpoch != 2 || ap.LastSequence != 2 || ap.CurrentTxnStartOffset != 0 || ap.LastTimestamp < 0 {
+		t.Fatalf("active producer %+v", ap)
+	}
+	wantCode(t, "unknown partition", parts[1].ErrorCode, kerr.UnknownTopicOrPartition)
+}
