@@ -1,8 +1,9 @@
 // Package partition holds the partitions a Strata broker knows: one
 // partition's tenure (acquire, resume, hand-off, fencing, the undecided
 // state of a leadership that ended with records not known to be committed),
-// append with idempotent-producer deduplication, the high watermark and the
-// commit notification that moves it, and reads (the committed tail from
+// append with idempotent-producer deduplication, transactions in the log
+// (markers, the last stable offset, aborted ranges), the high watermark and
+// the commit notification that moves it, and reads (the committed tail from
 // memory, older offsets from the object store through tiering.Reader). Its
 // Manager keeps the topic cache and reconciles what this broker leads with
 // the controller's assignments in etcd; it is the uploader's
@@ -15,6 +16,24 @@
 // guarded by the leader epoch) → Manager.OnCommit: the high watermark moves,
 // Partition.WaitCommitted (acks=all) returns and CommitSignal wakes
 // long-polling fetches.
+//
+// # Transactions
+//
+// A partition also keeps its transactions in the log (txn.go): per
+// producer, the first offset of its ongoing transaction (opened by its
+// first transactional batch since its last marker, ended by its COMMIT or
+// ABORT marker, which AppendMarker appends and which raises the producer's
+// epoch to the marker's), the transactions whose marker is not committed
+// yet, and the aborted ranges not yet in the manifest. The transitions are
+// metadata.TxnState.Apply's, which the uploader also applies to the same
+// batches for the committed state (ProducerState.InTxn, TxnFirst) and each
+// manifest entry's Aborted list, so that a new leader (lead) and a replay
+// restore what the old leader had in memory. The last stable offset
+// (LastStableOffset) is the high watermark, or the first offset of the
+// oldest transaction whose marker is not committed, whichever is lower;
+// ReadCommitted reads below it and collects the aborted ranges a
+// read_committed fetch needs from the in-memory manifest (no reads of the
+// object store). All of it is guarded by Partition.mu.
 //
 // # Backpressure
 //
