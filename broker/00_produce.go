@@ -27,8 +27,9 @@ package broker
 //
 // Transactional batches (issue 19) are accepted with the request's
 // transactional id, which needs WRITE on the transactional id
-// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, as in Kafka,
-// also when the request has transactional batches and no id); a
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition otherwise, as
+// in Kafka; for the partition, a transactional batch in a request without
+// a transactional id); a
 // transactional batch without a producer id is INVALID_RECORD, as is a
 // control batch (only the broker writes markers, see txn_markers.go). A
 // producer's first transactional batch on a partition since its last
