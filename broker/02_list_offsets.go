@@ -4,12 +4,13 @@ package broker
 //
 // Timestamp -2 (earliest) answers the log start offset, -1 (latest) the high
 // watermark, or with isolation_level 1 (read_committed) the last stable
-// offset.
-// A timestamp at or above 0 answers the first committed record whose
-// timestamp is at least that timestamp, and its timestamp (-1, -1 when there
-// is none), as Kafka's time index does: manifest entries and batch headers
-// carry max timestamps, so archived segments are searched without reading
-// them all, and only the batch holding the answer is decoded.
+// offset. A timestamp at or above 0 answers the first committed record
+// whose timestamp is at least that timestamp, and its timestamp (-1, -1
+// when there is none, or, for read_committed, when that record is at or
+// above the last stable offset), as Kafka's time index does: manifest
+// entries and batch headers carry max timestamps, so archived segments are
+// searched without reading them all, and only the batch holding the answer
+// is decoded.
 //
 // That batch's records are decoded as a stream, within
 // batch.MaxDecompressedBytes (a batch is a client's claim: a few hundred KB
@@ -74,6 +75,8 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 					}
 					off, ts, err := p.OffsetForTime(ctx, b.reader, rp.Timestamp)
 					switch {
+					case err == nil && req.IsolationLevel == 1 && off >= p.LastStableOffset():
+						// Not stable yet: none, as Kafka answers.
 					case err == nil:
 						sp.Offset, sp.Timestamp = off, ts
 					case batch.IsCorrupt(err):

@@ -64,6 +64,11 @@ func fetchIsolated(t *testing.T, c *brokertest.Conn, topic string, offset int64,
 
 // latest is ListOffsets latest for partition 0 at an isolation level.
 func latest(t *testing.T, c *brokertest.Conn, topic string, isolation int8) int64 {
+	return listAt(t, c, topic, -1, isolation)
+}
+
+// listAt is ListOffsets at timestamp for partition 0 at an isolation level.
+func listAt(t *testing.T, c *brokertest.Conn, topic string, timestamp int64, isolation int8) int64 {
 	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.SetVersion(listOffsetsVersion)
@@ -71,7 +76,7 @@ func latest(t *testing.T, c *brokertest.Conn, topic string, isolation int8) int6
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Timestamp = -1
+	rp.Timestamp = timestamp
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp := c.RoundTrip(req).(*kmsg.ListOffsetsResponse)
@@ -115,6 +120,9 @@ func TestTransactionsInTheLog(t *testing.T) {
 	}
 	if got := latest(t, c, topic, 0); got != 4 {
 		t.Fatalf("ListOffsets latest, read_uncommitted = %d, want 4", got)
+	}
+	if got0, got1 := listAt(t, c, topic, 0, 0), listAt(t, c, topic, 0, 1); got0 != 0 || got1 != -1 {
+		t.Fatalf("ListOffsets at timestamp 0 = %d read_uncommitted, %d read_committed; want 0, -1", got0, got1)
 	}
 
 	// The coordinator aborts it with a bumped epoch (4).
