@@ -11,18 +11,24 @@ import (
 	"github.com/strata-io/strata/metadata"
 )
 
-// txnAppended is a batch at base as the uploader reads it from a segment:
-// a transactional data batch of n records (n > 0) or a marker (n == 0).
+// txnRaw is a transactional data batch of n records (n > 0) or a marker
+// (n == 0).
+func txnRaw(t *testing.T, pid int64, epoch int16, seq int32, n int, commit bool) []byte {
+	t.Helper()
+	if n == 0 {
+		return batch.AppendControlBatch(nil, pid, epoch, commit, 1, 0)
+	}
+	raw, _ := batchtest.Make(t, batchtest.Idempotent(pid, epoch, seq, n))
+	binary.BigEndian.PutUint16(raw[21:], binary.BigEndian.Uint16(raw[21:])|1<<4)
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return raw
+}
+
+// txnAppended is txnRaw's batch at base as the uploader reads it from a
+// segment.
 func txnAppended(t *testing.T, pid int64, epoch int16, seq int32, n int, commit bool, base int64) appended {
 	t.Helper()
-	var raw []byte
-	if n == 0 {
-		raw = batch.AppendControlBatch(nil, pid, epoch, commit, 1, 0)
-	} else {
-		raw, _ = batchtest.Make(t, batchtest.Idempotent(pid, epoch, seq, n))
-		binary.BigEndian.PutUint16(raw[21:], binary.BigEndian.Uint16(raw[21:])|1<<4)
-		binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	}
+	raw := txnRaw(t, pid, epoch, seq, n, commit)
 	batch.SetBaseOffset(raw, base)
 	h, err := batch.Validate(raw)
 	if err != nil {
@@ -88,5 +94,62 @@ func TestNextStateTransactions(t *testing.T) {
 	st, _ = nextState(open, metadata.ManifestEntry{BaseOffset: 200, LastOffset: 200}, []appended{{h: h, txn: metadata.TxnBatchOf(h, raw)}})
 	if ps := st.Producers[7]; !ps.InTxn || ps.TxnFirst != 150 || ps.Epoch != 1 {
 		t.Errorf("producer 7 after a bumped idempotent batch: %+v", ps)
+	}
+}
+
+// writeRaw writes the batch raw of key to the WAL at the partition's next
+// offset, as env.write writes a batch it builds.
+func (env *upEnv) writeRaw(key metadata.PartitionKey, raw []byte) {
+	t := env.t
+	t.Helper()
+	h, err := batch.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch.SetBaseOffset(raw, env.nextOff[key])
+	tenure := env.leaders.tenure(key)
+	batch.SetPartitionLeaderEpoch(raw, tenure.LeaderEpoch)
+	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env.lastSeq = p.Segment()
+	env.written[key] = append(env.written[key], raw)
+	env.nextOff[key] += int64(h.LastOffsetDelta) + 1
+}
+
+// testTransactions: the committed state in etcd records each producer's
+// ongoing transaction, and each manifest entry the transactions aborted
+// in it.
+func testTransactions(t *testing.T, env *upEnv) {
+	k := testKey(5, 0)
+	env.lead(k)
+	c := newCommits()
+	_, stop := env.start(c, nil, nil)
+	env.writeRaw(k, txnRaw(t, 10, 0, 0, 2, false)) // 0-1
+	env.writeRaw(k, txnRaw(t, 11, 0, 0, 1, false)) // 2
+	env.seal()
+	env.writeRaw(k, txnRaw(t, 10, 0, 0, 0, false)) // 3: abort 10
+	env.seal()
+	c.wait(t, 2)
+	stop()
+
+	st := env.checkCommitted(k)
+	if ps := st.Producers[11]; !ps.InTxn || ps.TxnFirst != 2 {
+		t.Errorf("producer 11: %+v, want in a transaction from 2", ps)
+	}
+	if ps := st.Producers[10]; ps.InTxn {
+		t.Errorf("producer 10: %+v, want no transaction", ps)
+	}
+	entries, err := env.store.Manifest(t.Context(), k)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("manifest %+v, %v; want 2 entries", entries, err)
+	}
+	want := []metadata.AbortedTxn{{ProducerID: 10, FirstOffset: 0, LastOffset: 3, Stable: 2}}
+	if len(entries[0].Aborted) != 0 || fmt.Sprint(entries[1].Aborted) != fmt.Sprint(want) {
+		t.Fatalf("aborted %v, %v; want none, %v", entries[0].Aborted, entries[1].Aborted, want)
 	}
 }

@@ -53,6 +53,7 @@ func TestUploader(t *testing.T) {
 		{"CorruptSegmentStopsRun", testCorruptSegmentStopsRun},
 		{"Truncate", testTruncate},
 		{"Compact", testCompact},
+		{"Transactions", testTransactions},
 	}
 	for _, sc := range setAsideCases {
 		cases = append(cases, upCase{"SetAside" + sc.name, func(t *testing.T, env *upEnv) { testSetAside(t, env, sc) }})
