@@ -129,9 +129,12 @@ func (b *server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, resp *km
 				var err error
 				if req.IsolationLevel == 1 {
 					var aborted []metadata.AbortedTxn
-					var lso int64
-					if batches, lso, aborted, err = p.ReadCommitted(ctx, b.reader, rp.FetchOffset, limit); err == nil {
-						sp.LastStableOffset = lso // as read: the batches stop below it
+					var stable int64
+					if batches, stable, aborted, err = p.ReadCommitted(ctx, b.reader, rp.FetchOffset, limit); err == nil {
+						sp.LastStableOffset = stable // as read: the batches stop below it
+						// A commit between Bounds and the read moved
+						// both: the high watermark is at least the LSO.
+						sp.HighWatermark = max(sp.HighWatermark, stable)
 						sp.AbortedTransactions = abortedTransactions(aborted)
 					}
 				} else {
