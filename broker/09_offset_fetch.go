@@ -5,9 +5,11 @@ package broker
 //
 // Answers from the coordinator's memory, which holds what etcd holds. A
 // partition without a committed offset gets offset -1, as in Kafka; so does
-// every partition of a group that does not exist. Offsets are always stable
-// (there are no transactions), so require_stable changes nothing. It
-// answers once the commits queued by the connection's earlier requests
+// every partition of a group that does not exist. Pending transactional
+// offsets (TxnOffsetCommit) are never shown; with require_stable (v7+), a
+// partition that has some, of any producer, gets UNSTABLE_OFFSET_COMMIT
+// and offset -1 (the client retries until the transaction ends), as in
+// Kafka; without it, the committed offset. It answers once the commits queued by the connection's earlier requests
 // have landed, so a commit followed by an OffsetFetch reads the commit
 // (conn.go). A group needs DESCRIBE (GROUP_AUTHORIZATION_FAILED: for the
 // group from v8, at the top level from v2, on each partition asked for
@@ -105,7 +107,7 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest,
 					}
 				}
 			}
-			f = c.srv.fetchOffsets(rg.Group, want)
+			f = c.srv.fetchOffsets(rg.Group, want, req.Version >= 7 && req.RequireStable)
 			if want == nil {
 				for topic := range f.parts {
 					if !describe(kmsg.ACLResourceTypeTopic, topic) {
@@ -153,16 +155,25 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest,
 }
 
 // fetchOffsets reads a group's committed offsets of the partitions in want,
-// or every one when want is nil; the caller sorts the answer.
-func (b *server) fetchOffsets(id string, want map[string][]int32) fetchedOffsets {
+// or every one when want is nil; the caller sorts the answer. With
+// requireStable, a partition with pending transactional offsets gets
+// UNSTABLE_OFFSET_COMMIT instead of its offset.
+func (b *server) fetchOffsets(id string, want map[string][]int32, requireStable bool) fetchedOffsets {
 	f := fetchedOffsets{parts: map[string][]fetchedOffset{}}
 	err := b.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
+		unstable := func(fo *fetchedOffset, gp metadata.GroupPartition) {
+			if requireStable && g.Unstable(gp) {
+				fo.o, fo.found, fo.code = missingOffset, false, kerr.UnstableOffsetCommit.Code
+			}
+		}
 		if want == nil {
 			if g == nil {
 				return
 			}
 			g.Offsets(func(gp metadata.GroupPartition, o metadata.CommittedOffset) {
-				f.parts[gp.Topic] = append(f.parts[gp.Topic], fetchedOffset{partition: gp.Partition, o: o, found: true})
+				fo := fetchedOffset{partition: gp.Partition, o: o, found: true}
+				unstable(&fo, gp)
+				f.parts[gp.Topic] = append(f.parts[gp.Topic], fo)
 			})
 			return
 		}
@@ -170,10 +181,12 @@ func (b *server) fetchOffsets(id string, want map[string][]int32) fetchedOffsets
 			for _, p := range parts {
 				fo := fetchedOffset{partition: p, o: missingOffset}
 				if g != nil {
-					fo.o, fo.found = g.Offset(metadata.GroupPartition{Topic: topic, Partition: p})
+					gp := metadata.GroupPartition{Topic: topic, Partition: p}
+					fo.o, fo.found = g.Offset(gp)
 					if !fo.found {
 						fo.o = missingOffset
 					}
+					unstable(&fo, gp)
 				}
 				f.parts[topic] = append(f.parts[topic], fo)
 			}

@@ -95,6 +95,7 @@ func init() {
 		21: {0, 2, ordered(handleDeleteRecords)},
 		22: {0, 4, ordered(handleInitProducerID)},
 		23: {0, 4, ordered(handleOffsetForLeaderEpoch)},
+		28: {0, 3, handleTxnOffsetCommit},
 		29: {0, 3, ordered(handleDescribeAcls)},
 		30: {0, 3, ordered(handleCreateAcls)},
 		31: {0, 3, ordered(handleDeleteAcls)},

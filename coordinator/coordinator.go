@@ -22,7 +22,9 @@ package coordinator
 // consumers committing at once cost few etcd transactions. Writes are
 // committed and applied in the order they were queued; handlers queue them
 // in their ordered part (conn.go), so one connection's writes land in
-// request order.
+// request order. A transactional producer's offsets are kept pending, per
+// producer, until its transaction's marker commits them into the committed
+// offsets or drops them (ApplyTxnOffsets).
 
 import (
 	"context"
@@ -122,6 +124,11 @@ type Write struct {
 	done chan error // nil: nobody waits
 	// applied runs under the shard lock once the write is committed.
 	applied func()
+	// prepare, when set, makes w under the shard lock once every write
+	// queued before it is committed and applied, so that it sees them
+	// (ending a transaction reads the pending offsets it moves); false:
+	// nothing to write, and the write succeeds as it is.
+	prepare func() (metadata.GroupWrite, bool)
 }
 
 // javaHash is Java's String.hashCode over the UTF-16 code units of s, as
@@ -351,13 +358,20 @@ func (s *Shard) QueueWrite(w metadata.GroupWrite) *Write {
 // apply installs a committed write. s.mu is held.
 func (s *Shard) apply(w metadata.GroupWrite) {
 	if w.Delete {
-		if g := s.groups[w.Group]; g != nil && g.state == StateEmpty {
+		g := s.groups[w.Group]
+		if g == nil {
+			return
+		}
+		// etcd holds nothing of the group any more, whatever it does next.
+		g.offsets = map[metadata.GroupPartition]metadata.CommittedOffset{}
+		g.txnOffsets = map[int64]map[metadata.GroupPartition]metadata.PendingOffset{}
+		if g.state == StateEmpty {
 			g.stop(kerr.GroupIDNotFound)
 			delete(s.groups, w.Group)
 		}
 		return
 	}
-	create := false
+	create := w.TxnOffsets != nil
 	for _, o := range w.Offsets {
 		create = create || o != nil
 	}
@@ -367,11 +381,34 @@ func (s *Shard) apply(w metadata.GroupWrite) {
 	}
 	for gp, o := range w.Offsets {
 		if o == nil {
-			delete(g.offsets, gp)
+			g.deleteOffset(gp)
 		} else {
-			g.offsets[gp] = *o
+			g.setOffset(gp, *o)
 		}
 	}
+	if w.TxnOffsets != nil {
+		g.putTxnOffsets(w.TxnOffsets)
+	}
+	if w.TxnEnd != nil {
+		g.applyTxnEnd(w.TxnEnd)
+	}
+}
+
+// queueTxnEnd queues the write that ends producerID's transaction in
+// group, made once every write queued before it is applied: its pending
+// offsets become committed ones (commit) or are dropped. It never blocks.
+func (s *Shard) queueTxnEnd(group string, producerID int64, commit bool) *Write {
+	gw := &Write{done: make(chan error, 1)}
+	gw.prepare = func() (metadata.GroupWrite, bool) {
+		g := s.groups[group]
+		if g == nil {
+			return metadata.GroupWrite{}, false
+		}
+		return g.endTxn(producerID, commit)
+	}
+	gw.applied = func() { s.apply(gw.w) }
+	s.submit(gw)
+	return gw
 }
 
 // Wait waits for a queued write to be committed: nil, or the Kafka error to
@@ -407,7 +444,16 @@ func (c *Coordinator) Run() {
 			if len(queued) == 0 {
 				break
 			}
-			c.commit(queued)
+			// A write to prepare starts a call of its own: the writes
+			// before it are applied when it is made.
+			for len(queued) > 0 {
+				n := 1
+				for n < len(queued) && queued[n].prepare == nil {
+					n++
+				}
+				c.commit(queued[:n])
+				queued = queued[n:]
+			}
 		}
 	}
 }
@@ -425,8 +471,29 @@ func (c *Coordinator) take(n int) []*Write {
 }
 
 // commit writes queued in one CommitGroups call, one batch per shard, and
-// answers each write.
+// answers each write. Only queued[0] may need preparing.
 func (c *Coordinator) commit(queued []*Write) {
+	if w := queued[0]; w.prepare != nil {
+		s := w.s
+		s.mu.Lock()
+		closed := s.closed
+		var ok bool
+		if !closed {
+			w.w, ok = w.prepare()
+		}
+		s.mu.Unlock()
+		if closed || !ok {
+			if closed {
+				w.done <- kerr.NotCoordinator
+			} else {
+				w.done <- nil // nothing to write
+			}
+			queued = queued[1:]
+			if len(queued) == 0 {
+				return
+			}
+		}
+	}
 	var batches []metadata.GroupBatch
 	var shards []*Shard
 	index := map[*Shard]int{}

@@ -19,6 +19,14 @@
 // for it in its wait part (Write.Wait), so one connection's writes land in
 // request order and pipelined ones share etcd transactions.
 //
+// Pending transactional offsets (TxnOffsetCommit) are group writes too,
+// kept per producer apart from the committed offsets. Ending a producer's
+// transaction in a group (ApplyTxnOffsets, for the group's marker) is a
+// write the writer makes itself, under the shard lock, once every write
+// queued before it is committed and applied: it reads the pending offsets
+// it moves into the committed ones (or drops), and one etcd transaction
+// does both.
+//
 // # Goroutines
 //
 // Run, until the coordinator's context ends: the writer, which commits the

@@ -81,6 +81,10 @@ type Group struct {
 	awaitingSync   map[string]bool
 
 	offsets map[metadata.GroupPartition]metadata.CommittedOffset
+	// txnOffsets are the pending transactional offsets (TxnOffsetCommit),
+	// by producer id, as etcd holds them: invisible until the producer's
+	// transaction commits (ApplyTxnOffsets).
+	txnOffsets map[int64]map[metadata.GroupPartition]metadata.PendingOffset
 }
 
 // Client is what the coordinator keeps of the connection a member joined
@@ -117,6 +121,8 @@ func newGroup(s *Shard, id string) *Group {
 		static:    map[string]string{},
 		protocols: map[string]int{},
 		offsets:   map[metadata.GroupPartition]metadata.CommittedOffset{},
+
+		txnOffsets: map[int64]map[metadata.GroupPartition]metadata.PendingOffset{},
 	}
 }
 
@@ -126,6 +132,9 @@ func newGroup(s *Shard, id string) *Group {
 func restoreGroup(s *Shard, id string, lg *metadata.LoadedGroup) *Group {
 	g := newGroup(s, id)
 	g.offsets = lg.Offsets
+	if lg.TxnOffsets != nil {
+		g.txnOffsets = lg.TxnOffsets
+	}
 	if r := lg.Record; r != nil {
 		g.protocolType, g.protocol, g.generation, g.leader = r.ProtocolType, r.Protocol, r.Generation, r.Leader
 		for _, rm := range r.Members {
@@ -767,6 +776,112 @@ func (g *Group) CheckCommit(generation int32, memberID string, instanceID *strin
 		return nil
 	default:
 		return kerr.UnknownMemberID
+	}
+}
+
+// CheckTxnCommit is Kafka's validation of a TxnOffsetCommit against the
+// group (validateOffsetCommit with isTransactional): as CheckCommit, but a
+// commit with no generation and no member is taken whatever the group's
+// state (older TxnOffsetCommit versions carry neither), and a group that is
+// rebalancing takes it too. It does not count as the member's heartbeat.
+func (g *Group) CheckTxnCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
+	switch {
+	case g.state == StateDead:
+		return kerr.CoordinatorNotAvailable
+	case generation < 0 && g.state == StateEmpty:
+		return nil
+	case generation >= 0 || memberID != "" || instanceID != nil:
+		if err := g.checkInstance(instanceID, memberID); err != nil {
+			return err
+		}
+		if g.members[memberID] == nil {
+			return kerr.UnknownMemberID
+		}
+		if generation != g.generation {
+			return kerr.IllegalGeneration
+		}
+	}
+	return nil
+}
+
+// Unstable reports whether some producer has a pending transactional
+// offset of the partition in the group: an OffsetFetch with require_stable
+// gets UNSTABLE_OFFSET_COMMIT for it.
+func (g *Group) Unstable(gp metadata.GroupPartition) bool {
+	for _, offsets := range g.txnOffsets {
+		if _, ok := offsets[gp]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// putTxnOffsets records a producer's committed pending offsets.
+func (g *Group) putTxnOffsets(t *metadata.TxnOffsets) {
+	mine := g.txnOffsets[t.ProducerID]
+	if mine == nil {
+		mine = map[metadata.GroupPartition]metadata.PendingOffset{}
+		g.txnOffsets[t.ProducerID] = mine
+	}
+	for gp, o := range t.Offsets {
+		mine[gp] = metadata.PendingOffset{Offset: o}
+	}
+}
+
+// endTxn builds the write that ends producerID's transaction in the group,
+// from its pending offsets; false when it has none.
+func (g *Group) endTxn(producerID int64, commit bool) (metadata.GroupWrite, bool) {
+	mine := g.txnOffsets[producerID]
+	if len(mine) == 0 {
+		return metadata.GroupWrite{}, false
+	}
+	end := &metadata.TxnEnd{ProducerID: producerID, Commit: commit, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
+	for gp, po := range mine {
+		var o *metadata.CommittedOffset
+		if commit && !po.Superseded {
+			o = new(metadata.CommittedOffset)
+			*o = po.Offset
+		}
+		end.Offsets[gp] = o
+	}
+	return metadata.GroupWrite{Group: g.id, TxnEnd: end}, true
+}
+
+// setOffset installs a committed offset; the partition's pending
+// transactional offsets are older now (superseded).
+func (g *Group) setOffset(gp metadata.GroupPartition, o metadata.CommittedOffset) {
+	g.offsets[gp] = o
+	for _, offsets := range g.txnOffsets {
+		if po, ok := offsets[gp]; ok {
+			po.Superseded = true
+			offsets[gp] = po
+		}
+	}
+}
+
+// deleteOffset drops a committed offset and, as Kafka's tombstone does,
+// every producer's pending transactional offset of the partition.
+func (g *Group) deleteOffset(gp metadata.GroupPartition) {
+	delete(g.offsets, gp)
+	for pid, offsets := range g.txnOffsets {
+		delete(offsets, gp)
+		if len(offsets) == 0 {
+			delete(g.txnOffsets, pid)
+		}
+	}
+}
+
+// applyTxnEnd installs a committed TxnEnd.
+func (g *Group) applyTxnEnd(t *metadata.TxnEnd) {
+	mine := g.txnOffsets[t.ProducerID]
+	for gp, o := range t.Offsets {
+		delete(mine, gp)
+		if t.Commit && o != nil {
+			g.setOffset(gp, *o)
+		}
+	}
+	if len(mine) == 0 {
+		delete(g.txnOffsets, t.ProducerID)
 	}
 }
 

@@ -27,6 +27,7 @@
 //	partitions/<topic-id>/<p>/manifest/<base>   ManifestEntry               none
 //	groups/<shard>/<group>/record               GroupRecord                 none
 //	groups/<shard>/<group>/offsets/<topic>/<p>  CommittedOffset             none
+//	groups/<shard>/<group>/txnoffsets/<topic>/<p>/<producer-id>  CommittedOffset (pending)  none
 //	security/scram/<user>/<mechanism>           credential (# Security)     none
 //	security/acls/<sha256>                      binding (# Security)        none
 //	security/quotas/u<c>/c<c>                   entity and quotas           none

@@ -61,21 +61,58 @@ type GroupProtocol struct {
 	Metadata []byte `json:"metadata,omitempty"`
 }
 
-// GroupWrite is one change to a group: Delete removes the group's record and
-// every offset (and nothing else may be set with it); otherwise Record, when
-// non-nil, replaces the group's record, and Offsets puts (non-nil) or deletes
-// (nil) committed offsets.
+// GroupWrite is one change to a group: Delete removes the group's record,
+// every committed offset and every pending transactional offset (and
+// nothing else may be set with it); TxnOffsets or TxnEnd, when set, is the
+// write's only change; otherwise Record, when non-nil, replaces the group's
+// record, and Offsets puts (non-nil) or deletes (nil) committed offsets. A
+// deleted committed offset takes the partition's pending transactional
+// offsets (of every producer) with it, as Kafka's offset tombstone does.
 type GroupWrite struct {
-	Group   string
-	Delete  bool
-	Record  *GroupRecord
-	Offsets map[GroupPartition]*CommittedOffset
+	Group      string
+	Delete     bool
+	Record     *GroupRecord
+	Offsets    map[GroupPartition]*CommittedOffset
+	TxnOffsets *TxnOffsets
+	TxnEnd     *TxnEnd
+}
+
+// TxnOffsets puts pending transactional offsets of a producer in a group
+// (TxnOffsetCommit): they stay apart from the committed offsets until the
+// producer's transaction ends (TxnEnd).
+type TxnOffsets struct {
+	ProducerID int64
+	Offsets    map[GroupPartition]CommittedOffset
+}
+
+// TxnEnd ends a producer's transaction in a group. Offsets are the
+// producer's pending offsets, each of which is deleted; when Commit is set,
+// each non-nil one becomes the partition's committed offset in the same
+// etcd transaction (nil: a later commit of the partition superseded it, see
+// PendingOffset). The coordinator fills Offsets from what it loaded and
+// applied: etcd transactions cannot read what they write.
+type TxnEnd struct {
+	ProducerID int64
+	Commit     bool
+	Offsets    map[GroupPartition]*CommittedOffset
+}
+
+// PendingOffset is a pending transactional offset as loaded. Superseded
+// is set when the partition's committed offset was written after it (by
+// an OffsetCommit, or another producer's committed transaction): Kafka
+// keeps the most recent commit, so committing the transaction leaves that
+// partition's committed offset as it is.
+type PendingOffset struct {
+	Offset     CommittedOffset
+	Superseded bool
 }
 
 // LoadedGroup is what etcd holds of one group.
 type LoadedGroup struct {
 	Record  *GroupRecord // nil: offsets only (simple-consumer commits)
 	Offsets map[GroupPartition]CommittedOffset
+	// TxnOffsets are the pending transactional offsets, by producer id.
+	TxnOffsets map[int64]map[GroupPartition]PendingOffset
 }
 
 // groupKey escapes a group id for the key layout: a group id is any string,
@@ -90,7 +127,8 @@ type GroupBatch struct {
 	Writes []GroupWrite
 }
 
-// encodedWrite is one GroupWrite as etcd operations.
+// encodedWrite is one GroupWrite as etcd operations; delete is set when
+// they include a range delete.
 type encodedWrite struct {
 	ops    []clientv3.Op
 	bytes  int
@@ -122,12 +160,12 @@ func (s *Store) CommitGroups(ctx context.Context, batches []GroupBatch) []error 
 			continue
 		}
 		for _, w := range b.Writes {
-			ops, bytes, err := s.groupOps(b.Shard.Partition, w)
+			ops, bytes, ranged, err := s.groupOps(b.Shard.Partition, w)
 			if err != nil {
 				errs[i] = err
 				break
 			}
-			encoded[i] = append(encoded[i], encodedWrite{ops: ops, bytes: bytes, delete: w.Delete})
+			encoded[i] = append(encoded[i], encodedWrite{ops: ops, bytes: bytes, delete: ranged})
 		}
 	}
 
@@ -173,7 +211,7 @@ func (s *Store) CommitGroups(ctx context.Context, batches []GroupBatch) []error 
 			}
 			add(i, ops, w.bytes)
 			if w.delete {
-				flush() // a range delete overlaps every later write of the group
+				flush() // a range delete may overlap every later write of the group
 			}
 		}
 	}
@@ -234,48 +272,89 @@ func (s *Store) commitGroupTxn(ctx context.Context, batches []GroupBatch, parts 
 	}
 }
 
-// groupOps encodes one write as etcd operations, with their size in bytes.
-func (s *Store) groupOps(shard int32, w GroupWrite) ([]clientv3.Op, int, error) {
-	var ops []clientv3.Op
-	bytes := 0
-	if w.Delete && (w.Record != nil || len(w.Offsets) > 0) {
-		return nil, 0, fmt.Errorf("%w: group %q: a delete carries no other change", ErrInvalid, w.Group)
+// groupOps encodes one write as etcd operations, with their size in bytes
+// and whether one of them is a range delete.
+func (s *Store) groupOps(shard int32, w GroupWrite) (ops []clientv3.Op, bytes int, ranged bool, err error) {
+	others := w.Record != nil || len(w.Offsets) > 0
+	switch {
+	case w.Delete && (others || w.TxnOffsets != nil || w.TxnEnd != nil):
+		return nil, 0, false, fmt.Errorf("%w: group %q: a delete carries no other change", ErrInvalid, w.Group)
+	case w.TxnOffsets != nil && (others || w.TxnEnd != nil), w.TxnEnd != nil && others:
+		return nil, 0, false, fmt.Errorf("%w: group %q: transactional offsets carry no other change", ErrInvalid, w.Group)
 	}
 	if w.Delete {
 		prefix := s.keys.group(shard, w.Group) + "/"
 		ops = append(ops, clientv3.OpDelete(prefix, clientv3.WithPrefix()))
-		bytes += len(prefix)
+		return ops, len(prefix), true, nil
 	}
-	if w.Record != nil {
-		val, err := json.Marshal(w.Record)
+	put := func(k string, v any) error {
+		val, err := json.Marshal(v)
 		if err != nil {
-			return nil, 0, fmt.Errorf("metadata: encode group %q: %w", w.Group, err)
+			return fmt.Errorf("metadata: encode group %q: %w", w.Group, err)
 		}
-		k := s.keys.groupRecord(shard, w.Group)
 		ops = append(ops, clientv3.OpPut(k, string(val)))
 		bytes += len(k) + len(val)
+		return nil
+	}
+	if w.Record != nil {
+		if err := put(s.keys.groupRecord(shard, w.Group), w.Record); err != nil {
+			return nil, 0, false, err
+		}
 	}
 	for gp, o := range w.Offsets {
-		if strings.Contains(gp.Topic, "/") || gp.Topic == "" {
-			return nil, 0, fmt.Errorf("%w: topic name %q", ErrInvalid, gp.Topic)
+		if err := checkGroupTopic(gp); err != nil {
+			return nil, 0, false, err
 		}
 		k := s.keys.groupOffset(shard, w.Group, gp)
 		if o == nil {
-			ops = append(ops, clientv3.OpDelete(k))
-			bytes += len(k)
+			pending := s.keys.groupTxnOffsets(shard, w.Group, gp)
+			ops = append(ops, clientv3.OpDelete(k), clientv3.OpDelete(pending, clientv3.WithPrefix()))
+			bytes += len(k) + len(pending)
+			ranged = true
 			continue
 		}
-		val, err := json.Marshal(o)
-		if err != nil {
-			return nil, 0, fmt.Errorf("metadata: encode offset of group %q: %w", w.Group, err)
+		if err := put(k, o); err != nil {
+			return nil, 0, false, err
 		}
-		ops = append(ops, clientv3.OpPut(k, string(val)))
-		bytes += len(k) + len(val)
 	}
-	return ops, bytes, nil
+	if t := w.TxnOffsets; t != nil {
+		for gp, o := range t.Offsets {
+			if err := checkGroupTopic(gp); err != nil {
+				return nil, 0, false, err
+			}
+			if err := put(s.keys.groupTxnOffset(shard, w.Group, gp, t.ProducerID), o); err != nil {
+				return nil, 0, false, err
+			}
+		}
+	}
+	if t := w.TxnEnd; t != nil {
+		for gp, o := range t.Offsets {
+			if err := checkGroupTopic(gp); err != nil {
+				return nil, 0, false, err
+			}
+			k := s.keys.groupTxnOffset(shard, w.Group, gp, t.ProducerID)
+			ops = append(ops, clientv3.OpDelete(k))
+			bytes += len(k)
+			if t.Commit && o != nil {
+				if err := put(s.keys.groupOffset(shard, w.Group, gp), o); err != nil {
+					return nil, 0, false, err
+				}
+			}
+		}
+	}
+	return ops, bytes, ranged, nil
 }
 
-// LoadGroups reads every group of a coordinator shard.
+// checkGroupTopic rejects a topic name the key layout cannot hold.
+func checkGroupTopic(gp GroupPartition) error {
+	if strings.Contains(gp.Topic, "/") || gp.Topic == "" {
+		return fmt.Errorf("%w: topic name %q", ErrInvalid, gp.Topic)
+	}
+	return nil
+}
+
+// LoadGroups reads every group of a coordinator shard, with its pending
+// transactional offsets.
 func (s *Store) LoadGroups(ctx context.Context, shard int32) (map[string]*LoadedGroup, error) {
 	prefix := s.keys.groupShard(shard)
 	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
@@ -283,6 +362,20 @@ func (s *Store) LoadGroups(ctx context.Context, shard int32) (map[string]*Loaded
 		return nil, fmt.Errorf("metadata: load groups of shard %d: %w", shard, err)
 	}
 	out := map[string]*LoadedGroup{}
+	// The revisions the committed and pending offsets were written at:
+	// a pending offset older than the partition's committed one is
+	// superseded.
+	type revKey struct {
+		group string
+		gp    GroupPartition
+	}
+	committedRev := map[revKey]int64{}
+	type pendingRev struct {
+		revKey
+		producer int64
+		rev      int64
+	}
+	var pending []pendingRev
 	for _, kv := range resp.Kvs {
 		rel := strings.TrimPrefix(string(kv.Key), prefix)
 		esc, rest, _ := strings.Cut(rel, "/")
@@ -292,7 +385,7 @@ func (s *Store) LoadGroups(ctx context.Context, shard int32) (map[string]*Loaded
 		}
 		g := out[group]
 		if g == nil {
-			g = &LoadedGroup{Offsets: map[GroupPartition]CommittedOffset{}}
+			g = &LoadedGroup{Offsets: map[GroupPartition]CommittedOffset{}, TxnOffsets: map[int64]map[GroupPartition]PendingOffset{}}
 			out[group] = g
 		}
 		switch kind, tp, _ := strings.Cut(rest, "/"); kind {
@@ -311,7 +404,37 @@ func (s *Store) LoadGroups(ctx context.Context, shard int32) (map[string]*Loaded
 			if err != nil {
 				return nil, fmt.Errorf("metadata: committed offset at %s: %w", kv.Key, err)
 			}
-			g.Offsets[GroupPartition{Topic: topic, Partition: int32(n)}] = o
+			gp := GroupPartition{Topic: topic, Partition: int32(n)}
+			g.Offsets[gp] = o
+			committedRev[revKey{group, gp}] = kv.ModRevision
+		case "txnoffsets":
+			topic, rest, _ := strings.Cut(tp, "/")
+			p, pid, _ := strings.Cut(rest, "/")
+			n, err := strconv.ParseInt(p, 10, 32)
+			var producer int64
+			if err == nil {
+				producer, err = strconv.ParseInt(pid, 10, 64)
+			}
+			var o CommittedOffset
+			if err == nil {
+				err = json.Unmarshal(kv.Value, &o)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("metadata: pending transactional offset at %s: %w", kv.Key, err)
+			}
+			gp := GroupPartition{Topic: topic, Partition: int32(n)}
+			if g.TxnOffsets[producer] == nil {
+				g.TxnOffsets[producer] = map[GroupPartition]PendingOffset{}
+			}
+			g.TxnOffsets[producer][gp] = PendingOffset{Offset: o}
+			pending = append(pending, pendingRev{revKey{group, gp}, producer, kv.ModRevision})
+		}
+	}
+	for _, p := range pending {
+		if committedRev[p.revKey] > p.rev {
+			po := out[p.group].TxnOffsets[p.producer][p.gp]
+			po.Superseded = true
+			out[p.group].TxnOffsets[p.producer][p.gp] = po
 		}
 	}
 	return out, nil

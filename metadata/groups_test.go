@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/strata-io/strata/internal/testenv"
 )
 
 // leadShard is a coordinator shard (a partition of a fresh offsets topic)
@@ -213,6 +215,234 @@ func testGroupsShardsApart(t *testing.T, env *storeEnv) {
 		got := loadGroups(t, a, shard)
 		if _, ok := got[fmt.Sprint("g", shard)]; ok == (shard == 2) {
 			t.Errorf("shard %d: group loaded = %v", shard, ok)
+		}
+	}
+}
+
+// The pending transactional offsets' cases run on a real etcd of their own.
+func TestGroupTxnOffsets(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, env *storeEnv)
+	}{
+		{"LoadCommitAbort", testTxnOffsetsLoadCommitAbort},
+		{"Superseded", testTxnOffsetsSuperseded},
+		{"Fenced", testTxnOffsetsFenced},
+		{"Deletes", testTxnOffsetsDeletes},
+		{"Invalid", testTxnOffsetsInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, &storeEnv{endpoints: []string{etcd.Endpoint}, prefix: "/strata-test/" + t.Name() + "/"})
+		})
+	}
+}
+
+func pendingWrite(group string, producer int64, offsets map[GroupPartition]int64) GroupWrite {
+	t := &TxnOffsets{ProducerID: producer, Offsets: map[GroupPartition]CommittedOffset{}}
+	for gp, o := range offsets {
+		t.Offsets[gp] = *offset(o)
+	}
+	return GroupWrite{Group: group, TxnOffsets: t}
+}
+
+// pendingOf is what a loaded group holds pending, by producer, partition.
+func pendingOf(lg *LoadedGroup) map[int64]map[GroupPartition]int64 {
+	out := map[int64]map[GroupPartition]int64{}
+	if lg == nil {
+		return out
+	}
+	for pid, offsets := range lg.TxnOffsets {
+		out[pid] = map[GroupPartition]int64{}
+		for gp, po := range offsets {
+			out[pid][gp] = po.Offset.Offset
+		}
+	}
+	return out
+}
+
+func committedOf(lg *LoadedGroup) map[GroupPartition]int64 {
+	out := map[GroupPartition]int64{}
+	if lg == nil {
+		return out
+	}
+	for gp, o := range lg.Offsets {
+		out[gp] = o.Offset
+	}
+	return out
+}
+
+// testTxnOffsetsLoadCommitAbort: pending offsets load apart from the
+// committed ones, per producer; a committing TxnEnd moves its producer's
+// into the committed offsets and deletes them, an aborting one deletes
+// them only; the other producer's stay.
+func testTxnOffsetsLoadCommitAbort(t *testing.T, env *storeEnv) {
+	s := env.store(t)
+	k, epoch := leadShard(t, s, 5)
+	p0, p1, p10 := GroupPartition{Topic: "t", Partition: 0}, GroupPartition{Topic: "t", Partition: 1}, GroupPartition{Topic: "t", Partition: 10}
+	err := commitShard(t, s, k, epoch, []GroupWrite{
+		{Group: "g", Offsets: map[GroupPartition]*CommittedOffset{p0: offset(1)}},
+		pendingWrite("g", 7, map[GroupPartition]int64{p0: 70, p1: 71}),
+		pendingWrite("g", 8, map[GroupPartition]int64{p1: 81, p10: 810}),
+		pendingWrite("only-pending", 9, map[GroupPartition]int64{p0: 90}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := loadGroups(t, s, 5)
+	if want := map[GroupPartition]int64{p0: 1}; !reflect.DeepEqual(committedOf(got["g"]), want) {
+		t.Errorf("committed = %v, want %v (pending ones are not committed)", committedOf(got["g"]), want)
+	}
+	wantPending := map[int64]map[GroupPartition]int64{7: {p0: 70, p1: 71}, 8: {p1: 81, p10: 810}}
+	if !reflect.DeepEqual(pendingOf(got["g"]), wantPending) {
+		t.Errorf("pending = %v, want %v", pendingOf(got["g"]), wantPending)
+	}
+	if po := got["g"].TxnOffsets[7][p0]; po.Superseded || !reflect.DeepEqual(po.Offset, *offset(70)) {
+		t.Errorf("pending offset = %+v, want %+v, not superseded", po, *offset(70))
+	}
+	if lg := got["only-pending"]; lg == nil || len(lg.Offsets) != 0 || pendingOf(lg)[9][p0] != 90 {
+		t.Errorf("group with pending offsets only = %+v", lg)
+	}
+
+	err = commitShard(t, s, k, epoch, []GroupWrite{{Group: "g", TxnEnd: &TxnEnd{ProducerID: 7, Commit: true,
+		Offsets: map[GroupPartition]*CommittedOffset{p0: offset(70), p1: offset(71)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = loadGroups(t, s, 5)
+	if want := map[GroupPartition]int64{p0: 70, p1: 71}; !reflect.DeepEqual(committedOf(got["g"]), want) {
+		t.Errorf("committed after commit = %v, want %v", committedOf(got["g"]), want)
+	}
+	if want := map[int64]map[GroupPartition]int64{8: {p1: 81, p10: 810}}; !reflect.DeepEqual(pendingOf(got["g"]), want) {
+		t.Errorf("pending after commit = %v, want %v", pendingOf(got["g"]), want)
+	}
+
+	// An abort deletes even when the offsets are given.
+	err = commitShard(t, s, k, epoch, []GroupWrite{{Group: "g", TxnEnd: &TxnEnd{ProducerID: 8, Commit: false,
+		Offsets: map[GroupPartition]*CommittedOffset{p1: offset(81), p10: offset(810)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = loadGroups(t, s, 5)
+	if want := map[GroupPartition]int64{p0: 70, p1: 71}; !reflect.DeepEqual(committedOf(got["g"]), want) {
+		t.Errorf("committed after abort = %v, want %v", committedOf(got["g"]), want)
+	}
+	if len(got["g"].TxnOffsets) != 0 {
+		t.Errorf("pending after abort = %v, want none", pendingOf(got["g"]))
+	}
+}
+
+// testTxnOffsetsSuperseded: a pending offset older than its partition's
+// committed offset loads as superseded; one newer does not.
+func testTxnOffsetsSuperseded(t *testing.T, env *storeEnv) {
+	s := env.store(t)
+	k, epoch := leadShard(t, s, 6)
+	p0, p1 := GroupPartition{Topic: "t", Partition: 0}, GroupPartition{Topic: "t", Partition: 1}
+	writes := [][]GroupWrite{
+		{{Group: "g", Offsets: map[GroupPartition]*CommittedOffset{p1: offset(1)}}},
+		{pendingWrite("g", 7, map[GroupPartition]int64{p0: 70, p1: 71})},
+		{{Group: "g", Offsets: map[GroupPartition]*CommittedOffset{p0: offset(2)}}},
+	}
+	for _, w := range writes {
+		if err := commitShard(t, s, k, epoch, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := loadGroups(t, s, 6)["g"].TxnOffsets[7]
+	if !got[p0].Superseded || got[p1].Superseded {
+		t.Errorf("superseded: p0 %v (committed after it), p1 %v (committed before it); want true, false", got[p0].Superseded, got[p1].Superseded)
+	}
+}
+
+// testTxnOffsetsFenced: a coordinator whose shard epoch is gone neither
+// puts nor ends pending offsets.
+func testTxnOffsetsFenced(t *testing.T, env *storeEnv) {
+	a, b := env.store(t), env.store(t)
+	k, ea := leadShard(t, a, 0)
+	p0 := GroupPartition{Topic: "t", Partition: 0}
+	if err := commitShard(t, a, k, ea, []GroupWrite{pendingWrite("g", 7, map[GroupPartition]int64{p0: 70})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ResignLeadership(t.Context(), k, ea); err != nil {
+		t.Fatal(err)
+	}
+	eb := acquire(t, b, k, 2)
+	end := GroupWrite{Group: "g", TxnEnd: &TxnEnd{ProducerID: 7, Commit: true, Offsets: map[GroupPartition]*CommittedOffset{p0: offset(70)}}}
+	for _, w := range []GroupWrite{end, pendingWrite("g", 8, map[GroupPartition]int64{p0: 80})} {
+		if err := commitShard(t, a, k, ea, []GroupWrite{w}); !errors.Is(err, ErrFenced) {
+			t.Fatalf("write under the old epoch: %v, want ErrFenced", err)
+		}
+	}
+	got := loadGroups(t, b, 0)["g"]
+	if want := map[int64]map[GroupPartition]int64{7: {p0: 70}}; !reflect.DeepEqual(pendingOf(got), want) || len(got.Offsets) != 0 {
+		t.Fatalf("after fenced writes: pending %v (want %v), committed %v (want none)", pendingOf(got), want, committedOf(got))
+	}
+	if err := commitShard(t, b, k, eb, []GroupWrite{end}); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedOf(loadGroups(t, b, 0)["g"]); got[p0] != 70 {
+		t.Fatalf("committed after the new coordinator's commit = %v, want 70", got)
+	}
+}
+
+// testTxnOffsetsDeletes: deleting a group deletes its pending offsets;
+// deleting a committed offset deletes every producer's pending offset of
+// that partition (Kafka's tombstone), and no other partition's, and
+// writes after the deletes in the same call apply.
+func testTxnOffsetsDeletes(t *testing.T, env *storeEnv) {
+	s := env.store(t)
+	k, epoch := leadShard(t, s, 7)
+	p1, p10 := GroupPartition{Topic: "t", Partition: 1}, GroupPartition{Topic: "t", Partition: 10}
+	err := commitShard(t, s, k, epoch, []GroupWrite{
+		{Group: "a", Offsets: map[GroupPartition]*CommittedOffset{p1: offset(1), p10: offset(10)}},
+		pendingWrite("a", 7, map[GroupPartition]int64{p1: 71, p10: 710}),
+		pendingWrite("a", 8, map[GroupPartition]int64{p1: 81}),
+		pendingWrite("b", 7, map[GroupPartition]int64{p1: 71}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = commitShard(t, s, k, epoch, []GroupWrite{
+		{Group: "a", Offsets: map[GroupPartition]*CommittedOffset{p1: nil}},
+		pendingWrite("a", 9, map[GroupPartition]int64{p1: 91}),
+		{Group: "b", Delete: true},
+		pendingWrite("c", 7, map[GroupPartition]int64{p1: 71}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := loadGroups(t, s, 7)
+	if want := map[GroupPartition]int64{p10: 10}; !reflect.DeepEqual(committedOf(got["a"]), want) {
+		t.Errorf("committed = %v, want %v", committedOf(got["a"]), want)
+	}
+	if want := map[int64]map[GroupPartition]int64{7: {p10: 710}, 9: {p1: 91}}; !reflect.DeepEqual(pendingOf(got["a"]), want) {
+		t.Errorf("pending = %v, want %v", pendingOf(got["a"]), want)
+	}
+	if _, ok := got["b"]; ok {
+		t.Errorf("deleted group b still loads: pending %v", pendingOf(got["b"]))
+	}
+	if pendingOf(got["c"])[7][p1] != 71 {
+		t.Errorf("group c = %v, want its pending offset", pendingOf(got["c"]))
+	}
+}
+
+// testTxnOffsetsInvalid: transactional writes carry no other change.
+func testTxnOffsetsInvalid(t *testing.T, env *storeEnv) {
+	s := env.store(t)
+	k, epoch := leadShard(t, s, 8)
+	p0 := GroupPartition{Topic: "t", Partition: 0}
+	pw := pendingWrite("g", 7, map[GroupPartition]int64{p0: 1})
+	end := &TxnEnd{ProducerID: 7, Commit: true}
+	for _, w := range []GroupWrite{
+		{Group: "g", Delete: true, TxnOffsets: pw.TxnOffsets},
+		{Group: "g", Delete: true, TxnEnd: end},
+		{Group: "g", TxnOffsets: pw.TxnOffsets, Offsets: map[GroupPartition]*CommittedOffset{p0: offset(1)}},
+		{Group: "g", TxnEnd: end, Record: &GroupRecord{}},
+		{Group: "g", TxnOffsets: pw.TxnOffsets, TxnEnd: end},
+		pendingWrite("g", 7, map[GroupPartition]int64{{Topic: "a/b", Partition: 0}: 1}),
+	} {
+		if err := commitShard(t, s, k, epoch, []GroupWrite{w}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", w, err)
 		}
 	}
 }

@@ -72,6 +72,19 @@ func (k keys) groupOffset(shard int32, group string, gp GroupPartition) string {
 	return k.group(shard, group) + "/offsets/" + gp.Topic + "/" + strconv.Itoa(int(gp.Partition))
 }
 
+// groupTxnOffsets is the prefix of the pending transactional offsets of
+// every producer in one partition of a group: group stem +
+// "/txnoffsets/<topic>/<partition>/", then the producer id.
+func (k keys) groupTxnOffsets(shard int32, group string, gp GroupPartition) string {
+	return k.group(shard, group) + "/txnoffsets/" + gp.Topic + "/" + strconv.Itoa(int(gp.Partition)) + "/"
+}
+
+// groupTxnOffset is one producer's pending transactional offset of one
+// partition of a group.
+func (k keys) groupTxnOffset(shard int32, group string, gp GroupPartition, producerID int64) string {
+	return k.groupTxnOffsets(shard, group, gp) + strconv.FormatInt(producerID, 10)
+}
+
 // security is the prefix of what authentication, authorization and quotas
 // read. It is not under cluster/: a broker reads it with a watch of its own
 // (WatchSecurity), and the View that cluster/ feeds, cloned on every

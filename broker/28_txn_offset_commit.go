@@ -1,0 +1,138 @@
+package broker
+
+// TxnOffsetCommit: v0-v3.
+//
+// Stores a transactional producer's offsets as pending in the group: they
+// are kept in etcd under the group's coordinator shard (guarded by the
+// shard's epoch), apart from the committed offsets, and become committed
+// when the producer's transaction commits (the group's marker:
+// coordinator.ApplyTxnOffsets) or are dropped when it aborts. Until then
+// OffsetFetch does not show them, and one with require_stable gets
+// UNSTABLE_OFFSET_COMMIT for their partitions. As with OffsetCommit, one
+// connection's writes land in request order (queued in the ordered part,
+// waited for in the wait part), and the answer comes once they are in
+// etcd.
+//
+// Authorization is Kafka's: WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), READ on the group
+// (GROUP_AUTHORIZATION_FAILED), each for every partition, then READ on each
+// topic (TOPIC_AUTHORIZATION_FAILED for its partitions). A topic or
+// partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION, metadata
+// past 4 KiB OFFSET_METADATA_TOO_LARGE. The group is checked as Kafka's
+// group coordinator checks a transactional commit: a group that does not
+// exist is created for a commit with no generation (ILLEGAL_GENERATION
+// otherwise); from v3, a member id, group instance id or generation given
+// must be current (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+// ILLEGAL_GENERATION); a commit with neither is taken whatever the group's
+// state, and a rebalancing group takes it too. The producer id and epoch
+// are not checked against the transaction coordinator (AddOffsetsToTxn
+// added the group to the transaction).
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/coordinator"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
+)
+
+// handleTxnOffsetCommit validates the commit and queues its pending
+// offsets in the ordered part; the wait part waits for them to land.
+func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
+	req := kreq.(*kmsg.TxnOffsetCommitRequest)
+	b := c.srv
+	// codes[i][j] is the answer for req.Topics[i].Partitions[j]; the
+	// partitions left at -1 are written.
+	codes := make([][]int16, len(req.Topics))
+	failAll := func(code *kerr.Error) func(context.Context) kmsg.Response {
+		for i, rt := range req.Topics {
+			codes[i] = make([]int16, len(rt.Partitions))
+			for j := range codes[i] {
+				codes[i][j] = code.Code
+			}
+		}
+		return func(context.Context) kmsg.Response { return txnOffsetCommitResponse(req, codes, nil) }
+	}
+	if !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID) {
+		return failAll(kerr.TransactionalIDAuthorizationFailed)
+	}
+	if !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group) {
+		return failAll(kerr.GroupAuthorizationFailed)
+	}
+	now := time.Now().UnixMilli()
+	pending := &metadata.TxnOffsets{ProducerID: req.ProducerID, Offsets: map[metadata.GroupPartition]metadata.CommittedOffset{}}
+	for i, rt := range req.Topics {
+		codes[i] = make([]int16, len(rt.Partitions))
+		allowed := c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
+		var t *partition.Topic
+		if allowed {
+			t, _ = b.topics.Lookup(c.ctx, rt.Topic)
+		}
+		for j, rp := range rt.Partitions {
+			switch {
+			case !allowed:
+				codes[i][j] = kerr.TopicAuthorizationFailed.Code
+			case t == nil || t.Meta.Name == metadata.OffsetsTopic || t.Partition(rp.Partition) == nil:
+				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			case rp.Metadata != nil && len(*rp.Metadata) > coordinator.MaxOffsetMetadata:
+				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+			default:
+				codes[i][j] = -1
+				pending.Offsets[metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}] = metadata.CommittedOffset{
+					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
+				}
+			}
+		}
+	}
+	var s *coordinator.Shard
+	var code *kerr.Error
+	err := b.groups.WithGroup(req.Group, req.Generation < 0, func(sh *coordinator.Shard, g *coordinator.Group) {
+		s = sh
+		if g == nil {
+			code = kerr.IllegalGeneration // a generation named, of a group that does not exist
+			return
+		}
+		code = g.CheckTxnCommit(req.Generation, req.MemberID, req.InstanceID)
+	})
+	var wait func(context.Context) error
+	if err == nil && code == nil && len(pending.Offsets) > 0 {
+		wait = c.queueGroupWrite(s, metadata.GroupWrite{Group: req.Group, TxnOffsets: pending})
+	}
+	return func(ctx context.Context) kmsg.Response {
+		if wait != nil {
+			err = wait(ctx)
+		}
+		if err != nil {
+			code = asKerr(err)
+		}
+		return txnOffsetCommitResponse(req, codes, code)
+	}
+}
+
+// txnOffsetCommitResponse answers each partition with its code in codes,
+// or, where that is -1 (written), with code (nil: no error).
+func txnOffsetCommitResponse(req *kmsg.TxnOffsetCommitRequest, codes [][]int16, code *kerr.Error) *kmsg.TxnOffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for i, rt := range req.Topics {
+		st := kmsg.NewTxnOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for j, rp := range rt.Partitions {
+			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = codes[i][j]
+			if sp.ErrorCode == -1 {
+				sp.ErrorCode = 0
+				if code != nil {
+					sp.ErrorCode = code.Code
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
