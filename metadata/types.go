@@ -110,6 +110,8 @@ type ManifestEntry struct {
 	// Committed is when the range was committed (unix ms; for a compacted
 	// range, the newest of the ranges it replaced). 0: not recorded.
 	Committed int64 `json:"committed,omitempty"`
+	// Aborted lists the aborted transactions whose ABORT marker lies in the range, in marker order.
+	Aborted []AbortedTxn `json:"aborted,omitempty"`
 }
 
 // ProducerState is an idempotent producer's last appended batches on one partition.
