@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -309,6 +310,7 @@ func TestTxnCompaction(t *testing.T) {
 		{"AbortedLastRecordHidesNothing", testTxnAbortedLastRecord},
 		{"UnlistedAbortCleansNothing", testTxnUnlistedAbort},
 		{"ScheduleCleansBelowLastStable", testTxnSchedule},
+		{"Random", testTxnRandom},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newUpEnv(t, e.Endpoints())) })
 	}
@@ -636,5 +638,172 @@ func TestPlanCompactionAborted(t *testing.T) {
 				t.Errorf("runs %v, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// testTxnRandom: for logs drawn at random (fixed seeds) of plain records
+// and committed, aborted and open transactions of a few producers over a
+// few keys, cleaning and then merging keep what read_committed reads:
+// the latest committed record of every key, no record it did not see
+// before, every control batch and every Aborted list; entries at or above
+// the last stable offset are not touched, and no aborted record is left
+// but an entry's last.
+func testTxnRandom(t *testing.T, env *upEnv) {
+	u, _ := env.start(newCommits(), nil, nil)
+	ctx := t.Context()
+	r := NewReader(env.mem, 1<<20, nil)
+	comp := NewCompactor(env.bucket, r, u, 7)
+	dropped := 0
+	for seed := range uint64(20) {
+		k := testKey(16, int32(seed))
+		epoch := env.lead(k)
+		rng := rand.New(rand.NewPCG(seed, 19))
+		var (
+			next     int64
+			open     = map[int64]int64{} // producer → first offset of its open transaction
+			pending  [][]byte
+			aborted  []metadata.AbortedTxn
+			controls = map[int64][]byte{}
+			allAbort []metadata.AbortedTxn
+		)
+		lso := func() int64 {
+			l := next
+			for _, f := range open {
+				l = min(l, f)
+			}
+			return l
+		}
+		records := func() []rec {
+			var rs []rec
+			for range 1 + rng.IntN(3) {
+				key := string(rune('a' + rng.IntN(5)))
+				if rng.IntN(10) == 0 {
+					key = ""
+				}
+				value := fmt.Sprint("v", next+int64(len(rs)))
+				if rng.IntN(10) == 0 {
+					value = tombstone
+				}
+				rs = append(rs, rec{key, value})
+			}
+			return rs
+		}
+		for range 60 {
+			pid := int64(1 + rng.IntN(4))
+			var b []byte
+			switch f, inTxn := open[pid]; {
+			case rng.IntN(3) == 0:
+				b = plainBatch(t, next, records()...)
+			case inTxn && rng.IntN(3) == 0:
+				commit := rng.IntN(2) == 0
+				b = marker(t, next, pid, commit)
+				controls[next] = b
+				delete(open, pid)
+				if !commit {
+					a := metadata.AbortedTxn{ProducerID: pid, FirstOffset: f, LastOffset: next, Stable: next + 1}
+					for _, first := range open { // the last stable offset right after the marker
+						a.Stable = min(a.Stable, first)
+					}
+					aborted = append(aborted, a)
+					allAbort = append(allAbort, a)
+				}
+			default:
+				if !inTxn {
+					open[pid] = next
+				}
+				b = txnBatch(t, next, pid, records()...)
+			}
+			h, _ := batch.Parse(b)
+			next = h.LastOffset() + 1
+			pending = append(pending, b)
+			if rng.IntN(5) == 0 {
+				commitEntry(env, k, epoch, aborted, pending...)
+				pending, aborted = nil, nil
+			}
+		}
+		if len(pending) > 0 {
+			commitEntry(env, k, epoch, aborted, pending...)
+		}
+		stable := lso()
+
+		before, err := env.store.Manifest(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recsBefore, _ := readBack(t, r, before)
+		wantLatest, wantVisible := committedView(recsBefore, before, stable)
+		if _, _, err := comp.CleanLog(ctx, k, epoch, before, cleanPolicy(stable), ArchiveOptions{}); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		after, err := env.store.Manifest(ctx, k)
+		if err != nil || len(after) != len(before) {
+			t.Fatalf("seed %d: %d entries after cleaning (%v), were %d", seed, len(after), err, len(before))
+		}
+		for i := range after {
+			if !slices.Equal(after[i].Aborted, before[i].Aborted) {
+				t.Errorf("seed %d entry %d: aborted %+v after cleaning, were %+v", seed, i, after[i].Aborted, before[i].Aborted)
+			}
+			if before[i].LastOffset >= stable && !entriesEqual(after[i], before[i]) {
+				t.Errorf("seed %d: entry %+v at or above the last stable offset %d changed to %+v", seed, before[i], stable, after[i])
+			}
+		}
+		recs, gotControls := readBack(t, r, after)
+		dropped += len(recsBefore) - len(recs)
+		checkTxnView(t, fmt.Sprint("seed ", seed, " cleaned"), recs, after, stable, wantLatest, wantVisible, controls, gotControls)
+		ends := map[int64]bool{}
+		cleanable := int64(0) // the offsets below are in entries wholly below the last stable offset
+		for _, e := range after {
+			ends[e.LastOffset] = true
+			if e.LastOffset < stable {
+				cleanable = e.LastOffset + 1
+			}
+		}
+		for _, rc := range recs {
+			if rc.offset < cleanable && !rc.control && rc.transactional && !ends[rc.offset] && slices.ContainsFunc(allAbort, func(a metadata.AbortedTxn) bool {
+				return a.ProducerID == rc.producer && a.FirstOffset <= rc.offset && rc.offset <= a.LastOffset
+			}) {
+				t.Errorf("seed %d: aborted record at %d left by cleaning", seed, rc.offset)
+			}
+		}
+
+		merged, err := comp.Compact(ctx, k, epoch, after, ArchiveOptions{Codec: CodecZstd, BlockBytes: 300})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if !slices.Equal(merged.Aborted, allAbort) {
+			t.Errorf("seed %d: merged entry lists aborted %+v, want %+v", seed, merged.Aborted, allAbort)
+		}
+		mrecs, mControls := readBack(t, r, []metadata.ManifestEntry{merged})
+		if !slices.Equal(mrecs, recs) {
+			t.Errorf("seed %d: merging changed the records: %v, were %v", seed, offsets(mrecs), offsets(recs))
+		}
+		checkTxnView(t, fmt.Sprint("seed ", seed, " merged"), mrecs, []metadata.ManifestEntry{merged}, stable, wantLatest, wantVisible, controls, mControls)
+	}
+	if dropped == 0 {
+		t.Error("cleaning dropped no record of any log: the logs test nothing")
+	}
+}
+
+// checkTxnView checks that recs, read from entries, give read_committed
+// below lso the latest record of every key wantLatest and no record not in
+// wantVisible, and hold the control batches wantControls byte for byte.
+func checkTxnView(t *testing.T, what string, recs []readRecord, entries []metadata.ManifestEntry, lso int64, wantLatest map[string]int64, wantVisible []int64, wantControls, gotControls map[int64][]byte) {
+	t.Helper()
+	latest, visible := committedView(recs, entries, lso)
+	if fmt.Sprint(latest) != fmt.Sprint(wantLatest) {
+		t.Errorf("%s: read_committed latest offsets per key %v, want %v", what, latest, wantLatest)
+	}
+	for _, off := range visible {
+		if !slices.Contains(wantVisible, off) {
+			t.Errorf("%s: read_committed sees offset %d, not before", what, off)
+		}
+	}
+	if len(gotControls) != len(wantControls) {
+		t.Errorf("%s: %d control batches, want %d", what, len(gotControls), len(wantControls))
+	}
+	for off, want := range wantControls {
+		if !bytes.Equal(gotControls[off], want) {
+			t.Errorf("%s: control batch at %d changed", what, off)
+		}
 	}
 }
