@@ -201,10 +201,10 @@ type LogPolicy struct {
 //     dozen bytes of the log and of the entry's etcd value, keeping it can
 //     never make read_committed wrong, and dropping it would need a proof
 //     that no record of its transaction is left in any entry.
-//   - An ABORT marker below the last stable offset that no entry's Aborted
-//     list names means the lists cannot be trusted to name every aborted
-//     record: CleanLog then cleans nothing and returns an error, rather than
-//     keep aborted records as if they were committed.
+//   - An ABORT marker in an entry wholly below the last stable offset that
+//     no entry's Aborted list names means the lists cannot be trusted to
+//     name every aborted record: CleanLog then cleans nothing and returns
+//     an error, rather than keep aborted records as if they were committed.
 func (c *Compactor) CleanLog(ctx context.Context, key metadata.PartitionKey, epoch int64, entries []metadata.ManifestEntry, policy LogPolicy, opts ArchiveOptions) (old, cleaned []metadata.ManifestEntry, err error) {
 	stable := entries
 	for i, e := range entries {
