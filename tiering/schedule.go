@@ -22,6 +22,16 @@ package tiering
 // per merged object, so the etcd keys of a partition grow with its bytes
 // over segment.bytes, not with the number of segments uploaded.
 //
+// Both keep transactions as read_committed sees them: a merged entry lists
+// the aborted transactions of the entries it replaced, and log compaction
+// works only below the last stable offset, keeps the markers, drops the
+// records of aborted transactions and never lets one of them decide which
+// record of a key is the latest (see Compactor.CleanLog). Retention needs
+// nothing of its own: it drops whole entries from the log start, each with
+// its markers and Aborted list, and the records of an aborted transaction
+// all lie before its marker, so a marker that retention keeps still covers
+// every record of its transaction that is left.
+//
 // The schedules take no lock of their own: they read and change a
 // partition through Led, whose methods take the partition's lock only for
 // an instant, and never hold it across an etcd call or an object GET or PUT.
@@ -54,6 +64,11 @@ type Led interface {
 	// Replaced installs a compaction committed under epoch: the entries of
 	// run became entry.
 	Replaced(epoch int64, run []metadata.ManifestEntry, entry metadata.ManifestEntry)
+	// LastStableOffset returns the last stable offset: the high watermark,
+	// or the first offset of the oldest transaction whose marker is not
+	// committed yet, whichever is lower. Log compaction cleans only below
+	// it.
+	LastStableOffset() int64
 }
 
 // TopicPolicy is what the schedules apply to one topic's partitions, from
@@ -215,11 +230,15 @@ func (s *Schedules) compact(ctx context.Context, notAfter int64) {
 	comp := s.opts.Compactor
 	for _, t := range s.opts.Topics.ScheduledTopics() {
 		for _, p := range t.Partitions {
+			// The last stable offset first: every transaction with a
+			// record below it has its marker in the manifest taken after
+			// (see Compactor.CleanLog).
+			lso := p.LastStableOffset()
 			epoch, manifest := p.CommittedManifest()
 			if epoch == 0 {
 				continue
 			}
-			if t.Policy.Compacts && !s.cleanLog(ctx, t.Policy, p, epoch, manifest) {
+			if t.Policy.Compacts && !s.cleanLog(ctx, t.Policy, p, epoch, lso, manifest) {
 				continue
 			}
 			if t.Policy.Compacts {
@@ -245,11 +264,12 @@ func (s *Schedules) compact(ctx context.Context, notAfter int64) {
 	}
 }
 
-// cleanLog applies log compaction to p and reports whether it went through.
-func (s *Schedules) cleanLog(ctx context.Context, pol TopicPolicy, p Led, epoch int64, manifest []metadata.ManifestEntry) bool {
+// cleanLog applies log compaction to p below its last stable offset lso
+// (read before manifest was taken) and reports whether it went through.
+func (s *Schedules) cleanLog(ctx context.Context, pol TopicPolicy, p Led, epoch, lso int64, manifest []metadata.ManifestEntry) bool {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	policy := LogPolicy{Now: time.Now().UnixMilli(), DeleteRetentionMs: pol.DeleteRetentionMs, MinLagMs: pol.MinCompactionLag}
+	policy := LogPolicy{Now: time.Now().UnixMilli(), DeleteRetentionMs: pol.DeleteRetentionMs, MinLagMs: pol.MinCompactionLag, LastStable: lso}
 	old, cleaned, err := s.opts.Compactor.CleanLog(cctx, p.Key(), epoch, manifest, policy, pol.Archive)
 	for i := range cleaned {
 		p.Replaced(epoch, old[i:i+1], cleaned[i])
