@@ -87,6 +87,7 @@ clean:
 ## bench: produce throughput of one broker and of three on MinIO, as ratios to franz-go's kfake,
 ## failover: SIGKILL of a leader to the first produce on a moved partition, against the session TTL,
 ## offset commits through the group coordinator against sequential etcd transactions,
+## transactional produce (records/s, commits/s) against idempotent produce and against kfake's transactions,
 ## a cold replay from MinIO against raw ranged GETs (STRATA_BENCH_COLD_BYTES, default 1GiB),
 ## objects, etcd keys and bytes per GiB before and after compaction (STRATA_BENCH_COMPACT_BYTES, default 256MiB),
 ## and the standard loadgen workloads (bench-loadgen), which rewrite their part of docs/benchmarks.md
@@ -94,6 +95,7 @@ bench: tools
 	{ CI=true $(GO) test -run '^$$' -bench '^BenchmarkProduce$$' -benchtime 200000x -count 1 -timeout 20m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 10x -count 1 -timeout 15m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkGroupCommit$$' -benchtime 20000x -count 1 -timeout 10m ./e2e/; \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkTransactions$$' -benchtime 100000x -count 1 -timeout 15m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkColdReplay$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; } \
 	| $(GO) run ./tools/benchratio
