@@ -7,7 +7,6 @@ package coordinator
 
 import (
 	"math"
-	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -208,20 +207,4 @@ func stepComplete(cur *metadata.TxnMetadata, now int64) *txnStep {
 	}
 	next.Partitions, next.Groups, next.UpdateTime = nil, nil, now
 	return &txnStep{next: next}
-}
-
-// txnTopics groups a transaction's partitions by topic, topics in the
-// order they were added.
-func txnTopics(m *metadata.TxnMetadata) (topics []string, parts map[string][]int32) {
-	parts = map[string][]int32{}
-	for _, p := range m.Partitions {
-		if _, ok := parts[p.Topic]; !ok {
-			topics = append(topics, p.Topic)
-		}
-		parts[p.Topic] = append(parts[p.Topic], p.Partition)
-	}
-	for _, ps := range parts {
-		slices.Sort(ps)
-	}
-	return topics, parts
 }

@@ -76,7 +76,9 @@ type TxnPartition struct {
 }
 
 // Key is the partition's PartitionKey.
-func (p TxnPartition) Key() PartitionKey { return PartitionKey{Topic: p.TopicID, Partition: p.Partition} }
+func (p TxnPartition) Key() PartitionKey {
+	return PartitionKey{Topic: p.TopicID, Partition: p.Partition}
+}
 
 // TxnMetadata is one transactional id's record, as Kafka's transaction
 // log keeps it: the producer id and epoch it is served under, the ones
@@ -130,7 +132,9 @@ func (m *TxnMetadata) HasGroup(group string) bool {
 //	txnmarkers/p/<topic id>/<partition>/<producer id>         TxnMarker
 //	txnmarkers/g/<path-escaped group>/<producer id>           TxnMarker
 
-func (k keys) txnShard(shard int32) string { return k.prefix + "txns/" + strconv.Itoa(int(shard)) + "/" }
+func (k keys) txnShard(shard int32) string {
+	return k.prefix + "txns/" + strconv.Itoa(int(shard)) + "/"
+}
 func (k keys) txn(shard int32, id string) string {
 	return k.txnShard(shard) + url.PathEscape(id)
 }
