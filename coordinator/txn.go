@@ -70,8 +70,10 @@ type TxnOptions struct {
 // Txns is the transaction side of the coordinator: the transactions of
 // the coordinator shards this broker leads.
 type Txns struct {
-	store      *metadata.Store
-	topics     Topics
+	store *metadata.Store
+	// shardList lists the shards (the offsets topic's partitions) and
+	// their leadership here; none while the topic is unknown.
+	shardList  func() []shardLead
 	log        *slog.Logger
 	metrics    *txnMetrics
 	newPID     func(ctx context.Context) (int64, error)
@@ -129,12 +131,36 @@ func NewTxns(ctx context.Context, opts TxnOptions) *Txns {
 		maxTimeout = DefaultMaxTxnTimeout
 	}
 	t := &Txns{
-		store: opts.Store, topics: opts.Topics, log: log, newPID: opts.ProducerID,
+		store: opts.Store, shardList: topicShards(opts.Topics), log: log, newPID: opts.ProducerID,
 		maxTimeout: maxTimeout, markers: opts.Markers, now: now, ctx: ctx,
 		kick: make(chan struct{}, 1), shards: map[int32]*txnShard{},
 	}
 	t.metrics = newTxnMetrics(opts.Registerer, t.openCount)
 	return t
+}
+
+// shardLead is a shard partition and whether this broker leads it, and
+// under which epoch.
+type shardLead struct {
+	key   metadata.PartitionKey
+	epoch int64
+	led   bool
+}
+
+// topicShards lists the partitions of the offsets topic of topics.
+func topicShards(topics Topics) func() []shardLead {
+	return func() []shardLead {
+		ot := topics.Topic(metadata.OffsetsTopic)
+		if ot == nil {
+			return nil
+		}
+		out := make([]shardLead, len(ot.Parts))
+		for i, p := range ot.Parts {
+			epoch, led := p.Led()
+			out[i] = shardLead{key: p.Key(), epoch: epoch, led: led}
+		}
+		return out
+	}
 }
 
 // nowMs is the clock in unix milliseconds.
@@ -153,17 +179,13 @@ func (t *Txns) Kick() {
 // those it no longer leads under the same epoch; the broker calls it after
 // every reconcile pass, as Coordinator.Sync.
 func (t *Txns) Sync() {
-	ot := t.topics.Topic(metadata.OffsetsTopic)
-	if ot == nil {
-		return
-	}
-	for _, p := range ot.Parts {
-		if epoch, led := p.Led(); led {
-			t.ensure(p.Key(), epoch)
+	for _, sl := range t.shardList() {
+		if sl.led {
+			t.ensure(sl.key, sl.epoch)
 			continue
 		}
 		t.mu.Lock()
-		t.dropLocked(p.Key().Partition)
+		t.dropLocked(sl.key.Partition)
 		t.mu.Unlock()
 	}
 }
@@ -177,16 +199,16 @@ func (t *Txns) Close() {
 	}
 }
 
-// shardKey returns the shard partition of a transactional id, nil if the
-// offsets topic is unknown yet.
+// locate returns the shard partition of a transactional id, its epoch and
+// whether this broker leads it; COORDINATOR_NOT_AVAILABLE while the
+// offsets topic is unknown.
 func (t *Txns) locate(txnID string) (metadata.PartitionKey, int64, bool, error) {
-	ot := t.topics.Topic(metadata.OffsetsTopic)
-	if ot == nil || len(ot.Parts) == 0 {
+	list := t.shardList()
+	if len(list) == 0 {
 		return metadata.PartitionKey{}, 0, false, kerr.CoordinatorNotAvailable
 	}
-	p := ot.Parts[shardOf(txnID, int32(len(ot.Parts)))]
-	epoch, led := p.Led()
-	return p.Key(), epoch, led, nil
+	sl := list[shardOf(txnID, int32(len(list)))]
+	return sl.key, sl.epoch, sl.led, nil
 }
 
 // shardFor returns the loaded shard that coordinates txnID here, or
