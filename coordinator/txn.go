@@ -90,13 +90,15 @@ type Txns struct {
 
 // txnShard is one coordinator shard's transactions, led under one epoch.
 type txnShard struct {
-	t      *Txns
-	key    metadata.PartitionKey
-	epoch  int64
-	ctx    context.Context
-	cancel context.CancelFunc
-	loaded chan struct{} // closed when the load ended; then loadOK is set
-	loadOK bool
+	t     *Txns
+	key   metadata.PartitionKey
+	epoch int64
+	// leaderEpoch is the shard's Kafka leader epoch under epoch.
+	leaderEpoch int32
+	ctx         context.Context
+	cancel      context.CancelFunc
+	loaded      chan struct{} // closed when the load ended; then loadOK is set
+	loadOK      bool
 
 	// mu guards the entries.
 	mu     sync.Mutex
@@ -145,6 +147,9 @@ type shardLead struct {
 	key   metadata.PartitionKey
 	epoch int64
 	led   bool
+	// leaderEpoch is the shard's Kafka leader epoch: the coordinator
+	// epoch of the markers it writes.
+	leaderEpoch int32
 }
 
 // topicShards lists the partitions of the offsets topic of topics.
@@ -156,8 +161,8 @@ func topicShards(topics Topics) func() []shardLead {
 		}
 		out := make([]shardLead, len(ot.Parts))
 		for i, p := range ot.Parts {
-			epoch, led := p.Led()
-			out[i] = shardLead{key: p.Key(), epoch: epoch, led: led}
+			epoch, leaderEpoch, _ := p.Current()
+			out[i] = shardLead{key: p.Key(), epoch: epoch, led: epoch > 0, leaderEpoch: leaderEpoch}
 		}
 		return out
 	}
@@ -181,7 +186,7 @@ func (t *Txns) Kick() {
 func (t *Txns) Sync() {
 	for _, sl := range t.shardList() {
 		if sl.led {
-			t.ensure(sl.key, sl.epoch)
+			t.ensure(sl)
 			continue
 		}
 		t.mu.Lock()
@@ -199,29 +204,27 @@ func (t *Txns) Close() {
 	}
 }
 
-// locate returns the shard partition of a transactional id, its epoch and
-// whether this broker leads it; COORDINATOR_NOT_AVAILABLE while the
-// offsets topic is unknown.
-func (t *Txns) locate(txnID string) (metadata.PartitionKey, int64, bool, error) {
+// locate returns the shard of a transactional id and whether this broker
+// leads it; COORDINATOR_NOT_AVAILABLE while the offsets topic is unknown.
+func (t *Txns) locate(txnID string) (shardLead, error) {
 	list := t.shardList()
 	if len(list) == 0 {
-		return metadata.PartitionKey{}, 0, false, kerr.CoordinatorNotAvailable
+		return shardLead{}, kerr.CoordinatorNotAvailable
 	}
-	sl := list[shardOf(txnID, int32(len(list)))]
-	return sl.key, sl.epoch, sl.led, nil
+	return list[shardOf(txnID, int32(len(list)))], nil
 }
 
 // shardFor returns the loaded shard that coordinates txnID here, or
 // NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE.
 func (t *Txns) shardFor(txnID string) (*txnShard, error) {
-	key, epoch, led, err := t.locate(txnID)
+	sl, err := t.locate(txnID)
 	if err != nil {
 		return nil, err
 	}
-	if !led {
+	if !sl.led {
 		return nil, kerr.NotCoordinator
 	}
-	s := t.ensure(key, epoch)
+	s := t.ensure(sl)
 	select {
 	case <-s.loaded:
 		if s.loadOK {
@@ -232,9 +235,10 @@ func (t *Txns) shardFor(txnID string) (*txnShard, error) {
 	return nil, kerr.CoordinatorLoadInProgress
 }
 
-// ensure returns the shard of key under epoch, loading it when it is new
-// or its last load failed, and dropping one of an older epoch.
-func (t *Txns) ensure(key metadata.PartitionKey, epoch int64) *txnShard {
+// ensure returns the shard of sl under its epoch, loading it when it is
+// new or its last load failed, and dropping one of an older epoch.
+func (t *Txns) ensure(sl shardLead) *txnShard {
+	key, epoch := sl.key, sl.epoch
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.shards[key.Partition]
@@ -250,7 +254,7 @@ func (t *Txns) ensure(key metadata.PartitionKey, epoch int64) *txnShard {
 	}
 	t.dropLocked(key.Partition)
 	ctx, cancel := context.WithCancel(t.ctx)
-	s = &txnShard{t: t, key: key, epoch: epoch, ctx: ctx, cancel: cancel,
+	s = &txnShard{t: t, key: key, epoch: epoch, leaderEpoch: sl.leaderEpoch, ctx: ctx, cancel: cancel,
 		loaded: make(chan struct{}), txns: map[string]*txnEntry{}}
 	t.shards[key.Partition] = s
 	t.loads.Go(s.load)
@@ -379,6 +383,9 @@ func (t *Txns) update(ctx context.Context, txnID string, plan func(cur *metadata
 // NOT_COORDINATOR (the shard is fenced) or COORDINATOR_NOT_AVAILABLE
 // (etcd did not answer: the shard is dropped, to be loaded again).
 func (s *txnShard) write(txnID string, e *txnEntry, step *txnStep) error {
+	if step.markers != nil {
+		step.markers.CoordinatorEpoch = s.leaderEpoch
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
 	rev, err := s.t.store.WriteTxn(ctx, s.key, s.epoch, metadata.TxnWrite{ID: txnID, Meta: step.next, Markers: step.markers})
 	cancel()

@@ -78,7 +78,7 @@ func newTxnBroker(t *testing.T, endpoint, prefix string) *txnBroker {
 		out := make([]shardLead, testShards)
 		for i := range out {
 			epoch := b.led[int32(i)]
-			out[i] = shardLead{key: metadata.PartitionKey{Topic: testOffsetsTopic, Partition: int32(i)}, epoch: epoch, led: epoch > 0}
+			out[i] = shardLead{key: metadata.PartitionKey{Topic: testOffsetsTopic, Partition: int32(i)}, epoch: epoch, led: epoch > 0, leaderEpoch: 7}
 		}
 		return out
 	}
@@ -225,7 +225,7 @@ func TestTxnFailover(t *testing.T) {
 		t.Errorf("b wrote %d markers, want the 2 partitions': %+v", len(written), written)
 	}
 	for _, w := range written {
-		if w.IsGroup || w.Partition.Topic != topic || !w.Marker.Commit || w.Marker.ProducerID != pidC || w.Marker.ProducerEpoch != epochC || w.Marker.TransactionalID != "committing" {
+		if w.IsGroup || w.Partition.Topic != topic || !w.Marker.Commit || w.Marker.ProducerID != pidC || w.Marker.ProducerEpoch != epochC || w.Marker.TransactionalID != "committing" || w.Marker.CoordinatorEpoch != 7 {
 			t.Errorf("marker written: %+v", w)
 		}
 	}
