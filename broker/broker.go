@@ -41,6 +41,12 @@ type Broker struct {
 	txns   *coordinator.Txns       // the transaction side of the coordinator
 	disp   *coordinator.Dispatcher // writes the transaction markers this broker can
 
+	// topicIDs caches the partition counts of the topics of one cluster
+	// view by id, for partitionGone.
+	topicIDsMu   sync.Mutex
+	topicIDsView *metadata.View
+	topicIDs     map[metadata.TopicID]int32
+
 	ctx        context.Context // cancelled by Close after the graceful part
 	cancel     context.CancelFunc
 	wg         conc.WaitGroup
@@ -193,8 +199,9 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 			_, led := p.Led()
 			return led
 		},
-		OnChange: func() { txns.Kick() },
-		Logger:   b.log.With("component", "txn-markers"),
+		PartitionGone: b.partitionGone,
+		OnChange:      func() { txns.Kick() },
+		Logger:        b.log.With("component", "txn-markers"),
 	})
 	txns = coordinator.NewTxns(b.ctx, coordinator.TxnOptions{
 		Store:      b.res.store,
@@ -549,4 +556,24 @@ func (b *Broker) leadsPartition(key metadata.PartitionKey) bool {
 	}
 	_, led := t.Parts[key.Partition].Led()
 	return led
+}
+
+// partitionGone reports whether a partition no longer exists in a cluster
+// view at least as new as revision (false while the view is older): the
+// dispatcher drops the transaction markers of deleted topics.
+func (b *Broker) partitionGone(key metadata.PartitionKey, revision int64) bool {
+	v, _ := b.topics.View()
+	if v == nil || v.Revision < revision {
+		return false
+	}
+	b.topicIDsMu.Lock()
+	defer b.topicIDsMu.Unlock()
+	if b.topicIDsView != v {
+		b.topicIDsView, b.topicIDs = v, make(map[metadata.TopicID]int32, len(v.Topics))
+		for _, t := range v.Topics {
+			b.topicIDs[t.ID] = t.Partitions
+		}
+	}
+	n, ok := b.topicIDs[key.Topic]
+	return !ok || key.Partition >= n
 }

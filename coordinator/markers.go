@@ -44,6 +44,11 @@ type DispatcherOptions struct {
 	// partition, or a group's shard: the markers it handles.
 	LeadsPartition func(key metadata.PartitionKey) bool
 	LeadsGroup     func(group string) bool
+	// PartitionGone reports whether a partition no longer exists (its
+	// topic was deleted) as of a view at least as new as revision, the
+	// marker's: its marker is then deleted unwritten, as Kafka drops the
+	// markers of deleted partitions. nil = never.
+	PartitionGone func(key metadata.PartitionKey, revision int64) bool
 	// OnChange is called, with no lock held, after the pending markers
 	// changed (Txns.Kick).
 	OnChange    func()
@@ -70,6 +75,7 @@ type Dispatcher struct {
 type markerState struct {
 	m        metadata.PendingMarker
 	inFlight bool
+	gone     bool // of a deleted partition: deleted unwritten (set with inFlight)
 	done     bool // written and deleted: the watch has yet to show the delete
 }
 
@@ -141,7 +147,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-d.sem }()
-				d.release(ms, d.handle(ctx, ms.m))
+				d.release(ms, d.handle(ctx, ms.m, ms.gone))
 			}()
 		}
 	}
@@ -208,18 +214,26 @@ func (d *Dispatcher) take() []*markerState {
 		}
 	}
 	d.mu.Unlock()
-	var mine []*markerState
+	type pick struct {
+		ms   *markerState
+		gone bool
+	}
+	var mine []pick
 	for _, ms := range cands {
-		if ms.m.IsGroup && d.opts.LeadsGroup(ms.m.Group) || !ms.m.IsGroup && d.opts.LeadsPartition(ms.m.Partition) {
-			mine = append(mine, ms)
+		switch {
+		case ms.m.IsGroup && d.opts.LeadsGroup(ms.m.Group),
+			!ms.m.IsGroup && d.opts.LeadsPartition(ms.m.Partition):
+			mine = append(mine, pick{ms: ms})
+		case !ms.m.IsGroup && d.opts.PartitionGone != nil && d.opts.PartitionGone(ms.m.Partition, ms.m.Revision):
+			mine = append(mine, pick{ms: ms, gone: true})
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := mine[:0]
-	for _, ms := range mine {
-		if d.pending[ms.m.Key] == ms && !ms.inFlight && !ms.done {
-			ms.inFlight = true
+	var out []*markerState
+	for _, p := range mine {
+		if ms := p.ms; d.pending[ms.m.Key] == ms && !ms.inFlight && !ms.done {
+			ms.inFlight, ms.gone = true, p.gone
 			out = append(out, ms)
 		}
 	}
@@ -233,14 +247,18 @@ func (d *Dispatcher) release(ms *markerState, done bool) {
 	d.mu.Unlock()
 }
 
-// handle writes one marker and deletes it, and reports whether it did.
-func (d *Dispatcher) handle(ctx context.Context, m metadata.PendingMarker) bool {
+// handle writes one marker (not one of a deleted partition) and deletes
+// it, and reports whether it did.
+func (d *Dispatcher) handle(ctx context.Context, m metadata.PendingMarker, gone bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, dispatchTimeout)
 	defer cancel()
 	var err error
-	if m.IsGroup {
+	switch {
+	case gone:
+		d.log.Info("dropping the transaction marker of a deleted partition", "key", m.Key)
+	case m.IsGroup:
 		err = d.opts.ApplyOffsets(ctx, m.Group, m.Marker.ProducerID, m.Marker.ProducerEpoch, m.Marker.Commit)
-	} else {
+	default:
 		err = d.opts.WriteMarker(ctx, m.Partition, m.Marker)
 	}
 	if err != nil {
