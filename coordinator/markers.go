@@ -117,6 +117,16 @@ func (d *Dispatcher) Pending(txnID string, producerID int64) (int, int64) {
 	return d.byTxn[txnRef{txnID, producerID}], d.rev
 }
 
+// RequestProgress asks etcd to advance the revision of the dispatcher's
+// view even if no marker changes (Pending's revision).
+func (d *Dispatcher) RequestProgress() {
+	ctx, cancel := context.WithTimeout(context.Background(), dispatchTimeout)
+	defer cancel()
+	if err := d.opts.Store.RequestTxnMarkersProgress(ctx); err != nil {
+		d.log.Debug("request progress of the transaction markers' watch", "error", err)
+	}
+}
+
 // Run follows the markers and writes them until ctx ends, then waits for
 // the markers in flight.
 func (d *Dispatcher) Run(ctx context.Context) {

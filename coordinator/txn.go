@@ -50,6 +50,10 @@ const (
 // pending in its view of txnmarkers/, and the revision of that view.
 type MarkerIndex interface {
 	Pending(txnID string, producerID int64) (n int, revision int64)
+	// RequestProgress has the view's revision advance though no marker
+	// changes: a record written after its markers (a split write), or a
+	// view that has not seen the record's revision yet.
+	RequestProgress()
 }
 
 // TxnOptions configure a Txns.
@@ -596,6 +600,7 @@ func (t *Txns) pass() {
 	shards, _ := t.loadedShards()
 	now := t.nowMs()
 	var jobs []job
+	behind := false // a transaction waits for the markers' view to reach its revision
 	for _, s := range shards {
 		s.mu.Lock()
 		for id, e := range s.txns {
@@ -614,6 +619,9 @@ func (t *Txns) pass() {
 					continue
 				}
 				n, rev := t.markers.Pending(id, m.ProducerID)
+				if n == 0 && rev < e.rev {
+					behind = true
+				}
 				if n > 0 || rev < e.rev {
 					continue
 				}
@@ -628,6 +636,9 @@ func (t *Txns) pass() {
 			jobs = append(jobs, j)
 		}
 		s.mu.Unlock()
+	}
+	if behind {
+		t.markers.RequestProgress()
 	}
 	for _, j := range jobs {
 		if j.timeout {

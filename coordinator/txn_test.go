@@ -24,6 +24,8 @@ type txnBroker struct {
 	led     map[int32]int64 // shard → epoch
 	written []metadata.PendingMarker
 	writeOK bool
+	leads   bool // leads every data partition
+	gone    bool // every data partition is deleted
 }
 
 const testShards = 3
@@ -42,7 +44,7 @@ func newTxnBroker(t *testing.T, endpoint, prefix string) *txnBroker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	b := &txnBroker{t: t, store: store, led: map[int32]int64{}, writeOK: true}
+	b := &txnBroker{t: t, store: store, led: map[int32]int64{}, writeOK: true, leads: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.disp = NewDispatcher(DispatcherOptions{
 		Store: store,
@@ -62,8 +64,9 @@ func newTxnBroker(t *testing.T, endpoint, prefix string) *txnBroker {
 				Marker: metadata.TxnMarker{ProducerID: pid, ProducerEpoch: epoch, Commit: commit}})
 			return nil
 		},
-		LeadsPartition: func(metadata.PartitionKey) bool { return true },
+		LeadsPartition: func(metadata.PartitionKey) bool { b.mu.Lock(); defer b.mu.Unlock(); return b.leads },
 		LeadsGroup:     func(string) bool { return true },
+		PartitionGone:  func(metadata.PartitionKey, int64) bool { b.mu.Lock(); defer b.mu.Unlock(); return b.gone },
 		OnChange:       func() { b.txns.Kick() },
 	})
 	b.txns = NewTxns(ctx, TxnOptions{
@@ -246,5 +249,44 @@ func TestTxnFailover(t *testing.T) {
 	waitState(t, b.txns, "ongoing", metadata.TxnCompleteAbort)
 	if n, rev := b.disp.Pending("ongoing", pidO); n != 0 || rev == 0 {
 		t.Errorf("markers of the aborted transaction: %d pending at revision %d", n, rev)
+	}
+}
+
+// TestTxnMarkersOfDeletedPartitions: the markers of partitions that no
+// longer exist are dropped unwritten, so that their transaction completes.
+func TestTxnMarkersOfDeletedPartitions(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	a := newTxnBroker(t, etcd.Endpoint, "/strata-test/"+t.Name()+"/")
+	a.mu.Lock()
+	a.leads = false
+	a.mu.Unlock()
+	a.lead(1)
+	var pid int64
+	var epoch int16
+	if err := retry(t, func() (err error) {
+		pid, epoch, err = a.txns.InitProducerID(t.Context(), "deleted", 60_000, -1, -1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	parts := []metadata.TxnPartition{{Topic: "gone", TopicID: metadata.NewTopicID(), Partition: 0}}
+	if err := a.txns.AddPartitions(t.Context(), "deleted", pid, epoch, parts); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.txns.EndTxn(t.Context(), "deleted", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody leads the partition: the transaction waits for its marker.
+	if m, _ := a.txns.Describe("deleted"); m.State != metadata.TxnPrepareCommit {
+		t.Fatalf("after EndTxn: %+v", m)
+	}
+	a.mu.Lock()
+	a.gone = true
+	a.mu.Unlock()
+	waitState(t, a.txns, "deleted", metadata.TxnCompleteCommit)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.written) != 0 {
+		t.Errorf("markers written for a deleted partition: %+v", a.written)
 	}
 }

@@ -178,7 +178,8 @@ type PendingMarker struct {
 
 // MarkerChange is what WatchTxnMarkers reports: a full read (Reset: the
 // pending markers are Put exactly) or the changes of one watch response,
-// at Revision.
+// at Revision (none for a progress notification: nothing changed up to
+// Revision).
 type MarkerChange struct {
 	Reset    bool
 	Revision int64
@@ -220,6 +221,15 @@ func (s *Store) WatchTxnMarkers(ctx context.Context, fn func(MarkerChange)) erro
 		fn(ch)
 	}
 	return s.readThenWatch(ctx, prefix, "transaction markers", read, apply)
+}
+
+// RequestTxnMarkersProgress asks etcd to tell WatchTxnMarkers the revision
+// it has seen everything up to, even when nothing under txnmarkers/
+// changed since: a coordinator waiting for its view to reach a revision
+// (all of a transaction's markers gone as of its record's write) uses it.
+func (s *Store) RequestTxnMarkersProgress(ctx context.Context) error {
+	// The watch runs on the client's stream of WithRequireLeader contexts.
+	return s.client.RequestProgress(clientv3.WithRequireLeader(ctx))
 }
 
 // decodeMarker parses a marker's key and value.

@@ -253,4 +253,22 @@ func testTxnWatchMarkers(t *testing.T, env *storeEnv) {
 	if len(del.Deleted) != 1 || del.Deleted[0] != put.Put[0].Key || del.Revision <= rev {
 		t.Fatalf("change after the delete: %+v", del)
 	}
+	// A write elsewhere, then a progress request: the watch reports the
+	// revision with no change.
+	other, err := s.WriteTxn(t.Context(), k, epoch, TxnWrite{ID: "w", Meta: txnMeta(5, TxnCompleteCommit, nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 4; ; n++ {
+		if err := s.RequestTxnMarkersProgress(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ch := wait(n)[n-1]
+		if ch.Reset || len(ch.Put) > 0 || len(ch.Deleted) > 0 {
+			t.Fatalf("progress notification reported changes: %+v", ch)
+		}
+		if ch.Revision >= other {
+			break
+		}
+	}
 }
