@@ -315,3 +315,73 @@ func TestTxnKgoProducer(t *testing.T) {
 		})
 	}
 }
+
+// TestTxnAdmin: kadm finds a transactional id's coordinator
+// (FindCoordinator key type 1) and describes and lists its transaction;
+// ListTransactions v2 filters ids by a pattern the whole id matches.
+func TestTxnAdmin(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b, "txn-admin", 3, nil)
+	c := txnClient{t: t, cn: b.Dial(t)}
+	pids := map[string]int64{}
+	for _, id := range []string{"admin-a", "admin-b", "other"} {
+		var init *kmsg.InitProducerIDResponse
+		until(t, func() int16 { init = c.initPID(id, 30_000, 4, -1, -1); return init.ErrorCode })
+		wantCode(t, "InitProducerId "+id, init.ErrorCode, nil)
+		pids[id] = init.ProducerID
+	}
+	wantCode(t, "AddPartitionsToTxn", c.addPartitions("admin-a", 3, pids["admin-a"], 0, map[string][]int32{"txn-admin": {2, 0}})["txn-admin"][0], nil)
+
+	adm := b.Admin(t)
+	ds, err := adm.DescribeTransactions(t.Context(), "admin-a", "admin-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ds["admin-a"]
+	if a.Err != nil || a.State != "Ongoing" || a.ProducerID != pids["admin-a"] || a.TimeoutMillis != 30_000 ||
+		a.Coordinator != b.ID() || len(a.Topics["txn-admin"]) != 2 {
+		t.Errorf("admin-a described as %+v", a)
+	}
+	if d := ds["admin-b"]; d.Err != nil || d.State != "Empty" || d.StartTimestamp != -1 {
+		t.Errorf("admin-b described as %+v", d)
+	}
+	if d, err := adm.DescribeTransactions(t.Context(), "never-initialized"); err != nil || !errors.Is(d["never-initialized"].Err, kerr.TransactionalIDNotFound) {
+		t.Errorf("unknown id described as %+v, %v", d, err)
+	}
+	ls, err := adm.ListTransactions(t.Context(), nil, []string{"Empty"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range ls.Sorted() {
+		ids = append(ids, l.TxnID)
+	}
+	if !slices.Equal(ids, []string{"admin-b", "other"}) {
+		t.Errorf("Empty transactions listed: %v", ids)
+	}
+
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.SetVersion(2)
+	req.DurationFilterMillis = -1
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+		code    error
+	}{
+		{"admin-.*", []string{"admin-a", "admin-b"}, nil},
+		{"admin", nil, nil}, // the whole id must match
+		{"(", nil, kerr.InvalidRegularExpression},
+	} {
+		req.TransactionalIDPattern = &tc.pattern
+		resp := c.do(req).(*kmsg.ListTransactionsResponse)
+		wantCode(t, "pattern "+tc.pattern, resp.ErrorCode, tc.code)
+		var got []string
+		for _, st := range resp.TransactionStates {
+			got = append(got, st.TransactionalID)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("pattern %q listed %v, want %v", tc.pattern, got, tc.want)
+		}
+	}
+}
