@@ -117,6 +117,24 @@ func (d *Dispatcher) Pending(txnID string, producerID int64) (int, int64) {
 	return d.byTxn[txnRef{txnID, producerID}], d.rev
 }
 
+// PendingPartitions returns the partitions whose markers of the
+// transaction are pending in the dispatcher's view, and its revision. It
+// looks at every pending marker: for DescribeTransactions only.
+func (d *Dispatcher) PendingPartitions(txnID string, producerID int64) (map[metadata.PartitionKey]bool, int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[metadata.PartitionKey]bool{}
+	if d.byTxn[txnRef{txnID, producerID}] == 0 {
+		return out, d.rev
+	}
+	for _, ms := range d.pending {
+		if mk := ms.m.Marker; !ms.m.IsGroup && mk.TransactionalID == txnID && mk.ProducerID == producerID {
+			out[ms.m.Partition] = true
+		}
+	}
+	return out, d.rev
+}
+
 // RequestProgress asks etcd to advance the revision of the dispatcher's
 // view even if no marker changes (Pending's revision).
 func (d *Dispatcher) RequestProgress() {

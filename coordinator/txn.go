@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -54,6 +55,9 @@ type MarkerIndex interface {
 	// changes: a record written after its markers (a split write), or a
 	// view that has not seen the record's revision yet.
 	RequestProgress()
+	// PendingPartitions returns the partitions of the transaction whose
+	// markers are pending in the view, and the view's revision.
+	PendingPartitions(txnID string, producerID int64) (map[metadata.PartitionKey]bool, int64)
 }
 
 // TxnOptions configure a Txns.
@@ -472,7 +476,8 @@ func (t *Txns) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16,
 	return err
 }
 
-// Describe returns txnID's record, or TRANSACTIONAL_ID_NOT_FOUND or a
+// Describe returns txnID's record (while it ends, only the partitions
+// whose markers are still pending), or TRANSACTIONAL_ID_NOT_FOUND or a
 // coordinator error.
 func (t *Txns) Describe(txnID string) (metadata.TxnMetadata, error) {
 	s, err := t.shardFor(txnID)
@@ -488,7 +493,15 @@ func (t *Txns) Describe(txnID string) (metadata.TxnMetadata, error) {
 	if e == nil || !e.exists {
 		return metadata.TxnMetadata{}, kerr.TransactionalIDNotFound
 	}
-	return e.meta.Clone(), nil
+	m := e.meta.Clone()
+	if isPrepare(m.State) && t.markers != nil {
+		// As Kafka: an ending transaction lists the partitions whose
+		// markers are still to be written, once the view has seen them.
+		if pending, rev := t.markers.PendingPartitions(txnID, m.ProducerID); rev >= e.rev {
+			m.Partitions = slices.DeleteFunc(m.Partitions, func(p metadata.TxnPartition) bool { return !pending[p.Key()] })
+		}
+	}
+	return m, nil
 }
 
 // ListedTxn is one transaction of ListTransactions.

@@ -25,6 +25,7 @@ type txnBroker struct {
 	written []metadata.PendingMarker
 	writeOK bool
 	leads   bool // leads every data partition
+	leadsP0 bool // leads the data partitions numbered 0
 	gone    bool // every data partition is deleted
 }
 
@@ -64,10 +65,14 @@ func newTxnBroker(t *testing.T, endpoint, prefix string) *txnBroker {
 				Marker: metadata.TxnMarker{ProducerID: pid, ProducerEpoch: epoch, Commit: commit}})
 			return nil
 		},
-		LeadsPartition: func(metadata.PartitionKey) bool { b.mu.Lock(); defer b.mu.Unlock(); return b.leads },
-		LeadsGroup:     func(string) bool { return true },
-		PartitionGone:  func(metadata.PartitionKey, int64) bool { b.mu.Lock(); defer b.mu.Unlock(); return b.gone },
-		OnChange:       func() { b.txns.Kick() },
+		LeadsPartition: func(k metadata.PartitionKey) bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.leads || b.leadsP0 && k.Partition == 0
+		},
+		LeadsGroup:    func(string) bool { return true },
+		PartitionGone: func(metadata.PartitionKey, int64) bool { b.mu.Lock(); defer b.mu.Unlock(); return b.gone },
+		OnChange:      func() { b.txns.Kick() },
 	})
 	b.txns = NewTxns(ctx, TxnOptions{
 		Store:      store,
@@ -209,7 +214,7 @@ func TestTxnFailover(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if m, _ := a.txns.Describe("committing"); m.State != metadata.TxnPrepareCommit {
+	if m, _ := a.txns.Describe("committing"); m.State != metadata.TxnPrepareCommit || len(m.Partitions) != 2 {
 		t.Fatalf("with markers pending: %+v", m)
 	}
 
@@ -253,12 +258,13 @@ func TestTxnFailover(t *testing.T) {
 }
 
 // TestTxnMarkersOfDeletedPartitions: the markers of partitions that no
-// longer exist are dropped unwritten, so that their transaction completes.
+// longer exist are dropped unwritten, so that their transaction completes;
+// meanwhile DescribeTransactions lists the partitions still waiting.
 func TestTxnMarkersOfDeletedPartitions(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	a := newTxnBroker(t, etcd.Endpoint, "/strata-test/"+t.Name()+"/")
 	a.mu.Lock()
-	a.leads = false
+	a.leads, a.leadsP0 = false, true
 	a.mu.Unlock()
 	a.lead(1)
 	var pid int64
@@ -269,16 +275,29 @@ func TestTxnMarkersOfDeletedPartitions(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	parts := []metadata.TxnPartition{{Topic: "gone", TopicID: metadata.NewTopicID(), Partition: 0}}
+	id := metadata.NewTopicID()
+	parts := []metadata.TxnPartition{{Topic: "gone", TopicID: id, Partition: 0}, {Topic: "gone", TopicID: id, Partition: 1}}
 	if err := a.txns.AddPartitions(t.Context(), "deleted", pid, epoch, parts); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.txns.EndTxn(t.Context(), "deleted", pid, epoch, true); err != nil {
 		t.Fatal(err)
 	}
-	// Nobody leads the partition: the transaction waits for its marker.
-	if m, _ := a.txns.Describe("deleted"); m.State != metadata.TxnPrepareCommit {
-		t.Fatalf("after EndTxn: %+v", m)
+	// Partition 0's marker is written; nobody leads partition 1: the
+	// transaction waits for its marker, and lists only that partition.
+	for {
+		m, err := a.txns.Describe("deleted")
+		if err != nil || m.State != metadata.TxnPrepareCommit {
+			t.Fatalf("after EndTxn: %+v, %v", m, err)
+		}
+		if len(m.Partitions) == 1 && m.Partitions[0] == parts[1] {
+			break
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("partition 0's marker never written: %+v", m)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	a.mu.Lock()
 	a.gone = true
@@ -286,7 +305,7 @@ func TestTxnMarkersOfDeletedPartitions(t *testing.T) {
 	waitState(t, a.txns, "deleted", metadata.TxnCompleteCommit)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.written) != 0 {
-		t.Errorf("markers written for a deleted partition: %+v", a.written)
+	if len(a.written) != 1 || a.written[0].Partition != parts[0].Key() {
+		t.Errorf("markers written: %+v, want partition 0's only", a.written)
 	}
 }
