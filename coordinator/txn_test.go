@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -307,5 +309,40 @@ func TestTxnMarkersOfDeletedPartitions(t *testing.T) {
 	defer a.mu.Unlock()
 	if len(a.written) != 1 || a.written[0].Partition != parts[0].Key() {
 		t.Errorf("markers written: %+v, want partition 0's only", a.written)
+	}
+}
+
+// TestTxnResumeSplitMarkers: a coordinator that loads a record whose
+// split write of markers was cut short writes the markers again and
+// completes the transaction.
+func TestTxnResumeSplitMarkers(t *testing.T) {
+	etcd := testenv.StartEtcd(t)
+	prefix := "/strata-test/" + t.Name() + "/"
+	b := newTxnBroker(t, etcd.Endpoint, prefix)
+	const id = "split"
+	topic := metadata.NewTopicID()
+	meta := metadata.TxnMetadata{ProducerID: 42, ProducerEpoch: 3, PrevProducerID: -1, PrevProducerEpoch: -1,
+		TimeoutMs: 60_000, State: metadata.TxnPrepareAbort, StartTime: 1, UpdateTime: 2,
+		Partitions: []metadata.TxnPartition{{Topic: "t", TopicID: topic, Partition: 4}}}
+	rec, err := json.Marshal(struct {
+		metadata.TxnMetadata
+		MarkersPending bool `json:"markersPending"`
+	}{meta, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard := shardOf(id, testShards)
+	if _, err := b.store.Client().Put(t.Context(), prefix+"txns/"+strconv.Itoa(int(shard))+"/"+id, string(rec)); err != nil {
+		t.Fatal(err)
+	}
+	b.lead(1)
+	m := waitState(t, b.txns, id, metadata.TxnCompleteAbort)
+	if m.ProducerID != 42 || m.ProducerEpoch != 3 {
+		t.Errorf("completed as %+v", m)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.written) != 1 || b.written[0].Partition != meta.Partitions[0].Key() || b.written[0].Marker.Commit || b.written[0].Marker.ProducerEpoch != 3 {
+		t.Errorf("markers written: %+v", b.written)
 	}
 }
