@@ -6,8 +6,9 @@ package broker
 // internal topic __consumer_offsets that the group id hashes onto (as
 // Kafka hashes it). The answer comes from the broker's watched view; a shard
 // without a leader gets COORDINATOR_NOT_AVAILABLE, and the client retries.
-// Transaction coordinators (key type 1) are answered the same way, though
-// transactions are not implemented; other key types get INVALID_REQUEST.
+// A transactional id (key type 1) hashes onto the same shards, and their
+// leader is its transaction coordinator (coordinator.Txns); other key
+// types get INVALID_REQUEST.
 // Each key needs DESCRIBE on its group (GROUP_AUTHORIZATION_FAILED) or
 // transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 

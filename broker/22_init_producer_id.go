@@ -1,12 +1,22 @@
 package broker
 
-// InitProducerId: v0-v4, idempotent producers only.
+// InitProducerId: v0-v4.
 //
-// Every call gets a new producer id with epoch 0, taken from a block of ids
-// reserved in etcd (so ids are unique across brokers and restarts). A
-// producer's sequence state lives with each partition and is committed with
-// its manifest, so deduplication survives restarts. A transactional id gets
-// INVALID_REQUEST: transactions are not implemented (and not advertised).
+// An idempotent producer gets a new producer id with epoch 0, taken from a
+// block of ids reserved in etcd (so ids are unique across brokers and
+// restarts). A producer's sequence state lives with each partition and is
+// committed with its manifest, so deduplication survives restarts.
+//
+// A transactional producer is answered by the transactional id's
+// coordinator (coordinator.Txns.InitProducerID): a new id gets a new
+// producer id with epoch 0, a known one its epoch bumped (a new producer
+// id when the epoch is used up), after its ongoing transaction, if any, is
+// aborted (CONCURRENT_TRANSACTIONS until then); a v3+ request's producer
+// id and epoch are checked as Kafka does (KIP-360). A timeout above
+// Config.MaxTxnTimeout gets INVALID_TRANSACTION_TIMEOUT; PRODUCER_FENCED is
+// INVALID_PRODUCER_EPOCH before v4; an empty transactional id is
+// INVALID_REQUEST.
+//
 // As in Kafka, a transactional id needs WRITE on it
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and an idempotent producer needs
 // IDEMPOTENT_WRITE on the cluster or WRITE on some topic
@@ -79,8 +89,20 @@ func handleInitProducerID(ctx context.Context, c *conn, req *kmsg.InitProducerID
 	case txn != nil && !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *txn):
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return
-	case txn != nil:
+	case txn != nil && *txn == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
+		return
+	case txn != nil:
+		pid, epoch := int64(-1), int16(-1)
+		if req.Version >= 3 {
+			pid, epoch = req.ProducerID, req.ProducerEpoch
+		}
+		var err error
+		resp.ProducerID, resp.ProducerEpoch, err = c.srv.txns.InitProducerID(ctx, *txn, req.TransactionTimeoutMillis, pid, epoch)
+		if err != nil {
+			resp.ProducerID, resp.ProducerEpoch = -1, -1
+		}
+		resp.ErrorCode = txnErrorCode(err, req.Version < 4)
 		return
 	case !c.allowedOnCluster(kmsg.ACLOperationIdempotentWrite) && !c.writesSomeTopic():
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code

@@ -95,6 +95,9 @@ func init() {
 		21: {0, 2, ordered(handleDeleteRecords)},
 		22: {0, 4, ordered(handleInitProducerID)},
 		23: {0, 4, ordered(handleOffsetForLeaderEpoch)},
+		24: {0, 3, ordered(handleAddPartitionsToTxn)},
+		25: {0, 4, ordered(handleAddOffsetsToTxn)},
+		26: {0, 4, ordered(handleEndTxn)},
 		28: {0, 3, handleTxnOffsetCommit},
 		29: {0, 3, ordered(handleDescribeAcls)},
 		30: {0, 3, ordered(handleCreateAcls)},
@@ -112,5 +115,7 @@ func init() {
 		51: {0, 0, ordered(handleAlterUserScramCredentials)},
 		60: {0, 1, ordered(handleDescribeCluster)},
 		61: {0, 0, concurrent(handleDescribeProducers)},
+		65: {0, 0, concurrent(handleDescribeTransactions)},
+		66: {0, 2, concurrent(handleListTransactions)},
 	}
 }

@@ -383,9 +383,59 @@ func TestAuthorizeAPIs(t *testing.T) {
 		{
 			name:    "InitProducerId transactional",
 			granted: []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite)},
-			want:    kerr.InvalidRequest, // transactions are not implemented
 			refused: kerr.TransactionalIDAuthorizationFailed,
 			do:      func(t *testing.T) int16 { return initProducerIDCode(c, kmsg.StringPtr("tx")) },
+		},
+		{
+			name:    "AddPartitionsToTxn",
+			granted: []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite), allowTopic(authTopic, kmsg.ACLOperationWrite)},
+			denied:  []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite)},
+			want:    kerr.InvalidProducerIDMapping, // no such producer
+			refused: kerr.TopicAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrAddPartitionsToTxnRequest()
+				req.SetVersion(3)
+				req.TransactionalID, req.ProducerID, req.ProducerEpoch = "tx", 1, 0
+				rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+				rt.Topic, rt.Partitions = authTopic, []int32{0}
+				req.Topics = append(req.Topics, rt)
+				return c.RoundTrip(req).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+			},
+		},
+		{
+			name:    "AddOffsetsToTxn",
+			granted: []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite), allowGroup(authGroup, kmsg.ACLOperationRead)},
+			denied:  []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite)},
+			want:    kerr.InvalidProducerIDMapping,
+			refused: kerr.GroupAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrAddOffsetsToTxnRequest()
+				req.SetVersion(3)
+				req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = "tx", 1, 0, authGroup
+				return c.RoundTrip(req).(*kmsg.AddOffsetsToTxnResponse).ErrorCode
+			},
+		},
+		{
+			name:    "EndTxn",
+			granted: []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite)},
+			want:    kerr.InvalidProducerIDMapping,
+			refused: kerr.TransactionalIDAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrEndTxnRequest()
+				req.SetVersion(3)
+				req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = "tx", 1, 0, true
+				return c.RoundTrip(req).(*kmsg.EndTxnResponse).ErrorCode
+			},
+		},
+		{
+			name:    "DescribeTransactions",
+			granted: []acl.Binding{allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationDescribe)},
+			refused: kerr.TransactionalIDAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrDescribeTransactionsRequest()
+				req.TransactionalIDs = []string{"tx"}
+				return c.RoundTrip(req).(*kmsg.DescribeTransactionsResponse).TransactionStates[0].ErrorCode
+			},
 		},
 		{
 			name: "DescribeConfigs topic", granted: topicOp(kmsg.ACLOperationDescribeConfigs), refused: kerr.TopicAuthorizationFailed,

@@ -38,6 +38,14 @@ type Broker struct {
 	res    resources // what Start acquired and abort releases
 	topics *partition.Manager
 	groups *coordinator.Coordinator
+	txns   *coordinator.Txns       // the transaction side of the coordinator
+	disp   *coordinator.Dispatcher // writes the transaction markers this broker can
+
+	// topicIDs caches the partition counts of the topics of one cluster
+	// view by id, for partitionGone.
+	topicIDsMu   sync.Mutex
+	topicIDsView *metadata.View
+	topicIDs     map[metadata.TopicID]int32
 
 	ctx        context.Context // cancelled by Close after the graceful part
 	cancel     context.CancelFunc
@@ -161,11 +169,13 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	watchWAL(cfg.Registerer, w)
 
 	var groups *coordinator.Coordinator
+	var txns *coordinator.Txns
+	var disp *coordinator.Dispatcher
 	b.topics = partition.NewManager(b.ctx, partition.Options{
 		Store:          b.res.store,
 		BrokerID:       b.srv.id,
 		Register:       b.srv.register,
-		AfterReconcile: func() { groups.Sync() },
+		AfterReconcile: func() { groups.Sync(); txns.Sync(); disp.Kick() },
 		Closing:        b.srv.closingCh,
 		Logger:         b.log,
 		Registerer:     cfg.Registerer,
@@ -176,8 +186,34 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		Logger:     b.log,
 		Registerer: cfg.Registerer,
 	})
-	b.groups = groups
-	b.srv.topics, b.srv.groups = b.topics, b.groups
+	disp = coordinator.NewDispatcher(coordinator.DispatcherOptions{
+		Store:          b.res.store,
+		WriteMarker:    b.srv.writeTxnMarker,
+		ApplyOffsets:   groups.ApplyTxnOffsets,
+		LeadsPartition: b.leadsPartition,
+		LeadsGroup: func(group string) bool {
+			p := groups.Locate(group)
+			if p == nil {
+				return false
+			}
+			_, led := p.Led()
+			return led
+		},
+		PartitionGone: b.partitionGone,
+		OnChange:      func() { txns.Kick() },
+		Logger:        b.log.With("component", "txn-markers"),
+	})
+	txns = coordinator.NewTxns(b.ctx, coordinator.TxnOptions{
+		Store:      b.res.store,
+		Topics:     b.topics,
+		ProducerID: func(ctx context.Context) (int64, error) { return b.srv.prodID.get(ctx, b.srv.store) },
+		MaxTimeout: cfg.MaxTxnTimeout,
+		Markers:    disp,
+		Logger:     b.log.With("component", "txn-coordinator"),
+		Registerer: cfg.Registerer,
+	})
+	b.groups, b.txns, b.disp = groups, txns, disp
+	b.srv.topics, b.srv.groups, b.srv.txns = b.topics, b.groups, b.txns
 	b.res.uploader = tiering.NewUploader(tiering.UploaderOptions{
 		Bucket:        b.res.bucket,
 		Store:         b.res.store,
@@ -254,6 +290,8 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 	b.wg.Go(b.topics.Run)
 	b.wg.Go(b.controllerLoop)
 	b.wg.Go(b.groups.Run)
+	b.wg.Go(b.txns.Run)
+	b.wg.Go(func() { b.disp.Run(b.ctx) })
 	b.wg.Go(func() { b.srv.sched.RunRetention(b.ctx) })
 	b.wg.Go(func() { b.srv.sched.RunCompaction(b.ctx) })
 	b.srv.ready.Store(true)
@@ -462,6 +500,7 @@ func (b *Broker) shutdown() error {
 	b.srv.connMu.Unlock()
 	b.srv.connWG.Wait()
 	b.groups.Close()
+	b.txns.Close()
 	b.wg.Wait()
 	b.topics.ResignAll()
 	b.abort()
@@ -506,4 +545,35 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 	}
+}
+
+// leadsPartition reports whether this broker leads the partition key (the
+// marker dispatcher writes the markers of those).
+func (b *Broker) leadsPartition(key metadata.PartitionKey) bool {
+	t := b.topics.TopicByID(key.Topic)
+	if t == nil || key.Partition < 0 || int(key.Partition) >= len(t.Parts) {
+		return false
+	}
+	_, led := t.Parts[key.Partition].Led()
+	return led
+}
+
+// partitionGone reports whether a partition no longer exists in a cluster
+// view at least as new as revision (false while the view is older): the
+// dispatcher drops the transaction markers of deleted topics.
+func (b *Broker) partitionGone(key metadata.PartitionKey, revision int64) bool {
+	v, _ := b.topics.View()
+	if v == nil || v.Revision < revision {
+		return false
+	}
+	b.topicIDsMu.Lock()
+	defer b.topicIDsMu.Unlock()
+	if b.topicIDsView != v {
+		b.topicIDsView, b.topicIDs = v, make(map[metadata.TopicID]int32, len(v.Topics))
+		for _, t := range v.Topics {
+			b.topicIDs[t.ID] = t.Partitions
+		}
+	}
+	n, ok := b.topicIDs[key.Topic]
+	return !ok || key.Partition >= n
 }

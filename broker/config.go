@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-io/strata/auth"
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/internal/tlsconfig"
 	"github.com/strata-io/strata/internal/vfs"
 	"github.com/strata-io/strata/metadata"
@@ -53,6 +54,7 @@ type Config struct {
 	DiskCacheBytes         int64                 // object range cache, disk tier under DataDir/cache; 0 = none
 	ReadAheadBytes         int64                 // prefetch per partition past a cold read; 0 = none
 	OffsetsPartitions      int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
+	MaxTxnTimeout          time.Duration         // longest transaction timeout a producer may ask for (transaction.max.timeout.ms)
 	RetentionCheckInterval time.Duration         // how often retention.ms and retention.bytes are applied
 	GCInterval             time.Duration         // how often the controller deletes unreferenced objects
 	GCGrace                time.Duration         // how long an object stays unreferenced before it is deleted
@@ -114,9 +116,10 @@ type Security struct {
 }
 
 // Defaults of the options the broker itself owns. The others are declared
-// by their packages: the WAL's in wal, the lease TTL in metadata, the cache
-// sizes in tiering, the connection limits in listener.go and the background
-// work's intervals in schedules.go.
+// by their packages: the WAL's in wal, the lease TTL in metadata, the
+// cache sizes in tiering, the longest transaction timeout in coordinator,
+// the connection limits in listener.go and the background work's
+// intervals in schedules.go.
 const (
 	DefaultDataDir           = "./strata-data"
 	DefaultListen            = "127.0.0.1:9092"
@@ -144,6 +147,7 @@ func DefaultConfig() Config {
 		DiskCacheBytes:         tiering.DefaultDiskCacheBytes,
 		ReadAheadBytes:         tiering.DefaultReadAheadBytes,
 		OffsetsPartitions:      DefaultOffsetsPartitions,
+		MaxTxnTimeout:          coordinator.DefaultMaxTxnTimeout,
 		RetentionCheckInterval: DefaultRetentionCheckInterval,
 		GCInterval:             DefaultGCInterval,
 		GCGrace:                DefaultGCGrace,
@@ -182,6 +186,7 @@ func (c *Config) EnsureDefaults() error {
 	positiveOr(&c.QueuedMaxRequestBytes, DefaultQueuedMaxRequestBytes)
 	positiveOr(&c.CacheBytes, tiering.DefaultCacheBytes)
 	positiveOr(&c.OffsetsPartitions, DefaultOffsetsPartitions)
+	positiveOr(&c.MaxTxnTimeout, coordinator.DefaultMaxTxnTimeout)
 	positiveOr(&c.RetentionCheckInterval, DefaultRetentionCheckInterval)
 	positiveOr(&c.GCInterval, DefaultGCInterval)
 	positiveOr(&c.GCGrace, DefaultGCGrace)

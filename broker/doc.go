@@ -44,6 +44,10 @@
 // cluster view, and the reconcile loop that owns leadership changes: see
 // package partition); controllerLoop (assignments and object GC while this
 // broker is the controller); the coordinator's Run (its writer); the
+// transaction coordinator's Run (completions and timeouts) and the
+// transaction marker dispatcher's Run (its watch of txnmarkers/ and the
+// markers it writes, through server.writeTxnMarker and
+// Coordinator.ApplyTxnOffsets: see package coordinator); the
 // retention and compaction schedules (tiering.Schedules); and the
 // uploader's Run, which calls the manager's OnCommit and its
 // tiering.Leaders methods.
@@ -52,8 +56,10 @@
 //
 // The partition manager's and the partitions' locks, and their order, are
 // package partition's; no coordinator lock is held while one of them is
-// taken. The group coordinator's order is package coordinator's.
-// server.connMu, server.secMu and producerIDs.mu are leaves. No lock is held across a
+// taken. The group and transaction coordinators' order is package
+// coordinator's. server.connMu, server.secMu, producerIDs.mu and
+// Broker.topicIDsMu (the dispatcher's cache of topic ids, taken after
+// reading the partition manager's view) are leaves. No lock is held across a
 // wait on another component (WAL room, an upload, etcd, the network): a new
 // block of producer ids is reserved in etcd without producerIDs.mu, and
 // concurrent InitProducerId calls wait on a channel for that block rather

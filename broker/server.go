@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/strata-io/strata/acl"
+	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/quota"
 	"github.com/strata-io/strata/tiering"
@@ -28,6 +29,7 @@ type server struct {
 
 	topics partitions
 	groups groups
+	txns   *coordinator.Txns  // the transaction coordinator
 	store  *metadata.Store    // topics, producer ids
 	wal    *wal.WAL           // produce appends, WAL room
 	reader *tiering.Reader    // fetch reads below the memory window

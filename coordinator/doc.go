@@ -1,8 +1,9 @@
 // Package coordinator is Strata's group coordinator: the coordinator shards
 // this broker leads, the classic consumer-group protocol of each group on
 // them (group.go), and the batched writer that stores committed offsets and
-// completed generations in etcd. The transaction coordinator and KIP-848
-// groups will live here too.
+// completed generations in etcd; the transaction coordinator (Txns,
+// txn.go, its state machine in txn_state.go) and the transaction marker
+// dispatcher (Dispatcher, markers.go). KIP-848 groups will live here too.
 //
 // Groups hash onto the partitions of the internal topic
 // metadata.OffsetsTopic, which package partition leads like any other: the
@@ -27,6 +28,19 @@
 // it moves into the committed ones (or drops), and one etcd transaction
 // does both.
 //
+// # Transactions
+//
+// A transactional id hashes onto the same shards as a group id. Txns keeps,
+// per shard this broker leads, the records of its transactional ids,
+// loaded from etcd when it starts to lead the shard and written through
+// metadata.Store.WriteTxn (guarded by the shard epoch) before a request is
+// answered; a record being written answers CONCURRENT_TRANSACTIONS. Ending
+// a transaction writes its Prepare state and its markers together; the
+// Dispatcher of every broker writes the markers of the partitions and
+// groups it leads and deletes them, and Txns.Run records the Complete
+// state once the dispatcher's view shows none left. VerifyTxn reads a
+// record straight from etcd.
+//
 // # Goroutines
 //
 // Run, until the coordinator's context ends: the writer, which commits the
@@ -36,15 +50,38 @@
 // own goroutines and take the shard lock. Connections call WithGroup and
 // the Group methods from their own goroutines.
 //
+// Txns.Run, until the coordinator's context ends: every 100 ms, and when
+// kicked (a shard loaded, markers changed, a transaction began to end), it
+// completes the transactions whose markers are all written and aborts
+// ongoing ones past their timeout, one etcd write at a time; then it waits
+// for the loads of the transaction shards it started (one goroutine per
+// shard this broker starts to lead, from Txns.Sync or a request).
+// Connections call the Txns methods from their own goroutines; a write
+// runs on the caller's goroutine with no lock held.
+//
+// Dispatcher.Run, until its context ends: one goroutine follows
+// txnmarkers/ (metadata.Store.WatchTxnMarkers) and installs each change
+// under Dispatcher.mu; Run's loop, every 100 ms and when kicked (markers
+// changed, leaderships changed), starts one goroutine per marker this
+// broker can write, at most Concurrency at once, and waits for them when
+// it ends.
+//
 // # Locks
 //
 // Each mutex guards the fields declared after it in its struct. Locks are
 // taken in this order and never the other way round:
 //
 //	Coordinator.mu → Shard.mu (every group of the shard) → Coordinator.queueMu
+//	Txns.mu → txnShard.mu (every record of the shard) → Dispatcher.mu
+//
+// The group and transaction chains are independent: no lock of one is
+// held while a lock of the other is taken. Txns.Run asks the dispatcher
+// for a transaction's pending markers under txnShard.mu; Dispatcher.mu is
+// a leaf, and the dispatcher checks leaderships (partition locks), calls
+// the marker writers and Txns.Kick with no lock held.
 //
 // No coordinator lock is held while a partition's lock is taken (reading a
-// shard partition's leadership), nor across a wait on etcd: loads and
-// commits run with no lock and take the shard lock only to install what
-// they read or committed.
+// shard partition's leadership), nor across a wait on etcd, a marker's
+// write or a producer id's allocation: loads and commits run with no lock
+// and take the shard lock only to install what they read or committed.
 package coordinator

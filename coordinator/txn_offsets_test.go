@@ -87,8 +87,8 @@ func (e *txnEnv) load(t *testing.T, key metadata.PartitionKey, epoch int64) *Sha
 }
 
 var (
-	tp0 = metadata.GroupPartition{Topic: "t", Partition: 0}
-	tp1 = metadata.GroupPartition{Topic: "t", Partition: 1}
+	gp0 = metadata.GroupPartition{Topic: "t", Partition: 0}
+	gp1 = metadata.GroupPartition{Topic: "t", Partition: 1}
 )
 
 func txnOffsets(producer int64, offsets map[metadata.GroupPartition]int64) metadata.GroupWrite {
@@ -125,7 +125,7 @@ func viewOf(s *Shard, group string) view {
 	for gp, o := range g.offsets {
 		v.committed[gp] = o.Offset
 	}
-	for _, gp := range []metadata.GroupPartition{tp0, tp1} {
+	for _, gp := range []metadata.GroupPartition{gp0, gp1} {
 		v.unstable[gp] = g.Unstable(gp)
 	}
 	v.pending = g.txnOffsets
@@ -153,14 +153,14 @@ func (e *txnEnv) checkReload(t *testing.T, s *Shard, group string) {
 func TestTxnOffsetsEnd(t *testing.T) {
 	e := startTxnEnv(t, topicsOf{})
 	s := e.lead(t, 0)
-	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{tp0: {Offset: 1}}}))
-	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{tp0: 70, tp1: 71})))
-	wait(t, s.QueueWrite(txnOffsets(8, map[metadata.GroupPartition]int64{tp1: 81})))
+	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{gp0: {Offset: 1}}}))
+	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{gp0: 70, gp1: 71})))
+	wait(t, s.QueueWrite(txnOffsets(8, map[metadata.GroupPartition]int64{gp1: 81})))
 	v := viewOf(s, "g")
-	if want := map[metadata.GroupPartition]int64{tp0: 1}; !reflect.DeepEqual(v.committed, want) {
+	if want := map[metadata.GroupPartition]int64{gp0: 1}; !reflect.DeepEqual(v.committed, want) {
 		t.Fatalf("committed = %v, want %v", v.committed, want)
 	}
-	if !v.unstable[tp0] || !v.unstable[tp1] {
+	if !v.unstable[gp0] || !v.unstable[gp1] {
 		t.Fatalf("unstable = %v, want both", v.unstable)
 	}
 	e.checkReload(t, s, "g")
@@ -168,10 +168,10 @@ func TestTxnOffsetsEnd(t *testing.T) {
 
 	wait(t, s.queueTxnEnd("g", 7, true))
 	v = viewOf(s, "g")
-	if want := map[metadata.GroupPartition]int64{tp0: 70, tp1: 71}; !reflect.DeepEqual(v.committed, want) {
+	if want := map[metadata.GroupPartition]int64{gp0: 70, gp1: 71}; !reflect.DeepEqual(v.committed, want) {
 		t.Fatalf("committed after commit = %v, want %v", v.committed, want)
 	}
-	if v.unstable[tp0] || !v.unstable[tp1] {
+	if v.unstable[gp0] || !v.unstable[gp1] {
 		t.Fatalf("unstable after commit = %v, want t-1 only (producer 8's)", v.unstable)
 	}
 	e.checkReload(t, s, "g")
@@ -179,7 +179,7 @@ func TestTxnOffsetsEnd(t *testing.T) {
 
 	wait(t, s.queueTxnEnd("g", 8, false))
 	v = viewOf(s, "g")
-	if want := map[metadata.GroupPartition]int64{tp0: 70, tp1: 71}; !reflect.DeepEqual(v.committed, want) || v.unstable[tp1] || v.pending != nil {
+	if want := map[metadata.GroupPartition]int64{gp0: 70, gp1: 71}; !reflect.DeepEqual(v.committed, want) || v.unstable[gp1] || v.pending != nil {
 		t.Fatalf("after abort: committed %v (want %v), unstable %v, pending %v", v.committed, want, v.unstable, v.pending)
 	}
 	// Nothing pending: nothing to do, and no error.
@@ -194,11 +194,11 @@ func TestTxnOffsetsEndSeesQueued(t *testing.T) {
 	e := startTxnEnv(t, topicsOf{})
 	s := e.lead(t, 1)
 	for round := range int64(20) {
-		put := s.QueueWrite(txnOffsets(round, map[metadata.GroupPartition]int64{tp0: round}))
+		put := s.QueueWrite(txnOffsets(round, map[metadata.GroupPartition]int64{gp0: round}))
 		end := s.queueTxnEnd("g", round, true)
 		wait(t, put)
 		wait(t, end)
-		if v := viewOf(s, "g"); v.committed[tp0] != round || v.unstable[tp0] {
+		if v := viewOf(s, "g"); v.committed[gp0] != round || v.unstable[gp0] {
 			t.Fatalf("round %d: committed %v, unstable %v", round, v.committed, v.unstable)
 		}
 	}
@@ -211,8 +211,8 @@ func TestTxnOffsetsEndSeesQueued(t *testing.T) {
 func TestTxnOffsetsSuperseded(t *testing.T) {
 	e := startTxnEnv(t, topicsOf{})
 	s := e.lead(t, 2)
-	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{tp0: 70, tp1: 71})))
-	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{tp0: {Offset: 5}}}))
+	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{gp0: 70, gp1: 71})))
+	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{gp0: {Offset: 5}}}))
 	e.checkReload(t, s, "g")
 	for _, s := range []*Shard{s, e.c.shards[2]} { // the old shard is closed: its end fails
 		err := s.queueTxnEnd("g", 7, true).Wait(t.Context())
@@ -227,7 +227,7 @@ func TestTxnOffsetsSuperseded(t *testing.T) {
 		}
 	}
 	s = e.c.shards[2]
-	if v := viewOf(s, "g"); v.committed[tp0] != 5 || v.committed[tp1] != 71 {
+	if v := viewOf(s, "g"); v.committed[gp0] != 5 || v.committed[gp1] != 71 {
 		t.Fatalf("committed = %v, want t-0 at 5 (the later OffsetCommit), t-1 at 71", v.committed)
 	}
 	e.checkReload(t, s, "g")
@@ -239,12 +239,12 @@ func TestTxnOffsetsSuperseded(t *testing.T) {
 func TestTxnOffsetsDeletes(t *testing.T) {
 	e := startTxnEnv(t, topicsOf{})
 	s := e.lead(t, 0)
-	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{tp0: {Offset: 1}, tp1: {Offset: 2}}}))
-	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{tp0: 70, tp1: 71})))
-	wait(t, s.QueueWrite(txnOffsets(8, map[metadata.GroupPartition]int64{tp0: 80})))
-	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{tp0: nil}}))
+	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{gp0: {Offset: 1}, gp1: {Offset: 2}}}))
+	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{gp0: 70, gp1: 71})))
+	wait(t, s.QueueWrite(txnOffsets(8, map[metadata.GroupPartition]int64{gp0: 80})))
+	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{gp0: nil}}))
 	v := viewOf(s, "g")
-	if v.unstable[tp0] || !v.unstable[tp1] || len(v.pending) != 1 {
+	if v.unstable[gp0] || !v.unstable[gp1] || len(v.pending) != 1 {
 		t.Fatalf("after deleting t-0: unstable %v, pending %v; want t-1's only", v.unstable, v.pending)
 	}
 	e.checkReload(t, s, "g")
@@ -276,11 +276,11 @@ func TestApplyTxnOffsetsNotHere(t *testing.T) {
 func TestTxnOffsetsFenced(t *testing.T) {
 	e := startTxnEnv(t, topicsOf{})
 	s := e.lead(t, 0)
-	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{tp0: 70})))
+	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{gp0: 70})))
 	if err := e.store.ResignLeadership(t.Context(), s.key, s.epoch); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.QueueWrite(txnOffsets(8, map[metadata.GroupPartition]int64{tp0: 80})).Wait(t.Context()); !errors.Is(err, kerr.NotCoordinator) {
+	if err := s.QueueWrite(txnOffsets(8, map[metadata.GroupPartition]int64{gp0: 80})).Wait(t.Context()); !errors.Is(err, kerr.NotCoordinator) {
 		t.Fatalf("pending offsets of a fenced shard: %v, want NOT_COORDINATOR", err)
 	}
 	if err := s.queueTxnEnd("g", 7, true).Wait(t.Context()); !errors.Is(err, kerr.NotCoordinator) {
@@ -290,7 +290,7 @@ func TestTxnOffsetsFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lg := got["g"]; len(lg.Offsets) != 0 || len(lg.TxnOffsets) != 1 || lg.TxnOffsets[7][tp0].Offset.Offset != 70 {
+	if lg := got["g"]; len(lg.Offsets) != 0 || len(lg.TxnOffsets) != 1 || lg.TxnOffsets[7][gp0].Offset.Offset != 70 {
 		t.Fatalf("etcd after fenced writes: %+v", lg)
 	}
 }

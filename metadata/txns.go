@@ -1,5 +1,10 @@
 package metadata
 
+import (
+	"net/url"
+	"strconv"
+)
+
 // Transactions: the records the transaction coordinator and the partition
 // leaders share through etcd.
 //
@@ -42,4 +47,101 @@ type AbortedTxn struct {
 	FirstOffset int64 `json:"first"`
 	LastOffset  int64 `json:"last"`
 	Stable      int64 `json:"stable"`
+}
+
+// TxnState is a transaction's state, named as Kafka's DescribeTransactions
+// and ListTransactions name it.
+type TxnState string
+
+// The states of a transaction, as in Kafka's TransactionState.
+const (
+	TxnEmpty          TxnState = "Empty"
+	TxnOngoing        TxnState = "Ongoing"
+	TxnPrepareCommit  TxnState = "PrepareCommit"
+	TxnPrepareAbort   TxnState = "PrepareAbort"
+	TxnCompleteCommit TxnState = "CompleteCommit"
+	TxnCompleteAbort  TxnState = "CompleteAbort"
+	TxnDead           TxnState = "Dead"
+)
+
+// TxnStates are every state, in Kafka's order.
+var TxnStates = []TxnState{TxnEmpty, TxnOngoing, TxnPrepareCommit, TxnPrepareAbort, TxnCompleteCommit, TxnCompleteAbort, TxnDead}
+
+// TxnPartition is one partition of a transaction: its topic by name (as
+// the protocol names it) and by id (as the marker keys name it).
+type TxnPartition struct {
+	Topic     string  `json:"topic"`
+	TopicID   TopicID `json:"topicId"`
+	Partition int32   `json:"partition"`
+}
+
+// Key is the partition's PartitionKey.
+func (p TxnPartition) Key() PartitionKey {
+	return PartitionKey{Topic: p.TopicID, Partition: p.Partition}
+}
+
+// TxnMetadata is one transactional id's record, as Kafka's transaction
+// log keeps it: the producer id and epoch it is served under, the ones
+// before (so that a retried InitProducerId is recognized, KIP-360), the
+// timeout, the state and what the current transaction touched.
+type TxnMetadata struct {
+	ProducerID        int64          `json:"producerId"`
+	ProducerEpoch     int16          `json:"producerEpoch"`
+	PrevProducerID    int64          `json:"prevProducerId"`    // -1: none
+	PrevProducerEpoch int16          `json:"prevProducerEpoch"` // -1: none
+	TimeoutMs         int32          `json:"timeoutMs"`
+	State             TxnState       `json:"state"`
+	Partitions        []TxnPartition `json:"partitions,omitempty"`
+	Groups            []string       `json:"groups,omitempty"`
+	StartTime         int64          `json:"start"`  // unix ms the transaction began; -1 when none is
+	UpdateTime        int64          `json:"update"` // unix ms of the last change
+}
+
+// Clone returns a deep copy of m.
+func (m TxnMetadata) Clone() TxnMetadata {
+	m.Partitions = append([]TxnPartition(nil), m.Partitions...)
+	m.Groups = append([]string(nil), m.Groups...)
+	return m
+}
+
+// HasPartition reports whether the transaction holds the partition named
+// topic/partition.
+func (m *TxnMetadata) HasPartition(topic string, partition int32) bool {
+	for _, p := range m.Partitions {
+		if p.Topic == topic && p.Partition == partition {
+			return true
+		}
+	}
+	return false
+}
+
+// HasGroup reports whether the transaction holds group.
+func (m *TxnMetadata) HasGroup(group string) bool {
+	for _, g := range m.Groups {
+		if g == group {
+			return true
+		}
+	}
+	return false
+}
+
+// The key layout of transactions (the package doc's keys, kept here so
+// that keys.go stays the cluster's):
+//
+//	txns/<shard>/<path-escaped transactional id>             TxnMetadata
+//	txnmarkers/p/<topic id>/<partition>/<producer id>         TxnMarker
+//	txnmarkers/g/<path-escaped group>/<producer id>           TxnMarker
+
+func (k keys) txnShard(shard int32) string {
+	return k.prefix + "txns/" + strconv.Itoa(int(shard)) + "/"
+}
+func (k keys) txn(shard int32, id string) string {
+	return k.txnShard(shard) + url.PathEscape(id)
+}
+func (k keys) txnMarkers() string { return k.prefix + "txnmarkers/" }
+func (k keys) partitionMarker(p PartitionKey, producerID int64) string {
+	return k.txnMarkers() + "p/" + p.Topic.String() + "/" + strconv.Itoa(int(p.Partition)) + "/" + strconv.FormatInt(producerID, 10)
+}
+func (k keys) groupMarker(group string, producerID int64) string {
+	return k.txnMarkers() + "g/" + url.PathEscape(group) + "/" + strconv.FormatInt(producerID, 10)
 }

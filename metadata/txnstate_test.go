@@ -8,7 +8,7 @@ import (
 )
 
 func TestTxnStateApply(t *testing.T) {
-	s := TxnState{}
+	s := OpenTxns{}
 	steps := []struct {
 		b       TxnBatch
 		aborted *AbortedTxn
@@ -35,7 +35,7 @@ func TestTxnStateApply(t *testing.T) {
 			t.Fatalf("step %d: open %s, want %s", i, got, st.open)
 		}
 	}
-	if got := (TxnState{4: 30, 5: 25}).Stable(40); got != 25 {
+	if got := (OpenTxns{4: 30, 5: 25}).Stable(40); got != 25 {
 		t.Fatalf("Stable = %d, want 25", got)
 	}
 }

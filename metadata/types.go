@@ -113,7 +113,7 @@ type ManifestEntry struct {
 	// range, the newest of the ranges it replaced). 0: not recorded.
 	Committed int64 `json:"committed,omitempty"`
 	// Aborted lists the transactions whose ABORT marker is in the range,
-	// in offset order (see AbortedTxn and TxnState.Apply).
+	// in offset order (see AbortedTxn and OpenTxns.Apply).
 	Aborted []AbortedTxn `json:"aborted,omitempty"`
 }
 
@@ -172,11 +172,11 @@ func TxnBatchOf(h batch.Header, raw []byte) TxnBatch {
 	return b
 }
 
-// TxnState is a partition's ongoing transactions, by producer id: the
+// OpenTxns is a partition's ongoing transactions, by producer id: the
 // offset of each one's first record. The leader keeps one in memory and
 // the uploader derives the committed one from PartitionState (OpenTxns,
 // SetOpenTxns); both change it only through Apply, so that they agree.
-type TxnState map[int64]int64
+type OpenTxns map[int64]int64
 
 // Apply is the transaction transition of one batch appended to the
 // partition: a transactional data batch of a producer with no ongoing
@@ -187,7 +187,7 @@ type TxnState map[int64]int64
 // transaction still ongoing, else the offset after the marker), and true.
 // Other batches change nothing. A marker for a producer with no ongoing
 // transaction ends nothing (the leader does not append one).
-func (s TxnState) Apply(b TxnBatch) (AbortedTxn, bool) {
+func (s OpenTxns) Apply(b TxnBatch) (AbortedTxn, bool) {
 	if !b.Transactional {
 		return AbortedTxn{}, false
 	}
@@ -210,7 +210,7 @@ func (s TxnState) Apply(b TxnBatch) (AbortedTxn, bool) {
 
 // Stable is the last stable offset of a log whose end is end: the first
 // offset of the oldest ongoing transaction, or end if none is older.
-func (s TxnState) Stable(end int64) int64 {
+func (s OpenTxns) Stable(end int64) int64 {
 	for _, first := range s {
 		end = min(end, first)
 	}
@@ -218,8 +218,8 @@ func (s TxnState) Stable(end int64) int64 {
 }
 
 // OpenTxns returns the ongoing transactions that st records.
-func (st PartitionState) OpenTxns() TxnState {
-	s := TxnState{}
+func (st PartitionState) OpenTxns() OpenTxns {
+	s := OpenTxns{}
 	for id, ps := range st.Producers {
 		if ps.InTxn {
 			s[id] = ps.TxnFirst
@@ -231,7 +231,7 @@ func (st PartitionState) OpenTxns() TxnState {
 // SetOpenTxns records s as the ongoing transactions of st's producers
 // (each producer of s must be in st.Producers, as a transactional batch's
 // producer is).
-func (st *PartitionState) SetOpenTxns(s TxnState) {
+func (st *PartitionState) SetOpenTxns(s OpenTxns) {
 	for id, ps := range st.Producers {
 		first, open := s[id]
 		if ps.InTxn == open && ps.TxnFirst == first {

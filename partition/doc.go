@@ -25,7 +25,7 @@
 // ABORT marker, which AppendMarker appends and which raises the producer's
 // epoch to the marker's), the transactions whose marker is not committed
 // yet, and the aborted ranges not yet in the manifest. The transitions are
-// metadata.TxnState.Apply's, which the uploader also applies to the same
+// metadata.OpenTxns.Apply's, which the uploader also applies to the same
 // batches for the committed state (ProducerState.InTxn, TxnFirst) and each
 // manifest entry's Aborted list, so that a new leader (lead) and a replay
 // restore what the old leader had in memory. The last stable offset

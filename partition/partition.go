@@ -57,7 +57,7 @@ type Partition struct {
 	producers map[int64]*producerState
 	// txns, closing and pendingAborted are the transactions in the log
 	// (txn.go).
-	txns           metadata.TxnState
+	txns           metadata.OpenTxns
 	closing        []closingTxn
 	pendingAborted []metadata.AbortedTxn
 	// changed is closed and replaced whenever hwm moves or leadership changes.
@@ -86,7 +86,7 @@ func newProducerState(epoch int16) *producerState {
 }
 
 func newPartition(topic string, key metadata.PartitionKey) *Partition {
-	return &Partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}, txns: metadata.TxnState{}}
+	return &Partition{key: key, topic: topic, changed: make(chan struct{}), producers: map[int64]*producerState{}, txns: metadata.OpenTxns{}}
 }
 
 // Key is the partition's key.

@@ -13,7 +13,7 @@ import (
 //
 // A partition keeps, under p.mu: txns, the ongoing transactions by the log
 // (a producer's first transactional batch since its last marker opens one,
-// its marker ends it: metadata.TxnState.Apply, which the uploader applies
+// its marker ends it: metadata.OpenTxns.Apply, which the uploader applies
 // to the same batches for the committed state); closing, the transactions
 // whose marker is appended but not committed yet, which still hold the last
 // stable offset back; and pendingAborted, the aborted ranges of markers
@@ -32,7 +32,7 @@ func (p *Partition) applyTxn(h batch.Header, raw []byte) {
 	}
 	tb := metadata.TxnBatchOf(h, raw)
 	if p.txns == nil {
-		p.txns = metadata.TxnState{}
+		p.txns = metadata.OpenTxns{}
 	}
 	first, open := p.txns[h.ProducerID]
 	at, aborted := p.txns.Apply(tb)

@@ -775,14 +775,14 @@ func (u *Uploader) retry(ctx context.Context, fn func() error, onRetry func(erro
 // nextState is prev after appending the range entry whose idempotent
 // batches (control batches included) are producers, and the transactions
 // aborted in the range (the entry's Aborted). The transaction transitions
-// are metadata.TxnState.Apply's, as the partition leader makes them in
+// are metadata.OpenTxns.Apply's, as the partition leader makes them in
 // memory; a marker raises its producer's epoch to its own (forgetting the
 // sequences of the older epoch), as the leader does.
 func nextState(prev metadata.PartitionState, entry metadata.ManifestEntry, producers []appended) (metadata.PartitionState, []metadata.AbortedTxn) {
 	st := cloneState(prev)
 	st.HighWatermark = entry.LastOffset + 1
 	var (
-		txns    metadata.TxnState // loaded at the first transactional batch
+		txns    metadata.OpenTxns // loaded at the first transactional batch
 		aborted []metadata.AbortedTxn
 	)
 	for _, a := range producers {

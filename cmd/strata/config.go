@@ -113,6 +113,7 @@ func (c *Config) options() []option {
 		{"gc-grace", &b.GCGrace, "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl"},
 		{"retention-check-interval", &b.RetentionCheckInterval, "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)"},
 		{"offsets-topic-partitions", &b.OffsetsPartitions, "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created"},
+		{"transaction-max-timeout", &b.MaxTxnTimeout, "longest transaction timeout a transactional producer may ask for; a longer one gets INVALID_TRANSACTION_TIMEOUT (Kafka's transaction.max.timeout.ms, `duration`)"},
 		{"listeners", &b.Security.Listeners, "Kafka's listeners: comma-separated `NAME://host:port`, each NAME a protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or mapped to one by --listener-security-protocol-map; empty = one PLAINTEXT listener on --listen"},
 		{"advertised-listeners", &b.Security.AdvertisedListeners, "Kafka's advertised.listeners: comma-separated `NAME://host:port` that Metadata returns to clients of each listener; a listener not named advertises --advertised-addr (if it is the only one) or its own address"},
 		{"listener-security-protocol-map", &b.Security.ProtocolMap, "Kafka's listener.security.protocol.map: comma-separated `NAME:PROTOCOL`; empty = listener names are protocols"},
@@ -477,6 +478,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		bad("--offsets-topic-partitions must be between 1 and 1000, got %d", c.OffsetsPartitions)
+	}
+	if c.MaxTxnTimeout < time.Millisecond {
+		bad("--transaction-max-timeout must be at least 1ms, got %s", c.MaxTxnTimeout)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("--log-level must be debug, info, warn or error, got %q", c.LogLevel)

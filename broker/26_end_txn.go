@@ -1,0 +1,29 @@
+package broker
+
+// EndTxn: v0-v4 (v5, KIP-890's transaction version 2, is not advertised).
+//
+// The coordinator writes the transaction's PrepareCommit or PrepareAbort
+// and its markers to etcd before the answer (coordinator.Txns.EndTxn); the
+// markers are written to the partitions and groups afterwards, and the
+// transactional id gets CONCURRENT_TRANSACTIONS until they are. The
+// transactional id needs WRITE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleEndTxn(ctx context.Context, c *conn, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
+	switch {
+	case req.TransactionalID == "":
+		resp.ErrorCode = kerr.InvalidRequest.Code
+	case !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	default:
+		err := c.srv.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+		resp.ErrorCode = txnErrorCode(err, req.Version < 2)
+	}
+}

@@ -1,0 +1,664 @@
+package coordinator
+
+// The transaction coordinator.
+//
+// A transactional id hashes onto a coordinator shard as a group id does;
+// the broker leading the shard coordinates its transactions (Txns). It
+// loads the shard's records from etcd when it starts to lead it
+// (COORDINATOR_LOAD_IN_PROGRESS until then), answers InitProducerId,
+// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn from them, and writes
+// every change to etcd, guarded by the shard's epoch, before it answers.
+// Ending a transaction writes its PrepareCommit or PrepareAbort state and
+// its markers in one guarded etcd transaction (metadata.Store.WriteTxn);
+// the marker dispatchers of the brokers write them (markers.go), and Run
+// records CompleteCommit or CompleteAbort once the dispatcher's view of
+// txnmarkers/ (MarkerIndex) shows none of them left. Run also aborts
+// ongoing transactions past their timeout, under a bumped epoch, which
+// fences their producer.
+//
+// A request on a transactional id whose record is being written gets
+// CONCURRENT_TRANSACTIONS, as in Kafka, and so does every request but
+// DescribeTransactions while the transaction's markers are being written.
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sourcegraph/conc"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/metadata"
+)
+
+const (
+	// DefaultMaxTxnTimeout is Kafka's transaction.max.timeout.ms default:
+	// the longest transaction timeout InitProducerId accepts.
+	DefaultMaxTxnTimeout = 15 * time.Minute
+	// txnPassInterval is how often Run looks for transactions whose
+	// markers are all written and for timed-out ones, besides when the
+	// dispatcher reports a change.
+	txnPassInterval = 100 * time.Millisecond
+)
+
+// MarkerIndex is what the transaction coordinator needs of the marker
+// dispatcher (Dispatcher): how many markers of a transaction are still
+// pending in its view of txnmarkers/, and the revision of that view.
+type MarkerIndex interface {
+	Pending(txnID string, producerID int64) (n int, revision int64)
+	// RequestProgress has the view's revision advance though no marker
+	// changes: a record written after its markers (a split write), or a
+	// view that has not seen the record's revision yet.
+	RequestProgress()
+	// PendingPartitions returns the partitions of the transaction whose
+	// markers are pending in the view, and the view's revision.
+	PendingPartitions(txnID string, producerID int64) (map[metadata.PartitionKey]bool, int64)
+}
+
+// TxnOptions configure a Txns.
+type TxnOptions struct {
+	Store  *metadata.Store
+	Topics Topics
+	// ProducerID allocates a new producer id (the broker's allocator).
+	ProducerID func(ctx context.Context) (int64, error)
+	// MaxTimeout is transaction.max.timeout.ms; 0 = DefaultMaxTxnTimeout.
+	MaxTimeout time.Duration
+	Markers    MarkerIndex
+	Logger     *slog.Logger          // nil = discard
+	Registerer prometheus.Registerer // nil = no metrics
+	// Now is the clock of transaction times and timeouts; nil = time.Now.
+	Now func() time.Time
+}
+
+// Txns is the transaction side of the coordinator: the transactions of
+// the coordinator shards this broker leads.
+type Txns struct {
+	store *metadata.Store
+	// shardList lists the shards (the offsets topic's partitions) and
+	// their leadership here; none while the topic is unknown.
+	shardList  func() []shardLead
+	log        *slog.Logger
+	metrics    *txnMetrics
+	newPID     func(ctx context.Context) (int64, error)
+	maxTimeout time.Duration
+	markers    MarkerIndex
+	now        func() time.Time
+	ctx        context.Context
+	loads      conc.WaitGroup
+	kick       chan struct{} // capacity 1: Run has work
+
+	mu     sync.Mutex
+	shards map[int32]*txnShard
+}
+
+// txnShard is one coordinator shard's transactions, led under one epoch.
+type txnShard struct {
+	t     *Txns
+	key   metadata.PartitionKey
+	epoch int64
+	// leaderEpoch is the shard's Kafka leader epoch under epoch.
+	leaderEpoch int32
+	ctx         context.Context
+	cancel      context.CancelFunc
+	loaded      chan struct{} // closed when the load ended; then loadOK is set
+	loadOK      bool
+
+	// mu guards the entries.
+	mu     sync.Mutex
+	closed bool
+	txns   map[string]*txnEntry
+}
+
+// txnEntry is one transactional id's record as last written.
+type txnEntry struct {
+	meta   metadata.TxnMetadata
+	rev    int64 // the record's ModRevision
+	exists bool  // false: a placeholder while the first write is in flight
+	// markersPending: a split write of the markers was cut short (Run
+	// writes them again).
+	markersPending bool
+	busy           bool // a write is in flight
+}
+
+// NewTxns returns the transaction coordinator of no shards yet; ctx
+// bounds its work (Run, the loads).
+func NewTxns(ctx context.Context, opts TxnOptions) *Txns {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	maxTimeout := opts.MaxTimeout
+	if maxTimeout <= 0 {
+		maxTimeout = DefaultMaxTxnTimeout
+	}
+	t := &Txns{
+		store: opts.Store, shardList: topicShards(opts.Topics), log: log, newPID: opts.ProducerID,
+		maxTimeout: maxTimeout, markers: opts.Markers, now: now, ctx: ctx,
+		kick: make(chan struct{}, 1), shards: map[int32]*txnShard{},
+	}
+	t.metrics = newTxnMetrics(opts.Registerer, t.openCount)
+	return t
+}
+
+// shardLead is a shard partition and whether this broker leads it, and
+// under which epoch.
+type shardLead struct {
+	key   metadata.PartitionKey
+	epoch int64
+	led   bool
+	// leaderEpoch is the shard's Kafka leader epoch: the coordinator
+	// epoch of the markers it writes.
+	leaderEpoch int32
+}
+
+// topicShards lists the partitions of the offsets topic of topics.
+func topicShards(topics Topics) func() []shardLead {
+	return func() []shardLead {
+		ot := topics.Topic(metadata.OffsetsTopic)
+		if ot == nil {
+			return nil
+		}
+		out := make([]shardLead, len(ot.Parts))
+		for i, p := range ot.Parts {
+			epoch, leaderEpoch, _ := p.Current()
+			out[i] = shardLead{key: p.Key(), epoch: epoch, led: epoch > 0, leaderEpoch: leaderEpoch}
+		}
+		return out
+	}
+}
+
+// nowMs is the clock in unix milliseconds.
+func (t *Txns) nowMs() int64 { return t.now().UnixMilli() }
+
+// Kick has Run look at the transactions now: the dispatcher calls it when
+// markers changed.
+func (t *Txns) Kick() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Sync starts loading the shards this broker has come to lead and drops
+// those it no longer leads under the same epoch; the broker calls it after
+// every reconcile pass, as Coordinator.Sync.
+func (t *Txns) Sync() {
+	for _, sl := range t.shardList() {
+		if sl.led {
+			t.ensure(sl)
+			continue
+		}
+		t.mu.Lock()
+		t.dropLocked(sl.key.Partition)
+		t.mu.Unlock()
+	}
+}
+
+// Close drops every shard, at shutdown. Safe twice.
+func (t *Txns) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for n := range t.shards {
+		t.dropLocked(n)
+	}
+}
+
+// locate returns the shard of a transactional id and whether this broker
+// leads it; COORDINATOR_NOT_AVAILABLE while the offsets topic is unknown.
+func (t *Txns) locate(txnID string) (shardLead, error) {
+	list := t.shardList()
+	if len(list) == 0 {
+		return shardLead{}, kerr.CoordinatorNotAvailable
+	}
+	return list[shardOf(txnID, int32(len(list)))], nil
+}
+
+// shardFor returns the loaded shard that coordinates txnID here, or
+// NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE.
+func (t *Txns) shardFor(txnID string) (*txnShard, error) {
+	sl, err := t.locate(txnID)
+	if err != nil {
+		return nil, err
+	}
+	if !sl.led {
+		return nil, kerr.NotCoordinator
+	}
+	s := t.ensure(sl)
+	select {
+	case <-s.loaded:
+		if s.loadOK {
+			return s, nil
+		}
+	default:
+	}
+	return nil, kerr.CoordinatorLoadInProgress
+}
+
+// ensure returns the shard of sl under its epoch, loading it when it is
+// new or its last load failed, and dropping one of an older epoch.
+func (t *Txns) ensure(sl shardLead) *txnShard {
+	key, epoch := sl.key, sl.epoch
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.shards[key.Partition]
+	if s != nil && s.epoch == epoch {
+		select {
+		case <-s.loaded:
+			if s.loadOK {
+				return s
+			}
+		default:
+			return s
+		}
+	}
+	t.dropLocked(key.Partition)
+	ctx, cancel := context.WithCancel(t.ctx)
+	s = &txnShard{t: t, key: key, epoch: epoch, leaderEpoch: sl.leaderEpoch, ctx: ctx, cancel: cancel,
+		loaded: make(chan struct{}), txns: map[string]*txnEntry{}}
+	t.shards[key.Partition] = s
+	t.loads.Go(s.load)
+	return s
+}
+
+// drop forgets s if it is still its partition's shard.
+func (t *Txns) drop(s *txnShard) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.shards[s.key.Partition] == s {
+		t.dropLocked(s.key.Partition)
+	}
+}
+
+// dropLocked closes and forgets shard n. t.mu is held.
+func (t *Txns) dropLocked(n int32) {
+	if s := t.shards[n]; s != nil {
+		delete(t.shards, n)
+		s.cancel()
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+	}
+}
+
+// load reads the shard's records; Run then resumes the transactions that
+// were ending.
+func (s *txnShard) load() {
+	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
+	stored, err := s.t.store.LoadTxns(ctx, s.key.Partition)
+	cancel()
+	s.mu.Lock()
+	if err == nil && !s.closed {
+		for id, lt := range stored {
+			s.txns[id] = &txnEntry{meta: lt.Meta, rev: lt.Revision, exists: true, markersPending: lt.MarkersPending}
+		}
+		s.loadOK = true
+	}
+	s.mu.Unlock()
+	close(s.loaded)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.t.log.Warn("load transactions; retrying on the next request", "shard", s.key.Partition, "error", err)
+		}
+		return
+	}
+	s.t.log.Debug("coordinating transactions", "shard", s.key.Partition, "transactions", len(stored), "epoch", s.epoch)
+	s.t.Kick()
+}
+
+// loadedShards returns every loaded shard, by partition, and whether some
+// are still loading.
+func (t *Txns) loadedShards() (shards []*txnShard, loading bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.shards {
+		select {
+		case <-s.loaded:
+			if s.loadOK {
+				shards = append(shards, s)
+			}
+		default:
+			loading = true
+		}
+	}
+	sort.Slice(shards, func(i, j int) bool { return shards[i].key.Partition < shards[j].key.Partition })
+	return shards, loading
+}
+
+// update runs plan on txnID's record (nil when there is none) under the
+// shard lock and, when it returns a step, writes it with no lock held and
+// installs it. It returns the record as it stands after, and plan's error
+// or the step's answer.
+func (t *Txns) update(ctx context.Context, txnID string, plan func(cur *metadata.TxnMetadata) (*txnStep, error)) (metadata.TxnMetadata, error) {
+	s, err := t.shardFor(txnID)
+	if err != nil {
+		return metadata.TxnMetadata{}, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return metadata.TxnMetadata{}, kerr.NotCoordinator
+	}
+	e := s.txns[txnID]
+	if e != nil && e.busy {
+		s.mu.Unlock()
+		return metadata.TxnMetadata{}, kerr.ConcurrentTransactions
+	}
+	var cur *metadata.TxnMetadata
+	if e != nil {
+		m := e.meta.Clone()
+		cur = &m
+	}
+	step, err := plan(cur)
+	if err != nil || step == nil {
+		s.mu.Unlock()
+		if cur == nil {
+			return metadata.TxnMetadata{}, err
+		}
+		return *cur, err
+	}
+	if e == nil {
+		e = &txnEntry{}
+		s.txns[txnID] = e
+	}
+	e.busy = true
+	s.mu.Unlock()
+
+	if step.newPID {
+		pid, err := t.newPID(ctx)
+		if err != nil {
+			t.log.Error("allocate producer id", "error", err)
+			s.settle(txnID, e, nil, 0)
+			return metadata.TxnMetadata{}, kerr.CoordinatorNotAvailable
+		}
+		step.next.ProducerID = pid
+	}
+	if err := s.write(txnID, e, step); err != nil {
+		return metadata.TxnMetadata{}, err
+	}
+	return step.next, step.answer
+}
+
+// write stores step for the busy entry e and installs it: nil, or
+// NOT_COORDINATOR (the shard is fenced) or COORDINATOR_NOT_AVAILABLE
+// (etcd did not answer: the shard is dropped, to be loaded again).
+func (s *txnShard) write(txnID string, e *txnEntry, step *txnStep) error {
+	if step.markers != nil {
+		step.markers.CoordinatorEpoch = s.leaderEpoch
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
+	rev, err := s.t.store.WriteTxn(ctx, s.key, s.epoch, metadata.TxnWrite{ID: txnID, Meta: step.next, Markers: step.markers})
+	cancel()
+	if err != nil {
+		s.settle(txnID, e, nil, 0)
+		s.t.drop(s)
+		if errors.Is(err, metadata.ErrFenced) || s.ctx.Err() != nil {
+			s.t.log.Warn("transaction shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
+			return kerr.NotCoordinator
+		}
+		s.t.log.Warn("write transaction; reloading the shard", "shard", s.key.Partition, "transactional_id", txnID, "error", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	s.settle(txnID, e, &step.next, rev)
+	s.t.metrics.count(step.next.State)
+	if step.markers != nil {
+		s.t.Kick()
+	}
+	return nil
+}
+
+// settle ends e's write: installs next (written at rev) or, after a
+// failure (next nil), forgets a placeholder.
+func (s *txnShard) settle(txnID string, e *txnEntry, next *metadata.TxnMetadata, rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.busy = false
+	if next == nil {
+		if !e.exists && s.txns[txnID] == e {
+			delete(s.txns, txnID)
+		}
+		return
+	}
+	e.meta, e.rev, e.exists, e.markersPending = next.Clone(), rev, true, false
+}
+
+// InitProducerID is InitProducerId with a transactional id: the producer
+// id and epoch to answer, or the Kafka error. pid and epoch are a v3+
+// request's (-1: none).
+func (t *Txns) InitProducerID(ctx context.Context, txnID string, timeoutMs int32, pid int64, epoch int16) (int64, int16, error) {
+	if timeoutMs <= 0 || time.Duration(timeoutMs)*time.Millisecond > t.maxTimeout {
+		return -1, -1, kerr.InvalidTransactionTimeout
+	}
+	now := t.nowMs()
+	m, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
+		return stepInit(cur, timeoutMs, pid, epoch, now)
+	})
+	if err != nil {
+		return -1, -1, err
+	}
+	return m.ProducerID, m.ProducerEpoch, nil
+}
+
+// AddPartitions is AddPartitionsToTxn: the partitions join the producer's
+// transaction (starting one if none is ongoing).
+func (t *Txns) AddPartitions(ctx context.Context, txnID string, pid int64, epoch int16, parts []metadata.TxnPartition) error {
+	now := t.nowMs()
+	_, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
+		return stepAdd(cur, pid, epoch, parts, nil, now)
+	})
+	return err
+}
+
+// AddGroup is AddOffsetsToTxn: the group joins the producer's transaction.
+func (t *Txns) AddGroup(ctx context.Context, txnID string, pid int64, epoch int16, group string) error {
+	now := t.nowMs()
+	_, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
+		return stepAdd(cur, pid, epoch, nil, []string{group}, now)
+	})
+	return err
+}
+
+// EndTxn is EndTxn: the transaction's PrepareCommit or PrepareAbort and
+// its markers are written when it returns nil.
+func (t *Txns) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16, commit bool) error {
+	now := t.nowMs()
+	_, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
+		return stepEnd(cur, pid, epoch, commit, now)
+	})
+	return err
+}
+
+// Describe returns txnID's record (while it ends, only the partitions
+// whose markers are still pending), or TRANSACTIONAL_ID_NOT_FOUND or a
+// coordinator error.
+func (t *Txns) Describe(txnID string) (metadata.TxnMetadata, error) {
+	s, err := t.shardFor(txnID)
+	if err != nil {
+		return metadata.TxnMetadata{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return metadata.TxnMetadata{}, kerr.NotCoordinator
+	}
+	e := s.txns[txnID]
+	if e == nil || !e.exists {
+		return metadata.TxnMetadata{}, kerr.TransactionalIDNotFound
+	}
+	m := e.meta.Clone()
+	if isPrepare(m.State) && t.markers != nil {
+		// As Kafka: an ending transaction lists the partitions whose
+		// markers are still to be written, once the view has seen them.
+		if pending, rev := t.markers.PendingPartitions(txnID, m.ProducerID); rev >= e.rev {
+			m.Partitions = slices.DeleteFunc(m.Partitions, func(p metadata.TxnPartition) bool { return !pending[p.Key()] })
+		}
+	}
+	return m, nil
+}
+
+// ListedTxn is one transaction of ListTransactions.
+type ListedTxn struct {
+	ID         string
+	ProducerID int64
+	State      metadata.TxnState
+}
+
+// TxnFilter is ListTransactions' filter: states and producer ids (empty:
+// any), and transactions running longer than MinDurationMs (< 0: any).
+type TxnFilter struct {
+	States        []metadata.TxnState
+	ProducerIDs   []int64
+	MinDurationMs int64
+	Match         func(id string) bool // nil: any
+}
+
+// List returns the transactions of every loaded shard that pass f, by
+// shard, and whether some shards are still loading.
+func (t *Txns) List(f TxnFilter) (txns []ListedTxn, loading bool) {
+	shards, loading := t.loadedShards()
+	now := t.nowMs()
+	for _, s := range shards {
+		s.mu.Lock()
+		for id, e := range s.txns {
+			m := &e.meta
+			switch {
+			case !e.exists || m.State == metadata.TxnDead,
+				len(f.ProducerIDs) > 0 && !containsInt64(f.ProducerIDs, m.ProducerID),
+				len(f.States) > 0 && !containsState(f.States, m.State),
+				f.MinDurationMs >= 0 && now-m.StartTime <= f.MinDurationMs,
+				f.Match != nil && !f.Match(id):
+				continue
+			}
+			txns = append(txns, ListedTxn{ID: id, ProducerID: m.ProducerID, State: m.State})
+		}
+		s.mu.Unlock()
+	}
+	return txns, loading
+}
+
+func containsInt64(xs []int64, x int64) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func containsState(xs []metadata.TxnState, x metadata.TxnState) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// openCount is how many transactions of the shards led here are ongoing
+// or ending.
+func (t *Txns) openCount() float64 {
+	shards, _ := t.loadedShards()
+	n := 0
+	for _, s := range shards {
+		s.mu.Lock()
+		for _, e := range s.txns {
+			if e.meta.State == metadata.TxnOngoing || isPrepare(e.meta.State) {
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return float64(n)
+}
+
+// Run drives the shards' transactions until the coordinator's context
+// ends: it records CompleteCommit or CompleteAbort for those whose markers
+// are all written, writes again the markers of a split write cut short,
+// and aborts ongoing transactions past their timeout. It looks every
+// txnPassInterval and whenever Kick is called; then it waits for the loads.
+func (t *Txns) Run() {
+	defer t.loads.Wait()
+	tick := time.NewTicker(txnPassInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		case <-t.kick:
+		}
+		t.pass()
+	}
+}
+
+// job is one write Run makes.
+type job struct {
+	s       *txnShard
+	id      string
+	e       *txnEntry
+	step    *txnStep
+	timeout bool
+}
+
+// pass makes one round of Run's writes.
+func (t *Txns) pass() {
+	shards, _ := t.loadedShards()
+	now := t.nowMs()
+	var jobs []job
+	behind := false // a transaction waits for the markers' view to reach its revision
+	for _, s := range shards {
+		s.mu.Lock()
+		for id, e := range s.txns {
+			if e.busy || !e.exists || s.closed {
+				continue
+			}
+			m := &e.meta
+			var j job
+			switch {
+			case isPrepare(m.State) && e.markersPending:
+				next := m.Clone()
+				j = job{step: &txnStep{next: next, markers: &metadata.TxnMarker{
+					ProducerEpoch: m.ProducerEpoch, Commit: m.State == metadata.TxnPrepareCommit}}}
+			case isPrepare(m.State):
+				if t.markers == nil {
+					continue
+				}
+				n, rev := t.markers.Pending(id, m.ProducerID)
+				if n == 0 && rev < e.rev {
+					behind = true
+				}
+				if n > 0 || rev < e.rev {
+					continue
+				}
+				j = job{step: stepComplete(m, now)}
+			case timedOut(m, now):
+				j = job{step: fenceAbort(m, now), timeout: true}
+			default:
+				continue
+			}
+			j.s, j.id, j.e = s, id, e
+			e.busy = true
+			jobs = append(jobs, j)
+		}
+		s.mu.Unlock()
+	}
+	if behind {
+		t.markers.RequestProgress()
+	}
+	for _, j := range jobs {
+		if j.timeout {
+			t.log.Info("aborting a timed-out transaction", "transactional_id", j.id, "producer_id", j.step.next.ProducerID)
+		}
+		if err := j.s.write(j.id, j.e, j.step); err == nil && j.timeout {
+			t.metrics.timedOut.Inc()
+		}
+	}
+}
