@@ -87,20 +87,38 @@ func listAt(t *testing.T, c *brokertest.Conn, topic string, timestamp int64, iso
 	return sp.Offset
 }
 
+// beginTxn opens transactional id id's transaction on partition 0 of
+// topic through the coordinator, so that the partition's leader verifies
+// its first batch, and returns its producer id and epoch.
+func beginTxn(t *testing.T, c *brokertest.Conn, id, topic string) (int64, int16) {
+	t.Helper()
+	tc := txnClient{t, c}
+	var resp *kmsg.InitProducerIDResponse
+	until(t, func() int16 { resp = tc.initPID(id, 60_000, 4, -1, -1); return resp.ErrorCode })
+	if resp.ErrorCode != 0 {
+		t.Fatalf("InitProducerId %s: %v", id, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if code := until(t, func() int16 { return tc.addPartition(id, resp.ProducerID, resp.ProducerEpoch, topic, 0) }); code != 0 {
+		t.Fatalf("AddPartitionsToTxn %s: %v", id, kerr.ErrorForCode(code))
+	}
+	return resp.ProducerID, resp.ProducerEpoch
+}
+
 func TestTransactionsInTheLog(t *testing.T) {
 	b := brokertest.Start(t)
 	const topic = "txn"
 	createTopic(t, b, topic, 1, nil)
 	c := b.Dial(t)
 	txnID := ptr("tx")
+	pid, epoch := beginTxn(t, c, "tx", topic)
 	td, err := b.Admin(t).ListTopics(t.Context(), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := metadata.PartitionKey{Topic: metadata.TopicID(td[topic].ID)}
 
-	// Producer 1000's transaction (0-2), then a plain record (3).
-	if sp := produceTxn(t, c, txnID, topic, txnRecords(t, 1000, 0, 0, 3)); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+	// The producer's transaction (0-2), then a plain record (3).
+	if sp := produceTxn(t, c, txnID, topic, txnRecords(t, pid, epoch, 0, 3)); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
 		t.Fatalf("transactional produce: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
 	}
 	if sp := produceTxn(t, c, nil, topic, records(t, plain(1, 1_700_000_000_000))); sp.ErrorCode != 0 || sp.BaseOffset != 3 {
@@ -125,8 +143,9 @@ func TestTransactionsInTheLog(t *testing.T) {
 		t.Fatalf("ListOffsets at timestamp 0 = %d read_uncommitted, %d read_committed; want 0, -1", got0, got1)
 	}
 
-	// The coordinator aborts it with a bumped epoch (4).
-	abort := metadata.TxnMarker{TransactionalID: "tx", ProducerID: 1000, ProducerEpoch: 1, CoordinatorEpoch: 2}
+	// Its marker aborts it with a bumped epoch (4), as the coordinator's
+	// abort on a timeout does.
+	abort := metadata.TxnMarker{TransactionalID: "tx", ProducerID: pid, ProducerEpoch: epoch + 1, CoordinatorEpoch: 2}
 	if err := b.WriteTxnMarker(t.Context(), key, abort); err != nil {
 		t.Fatalf("abort marker: %v", err)
 	}
@@ -135,7 +154,7 @@ func TestTransactionsInTheLog(t *testing.T) {
 		t.Fatalf("abort marker again: %v", err)
 	}
 	sp = fetchIsolated(t, c, topic, 0, 1)
-	wantAborted := []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 1000, FirstOffset: 0}}
+	wantAborted := []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: pid, FirstOffset: 0}}
 	if got := recordOffsets(t, sp.RecordBatches); fmt.Sprint(got) != "[0 1 2 3 4]" || sp.LastStableOffset != 5 ||
 		fmt.Sprint(sp.AbortedTransactions) != fmt.Sprint(wantAborted) {
 		t.Fatalf("read_committed after the abort: offsets %v, lso %d, aborted %+v; want [0 1 2 3 4], 5, %+v",
@@ -145,21 +164,22 @@ func TestTransactionsInTheLog(t *testing.T) {
 		t.Fatalf("ListOffsets latest, read_committed = %d, want 5", got)
 	}
 
-	// The marker raised producer 1000's epoch: epoch 0 is fenced.
-	sp2 := produceTxn(t, c, txnID, topic, txnRecords(t, 1000, 0, 3, 1))
+	// The marker raised the producer's epoch: its old epoch is fenced.
+	sp2 := produceTxn(t, c, txnID, topic, txnRecords(t, pid, epoch, 3, 1))
 	wantCode(t, "old epoch after the marker", sp2.ErrorCode, kerr.InvalidProducerEpoch)
 	// A control batch from a client, and a transactional batch without a
 	// transactional id, are refused.
-	sp2 = produceTxn(t, c, txnID, topic, batch.AppendControlBatch(nil, 1000, 1, true, 0, 0))
+	sp2 = produceTxn(t, c, txnID, topic, batch.AppendControlBatch(nil, pid, epoch+1, true, 0, 0))
 	wantCode(t, "client control batch", sp2.ErrorCode, kerr.InvalidRecord)
 	sp2 = produceTxn(t, c, nil, topic, txnRecords(t, 1001, 0, 0, 1))
 	wantCode(t, "transactional batch without an id", sp2.ErrorCode, kerr.TransactionalIDAuthorizationFailed)
 
-	// Producer 1001 commits (5-6, marker 7), then a last plain record (8).
-	if sp := produceTxn(t, c, txnID, topic, txnRecords(t, 1001, 0, 0, 2)); sp.ErrorCode != 0 || sp.BaseOffset != 5 {
+	// A second producer commits (5-6, marker 7), then a last plain record (8).
+	pid2, epoch2 := beginTxn(t, c, "tx2", topic)
+	if sp := produceTxn(t, c, ptr("tx2"), topic, txnRecords(t, pid2, epoch2, 0, 2)); sp.ErrorCode != 0 || sp.BaseOffset != 5 {
 		t.Fatalf("transactional produce: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
 	}
-	if err := b.WriteTxnMarker(t.Context(), key, metadata.TxnMarker{ProducerID: 1001, Commit: true}); err != nil {
+	if err := b.WriteTxnMarker(t.Context(), key, metadata.TxnMarker{TransactionalID: "tx2", ProducerID: pid2, ProducerEpoch: epoch2, Commit: true}); err != nil {
 		t.Fatalf("commit marker: %v", err)
 	}
 	if sp := produceTxn(t, c, nil, topic, records(t, plain(1, 1_700_000_000_000))); sp.ErrorCode != 0 || sp.BaseOffset != 8 {
@@ -196,7 +216,8 @@ func TestDescribeProducers(t *testing.T) {
 	const topic = "dp"
 	createTopic(t, b, topic, 1, nil)
 	c := b.Dial(t)
-	if sp := produceTxn(t, c, ptr("tx"), topic, txnRecords(t, 77, 2, 0, 3)); sp.ErrorCode != 0 {
+	pid, epoch := beginTxn(t, c, "tx", topic)
+	if sp := produceTxn(t, c, ptr("tx"), topic, txnRecords(t, pid, epoch, 0, 3)); sp.ErrorCode != 0 {
 		t.Fatal(kerr.ErrorForCode(sp.ErrorCode))
 	}
 	req := kmsg.NewPtrDescribeProducersRequest()
@@ -209,7 +230,7 @@ func TestDescribeProducers(t *testing.T) {
 		t.Fatalf("describe producers: %+v", parts)
 	}
 	ap := parts[0].ActiveProducers[0]
-	if ap.ProducerID != 77 || ap.ProducerEpoch != 2 || ap.LastSequence != 2 || ap.CurrentTxnStartOffset != 0 || ap.LastTimestamp < 0 {
+	if ap.ProducerID != pid || ap.ProducerEpoch != int32(epoch) || ap.LastSequence != 2 || ap.CurrentTxnStartOffset != 0 || ap.LastTimestamp < 0 {
 		t.Fatalf("active producer %+v", ap)
 	}
 	wantCode(t, "unknown partition", parts[1].ErrorCode, kerr.UnknownTopicOrPartition)
