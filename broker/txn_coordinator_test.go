@@ -190,7 +190,7 @@ func TestTxnCoordinatorLifecycle(t *testing.T) {
 	if len(done.Topics) != 0 || done.ProducerEpoch != epoch {
 		t.Errorf("committed transaction described as %+v", done)
 	}
-	if got := txnMetric(t, b, "strata_txn_committed_total"); got != 1 {
+	if got := txnMetric(t, b, "strata_transactions_committed_total"); got != 1 {
 		t.Errorf("committed transactions counted: %v, want 1", got)
 	}
 
@@ -266,10 +266,10 @@ func TestTxnTimeout(t *testing.T) {
 	}
 	wantCode(t, "EndTxn of the fenced producer v3", c.endTxn(id, 3, pid, epoch, true), kerr.ProducerFenced)
 	wantCode(t, "EndTxn of the fenced producer v1", c.endTxn(id, 1, pid, epoch, true), kerr.InvalidProducerEpoch)
-	if got := txnMetric(t, b, "strata_txn_timed_out_total"); got != 1 {
+	if got := txnMetric(t, b, "strata_transactions_timed_out_total"); got != 1 {
 		t.Errorf("timed-out transactions counted: %v, want 1", got)
 	}
-	if got := txnMetric(t, b, "strata_txn_aborted_total"); got != 1 {
+	if got := txnMetric(t, b, "strata_transactions_aborted_total"); got != 1 {
 		t.Errorf("aborted transactions counted: %v, want 1", got)
 	}
 }

@@ -37,21 +37,21 @@ type txnMetrics struct {
 func newTxnMetrics(reg prometheus.Registerer, open func() float64) *txnMetrics {
 	m := &txnMetrics{
 		committed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_txn_committed_total",
+			Name: "strata_transactions_committed_total",
 			Help: "Transactions this broker's coordinator shards recorded as committed (all their markers written).",
 		}),
 		aborted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_txn_aborted_total",
+			Name: "strata_transactions_aborted_total",
 			Help: "Transactions this broker's coordinator shards recorded as aborted (all their markers written), timed-out ones included.",
 		}),
 		timedOut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_txn_timed_out_total",
+			Name: "strata_transactions_timed_out_total",
 			Help: "Ongoing transactions this broker's coordinator shards aborted because they outlived their timeout.",
 		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.committed, m.aborted, m.timedOut, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "strata_txn_open",
+			Name: "strata_transactions_open",
 			Help: "Transactions ongoing or ending (markers being written) on the coordinator shards this broker leads.",
 		}, open))
 	}
