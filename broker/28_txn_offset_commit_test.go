@@ -213,7 +213,9 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	b := brokertest.Start(t)
 	createTopic(t, b, "tx-checked", 2, nil)
 	c := b.Dial(t)
-	fetchLoaded(t, c, offsetFetchReq(9, "checked", "tx-checked", false))
+	for _, g := range []string{"checked", "nosuch-group", "v0-group"} { // their shards loaded
+		fetchLoaded(t, c, offsetFetchReq(9, g, "tx-checked", false))
+	}
 
 	t.Run("partitions", func(t *testing.T) {
 		req := txnOffsetCommit("checked", 1, "tx-checked", map[int32]int64{0: 1, 1: 2})
