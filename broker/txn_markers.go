@@ -15,16 +15,17 @@ import (
 const markerRoomWait = 30 * time.Second
 
 // writeTxnMarker appends mk's COMMIT or ABORT control batch to the
-// partition key if this broker leads it and mk's producer has an ongoing
-// transaction there, and returns once the marker is committed (nil), or
+// partition key if this broker leads it and the marker ends or fences
+// something there, and returns once the marker is committed (nil), or
 // NOT_LEADER_OR_FOLLOWER (or another error) if it was not.
 //
 // It runs as a produce does: it waits for WAL room (holding no lock),
 // appends the batch through the partition (partition.AppendMarker: the
 // producer's transaction ends, its epoch rises to the marker's) and the
-// WAL, waits for the WAL's fsync and then for the commit. A producer with
-// no ongoing transaction on the partition gets no marker: nil at once (a
-// marker delivered again is harmless). Errors: NOT_LEADER_OR_FOLLOWER,
+// WAL, waits for the WAL's fsync and then for the commit. A marker that
+// neither ends a transaction nor raises the producer's epoch on the
+// partition (partition.MarkerNeeded) is not written: nil at once (a marker
+// delivered again is harmless). Errors: NOT_LEADER_OR_FOLLOWER,
 // UNKNOWN_TOPIC_OR_PARTITION, INVALID_PRODUCER_EPOCH (a marker older than
 // the producer's epoch on the partition), REQUEST_TIMED_OUT (ctx ended),
 // KAFKA_STORAGE_ERROR.
@@ -40,8 +41,8 @@ func (b *server) writeTxnMarker(ctx context.Context, key metadata.PartitionKey, 
 	if _, led := p.Led(); !led {
 		return kerr.NotLeaderForPartition
 	}
-	if !p.InTxn(mk.ProducerID) {
-		return nil // nothing to end; AppendMarker checks again
+	if !p.MarkerNeeded(mk) {
+		return nil // nothing to end or fence; AppendMarker checks again
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {

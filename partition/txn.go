@@ -82,20 +82,43 @@ func (p *Partition) InTxn(producerID int64) bool {
 	return ok
 }
 
+// MarkerNeeded reports whether AppendMarker would append mk: the producer
+// has an ongoing transaction on the partition, or mk raises the epoch the
+// partition knows for it (a coordinator's abort that fences the producer,
+// on a timeout or a new InitProducerId). The second case closes a race: a
+// batch verified just before its transaction was aborted, and appended
+// just after the marker went by, would otherwise open a transaction no
+// marker ever ends; appended, the marker fences that batch
+// (INVALID_PRODUCER_EPOCH), in the committed state too.
+func (p *Partition) MarkerNeeded(mk metadata.TxnMarker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.markerNeeded(mk)
+}
+
+// markerNeeded is MarkerNeeded; the caller holds p.mu.
+func (p *Partition) markerNeeded(mk metadata.TxnMarker) bool {
+	if _, open := p.txns[mk.ProducerID]; open {
+		return true
+	}
+	ps := p.producers[mk.ProducerID]
+	return ps == nil || mk.ProducerEpoch > ps.epoch
+}
+
 // AppendMarker appends mk's COMMIT or ABORT control batch, timestamped
 // now, as Append appends a batch (write is called under the partition
-// lock). If mk's producer has no ongoing transaction on the partition,
-// nothing is appended and ok is false: there is nothing to end (a marker
-// delivered again is harmless). A marker of an older epoch than the
-// producer's on the partition is INVALID_PRODUCER_EPOCH; a newer one
-// raises it (the producer's older-epoch batches are fenced from then on).
+// lock). If MarkerNeeded is false nothing is appended and ok is false:
+// there is nothing to end or fence (a marker delivered again is harmless).
+// A marker of an older epoch than the producer's on the partition is
+// INVALID_PRODUCER_EPOCH; a newer one raises it (the producer's
+// older-epoch batches are fenced from then on).
 func (p *Partition) AppendMarker(mk metadata.TxnMarker, now int64, write func(epoch int64, raw []byte) error) (res AppendResult, ok bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.epoch == 0 || p.resigning {
 		return AppendResult{}, false, kerr.NotLeaderForPartition
 	}
-	if _, open := p.txns[mk.ProducerID]; !open {
+	if !p.markerNeeded(mk) {
 		return AppendResult{}, false, nil
 	}
 	if ps := p.producers[mk.ProducerID]; ps != nil && mk.ProducerEpoch < ps.epoch {

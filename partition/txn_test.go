@@ -207,3 +207,36 @@ func TestTxnStateRestored(t *testing.T) {
 		t.Fatalf("Producers = %+v, %v", infos, err)
 	}
 }
+
+// TestFencingMarkerWithoutTransaction: a coordinator's abort with a bumped
+// epoch is appended even where the producer has no transaction open, so
+// that a batch verified before the abort and arriving after the marker is
+// fenced instead of opening a transaction that no marker would end.
+func TestFencingMarkerWithoutTransaction(t *testing.T) {
+	p := ledPartition(t, metadata.PartitionState{HighWatermark: 0})
+	w := &walWrites{}
+	// Producer 9 never wrote here (its batch is still in flight): the
+	// fencing abort (epoch 1) is appended and raises its epoch.
+	if res, ok := appendMarker(t, p, w, 9, 1, false); !ok || res.Base != 0 {
+		t.Fatalf("fencing abort for a producer unknown here = %+v, %v; want appended at 0", res, ok)
+	}
+	raw, h := txnBatch(t, 9, 0, 0, 2)
+	if _, err := p.Append(raw, h, -1, w.write); !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("late batch of the fenced epoch: %v, want INVALID_PRODUCER_EPOCH", err)
+	}
+	if p.InTxn(9) {
+		t.Fatal("the fenced batch opened a transaction")
+	}
+	// Delivered again, or a marker of the epoch the partition knows with
+	// nothing open: nothing more is appended.
+	if _, ok := appendMarker(t, p, w, 9, 1, false); ok {
+		t.Fatal("the fencing abort was appended twice")
+	}
+	if _, ok := appendMarker(t, p, w, 9, 1, true); ok || len(w.batches) != 1 {
+		t.Fatalf("a marker with nothing to end or fence was appended (%d writes)", len(w.batches))
+	}
+	commitUpTo(t, p, 1)
+	if lso := p.LastStableOffset(); lso != 1 {
+		t.Fatalf("LSO = %d, want 1: nothing is open", lso)
+	}
+}
