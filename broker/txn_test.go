@@ -27,8 +27,15 @@ func txnRecords(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
 	return raw
 }
 
-// produceTxn sends one batch with a transactional id (nil: none), acks=all.
+// produceTxn sends one batch to partition 0 with a transactional id (nil:
+// none), acks=all.
 func produceTxn(t *testing.T, c *brokertest.Conn, txnID *string, topic string, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	return produceTxnTo(t, c, txnID, topic, 0, records)
+}
+
+// produceTxnTo is produceTxn to partition p.
+func produceTxnTo(t *testing.T, c *brokertest.Conn, txnID *string, topic string, p int32, records []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(produceVersion)
@@ -36,7 +43,7 @@ func produceTxn(t *testing.T, c *brokertest.Conn, txnID *string, topic string, r
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = records
+	rp.Partition, rp.Records = p, records
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp := c.RoundTrip(req).(*kmsg.ProduceResponse)
@@ -234,4 +241,37 @@ func TestDescribeProducers(t *testing.T) {
 		t.Fatalf("active producer %+v", ap)
 	}
 	wantCode(t, "unknown partition", parts[1].ErrorCode, kerr.UnknownTopicOrPartition)
+}
+
+// TestTxnProduceVerified: a producer's first transactional batch on a
+// partition is checked with its coordinator (transaction protocol version
+// 1): a partition not added to the transaction, or no transaction begun,
+// gets INVALID_TXN_STATE and nothing is appended; a producer id that is
+// not its transactional id's gets INVALID_PRODUCER_ID_MAPPING.
+func TestTxnProduceVerified(t *testing.T) {
+	b := brokertest.Start(t)
+	const topic = "verified"
+	createTopic(t, b, topic, 2, nil)
+	c := b.Dial(t)
+	pid, epoch := beginTxn(t, c, "tx-v", topic) // partition 0 added
+
+	sp := produceTxnTo(t, c, ptr("tx-v"), topic, 1, txnRecords(t, pid, epoch, 0, 1))
+	wantCode(t, "partition not added", sp.ErrorCode, kerr.InvalidTxnState)
+	sp = produceTxnTo(t, c, ptr("tx-v"), topic, 0, txnRecords(t, pid+1, epoch, 0, 1))
+	wantCode(t, "another producer id", sp.ErrorCode, kerr.InvalidProducerIDMapping)
+
+	// A second id initialized but with no partition added: no transaction.
+	tc := txnClient{t, c}
+	var init *kmsg.InitProducerIDResponse
+	until(t, func() int16 { init = tc.initPID("tx-idle", 60_000, 4, -1, -1); return init.ErrorCode })
+	sp = produceTxnTo(t, c, ptr("tx-idle"), topic, 0, txnRecords(t, init.ProducerID, init.ProducerEpoch, 0, 1))
+	wantCode(t, "no transaction begun", sp.ErrorCode, kerr.InvalidTxnState)
+
+	if got := latest(t, c, topic, 0); got != 0 {
+		t.Fatalf("partition 0 holds %d records, want none appended", got)
+	}
+	// The added partition takes the batch.
+	if sp := produceTxnTo(t, c, ptr("tx-v"), topic, 0, txnRecords(t, pid, epoch, 0, 2)); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+		t.Fatalf("batch to the added partition: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
 }
