@@ -10,10 +10,11 @@ abort the consumer goes back to the group's committed offsets.
 
 --abort-at N: the first transaction that begins once N input records are
 committed is aborted on purpose, after its records were delivered.
---pause-at N: the first transaction that begins once N input records are
-committed and is to be committed pauses after its records were delivered:
-the script prints a "paused" event and waits for a line on stdin (the Go
-test SIGKILLs a broker meanwhile) before it commits.
+--pause-at N[,M...]: at each stage, the first transaction that begins once
+that many input records are committed and is to be committed pauses after
+its records were delivered: the script prints a "paused" event with the
+stage's index and waits for a line on stdin (the Go test SIGKILLs a broker
+meanwhile) before it commits.
 
 The script stops once the group's committed offsets (read back with
 require_stable, as a read_committed consumer does) reach --ends
@@ -50,7 +51,7 @@ class ETL:
             self.ends[int(p)] = int(o)
         self.progress = {p: 0 for p in self.ends}  # committed input offsets
         self.aborted_on_purpose = False
-        self.paused = False
+        self.stage = 0  # the next --pause-at stage
         self.incarnation = 0
         self.n = 0
         self.consumer = None
@@ -185,9 +186,10 @@ class ETL:
         deliberate = commit and not self.aborted_on_purpose and self.committed_records() >= self.args.abort_at
         if deliberate:
             commit = False
-        if commit and not self.paused and self.committed_records() >= self.args.pause_at:
-            self.paused = True
-            emit(ev="paused", stage=0)
+        stages = self.args.pause_at
+        if commit and self.stage < len(stages) and self.committed_records() >= stages[self.stage]:
+            emit(ev="paused", stage=self.stage)
+            self.stage += 1
             sys.stdin.readline()
         if commit:
             offsets = [TopicPartition(self.args.input, p, o) for p, o in sorted(next_offsets.items())]
@@ -255,7 +257,7 @@ def main():
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--session-timeout-ms", type=int, default=45000)
     ap.add_argument("--abort-at", type=int, default=0)
-    ap.add_argument("--pause-at", type=int, default=1 << 62)
+    ap.add_argument("--pause-at", type=lambda v: [int(n) for n in v.split(",")], default=[])
     ap.add_argument("--timeout", type=float, default=300.0)
     args = ap.parse_args()
 
