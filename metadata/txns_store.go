@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	grpcmd "google.golang.org/grpc/metadata"
 )
 
 // TxnWrite is one change to a transactional id's record: Meta replaces it;
@@ -231,6 +232,11 @@ func (s *Store) WatchTxns(ctx context.Context, shard int32, fn func(reset bool, 
 			fn(false, out)
 		}
 	}
+	// On a gRPC stream of their own: etcd answers a progress request on
+	// a stream only while every watch of the stream is synced, and the
+	// shards' watches, made and dropped as leaderships move, must not
+	// hold back the progress the security and marker watches wait for.
+	ctx = grpcmd.AppendToOutgoingContext(ctx, "strata-watch", "txns")
 	return s.readThenWatch(ctx, prefix, "transactions", read, apply)
 }
 
