@@ -39,7 +39,9 @@ func TestTxnV2RemoteAdd(t *testing.T) {
 		t.Fatal("an implicit addition under another epoch succeeded")
 	}
 	for _, p := range []metadata.TxnPartition{p0, p1} {
-		if err := retry(t, func() error { return leader.txns.AddImplicit(t.Context(), "r", pid, epoch, []metadata.TxnPartition{p}, nil) }); err != nil {
+		if err := retry(t, func() error {
+			return leader.txns.AddImplicit(t.Context(), "r", pid, epoch, []metadata.TxnPartition{p}, nil)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +83,9 @@ func TestTxnV2RemoteAdd(t *testing.T) {
 
 	// A transaction a leader began times out at its coordinator.
 	spid, sepoch := init("slow", 1)
-	if err := retry(t, func() error { return leader.txns.AddImplicit(t.Context(), "slow", spid, sepoch, []metadata.TxnPartition{p0}, nil) }); err != nil {
+	if err := retry(t, func() error {
+		return leader.txns.AddImplicit(t.Context(), "slow", spid, sepoch, []metadata.TxnPartition{p0}, nil)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if m := waitState(t, coord.txns, "slow", metadata.TxnCompleteAbort); m.ProducerEpoch != sepoch+2 {
