@@ -553,11 +553,20 @@ func (t *Txns) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16,
 }
 
 // refresh reads txnID's record from etcd and installs it if it is newer
-// than the shard's.
+// than the shard's. A record that is ending is not read: only the
+// coordinator changes those (a leader adds only to a record that is
+// Empty, Ongoing or Complete*).
 func (t *Txns) refresh(ctx context.Context, txnID string) error {
 	s, err := t.shardFor(txnID)
 	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	e := s.txns[txnID]
+	ending := e != nil && e.exists && isPrepare(e.meta.State)
+	s.mu.Unlock()
+	if ending {
+		return nil
 	}
 	lt, err := t.store.ReadTxn(ctx, s.key.Partition, txnID)
 	if err != nil {

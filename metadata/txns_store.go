@@ -342,8 +342,18 @@ func (s *Store) WatchTxnMarkers(ctx context.Context, fn func(MarkerChange)) erro
 		return ch.Revision, nil
 	}
 	apply := func(wr clientv3.WatchResponse) {
+		// One response may hold several events of a key (a watch catching
+		// up gets a marker's put and its delete together): only the last
+		// counts, so that Put and Deleted can be applied in either order.
 		ch := MarkerChange{Revision: wr.Header.Revision}
-		for _, ev := range wr.Events {
+		last := map[string]int{}
+		for i, ev := range wr.Events {
+			last[string(ev.Kv.Key)] = i
+		}
+		for i, ev := range wr.Events {
+			if last[string(ev.Kv.Key)] != i {
+				continue
+			}
 			if ev.Type == mvccpb.DELETE {
 				ch.Deleted = append(ch.Deleted, string(ev.Kv.Key))
 				continue
