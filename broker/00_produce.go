@@ -1,6 +1,6 @@
 package broker
 
-// Produce: v3-v11 (message format v2 only).
+// Produce: v3-v12 (message format v2 only).
 //
 // Each partition's data must be exactly one v2 record batch. The batch header
 // is validated (magic, length, CRC-32C, record count, max.message.bytes) and
@@ -40,6 +40,17 @@ package broker
 // INVALID_PRODUCER_EPOCH, …) is the partition's. The producer epoch is
 // fenced as for idempotence: a marker raises the epoch the partition
 // knows, so an older-epoch batch after it gets INVALID_PRODUCER_EPOCH.
+//
+// Produce v12 is transaction version 2 (KIP-890 part 2) when the broker
+// finalizes it: the producer's first transactional batch on a partition
+// (since its last marker there, or of another epoch than its open
+// transaction's there) adds the partition to the transaction instead of
+// verifying it, and begins the transaction if none is ongoing
+// (coordinator.Txns.AddImplicit, through etcd: this broker need not be the
+// transaction coordinator). Its errors are Kafka's: PRODUCER_FENCED is
+// INVALID_PRODUCER_EPOCH, CONCURRENT_TRANSACTIONS (the previous
+// transaction's markers are being written) is retried by the client, and
+// a coordinator that cannot be reached is NOT_ENOUGH_REPLICAS.
 
 import (
 	"context"
@@ -107,7 +118,7 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 			case roomErr != nil:
 				sp.ErrorCode = kerrCode(roomErr)
 			default:
-				pb, err := b.produceOne(c.ctx, deadline, req.TransactionID, t, p, rp.Records, now)
+				pb, err := b.produceOne(c.ctx, deadline, req.TransactionID, b.txnVersion(req.Version, 12), t, p, rp.Records, now)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)
 					var re *recordsError // per-record errors and a message, written on v8+
@@ -172,9 +183,10 @@ type txnVerifier interface {
 var _ txnVerifier = (*coordinator.Coordinator)(nil)
 
 // produceOne validates one partition's records and appends them. txnID is
-// the request's transactional id (nil: none); a transactional batch is
-// verified, until deadline, as the handler's doc says.
-func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *string, t *partition.Topic, p *partition.Partition, records []byte, now int64) (producedBatch, error) {
+// the request's transactional id (nil: none) and tv its transaction
+// version; a transactional batch is verified or added, until deadline, as
+// the handler's doc says.
+func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *string, tv int16, t *partition.Topic, p *partition.Partition, records []byte, now int64) (producedBatch, error) {
 	h, err := batch.Validate(records)
 	switch {
 	case errors.Is(err, batch.ErrMagic):
@@ -195,7 +207,16 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 		return producedBatch{}, kerr.TransactionalIDAuthorizationFailed // Kafka's answer
 	case !h.Idempotent():
 		return producedBatch{}, kerr.InvalidRecord
-	case !p.InTxn(h.ProducerID):
+	case p.InTxnEpoch(h.ProducerID, h.ProducerEpoch):
+	case tv >= 2 && b.txns != nil:
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		err := b.txns.AddImplicit(ctx, *txnID, h.ProducerID, h.ProducerEpoch,
+			[]metadata.TxnPartition{{Topic: t.Meta.Name, TopicID: t.Meta.ID, Partition: p.Key().Partition}}, nil)
+		cancel()
+		if err != nil {
+			return producedBatch{}, implicitAddError(err)
+		}
+	default:
 		if v, ok := b.groups.(txnVerifier); ok {
 			ctx, cancel := context.WithDeadline(ctx, deadline)
 			err := v.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, t.Meta.Name, p.Key().Partition)
@@ -223,6 +244,21 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 		return producedBatch{}, b.appendError(err)
 	}
 	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.Config.LogAppendTime}, nil
+}
+
+// implicitAddError maps the coordinator's answer to an implicit addition
+// (transaction version 2) for a Produce or TxnOffsetCommit, as Kafka's
+// leader maps AddPartitionsToTxn's: PRODUCER_FENCED is
+// INVALID_PRODUCER_EPOCH; a coordinator that cannot be reached or is
+// loading is NOT_ENOUGH_REPLICAS (retriable).
+func implicitAddError(err error) error {
+	switch err {
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch
+	case kerr.CoordinatorNotAvailable, kerr.NotCoordinator, kerr.CoordinatorLoadInProgress:
+		return kerr.NotEnoughReplicas
+	}
+	return err
 }
 
 // walWrite is the write function of p's appends: it writes the batch to

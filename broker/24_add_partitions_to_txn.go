@@ -2,8 +2,10 @@ package broker
 
 // AddPartitionsToTxn: v0-v3, the client's form (one transaction per
 // request). v4+, the brokers' batched form that Kafka's partition leaders
-// use to verify transactions (KIP-890), is not advertised: Strata's
-// leaders verify through etcd (Coordinator.VerifyTxn).
+// use to verify transactions and, under transaction version 2, add
+// partitions to them (KIP-890), is not advertised: Strata's leaders verify
+// and add through etcd (Coordinator.VerifyTxn, Txns.AddImplicit). Clients
+// of transaction version 2 do not send it.
 //
 // The transactional id needs WRITE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 // for every partition) and each topic WRITE (TOPIC_AUTHORIZATION_FAILED).

@@ -3,7 +3,9 @@ package broker
 // AddOffsetsToTxn: v0-v4.
 //
 // The group joins the producer's transaction, so that its TxnOffsetCommit
-// offsets are made visible or dropped when the transaction ends. The
+// offsets are made visible or dropped when the transaction ends. Clients
+// of transaction version 2 do not send it: their TxnOffsetCommit v5 adds
+// the group. The
 // transactional id needs WRITE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 // and the group READ (GROUP_AUTHORIZATION_FAILED); PRODUCER_FENCED is
 // INVALID_PRODUCER_EPOCH before v2.

@@ -1,6 +1,6 @@
 package broker
 
-// TxnOffsetCommit: v0-v3.
+// TxnOffsetCommit: v0-v5.
 //
 // Stores a transactional producer's offsets as pending in the group: they
 // are kept in etcd under the group's coordinator shard (guarded by the
@@ -26,7 +26,13 @@ package broker
 // ILLEGAL_GENERATION); a commit with neither is taken whatever the group's
 // state, and a rebalancing group takes it too. The producer id and epoch
 // are not checked against the transaction coordinator (AddOffsetsToTxn
-// added the group to the transaction).
+// added the group to the transaction) before v5. v5 is transaction
+// version 2 (KIP-890 part 2) when the broker finalizes it: the client
+// sends no AddOffsetsToTxn, and the commit adds the group to the
+// producer's transaction itself (coordinator.Txns.AddImplicit, through
+// etcd), beginning one if none is ongoing, before its offsets are
+// queued; its error (INVALID_PRODUCER_EPOCH for a fenced producer,
+// CONCURRENT_TRANSACTIONS, …) is every partition's.
 
 import (
 	"context"
@@ -39,6 +45,10 @@ import (
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
 )
+
+// txnAddTimeout bounds a TxnOffsetCommit's implicit addition of its group
+// to the producer's transaction.
+const txnAddTimeout = 10 * time.Second
 
 // handleTxnOffsetCommit validates the commit and queues its pending
 // offsets in the ordered part; the wait part waits for them to land.
@@ -86,6 +96,27 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
 				}
 			}
+		}
+	}
+	if b.txnVersion(req.Version, 5) >= 2 && b.txns != nil && len(pending.Offsets) > 0 {
+		// Holding no lock: the ordered part waits for etcd here, as
+		// Produce's verification does.
+		ctx, cancel := context.WithTimeout(c.ctx, txnAddTimeout)
+		err := b.txns.AddImplicit(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, nil, []string{req.Group})
+		cancel()
+		if err != nil {
+			ke, _ := implicitAddError(err).(*kerr.Error)
+			if ke == nil {
+				ke = kerr.UnknownServerError
+			}
+			for i := range codes {
+				for j := range codes[i] {
+					if codes[i][j] == -1 {
+						codes[i][j] = ke.Code
+					}
+				}
+			}
+			return func(context.Context) kmsg.Response { return txnOffsetCommitResponse(req, codes, nil) }
 		}
 	}
 	var s *coordinator.Shard

@@ -75,7 +75,7 @@ var apis map[int16]api
 
 func init() {
 	apis = map[int16]api{
-		0:  {3, 11, handleProduce},
+		0:  {3, 12, handleProduce},
 		1:  {4, 16, concurrent(handleFetch)},
 		2:  {1, 6, concurrent(handleListOffsets)},
 		3:  {0, 12, ordered(handleMetadata)},
@@ -89,7 +89,7 @@ func init() {
 		15: {0, 5, afterGroupWrites(handleDescribeGroups)},
 		16: {0, 5, afterGroupWrites(handleListGroups)},
 		17: {0, 1, ordered(handleSaslHandshake)},
-		18: {0, 3, ordered(handleApiVersions)},
+		18: {0, 4, ordered(handleApiVersions)},
 		19: {0, 7, ordered(handleCreateTopics)},
 		20: {0, 6, ordered(handleDeleteTopics)},
 		21: {0, 2, ordered(handleDeleteRecords)},
@@ -97,8 +97,8 @@ func init() {
 		23: {0, 4, ordered(handleOffsetForLeaderEpoch)},
 		24: {0, 3, ordered(handleAddPartitionsToTxn)},
 		25: {0, 4, ordered(handleAddOffsetsToTxn)},
-		26: {0, 4, ordered(handleEndTxn)},
-		28: {0, 3, handleTxnOffsetCommit},
+		26: {0, 5, ordered(handleEndTxn)},
+		28: {0, 5, handleTxnOffsetCommit},
 		29: {0, 3, ordered(handleDescribeAcls)},
 		30: {0, 3, ordered(handleCreateAcls)},
 		31: {0, 3, ordered(handleDeleteAcls)},

@@ -55,6 +55,7 @@ type Config struct {
 	ReadAheadBytes         int64                 // prefetch per partition past a cold read; 0 = none
 	OffsetsPartitions      int32                 // coordinator shards of a new cluster (offsets.topic.num.partitions)
 	MaxTxnTimeout          time.Duration         // longest transaction timeout a producer may ask for (transaction.max.timeout.ms)
+	TransactionVersion     int32                 // transaction.version finalized in ApiVersions: 1 or 2 (coordinator.DefaultTransactionVersion)
 	RetentionCheckInterval time.Duration         // how often retention.ms and retention.bytes are applied
 	GCInterval             time.Duration         // how often the controller deletes unreferenced objects
 	GCGrace                time.Duration         // how long an object stays unreferenced before it is deleted
@@ -148,6 +149,7 @@ func DefaultConfig() Config {
 		ReadAheadBytes:         tiering.DefaultReadAheadBytes,
 		OffsetsPartitions:      DefaultOffsetsPartitions,
 		MaxTxnTimeout:          coordinator.DefaultMaxTxnTimeout,
+		TransactionVersion:     coordinator.DefaultTransactionVersion,
 		RetentionCheckInterval: DefaultRetentionCheckInterval,
 		GCInterval:             DefaultGCInterval,
 		GCGrace:                DefaultGCGrace,
@@ -187,6 +189,8 @@ func (c *Config) EnsureDefaults() error {
 	positiveOr(&c.CacheBytes, tiering.DefaultCacheBytes)
 	positiveOr(&c.OffsetsPartitions, DefaultOffsetsPartitions)
 	positiveOr(&c.MaxTxnTimeout, coordinator.DefaultMaxTxnTimeout)
+	positiveOr(&c.TransactionVersion, coordinator.DefaultTransactionVersion)
+	c.TransactionVersion = min(c.TransactionVersion, coordinator.MaxTransactionVersion)
 	positiveOr(&c.RetentionCheckInterval, DefaultRetentionCheckInterval)
 	positiveOr(&c.GCInterval, DefaultGCInterval)
 	positiveOr(&c.GCGrace, DefaultGCGrace)

@@ -164,8 +164,8 @@ func TestParseRequest(t *testing.T) {
 		},
 		tc{
 			name: "a too-new ApiVersions is answered without parsing its body",
-			body: append(header(18, 4, 11, ptr("c")), 0xff, 0xff, 0xff),
-			want: parseWant{key: 18, version: 4, corr: 11, clientID: ptr("c"), noReq: true},
+			body: append(header(18, 5, 11, ptr("c")), 0xff, 0xff, 0xff),
+			want: parseWant{key: 18, version: 5, corr: 11, clientID: ptr("c"), noReq: true},
 		},
 		tc{
 			name: "ApiVersions at the largest version is too new, not an error",
@@ -177,7 +177,7 @@ func TestParseRequest(t *testing.T) {
 		tc{name: "unknown key 9999", body: header(9999, 0, 1, nil), want: parseWant{err: true}},
 		tc{name: "negative key", body: header(-1, 0, 1, nil), want: parseWant{err: true}},
 		tc{name: "Produce v2 is below the served range", body: frame(requestAt(0, 2), 1, nil), want: parseWant{err: true}},
-		tc{name: "Produce v12 is above the served range", body: frame(requestAt(0, 12), 1, nil), want: parseWant{err: true}},
+		tc{name: "Produce v13 is above the served range", body: frame(requestAt(0, 13), 1, nil), want: parseWant{err: true}},
 		tc{name: "Fetch v3 is below the served range", body: frame(requestAt(1, 3), 1, nil), want: parseWant{err: true}},
 		tc{name: "Metadata v13 is above the served range", body: frame(requestAt(3, 13), 1, nil), want: parseWant{err: true}},
 		tc{name: "empty frame", body: nil, want: parseWant{err: true}},

@@ -33,7 +33,7 @@ func parseRequestSeeds(t testing.TB) [][]byte {
 		}
 	}
 	return append(seeds,
-		header(18, 4, 3, ptr("seed")),                                  // too-new ApiVersions
+		header(18, 5, 3, ptr("seed")),                                  // too-new ApiVersions
 		frame(requestAt(4, 0), 4, nil),                                 // unknown key (LeaderAndIsr)
 		header(9999, 0, 5, nil),                                        // unknown key
 		frame(requestAt(0, 2), 6, nil),                                 // Produce below the served range

@@ -41,6 +41,20 @@
 // state once the dispatcher's view shows none left. VerifyTxn reads a
 // record straight from etcd.
 //
+// Transaction version 2 (KIP-890 part 2, txn_add.go): a partition leader
+// (Produce v12) or a group coordinator (TxnOffsetCommit v5) adds its
+// partition or group to the transaction itself, through etcd, since
+// brokers talk only through etcd: Txns.AddImplicit reads the record and
+// writes it changed with a compare of its ModRevision
+// (metadata.Store.UpdateTxn), or, on the coordinator itself, changes its
+// own record. So the coordinator is not the only writer of its records:
+// each of its writes compares the record's ModRevision with the one it
+// holds (a conflict reads the record again and answers
+// CONCURRENT_TRANSACTIONS), its shards follow their records with a watch
+// (metadata.Store.WatchTxns), which installs what others wrote, and EndTxn
+// reads the record from etcd before it decides. Under version 2 every
+// EndTxn bumps the epoch (txn_state.go, stepEnd).
+//
 // # Goroutines
 //
 // Run, until the coordinator's context ends: the writer, which commits the
@@ -51,11 +65,14 @@
 // the Group methods from their own goroutines.
 //
 // Txns.Run, until the coordinator's context ends: every 100 ms, and when
-// kicked (a shard loaded, markers changed, a transaction began to end), it
-// completes the transactions whose markers are all written and aborts
-// ongoing ones past their timeout, one etcd write at a time; then it waits
-// for the loads of the transaction shards it started (one goroutine per
-// shard this broker starts to lead, from Txns.Sync or a request).
+// kicked (a shard loaded, a record changed, markers changed, a transaction
+// began to end), it completes the transactions whose markers are all
+// written and aborts ongoing ones past their timeout, one etcd write at a
+// time; then it waits for the loads of the transaction shards it started.
+// A load is one goroutine per shard this broker starts to lead (from
+// Txns.Sync or a request) that reads the shard's records and then follows
+// them in etcd until the shard is dropped, installing each change under
+// txnShard.mu.
 // Connections call the Txns methods from their own goroutines; a write
 // runs on the caller's goroutine with no lock held.
 //

@@ -37,6 +37,13 @@ import (
 )
 
 const (
+	// DefaultTransactionVersion is the transaction protocol version the
+	// broker finalizes (Kafka's transaction.version feature) unless told
+	// otherwise: 2, KIP-890 part 2 (partitions added by Produce v12+, the
+	// epoch bumped at every EndTxn v5+). MaxTransactionVersion is the
+	// highest this coordinator supports.
+	DefaultTransactionVersion = 2
+	MaxTransactionVersion     = 2
 	// DefaultMaxTxnTimeout is Kafka's transaction.max.timeout.ms default:
 	// the longest transaction timeout InitProducerId accepts.
 	DefaultMaxTxnTimeout = 15 * time.Minute
@@ -289,29 +296,53 @@ func (t *Txns) dropLocked(n int32) {
 	}
 }
 
-// load reads the shard's records; Run then resumes the transactions that
-// were ending.
+// load reads the shard's records and then follows their changes in etcd
+// until the shard is dropped: partition leaders and group coordinators
+// change records too (they add partitions and groups to transactions of
+// version 2). Run then resumes the transactions that were ending, and
+// times out the ongoing ones whoever began them.
 func (s *txnShard) load() {
-	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
-	stored, err := s.t.store.LoadTxns(ctx, s.key.Partition)
-	cancel()
-	s.mu.Lock()
-	if err == nil && !s.closed {
-		for id, lt := range stored {
-			s.txns[id] = &txnEntry{meta: lt.Meta, rev: lt.Revision, exists: true, markersPending: lt.MarkersPending}
+	first := true
+	err := s.t.store.WatchTxns(s.ctx, s.key.Partition, func(reset bool, txns map[string]metadata.LoadedTxn) {
+		s.mu.Lock()
+		if !s.closed {
+			for id, lt := range txns {
+				s.installLocked(id, lt)
+			}
 		}
-		s.loadOK = true
+		if first {
+			s.loadOK = !s.closed
+		}
+		s.mu.Unlock()
+		if first {
+			first = false
+			close(s.loaded)
+			s.t.log.Debug("coordinating transactions", "shard", s.key.Partition, "transactions", len(txns), "epoch", s.epoch)
+		}
+		s.t.Kick()
+	})
+	if first {
+		close(s.loaded) // dropped before the first read: loadOK stays false
 	}
-	s.mu.Unlock()
-	close(s.loaded)
-	if err != nil {
-		if s.ctx.Err() == nil {
-			s.t.log.Warn("load transactions; retrying on the next request", "shard", s.key.Partition, "error", err)
-		}
+	if err != nil && s.ctx.Err() == nil {
+		s.t.log.Warn("follow transactions", "shard", s.key.Partition, "error", err)
+	}
+}
+
+// installLocked installs a record read from etcd unless the entry has
+// that revision or a later one already, or a write of it is in flight
+// (the write, compared with the revision it was based on, fails and reads
+// the record again). s.mu is held.
+func (s *txnShard) installLocked(id string, lt metadata.LoadedTxn) {
+	e := s.txns[id]
+	switch {
+	case e == nil:
+		e = &txnEntry{}
+		s.txns[id] = e
+	case e.busy || e.exists && e.rev >= lt.Revision:
 		return
 	}
-	s.t.log.Debug("coordinating transactions", "shard", s.key.Partition, "transactions", len(stored), "epoch", s.epoch)
-	s.t.Kick()
+	e.meta, e.rev, e.exists, e.markersPending = lt.Meta.Clone(), lt.Revision, true, lt.MarkersPending
 }
 
 // loadedShards returns every loaded shard, by partition, and whether some
@@ -372,14 +403,18 @@ func (t *Txns) update(ctx context.Context, txnID string, plan func(cur *metadata
 	e.busy = true
 	s.mu.Unlock()
 
-	if step.newPID {
+	if step.newPID || step.nextPID {
 		pid, err := t.newPID(ctx)
 		if err != nil {
 			t.log.Error("allocate producer id", "error", err)
 			s.settle(txnID, e, nil, 0)
 			return metadata.TxnMetadata{}, kerr.CoordinatorNotAvailable
 		}
-		step.next.ProducerID = pid
+		if step.newPID {
+			step.next.ProducerID = pid
+		} else {
+			step.next.NextProducerID = pid
+		}
 	}
 	if err := s.write(txnID, e, step); err != nil {
 		return metadata.TxnMetadata{}, err
@@ -389,14 +424,25 @@ func (t *Txns) update(ctx context.Context, txnID string, plan func(cur *metadata
 
 // write stores step for the busy entry e and installs it: nil, or
 // NOT_COORDINATOR (the shard is fenced) or COORDINATOR_NOT_AVAILABLE
-// (etcd did not answer: the shard is dropped, to be loaded again).
+// (etcd did not answer: the shard is dropped, to be loaded again), or
+// CONCURRENT_TRANSACTIONS when the record changed in etcd since e's
+// revision (a partition leader added a partition): the record is read
+// again and the client retries.
 func (s *txnShard) write(txnID string, e *txnEntry, step *txnStep) error {
 	if step.markers != nil {
 		step.markers.CoordinatorEpoch = s.leaderEpoch
 	}
+	s.mu.Lock()
+	base := e.rev // 0 for a placeholder: the record must not exist
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
-	rev, err := s.t.store.WriteTxn(ctx, s.key, s.epoch, metadata.TxnWrite{ID: txnID, Meta: step.next, Markers: step.markers})
+	rev, err := s.t.store.WriteTxn(ctx, s.key, s.epoch, metadata.TxnWrite{ID: txnID, Meta: step.next, Markers: step.markers,
+		CheckRevision: true, Revision: base})
 	cancel()
+	if errors.Is(err, metadata.ErrTxnChanged) {
+		s.reread(txnID, e)
+		return kerr.ConcurrentTransactions
+	}
 	if err != nil {
 		s.settle(txnID, e, nil, 0)
 		s.t.drop(s)
@@ -413,6 +459,22 @@ func (s *txnShard) write(txnID string, e *txnEntry, step *txnStep) error {
 		s.t.Kick()
 	}
 	return nil
+}
+
+// reread ends e's write that found the record changed: it reads the
+// record again and installs it.
+func (s *txnShard) reread(txnID string, e *txnEntry) {
+	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
+	lt, err := s.t.store.ReadTxn(ctx, s.key.Partition, txnID)
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.busy = false
+	if err != nil || lt == nil || s.closed {
+		// The watch installs the record when it sees it.
+		return
+	}
+	s.installLocked(txnID, *lt)
 }
 
 // settle ends e's write: installs next (written at rev) or, after a
@@ -452,7 +514,7 @@ func (t *Txns) InitProducerID(ctx context.Context, txnID string, timeoutMs int32
 func (t *Txns) AddPartitions(ctx context.Context, txnID string, pid int64, epoch int16, parts []metadata.TxnPartition) error {
 	now := t.nowMs()
 	_, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
-		return stepAdd(cur, pid, epoch, parts, nil, now)
+		return stepAdd(cur, pid, epoch, parts, nil, now, 1)
 	})
 	return err
 }
@@ -461,19 +523,64 @@ func (t *Txns) AddPartitions(ctx context.Context, txnID string, pid int64, epoch
 func (t *Txns) AddGroup(ctx context.Context, txnID string, pid int64, epoch int16, group string) error {
 	now := t.nowMs()
 	_, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
-		return stepAdd(cur, pid, epoch, nil, []string{group}, now)
+		return stepAdd(cur, pid, epoch, nil, []string{group}, now, 1)
 	})
 	return err
 }
 
-// EndTxn is EndTxn: the transaction's PrepareCommit or PrepareAbort and
-// its markers are written when it returns nil.
-func (t *Txns) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16, commit bool) error {
+// EndTxn is EndTxn of transaction version tv (2 for EndTxn v5+): the
+// transaction's PrepareCommit or PrepareAbort and its markers are written
+// when it returns nil. It returns the producer id and epoch the producer
+// goes on with (under version 2, bumped: EndTxn v5's answer).
+//
+// The record is read from etcd first (a linearizable read): a partition
+// leader may have begun the transaction, or added to it, after the last
+// change the shard's watch installed, and an answer that writes nothing
+// (a retry) must not come from an older record.
+func (t *Txns) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16, commit bool, tv int16) (int64, int16, error) {
+	if err := t.refresh(ctx, txnID); err != nil {
+		return -1, -1, err
+	}
 	now := t.nowMs()
-	_, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
-		return stepEnd(cur, pid, epoch, commit, now)
+	m, err := t.update(ctx, txnID, func(cur *metadata.TxnMetadata) (*txnStep, error) {
+		return stepEnd(cur, pid, epoch, commit, now, tv)
 	})
-	return err
+	if err != nil {
+		return -1, -1, err
+	}
+	id, ep := endAnswer(m)
+	return id, ep, nil
+}
+
+// refresh reads txnID's record from etcd and installs it if it is newer
+// than the shard's. A record that is ending is not read: only the
+// coordinator changes those (a leader adds only to a record that is
+// Empty, Ongoing or Complete*).
+func (t *Txns) refresh(ctx context.Context, txnID string) error {
+	s, err := t.shardFor(txnID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	e := s.txns[txnID]
+	ending := e != nil && e.exists && isPrepare(e.meta.State)
+	s.mu.Unlock()
+	if ending {
+		return nil
+	}
+	lt, err := t.store.ReadTxn(ctx, s.key.Partition, txnID)
+	if err != nil {
+		t.log.Debug("read transaction", "transactional_id", txnID, "error", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	if lt != nil {
+		s.mu.Lock()
+		if !s.closed {
+			s.installLocked(txnID, *lt)
+		}
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 // Describe returns txnID's record (while it ends, only the partitions

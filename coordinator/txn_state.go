@@ -25,6 +25,10 @@ type txnStep struct {
 	// newPID: next needs a new producer id (the caller allocates it and
 	// sets next.ProducerID).
 	newPID bool
+	// nextPID: next needs a new producer id for when the transaction
+	// completes (transaction version 2, the bumped epoch is exhausted):
+	// the caller allocates it and sets next.NextProducerID.
+	nextPID bool
 	// answer is the error the request gets once the step is written
 	// (CONCURRENT_TRANSACTIONS after InitProducerId aborted an ongoing
 	// transaction); nil for success.
@@ -97,11 +101,18 @@ func stepInit(cur *metadata.TxnMetadata, timeoutMs int32, pid int64, epoch int16
 // fenceAbort aborts cur's ongoing transaction under a bumped epoch
 // (Kafka's prepareFenceProducerEpoch, then endTransaction(ABORT) not from
 // the client): a timeout, or InitProducerId of a new producer.
+//
+// Under transaction version 2 the epoch is bumped twice, as Kafka's fence
+// and then its abort each bump it: the fenced producer's epoch is not the
+// one a completed end of version 2 leaves (its own plus one), so its
+// EndTxn is not taken for a retry of one and gets PRODUCER_FENCED.
 func fenceAbort(cur *metadata.TxnMetadata, now int64) *txnStep {
 	next := cur.Clone()
-	if next.ProducerEpoch < math.MaxInt16 {
-		next.ProducerEpoch++
+	bump := int16(1)
+	if cur.TxnVersion >= 2 {
+		bump = 2
 	}
+	next.ProducerEpoch = int16(min(int32(next.ProducerEpoch)+int32(bump), math.MaxInt16))
 	next.PrevProducerEpoch = noEpoch
 	next.State, next.UpdateTime = metadata.TxnPrepareAbort, now
 	return &txnStep{next: next, markers: &metadata.TxnMarker{ProducerEpoch: next.ProducerEpoch}}
@@ -122,9 +133,12 @@ func checkProducer(cur *metadata.TxnMetadata, pid int64, epoch int16) error {
 	return nil
 }
 
-// stepAdd is AddPartitionsToTxn (parts) or AddOffsetsToTxn (group): nil
-// step and nil error when everything is in the ongoing transaction already.
-func stepAdd(cur *metadata.TxnMetadata, pid int64, epoch int16, parts []metadata.TxnPartition, groups []string, now int64) (*txnStep, error) {
+// stepAdd is AddPartitionsToTxn (parts) or AddOffsetsToTxn (group), or
+// under transaction version 2 (tv 2) a partition leader's or group
+// coordinator's implicit addition: nil step and nil error when everything
+// is in the ongoing transaction already. The transaction a step starts
+// records tv.
+func stepAdd(cur *metadata.TxnMetadata, pid int64, epoch int16, parts []metadata.TxnPartition, groups []string, now int64, tv int16) (*txnStep, error) {
 	if err := checkProducer(cur, pid, epoch); err != nil {
 		return nil, err
 	}
@@ -150,18 +164,50 @@ func stepAdd(cur *metadata.TxnMetadata, pid int64, epoch int16, parts []metadata
 	}
 	if cur.State != metadata.TxnOngoing {
 		next.StartTime = now // Empty, CompleteCommit, CompleteAbort: a new transaction
+		next.TxnVersion = tv
+	} else if tv > next.TxnVersion {
+		next.TxnVersion = tv
 	}
 	next.State, next.UpdateTime = metadata.TxnOngoing, now
 	return &txnStep{next: next}, nil
 }
 
-// stepEnd is EndTxn: nil step and nil error when the transaction has
-// ended that way already (a retry).
-func stepEnd(cur *metadata.TxnMetadata, pid int64, epoch int16, commit bool, now int64) (*txnStep, error) {
-	switch {
-	case cur == nil || cur.ProducerID != pid:
+// stepEnd is EndTxn of transaction version tv (2 for EndTxn v5+): nil
+// step and nil error when the transaction has ended that way already (a
+// retry). It follows Kafka's TransactionCoordinator.endTransaction.
+//
+// Under version 2 every end bumps the producer epoch (the markers carry
+// the bumped one, the response returns it); an epoch that cannot be bumped
+// any more gets a new producer id, which the record switches to when the
+// transaction completes (stepComplete). A record whose transaction is of
+// version 2 takes an EndTxn with the epoch just before its own as a retry
+// of the end that bumped it (success if it asks the same outcome,
+// INVALID_TXN_STATE otherwise) and one with its own epoch only while a
+// transaction is ongoing or none began; PRODUCER_FENCED otherwise. An
+// abort of version 2 with no transaction ongoing (a producer whose
+// produces all failed) bumps the epoch and succeeds, as kfake and Kafka 4
+// allow.
+func stepEnd(cur *metadata.TxnMetadata, pid int64, epoch int16, commit bool, now int64, tv int16) (*txnStep, error) {
+	if cur == nil {
 		return nil, kerr.InvalidProducerIDMapping
-	case epoch != cur.ProducerEpoch:
+	}
+	v2 := cur.TxnVersion >= 2
+	bumped := v2 && int32(cur.ProducerEpoch) == int32(epoch)+1
+	overflowed := v2 && cur.PrevProducerID == pid && epoch == math.MaxInt16-1 && cur.ProducerEpoch == 0
+	if cur.ProducerID != pid && !overflowed {
+		return nil, kerr.InvalidProducerIDMapping
+	}
+	current := cur.ProducerID == pid && epoch == cur.ProducerEpoch
+	valid := current
+	if v2 {
+		switch cur.State {
+		case metadata.TxnPrepareCommit, metadata.TxnPrepareAbort:
+			valid = bumped
+		case metadata.TxnCompleteCommit, metadata.TxnCompleteAbort:
+			valid = bumped || overflowed || current && tv >= 2 && !commit
+		}
+	}
+	if !valid {
 		return nil, kerr.ProducerFenced
 	}
 	switch cur.State {
@@ -171,13 +217,21 @@ func stepEnd(cur *metadata.TxnMetadata, pid int64, epoch int16, commit bool, now
 		if commit {
 			next.State = metadata.TxnPrepareCommit
 		}
-		return &txnStep{next: next, markers: &metadata.TxnMarker{ProducerEpoch: next.ProducerEpoch, Commit: commit}}, nil
-	case metadata.TxnCompleteCommit:
-		if commit {
-			return nil, nil
+		st := &txnStep{next: next}
+		if tv >= 2 {
+			// Kafka's prepareAbortOrCommit under version 2.
+			st.next.TxnVersion = tv
+			st.next.PrevProducerEpoch = cur.ProducerEpoch
+			st.next.ProducerEpoch = cur.ProducerEpoch + 1 // at most MaxInt16: exhausted epochs are not handed out
+			st.nextPID = epochExhausted(cur.ProducerEpoch)
 		}
-	case metadata.TxnCompleteAbort:
-		if !commit {
+		st.markers = &metadata.TxnMarker{ProducerEpoch: st.next.ProducerEpoch, Commit: commit}
+		return st, nil
+	case metadata.TxnEmpty, metadata.TxnCompleteCommit, metadata.TxnCompleteAbort:
+		if tv >= 2 && !commit && current {
+			return emptyAbort(cur, now, tv), nil
+		}
+		if cur.State == metadata.TxnCompleteCommit && commit || cur.State == metadata.TxnCompleteAbort && !commit {
 			return nil, nil
 		}
 	case metadata.TxnPrepareCommit:
@@ -190,6 +244,33 @@ func stepEnd(cur *metadata.TxnMetadata, pid int64, epoch int16, commit bool, now
 		}
 	}
 	return nil, kerr.InvalidTxnState
+}
+
+// emptyAbort is a version 2 abort with no transaction ongoing: the epoch
+// is bumped (a new producer id when it cannot be) and the record is
+// CompleteAbort, with no marker to write.
+func emptyAbort(cur *metadata.TxnMetadata, now int64, tv int16) *txnStep {
+	next := cur.Clone()
+	next.State, next.UpdateTime, next.TxnVersion = metadata.TxnCompleteAbort, now, tv
+	next.Partitions, next.Groups = nil, nil
+	if epochExhausted(cur.ProducerEpoch) {
+		next.PrevProducerID, next.PrevProducerEpoch = cur.ProducerID, cur.ProducerEpoch
+		next.ProducerEpoch = 0
+		return &txnStep{next: next, newPID: true}
+	}
+	next.PrevProducerEpoch = cur.ProducerEpoch
+	next.ProducerEpoch = cur.ProducerEpoch + 1
+	return &txnStep{next: next}
+}
+
+// endAnswer is the producer id and epoch an EndTxn of version 2 answers
+// with for the record m: the id the record switches to at completion
+// (epoch 0) when its epoch was exhausted, else its own.
+func endAnswer(m metadata.TxnMetadata) (int64, int16) {
+	if m.NextProducerID != 0 {
+		return m.NextProducerID, 0
+	}
+	return m.ProducerID, m.ProducerEpoch
 }
 
 // timedOut reports whether cur is an ongoing transaction past its timeout.
@@ -206,5 +287,11 @@ func stepComplete(cur *metadata.TxnMetadata, now int64) *txnStep {
 		next.State = metadata.TxnCompleteCommit
 	}
 	next.Partitions, next.Groups, next.UpdateTime = nil, nil, now
+	if cur.NextProducerID != 0 {
+		// Kafka's prepareComplete after a version 2 end that exhausted
+		// the epoch: the record moves to the new producer id.
+		next.PrevProducerID, next.PrevProducerEpoch = cur.ProducerID, cur.PrevProducerEpoch
+		next.ProducerID, next.ProducerEpoch, next.NextProducerID = cur.NextProducerID, 0, 0
+	}
 	return &txnStep{next: next}
 }

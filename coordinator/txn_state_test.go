@@ -79,17 +79,17 @@ func TestTxnStepInitKIP360(t *testing.T) {
 // TestTxnStepAdd: AddPartitionsToTxn and AddOffsetsToTxn.
 func TestTxnStepAdd(t *testing.T) {
 	cur := meta(10, 4, metadata.TxnEmpty)
-	st, err := stepAdd(cur, 10, 4, []metadata.TxnPartition{tp0}, nil, 100)
+	st, err := stepAdd(cur, 10, 4, []metadata.TxnPartition{tp0}, nil, 100, 1)
 	if err != nil || st.next.State != metadata.TxnOngoing || st.next.StartTime != 100 || !st.next.HasPartition("t", 0) {
 		t.Fatalf("first add: %+v, %v", st, err)
 	}
 	ongoing := st.next
 	// The same partition again: nothing to write.
-	if st, err := stepAdd(&ongoing, 10, 4, []metadata.TxnPartition{tp0}, nil, 200); st != nil || err != nil {
+	if st, err := stepAdd(&ongoing, 10, 4, []metadata.TxnPartition{tp0}, nil, 200, 1); st != nil || err != nil {
 		t.Errorf("again: %+v, %v", st, err)
 	}
 	// A group: added, the start kept.
-	st, err = stepAdd(&ongoing, 10, 4, nil, []string{"g"}, 200)
+	st, err = stepAdd(&ongoing, 10, 4, nil, []string{"g"}, 200, 1)
 	if err != nil || !st.next.HasGroup("g") || st.next.StartTime != 100 {
 		t.Errorf("group: %+v, %v", st, err)
 	}
@@ -106,7 +106,7 @@ func TestTxnStepAdd(t *testing.T) {
 		{"committing", meta(10, 4, metadata.TxnPrepareCommit), 10, 4, kerr.ConcurrentTransactions},
 		{"aborting", meta(10, 4, metadata.TxnPrepareAbort), 10, 4, kerr.ConcurrentTransactions},
 	} {
-		if st, err := stepAdd(tc.cur, tc.pid, tc.epoch, []metadata.TxnPartition{tp0}, nil, 1); st != nil || err != tc.want {
+		if st, err := stepAdd(tc.cur, tc.pid, tc.epoch, []metadata.TxnPartition{tp0}, nil, 1, 1); st != nil || err != tc.want {
 			t.Errorf("%s: %+v, %v; want %v", tc.name, st, err, tc.want)
 		}
 	}
@@ -117,7 +117,7 @@ func TestTxnStepEnd(t *testing.T) {
 	ongoing := meta(10, 4, metadata.TxnOngoing)
 	ongoing.Partitions, ongoing.StartTime = []metadata.TxnPartition{tp0}, 5
 	for _, commit := range []bool{true, false} {
-		st, err := stepEnd(ongoing, 10, 4, commit, 9)
+		st, err := stepEnd(ongoing, 10, 4, commit, 9, 1)
 		want := metadata.TxnPrepareAbort
 		if commit {
 			want = metadata.TxnPrepareCommit
@@ -142,17 +142,17 @@ func TestTxnStepEnd(t *testing.T) {
 		{metadata.TxnEmpty, true, kerr.InvalidTxnState},
 		{metadata.TxnEmpty, false, kerr.InvalidTxnState},
 	} {
-		if st, err := stepEnd(meta(10, 4, tc.state), 10, 4, tc.commit, 9); st != nil || err != tc.want {
+		if st, err := stepEnd(meta(10, 4, tc.state), 10, 4, tc.commit, 9, 1); st != nil || err != tc.want {
 			t.Errorf("%s commit %v: %+v, %v; want %v", tc.state, tc.commit, st, err, tc.want)
 		}
 	}
-	if _, err := stepEnd(ongoing, 10, 3, true, 9); err != kerr.ProducerFenced {
+	if _, err := stepEnd(ongoing, 10, 3, true, 9, 1); err != kerr.ProducerFenced {
 		t.Errorf("old epoch: %v", err)
 	}
-	if _, err := stepEnd(ongoing, 10, 5, true, 9); err != kerr.ProducerFenced {
+	if _, err := stepEnd(ongoing, 10, 5, true, 9, 1); err != kerr.ProducerFenced {
 		t.Errorf("newer epoch: %v", err)
 	}
-	if _, err := stepEnd(ongoing, 11, 4, true, 9); err != kerr.InvalidProducerIDMapping {
+	if _, err := stepEnd(ongoing, 11, 4, true, 9, 1); err != kerr.InvalidProducerIDMapping {
 		t.Errorf("other producer: %v", err)
 	}
 }
@@ -176,7 +176,7 @@ func TestTxnTimeoutAndComplete(t *testing.T) {
 		t.Fatalf("fence: %+v", st)
 	}
 	// The fenced producer's EndTxn is refused.
-	if _, err := stepEnd(&st.next, 10, 4, true, 1502); !errors.Is(err, kerr.ProducerFenced) {
+	if _, err := stepEnd(&st.next, 10, 4, true, 1502, 1); !errors.Is(err, kerr.ProducerFenced) {
 		t.Errorf("EndTxn of the fenced producer: %v", err)
 	}
 	done := stepComplete(&st.next, 1600)

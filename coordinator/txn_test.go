@@ -198,7 +198,7 @@ func TestTxnFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	pidO, epochO := start(a, "ongoing")
-	if err := a.txns.EndTxn(t.Context(), "committing", pidC, epochC, true); err != nil {
+	if _, _, err := a.txns.EndTxn(t.Context(), "committing", pidC, epochC, true, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.txns.AddPartitions(t.Context(), "committing", pidC, epochC, parts); err != kerr.ConcurrentTransactions {
@@ -246,11 +246,11 @@ func TestTxnFailover(t *testing.T) {
 	a.mu.Lock()
 	a.led[shardOf("ongoing", testShards)] = 1 << 40 // it still believes it leads, under a stale epoch
 	a.mu.Unlock()
-	if err := retry(t, func() error { return a.txns.EndTxn(t.Context(), "ongoing", pidO, epochO, false) }); err != kerr.NotCoordinator {
+	if err := retry(t, func() error { _, _, err := a.txns.EndTxn(t.Context(), "ongoing", pidO, epochO, false, 1); return err }); err != kerr.NotCoordinator {
 		t.Errorf("EndTxn on the old coordinator: %v", err)
 	}
 	// The new one ends the ongoing transaction.
-	if err := b.txns.EndTxn(t.Context(), "ongoing", pidO, epochO, false); err != nil {
+	if _, _, err := b.txns.EndTxn(t.Context(), "ongoing", pidO, epochO, false, 1); err != nil {
 		t.Fatal(err)
 	}
 	waitState(t, b.txns, "ongoing", metadata.TxnCompleteAbort)
@@ -282,7 +282,7 @@ func TestTxnMarkersOfDeletedPartitions(t *testing.T) {
 	if err := a.txns.AddPartitions(t.Context(), "deleted", pid, epoch, parts); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.txns.EndTxn(t.Context(), "deleted", pid, epoch, true); err != nil {
+	if _, _, err := a.txns.EndTxn(t.Context(), "deleted", pid, epoch, true, 1); err != nil {
 		t.Fatal(err)
 	}
 	// Partition 0's marker is written; nobody leads partition 1: the

@@ -41,7 +41,7 @@ const (
 // (strata/plain, strata/txn), BenchmarkProduce's setup. Both speak the
 // transaction protocol version 1 (explicit AddPartitionsToTxn): the clients
 // are capped below EndTxn v5, so that franz-go does not use KIP-890's
-// version 2, which kfake offers and Strata does not.
+// version 2, which kfake and Strata both serve.
 //
 // Each case reports records/s and, with transactions, commits/s and the
 // mean time a transaction spent in Flush (its records acknowledged) and in

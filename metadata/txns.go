@@ -95,6 +95,16 @@ type TxnMetadata struct {
 	Groups            []string       `json:"groups,omitempty"`
 	StartTime         int64          `json:"start"`  // unix ms the transaction began; -1 when none is
 	UpdateTime        int64          `json:"update"` // unix ms of the last change
+	// TxnVersion is the transaction protocol version of the client's last
+	// request that started or ended a transaction (Kafka's
+	// clientTransactionVersion): 2 (KIP-890 part 2: partitions added by
+	// Produce v12+, an epoch bump at every EndTxn v5+), else 0 or 1.
+	TxnVersion int16 `json:"txnVersion,omitempty"`
+	// NextProducerID is the producer id a transaction version 2 end
+	// allocated because the bumped epoch is exhausted: the record switches
+	// to it (epoch 0) when the transaction completes. 0: none (producer
+	// ids start at FirstProducerID).
+	NextProducerID int64 `json:"nextProducerId,omitempty"`
 }
 
 // Clone returns a deep copy of m.

@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	grpcmd "google.golang.org/grpc/metadata"
 )
 
 // TxnWrite is one change to a transactional id's record: Meta replaces it;
@@ -21,7 +22,18 @@ type TxnWrite struct {
 	ID      string
 	Meta    TxnMetadata
 	Markers *TxnMarker
+	// CheckRevision: the write is made only if the record's ModRevision
+	// is still Revision (0: the record does not exist), else WriteTxn
+	// returns ErrTxnChanged. A partition leader adds partitions to a
+	// transaction (transaction version 2) by such writes, so the
+	// coordinator makes its own writes this way too.
+	CheckRevision bool
+	Revision      int64
 }
+
+// ErrTxnChanged is WriteTxn's and AddTxnPartition's answer when the record
+// changed since the revision the write was based on.
+var ErrTxnChanged = errors.New("metadata: transaction record changed")
 
 // LoadedTxn is one transactional id's record as etcd holds it.
 type LoadedTxn struct {
@@ -87,13 +99,13 @@ func (s *Store) WriteTxn(ctx context.Context, shard PartitionKey, epoch int64, w
 		if err != nil {
 			return 0, err
 		}
-		return s.guardedTxn(ctx, shard, epoch, append([]clientv3.Op{rec}, markers...))
+		return s.guardedTxnRev(ctx, shard, epoch, w, append([]clientv3.Op{rec}, markers...))
 	}
 	rec, err := put(true)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := s.guardedTxn(ctx, shard, epoch, []clientv3.Op{rec}); err != nil {
+	if _, err := s.guardedTxnRev(ctx, shard, epoch, w, []clientv3.Op{rec}); err != nil {
 		return 0, err
 	}
 	for len(markers) > 0 {
@@ -107,6 +119,29 @@ func (s *Store) WriteTxn(ctx context.Context, shard PartitionKey, epoch int64, w
 		return 0, err
 	}
 	return s.guardedTxn(ctx, shard, epoch, []clientv3.Op{rec})
+}
+
+// guardedTxnRev is guardedTxn that, when w.CheckRevision is set, also
+// requires w's record to be at w.Revision (ErrTxnChanged otherwise).
+func (s *Store) guardedTxnRev(ctx context.Context, shard PartitionKey, epoch int64, w TxnWrite, ops []clientv3.Op) (int64, error) {
+	if !w.CheckRevision {
+		return s.guardedTxn(ctx, shard, epoch, ops)
+	}
+	inner := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.keys.txn(shard.Partition, w.ID)), "=", w.Revision)}, ops, nil)
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(s.keys.leader(shard)), "=", epoch)).
+		Then(inner).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("metadata: write transaction of shard %d: %w", shard.Partition, err)
+	}
+	if !resp.Succeeded {
+		return 0, ErrFenced
+	}
+	if !resp.Responses[0].GetResponseTxn().Succeeded {
+		return 0, ErrTxnChanged
+	}
+	return resp.Header.Revision, nil
 }
 
 // guardedTxn commits ops if shard is still led under epoch and returns the
@@ -128,24 +163,123 @@ func (s *Store) guardedTxn(ctx context.Context, shard PartitionKey, epoch int64,
 
 // LoadTxns reads every transactional id's record of a coordinator shard.
 func (s *Store) LoadTxns(ctx context.Context, shard int32) (map[string]LoadedTxn, error) {
+	out, _, err := s.loadTxns(ctx, shard)
+	return out, err
+}
+
+// loadTxns is LoadTxns, with the revision of the read.
+func (s *Store) loadTxns(ctx context.Context, shard int32) (map[string]LoadedTxn, int64, error) {
 	prefix := s.keys.txnShard(shard)
 	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("metadata: load transactions of shard %d: %w", shard, err)
+		return nil, 0, fmt.Errorf("metadata: load transactions of shard %d: %w", shard, err)
 	}
 	out := make(map[string]LoadedTxn, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		id, err := url.PathUnescape(strings.TrimPrefix(string(kv.Key), prefix))
+		id, lt, err := s.decodeTxn(prefix, kv)
 		if err != nil {
-			return nil, fmt.Errorf("metadata: transaction key %s: %w", kv.Key, err)
+			return nil, 0, err
 		}
-		var st storedTxn
-		if err := json.Unmarshal(kv.Value, &st); err != nil {
-			return nil, fmt.Errorf("metadata: transaction at %s: %w", kv.Key, err)
-		}
-		out[id] = LoadedTxn{Meta: st.TxnMetadata, Revision: kv.ModRevision, MarkersPending: st.MarkersPending}
+		out[id] = lt
 	}
-	return out, nil
+	return out, resp.Header.Revision, nil
+}
+
+// decodeTxn parses one record of the shard whose keys start with prefix.
+func (s *Store) decodeTxn(prefix string, kv *mvccpb.KeyValue) (string, LoadedTxn, error) {
+	id, err := url.PathUnescape(strings.TrimPrefix(string(kv.Key), prefix))
+	if err != nil {
+		return "", LoadedTxn{}, fmt.Errorf("metadata: transaction key %s: %w", kv.Key, err)
+	}
+	var st storedTxn
+	if err := json.Unmarshal(kv.Value, &st); err != nil {
+		return "", LoadedTxn{}, fmt.Errorf("metadata: transaction at %s: %w", kv.Key, err)
+	}
+	return id, LoadedTxn{Meta: st.TxnMetadata, Revision: kv.ModRevision, MarkersPending: st.MarkersPending}, nil
+}
+
+// WatchTxns reads every record of a coordinator shard, then follows their
+// changes, calling fn (on one goroutine, in revision order) until ctx
+// ends: reset with every record after a read (the first, and again after
+// a broken watch), then the records each watch response put. A record
+// that does not decode is logged and skipped. The transaction coordinator
+// follows its shards so: partition leaders change records too (they add
+// partitions to transactions of version 2).
+func (s *Store) WatchTxns(ctx context.Context, shard int32, fn func(reset bool, txns map[string]LoadedTxn)) error {
+	prefix := s.keys.txnShard(shard)
+	read := func(ctx context.Context) (int64, error) {
+		out, rev, err := s.loadTxns(ctx, shard)
+		if err != nil {
+			return 0, err
+		}
+		fn(true, out)
+		return rev, nil
+	}
+	apply := func(wr clientv3.WatchResponse) {
+		out := map[string]LoadedTxn{}
+		for _, ev := range wr.Events {
+			if ev.Type != mvccpb.PUT {
+				continue
+			}
+			id, lt, err := s.decodeTxn(prefix, ev.Kv)
+			if err != nil {
+				s.log.Warn("metadata: skip undecodable transaction record", "key", string(ev.Kv.Key), "error", err)
+				continue
+			}
+			out[id] = lt
+		}
+		if len(out) > 0 {
+			fn(false, out)
+		}
+	}
+	// On a gRPC stream of their own: etcd answers a progress request on
+	// a stream only while every watch of the stream is synced, and the
+	// shards' watches, made and dropped as leaderships move, must not
+	// hold back the progress the security and marker watches wait for.
+	ctx = grpcmd.AppendToOutgoingContext(ctx, "strata-watch", "txns")
+	return s.readThenWatch(ctx, prefix, "transactions", read, apply)
+}
+
+// UpdateTxn changes one record of a coordinator shard without leading
+// it: a partition leader adding its partition to a transaction (version
+// 2). It reads the record (nil to change when there is none), and writes
+// what change returns (nothing when it returns nil) if the record is still
+// at the revision read, trying again from a fresh read when it is not, at
+// most tries times (then ErrTxnChanged). change's error is returned as is.
+func (s *Store) UpdateTxn(ctx context.Context, shard int32, id string, tries int, change func(cur *LoadedTxn) (*TxnMetadata, error)) error {
+	key := s.keys.txn(shard, id)
+	for range tries {
+		cur, err := s.ReadTxn(ctx, shard, id)
+		if err != nil {
+			return err
+		}
+		next, err := change(cur)
+		if err != nil || next == nil {
+			return err
+		}
+		var rev int64
+		if cur != nil {
+			rev = cur.Revision
+			if cur.MarkersPending {
+				return ErrTxnChanged
+			}
+		}
+		val, err := json.Marshal(storedTxn{TxnMetadata: *next})
+		if err != nil {
+			return fmt.Errorf("metadata: encode transaction %q: %w", id, err)
+		}
+		resp, err := s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			Then(clientv3.OpPut(key, string(val))).
+			Commit()
+		if err != nil {
+			return fmt.Errorf("metadata: update transaction %q: %w", id, err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return ErrTxnChanged
 }
 
 // ReadTxn reads one transactional id's record on a shard (a linearizable
@@ -158,11 +292,11 @@ func (s *Store) ReadTxn(ctx context.Context, shard int32, id string) (*LoadedTxn
 	if len(resp.Kvs) == 0 {
 		return nil, nil
 	}
-	var st storedTxn
-	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
-		return nil, fmt.Errorf("metadata: transaction at %s: %w", resp.Kvs[0].Key, err)
+	_, lt, err := s.decodeTxn(s.keys.txnShard(shard), resp.Kvs[0])
+	if err != nil {
+		return nil, err
 	}
-	return &LoadedTxn{Meta: st.TxnMetadata, Revision: resp.Kvs[0].ModRevision, MarkersPending: st.MarkersPending}, nil
+	return &lt, nil
 }
 
 // PendingMarker is one marker under txnmarkers/: for a partition
@@ -208,8 +342,18 @@ func (s *Store) WatchTxnMarkers(ctx context.Context, fn func(MarkerChange)) erro
 		return ch.Revision, nil
 	}
 	apply := func(wr clientv3.WatchResponse) {
+		// One response may hold several events of a key (a watch catching
+		// up gets a marker's put and its delete together): only the last
+		// counts, so that Put and Deleted can be applied in either order.
 		ch := MarkerChange{Revision: wr.Header.Revision}
-		for _, ev := range wr.Events {
+		last := map[string]int{}
+		for i, ev := range wr.Events {
+			last[string(ev.Kv.Key)] = i
+		}
+		for i, ev := range wr.Events {
+			if last[string(ev.Kv.Key)] != i {
+				continue
+			}
 			if ev.Type == mvccpb.DELETE {
 				ch.Deleted = append(ch.Deleted, string(ev.Kv.Key))
 				continue

@@ -105,6 +105,22 @@ func (p *Partition) markerNeeded(mk metadata.TxnMarker) bool {
 	return ps == nil || mk.ProducerEpoch > ps.epoch
 }
 
+// InTxnEpoch reports whether the producer has an ongoing transaction on
+// the partition under epoch: InTxn, and epoch is the producer's epoch
+// here. Under transaction version 2 every transaction has its own epoch,
+// so a batch of a newer epoch than the open transaction's begins another
+// transaction, which the coordinator refuses until the open one's marker
+// is written here.
+func (p *Partition) InTxnEpoch(producerID int64, epoch int16) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.txns[producerID]; !ok {
+		return false
+	}
+	ps := p.producers[producerID]
+	return ps != nil && ps.epoch == epoch
+}
+
 // AppendMarker appends mk's COMMIT or ABORT control batch, timestamped
 // now, as Append appends a batch (write is called under the partition
 // lock). If MarkerNeeded is false nothing is appended and ok is false:

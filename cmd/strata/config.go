@@ -113,6 +113,7 @@ func (c *Config) options() []option {
 		{"gc-grace", &b.GCGrace, "how long an object must stay unreferenced before it is deleted (`duration`); at least twice --session-ttl"},
 		{"retention-check-interval", &b.RetentionCheckInterval, "how often each broker applies retention.ms and retention.bytes to the partitions it leads (`interval`)"},
 		{"offsets-topic-partitions", &b.OffsetsPartitions, "consumer-group coordinator shards (partitions of __consumer_offsets), `count` fixed when the cluster is created"},
+		{"transaction-version", &b.TransactionVersion, "transaction protocol `version` the brokers finalize in ApiVersions (Kafka's transaction.version feature): 2 = KIP-890 part 2 (Produce v12 adds partitions, EndTxn v5 bumps the epoch), 1 = AddPartitionsToTxn only, as before"},
 		{"transaction-max-timeout", &b.MaxTxnTimeout, "longest transaction timeout a transactional producer may ask for; a longer one gets INVALID_TRANSACTION_TIMEOUT (Kafka's transaction.max.timeout.ms, `duration`)"},
 		{"listeners", &b.Security.Listeners, "Kafka's listeners: comma-separated `NAME://host:port`, each NAME a protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) or mapped to one by --listener-security-protocol-map; empty = one PLAINTEXT listener on --listen"},
 		{"advertised-listeners", &b.Security.AdvertisedListeners, "Kafka's advertised.listeners: comma-separated `NAME://host:port` that Metadata returns to clients of each listener; a listener not named advertises --advertised-addr (if it is the only one) or its own address"},
@@ -478,6 +479,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsPartitions < 1 || c.OffsetsPartitions > 1000 {
 		bad("--offsets-topic-partitions must be between 1 and 1000, got %d", c.OffsetsPartitions)
+	}
+	if c.TransactionVersion < 1 || c.TransactionVersion > 2 {
+		bad("--transaction-version must be 1 or 2, got %d", c.TransactionVersion)
 	}
 	if c.MaxTxnTimeout < time.Millisecond {
 		bad("--transaction-max-timeout must be at least 1ms, got %s", c.MaxTxnTimeout)

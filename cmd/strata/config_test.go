@@ -178,6 +178,7 @@ var layerSamples = map[string][3]string{
 	"read-ahead-bytes":               {"0", "16MiB", "1MiB"},
 	"offsets-topic-partitions":       {"10", "20", "30"},
 	"transaction-max-timeout":        {"1m0s", "2m0s", "3m0s"},
+	"transaction-version":            {"1", "2", "1"}, // only two valid values
 	"retention-check-interval":       {"1s", "2s", "3s"},
 	"gc-interval":                    {"1s", "2s", "3s"},
 	"compaction-interval":            {"1s", "2s", "3s"},
