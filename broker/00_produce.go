@@ -34,7 +34,7 @@ package broker
 // control batch (only the broker writes markers, see txn_markers.go). A
 // producer's first transactional batch on a partition since its last
 // marker there is verified with its transaction coordinator
-// (Coordinator.VerifyTxn: the transaction is ongoing with that producer id
+// (Txns.VerifyTxn: the transaction is ongoing with that producer id
 // and epoch and has the partition) before it is appended, in the ordered
 // part, holding no lock; the coordinator's error (INVALID_TXN_STATE,
 // INVALID_PRODUCER_EPOCH, …) is the partition's. The producer epoch is
@@ -60,7 +60,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
@@ -174,14 +173,6 @@ func handleProduce(c *conn, kreq kmsg.Request) func(ctx context.Context) kmsg.Re
 	}
 }
 
-// txnVerifier is the coordinator's check of a producer's first
-// transactional batch on a partition (coordinator.Coordinator.VerifyTxn).
-type txnVerifier interface {
-	VerifyTxn(ctx context.Context, txnID string, producerID int64, producerEpoch int16, topic string, partition int32) error
-}
-
-var _ txnVerifier = (*coordinator.Coordinator)(nil)
-
 // produceOne validates one partition's records and appends them. txnID is
 // the request's transactional id (nil: none) and tv its transaction
 // version; a transactional batch is verified or added, until deadline, as
@@ -208,7 +199,7 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 	case !h.Idempotent():
 		return producedBatch{}, kerr.InvalidRecord
 	case p.InTxnEpoch(h.ProducerID, h.ProducerEpoch):
-	case tv >= 2 && b.txns != nil:
+	case tv >= 2:
 		ctx, cancel := context.WithDeadline(ctx, deadline)
 		err := b.txns.AddImplicit(ctx, *txnID, h.ProducerID, h.ProducerEpoch,
 			[]metadata.TxnPartition{{Topic: t.Meta.Name, TopicID: t.Meta.ID, Partition: p.Key().Partition}}, nil)
@@ -217,13 +208,11 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 			return producedBatch{}, implicitAddError(err)
 		}
 	default:
-		if v, ok := b.groups.(txnVerifier); ok {
-			ctx, cancel := context.WithDeadline(ctx, deadline)
-			err := v.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, t.Meta.Name, p.Key().Partition)
-			cancel()
-			if err != nil {
-				return producedBatch{}, err
-			}
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		err := b.txns.VerifyTxn(ctx, *txnID, h.ProducerID, h.ProducerEpoch, t.Meta.Name, p.Key().Partition)
+		cancel()
+		if err != nil {
+			return producedBatch{}, err
 		}
 	}
 	if t.Config.Compacts {

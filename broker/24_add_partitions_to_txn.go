@@ -4,7 +4,7 @@ package broker
 // request). v4+, the brokers' batched form that Kafka's partition leaders
 // use to verify transactions and, under transaction version 2, add
 // partitions to them (KIP-890), is not advertised: Strata's leaders verify
-// and add through etcd (Coordinator.VerifyTxn, Txns.AddImplicit). Clients
+// and add through etcd (Txns.VerifyTxn, Txns.AddImplicit). Clients
 // of transaction version 2 do not send it.
 //
 // The transactional id needs WRITE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED

@@ -21,14 +21,14 @@ import (
 //
 // It reads the transaction's record in etcd (a linearizable read), once
 // per transaction per partition, so it needs no coordinator here.
-func (c *Coordinator) VerifyTxn(ctx context.Context, txnID string, producerID int64, producerEpoch int16, topic string, partition int32) error {
-	p := c.Locate(txnID)
-	if p == nil {
+func (t *Txns) VerifyTxn(ctx context.Context, txnID string, producerID int64, producerEpoch int16, topic string, partition int32) error {
+	sl, err := t.locate(txnID)
+	if err != nil {
 		return kerr.NotEnoughReplicas
 	}
-	lt, err := c.store.ReadTxn(ctx, p.Key().Partition, txnID)
+	lt, err := t.store.ReadTxn(ctx, sl.key.Partition, txnID)
 	if err != nil {
-		c.log.Debug("verify transaction", "transactional_id", txnID, "error", err)
+		t.log.Debug("verify transaction", "transactional_id", txnID, "error", err)
 		return kerr.NotEnoughReplicas
 	}
 	return verifyRecord(lt, producerID, producerEpoch, topic, partition)
