@@ -98,7 +98,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 			}
 		}
 	}
-	if b.txnVersion(req.Version, 5) >= 2 && b.txns != nil && len(pending.Offsets) > 0 {
+	if b.txnVersion(req.Version, 5) >= 2 && len(pending.Offsets) > 0 {
 		// Holding no lock: the ordered part waits for etcd here, as
 		// Produce's verification does.
 		ctx, cancel := context.WithTimeout(c.ctx, txnAddTimeout)
@@ -129,19 +129,8 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 		}
 		code = g.CheckTxnCommit(req.Generation, req.MemberID, req.InstanceID)
 	})
-	var wait func(context.Context) error
-	if err == nil && code == nil && len(pending.Offsets) > 0 {
-		wait = c.queueGroupWrite(s, metadata.GroupWrite{Group: req.Group, TxnOffsets: pending})
-	}
-	return func(ctx context.Context) kmsg.Response {
-		if wait != nil {
-			err = wait(ctx)
-		}
-		if err != nil {
-			code = asKerr(err)
-		}
-		return txnOffsetCommitResponse(req, codes, code)
-	}
+	outcome := c.queueOffsets(s, metadata.GroupWrite{Group: req.Group, TxnOffsets: pending}, err, code)
+	return func(ctx context.Context) kmsg.Response { return txnOffsetCommitResponse(req, codes, outcome(ctx)) }
 }
 
 // txnOffsetCommitResponse answers each partition with its code in codes,
