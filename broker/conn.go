@@ -452,10 +452,9 @@ func (c *conn) queueGroupWrite(s *coordinator.Shard, w metadata.GroupWrite) (wai
 }
 
 // queueOffsets queues, in the ordered part, an offset write (committed or
-// transactional offsets) that the
-// request's checks let through (err and code nil, something to write). The
-// wait part calls the function it returns: the request's outcome, code or
-// the write's error.
+// transactional offsets) that the request's checks let through (err and
+// code nil, something to write). The wait part calls the function it
+// returns: the request's outcome, code or the write's error.
 func (c *conn) queueOffsets(s *coordinator.Shard, w metadata.GroupWrite, err error, code *kerr.Error) func(context.Context) *kerr.Error {
 	var wait func(context.Context) error
 	if err == nil && code == nil && (len(w.Offsets) > 0 || w.TxnOffsets != nil && len(w.TxnOffsets.Offsets) > 0) {
