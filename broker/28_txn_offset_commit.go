@@ -98,17 +98,21 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 			}
 		}
 	}
-	if b.txnVersion(req.Version, 5) >= 2 && len(pending.Offsets) > 0 {
+	if len(pending.Offsets) > 0 {
 		// Holding no lock: the ordered part waits for etcd here, as
-		// Produce's verification does.
+		// Produce's verification does. Version 2 adds the group to the
+		// transaction; version 1 checks that AddOffsetsToTxn did, under
+		// this producer id and epoch, so that a zombie writes nothing.
 		ctx, cancel := context.WithTimeout(c.ctx, txnAddTimeout)
-		err := b.txns.AddImplicit(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, nil, []string{req.Group})
+		var err error
+		if b.txnVersion(req.Version, 5) >= 2 {
+			err = implicitAddError(b.txns.AddImplicit(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, nil, []string{req.Group}))
+		} else {
+			err = b.txns.VerifyTxnGroup(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+		}
 		cancel()
 		if err != nil {
-			ke, _ := implicitAddError(err).(*kerr.Error)
-			if ke == nil {
-				ke = kerr.UnknownServerError
-			}
+			ke := asKerr(err)
 			for i := range codes {
 				for j := range codes[i] {
 					if codes[i][j] == -1 {

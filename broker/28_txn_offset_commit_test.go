@@ -16,10 +16,10 @@ import (
 
 // txnOffsetCommit is a TxnOffsetCommit (v3) of offsets of topic's
 // partitions, by partition, with no generation or member.
-func txnOffsetCommit(group string, producerID int64, topic string, offsets map[int32]int64) *kmsg.TxnOffsetCommitRequest {
+func txnOffsetCommit(txnID, group string, producerID int64, topic string, offsets map[int32]int64) *kmsg.TxnOffsetCommitRequest {
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.SetVersion(3)
-	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "tx", group, producerID, 0
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, producerID, 0
 	rt := kmsg.NewTxnOffsetCommitRequestTopic()
 	rt.Topic = topic
 	for p := range int32(len(offsets)) {
@@ -29,6 +29,23 @@ func txnOffsetCommit(group string, producerID int64, topic string, offsets map[i
 	}
 	req.Topics = append(req.Topics, rt)
 	return req
+}
+
+// openOffsetsTxn begins transactional id id's transaction with group in
+// it (InitProducerId, then AddOffsetsToTxn, as a version 1 client does
+// before TxnOffsetCommit) and returns its producer id, at epoch 0.
+func openOffsetsTxn(t *testing.T, c *brokertest.Conn, id, group string) int64 {
+	t.Helper()
+	tc := txnClient{t, c}
+	var resp *kmsg.InitProducerIDResponse
+	until(t, func() int16 { resp = tc.initPID(id, 60_000, 4, -1, -1); return resp.ErrorCode })
+	if resp.ErrorCode != 0 || resp.ProducerEpoch != 0 {
+		t.Fatalf("InitProducerId %s: %v, epoch %d", id, kerr.ErrorForCode(resp.ErrorCode), resp.ProducerEpoch)
+	}
+	if code := until(t, func() int16 { return tc.addOffsets(id, resp.ProducerID, 0, group) }); code != 0 {
+		t.Fatalf("AddOffsetsToTxn %s: %v", id, kerr.ErrorForCode(code))
+	}
+	return resp.ProducerID
 }
 
 // txnCodes is a TxnOffsetCommit's answer, by partition of its one topic.
@@ -162,7 +179,8 @@ func TestTxnOffsetCommit(t *testing.T) {
 	commit.Topics = append(commit.Topics, ct)
 	wantCode(t, "offset commit", c.RoundTrip(commit).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, nil)
 
-	tc := txnOffsetCommit(group, 1000, "tx-offsets", map[int32]int64{0: 10, 1: 11})
+	pid := openOffsetsTxn(t, c, "tx-a", group)
+	tc := txnOffsetCommit("tx-a", group, pid, "tx-offsets", map[int32]int64{0: 10, 1: 11})
 	plainFetch := offsetFetchReq(9, group, "tx-offsets", false)
 	stableFetch := offsetFetchReq(9, group, "tx-offsets", true)
 	stableV7 := offsetFetchReq(7, group, "tx-offsets", true)
@@ -188,20 +206,21 @@ func TestTxnOffsetCommit(t *testing.T) {
 	wantFetched(t, "after a reload", fetchLoaded(t, c, plainFetch), committed)
 	wantFetched(t, "after a reload, require_stable", fetchLoaded(t, c, stableFetch), map[int32]fetchedOffset{0: unstable, 1: unstable})
 
-	applyTxnOffsets(t, b, group, 1000, true)
+	applyTxnOffsets(t, b, group, pid, true)
 	visible := map[int32]fetchedOffset{0: {10, 0}, 1: {11, 0}}
 	wantFetched(t, "committed", fetchLoaded(t, c, stableFetch), visible)
-	applyTxnOffsets(t, b, group, 1000, true) // again: nothing pending, nothing changes
+	applyTxnOffsets(t, b, group, pid, true) // again: nothing pending, nothing changes
 	wantFetched(t, "committed twice", fetchLoaded(t, c, stableFetch), visible)
 
 	// An aborted transaction's offsets are dropped.
-	tc = txnOffsetCommit(group, 1001, "tx-offsets", map[int32]int64{0: 20, 1: 21})
+	pid2 := openOffsetsTxn(t, c, "tx-b", group)
+	tc = txnOffsetCommit("tx-b", group, pid2, "tx-offsets", map[int32]int64{0: 20, 1: 21})
 	for p, code := range txnCodes(c.RoundTrip(tc)) {
 		wantCode(t, fmt.Sprintf("transactional commit of partition %d", p), code, nil)
 	}
 	b.ReloadGroups()
 	wantFetched(t, "pending after a reload", fetchLoaded(t, c, stableFetch), map[int32]fetchedOffset{0: unstable, 1: unstable})
-	applyTxnOffsets(t, b, group, 1001, false)
+	applyTxnOffsets(t, b, group, pid2, false)
 	wantFetched(t, "aborted", fetchLoaded(t, c, stableFetch), visible)
 	b.ReloadGroups()
 	wantFetched(t, "aborted, after a reload", fetchLoaded(t, c, stableFetch), visible)
@@ -218,7 +237,7 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	}
 
 	t.Run("partitions", func(t *testing.T) {
-		req := txnOffsetCommit("checked", 1, "tx-checked", map[int32]int64{0: 1, 1: 2})
+		req := txnOffsetCommit("tx", "checked", 1, "tx-checked", map[int32]int64{0: 1, 1: 2})
 		req.Topics[0].Partitions[1].Partition = 7
 		long := string(make([]byte, 4097))
 		req.Topics[0].Partitions[0].Metadata = &long
@@ -232,17 +251,39 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 		wantCode(t, "no such topic", resp.Topics[1].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
 	})
 	t.Run("generation of a group that does not exist", func(t *testing.T) {
-		req := txnOffsetCommit("nosuch-group", 1, "tx-checked", map[int32]int64{0: 1})
+		pid := openOffsetsTxn(t, c, "tx-nosuch", "nosuch-group")
+		req := txnOffsetCommit("tx-nosuch", "nosuch-group", pid, "tx-checked", map[int32]int64{0: 1})
 		req.Generation, req.MemberID = 3, "m"
 		wantCode(t, "commit", txnCodes(c.RoundTrip(req))[0], kerr.IllegalGeneration)
 	})
 	t.Run("member of an empty group", func(t *testing.T) {
-		req := txnOffsetCommit("checked", 1, "tx-checked", map[int32]int64{0: 1})
+		pid := openOffsetsTxn(t, c, "tx-checked", "checked")
+		req := txnOffsetCommit("tx-checked", "checked", pid, "tx-checked", map[int32]int64{0: 1})
 		req.Generation, req.MemberID = 0, "nobody"
 		wantCode(t, "commit", txnCodes(c.RoundTrip(req))[0], kerr.UnknownMemberID)
 	})
+	t.Run("transaction checked with its coordinator", func(t *testing.T) {
+		pid := openOffsetsTxn(t, c, "tx-z", "checked")
+		req := txnOffsetCommit("tx-z", "v0-group", pid, "tx-checked", map[int32]int64{0: 1})
+		wantCode(t, "group not added to the transaction", txnCodes(c.RoundTrip(req))[0], kerr.InvalidTxnState)
+		req = txnOffsetCommit("tx-z", "checked", pid+1, "tx-checked", map[int32]int64{0: 1})
+		wantCode(t, "another producer id", txnCodes(c.RoundTrip(req))[0], kerr.InvalidProducerIDMapping)
+		// A new instance fences the transaction's producer: its commit,
+		// sent late, writes nothing.
+		tc := txnClient{t, c}
+		var init *kmsg.InitProducerIDResponse
+		until(t, func() int16 { init = tc.initPID("tx-z", 60_000, 4, -1, -1); return init.ErrorCode })
+		if init.ErrorCode != 0 || init.ProducerID != pid || init.ProducerEpoch < 1 {
+			t.Fatalf("InitProducerId again: %v, producer %d epoch %d; want %d at a higher epoch", kerr.ErrorForCode(init.ErrorCode), init.ProducerID, init.ProducerEpoch, pid)
+		}
+		req = txnOffsetCommit("tx-z", "checked", pid, "tx-checked", map[int32]int64{0: 1})
+		wantCode(t, "zombie", txnCodes(c.RoundTrip(req))[0], kerr.ProducerFenced)
+		got := fetchLoaded(t, c, offsetFetchReq(9, "checked", "tx-checked", true))
+		wantCode(t, "nothing pending after the zombie", got[0].code, nil)
+	})
 	t.Run("v0, no generation", func(t *testing.T) {
-		req := txnOffsetCommit("v0-group", 1, "tx-checked", map[int32]int64{0: 1})
+		pid := openOffsetsTxn(t, c, "tx-v0", "v0-group")
+		req := txnOffsetCommit("tx-v0", "v0-group", pid, "tx-checked", map[int32]int64{0: 1})
 		req.SetVersion(0)
 		wantCode(t, "commit", txnCodes(c.RoundTrip(req))[0], nil)
 		got := fetchLoaded(t, c, offsetFetchReq(9, "v0-group", "tx-checked", true))
@@ -272,7 +313,8 @@ func TestTxnOffsetCommitDeletes(t *testing.T) {
 	ct.Partitions = append(ct.Partitions, cp)
 	commit.Topics = append(commit.Topics, ct)
 	wantCode(t, "offset commit", c.RoundTrip(commit).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, nil)
-	for p, code := range txnCodes(c.RoundTrip(txnOffsetCommit(group, 5, "tx-deleted", map[int32]int64{0: 10, 1: 11}))) {
+	pid := openOffsetsTxn(t, c, "tx-deleted", group)
+	for p, code := range txnCodes(c.RoundTrip(txnOffsetCommit("tx-deleted", group, pid, "tx-deleted", map[int32]int64{0: 10, 1: 11}))) {
 		wantCode(t, fmt.Sprintf("transactional commit of partition %d", p), code, nil)
 	}
 
@@ -298,7 +340,7 @@ func TestTxnOffsetCommitDeletes(t *testing.T) {
 		t.Fatalf("delete group with pending offsets: %v", err)
 	}
 	wantFetched(t, "after delete", fetchLoaded(t, c, stable), map[int32]fetchedOffset{0: {-1, 0}, 1: {-1, 0}})
-	applyTxnOffsets(t, b, group, 5, true) // the marker arrives late: nothing to commit
+	applyTxnOffsets(t, b, group, pid, true) // the marker arrives late: nothing to commit
 	b.ReloadGroups()
 	wantFetched(t, "after delete and reload", fetchLoaded(t, c, stable), map[int32]fetchedOffset{0: {-1, 0}, 1: {-1, 0}})
 }
@@ -312,8 +354,9 @@ func TestAuthorizeTxnOffsetCommit(t *testing.T) {
 	txnID := allow(kmsg.ACLResourceTypeTransactionalId, "tx", kmsg.ACLOperationWrite)
 	group := allowGroup(authGroup, kmsg.ACLOperationRead)
 	topic := allowTopic(authTopic, kmsg.ACLOperationRead)
+	pid := int64(1) // refused before the transaction is looked at
 	do := func() int16 {
-		return txnCodes(c.RoundTrip(txnOffsetCommit(authGroup, 1, authTopic, map[int32]int64{0: 1})))[0]
+		return txnCodes(c.RoundTrip(txnOffsetCommit("tx", authGroup, pid, authTopic, map[int32]int64{0: 1})))[0]
 	}
 	for _, tc := range []struct {
 		name    string
@@ -327,6 +370,9 @@ func TestAuthorizeTxnOffsetCommit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.setACLs(t, tc.granted...)
+			if tc.want == nil {
+				pid = openOffsetsTxn(t, c, "tx", authGroup)
+			}
 			wantCode(t, "commit", untilSettled(t, do), tc.want)
 		})
 	}
