@@ -2,9 +2,11 @@ package broker
 
 // DescribeConfigs: v0-v4.
 //
-// Topic resources list every topic config Strata knows, with the value set
-// on the topic (source DYNAMIC_TOPIC_CONFIG) or Kafka's default (source
-// DEFAULT_CONFIG). Broker resources list the broker's read-only settings
+// Topic resources list every topic config Strata knows (every one of Kafka
+// 3.9's, see partition/config.go), with the value set on the topic (source
+// DYNAMIC_TOPIC_CONFIG) or Kafka's default (source DEFAULT_CONFIG), its
+// type (v3+) and Kafka's documentation with Strata's note (v3+, when asked);
+// none is read-only or sensitive. Broker resources list the broker's read-only settings
 // that Kafka clients and tools ask for. Config synonyms are not returned;
 // documentation (v3+) is. A topic's configs need DESCRIBE_CONFIGS on the
 // topic (TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster
@@ -66,11 +68,17 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 				break
 			}
 			for _, name := range partition.TopicConfigNames() {
-				def, doc, _ := partition.TopicConfigDefault(name)
+				spec, _ := partition.TopicConfigInfo(name)
+				n := len(sr.Configs)
 				if v, ok := t.Meta.Configs[name]; ok {
-					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, false, doc)
+					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, spec.ReadOnly, spec.Doc)
 				} else {
-					add(name, def, kmsg.ConfigSourceDefaultConfig, false, doc)
+					add(name, spec.Default, kmsg.ConfigSourceDefaultConfig, spec.ReadOnly, spec.Doc)
+				}
+				if len(sr.Configs) > n { // wanted
+					rc := &sr.Configs[n]
+					rc.ConfigType = kmsg.ConfigType(spec.Type)
+					rc.IsSensitive = spec.Sensitive
 				}
 			}
 		case kmsg.ConfigResourceTypeBroker:
