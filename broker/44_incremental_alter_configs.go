@@ -50,7 +50,7 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 					delete(cur, rc.Name)
 				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 					if !partition.IsListTopicConfig(rc.Name) {
-						return nil, fmt.Errorf("%s is not a list config; APPEND and SUBTRACT apply to list configs only", rc.Name)
+						return nil, &partition.ConfigError{Message: "Config value append is not allowed for config key: " + rc.Name} // Kafka's words, for SUBTRACT too
 					}
 					if rc.Value == nil {
 						return nil, fmt.Errorf("topic config %q needs a value", rc.Name)

@@ -176,14 +176,24 @@ func TestKafkaTopicConfigs(t *testing.T) {
 		delete(want, "compression.lz4.level")
 		checkConfigs(t, describeTopic(t, cl, "provisioned"), want)
 
-		resps, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.index.bytes", Value: ptr("2")}}, "provisioned")
-		if err != nil {
-			t.Fatal(err)
+		for _, c := range []struct {
+			alter kadm.AlterConfig
+			msg   string
+		}{
+			{kadm.AlterConfig{Op: kadm.SetConfig, Name: "segment.index.bytes", Value: ptr("2")}, "Invalid value 2 for configuration segment.index.bytes: Value must be at least 4"},
+			{kadm.AlterConfig{Op: kadm.AppendConfig, Name: "preallocate", Value: ptr("true")}, "Config value append is not allowed for config key: preallocate"},
+			{kadm.AlterConfig{Op: kadm.AppendConfig, Name: "follower.replication.throttled.replicas", Value: ptr("x")}, "Invalid value *,x for configuration follower.replication.throttled.replicas: must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."},
+		} {
+			resps, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{c.alter}, "provisioned")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := resps.On("provisioned", nil)
+			if !errors.Is(r.Err, kerr.InvalidConfig) || r.ErrMessage != c.msg {
+				t.Errorf("%+v: %v %q, want INVALID_CONFIG %q", c.alter, r.Err, r.ErrMessage, c.msg)
+			}
 		}
-		r, _ := resps.On("provisioned", nil)
-		if wantMsg := "Invalid value 2 for configuration segment.index.bytes: Value must be at least 4"; !errors.Is(r.Err, kerr.InvalidConfig) || r.ErrMessage != wantMsg {
-			t.Errorf("bad incremental value: %v %q, want INVALID_CONFIG %q", r.Err, r.ErrMessage, wantMsg)
-		}
+		checkConfigs(t, describeTopic(t, cl, "provisioned"), want) // the bad ones changed nothing
 	})
 
 	t.Run("whole-set replace", func(t *testing.T) {
@@ -311,4 +321,28 @@ func valueOf(v *string) string {
 		return "<nil>"
 	}
 	return fmt.Sprintf("%q", *v)
+}
+
+// TestRecompressedTooLarge: max.message.bytes applies to the batch as
+// recompressed too, as in Kafka: a gzip batch that fits, stored
+// uncompressed, does not.
+func TestRecompressedTooLarge(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx := context.Background()
+	const topic = "uncompressed-topic"
+	cfg := map[string]*string{"compression.type": ptr("uncompressed"), "max.message.bytes": ptr("10000")}
+	if r, err := b.Admin(t).CreateTopic(ctx, 1, -1, cfg, topic); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	cl := b.Client(t, kgo.ProducerBatchCompression(kgo.GzipCompression()), kgo.ProducerLinger(50*time.Millisecond), kgo.RecordRetries(1))
+	recs := make([]*kgo.Record, 50)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Value: make([]byte, 1000)}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Errorf("50 KB of zeros, gzip-compressed, to an uncompressed topic of max.message.bytes 10000: %v, want MESSAGE_TOO_LARGE", err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: make([]byte, 1000)}).FirstErr(); err != nil {
+		t.Errorf("a small batch: %v", err)
+	}
 }
