@@ -253,14 +253,15 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 // recompress rewrites records (one batch) with t's compression.type and
 // level. A batch that does not decode within batch.MaxDecompressedBytes is
 // INVALID_RECORD with the reason; one that is larger than max.message.bytes
-// once recompressed is MESSAGE_TOO_LARGE, as in Kafka.
+// once recompressed is MESSAGE_TOO_LARGE, as in Kafka, found as the output
+// grows (what is held stays near max.message.bytes).
 func recompress(t *partition.Topic, part int32, records []byte) ([]byte, batch.Header, error) {
-	out, err := batch.Recompress(records, t.Config.Compression, t.Config.CompressionLevel)
-	if err != nil {
-		return nil, batch.Header{}, &recordsError{message: fmt.Sprintf("The records of the batch for topic partition %s-%d cannot be recompressed: %v", t.Meta.Name, part, err)}
-	}
-	if len(out) > t.Config.MaxMessageBytes {
+	out, err := batch.Recompress(records, t.Config.Compression, t.Config.CompressionLevel, t.Config.MaxMessageBytes)
+	switch {
+	case errors.Is(err, batch.ErrOutputTooLarge):
 		return nil, batch.Header{}, kerr.MessageTooLarge
+	case err != nil:
+		return nil, batch.Header{}, &recordsError{message: fmt.Sprintf("The records of the batch for topic partition %s-%d cannot be recompressed: %v", t.Meta.Name, part, err)}
 	}
 	h, err := batch.Parse(out)
 	if err != nil {

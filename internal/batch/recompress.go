@@ -3,10 +3,14 @@ package batch
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 )
+
+// ErrOutputTooLarge means a recompressed batch grew past the size allowed.
+var ErrOutputTooLarge = errors.New("batch: recompressed batch larger than allowed")
 
 // The codecs of a batch's attributes (bits 0-2).
 const (
@@ -19,7 +23,8 @@ const (
 
 // Recompress returns the whole batch raw with its records compressed with
 // codec (CodecNone: uncompressed) at level (a Kafka compression.<codec>.level,
-// or DefaultLevel), as Kafka's broker rewrites a batch whose codec differs
+// or DefaultLevel), at most maxSize bytes (ErrOutputTooLarge past it, found
+// as the output grows, so that what is held stays near maxSize), as Kafka's broker rewrites a batch whose codec differs
 // from its topic's compression.type. Each record's bytes stay as they are;
 // so do the base offset, last offset delta, timestamps, producer id, epoch,
 // base sequence, record count and the other attributes. The codec bits, the
@@ -30,11 +35,11 @@ const (
 // streamed one at a time into the compressor, so Recompress holds one
 // record and the output. A batch that does not decode gives ErrCorrupt or
 // ErrTooLarge and no output.
-func Recompress(raw []byte, codec int8, level int) ([]byte, error) {
-	return recompress(raw, codec, level, MaxDecompressedBytes)
+func Recompress(raw []byte, codec int8, level, maxSize int) ([]byte, error) {
+	return recompress(raw, codec, level, maxSize, MaxDecompressedBytes)
 }
 
-func recompress(raw []byte, codec int8, level, limit int) ([]byte, error) {
+func recompress(raw []byte, codec int8, level, maxSize, limit int) ([]byte, error) {
 	h, err := Parse(raw)
 	if err != nil {
 		return nil, err
@@ -50,7 +55,7 @@ func recompress(raw []byte, codec int8, level, limit int) ([]byte, error) {
 		return nil, err
 	}
 	defer r.close()
-	out := bytes.NewBuffer(make([]byte, 0, h.Size()))
+	out := bytes.NewBuffer(make([]byte, 0, min(h.Size(), maxSize)))
 	out.Write(raw[:HeaderSize])
 	var w io.WriteCloser = nopWriteCloser{out}
 	if codec != CodecNone {
@@ -65,6 +70,9 @@ func recompress(raw []byte, codec int8, level, limit int) ([]byte, error) {
 		if _, err := w.Write(r.rec.whole); err != nil {
 			return nil, fmt.Errorf("%w: compress with %s: %v", ErrInvalid, codecName(codec), err)
 		}
+		if out.Len() > maxSize { // the compressor holds at most a block more
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrOutputTooLarge, maxSize)
+		}
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -73,6 +81,9 @@ func recompress(raw []byte, codec int8, level, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: compress with %s: %v", ErrInvalid, codecName(codec), err)
 	}
 	b := out.Bytes()
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrOutputTooLarge, len(b), maxSize)
+	}
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
 	binary.BigEndian.PutUint16(b[21:], uint16(h.Attributes&^7|int16(codec)))
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))

@@ -75,7 +75,7 @@ func TestRecompress(t *testing.T) {
 		for to := range testCodecs() {
 			for _, level := range []int{DefaultLevel, 1, 9} {
 				t.Run(fmt.Sprintf("%s-to-%s-level-%d", codecName(from), codecName(to), level), func(t *testing.T) {
-					out, err := Recompress(raw, to, level)
+					out, err := Recompress(raw, to, level, 1<<20)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -125,11 +125,11 @@ func TestRecompressLevels(t *testing.T) {
 		codec      int8
 		fast, best int
 	}{{CodecGzip, 1, 9}, {CodecZstd, 1, 22}, {CodecZstd, -5, 19}} {
-		fast, err := Recompress(raw, c.codec, c.fast)
+		fast, err := Recompress(raw, c.codec, c.fast, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		best, err := Recompress(raw, c.codec, c.best)
+		best, err := Recompress(raw, c.codec, c.best, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func equalRecords(t *testing.T, a, b []byte) bool {
 // unknown codecs give errors and no output.
 func TestRecompressRejects(t *testing.T) {
 	ctrl := AppendControlBatch(nil, 5, 1, true, 0, 1000)
-	if out, err := Recompress(ctrl, CodecZstd, DefaultLevel); err != nil || !bytes.Equal(out, ctrl) {
+	if out, err := Recompress(ctrl, CodecZstd, DefaultLevel, 1<<20); err != nil || !bytes.Equal(out, ctrl) {
 		t.Errorf("control batch: %v, changed %v", err, !bytes.Equal(out, ctrl))
 	}
 	for _, e := range encodings {
@@ -168,13 +168,13 @@ func TestRecompressRejects(t *testing.T) {
 			continue
 		}
 		b := bomb(t, e, 1<<20)
-		if _, err := recompress(b, CodecNone, DefaultLevel, 1<<20-1); !errors.Is(err, ErrTooLarge) {
+		if _, err := recompress(b, CodecNone, DefaultLevel, 2<<20, 1<<20-1); !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%s bomb: %v, want ErrTooLarge", e.name, err)
 		}
 		if e.name == "zstd-16MiB-window" {
 			continue // its window alone is past a 1 MiB limit
 		}
-		if _, err := recompress(b, CodecNone, DefaultLevel, 1<<20); err != nil {
+		if _, err := recompress(b, CodecNone, DefaultLevel, 2<<20, 1<<20); err != nil {
 			t.Errorf("%s at the limit: %v", e.name, err)
 		}
 	}
@@ -182,11 +182,33 @@ func TestRecompressRejects(t *testing.T) {
 	bad := bytes.Clone(raw)
 	bad[HeaderSize] = 0x7f // the first record's length runs past the batch
 	putCRC(bad)
-	if _, err := Recompress(bad, CodecGzip, DefaultLevel); !errors.Is(err, ErrCorrupt) {
+	if _, err := Recompress(bad, CodecGzip, DefaultLevel, 1<<20); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("corrupt records: %v, want ErrCorrupt", err)
 	}
-	if _, err := Recompress(raw, 5, DefaultLevel); !errors.Is(err, ErrInvalid) {
+	if _, err := Recompress(raw, 5, DefaultLevel, 1<<20); !errors.Is(err, ErrInvalid) {
 		t.Errorf("codec 5: %v, want ErrInvalid", err)
+	}
+	// The output is bounded as it grows: 1.3 MB of records stored
+	// uncompressed stops soon after maxSize, not at the end.
+	big := sampleRecords(2000, 600)
+	for from, fc := range testCodecs() {
+		if from == CodecNone {
+			continue
+		}
+		b := buildRecords(t, fc, 0, 0, big)
+		Recompress(b, CodecNone, DefaultLevel, 64<<10) // warm the pools
+		var out []byte
+		var err error
+		alloc := allocated(func() { out, err = Recompress(b, CodecNone, DefaultLevel, 64<<10) })
+		if !errors.Is(err, ErrOutputTooLarge) || out != nil {
+			t.Errorf("%s: %d bytes, %v, want ErrOutputTooLarge", codecName(from), len(out), err)
+		}
+		if alloc > 512<<10 && from != CodecSnappy { // franz-go's snappy is a raw block, decoded whole by design (codec.go)
+			t.Errorf("%s: allocated %d KiB for a 64 KiB bound", codecName(from), alloc>>10)
+		}
+	}
+	if _, err := Recompress(raw, CodecGzip, DefaultLevel, HeaderSize+10); !errors.Is(err, ErrOutputTooLarge) {
+		t.Errorf("gzip output over its bound: %v, want ErrOutputTooLarge", err)
 	}
 }
 
@@ -214,7 +236,7 @@ func BenchmarkRecompress(b *testing.B) {
 			b.SetBytes(int64(len(plain) - HeaderSize))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Recompress(raw, c.to, DefaultLevel); err != nil {
+				if _, err := Recompress(raw, c.to, DefaultLevel, 1<<20); err != nil {
 					b.Fatal(err)
 				}
 			}
