@@ -359,7 +359,9 @@ const DefaultLevel = math.MinInt32
 
 // normaliseLevel maps a Kafka compression level to the level the encoder
 // has: gzip's 1 to 9 (-1 and DefaultLevel: its default), zstd's speeds,
-// none for snappy and lz4 (lz4 is always its fast mode).
+// for lz4 0 (its fast mode) at Kafka's default 9, as Kafka's
+// Lz4BlockOutputStream does, else high compression at depth 1 to 9
+// (Kafka's 1 to 8 as they are, 10 to 17 as 9), none for snappy.
 func normaliseLevel(codec int8, level int) int {
 	switch codec {
 	case CodecGzip:
@@ -372,6 +374,11 @@ func normaliseLevel(codec int8, level int) int {
 			return int(zstd.SpeedDefault)
 		}
 		return int(zstd.EncoderLevelFromZstd(level))
+	case CodecLZ4:
+		if level == DefaultLevel || level == 9 {
+			return 0
+		}
+		return min(max(level, 1), 9)
 	}
 	return 0
 }
@@ -388,7 +395,11 @@ func newPooledCompressor(k compressorKey) compressor {
 		return new(xerialWriter)
 	case CodecLZ4:
 		w := lz4.NewWriter(nil)
-		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil { // Kafka's Java client's block size
+		opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block64Kb)} // Kafka's Java client's block size
+		if k.level > 0 {
+			opts = append(opts, lz4.CompressionLevelOption(lz4.CompressionLevel(1<<(8+k.level)))) // Level1 to Level9
+		}
+		if err := w.Apply(opts...); err != nil {
 			panic(err)
 		}
 		return w

@@ -124,7 +124,7 @@ func TestRecompressLevels(t *testing.T) {
 	for _, c := range []struct {
 		codec      int8
 		fast, best int
-	}{{CodecGzip, 1, 9}, {CodecZstd, 1, 22}, {CodecZstd, -5, 19}} {
+	}{{CodecGzip, 1, 9}, {CodecZstd, 1, 22}, {CodecZstd, -5, 19}, {CodecLZ4, 9, 17}, {CodecLZ4, 9, 1}} {
 		fast, err := Recompress(raw, c.codec, c.fast, 1<<20)
 		if err != nil {
 			t.Fatal(err)
