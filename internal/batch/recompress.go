@@ -50,6 +50,9 @@ func recompress(raw []byte, codec int8, level, maxSize, limit int) ([]byte, erro
 	if codec < CodecNone || codec > CodecZstd {
 		return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalid, codec)
 	}
+	if h.NumRecords == 0 {
+		return nil, fmt.Errorf("%w: no records", ErrInvalid) // Validate refuses such a batch too
+	}
 	r, err := newRecordReader(raw, readWhole, limit)
 	if err != nil {
 		return nil, err

@@ -262,3 +262,80 @@ func BenchmarkAppendPath(b *testing.B) {
 		})
 	}
 }
+
+// FuzzRecompress: on any records section with any codec and record count,
+// recompressing into any codec never panics; it fails with one of the
+// package's errors exactly when the records do not decode (as RecordTimes
+// says), and otherwise gives a batch in the codec asked for, valid when the
+// input was, within
+// its size bound, holding the same records byte for byte.
+func FuzzRecompress(f *testing.F) {
+	const limit = 16 << 10
+	records := keyed(strs("a", "-", "b", "c"), strs("1", "2", "-", "4"))
+	for _, e := range encodings {
+		f.Add(uint8(e.codec), int32(4), encode(f, e, 4, records)[HeaderSize:], uint8(4-e.codec), int16(3))
+		if e.codec != 0 {
+			f.Add(uint8(e.codec), int32(1), bomb(f, e, limit+1)[HeaderSize:], uint8(0), int16(-1))
+		}
+	}
+	f.Fuzz(func(t *testing.T, codec uint8, n int32, section []byte, to uint8, level int16) {
+		raw := withHeader(int8(codec&7), n, section)
+		target := int8(to % 5)
+		errTimes := recordTimes(raw, limit, func(int64, int64) bool { return true })
+		out, err := recompress(raw, target, int(level), 1<<20, limit)
+		h, _ := Parse(raw)
+		if h.Codec() == target {
+			if err != nil || !bytes.Equal(out, raw) {
+				t.Fatalf("same codec: %v", err)
+			}
+			return
+		}
+		if h.NumRecords == 0 {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("no records: %v, want ErrInvalid", err)
+			}
+			return
+		}
+		if (err != nil) != (errTimes != nil) {
+			t.Fatalf("recompress: %v; the records decode: %v", err, errTimes)
+		}
+		if err != nil {
+			if !IsCorrupt(err) {
+				t.Fatalf("error outside the package's: %v", err)
+			}
+			return
+		}
+		_, inErr := Validate(raw) // Produce validates a batch before it recompresses it
+		oh, err := Validate(out)
+		if inErr != nil && errors.Is(err, ErrInvalid) {
+			oh, err = Parse(out) // as invalid a header as it came
+		}
+		if err != nil || oh.Codec() != target || oh.NumRecords != h.NumRecords || oh.BaseSequence != h.BaseSequence {
+			t.Fatalf("output: %+v, %v", oh, err)
+		}
+		a, errA := collect(raw, limit)
+		b, errB := collect(out, limit)
+		if errA != nil || errB != nil || len(a) != len(b) {
+			t.Fatalf("records: %d (%v) and %d (%v)", len(a), errA, len(b), errB)
+		}
+		for i := range a {
+			if !bytes.Equal(a[i], b[i]) {
+				t.Fatalf("record %d differs", i)
+			}
+		}
+	})
+}
+
+// collect is each record of raw, decoded within limit.
+func collect(raw []byte, limit int) ([][]byte, error) {
+	r, err := newRecordReader(raw, readWhole, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	var out [][]byte
+	for r.next() {
+		out = append(out, bytes.Clone(r.rec.whole))
+	}
+	return out, r.err
+}
