@@ -2,11 +2,9 @@ package broker
 
 // DescribeConfigs: v0-v4.
 //
-// Topic resources list every topic config Strata knows (every one of Kafka
-// 3.9's, see partition/config.go), with the value set on the topic (source
-// DYNAMIC_TOPIC_CONFIG) or Kafka's default (source DEFAULT_CONFIG), its
-// type (v3+) and Kafka's documentation with Strata's note (v3+, when asked);
-// none is read-only or sensitive. Broker resources list the broker's read-only settings
+// Topic resources list every topic config Strata knows, with the value set
+// on the topic (source DYNAMIC_TOPIC_CONFIG) or Kafka's default (source
+// DEFAULT_CONFIG). Broker resources list the broker's read-only settings
 // that Kafka clients and tools ask for. Config synonyms are not returned;
 // documentation (v3+) is. A topic's configs need DESCRIBE_CONFIGS on the
 // topic (TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster
@@ -67,6 +65,9 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
+			// Every one of Kafka 3.9's topic configs (partition/config.go),
+			// each with its type (v3+) and Kafka's documentation with
+			// Strata's note; none is read-only or sensitive.
 			for _, name := range partition.TopicConfigNames() {
 				spec, _ := partition.TopicConfigInfo(name)
 				n := len(sr.Configs)
