@@ -7,7 +7,13 @@ package broker
 // the records are not decoded, except on a compacted topic, where, as in
 // Kafka, a record without a key gets INVALID_RECORD (with per-record errors
 // from v8); they are read there through internal/batch's bounded decoder, so
-// a compression bomb gets INVALID_RECORD too. Idempotent batches are checked against the
+// a compression bomb gets INVALID_RECORD too. A topic whose compression.type
+// is not producer has every batch in another codec recompressed with its
+// codec and level, as Kafka does (internal/batch.Recompress: the same bounded
+// decoder, each record's bytes, offsets, timestamps and producer fields
+// kept, the CRC recomputed); the result must fit max.message.bytes
+// (MESSAGE_TOO_LARGE). Batches already in the topic's codec, and every batch
+// of a producer topic, stay bytes. Idempotent batches are checked against the
 // producer's last five batches: a retried batch is answered with its original
 // offset, a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch
 // INVALID_PRODUCER_EPOCH. Offsets are assigned and the batch is written to the
@@ -55,6 +61,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -223,6 +230,14 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 			return producedBatch{}, err
 		}
 	}
+	if codec := t.Config.Compression; codec >= 0 && h.Codec() != codec && !h.Control() {
+		// compression.type names a codec the batch is not in: recompress,
+		// as Kafka does (the one other place the produce path decodes).
+		var err error
+		if records, h, err = recompress(t, p.Key().Partition, records); err != nil {
+			return producedBatch{}, err
+		}
+	}
 	lat := int64(-1)
 	if t.Config.LogAppendTime {
 		lat = now
@@ -233,6 +248,26 @@ func (b *server) produceOne(ctx context.Context, deadline time.Time, txnID *stri
 		return producedBatch{}, b.appendError(err)
 	}
 	return producedBatch{part: p, res: res, pending: pending, logAppendTime: t.Config.LogAppendTime}, nil
+}
+
+// recompress rewrites records (one batch) with t's compression.type and
+// level. A batch that does not decode within batch.MaxDecompressedBytes is
+// INVALID_RECORD with the reason; one that is larger than max.message.bytes
+// once recompressed is MESSAGE_TOO_LARGE, as in Kafka, found as the output
+// grows (what is held stays near max.message.bytes).
+func recompress(t *partition.Topic, part int32, records []byte) ([]byte, batch.Header, error) {
+	out, err := batch.Recompress(records, t.Config.Compression, t.Config.CompressionLevel, t.Config.MaxMessageBytes)
+	switch {
+	case errors.Is(err, batch.ErrOutputTooLarge):
+		return nil, batch.Header{}, kerr.MessageTooLarge
+	case err != nil:
+		return nil, batch.Header{}, &recordsError{message: fmt.Sprintf("The records of the batch for topic partition %s-%d cannot be recompressed: %v", t.Meta.Name, part, err)}
+	}
+	h, err := batch.Parse(out)
+	if err != nil {
+		return nil, batch.Header{}, err // cannot happen: Recompress wrote it
+	}
+	return out, h, nil
 }
 
 // implicitAddError maps the coordinator's answer to an implicit addition

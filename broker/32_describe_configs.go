@@ -65,12 +65,21 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
+			// Every one of Kafka 3.9's topic configs (partition/config.go),
+			// each with its type (v3+) and Kafka's documentation with
+			// Strata's note; none is read-only or sensitive.
 			for _, name := range partition.TopicConfigNames() {
-				def, doc, _ := partition.TopicConfigDefault(name)
+				spec, _ := partition.TopicConfigInfo(name)
+				n := len(sr.Configs)
 				if v, ok := t.Meta.Configs[name]; ok {
-					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, false, doc)
+					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, spec.ReadOnly, spec.Doc)
 				} else {
-					add(name, def, kmsg.ConfigSourceDefaultConfig, false, doc)
+					add(name, spec.Default, kmsg.ConfigSourceDefaultConfig, spec.ReadOnly, spec.Doc)
+				}
+				if len(sr.Configs) > n { // wanted
+					rc := &sr.Configs[n]
+					rc.ConfigType = kmsg.ConfigType(spec.Type)
+					rc.IsSensitive = spec.Sensitive
 				}
 			}
 		case kmsg.ConfigResourceTypeBroker:

@@ -2,8 +2,9 @@ package broker
 
 // IncrementalAlterConfigs: v0-v1.
 //
-// SET, DELETE (back to the default), APPEND and SUBTRACT (for the list config
-// cleanup.policy) on topic configs; INVALID_CONFIG for unknown names, bad
+// SET, DELETE (back to the default), APPEND and SUBTRACT (for the list
+// configs cleanup.policy and {leader,follower}.replication.throttled.replicas)
+// on topic configs; INVALID_CONFIG for unknown names, bad
 // values, or APPEND/SUBTRACT on a non-list config. Broker resources are
 // read-only (INVALID_REQUEST). A topic needs ALTER_CONFIGS on it
 // (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the cluster
@@ -19,9 +20,6 @@ import (
 
 	"github.com/strata-io/strata/partition"
 )
-
-// listConfigs are the topic configs whose values are comma-separated lists.
-var listConfigs = map[string]bool{"cleanup.policy": true}
 
 func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.IncrementalAlterConfigsRequest, resp *kmsg.IncrementalAlterConfigsResponse) {
 	for _, rr := range req.Resources {
@@ -39,8 +37,8 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 		}
 		err := c.srv.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 			for _, rc := range rr.Configs {
-				if _, _, ok := partition.TopicConfigDefault(rc.Name); !ok {
-					return nil, fmt.Errorf("unknown topic config %q", rc.Name)
+				if _, ok := partition.TopicConfigInfo(rc.Name); !ok {
+					return nil, partition.ValidateTopicConfig(rc.Name, rc.Value) // unknown: Kafka's message
 				}
 				switch rc.Op {
 				case kmsg.IncrementalAlterConfigOpSet:
@@ -51,8 +49,8 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 				case kmsg.IncrementalAlterConfigOpDelete:
 					delete(cur, rc.Name)
 				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-					if !listConfigs[rc.Name] {
-						return nil, fmt.Errorf("%s is not a list config; APPEND and SUBTRACT apply to list configs only", rc.Name)
+					if !partition.IsListTopicConfig(rc.Name) {
+						return nil, &partition.ConfigError{Message: "Config value append is not allowed for config key: " + rc.Name} // Kafka's words, for SUBTRACT too
 					}
 					if rc.Value == nil {
 						return nil, fmt.Errorf("topic config %q needs a value", rc.Name)

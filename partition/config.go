@@ -2,98 +2,296 @@ package partition
 
 import (
 	"fmt"
+	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/strata-io/strata/internal/batch"
 	"github.com/strata-io/strata/tiering"
 )
 
-// topicConfigDef is a topic config Strata accepts: Kafka's name and default,
-// and a check of values.
+// ConfigType is a config's type as Kafka's DescribeConfigs (v3+) reports
+// it: the values of Kafka's ConfigDef.Type (and of kmsg.ConfigType).
+type ConfigType int8
+
+// The config types topic configs have.
+const (
+	ConfigBoolean ConfigType = 1
+	ConfigString  ConfigType = 2
+	ConfigInt     ConfigType = 3
+	ConfigLong    ConfigType = 5
+	ConfigDouble  ConfigType = 6
+	ConfigList    ConfigType = 7
+)
+
+// TopicConfigSpec describes one topic config as DescribeConfigs reports it.
+type TopicConfigSpec struct {
+	Name      string
+	Default   string
+	Type      ConfigType
+	Doc       string // Kafka's documentation, with what Strata does when it differs
+	ReadOnly  bool   // no topic config is; kept for the handlers' sake
+	Sensitive bool   // no topic config is
+	// Effect is false for configs Strata stores and reports but that change
+	// nothing here (docs/compatibility.md lists them).
+	Effect bool
+}
+
+// topicConfigDef is a topic config Strata accepts: Kafka's name, type,
+// default and validator (LogConfig's ConfigDef), and a note on what Strata
+// does with it.
 type topicConfigDef struct {
-	def   string
-	check func(string) error
-	doc   string
+	def    string
+	typ    ConfigType
+	check  func(string) string // "" when the (trimmed, parsed) value is valid, else Kafka's reason
+	effect bool
+	note   string // Strata's addition to Kafka's documentation
 }
 
-// topicConfigDefs are the topic configs Strata knows. Retention
-// (retention.ms, retention.bytes) is enforced by the retention schedule;
-// segment.bytes sizes compacted objects, strata.archive.compression
-// compresses them, and the log compaction settings govern the compaction
-// schedule. The others are stored
-// and reported (docs/retention.md says which).
+const (
+	maxLong = "9223372036854775807"
+	// noEffect is the note of configs that change nothing on Strata.
+	noEffect = "Accepted, stored and reported for compatibility; it has no effect on Strata."
+)
+
+// topicConfigDefs are the topic configs of Kafka 3.9 (LogConfig), which
+// 4.x accepts too but for the three 4.0 removed (message.format.version,
+// message.downconversion.enable, message.timestamp.difference.max.ms),
+// and Strata's own. Retention (retention.ms, retention.bytes) is enforced
+// by the retention schedule; segment.bytes sizes compacted objects,
+// strata.archive.compression compresses them, the log compaction settings
+// govern the compaction schedule, compression.type and its levels are
+// applied on produce. The others are stored and reported.
 var topicConfigDefs = map[string]topicConfigDef{
-	"cleanup.policy":         {"delete", checkList("delete", "compact"), "delete, compact, or both"},
-	"compression.type":       {"producer", checkEnum("producer"), "Strata stores batches as produced; only producer is supported"},
-	"delete.retention.ms":    {"86400000", checkInt(0), "how long tombstones are kept in compacted topics"},
-	"max.message.bytes":      {"1048588", checkInt(0), "largest record batch accepted"},
-	"message.timestamp.type": {"CreateTime", checkEnum("CreateTime", "LogAppendTime"), "CreateTime or LogAppendTime"},
-	"min.compaction.lag.ms":  {"0", checkInt(0), "minimum age of a record before compaction"},
-	"min.insync.replicas":    {"1", checkInt(1), "accepted for compatibility; durability comes from the object store"},
-	"retention.bytes":        {"-1", checkInt(-1), "size retention per partition, -1 unlimited"},
-	"retention.ms":           {"604800000", checkInt(-1), "time retention, -1 unlimited"},
-	"segment.bytes":          {"1073741824", checkInt(14), "size of compacted segment objects"},
-	"segment.ms":             {"604800000", checkInt(1), "accepted and reported; WAL segments roll by --seal-interval and --seal-bytes"},
+	"cleanup.policy":                          {"delete", ConfigList, validList("compact", "delete"), true, ""},
+	"compression.type":                        {"producer", ConfigString, validString("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), true, "Strata recompresses a batch whose codec differs when it is produced, as Kafka does."},
+	"compression.gzip.level":                  {"-1", ConfigInt, gzipLevel, true, ""},
+	"compression.lz4.level":                   {"9", ConfigInt, between(1, 17), true, "As in Kafka, the default 9 uses lz4's fast compressor and any other level its high-compression mode; Strata's encoder has depths 1 to 9, so levels 10 to 17 compress as 9."},
+	"compression.zstd.level":                  {"3", ConfigInt, between(-131072, 22), true, "Strata's zstd encoder maps levels to its four speeds: up to 2 fastest, 3 to 5 default, 6 to 9 better, 10 and up best."},
+	"delete.retention.ms":                     {"86400000", ConfigLong, atLeast(0), true, ""},
+	"file.delete.delay.ms":                    {"60000", ConfigLong, atLeast(0), false, noEffect},
+	"flush.messages":                          {maxLong, ConfigLong, atLeast(1), false, noEffect + " The WAL is fsynced by group commit."},
+	"flush.ms":                                {maxLong, ConfigLong, atLeast(0), false, noEffect + " The WAL is fsynced by group commit."},
+	"follower.replication.throttled.replicas": {"", ConfigList, throttledReplicas, false, noEffect + " Brokers do not replicate to each other."},
+	"index.interval.bytes":                    {"4096", ConfigInt, atLeast(0), false, noEffect},
+	"leader.replication.throttled.replicas":   {"", ConfigList, throttledReplicas, false, noEffect + " Brokers do not replicate to each other."},
+	"local.retention.bytes":                   {"-2", ConfigLong, atLeast(-2), false, noEffect + " The local disk holds only the WAL."},
+	"local.retention.ms":                      {"-2", ConfigLong, atLeast(-2), false, noEffect + " The local disk holds only the WAL."},
+	"max.compaction.lag.ms":                   {maxLong, ConfigLong, atLeast(1), false, noEffect},
+	"max.message.bytes":                       {"1048588", ConfigInt, atLeast(0), true, ""},
+	"message.downconversion.enable":           {"true", ConfigBoolean, validBool, false, noEffect + " Strata serves message format v2 only (removed in Kafka 4.0)."},
+	"message.format.version":                  {"3.0-IV1", ConfigString, metadataVersion, false, noEffect + " Strata stores message format v2 only (removed in Kafka 4.0)."},
+	"message.timestamp.after.max.ms":          {maxLong, ConfigLong, atLeast(0), false, noEffect},
+	"message.timestamp.before.max.ms":         {maxLong, ConfigLong, atLeast(0), false, noEffect},
+	"message.timestamp.difference.max.ms":     {maxLong, ConfigLong, atLeast(0), false, noEffect + " (Removed in Kafka 4.0.)"},
+	"message.timestamp.type":                  {"CreateTime", ConfigString, validString("CreateTime", "LogAppendTime"), true, ""},
+	"min.cleanable.dirty.ratio":               {"0.5", ConfigDouble, betweenFloat(0, 1), false, noEffect + " Compaction runs on its own schedule."},
+	"min.compaction.lag.ms":                   {"0", ConfigLong, atLeast(0), true, ""},
+	"min.insync.replicas":                     {"1", ConfigInt, atLeast(1), false, noEffect + " Durability comes from the object store."},
+	"preallocate":                             {"false", ConfigBoolean, validBool, false, noEffect},
+	"remote.log.copy.disable":                 {"false", ConfigBoolean, validBool, false, noEffect + " Every partition's log is in the object store."},
+	"remote.log.delete.on.disable":            {"false", ConfigBoolean, validBool, false, noEffect + " Every partition's log is in the object store."},
+	"remote.storage.enable":                   {"false", ConfigBoolean, validBool, false, noEffect + " Every partition's log is in the object store."},
+	"retention.bytes":                         {"-1", ConfigLong, anyValue, true, ""},
+	"retention.ms":                            {"604800000", ConfigLong, atLeast(-1), true, ""},
+	"segment.bytes":                           {"1073741824", ConfigInt, atLeast(14), true, "On Strata, the size of compacted segment objects."},
+	"segment.index.bytes":                     {"10485760", ConfigInt, atLeast(4), false, noEffect},
+	"segment.jitter.ms":                       {"0", ConfigLong, atLeast(0), false, noEffect},
+	"segment.ms":                              {"604800000", ConfigLong, atLeast(1), false, noEffect + " WAL segments roll by --seal-interval and --seal-bytes."},
+	"unclean.leader.election.enable":          {"false", ConfigBoolean, validBool, false, noEffect + " Every broker can lead any partition without loss."},
 	// Strata's own.
-	"strata.archive.compression": {"none", checkEnum("none", "zstd"), "how compacted segment objects store their blocks: none or zstd"},
+	"strata.archive.compression": {"none", ConfigString, validString("none", "zstd"), true, "How compacted segment objects store their blocks: none or zstd."},
 }
 
-func checkInt(min int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not an integer", v)
+// Validators, each Kafka's ConfigDef validator with its message.
+
+func anyValue(string) string { return "" }
+
+func atLeast(min int64) func(string) string {
+	return func(v string) string {
+		if n, _ := strconv.ParseInt(v, 10, 64); n < min {
+			return fmt.Sprintf("Value must be at least %d", min)
 		}
-		if n < min {
-			return fmt.Errorf("%d is below the minimum %d", n, min)
-		}
-		return nil
+		return ""
 	}
 }
 
-func checkEnum(allowed ...string) func(string) error {
-	return func(v string) error {
-		for _, a := range allowed {
-			if v == a {
-				return nil
+func between(min, max int64) func(string) string {
+	return func(v string) string {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch {
+		case n < min:
+			return fmt.Sprintf("Value must be at least %d", min)
+		case n > max:
+			return fmt.Sprintf("Value must be no more than %d", max)
+		}
+		return ""
+	}
+}
+
+func betweenFloat(min, max float64) func(string) string {
+	return func(v string) string {
+		f, _ := strconv.ParseFloat(v, 64)
+		switch {
+		case f < min:
+			return fmt.Sprintf("Value must be at least %v", min)
+		case f > max:
+			return fmt.Sprintf("Value must be no more than %v", max)
+		}
+		return ""
+	}
+}
+
+func gzipLevel(v string) string {
+	if n, _ := strconv.Atoi(v); n != -1 && (n < 1 || n > 9) {
+		return "Value must be between 1 and 9 or equal to -1"
+	}
+	return ""
+}
+
+func validString(allowed ...string) func(string) string {
+	return func(v string) string {
+		if !slices.Contains(allowed, v) {
+			return "String must be one of: " + strings.Join(allowed, ", ")
+		}
+		return ""
+	}
+}
+
+func validList(allowed ...string) func(string) string {
+	one := validString(allowed...)
+	return func(v string) string {
+		for _, item := range splitList(v) {
+			if msg := one(item); msg != "" {
+				return msg
 			}
 		}
-		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+		return ""
 	}
 }
 
-func checkList(allowed ...string) func(string) error {
-	one := checkEnum(allowed...)
-	return func(v string) error {
-		for _, item := range strings.Split(v, ",") {
-			if err := one(strings.TrimSpace(item)); err != nil {
-				return err
-			}
+func validBool(string) string { return "" } // the type's parse is the check
+
+var replicaPair = regexp.MustCompile(`^[0-9]+:[0-9]+$`)
+
+// throttledReplicas is Kafka's ThrottledReplicaListValidator.
+func throttledReplicas(v string) string {
+	items := splitList(v)
+	if len(items) == 1 && items[0] == "*" {
+		return ""
+	}
+	for _, it := range items {
+		if !replicaPair.MatchString(it) {
+			return "must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
 		}
+	}
+	return ""
+}
+
+// metadataVersionRe matches the versions Kafka 3.9's MetadataVersionValidator
+// takes: a release (0.8.0 to 3.9, with or without its patch number) with an
+// optional -IVn suffix.
+var metadataVersionRe = regexp.MustCompile(`^(0\.(8\.[0-2]|9\.0|10\.[0-2]|11\.0)|[12]\.[0-9]|3\.[0-9])(\.[0-9]+)?(-IV[0-9]+)?$`)
+
+func metadataVersion(v string) string {
+	if !metadataVersionRe.MatchString(v) {
+		return fmt.Sprintf("Unknown metadata.version '%s'", v)
+	}
+	return ""
+}
+
+// splitList splits a LIST value as Kafka does: on commas with surrounding
+// spaces, and an empty value is an empty list.
+func splitList(v string) []string {
+	v = strings.TrimSpace(v)
+	if v == "" {
 		return nil
 	}
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return items
+}
+
+// parseValue checks that v parses as typ, as Kafka's ConfigDef.parseType
+// does, and returns Kafka's reason when it does not.
+func parseValue(typ ConfigType, v string) string {
+	switch typ {
+	case ConfigBoolean:
+		if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			return "Expected value to be either true or false"
+		}
+	case ConfigInt:
+		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
+			return "Not a number of type INT"
+		}
+	case ConfigLong:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return "Not a number of type LONG"
+		}
+	case ConfigDouble:
+		if f, err := strconv.ParseFloat(v, 64); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return "Not a number of type DOUBLE"
+		}
+	}
+	return ""
 }
 
 // TopicConfigDefault returns the default value of a known topic config and
 // its description; ok is false for a name Strata does not know.
 func TopicConfigDefault(name string) (def, doc string, ok bool) {
-	d, ok := topicConfigDefs[name]
-	return d.def, d.doc, ok
+	s, ok := TopicConfigInfo(name)
+	return s.Default, s.Doc, ok
 }
 
-// ValidateTopicConfig checks one name and value.
+// TopicConfigInfo describes a known topic config; ok is false for a name
+// Strata does not know.
+func TopicConfigInfo(name string) (spec TopicConfigSpec, ok bool) {
+	d, ok := topicConfigDefs[name]
+	if !ok {
+		return TopicConfigSpec{}, false
+	}
+	doc := kafkaTopicDocs[name]
+	if d.note != "" {
+		doc = strings.TrimSpace(doc + " Strata: " + d.note)
+	}
+	return TopicConfigSpec{Name: name, Default: d.def, Type: d.typ, Doc: doc, Effect: d.effect}, true
+}
+
+// IsListTopicConfig reports whether name is a topic config whose value is a
+// comma-separated list (which IncrementalAlterConfigs may APPEND to and
+// SUBTRACT from).
+func IsListTopicConfig(name string) bool { return topicConfigDefs[name].typ == ConfigList }
+
+// ConfigError is a topic config name or value Kafka would reject, with
+// Kafka's message (the text of its INVALID_CONFIG answer).
+type ConfigError struct{ Message string }
+
+func (e *ConfigError) Error() string { return e.Message }
+
+// ValidateTopicConfig checks one name and value as Kafka does: the value
+// (trimmed) must parse as the config's type and pass its validator. The
+// error is a *ConfigError with Kafka's text ("Invalid value x for
+// configuration y: reason").
 func ValidateTopicConfig(name string, value *string) error {
 	def, ok := topicConfigDefs[name]
 	if !ok {
-		return fmt.Errorf("unknown topic config %q", name)
+		return &ConfigError{"Unknown topic config name: " + name}
 	}
 	if value == nil {
-		return fmt.Errorf("topic config %q needs a value", name)
+		return &ConfigError{"Null value not supported for topic configs: " + name}
 	}
-	if err := def.check(*value); err != nil {
-		return fmt.Errorf("topic config %s: %w", name, err)
+	v := strings.TrimSpace(*value)
+	reason := parseValue(def.typ, v)
+	if reason == "" {
+		reason = def.check(v)
+	}
+	if reason != "" {
+		return &ConfigError{fmt.Sprintf("Invalid value %s for configuration %s: %s", *value, name, reason)}
 	}
 	return nil
 }
@@ -102,6 +300,12 @@ func ValidateTopicConfig(name string, value *string) error {
 type TopicConfig struct {
 	MaxMessageBytes int
 	LogAppendTime   bool
+	// Compression is the codec batches are stored with (compression.type):
+	// -1 for producer (as produced), else internal/batch's codec number.
+	Compression int8
+	// CompressionLevel is the level of compression.<codec>.level for
+	// Compression's codec (0 for none and snappy).
+	CompressionLevel int
 	// Retention (cleanup.policy with delete): -1 is unlimited.
 	Deletes        bool
 	RetentionMs    int64
@@ -114,59 +318,62 @@ type TopicConfig struct {
 	MinCompactionLag  int64
 }
 
+// compressionCodecs maps compression.type to a codec; producer is -1.
+var compressionCodecs = map[string]int8{
+	"producer": -1, "uncompressed": batch.CodecNone, "gzip": batch.CodecGzip,
+	"snappy": batch.CodecSnappy, "lz4": batch.CodecLZ4, "zstd": batch.CodecZstd,
+}
+
 // ParseTopicConfig parses a topic's stored configs, with the defaults of
 // those not set.
 func ParseTopicConfig(set map[string]string) (TopicConfig, error) {
 	get := func(name string) string {
 		if v, ok := set[name]; ok {
-			return v
+			return strings.TrimSpace(v)
 		}
 		return topicConfigDefs[name].def
 	}
-	mmb, err := strconv.Atoi(get("max.message.bytes"))
-	if err != nil {
-		return TopicConfig{}, err
+	var err error
+	integer := func(name string) int64 {
+		n, e := strconv.ParseInt(get(name), 10, 64)
+		if e != nil && err == nil {
+			err = fmt.Errorf("topic config %s: %w", name, e)
+		}
+		return n
 	}
-	ms, err := strconv.ParseInt(get("retention.ms"), 10, 64)
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	bytes, err := strconv.ParseInt(get("retention.bytes"), 10, 64)
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	segment, err := strconv.ParseInt(get("segment.bytes"), 10, 64)
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	tombstones, err := strconv.ParseInt(get("delete.retention.ms"), 10, 64)
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	lag, err := strconv.ParseInt(get("min.compaction.lag.ms"), 10, 64)
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	codec, err := tiering.ParseCodec(get("strata.archive.compression"))
-	if err != nil {
-		return TopicConfig{}, err
-	}
-	policy := strings.Split(get("cleanup.policy"), ",")
-	has := func(p string) bool {
-		return slices.ContainsFunc(policy, func(s string) bool { return strings.TrimSpace(s) == p })
-	}
-	return TopicConfig{
-		MaxMessageBytes:   mmb,
+	c := TopicConfig{
+		MaxMessageBytes:   int(integer("max.message.bytes")),
 		LogAppendTime:     get("message.timestamp.type") == "LogAppendTime",
-		Deletes:           has("delete"),
-		RetentionMs:       ms,
-		RetentionBytes:    bytes,
-		SegmentBytes:      segment,
-		Archive:           tiering.ArchiveOptions{Codec: codec},
-		Compacts:          has("compact"),
-		DeleteRetentionMs: tombstones,
-		MinCompactionLag:  lag,
-	}, nil
+		RetentionMs:       integer("retention.ms"),
+		RetentionBytes:    integer("retention.bytes"),
+		SegmentBytes:      integer("segment.bytes"),
+		DeleteRetentionMs: integer("delete.retention.ms"),
+		MinCompactionLag:  integer("min.compaction.lag.ms"),
+	}
+	codec, ok := compressionCodecs[get("compression.type")]
+	if !ok && err == nil {
+		err = fmt.Errorf("topic config compression.type: unknown %q", get("compression.type"))
+	}
+	c.Compression = codec
+	switch codec {
+	case batch.CodecGzip:
+		c.CompressionLevel = int(integer("compression.gzip.level"))
+	case batch.CodecLZ4:
+		c.CompressionLevel = int(integer("compression.lz4.level"))
+	case batch.CodecZstd:
+		c.CompressionLevel = int(integer("compression.zstd.level"))
+	}
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	archive, err := tiering.ParseCodec(get("strata.archive.compression"))
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	c.Archive = tiering.ArchiveOptions{Codec: archive}
+	policy := splitList(get("cleanup.policy"))
+	c.Deletes, c.Compacts = slices.Contains(policy, "delete"), slices.Contains(policy, "compact")
+	return c, nil
 }
 
 // TopicConfigNames are the known names, sorted.

@@ -1,11 +1,13 @@
 // Package batch reads and rewrites the fixed 61-byte header of a Kafka record
 // batch (message format v2), and decodes the records inside it where the
-// broker must: log compaction (Filter), lookups by timestamp (RecordTimes)
-// and the key check of compacted topics at produce time (NullKeys).
+// broker must: log compaction (Filter), lookups by timestamp (RecordTimes),
+// the key check of compacted topics at produce time (NullKeys), and the
+// recompression of a batch into its topic's compression.type (Recompress).
 //
 // The produce and fetch paths treat a batch as bytes: they validate the header
 // and the CRC, rewrite the base offset (and, for LogAppendTime topics, the
-// timestamps and the CRC), and never decode or re-encode the records.
+// timestamps and the CRC), and never decode or re-encode the records, but
+// for those cases.
 //
 //	offset  width  field
 //	     0      8  base offset            int64, big endian

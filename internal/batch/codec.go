@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 
@@ -343,35 +344,93 @@ type compressor interface {
 	Reset(w io.Writer)
 }
 
-var compressorPools = [...]*sync.Pool{
-	1: {New: func() any {
-		w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+// compressorKey names a pool: a codec and its (normalised) level.
+type compressorKey struct {
+	codec int8
+	level int
+}
+
+// compressorPools holds a pool per codec and level used; levels are
+// normalised first (zstd's to its encoder's four speeds), so they are few.
+var compressorPools sync.Map // compressorKey → *sync.Pool
+
+// DefaultLevel is the level argument that asks for a codec's default level.
+const DefaultLevel = math.MinInt32
+
+// normaliseLevel maps a Kafka compression level to the level the encoder
+// has: gzip's 1 to 9 (-1 and DefaultLevel: its default), zstd's speeds,
+// for lz4 0 (its fast mode) at Kafka's default 9, as Kafka's
+// Lz4BlockOutputStream does, else high compression at depth 1 to 9
+// (Kafka's 1 to 8 as they are, 10 to 17 as 9), none for snappy.
+func normaliseLevel(codec int8, level int) int {
+	switch codec {
+	case CodecGzip:
+		if level == DefaultLevel || level < gzip.BestSpeed || level > gzip.BestCompression {
+			return gzip.DefaultCompression
+		}
+		return level
+	case CodecZstd:
+		if level == DefaultLevel {
+			return int(zstd.SpeedDefault)
+		}
+		return int(zstd.EncoderLevelFromZstd(level))
+	case CodecLZ4:
+		if level == DefaultLevel || level == 9 {
+			return 0
+		}
+		return min(max(level, 1), 9)
+	}
+	return 0
+}
+
+func newPooledCompressor(k compressorKey) compressor {
+	switch k.codec {
+	case CodecGzip:
+		w, err := gzip.NewWriterLevel(nil, k.level)
+		if err != nil {
+			panic(err) // the level is normalised
+		}
 		return w
-	}},
-	2: {New: func() any { return new(xerialWriter) }},
-	3: {New: func() any {
+	case CodecSnappy:
+		return new(xerialWriter)
+	case CodecLZ4:
 		w := lz4.NewWriter(nil)
-		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil { // Kafka's Java client's block size
+		opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block64Kb)} // Kafka's Java client's block size
+		if k.level > 0 {
+			opts = append(opts, lz4.CompressionLevelOption(lz4.CompressionLevel(1<<(8+k.level)))) // Level1 to Level9
+		}
+		if err := w.Apply(opts...); err != nil {
 			panic(err)
 		}
 		return w
-	}},
-	4: {New: func() any {
-		w, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
-		if err != nil {
-			panic(err) // the options are constants
-		}
-		return w
-	}},
+	}
+	w, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20),
+		zstd.WithEncoderLevel(zstd.EncoderLevel(k.level)))
+	if err != nil {
+		panic(err) // the options are constants and a normalised level
+	}
+	return w
 }
 
-// newCompressor returns a streaming compressor for codec writing to w, and
-// a function that returns it to its pool after Close.
+// newCompressor returns a streaming compressor for codec at its default
+// level writing to w, and a function that returns it to its pool after
+// Close.
 func newCompressor(codec int8, w io.Writer) (compressor, func(), error) {
-	if codec < 1 || int(codec) >= len(compressorPools) {
+	return newCompressorLevel(codec, DefaultLevel, w)
+}
+
+// newCompressorLevel is newCompressor at a Kafka compression level
+// (DefaultLevel: the codec's default).
+func newCompressorLevel(codec int8, level int, w io.Writer) (compressor, func(), error) {
+	if codec < CodecGzip || codec > CodecZstd {
 		return nil, nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorrupt, codec)
 	}
-	pool := compressorPools[codec]
+	k := compressorKey{codec, normaliseLevel(codec, level)}
+	p, ok := compressorPools.Load(k)
+	if !ok {
+		p, _ = compressorPools.LoadOrStore(k, &sync.Pool{New: func() any { return newPooledCompressor(k) }})
+	}
+	pool := p.(*sync.Pool)
 	c := pool.Get().(compressor)
 	c.Reset(w)
 	return c, func() { c.Reset(nil); pool.Put(c) }, nil
