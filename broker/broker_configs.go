@@ -193,10 +193,7 @@ func (c *Config) listenersValue() string {
 }
 
 // defaultBrokerConfig is the configuration whose values are the defaults.
-var defaultBrokerConfig = func() Config {
-	c := DefaultConfig()
-	return c
-}()
+var defaultBrokerConfig = DefaultConfig()
 
 // describeBroker lists the configs of the broker resource name (this
 // broker's id, or "" for the cluster-wide dynamic defaults) that want
