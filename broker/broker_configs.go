@@ -458,3 +458,27 @@ func (b *server) incrementalBrokerChanges(rr kmsg.IncrementalAlterConfigsRequest
 	}
 	return out, nil, ""
 }
+
+// topicConfigSynonyms are the synonyms DescribeConfigs lists (with
+// include_synonyms) for the topic config name, most specific first, as
+// Kafka lists them: the topic's own value (DYNAMIC_TOPIC_CONFIG), then, for a
+// topic config with a broker default, the cluster-wide dynamic default
+// (DYNAMIC_DEFAULT_BROKER_CONFIG) if set and the broker config's default
+// (DEFAULT_CONFIG), else the topic config's default. own are the topic's
+// configs, cluster the cluster-wide broker configs (View.BrokerConfigs).
+// For the topic path of DescribeConfigs.
+func topicConfigSynonyms(name string, own, cluster map[string]string) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	if v, ok := own[name]; ok {
+		out = append(out, synonym(name, &v, kmsg.ConfigSourceDynamicTopicConfig))
+	}
+	def, _, _ := partition.TopicConfigDefault(name)
+	b, ok := partition.BrokerSynonym(name)
+	if !ok {
+		return append(out, synonym(name, &def, kmsg.ConfigSourceDefaultConfig))
+	}
+	if v, ok := cluster[b]; ok {
+		out = append(out, synonym(b, &v, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
+	}
+	return append(out, synonym(b, &def, kmsg.ConfigSourceDefaultConfig))
+}
