@@ -104,8 +104,9 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 				rc.Name = name
 				v, set := configs[name]
 				if !set {
-					v, _, _ = partition.TopicConfigDefault(name)
-					rc.Source = int8(kmsg.ConfigSourceDefaultConfig)
+					var src kmsg.ConfigSource
+					v, src = b.topicConfigDefault(name)
+					rc.Source = int8(src)
 				} else {
 					rc.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
 				}

@@ -4,15 +4,15 @@ package broker
 //
 // Topic resources list every topic config Strata knows, with the value set
 // on the topic (source DYNAMIC_TOPIC_CONFIG) or Kafka's default (source
-// DEFAULT_CONFIG). Broker resources list the broker's read-only settings
-// that Kafka clients and tools ask for. Config synonyms are not returned;
-// documentation (v3+) is. A topic's configs need DESCRIBE_CONFIGS on the
+// DEFAULT_CONFIG, or DYNAMIC_DEFAULT_BROKER_CONFIG for a cluster-wide
+// default: topicConfigDefault). Broker resources: broker_configs.go, with
+// synonyms and types. Topic config synonyms are not returned; documentation
+// (v3+) is. A topic's configs need DESCRIBE_CONFIGS on the
 // topic (TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster
 // (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +74,8 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 				if v, ok := t.Meta.Configs[name]; ok {
 					add(name, v, kmsg.ConfigSourceDynamicTopicConfig, spec.ReadOnly, spec.Doc)
 				} else {
-					add(name, spec.Default, kmsg.ConfigSourceDefaultConfig, spec.ReadOnly, spec.Doc)
+					def, src := b.topicConfigDefault(name)
+					add(name, def, src, spec.ReadOnly, spec.Doc)
 				}
 				if len(sr.Configs) > n { // wanted
 					rc := &sr.Configs[n]
@@ -83,21 +84,12 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 				}
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.id)) {
-				sr.ErrorCode = kerr.InvalidRequest.Code
+			cfgs, e, msg := b.describeBroker(rr.ResourceName, req.IncludeSynonyms, req.IncludeDocumentation, want)
+			if e != nil {
+				setErr(&sr.ErrorCode, &sr.ErrorMessage, e, msg)
 				break
 			}
-			static := kmsg.ConfigSourceStaticBrokerConfig
-			add("broker.id", strconv.Itoa(int(b.id)), static, true, "")
-			add("auto.create.topics.enable", strconv.FormatBool(b.cfg.AutoCreateTopics), static, true, "--auto-create-topics")
-			add("num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), static, true, "--default-partitions")
-			add("socket.request.max.bytes", strconv.Itoa(int(b.cfg.MaxRequestBytes)), static, true, "--max-request-bytes")
-			maxMessageBytes, _, _ := partition.TopicConfigDefault("max.message.bytes")
-			retentionMs, _, _ := partition.TopicConfigDefault("retention.ms")
-			add("message.max.bytes", maxMessageBytes, kmsg.ConfigSourceDefaultConfig, true, "")
-			add("log.retention.ms", retentionMs, kmsg.ConfigSourceDefaultConfig, true, "")
-			add("default.replication.factor", "1", kmsg.ConfigSourceDefaultConfig, true, "durability comes from the object store")
-			add("min.insync.replicas", "1", kmsg.ConfigSourceDefaultConfig, true, "")
+			sr.Configs = cfgs
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 		}

@@ -4,8 +4,9 @@ package broker
 //
 // Replaces the whole set of a topic's configs (Kafka's non-incremental
 // semantics: configs not named return to their defaults). Unknown names and
-// bad values get INVALID_CONFIG; broker resources are read-only here
-// (INVALID_REQUEST): broker settings are flags of `strata serve`. A topic
+// bad values get INVALID_CONFIG. On the broker resource "" it replaces the
+// cluster-wide dynamic defaults (broker_configs.go); other broker settings
+// are flags of `strata serve` (INVALID_REQUEST). A topic
 // needs ALTER_CONFIGS on it (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS
 // on the cluster (CLUSTER_AUTHORIZATION_FAILED), checked first as in Kafka.
 
@@ -26,6 +27,17 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); e != nil {
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+			changes := make([]brokerConfigChange, 0, len(rr.Configs))
+			for _, rc := range rr.Configs {
+				changes = append(changes, brokerConfigChange{rc.Name, rc.Value})
+			}
+			if e, msg := c.srv.alterBrokerConfigs(ctx, rr.ResourceName, true, req.ValidateOnly, changes); e != nil {
+				setErr(&sr.ErrorCode, &sr.ErrorMessage, e, msg)
+			}
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}

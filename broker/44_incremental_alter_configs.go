@@ -4,9 +4,10 @@ package broker
 //
 // SET, DELETE (back to the default), APPEND and SUBTRACT (for the list
 // configs cleanup.policy and {leader,follower}.replication.throttled.replicas)
-// on topic configs; INVALID_CONFIG for unknown names, bad
-// values, or APPEND/SUBTRACT on a non-list config. Broker resources are
-// read-only (INVALID_REQUEST). A topic needs ALTER_CONFIGS on it
+// on topic configs; INVALID_CONFIG for unknown names, bad values, or
+// APPEND/SUBTRACT on a non-list config. On the broker resource "", the
+// cluster-wide dynamic defaults (broker_configs.go); any other broker
+// config, or a broker id, gets INVALID_REQUEST. A topic needs ALTER_CONFIGS on it
 // (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the cluster
 // (CLUSTER_AUTHORIZATION_FAILED), checked first as in Kafka.
 
@@ -27,6 +28,17 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); e != nil {
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+			changes, e, msg := c.srv.incrementalBrokerChanges(rr)
+			if e == nil {
+				e, msg = c.srv.alterBrokerConfigs(ctx, rr.ResourceName, false, req.ValidateOnly, changes)
+			}
+			if e != nil {
+				setErr(&sr.ErrorCode, &sr.ErrorMessage, e, msg)
+			}
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}

@@ -66,6 +66,7 @@ type Config struct {
 	ConnectionsMaxIdle     time.Duration         // close a connection idle this long (connections.max.idle.ms)
 	QueuedMaxRequestBytes  int64                 // request bytes read and not yet handled, all connections (queued.max.request.bytes)
 	Security               Security              // listeners, TLS, SASL, ACLs (docs/security.md)
+	SetOptions             map[string]bool       // options set by flag, STRATA_* variable or YAML file, by flag name (cmd/strata): DescribeConfigs reports them as STATIC_BROKER_CONFIG
 	Bucket                 objectstore.Bucket    // open object store used instead of ObjectStore (tests); the broker closes it on Close
 	FS                     vfs.FS                // file system of the WAL and the disk cache; nil = the OS's (tests inject faults)
 	Logger                 *slog.Logger          // nil = discard

@@ -22,6 +22,7 @@
 //	cluster/topics/<name>                       Topic                       none
 //	cluster/assignments/<topic-id>              {"brokers": [id, ...]}      none
 //	cluster/leaders/<topic-id>/<p>              {"broker", "leaderEpoch"}   leader's session
+//	cluster/configs/broker                      {"log.retention.ms": …}     none
 //	partitions/<topic-id>/<p>/state             PartitionState              none
 //	partitions/<topic-id>/<p>/epochs            [EpochStart, ...]           none
 //	partitions/<topic-id>/<p>/manifest/<base>   ManifestEntry               none

@@ -64,6 +64,7 @@ var storeSuite = []struct {
 	{"ReadView", testReadView},
 	{"Watch", testWatch},
 	{"Renew", testRenew},
+	{"BrokerConfigs", testBrokerConfigs}, // cluster_configs_test.go
 	// groups_test.go
 	{"GroupsRoundTrip", testGroupsRoundTrip},
 	{"GroupsFenced", testGroupsFenced},

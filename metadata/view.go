@@ -23,6 +23,10 @@ type View struct {
 	Topics      map[string]Topic
 	Assignments map[TopicID][]int32 // partition i → broker (-1: none)
 	Leaders     map[PartitionKey]Leader
+	// BrokerConfigs are the cluster-wide dynamic broker configs, by Kafka
+	// name (UpdateBrokerConfigs); never nil, and never modified: a change
+	// replaces the map.
+	BrokerConfigs map[string]string
 
 	// candidates are the election's keys: the lowest creation revision is the controller.
 	candidates map[string]candidate
@@ -125,6 +129,8 @@ func (s *Store) ReadView(ctx context.Context) (*View, error) {
 		Assignments: map[TopicID][]int32{},
 		Leaders:     map[PartitionKey]Leader{},
 		candidates:  map[string]candidate{},
+
+		BrokerConfigs: map[string]string{},
 	}
 	for _, kv := range resp.Kvs {
 		s.applyEvent(v, &clientv3.Event{Type: mvccpb.PUT, Kv: kv})
@@ -163,6 +169,10 @@ func (s *Store) applyEvent(v *View, ev *clientv3.Event) {
 		s.log.Warn("metadata: undecodable value in cluster view", "key", string(ev.Kv.Key), "error", err)
 	}
 	switch kind {
+	case "configs":
+		if name == "broker" {
+			s.applyBrokerConfigs(v, ev)
+		}
 	case "brokers":
 		id, err := strconv.ParseInt(name, 10, 32)
 		if err != nil {

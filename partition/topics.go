@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -28,6 +29,9 @@ type topicCache struct {
 	byName map[string]*Topic
 	byID   map[metadata.TopicID]*Topic
 	parts  map[metadata.PartitionKey]*Partition
+	// brokerConfigs are the cluster-wide broker configs the installed
+	// topics' Configs were parsed with (EffectiveTopicConfigs).
+	brokerConfigs map[string]string
 }
 
 func newTopicCache() topicCache {
@@ -125,6 +129,7 @@ func (tc *topicCache) Topics() []*Topic {
 // changed elsewhere are installed, deleted ones removed. A topic this broker
 // installed after the view's revision (it created it a moment ago) stays.
 func (m *Manager) sync(v *metadata.View) {
+	m.setBrokerConfigs(v.BrokerConfigs)
 	for _, mt := range v.Topics {
 		if t := m.Topic(mt.Name); t == nil || t.Meta.ID != mt.ID || t.Meta.Version < mt.Version {
 			m.Install(mt)
@@ -142,9 +147,9 @@ func (m *Manager) sync(v *metadata.View) {
 // Install adds or updates a topic from its etcd definition. Its new
 // partitions are not led until the controller assigns them.
 func (m *Manager) Install(mt metadata.Topic) *Topic {
-	cfg, _ := ParseTopicConfig(mt.Configs) // stored configs were validated when set
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	cfg := m.parseLocked(mt)
 	t := m.byName[mt.Name]
 	if t != nil && t.Meta.ID != mt.ID {
 		m.removeLocked(t) // deleted and re-created under the same name
@@ -165,6 +170,36 @@ func (m *Manager) Install(mt metadata.Topic) *Topic {
 	m.byName[mt.Name] = nt
 	m.byID[mt.ID] = nt
 	return nt
+}
+
+// parseLocked parses a topic's configs over the cluster-wide defaults.
+// Stored configs and defaults were validated when set; should the two
+// together not parse, the topic's own configs alone are used.
+func (tc *topicCache) parseLocked(mt metadata.Topic) TopicConfig {
+	cfg, err := ParseTopicConfig(EffectiveTopicConfigs(mt.Configs, tc.brokerConfigs))
+	if err != nil {
+		cfg, _ = ParseTopicConfig(mt.Configs)
+	}
+	return cfg
+}
+
+// setBrokerConfigs installs new cluster-wide broker configs: every topic
+// whose effective configs change is installed again with them.
+func (tc *topicCache) setBrokerConfigs(cfgs map[string]string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if maps.Equal(tc.brokerConfigs, cfgs) {
+		return
+	}
+	tc.brokerConfigs = cfgs
+	for name, t := range tc.byName {
+		nt := *t
+		if nt.Config = tc.parseLocked(t.Meta); nt.Config == t.Config {
+			continue
+		}
+		tc.byName[name] = &nt
+		tc.byID[t.Meta.ID] = &nt
+	}
 }
 
 // Partitions lists every partition the cache knows.

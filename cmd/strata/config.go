@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -205,6 +206,7 @@ func loadConfig(args, environ []string) (Config, error) {
 		return Config{}, usageError{err}
 	}
 	cfg.ConfigFile = file
+	fs.Visit(func(f *flag.Flag) { cfg.markSet(f.Name) }) // the environment's too: applyEnv sets them through fs
 	return cfg, nil
 }
 
@@ -305,11 +307,20 @@ func (c *Config) decodeYAML(name string, data []byte) error {
 			return fmt.Errorf("%s:%d: key %q has no value (write \"\" for empty)", name, k.Line, k.Value)
 		}
 		seen[k.Value] = k.Line
+		c.markSet(k.Value)
 		if err := v.Decode(field); err != nil {
 			return fmt.Errorf("%s:%d: %s: %s", name, v.Line, k.Value, yamlErrorText(err))
 		}
 	}
 	return nil
+}
+
+// markSet records that the option name was set (broker.Config.SetOptions).
+func (c *Config) markSet(name string) {
+	if c.SetOptions == nil {
+		c.SetOptions = map[string]bool{}
+	}
+	c.SetOptions[name] = true
 }
 
 // yamlFields maps each YAML key to the field it decodes into.
@@ -584,6 +595,7 @@ func parseLevel(s string) (slog.Level, error) {
 func (c *Config) BrokerConfig(logger *slog.Logger, reg prometheus.Registerer) (broker.Config, error) {
 	bc := c.Config
 	bc.EtcdEndpoints = slices.Clone(bc.EtcdEndpoints)
+	bc.SetOptions = maps.Clone(bc.SetOptions)
 	bc.Logger, bc.Registerer = logger, reg
 	if err := bc.EnsureDefaults(); err != nil {
 		return broker.Config{}, err // names the data directory

@@ -143,6 +143,7 @@ rack: yaml-rack
 			}
 			want := DefaultConfig()
 			tt.want(&want)
+			checkSetOptions(t, &got)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
@@ -560,6 +561,7 @@ func TestYAML(t *testing.T) {
 			}
 			want := DefaultConfig()
 			tt.want(&want)
+			checkSetOptions(t, &c)
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got  %+v\nwant %+v", c, want)
 			}
@@ -677,4 +679,23 @@ func TestZeroBrokerConfigGetsTheDefaults(t *testing.T) {
 	if !reflect.DeepEqual(zero, def) {
 		t.Errorf("zero config with defaults\n got %+v\nwant %+v", zero, def)
 	}
+}
+
+// checkSetOptions checks that every option whose value differs from its
+// default is recorded as set (DescribeConfigs reports it as
+// STATIC_BROKER_CONFIG), then clears the record for the comparison of
+// values.
+func checkSetOptions(t *testing.T, c *Config) {
+	t.Helper()
+	def := DefaultConfig()
+	defs := map[string]any{}
+	for _, o := range def.options() {
+		defs[o.name] = o.ptr
+	}
+	for _, o := range c.options() {
+		if !reflect.DeepEqual(reflect.ValueOf(o.ptr).Elem().Interface(), reflect.ValueOf(defs[o.name]).Elem().Interface()) && !c.SetOptions[o.name] {
+			t.Errorf("option %s differs from its default but is not recorded as set (%v)", o.name, c.SetOptions)
+		}
+	}
+	c.SetOptions = nil
 }
