@@ -75,8 +75,9 @@ type Coordinator struct {
 	ctx     context.Context // ends the coordinator's work: Run, the shards' loads
 	loads   conc.WaitGroup
 
-	mu     sync.Mutex
-	shards map[int32]*Shard
+	mu      sync.Mutex
+	shards  map[int32]*Shard
+	stopped bool // Run has ended: no load starts any more (waitLoads)
 
 	// queue holds the writes for writeLoop, in order. It never blocks a
 	// writer, who may hold a shard's lock: the writes waited for are bounded
@@ -217,8 +218,21 @@ func (c *Coordinator) ensure(p *partition.Partition, epoch int64) *Shard {
 		groups: map[string]*Group{},
 	}
 	c.shards[p.Key().Partition] = s
+	if c.stopped {
+		close(s.loaded) // never loads: the broker is stopping
+		return s
+	}
 	c.loads.Go(s.load)
 	return s
+}
+
+// waitLoads, at Run's end, stops new loads (ensure) and waits for those
+// started: a load started after the wait began would race with it.
+func (c *Coordinator) waitLoads() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	c.loads.Wait()
 }
 
 // drop forgets s if it is still the current shard of its partition.
@@ -427,7 +441,7 @@ func (w *Write) Wait(ctx context.Context) error {
 // arrived, in order, until the coordinator's context ends; then it waits
 // for the loads of shards it started.
 func (c *Coordinator) Run() {
-	defer c.loads.Wait()
+	defer c.waitLoads()
 	for {
 		select {
 		case <-c.queued:

@@ -99,8 +99,9 @@ type Txns struct {
 	loads      conc.WaitGroup
 	kick       chan struct{} // capacity 1: Run has work
 
-	mu     sync.Mutex
-	shards map[int32]*txnShard
+	mu      sync.Mutex
+	shards  map[int32]*txnShard
+	stopped bool // Run has ended: no load starts any more (waitLoads)
 }
 
 // txnShard is one coordinator shard's transactions, led under one epoch.
@@ -272,8 +273,21 @@ func (t *Txns) ensure(sl shardLead) *txnShard {
 	s = &txnShard{t: t, key: key, epoch: epoch, leaderEpoch: sl.leaderEpoch, ctx: ctx, cancel: cancel,
 		loaded: make(chan struct{}), txns: map[string]*txnEntry{}}
 	t.shards[key.Partition] = s
+	if t.stopped {
+		close(s.loaded) // never loads: the broker is stopping
+		return s
+	}
 	t.loads.Go(s.load)
 	return s
+}
+
+// waitLoads, at Run's end, stops new loads (ensure) and waits for those
+// started: a load started after the wait began would race with it.
+func (t *Txns) waitLoads() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+	t.loads.Wait()
 }
 
 // drop forgets s if it is still its partition's shard.
@@ -692,7 +706,7 @@ func (t *Txns) openCount() float64 {
 // and aborts ongoing transactions past their timeout. It looks every
 // txnPassInterval and whenever Kick is called; then it waits for the loads.
 func (t *Txns) Run() {
-	defer t.loads.Wait()
+	defer t.waitLoads()
 	tick := time.NewTicker(txnPassInterval)
 	defer tick.Stop()
 	for {
