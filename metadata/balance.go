@@ -14,6 +14,10 @@ import (
 // else to the least loaded broker. Only topics whose assignment changes are
 // returned; assignments of topics that no longer exist map to nil (delete).
 // With no live broker, nothing is assigned.
+//
+// A partition with a preferred leader (Topic.Replicas) that is live goes to
+// that broker, whatever its share: an operator's choice wins over balance.
+// The other partitions are balanced around them.
 func Balance(v *View) map[TopicID][]int32 {
 	out := map[TopicID][]int32{}
 	exists := make(map[TopicID]bool, len(v.Topics))
@@ -67,6 +71,17 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	for b := range v.Brokers {
 		owned[b] = nil
 	}
+	// pinned partitions are at their live preferred leader: never moved.
+	pinned := map[PartitionKey]bool{}
+	for _, t := range topics {
+		for i := range t.Partitions {
+			if b := t.Preferred(i); live(b) {
+				key := PartitionKey{Topic: t.ID, Partition: i}
+				pinned[key] = true
+				owned[b] = append(owned[b], key)
+			}
+		}
+	}
 	var homeless []PartitionKey
 	for _, t := range topics {
 		cur := v.Assignments[t.ID]
@@ -74,6 +89,10 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 		for i := range a {
 			key := PartitionKey{Topic: t.ID, Partition: int32(i)}
 			b := int32(-1)
+			if pinned[key] {
+				a[i] = t.Preferred(int32(i))
+				continue
+			}
 			if i < len(cur) && live(cur[i]) {
 				b = cur[i]
 			} else if l, ok := v.Leaders[key]; ok && live(l.Broker) {
@@ -107,13 +126,26 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	}
 	// Keeping partitions where they were can leave two brokers more than one
 	// apart (a newcomer took only the homeless ones): move the difference.
+	// Pinned partitions stay; a broker with only pinned ones above the
+	// others keeps them.
 	for {
 		hi, lo := most(), least()
 		if len(owned[hi])-len(owned[lo]) <= 1 {
 			break
 		}
-		key := owned[hi][len(owned[hi])-1]
-		owned[hi] = owned[hi][:len(owned[hi])-1]
+		j := slices.IndexFunc(owned[hi], func(k PartitionKey) bool { return !pinned[k] })
+		if j < 0 {
+			break
+		}
+		// Move the last unpinned one.
+		for k := len(owned[hi]) - 1; k >= 0; k-- {
+			if !pinned[owned[hi][k]] {
+				j = k
+				break
+			}
+		}
+		key := owned[hi][j]
+		owned[hi] = slices.Delete(owned[hi], j, j+1)
 		owned[lo] = append(owned[lo], key)
 		next[key.Topic][key.Partition] = lo
 	}
