@@ -104,6 +104,7 @@ func init() {
 		31: {0, 3, ordered(handleDeleteAcls)},
 		32: {0, 4, ordered(handleDescribeConfigs)},
 		33: {0, 2, ordered(handleAlterConfigs)},
+		35: {0, 4, concurrent(handleDescribeLogDirs)},
 		36: {0, 2, ordered(handleSaslAuthenticate)},
 		37: {0, 3, ordered(handleCreatePartitions)},
 		42: {0, 2, handleDeleteGroups},

@@ -262,3 +262,52 @@ func TestReassignMovesLeadership(t *testing.T) {
 		t.Errorf("end offsets sum to %d, %d acknowledged", total, acked.Load())
 	}
 }
+
+// TestDescribeLogDirs: the broker's one log dir lists each partition it
+// leads with the bytes produced to it, and its file system's sizes.
+func TestDescribeLogDirs(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b, "sizes", 2, nil)
+	c := b.Dial(t)
+	want := map[int32]int64{}
+	for i, n := range []int{1, 7, 30, 2} {
+		p := int32(i % 2)
+		raw := records(t, sized(plain(n, 1000), 100+i))
+		if rp := produce(t, c, -1, "sizes", p, raw); rp.ErrorCode != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(rp.ErrorCode))
+		}
+		want[p] += int64(len(raw))
+	}
+	dirs, err := b.Admin(t).DescribeAllLogDirs(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs[b.ID()]) != 1 {
+		t.Fatalf("log dirs = %+v, want one, the data dir", dirs)
+	}
+	var d kadm.DescribedLogDir
+	for _, d = range dirs[b.ID()] {
+	}
+	if d.Err != nil || d.Dir == "" {
+		t.Fatalf("log dir %+v", d)
+	}
+	if d.TotalBytes <= 0 || d.UsableBytes <= 0 || d.UsableBytes > d.TotalBytes {
+		t.Errorf("total %d, usable %d bytes", d.TotalBytes, d.UsableBytes)
+	}
+	for p, size := range want {
+		got, ok := d.Topics["sizes"][p]
+		if !ok || got.Size != size || got.IsFuture || got.OffsetLag != 0 {
+			t.Errorf("partition %d: %+v, want size %d", p, got, size)
+		}
+	}
+
+	// DESCRIBE on the cluster is needed: without ACLs, anyone may.
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	rt := kmsg.NewDescribeLogDirsRequestTopic()
+	rt.Topic, rt.Partitions = "sizes", []int32{1, 5}
+	req.Topics = append(req.Topics, rt)
+	resp := c.RoundTrip(req).(*kmsg.DescribeLogDirsResponse)
+	if len(resp.Dirs) != 1 || len(resp.Dirs[0].Topics) != 1 || len(resp.Dirs[0].Topics[0].Partitions) != 1 || resp.Dirs[0].Topics[0].Partitions[0].Size != want[1] {
+		t.Errorf("describe partitions 1 and 5: %+v", resp.Dirs)
+	}
+}
