@@ -121,5 +121,6 @@ func init() {
 		61: {0, 0, concurrent(handleDescribeProducers)},
 		65: {0, 0, concurrent(handleDescribeTransactions)},
 		66: {0, 2, concurrent(handleListTransactions)},
+		75: {0, 0, concurrent(handleDescribeTopicPartitions)},
 	}
 }

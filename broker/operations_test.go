@@ -311,3 +311,56 @@ func TestDescribeLogDirs(t *testing.T) {
 		t.Errorf("describe partitions 1 and 5: %+v", resp.Dirs)
 	}
 }
+
+// TestDescribeTopicPartitions: pages of at most the limit, each cursor
+// naming the first partition left, cover every partition once.
+func TestDescribeTopicPartitions(t *testing.T) {
+	b := brokertest.Start(t)
+	createTopic(t, b, "dtp-a", 3, nil)
+	createTopic(t, b, "dtp-b", 2, nil)
+	c := b.Dial(t)
+	page := func(cursor *kmsg.DescribeTopicPartitionsRequestCursor, limit int32, topics ...string) *kmsg.DescribeTopicPartitionsResponse {
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		req.ResponsePartitionLimit, req.Cursor = limit, cursor
+		for _, name := range topics {
+			rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+			rt.Topic = name
+			req.Topics = append(req.Topics, rt)
+		}
+		return c.RoundTrip(req).(*kmsg.DescribeTopicPartitionsResponse)
+	}
+	var got []string
+	var cursor *kmsg.DescribeTopicPartitionsRequestCursor
+	for range 10 {
+		resp := page(cursor, 2, "dtp-b", "dtp-a", "dtp-none")
+		for _, rt := range resp.Topics {
+			if *rt.Topic == "dtp-none" {
+				if rt.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+					t.Errorf("unknown topic: %v", kerr.ErrorForCode(rt.ErrorCode))
+				}
+				continue
+			}
+			for _, p := range rt.Partitions {
+				if p.ErrorCode != 0 || p.LeaderID != b.ID() || !slices.Equal(p.Replicas, []int32{b.ID()}) || !slices.Equal(p.ISR, []int32{b.ID()}) {
+					t.Errorf("%s/%d: %+v", *rt.Topic, p.Partition, p)
+				}
+				got = append(got, *rt.Topic+"/"+string(rune('0'+p.Partition)))
+			}
+		}
+		if n := len(resp.Topics); n > 0 && resp.NextCursor != nil && len(resp.Topics[n-1].Partitions) > 2 {
+			t.Errorf("page over its limit: %+v", resp.Topics)
+		}
+		if resp.NextCursor == nil {
+			break
+		}
+		cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: resp.NextCursor.Topic, Partition: resp.NextCursor.Partition}
+	}
+	want := []string{"dtp-a/0", "dtp-a/1", "dtp-a/2", "dtp-b/0", "dtp-b/1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages listed %v, want %v", got, want)
+	}
+	resp := page(&kmsg.DescribeTopicPartitionsRequestCursor{Topic: "elsewhere"}, 0, "dtp-a")
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Errorf("cursor not in the request: %+v", resp.Topics)
+	}
+}
