@@ -19,6 +19,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -84,7 +85,13 @@ func handleElectLeaders(ctx context.Context, c *conn, req *kmsg.ElectLeadersRequ
 	for _, w := range wants {
 		st := kmsg.NewElectLeadersResponseTopic()
 		st.Topic = w.topic
-		t, known := v.Topics[w.topic]
+		// The topic as etcd has it now: a reassignment made just before
+		// may not be in this broker's view yet.
+		t, err := b.store.Topic(ctx, w.topic)
+		known := err == nil
+		if err != nil && !errors.Is(err, metadata.ErrUnknownTopic) {
+			b.log.Error("elect leaders: read topic", "topic", w.topic, "error", err)
+		}
 		for _, p := range w.parts {
 			sp := kmsg.NewElectLeadersResponseTopicPartition()
 			sp.Partition = p
