@@ -34,6 +34,20 @@ func startBrokers(t *testing.T, n int) ([]*brokertest.Broker, *kgo.Client) {
 		bs = append(bs, b)
 		seeds = append(seeds, b.Addr())
 	}
+	// Every broker sees them all before the test names them.
+	for _, b := range bs {
+		c := b.Dial(t)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			req := kmsg.NewPtrMetadataRequest()
+			req.SetVersion(12)
+			if len(c.RoundTrip(req).(*kmsg.MetadataResponse).Brokers) == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broker %d does not see %d brokers", b.ID(), n)
+			}
+		}
+	}
 	return bs, bs[0].Client(t, kgo.SeedBrokers(seeds...))
 }
 
@@ -71,7 +85,7 @@ func awaitLeaders(t *testing.T, adm *kadm.Client, topic string, want []int32) {
 		for _, p := range md.Topics[topic].Partitions {
 			if int(p.Partition) < len(got) {
 				got[p.Partition] = p.Leader
-				if !slices.Equal(p.Replicas, []int32{p.Leader}) || !slices.Equal(p.ISR, []int32{p.Leader}) {
+				if p.Leader >= 0 && (!slices.Equal(p.Replicas, []int32{p.Leader}) || !slices.Equal(p.ISR, []int32{p.Leader})) {
 					t.Fatalf("partition %d: replicas %v, isr %v; want only the leader %d", p.Partition, p.Replicas, p.ISR, p.Leader)
 				}
 			}
