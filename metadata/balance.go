@@ -116,9 +116,6 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	least := func() int32 {
 		return slices.MinFunc(brokers, func(x, y int32) int { return cmp.Or(cmp.Compare(len(owned[x]), len(owned[y])), cmp.Compare(x, y)) })
 	}
-	most := func() int32 {
-		return slices.MaxFunc(brokers, func(x, y int32) int { return cmp.Or(cmp.Compare(len(owned[x]), len(owned[y])), cmp.Compare(y, x)) })
-	}
 	for _, key := range homeless {
 		b := least()
 		owned[b] = append(owned[b], key)
@@ -126,24 +123,28 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	}
 	// Keeping partitions where they were can leave two brokers more than one
 	// apart (a newcomer took only the homeless ones): move the difference.
-	// Pinned partitions stay; a broker with only pinned ones above the
-	// others keeps them.
-	for {
-		hi, lo := most(), least()
-		if len(owned[hi])-len(owned[lo]) <= 1 {
-			break
-		}
-		j := slices.IndexFunc(owned[hi], func(k PartitionKey) bool { return !pinned[k] })
-		if j < 0 {
-			break
-		}
-		// Move the last unpinned one.
-		for k := len(owned[hi]) - 1; k >= 0; k-- {
-			if !pinned[owned[hi][k]] {
-				j = k
-				break
+	// Pinned partitions stay: the most loaded broker that has one to give
+	// gives its last unpinned partition.
+	unpinned := func(b int32) int {
+		for k := len(owned[b]) - 1; k >= 0; k-- {
+			if !pinned[owned[b][k]] {
+				return k
 			}
 		}
+		return -1
+	}
+	for {
+		hi := int32(-1)
+		for _, b := range brokers {
+			if unpinned(b) >= 0 && (hi < 0 || len(owned[b]) > len(owned[hi])) {
+				hi = b
+			}
+		}
+		lo := least()
+		if hi < 0 || len(owned[hi])-len(owned[lo]) <= 1 {
+			break
+		}
+		j := unpinned(hi)
 		key := owned[hi][j]
 		owned[hi] = slices.Delete(owned[hi], j, j+1)
 		owned[lo] = append(owned[lo], key)

@@ -20,6 +20,7 @@ func TestBalancePreferred(t *testing.T) {
 		{"moves off a live broker", []int32{1, 2}, [][]int32{{2, 1}, {1}}, []int32{1, 2}, []int32{2, 1}},
 		{"preferred gone: balanced", []int32{1, 2}, [][]int32{{3}, {3}}, []int32{3, 3}, []int32{1, 2}},
 		{"partial: others balanced around", []int32{1, 2}, [][]int32{{1}, {1}}, nil, []int32{1, 1, 2, 2}},
+		{"the others even out past a pinned broker", []int32{1, 2, 3}, [][]int32{{1}, {1}, {1}, {1}}, []int32{1, 1, 1, 1, 2, 2, 2, 2}, []int32{1, 1, 1, 1, 2, 2, 3, 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := clusterSpec{brokers: tc.brokers, topics: map[string]int32{"t": int32(len(tc.want))}}
