@@ -84,7 +84,7 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, res
 					resp.Topics = append(resp.Topics, denied(rt.Topic, [16]byte{}, name == metadata.OffsetsTopic))
 					continue
 				}
-				t, err = b.createTopic(ctx, name, b.cfg.DefaultPartitions, nil)
+				t, err = b.createTopic(ctx, name, b.cfg.DefaultPartitions, nil, nil)
 				if errors.Is(err, metadata.ErrTopicExists) {
 					t, err = b.topics.Lookup(ctx, name)
 				}

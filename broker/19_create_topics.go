@@ -53,6 +53,12 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 		if partitions == -1 {
 			partitions = b.cfg.DefaultPartitions
 		}
+		var replicas [][]int32
+		var assignErr *errAssignment
+		if len(rt.ReplicaAssignment) > 0 {
+			replicas, assignErr = b.requestedReplicas(rt)
+			partitions = int32(len(replicas))
+		}
 		configs := map[string]string{}
 		var cfgErr error
 		for _, kc := range rt.Configs {
@@ -69,8 +75,8 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
 		case validTopicName(rt.Topic) != "":
 			fail(kerr.InvalidTopicException, validTopicName(rt.Topic))
-		case len(rt.ReplicaAssignment) > 0:
-			fail(kerr.InvalidReplicaAssignment, "Strata assigns partitions itself; manual replica assignment is not supported")
+		case assignErr != nil:
+			fail(assignErr.err, assignErr.msg)
 		case partitions <= 0 || partitions > maxPartitions:
 			fail(kerr.InvalidPartitions, fmt.Sprintf("partitions must be between 1 and %d, got %d", maxPartitions, rt.NumPartitions))
 		case rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:
@@ -82,7 +88,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 				fail(kerr.TopicAlreadyExists, "topic "+rt.Topic+" already exists")
 			}
 		default:
-			t, err := b.createTopic(ctx, rt.Topic, partitions, configs)
+			t, err := b.createTopic(ctx, rt.Topic, partitions, configs, replicas)
 			switch {
 			case errors.Is(err, metadata.ErrTopicExists):
 				fail(kerr.TopicAlreadyExists, "topic "+rt.Topic+" already exists")
@@ -121,11 +127,12 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 // createTopic stores a new topic in etcd and waits a little for the
 // controller to assign its partitions and their leaders to take them, so
 // that clients can use it at once.
-func (b *server) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (*partition.Topic, error) {
+// replicas, if any, are the partitions' replica lists (their preferred leaders first).
+func (b *server) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string, replicas [][]int32) (*partition.Topic, error) {
 	if msg := validTopicName(name); msg != "" {
 		return nil, fmt.Errorf("%w: %s", errInvalidTopic, msg)
 	}
-	mt := metadata.Topic{Name: name, ID: metadata.NewTopicID(), Partitions: partitions, Configs: configs}
+	mt := metadata.Topic{Name: name, ID: metadata.NewTopicID(), Partitions: partitions, Configs: configs, Replicas: replicas}
 	if err := b.store.CreateTopic(ctx, mt); err != nil {
 		return nil, err
 	}
@@ -137,4 +144,27 @@ func (b *server) createTopic(ctx context.Context, name string, partitions int32,
 	t := b.topics.Install(stored)
 	b.topics.WaitLeaders(ctx, stored.ID, stored.Partitions)
 	return t, nil
+}
+
+// requestedReplicas is a CreateTopics topic's replica assignment as replica
+// lists by partition, checked as Kafka does.
+func (b *server) requestedReplicas(rt kmsg.CreateTopicsRequestTopic) ([][]int32, *errAssignment) {
+	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+		return nil, &errAssignment{kerr.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."}
+	}
+	if len(rt.ReplicaAssignment) > maxPartitions {
+		return nil, &errAssignment{kerr.InvalidPartitions, fmt.Sprintf("partitions must be between 1 and %d, got %d", maxPartitions, len(rt.ReplicaAssignment))}
+	}
+	replicas := make([][]int32, len(rt.ReplicaAssignment))
+	for _, ra := range rt.ReplicaAssignment {
+		if ra.Partition < 0 || int(ra.Partition) >= len(replicas) || replicas[ra.Partition] != nil {
+			return nil, badAssignment("Partitions should be a consecutive 0-based integer sequence")
+		}
+		replicas[ra.Partition] = append([]int32{}, ra.Replicas...)
+	}
+	v, _ := b.topics.View()
+	if err := checkAssignment(v, replicas); err != nil {
+		return nil, err
+	}
+	return replicas, nil
 }

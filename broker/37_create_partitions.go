@@ -3,8 +3,11 @@ package broker
 // CreatePartitions: v0-v3.
 //
 // Raises a topic's partition count (INVALID_PARTITIONS when the count does not
-// grow or exceeds the limit); new partitions are led at once. Manual
-// assignments are rejected (INVALID_REPLICA_ASSIGNMENT). Each topic needs
+// grow or exceeds the limit); new partitions are led at once. A manual
+// assignment needs one replica list per new partition, each naming
+// registered brokers once, all of one length (else INVALID_REPLICA_ASSIGNMENT
+// with Kafka's messages); each list is kept with the topic and its first
+// broker is the new partition's preferred leader (assignments.go). Each topic needs
 // ALTER (TOPIC_AUTHORIZATION_FAILED, before its existence is looked at).
 
 import (
@@ -28,9 +31,16 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		err := b.addPartitions(ctx, rt.Topic, rt.Count, len(rt.Assignment) > 0, req.ValidateOnly)
+		var assignment [][]int32
+		for _, a := range rt.Assignment {
+			assignment = append(assignment, append([]int32{}, a.Replicas...))
+		}
+		err := b.addPartitions(ctx, rt.Topic, rt.Count, assignment, req.ValidateOnly)
 		var ke *kerr.Error
+		var ae *errAssignment
 		switch {
+		case errors.As(err, &ae):
+			setErr(&st.ErrorCode, &st.ErrorMessage, ae.err, ae.msg)
 		case err == nil:
 			if t := b.topics.Topic(rt.Topic); t != nil && !req.ValidateOnly {
 				b.topics.WaitLeaders(ctx, t.Meta.ID, t.Meta.Partitions)
@@ -47,17 +57,29 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 	}
 }
 
-func (b *server) addPartitions(ctx context.Context, name string, count int32, assigned, validateOnly bool) error {
+// addPartitions raises topic name's partition count to count; assignment,
+// if any, has the new partitions' replica lists.
+func (b *server) addPartitions(ctx context.Context, name string, count int32, assignment [][]int32, validateOnly bool) error {
 	return b.topics.UpdateTopic(ctx, name, validateOnly, func(mt *metadata.Topic) error {
 		switch {
 		case name == metadata.OffsetsTopic:
 			return fmt.Errorf("%w: the partitions of the internal topic %s are the consumer groups' coordinator shards; their number is fixed", kerr.InvalidPartitions, name)
-		case assigned:
-			return fmt.Errorf("%w: Strata assigns partitions itself", kerr.InvalidReplicaAssignment)
 		case count <= mt.Partitions:
 			return fmt.Errorf("%w: topic %s has %d partitions; the count can only grow", kerr.InvalidPartitions, name, mt.Partitions)
 		case count > maxPartitions:
 			return fmt.Errorf("%w: at most %d partitions", kerr.InvalidPartitions, maxPartitions)
+		}
+		if len(assignment) > 0 {
+			if add := int(count - mt.Partitions); len(assignment) != add {
+				return badAssignment("Attempted to add %d additional partition(s), but only %d assignment(s) were specified.", add, len(assignment))
+			}
+			v, _ := b.topics.View()
+			if err := checkAssignment(v, assignment); err != nil {
+				return err
+			}
+			replicas := make([][]int32, mt.Partitions, count)
+			copy(replicas, mt.Replicas)
+			mt.Replicas = append(replicas, assignment...)
 		}
 		if !validateOnly {
 			b.log.Info("adding partitions", "topic", name, "partitions", count)

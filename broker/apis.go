@@ -104,10 +104,14 @@ func init() {
 		31: {0, 3, ordered(handleDeleteAcls)},
 		32: {0, 4, ordered(handleDescribeConfigs)},
 		33: {0, 2, ordered(handleAlterConfigs)},
+		35: {0, 4, concurrent(handleDescribeLogDirs)},
 		36: {0, 2, ordered(handleSaslAuthenticate)},
 		37: {0, 3, ordered(handleCreatePartitions)},
 		42: {0, 2, handleDeleteGroups},
+		43: {0, 2, concurrent(handleElectLeaders)},
 		44: {0, 1, ordered(handleIncrementalAlterConfigs)},
+		45: {0, 1, ordered(handleAlterPartitionReassignments)},
+		46: {0, 0, ordered(handleListPartitionReassignments)},
 		47: {0, 0, handleOffsetDelete},
 		48: {0, 1, ordered(handleDescribeClientQuotas)},
 		49: {0, 1, ordered(handleAlterClientQuotas)},
@@ -117,5 +121,6 @@ func init() {
 		61: {0, 0, concurrent(handleDescribeProducers)},
 		65: {0, 0, concurrent(handleDescribeTransactions)},
 		66: {0, 2, concurrent(handleListTransactions)},
+		75: {0, 0, concurrent(handleDescribeTopicPartitions)},
 	}
 }

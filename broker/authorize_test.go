@@ -332,6 +332,55 @@ func TestAuthorizeAPIs(t *testing.T) {
 			},
 		},
 		{
+			name: "ElectLeaders", granted: []acl.Binding{allowCluster(kmsg.ACLOperationAlter)}, want: kerr.ElectionNotNeeded, refused: kerr.ClusterAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrElectLeadersRequest()
+				rt := kmsg.NewElectLeadersRequestTopic()
+				rt.Topic, rt.Partitions = authTopic, []int32{0}
+				req.Topics = append(req.Topics, rt)
+				return c.RoundTrip(req).(*kmsg.ElectLeadersResponse).Topics[0].Partitions[0].ErrorCode
+			},
+		},
+		{
+			name: "AlterPartitionReassignments", granted: []acl.Binding{allowCluster(kmsg.ACLOperationAlter)}, want: kerr.NoReassignmentInProgress, refused: kerr.ClusterAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+				rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+				rt.Topic = authTopic
+				rt.Partitions = append(rt.Partitions, kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()) // cancel partition 0
+				req.Topics = append(req.Topics, rt)
+				resp := c.RoundTrip(req).(*kmsg.AlterPartitionAssignmentsResponse)
+				if resp.ErrorCode != 0 {
+					return resp.ErrorCode
+				}
+				return resp.Topics[0].Partitions[0].ErrorCode
+			},
+		},
+		{
+			name: "ListPartitionReassignments", granted: []acl.Binding{allowCluster(kmsg.ACLOperationDescribe)}, refused: kerr.ClusterAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				return c.RoundTrip(kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse).ErrorCode
+			},
+		},
+		{
+			name: "DescribeLogDirs", granted: []acl.Binding{allowCluster(kmsg.ACLOperationDescribe)}, refused: kerr.ClusterAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrDescribeLogDirsRequest()
+				req.SetVersion(4) // a top-level error code from v3
+				return c.RoundTrip(req).(*kmsg.DescribeLogDirsResponse).ErrorCode
+			},
+		},
+		{
+			name: "DescribeTopicPartitions", granted: topicOp(kmsg.ACLOperationDescribe), refused: kerr.TopicAuthorizationFailed,
+			do: func(t *testing.T) int16 {
+				req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+				rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+				rt.Topic = authTopic
+				req.Topics = append(req.Topics, rt)
+				return c.RoundTrip(req).(*kmsg.DescribeTopicPartitionsResponse).Topics[0].ErrorCode
+			},
+		},
+		{
 			name:    "CreateTopics",
 			granted: []acl.Binding{allowTopic("created", kmsg.ACLOperationCreate)}, refused: kerr.TopicAuthorizationFailed,
 			do: func(t *testing.T) int16 { return createTopicsResult(c, "created").ErrorCode },

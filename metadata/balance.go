@@ -14,6 +14,10 @@ import (
 // else to the least loaded broker. Only topics whose assignment changes are
 // returned; assignments of topics that no longer exist map to nil (delete).
 // With no live broker, nothing is assigned.
+//
+// A partition with a preferred leader (Topic.Replicas) that is live goes to
+// that broker, whatever its share: an operator's choice wins over balance.
+// The other partitions are balanced around them.
 func Balance(v *View) map[TopicID][]int32 {
 	out := map[TopicID][]int32{}
 	exists := make(map[TopicID]bool, len(v.Topics))
@@ -67,6 +71,17 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	for b := range v.Brokers {
 		owned[b] = nil
 	}
+	// pinned partitions are at their live preferred leader: never moved.
+	pinned := map[PartitionKey]bool{}
+	for _, t := range topics {
+		for i := range t.Partitions {
+			if b := t.Preferred(i); live(b) {
+				key := PartitionKey{Topic: t.ID, Partition: i}
+				pinned[key] = true
+				owned[b] = append(owned[b], key)
+			}
+		}
+	}
 	var homeless []PartitionKey
 	for _, t := range topics {
 		cur := v.Assignments[t.ID]
@@ -74,6 +89,10 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 		for i := range a {
 			key := PartitionKey{Topic: t.ID, Partition: int32(i)}
 			b := int32(-1)
+			if pinned[key] {
+				a[i] = t.Preferred(int32(i))
+				continue
+			}
 			if i < len(cur) && live(cur[i]) {
 				b = cur[i]
 			} else if l, ok := v.Leaders[key]; ok && live(l.Broker) {
@@ -97,9 +116,6 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	least := func() int32 {
 		return slices.MinFunc(brokers, func(x, y int32) int { return cmp.Or(cmp.Compare(len(owned[x]), len(owned[y])), cmp.Compare(x, y)) })
 	}
-	most := func() int32 {
-		return slices.MaxFunc(brokers, func(x, y int32) int { return cmp.Or(cmp.Compare(len(owned[x]), len(owned[y])), cmp.Compare(y, x)) })
-	}
 	for _, key := range homeless {
 		b := least()
 		owned[b] = append(owned[b], key)
@@ -107,13 +123,30 @@ func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	}
 	// Keeping partitions where they were can leave two brokers more than one
 	// apart (a newcomer took only the homeless ones): move the difference.
+	// Pinned partitions stay: the most loaded broker that has one to give
+	// gives its last unpinned partition.
+	unpinned := func(b int32) int {
+		for k := len(owned[b]) - 1; k >= 0; k-- {
+			if !pinned[owned[b][k]] {
+				return k
+			}
+		}
+		return -1
+	}
 	for {
-		hi, lo := most(), least()
-		if len(owned[hi])-len(owned[lo]) <= 1 {
+		hi := int32(-1)
+		for _, b := range brokers {
+			if unpinned(b) >= 0 && (hi < 0 || len(owned[b]) > len(owned[hi])) {
+				hi = b
+			}
+		}
+		lo := least()
+		if hi < 0 || len(owned[hi])-len(owned[lo]) <= 1 {
 			break
 		}
-		key := owned[hi][len(owned[hi])-1]
-		owned[hi] = owned[hi][:len(owned[hi])-1]
+		j := unpinned(hi)
+		key := owned[hi][j]
+		owned[hi] = slices.Delete(owned[hi], j, j+1)
 		owned[lo] = append(owned[lo], key)
 		next[key.Topic][key.Partition] = lo
 	}

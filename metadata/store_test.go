@@ -60,6 +60,7 @@ var storeSuite = []struct {
 	{"Campaign", testCampaign},
 	{"CampaignSessionEnds", testCampaignSessionEnds},
 	{"SetAssignments", testSetAssignments},
+	{"PreferredLeaders", testPreferredLeaders},
 	{"ControllerTermEnds", testControllerTermEnds},
 	{"ReadView", testReadView},
 	{"Watch", testWatch},

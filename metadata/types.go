@@ -71,8 +71,27 @@ type Topic struct {
 	ID         TopicID           `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"` // only explicitly set configs
+	// Replicas[i] is partition i's replica list as an operator set it
+	// (CreateTopics or CreatePartitions with an assignment, or a
+	// reassignment); its first broker is the partition's preferred leader,
+	// which the controller assigns the partition to while that broker is
+	// live. Empty (or a partition beyond its length): no preference.
+	// Strata keeps one copy of each partition: the other brokers named are
+	// kept and reported, not replicated to.
+	Replicas [][]int32 `json:"replicas,omitempty"`
+	// Reassigning maps a partition under reassignment to its replica list
+	// before it (for ListPartitionReassignments and for cancelling).
+	Reassigning map[int32][]int32 `json:"reassigning,omitempty"`
 	// Version is the etcd ModRevision of the topic key when read (for CAS updates); not stored.
 	Version int64 `json:"-"`
+}
+
+// Preferred is the preferred leader of partition p (-1: none set).
+func (t Topic) Preferred(p int32) int32 {
+	if p < 0 || int(p) >= len(t.Replicas) || len(t.Replicas[p]) == 0 {
+		return -1
+	}
+	return t.Replicas[p][0]
 }
 
 // Broker is a live broker's registration.

@@ -665,3 +665,26 @@ func (p *Partition) OffsetForTime(ctx context.Context, r *tiering.Reader, ts int
 	}
 	return -1, -1, nil
 }
+
+// Size is what the partition holds while this broker leads it (led false
+// otherwise): bucket, the bytes of its committed manifest entries at or
+// above the log start (in the object store), and pending, the bytes of the
+// batches appended but not yet committed (in the WAL, waiting for upload).
+func (p *Partition) Size() (bucket, pending int64, led bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epoch == 0 {
+		return 0, 0, false
+	}
+	for _, e := range p.manifest {
+		if e.LastOffset >= p.logStart {
+			bucket += e.Size
+		}
+	}
+	for _, mb := range p.mem {
+		if mb.base >= p.hwm {
+			pending += int64(len(mb.data))
+		}
+	}
+	return bucket, pending, true
+}

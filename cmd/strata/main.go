@@ -5,6 +5,7 @@
 //	strata serve [flags]          run a broker (flags, STRATA_* variables, YAML file)
 //	strata loadgen run|compare …  load, measure and verify any Kafka-compatible cluster
 //	strata quarantine list|export …  list or export the WAL records the uploader set aside
+//	strata leaders elect|move|list …  move partition leadership between brokers
 //	strata version                print the version
 //
 // Every option is described in docs/configuration.md and by `strata serve --help`;
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runLoadgen(rest, stdout, stderr)
 	case "quarantine":
 		return runQuarantine(rest, os.Environ(), stdout, stderr)
+	case "leaders":
+		return runLeaders(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -51,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printLoadgenUsage(stdout)
 		case len(rest) > 0 && rest[0] == "quarantine":
 			printQuarantineUsage(stdout)
+		case len(rest) > 0 && rest[0] == "leaders":
+			printLeadersUsage(stdout)
 		default:
 			printUsage(stdout)
 		}
@@ -75,8 +80,11 @@ Usage:
                                   (strata loadgen --help)
   strata quarantine list|export … list or export the WAL records the uploader set aside
                                   (strata quarantine --help)
+  strata leaders elect|move|list …
+                                  move partition leadership between brokers
+                                  (strata leaders --help)
   strata version                  print the version
-  strata help [serve|loadgen|quarantine]
+  strata help [serve|loadgen|quarantine|leaders]
                                   print this help, or the help of a command
 
 `)
