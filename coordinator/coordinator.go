@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sourcegraph/conc"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-io/strata/metadata"
@@ -73,11 +72,10 @@ type Coordinator struct {
 	log     *slog.Logger
 	metrics *metrics
 	ctx     context.Context // ends the coordinator's work: Run, the shards' loads
-	loads   conc.WaitGroup
+	loads   loads
 
-	mu      sync.Mutex
-	shards  map[int32]*Shard
-	stopped bool // Run has ended: no load starts any more (waitLoads)
+	mu     sync.Mutex
+	shards map[int32]*Shard
 
 	// queue holds the writes for writeLoop, in order. It never blocks a
 	// writer, who may hold a shard's lock: the writes waited for are bounded
@@ -218,21 +216,10 @@ func (c *Coordinator) ensure(p *partition.Partition, epoch int64) *Shard {
 		groups: map[string]*Group{},
 	}
 	c.shards[p.Key().Partition] = s
-	if c.stopped {
+	if !c.loads.Go(s.load) {
 		close(s.loaded) // never loads: the broker is stopping
-		return s
 	}
-	c.loads.Go(s.load)
 	return s
-}
-
-// waitLoads, at Run's end, stops new loads (ensure) and waits for those
-// started: a load started after the wait began would race with it.
-func (c *Coordinator) waitLoads() {
-	c.mu.Lock()
-	c.stopped = true
-	c.mu.Unlock()
-	c.loads.Wait()
 }
 
 // drop forgets s if it is still the current shard of its partition.
@@ -441,7 +428,7 @@ func (w *Write) Wait(ctx context.Context) error {
 // arrived, in order, until the coordinator's context ends; then it waits
 // for the loads of shards it started.
 func (c *Coordinator) Run() {
-	defer c.waitLoads()
+	defer c.loads.Stop()
 	for {
 		select {
 		case <-c.queued:

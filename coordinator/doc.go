@@ -91,6 +91,9 @@
 //	Coordinator.mu → Shard.mu (every group of the shard) → Coordinator.queueMu
 //	Txns.mu → txnShard.mu (every record of the shard) → Dispatcher.mu
 //
+// loads.mu (the shard loads of each side, loads.go) is a leaf, taken
+// under Coordinator.mu or Txns.mu when a load starts.
+//
 // The group and transaction chains are independent: no lock of one is
 // held while a lock of the other is taken. Txns.Run asks the dispatcher
 // for a transaction's pending markers under txnShard.mu; Dispatcher.mu is

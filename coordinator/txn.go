@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sourcegraph/conc"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-io/strata/metadata"
@@ -96,12 +95,11 @@ type Txns struct {
 	markers    MarkerIndex
 	now        func() time.Time
 	ctx        context.Context
-	loads      conc.WaitGroup
+	loads      loads
 	kick       chan struct{} // capacity 1: Run has work
 
-	mu      sync.Mutex
-	shards  map[int32]*txnShard
-	stopped bool // Run has ended: no load starts any more (waitLoads)
+	mu     sync.Mutex
+	shards map[int32]*txnShard
 }
 
 // txnShard is one coordinator shard's transactions, led under one epoch.
@@ -273,21 +271,10 @@ func (t *Txns) ensure(sl shardLead) *txnShard {
 	s = &txnShard{t: t, key: key, epoch: epoch, leaderEpoch: sl.leaderEpoch, ctx: ctx, cancel: cancel,
 		loaded: make(chan struct{}), txns: map[string]*txnEntry{}}
 	t.shards[key.Partition] = s
-	if t.stopped {
+	if !t.loads.Go(s.load) {
 		close(s.loaded) // never loads: the broker is stopping
-		return s
 	}
-	t.loads.Go(s.load)
 	return s
-}
-
-// waitLoads, at Run's end, stops new loads (ensure) and waits for those
-// started: a load started after the wait began would race with it.
-func (t *Txns) waitLoads() {
-	t.mu.Lock()
-	t.stopped = true
-	t.mu.Unlock()
-	t.loads.Wait()
 }
 
 // drop forgets s if it is still its partition's shard.
@@ -706,7 +693,7 @@ func (t *Txns) openCount() float64 {
 // and aborts ongoing transactions past their timeout. It looks every
 // txnPassInterval and whenever Kick is called; then it waits for the loads.
 func (t *Txns) Run() {
-	defer t.waitLoads()
+	defer t.loads.Stop()
 	tick := time.NewTicker(txnPassInterval)
 	defer tick.Stop()
 	for {
