@@ -56,21 +56,9 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	write := metadata.GroupWrite{Group: req.Group, Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{}}
 	for i, rt := range req.Topics {
 		codes[i] = make([]int16, len(rt.Partitions))
-		allowed := c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
-		var t *partition.Topic
-		if allowed {
-			t, _ = b.topics.Lookup(c.ctx, rt.Topic)
-		}
+		ct := c.commitTopic(rt.Topic)
 		for j, rp := range rt.Partitions {
-			switch {
-			case !allowed:
-				codes[i][j] = kerr.TopicAuthorizationFailed.Code
-			case t == nil || t.Meta.Name == metadata.OffsetsTopic || t.Partition(rp.Partition) == nil:
-				codes[i][j] = kerr.UnknownTopicOrPartition.Code
-			case rp.Metadata != nil && len(*rp.Metadata) > coordinator.MaxOffsetMetadata:
-				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
-			default:
-				codes[i][j] = -1
+			if codes[i][j] = ct.check(rp.Partition, rp.Metadata); codes[i][j] == -1 {
 				write.Offsets[metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}] = &metadata.CommittedOffset{
 					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
 				}
@@ -94,6 +82,38 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	})
 	outcome := c.queueOffsets(s, write, err, code)
 	return func(ctx context.Context) kmsg.Response { return offsetCommitResponse(req, codes, outcome(ctx)) }
+}
+
+// commitTopic is one topic of an offset commit, plain or transactional:
+// whether the principal may READ it, and the topic (nil: unknown).
+type commitTopic struct {
+	allowed bool
+	t       *partition.Topic
+}
+
+// commitTopic looks a committed topic up, if the principal may READ it.
+func (c *conn) commitTopic(name string) commitTopic {
+	ct := commitTopic{allowed: c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)}
+	if ct.allowed {
+		ct.t, _ = c.srv.topics.Lookup(c.ctx, name)
+	}
+	return ct
+}
+
+// check is Kafka's check of one committed partition: the topic readable,
+// the partition existing outside the internal topic, its metadata within
+// coordinator.MaxOffsetMetadata. It returns the partition's error code,
+// or -1 when its offset is to be written.
+func (ct commitTopic) check(partition int32, md *string) int16 {
+	switch {
+	case !ct.allowed:
+		return kerr.TopicAuthorizationFailed.Code
+	case ct.t == nil || ct.t.Meta.Name == metadata.OffsetsTopic || ct.t.Partition(partition) == nil:
+		return kerr.UnknownTopicOrPartition.Code
+	case md != nil && len(*md) > coordinator.MaxOffsetMetadata:
+		return kerr.OffsetMetadataTooLarge.Code
+	}
+	return -1
 }
 
 // offsetCommitResponse answers each partition with its code in codes, or,

@@ -43,7 +43,6 @@ import (
 
 	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
-	"github.com/strata-io/strata/partition"
 )
 
 // txnAddTimeout bounds a TxnOffsetCommit's implicit addition of its group
@@ -77,21 +76,9 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 	pending := &metadata.TxnOffsets{ProducerID: req.ProducerID, Offsets: map[metadata.GroupPartition]metadata.CommittedOffset{}}
 	for i, rt := range req.Topics {
 		codes[i] = make([]int16, len(rt.Partitions))
-		allowed := c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
-		var t *partition.Topic
-		if allowed {
-			t, _ = b.topics.Lookup(c.ctx, rt.Topic)
-		}
+		ct := c.commitTopic(rt.Topic)
 		for j, rp := range rt.Partitions {
-			switch {
-			case !allowed:
-				codes[i][j] = kerr.TopicAuthorizationFailed.Code
-			case t == nil || t.Meta.Name == metadata.OffsetsTopic || t.Partition(rp.Partition) == nil:
-				codes[i][j] = kerr.UnknownTopicOrPartition.Code
-			case rp.Metadata != nil && len(*rp.Metadata) > coordinator.MaxOffsetMetadata:
-				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
-			default:
-				codes[i][j] = -1
+			if codes[i][j] = ct.check(rp.Partition, rp.Metadata); codes[i][j] == -1 {
 				pending.Offsets[metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}] = metadata.CommittedOffset{
 					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
 				}
