@@ -74,25 +74,24 @@ func newScramExchange(m Mechanism, lookup Lookup, nonce func() (string, error)) 
 // server-first, the second takes client-final and returns server-final
 // with done set.
 func (e *scramExchange) Step(msg []byte) ([]byte, bool, error) {
+	var step func([]byte) ([]byte, error)
+	var next state
 	switch e.state {
 	case stateFirst:
-		e.state = stateFailed
-		out, err := e.clientFirst(msg)
-		if err != nil {
-			return nil, false, err
-		}
-		e.state = stateFinal
-		return out, false, nil
+		step, next = e.clientFirst, stateFinal
 	case stateFinal:
-		e.state = stateFailed
-		out, err := e.clientFinal(msg)
-		if err != nil {
-			return nil, false, err
-		}
-		e.state = stateDone
-		return out, true, nil
+		step, next = e.clientFinal, stateDone
+	default:
+		return nil, false, errFinished(e.mech.String())
 	}
-	return nil, false, errFinished(e.mech.String())
+	// A failed step ends the exchange: any further Step is illegal.
+	e.state = stateFailed
+	out, err := step(msg)
+	if err != nil {
+		return nil, false, err
+	}
+	e.state = next
+	return out, next == stateDone, nil
 }
 
 // Principal implements Exchange.

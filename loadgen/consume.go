@@ -144,14 +144,7 @@ func (r *runner) consume(ctx context.Context, g *group, cl *kgo.Client) {
 				}
 				measured := catchUp || h.sentAt >= r.measureFrom
 				r.e2eLat.Record(now.Sub(h.sentTime()), measured)
-				n := int64(len(rec.Value) + len(rec.Key))
-				r.consumed.Add(1)
-				r.consumedBytes.Add(n)
-				if measured {
-					r.measConsumed.Add(1)
-					r.measCByte.Add(n)
-					r.lastConsume.Store(now.UnixNano())
-				}
+				r.consumed.add(int64(len(rec.Value)+len(rec.Key)), measured, now)
 				if r.w.Verify {
 					r.verifier.Consumed(g.name, part, rec.Offset, h.id)
 				}

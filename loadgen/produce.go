@@ -105,7 +105,7 @@ func (r *runner) produce(ctx context.Context) error {
 	}
 	wg.Wait()
 	r.produceEnd = time.Now()
-	if last := r.lastAck.Load(); last > 0 {
+	if last := r.acked.last.Load(); last > 0 {
 		r.produceEnd = time.Unix(0, last)
 	}
 	if ctx.Err() != nil {
@@ -147,14 +147,7 @@ func (r *runner) producer(ctx context.Context, id uint32, cl *kgo.Client, stopAt
 			r.noteError(err)
 		} else {
 			r.prodLat.Record(now.Sub(h.sentTime()), measured)
-			n := int64(len(rec.Value) + len(rec.Key))
-			r.acked.Add(1)
-			r.ackedBytes.Add(n)
-			if measured {
-				r.measAcked.Add(1)
-				r.measByte.Add(n)
-				r.lastAck.Store(now.UnixNano())
-			}
+			r.acked.add(int64(len(rec.Value)+len(rec.Key)), measured, now)
 			if end := r.ackedEnd[Partition{rec.Topic, rec.Partition}]; end != nil && !acks0 {
 				for {
 					cur := end.Load()

@@ -218,19 +218,15 @@ type runner struct {
 	prodLat, e2eLat *Recorder
 	verifier        *Verifier
 
-	// Producer side: every acknowledgement, then only the measured ones.
-	acked, ackedBytes   atomic.Int64
-	measAcked, measByte atomic.Int64
-	lastAck             atomic.Int64 // Unix ns
-	measSent            atomic.Int64 // measured records handed to producers, for --records
-	prodErrors          atomic.Int64
-	firstErr            atomic.Value // string
+	// Producer side.
+	acked      tally        // acknowledged records
+	measSent   atomic.Int64 // measured records handed to producers, for --records
+	prodErrors atomic.Int64
+	firstErr   atomic.Value // string
 
-	// Consumer side, the same.
-	consumed, consumedBytes atomic.Int64
-	measConsumed, measCByte atomic.Int64
-	lastConsume             atomic.Int64 // Unix ns
-	consErrors              atomic.Int64
+	// Consumer side.
+	consumed   tally // consumed records of this run
+	consErrors atomic.Int64
 
 	produceEnd   time.Time // the last acknowledgement, after the flush
 	drainEnd     time.Time // the drain timeout after producing ended
@@ -470,6 +466,25 @@ func endOffsets(ctx context.Context, adm *kadm.Client, topics []string) (map[Par
 	return ends, errors.Join(errs...)
 }
 
+// tally counts the records of one side, acknowledged or consumed: every
+// record, then only the measured ones (past the warm-up).
+type tally struct {
+	records, bytes         atomic.Int64
+	measRecords, measBytes atomic.Int64
+	last                   atomic.Int64 // Unix ns of the last measured record
+}
+
+// add counts a record of n bytes (value and key) seen at now.
+func (t *tally) add(n int64, measured bool, now time.Time) {
+	t.records.Add(1)
+	t.bytes.Add(n)
+	if measured {
+		t.measRecords.Add(1)
+		t.measBytes.Add(n)
+		t.last.Store(now.UnixNano())
+	}
+}
+
 // tick appends an Interval and prints a progress line every interval until
 // stop is closed, then once more for the partial interval.
 func (r *runner) tick(stop <-chan struct{}) {
@@ -486,8 +501,8 @@ func (r *runner) tick(stop <-chan struct{}) {
 			return
 		}
 		last = now
-		acked, ab := r.acked.Load(), r.ackedBytes.Load()
-		cons, cb := r.consumed.Load(), r.consumedBytes.Load()
+		acked, ab := r.acked.records.Load(), r.acked.bytes.Load()
+		cons, cb := r.consumed.records.Load(), r.consumed.bytes.Load()
 		errs := r.prodErrors.Load() + r.consErrors.Load()
 		iv := Interval{
 			Seconds:         round3(now.Sub(r.start).Seconds()),
@@ -543,13 +558,13 @@ func (r *runner) fill(res *Result) {
 	}
 	from := time.Unix(0, r.measureFrom)
 	secs := r.produceEnd.Sub(from).Seconds()
-	if secs < 0 || r.measAcked.Load() == 0 {
+	if secs < 0 || r.acked.measRecords.Load() == 0 {
 		secs = 0
 	}
 	res.MeasuredSeconds = round3(secs)
 	p := ProduceResult{
-		Records: r.measAcked.Load(),
-		Bytes:   r.measByte.Load(),
+		Records: r.acked.measRecords.Load(),
+		Bytes:   r.acked.measBytes.Load(),
 		Errors:  r.prodErrors.Load(),
 		Latency: r.prodLat.Total(),
 	}
@@ -565,8 +580,8 @@ func (r *runner) fill(res *Result) {
 		return
 	}
 	c := &ConsumeResult{
-		Records: r.measConsumed.Load(),
-		Bytes:   r.measCByte.Load(),
+		Records: r.consumed.measRecords.Load(),
+		Bytes:   r.consumed.measBytes.Load(),
 		Drained: r.drained,
 		Errors:  r.consErrors.Load(),
 		Latency: r.e2eLat.Total(),
@@ -575,7 +590,7 @@ func (r *runner) fill(res *Result) {
 	if r.w.Scenario == ScenarioCatchUp {
 		begin = r.consumeStart
 	}
-	if last := r.lastConsume.Load(); last > 0 && !begin.IsZero() {
+	if last := r.consumed.last.Load(); last > 0 && !begin.IsZero() {
 		c.Seconds = round3(max(time.Unix(0, last).Sub(begin).Seconds(), 0))
 	}
 	if r.w.Scenario == ScenarioCatchUp {

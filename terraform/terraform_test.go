@@ -417,9 +417,15 @@ func awsContext(t *testing.T, m *tfmodule.Module, inputs map[string]cty.Value) *
 
 func localValue(t *testing.T, ctx *hcl.EvalContext, name string) cty.Value {
 	t.Helper()
-	v, diags := hcl.Traversal{hcl.TraverseRoot{Name: "local"}, hcl.TraverseAttr{Name: name}}.TraverseAbs(ctx)
+	return reference(t, ctx, "local", name)
+}
+
+// reference is the value of root.name (local.x, var.x) in ctx.
+func reference(t *testing.T, ctx *hcl.EvalContext, root, name string) cty.Value {
+	t.Helper()
+	v, diags := hcl.Traversal{hcl.TraverseRoot{Name: root}, hcl.TraverseAttr{Name: name}}.TraverseAbs(ctx)
 	if diags.HasErrors() {
-		t.Fatalf("local.%s cannot be evaluated offline: %s", name, diags.Error())
+		t.Fatalf("%s.%s cannot be evaluated offline: %s", root, name, diags.Error())
 	}
 	return v
 }
@@ -501,11 +507,7 @@ func (cc cloudConfig) file(t *testing.T, path string) string {
 
 func input(t *testing.T, ctx *hcl.EvalContext, name string) cty.Value {
 	t.Helper()
-	v, diags := hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: name}}.TraverseAbs(ctx)
-	if diags.HasErrors() {
-		t.Fatalf("var.%s: %s", name, diags.Error())
-	}
-	return v
+	return reference(t, ctx, "var", name)
 }
 
 func inputInt(t *testing.T, ctx *hcl.EvalContext, name string) int {

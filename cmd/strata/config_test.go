@@ -141,12 +141,7 @@ rack: yaml-rack
 			if err != nil {
 				t.Fatalf("loadConfig: %v", err)
 			}
-			want := DefaultConfig()
-			tt.want(&want)
-			checkSetOptions(t, &got)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
+			checkConfig(t, got, tt.want)
 		})
 	}
 }
@@ -559,12 +554,7 @@ func TestYAML(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decodeYAML: %v", err)
 			}
-			want := DefaultConfig()
-			tt.want(&want)
-			checkSetOptions(t, &c)
-			if !reflect.DeepEqual(c, want) {
-				t.Errorf("got  %+v\nwant %+v", c, want)
-			}
+			checkConfig(t, c, tt.want)
 		})
 	}
 }
@@ -678,6 +668,18 @@ func TestZeroBrokerConfigGetsTheDefaults(t *testing.T) {
 	zero.Logger, def.Logger = nil, nil
 	if !reflect.DeepEqual(zero, def) {
 		t.Errorf("zero config with defaults\n got %+v\nwant %+v", zero, def)
+	}
+}
+
+// checkConfig checks that got is the default configuration as edit changes
+// it, its SetOptions aside (checkSetOptions checks those).
+func checkConfig(t *testing.T, got Config, edit func(*Config)) {
+	t.Helper()
+	want := DefaultConfig()
+	edit(&want)
+	checkSetOptions(t, &got)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }
 

@@ -26,21 +26,19 @@ import (
 // runLeaders is `strata leaders …`. It returns the exit code: 1 when the
 // cluster refused or a partition failed, 2 for a bad command line.
 func runLeaders(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printLeadersUsage(stderr)
-		return 2
+	leaders := func(cmd string) func([]string) int {
+		return func(rest []string) int { return runLeadersCommand(cmd, rest, stdout, stderr) }
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "elect", "move", "list":
-	case "help", "-h", "-help", "--help":
-		printLeadersUsage(stdout)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "strata: unknown leaders command %q\n\n", cmd)
-		printLeadersUsage(stderr)
-		return 2
-	}
+	return subcommand("leaders ", args, map[string]func([]string) int{
+		"elect": leaders("elect"),
+		"move":  leaders("move"),
+		"list":  leaders("list"),
+	}, printLeadersUsage, stdout, stderr)
+}
+
+// runLeadersCommand is `strata leaders <cmd>` (elect, move or list) with
+// the flags in args.
+func runLeadersCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("strata leaders "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bootstrap := fs.String("bootstrap-server", "localhost:9092", "a broker's `host:port` (comma-separated for several)")
@@ -48,7 +46,7 @@ func runLeaders(args []string, stdout, stderr io.Writer) int {
 	part := fs.Int("partition", -1, "the partition (elect: all of the topic's if -1)")
 	brokerID := fs.Int("broker", -1, "move: the broker `id` to lead the partition")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the cluster")
-	if err := fs.Parse(rest); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -20,23 +20,10 @@ import (
 // when a run fails or its verification finds faults, 2 for a bad command
 // line.
 func runLoadgen(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printLoadgenUsage(stderr)
-		return 2
-	}
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "run":
-		return runLoadgenRun(rest, stdout, stderr)
-	case "compare":
-		return runLoadgenCompare(rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		printLoadgenUsage(stdout)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "strata: unknown loadgen command %q\n\n", cmd)
-		printLoadgenUsage(stderr)
-		return 2
-	}
+	return subcommand("loadgen ", args, map[string]func([]string) int{
+		"run":     func(rest []string) int { return runLoadgenRun(rest, stdout, stderr) },
+		"compare": func(rest []string) int { return runLoadgenCompare(rest, stdout, stderr) },
+	}, printLoadgenUsage, stdout, stderr)
 }
 
 // runFlags are the options of `loadgen run` that are not the workload's.
@@ -113,12 +100,8 @@ func parseRun(args []string) (runFlags, loadgen.Workload, error) {
 
 func runLoadgenRun(args []string, stdout, stderr io.Writer) int {
 	f, w, err := parseRun(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		printLoadgenUsage(stdout)
-		return 0
-	case err != nil:
-		return fail(stderr, err)
+	if code, done := parseEnd(err, printLoadgenUsage, stdout, stderr); done {
+		return code
 	}
 	opts := loadgen.Options{
 		Bootstrap:    strings.Split(f.bootstrap, ","),

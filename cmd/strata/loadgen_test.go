@@ -36,34 +36,21 @@ func TestLoadgenHelpListsEveryFlag(t *testing.T) {
 }
 
 func TestLoadgenCommandLine(t *testing.T) {
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stderr string
-	}{
-		{"no subcommand", []string{"loadgen"}, 2, "Usage:"},
-		{"unknown subcommand", []string{"loadgen", "bench"}, 2, `unknown loadgen command "bench"`},
-		{"no bootstrap", []string{"loadgen", "run"}, 2, "--bootstrap is required"},
-		{"bad flag value", []string{"loadgen", "run", "--bootstrap", "x:1", "--message-size", "1KB"}, 2, "ambiguous"},
-		{"stray argument", []string{"loadgen", "run", "--bootstrap", "x:1", "extra"}, 2, `unexpected argument "extra"`},
-		{"invalid workload", []string{"loadgen", "run", "--bootstrap", "x:1", "--acks", "2", "--partitions", "0"}, 1,
-			`--partitions must be at least 1, got 0; --acks must be all, 1 or 0, got "2"`},
-		{"negative grace", []string{"loadgen", "run", "--bootstrap", "x:1", "--grace", "-1s"}, 2, "--grace must be 0 or more, got -1s"},
-		{"missing workload file", []string{"loadgen", "run", "--bootstrap", "x:1", "--workload", "/nonexistent.yaml"}, 1, "no such file"},
-		{"compare nothing", []string{"loadgen", "compare"}, 2, "needs one or more"},
-		{"compare a missing result", []string{"loadgen", "compare", "/nonexistent"}, 1, "no such file"},
+	tests := []cliCase{
+		{name: "no subcommand", args: []string{"loadgen"}, code: 2, stderr: "Usage:"},
+		{name: "unknown subcommand", args: []string{"loadgen", "bench"}, code: 2, stderr: `unknown loadgen command "bench"`},
+		{name: "no bootstrap", args: []string{"loadgen", "run"}, code: 2, stderr: "--bootstrap is required"},
+		{name: "bad flag value", args: []string{"loadgen", "run", "--bootstrap", "x:1", "--message-size", "1KB"}, code: 2, stderr: "ambiguous"},
+		{name: "stray argument", args: []string{"loadgen", "run", "--bootstrap", "x:1", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
+		{name: "invalid workload", args: []string{"loadgen", "run", "--bootstrap", "x:1", "--acks", "2", "--partitions", "0"}, code: 1,
+			stderr: `--partitions must be at least 1, got 0; --acks must be all, 1 or 0, got "2"`},
+		{name: "negative grace", args: []string{"loadgen", "run", "--bootstrap", "x:1", "--grace", "-1s"}, code: 2, stderr: "--grace must be 0 or more, got -1s"},
+		{name: "missing workload file", args: []string{"loadgen", "run", "--bootstrap", "x:1", "--workload", "/nonexistent.yaml"}, code: 1, stderr: "no such file"},
+		{name: "compare nothing", args: []string{"loadgen", "compare"}, code: 2, stderr: "needs one or more"},
+		{name: "compare a missing result", args: []string{"loadgen", "compare", "/nonexistent"}, code: 1, stderr: "no such file"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			if code := run(tt.args, &stdout, &stderr); code != tt.code {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr.String())
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, run) })
 	}
 }
 

@@ -30,39 +30,56 @@ func main() {
 
 // run dispatches to a subcommand and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printUsage(stderr)
-		return 2
-	}
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "serve":
-		return runServe(rest, stdout, stderr)
-	case "loadgen":
-		return runLoadgen(rest, stdout, stderr)
-	case "quarantine":
-		return runQuarantine(rest, os.Environ(), stdout, stderr)
-	case "leaders":
-		return runLeaders(rest, stdout, stderr)
-	case "version", "-version", "--version":
+	version := func([]string) int {
 		fmt.Fprintln(stdout, versionString())
 		return 0
-	case "help", "-h", "-help", "--help":
-		switch {
-		case len(rest) > 0 && rest[0] == "serve":
-			printServeUsage(stdout)
-		case len(rest) > 0 && rest[0] == "loadgen":
-			printLoadgenUsage(stdout)
-		case len(rest) > 0 && rest[0] == "quarantine":
-			printQuarantineUsage(stdout)
-		case len(rest) > 0 && rest[0] == "leaders":
-			printLeadersUsage(stdout)
-		default:
+	}
+	help := func(rest []string) int {
+		usages := map[string]func(io.Writer){
+			"serve":      printServeUsage,
+			"loadgen":    printLoadgenUsage,
+			"quarantine": printQuarantineUsage,
+			"leaders":    printLeadersUsage,
+		}
+		if len(rest) > 0 && usages[rest[0]] != nil {
+			usages[rest[0]](stdout)
+		} else {
 			printUsage(stdout)
 		}
 		return 0
+	}
+	return subcommand("", args, map[string]func([]string) int{
+		"serve":      func(rest []string) int { return runServe(rest, stdout, stderr) },
+		"loadgen":    func(rest []string) int { return runLoadgen(rest, stdout, stderr) },
+		"quarantine": func(rest []string) int { return runQuarantine(rest, os.Environ(), stdout, stderr) },
+		"leaders":    func(rest []string) int { return runLeaders(rest, stdout, stderr) },
+		"version":    version, "-version": version, "--version": version,
+		"help": help, "-h": help, "-help": help, "--help": help,
+	}, printUsage, stdout, stderr)
+}
+
+// subcommand runs the command args[0] names with the arguments after it:
+// cmds' entry for it, or usage on stdout (exit code 0) for help, -h, -help
+// and --help where cmds has no entry for them. With no arguments, or an
+// unknown command, it prints usage on stderr and returns 2; kind names the
+// commands in the message, as in "strata: unknown loadgen command" (kind
+// "loadgen "; "" for strata's own commands).
+func subcommand(kind string, args []string, cmds map[string]func(rest []string) int, usage func(io.Writer), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	if run, ok := cmds[cmd]; ok {
+		return run(rest)
+	}
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return 0
 	default:
-		fmt.Fprintf(stderr, "strata: unknown command %q\n\n", cmd)
-		printUsage(stderr)
+		fmt.Fprintf(stderr, "strata: unknown %scommand %q\n\n", kind, cmd)
+		usage(stderr)
 		return 2
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,15 +18,40 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// cliCase is a command line and what running it gives: the exit code,
+// substrings of stdout and stderr, and with line, stderr exactly that one
+// line.
+type cliCase struct {
+	name   string
+	args   []string
+	code   int
+	stdout string // substring
+	stderr string // substring; with line, the whole of stderr but its newline
+	line   bool
+}
+
+// check runs tc.args through run and checks what it gives.
+func (tc cliCase) check(t *testing.T, run func(args []string, stdout, stderr io.Writer) int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(tc.args, &stdout, &stderr)
+	if code != tc.code {
+		t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), tc.stdout) {
+		t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout.String())
+	}
+	if tc.line {
+		if stderr.String() != tc.stderr+"\n" {
+			t.Errorf("stderr\n got %q\nwant %q", stderr.String(), tc.stderr+"\n")
+		}
+	} else if !strings.Contains(stderr.String(), tc.stderr) {
+		t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr.String())
+	}
+}
+
 func TestRun(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		code       int
-		stdout     string // substring
-		stderr     string // substring
-		stderrLine bool   // stderr is exactly one line
-	}{
+	tests := []cliCase{
 		{name: "no command", args: nil, code: 2, stderr: "Usage:"},
 		{name: "unknown command", args: []string{"bogus"}, code: 2, stderr: `strata: unknown command "bogus"`},
 		{name: "version", args: []string{"version"}, code: 0, stdout: "strata dev (" + runtime.Version()},
@@ -34,28 +60,13 @@ func TestRun(t *testing.T) {
 		{name: "help serve", args: []string{"help", "serve"}, code: 0, stdout: "Usage: strata serve [flags]"},
 		{name: "serve --help", args: []string{"serve", "--help"}, code: 0, stdout: "STRATA_SEAL_BYTES"},
 		{name: "serve -h", args: []string{"serve", "-h"}, code: 0, stdout: "--seal-bytes size"},
-		{name: "bad flag value", args: []string{"serve", "--seal-bytes=abc"}, code: 2, stderrLine: true,
-			stderr: `strata: invalid value "abc" for flag -seal-bytes`},
-		{name: "invalid config", args: []string{"serve", "--seal-bytes=12", "--log-level=loud"}, code: 1, stderrLine: true,
+		{name: "bad flag value", args: []string{"serve", "--seal-bytes=abc"}, code: 2, line: true,
+			stderr: `strata: invalid value "abc" for flag -seal-bytes: want a number of bytes or a size such as 512KiB, 8MiB, 1GiB`},
+		{name: "invalid config", args: []string{"serve", "--seal-bytes=12", "--log-level=loud"}, code: 1, line: true,
 			stderr: `strata: --seal-bytes must be at least 1KiB, got 12; --log-level must be debug, info, warn or error, got "loud"`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
-			}
-			if !strings.Contains(stdout.String(), tt.stdout) {
-				t.Errorf("stdout lacks %q:\n%s", tt.stdout, stdout.String())
-			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr.String())
-			}
-			if tt.stderrLine && strings.Count(stderr.String(), "\n") != 1 {
-				t.Errorf("stderr is not one line:\n%s", stderr.String())
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, run) })
 	}
 }
 

@@ -34,23 +34,10 @@ import (
 // 1 when a quarantined file cannot be read or written, 2 for a bad command
 // line. environ (in os.Environ's form) supplies STRATA_DATA_DIR.
 func runQuarantine(args, environ []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printQuarantineUsage(stderr)
-		return 2
-	}
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "list":
-		return runQuarantineList(rest, environ, stdout, stderr)
-	case "export":
-		return runQuarantineExport(rest, environ, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		printQuarantineUsage(stdout)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "strata: unknown quarantine command %q\n\n", cmd)
-		printQuarantineUsage(stderr)
-		return 2
-	}
+	return subcommand("quarantine ", args, map[string]func([]string) int{
+		"list":   func(rest []string) int { return runQuarantineList(rest, environ, stdout, stderr) },
+		"export": func(rest []string) int { return runQuarantineExport(rest, environ, stdout, stderr) },
+	}, printQuarantineUsage, stdout, stderr)
 }
 
 // quarantineFlags are the options of list and export.
@@ -134,12 +121,8 @@ func quarantineDir(dataDir string) string { return filepath.Join(dataDir, "quara
 // stderr) with exit code code.
 func openQuarantine(cmd string, args, environ []string, stdout, stderr io.Writer) (f quarantineFlags, dir string, notes []tiering.QuarantineNote, code int, done bool) {
 	f, err := parseQuarantineFlags(cmd, args, environ)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		printQuarantineUsage(stdout)
-		return f, "", nil, 0, true
-	case err != nil:
-		return f, "", nil, fail(stderr, err), true
+	if code, done = parseEnd(err, printQuarantineUsage, stdout, stderr); done {
+		return f, "", nil, code, true
 	}
 	dir = quarantineDir(f.dataDir)
 	if notes, err = tiering.ReadQuarantine(dir); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -520,48 +521,27 @@ func TestQuarantineDataDirEnv(t *testing.T) {
 }
 
 func TestQuarantineUsage(t *testing.T) {
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string // substring
-		stderr string // the whole of stderr when one, else a substring
-		one    bool
-	}{
+	tests := []cliCase{
 		{name: "no command", args: nil, code: 2, stderr: "Usage:"},
 		{name: "help", args: []string{"--help"}, stdout: "kafka-dump-log"},
 		{name: "list --help", args: []string{"list", "--help"}, stdout: "strata quarantine list"},
 		{name: "unknown command", args: []string{"show"}, code: 2, stderr: `strata: unknown quarantine command "show"`},
-		{name: "unknown flag", args: []string{"list", "--out", "x"}, code: 2, one: true,
+		{name: "unknown flag", args: []string{"list", "--out", "x"}, code: 2, line: true,
 			stderr: "strata: flag provided but not defined: -out"},
-		{name: "argument", args: []string{"list", "extra"}, code: 2, one: true,
+		{name: "argument", args: []string{"list", "extra"}, code: 2, line: true,
 			stderr: `strata: unexpected argument "extra" (quarantine list takes only flags)`},
-		{name: "export without --out", args: []string{"export"}, code: 2, one: true,
+		{name: "export without --out", args: []string{"export"}, code: 2, line: true,
 			stderr: "strata: --out is required (the directory to write the .log files under)"},
-		{name: "bad format", args: []string{"export", "--format", "csv"}, code: 2, one: true,
+		{name: "bad format", args: []string{"export", "--format", "csv"}, code: 2, line: true,
 			stderr: `strata: --format must be log or json, got "csv"`},
-		{name: "json with --out", args: []string{"export", "--format", "json", "--out", "x"}, code: 2, one: true,
+		{name: "json with --out", args: []string{"export", "--format", "json", "--out", "x"}, code: 2, line: true,
 			stderr: "strata: --out is for --format log; --format json writes to stdout"},
-		{name: "bad partition", args: []string{"export", "--out", "x", "--partition", "-2"}, code: 2, one: true,
+		{name: "bad partition", args: []string{"export", "--out", "x", "--partition", "-2"}, code: 2, line: true,
 			stderr: "strata: --partition must be 0 or more, got -2"},
 	}
+	quarantine := func(args []string, stdout, stderr io.Writer) int { return runQuarantine(args, nil, stdout, stderr) }
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runQ(t, nil, tt.args...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d; stderr %q", code, tt.code, stderr)
-			}
-			if !strings.Contains(stdout, tt.stdout) {
-				t.Errorf("stdout lacks %q:\n%s", tt.stdout, stdout)
-			}
-			if tt.one {
-				if stderr != tt.stderr+"\n" {
-					t.Errorf("stderr\n got %q\nwant %q", stderr, tt.stderr+"\n")
-				}
-			} else if !strings.Contains(stderr, tt.stderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, quarantine) })
 	}
 }
 

@@ -35,12 +35,8 @@ const httpShutdownTimeout = 5 * time.Second
 // broker until SIGINT or SIGTERM. It returns the exit code.
 func runServe(args []string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(args, os.Environ())
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		printServeUsage(stdout)
-		return 0
-	case err != nil:
-		return fail(stderr, err)
+	if code, done := parseEnd(err, printServeUsage, stdout, stderr); done {
+		return code
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(stderr, err)
@@ -97,6 +93,21 @@ func fail(stderr io.Writer, err error) int {
 		return 2
 	}
 	return 1
+}
+
+// parseEnd is how a command ends when parsing its command line returned
+// err: with usage on stdout and exit code 0 for flag.ErrHelp (-h, --help),
+// with fail's line and code for another error. done is false for nil: the
+// command goes on.
+func parseEnd(err error, usage func(io.Writer), stdout, stderr io.Writer) (code int, done bool) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return 0, true
+	case err != nil:
+		return fail(stderr, err), true
+	}
+	return 0, false
 }
 
 // serve runs the HTTP server and the broker. The first value on p.signals
