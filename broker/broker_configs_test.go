@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -239,6 +240,32 @@ func TestClusterBrokerConfigs(t *testing.T) {
 	})
 	if c := brokertest.TopicConfig(t, adm, "own", "retention.ms"); c.MaybeValue() != "86400000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
 		t.Errorf("own retention.ms: %q from %v", c.MaybeValue(), c.Source)
+	}
+	// Synonyms as Kafka lists them, most specific first.
+	type syn struct {
+		name, value string
+		source      kmsg.ConfigSource
+	}
+	synonyms := func(c kadm.Config) []syn {
+		var out []syn
+		for _, s := range c.Synonyms {
+			out = append(out, syn{s.Key, deref(s.Value), s.Source})
+		}
+		return out
+	}
+	clusterSyn := syn{"log.retention.ms", "3600000", kmsg.ConfigSourceDynamicDefaultBrokerConfig}
+	defaultSyn := syn{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig}
+	for _, tc := range []struct {
+		topic, config string
+		want          []syn
+	}{
+		{"plain", "retention.ms", []syn{clusterSyn, defaultSyn}},
+		{"own", "retention.ms", []syn{{"retention.ms", "86400000", kmsg.ConfigSourceDynamicTopicConfig}, clusterSyn, defaultSyn}},
+		{"plain", "segment.ms", nil}, // no broker synonym, no value of its own
+	} {
+		if got := synonyms(brokertest.TopicConfig(t, adm, tc.topic, tc.config)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s %s synonyms: %+v, want %+v", tc.topic, tc.config, got, tc.want)
+		}
 	}
 	cluster := brokerConfigs(t, adm, nil)
 	if c, ok := cluster["log.retention.ms"]; !ok || len(cluster) != 1 || deref(c.Value) != "3600000" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // runLeaders is `strata leaders …`. It returns the exit code: 1 when the
@@ -46,6 +47,8 @@ func runLeadersCommand(cmd string, args []string, stdout, stderr io.Writer) int 
 	part := fs.Int("partition", -1, "the partition (elect: all of the topic's if -1)")
 	brokerID := fs.Int("broker", -1, "move: the broker `id` to lead the partition")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the cluster")
+	props := clientProps{}
+	registerClientProps(fs, props)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -61,7 +64,12 @@ func runLeadersCommand(cmd string, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "strata leaders elect: --partition needs --topic")
 		return 2
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...))
+	secOpts, err := props.opts()
+	if err != nil {
+		fmt.Fprintf(stderr, "strata leaders %s: %v\n", cmd, err)
+		return 2
+	}
+	cl, err := kgo.NewClient(append(secOpts, kgo.SeedBrokers(strings.Split(*bootstrap, ",")...))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "strata leaders: %v\n", err)
 		return 1
@@ -74,7 +82,7 @@ func runLeadersCommand(cmd string, args []string, stdout, stderr io.Writer) int 
 
 	switch cmd {
 	case "list":
-		return leadersList(ctx, adm, stdout, stderr)
+		return leadersList(ctx, cl, *timeout, stdout, stderr)
 	case "move":
 		var req kadm.AlterPartitionAssignmentsReq
 		req.Assign(*topic, int32(*part), []int32{int32(*brokerID)})
@@ -149,16 +157,25 @@ func errText(err error, res kadm.AlterPartitionAssignmentsResponses) string {
 }
 
 // leadersList prints the reassignments under way.
-func leadersList(ctx context.Context, adm *kadm.Client, stdout, stderr io.Writer) int {
-	res, err := adm.ListPartitionReassignments(ctx, nil)
+func leadersList(ctx context.Context, cl *kgo.Client, timeout time.Duration, stdout, stderr io.Writer) int {
+	// kadm's ListPartitionReassignments asks for nothing when given no
+	// topics; null topics ask the cluster for every reassignment.
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	req.TimeoutMillis = int32(timeout.Milliseconds())
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil {
+		if err = kerr.ErrorForCode(resp.ErrorCode); err != nil && resp.ErrorMessage != nil {
+			err = fmt.Errorf("%w: %s", err, *resp.ErrorMessage)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "strata leaders list: %v\n", err)
 		return 1
 	}
 	var lines []string
-	for _, ps := range res {
-		for _, r := range ps {
-			lines = append(lines, fmt.Sprintf("%s/%d\tmoving to %v", r.Topic, r.Partition, r.Replicas))
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			lines = append(lines, fmt.Sprintf("%s/%d\tmoving to %v", t.Topic, p.Partition, p.Replicas))
 		}
 	}
 	sort.Strings(lines)
@@ -183,8 +200,9 @@ func printLeadersUsage(w io.Writer) {
                                   the reassignments under way
 
 They speak Kafka's protocol (ElectLeaders, AlterPartitionReassignments,
-ListPartitionReassignments) to a broker over PLAINTEXT; the principal needs
-ALTER (elect, move) or DESCRIBE (list) on the cluster when ACLs are on.
+ListPartitionReassignments) to a broker, over TLS and SASL with -X or -F as
+kcat takes them; the principal needs ALTER (elect, move) or DESCRIBE (list)
+on the cluster when ACLs are on.
 A partition moves by graceful hand-off: its leader stops taking produces,
 uploads and commits what it has, and the new leader takes over; producers
 see NOT_LEADER_OR_FOLLOWER and retry. See docs/operations.md.
@@ -192,5 +210,12 @@ see NOT_LEADER_OR_FOLLOWER and retry. See docs/operations.md.
 Flags:
   --bootstrap-server host:port   default localhost:9092
   --timeout duration             default 1m
+  -X key=value                   a client security property, as kcat's -X:
+                                 security.protocol, sasl.mechanism,
+                                 sasl.username, sasl.password,
+                                 ssl.ca.location, ssl.certificate.location,
+                                 ssl.key.location,
+                                 ssl.endpoint.identification.algorithm
+  -F file                        a file of such key=value lines
 `)
 }

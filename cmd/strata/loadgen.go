@@ -36,6 +36,7 @@ type runFlags struct {
 	setupTimeout time.Duration
 	grace        time.Duration
 	quiet        bool
+	props        clientProps // -X, -F: TLS and SASL towards the cluster
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -47,10 +48,11 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.setupTimeout, "setup-timeout", f.setupTimeout, "`time` that creating topics and the first group assignment may take")
 	fs.DurationVar(&f.grace, "grace", f.grace, "`time` a run may take beyond --warmup + --duration + --drain-timeout, to set up and to close its clients; past it the run is cut short, reports what it measured and exits 1")
 	fs.BoolVar(&f.quiet, "quiet", f.quiet, "no progress line per interval")
+	registerClientProps(fs, f.props)
 }
 
 func defaultRunFlags() runFlags {
-	return runFlags{out: "loadgen-out", interval: time.Second, setupTimeout: time.Minute, grace: loadgen.DefaultGrace}
+	return runFlags{out: "loadgen-out", interval: time.Second, setupTimeout: time.Minute, grace: loadgen.DefaultGrace, props: clientProps{}}
 }
 
 // newRunFlags is the FlagSet of `loadgen run`, bound to f and w.
@@ -109,6 +111,9 @@ func runLoadgenRun(args []string, stdout, stderr io.Writer) int {
 		Interval:     f.interval,
 		SetupTimeout: f.setupTimeout,
 		Grace:        f.grace,
+	}
+	if opts.ClientOpts, err = f.props.opts(); err != nil {
+		return fail(stderr, usageError{err})
 	}
 	if err := opts.Validate(); err != nil {
 		return fail(stderr, usageError{err})
