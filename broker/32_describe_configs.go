@@ -7,7 +7,7 @@ package broker
 // DEFAULT_CONFIG, or DYNAMIC_DEFAULT_BROKER_CONFIG for a cluster-wide
 // default: topicConfigDefault), and with include_synonyms (v1+) the
 // synonyms Kafka lists, most specific first: the topic's own value, then
-// the broker config holding the cluster default (topicSynonyms).
+// the broker config holding the cluster default (topicConfigSynonyms).
 // Documentation (v3+) too. Broker resources: broker_configs.go, with
 // synonyms and types. A topic's configs need DESCRIBE_CONFIGS on the
 // topic (TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster
@@ -84,7 +84,7 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 					rc.ConfigType = kmsg.ConfigType(spec.Type)
 					rc.IsSensitive = spec.Sensitive
 					if req.IncludeSynonyms {
-						rc.ConfigSynonyms = b.topicSynonyms(name, t.Meta.Configs)
+						rc.ConfigSynonyms = topicConfigSynonyms(name, t.Meta.Configs, b.clusterBrokerConfigs())
 					}
 				}
 			}
@@ -117,27 +117,4 @@ func (c *conn) configsDenied(op kmsg.ACLOperation, rt kmsg.ConfigResourceType, n
 		}
 	}
 	return nil
-}
-
-// topicSynonyms are the synonyms of the topic config name as Kafka lists
-// them: the topic's own value (DYNAMIC_TOPIC_CONFIG) if it has one, then,
-// for a topic config whose cluster default is a broker config
-// (log.retention.ms for retention.ms: partition.BrokerSynonym), that
-// broker config's cluster-wide dynamic value if set
-// (DYNAMIC_DEFAULT_BROKER_CONFIG) and its default (DEFAULT_CONFIG). A topic
-// config without a broker synonym and without its own value has none.
-func (b *server) topicSynonyms(name string, own map[string]string) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
-	var syns []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
-	if v, ok := own[name]; ok {
-		syns = append(syns, synonym(name, &v, kmsg.ConfigSourceDynamicTopicConfig))
-	}
-	bname, ok := partition.BrokerSynonym(name)
-	if !ok {
-		return syns
-	}
-	if v, set := b.clusterBrokerConfigs()[bname]; set {
-		syns = append(syns, synonym(bname, &v, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
-	}
-	def, _, _ := partition.TopicConfigDefault(name)
-	return append(syns, synonym(bname, &def, kmsg.ConfigSourceDefaultConfig))
 }

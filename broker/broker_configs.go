@@ -466,7 +466,6 @@ func (b *server) incrementalBrokerChanges(rr kmsg.IncrementalAlterConfigsRequest
 // (DYNAMIC_DEFAULT_BROKER_CONFIG) if set and the broker config's default
 // (DEFAULT_CONFIG), else the topic config's default. own are the topic's
 // configs, cluster the cluster-wide broker configs (View.BrokerConfigs).
-// For the topic path of DescribeConfigs.
 func topicConfigSynonyms(name string, own, cluster map[string]string) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
 	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
 	if v, ok := own[name]; ok {

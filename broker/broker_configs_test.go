@@ -261,7 +261,7 @@ func TestClusterBrokerConfigs(t *testing.T) {
 	}{
 		{"plain", "retention.ms", []syn{clusterSyn, defaultSyn}},
 		{"own", "retention.ms", []syn{{"retention.ms", "86400000", kmsg.ConfigSourceDynamicTopicConfig}, clusterSyn, defaultSyn}},
-		{"plain", "segment.ms", nil}, // no broker synonym, no value of its own
+		{"plain", "segment.ms", []syn{{"segment.ms", "604800000", kmsg.ConfigSourceDefaultConfig}}}, // no broker config holds its default
 	} {
 		if got := synonyms(brokertest.TopicConfig(t, adm, tc.topic, tc.config)); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %s synonyms: %+v, want %+v", tc.topic, tc.config, got, tc.want)
