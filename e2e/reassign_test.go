@@ -219,6 +219,18 @@ func TestReassignUnderLoad(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "no reassignment under way") {
 		t.Errorf("strata leaders list after the moves: %v\n%s", err, out)
 	}
+	out, err = exec.CommandContext(ctx, strataBin, "leaders", "elect", "--bootstrap-server", c.addrs[2], "--topic", topic).CombinedOutput()
+	for part := range 2 {
+		if line := fmt.Sprintf("%s/%d\talready led by its preferred leader", topic, part); err != nil || !strings.Contains(string(out), line) {
+			t.Errorf("strata leaders elect after the moves: %v, want %q in\n%s", err, line, out)
+		}
+	}
+	// Nothing to cancel once a move is over.
+	var cancelMove kadm.AlterPartitionAssignmentsReq
+	cancelMove.CancelAssign(topic, 0)
+	if res, err := adm.AlterPartitionAssignments(ctx, cancelMove); err != nil || !errors.Is(res[topic][0].Err, kerr.NoReassignmentInProgress) {
+		t.Errorf("cancelling a finished reassignment: %v %+v, want NO_REASSIGNMENT_IN_PROGRESS", err, res[topic][0])
+	}
 	p.awaitMore(t, raBurst)
 	stop()
 	if err := p.cl.Flush(ctx); err != nil {
