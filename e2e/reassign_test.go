@@ -3,15 +3,16 @@ package e2e
 // Partition reassignment on a real three-broker cluster (one etcd, one
 // MinIO), under load: CreateTopics with an explicit replica assignment makes
 // the first broker of each list its partition's leader; then, while an
-// idempotent acks=all franz-go producer keeps writing, AlterPartitionReassignments
-// (kadm) moves one partition's leadership to another broker and `strata
-// leaders move` (the binary) moves the other. The test checks that the
-// producer saw no error but retriable ones, that every acknowledged record
-// is read back once where it was acknowledged (idempotence: no duplicates),
-// that ListPartitionReassignments lists a move until it is over, and that
-// DescribeLogDirs reports each partition on its leader only, with a size
-// (object store + WAL, broker/35_describe_log_dirs.go) within the bounds of
-// the record batches produced.
+// idempotent acks=all franz-go producer keeps writing,
+// AlterPartitionReassignments (kadm) moves one partition's leadership to
+// another broker, `strata leaders move` (the binary) moves the other, and
+// CreatePartitions adds a partition on a chosen broker. The test checks that
+// the producer saw no error but retriable ones, that every acknowledged
+// record is read back once where it was acknowledged (idempotence: no
+// duplicates), that ListPartitionReassignments lists a move until it is
+// over, and that DescribeLogDirs reports each partition on its leader only,
+// with a size (object store + WAL, broker/35_describe_log_dirs.go) within
+// the bounds of the record batches produced.
 
 import (
 	"context"
@@ -225,6 +226,24 @@ func TestReassignUnderLoad(t *testing.T) {
 			t.Errorf("strata leaders elect after the moves: %v, want %q in\n%s", err, line, out)
 		}
 	}
+	// CreatePartitions with an assignment: the new partition is led by the
+	// broker named first.
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 30000
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = topic, 3
+	cpa := kmsg.NewCreatePartitionsRequestTopicAssignment()
+	cpa.Replicas = []int32{cc, a}
+	cpt.Assignment = append(cpt.Assignment, cpa)
+	cp.Topics = append(cp.Topics, cpt)
+	cpResp, err := cp.RequestWith(ctx, cl)
+	if err != nil || len(cpResp.Topics) != 1 {
+		t.Fatalf("create partitions: %v", err)
+	}
+	if err := kerr.ErrorForCode(cpResp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create partitions with an assignment: %v %v", err, cpResp.Topics[0].ErrorMessage)
+	}
+	raAwaitLeaders(t, ctx, adm, topic, map[int32]int32{0: a, 1: b, 2: cc})
 	// Nothing to cancel once a move is over.
 	var cancelMove kadm.AlterPartitionAssignmentsReq
 	cancelMove.CancelAssign(topic, 0)
