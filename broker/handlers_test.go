@@ -339,16 +339,7 @@ func TestOffsetCommitPipelined(t *testing.T) {
 	createTopic(t, b, "offsets", 2, nil)
 	c := b.Dial(t)
 	commit := func(offset int64, topic string) *kmsg.OffsetCommitRequest {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.SetVersion(8)
-		req.Group, req.Generation = "pipelined", -1 // a simple consumer: no member, no generation
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return req
+		return offsetCommit(8, "pipelined", topic, offset)
 	}
 	fetchOffsets := kmsg.NewPtrOffsetFetchRequest()
 	fetchOffsets.SetVersion(7)
