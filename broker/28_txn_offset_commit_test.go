@@ -115,30 +115,35 @@ func fetched(resp kmsg.Response) (map[int32]fetchedOffset, int16) {
 // loads the group.
 func fetchLoaded(t *testing.T, c *brokertest.Conn, req *kmsg.OffsetFetchRequest) map[int32]fetchedOffset {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; {
-		got, code := fetched(c.RoundTrip(req))
-		if code != kerr.CoordinatorLoadInProgress.Code && code != kerr.NotCoordinator.Code {
-			wantCode(t, "offset fetch", code, nil)
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the group's coordinator did not load within a minute")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var got map[int32]fetchedOffset
+	var code int16
+	whileLoading(t, func() error {
+		got, code = fetched(c.RoundTrip(req))
+		return kerr.ErrorForCode(code)
+	})
+	wantCode(t, "offset fetch", code, nil)
+	return got
 }
 
 // applyTxnOffsets ends a producer's transaction in group, waiting while
 // the group's coordinator loads.
 func applyTxnOffsets(t *testing.T, b *brokertest.Broker, group string, producerID int64, commit bool) {
 	t.Helper()
+	err := whileLoading(t, func() error { return b.ApplyTxnOffsets(t.Context(), group, producerID, 0, commit) })
+	if err != nil {
+		t.Fatalf("apply transactional offsets: %v", err)
+	}
+}
+
+// whileLoading repeats do while it fails because the group's coordinator
+// is loading the group (or is elsewhere), and returns its other answer;
+// a minute of loading fails the test.
+func whileLoading(t *testing.T, do func() error) error {
+	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; {
-		err := b.ApplyTxnOffsets(t.Context(), group, producerID, 0, commit)
+		err := do()
 		if !errors.Is(err, kerr.CoordinatorLoadInProgress) && !errors.Is(err, kerr.NotCoordinator) {
-			if err != nil {
-				t.Fatalf("apply transactional offsets: %v", err)
-			}
-			return
+			return err
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the group's coordinator did not load within a minute")
