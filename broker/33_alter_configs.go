@@ -105,9 +105,20 @@ func (b *server) alterTopicConfigs(ctx context.Context, name string, validateOnl
 	})
 }
 
+// setErr sets a response's error code to e's and its message to text.
 func setErr(code *int16, msg **string, e *kerr.Error, text string) {
 	*code = e.Code
 	*msg = &text
+}
+
+// setErrOf sets a response's error code to e's and, when err is not nil,
+// its message to err's text.
+func setErrOf(code *int16, msg **string, e *kerr.Error, err error) {
+	*code = e.Code
+	if err != nil {
+		text := err.Error()
+		*msg = &text
+	}
 }
 
 // setAlterErr maps an alterTopicConfigs error to a Kafka error.

@@ -33,11 +33,7 @@ func handleAlterClientQuotas(ctx context.Context, c *conn, req *kmsg.AlterClient
 		}
 		resp.Entries = append(resp.Entries, re)
 		fail := func(e *kerr.Error, err error) {
-			resp.Entries[i].ErrorCode = e.Code
-			if err != nil {
-				msg := err.Error()
-				resp.Entries[i].ErrorMessage = &msg
-			}
+			setErrOf(&resp.Entries[i].ErrorCode, &resp.Entries[i].ErrorMessage, e, err)
 		}
 		if !allowed {
 			fail(kerr.ClusterAuthorizationFailed, nil)
