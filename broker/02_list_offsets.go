@@ -40,19 +40,15 @@ func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsReques
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
-		t := b.topics.Topic(rt.Topic)
-		allowed := c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
+		ta := c.topicAccess(kmsg.ACLOperationDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp = -1, -1
-			switch {
-			case !allowed:
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case t.Partition(rp.Partition) == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			switch p, e := ta.partition(rp.Partition); {
+			case e != nil:
+				sp.ErrorCode = e.Code
 			default:
-				p := t.Partition(rp.Partition)
 				leaderEpoch, err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch)
 				if err != nil {
 					sp.ErrorCode = kerrCode(err)

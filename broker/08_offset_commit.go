@@ -31,7 +31,6 @@ import (
 
 	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
-	"github.com/strata-io/strata/partition"
 )
 
 // handleOffsetCommit validates the commit and queues its write in the
@@ -58,7 +57,7 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 		codes[i] = make([]int16, len(rt.Partitions))
 		ct := c.commitTopic(rt.Topic)
 		for j, rp := range rt.Partitions {
-			if codes[i][j] = ct.check(rp.Partition, rp.Metadata); codes[i][j] == -1 {
+			if codes[i][j] = ct.commitCode(rp.Partition, rp.Metadata); codes[i][j] == -1 {
 				write.Offsets[metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}] = &metadata.CommittedOffset{
 					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
 				}
@@ -84,31 +83,27 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 	return func(ctx context.Context) kmsg.Response { return offsetCommitResponse(req, codes, outcome(ctx)) }
 }
 
-// commitTopic is one topic of an offset commit, plain or transactional:
-// whether the principal may READ it, and the topic (nil: unknown).
-type commitTopic struct {
-	allowed bool
-	t       *partition.Topic
-}
-
-// commitTopic looks a committed topic up, if the principal may READ it.
-func (c *conn) commitTopic(name string) commitTopic {
-	ct := commitTopic{allowed: c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)}
-	if ct.allowed {
-		ct.t, _ = c.srv.topics.Lookup(c.ctx, name)
+// commitTopic looks a committed topic up, in etcd too, if the principal
+// may READ it; it is one topic of an offset commit, plain or
+// transactional.
+func (c *conn) commitTopic(name string) topicAccess {
+	ta := topicAccess{allowed: c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)}
+	if ta.allowed {
+		ta.t, _ = c.srv.topics.Lookup(c.ctx, name)
 	}
-	return ct
+	return ta
 }
 
-// check is Kafka's check of one committed partition: the topic readable,
-// the partition existing outside the internal topic, its metadata within
-// coordinator.MaxOffsetMetadata. It returns the partition's error code,
-// or -1 when its offset is to be written.
-func (ct commitTopic) check(partition int32, md *string) int16 {
+// commitCode is Kafka's check of one committed partition: the topic
+// readable, the partition existing outside the internal topic, its
+// metadata within coordinator.MaxOffsetMetadata. It returns the
+// partition's error code, or -1 when its offset is to be written.
+func (ta topicAccess) commitCode(partition int32, md *string) int16 {
+	_, e := ta.partition(partition)
 	switch {
-	case !ct.allowed:
-		return kerr.TopicAuthorizationFailed.Code
-	case ct.t == nil || ct.t.Meta.Name == metadata.OffsetsTopic || ct.t.Partition(partition) == nil:
+	case e != nil:
+		return e.Code
+	case ta.t.Meta.Name == metadata.OffsetsTopic:
 		return kerr.UnknownTopicOrPartition.Code
 	case md != nil && len(*md) > coordinator.MaxOffsetMetadata:
 		return kerr.OffsetMetadataTooLarge.Code
@@ -116,10 +111,28 @@ func (ct commitTopic) check(partition int32, md *string) int16 {
 	return -1
 }
 
+// settle gives the partitions in codes still left at -1 (to be written) the
+// outcome of their write: code's, or 0 for nil.
+func settle(codes [][]int16, code *kerr.Error) {
+	var c int16
+	if code != nil {
+		c = code.Code
+	}
+	for i := range codes {
+		for j := range codes[i] {
+			if codes[i][j] == -1 {
+				codes[i][j] = c
+			}
+		}
+	}
+}
+
 // offsetCommitResponse answers each partition with its code in codes, or,
-// where that is -1 (committed), with code (nil: no error).
+// where that is -1 (committed), with code (nil: no error): it settles
+// codes.
 func offsetCommitResponse(req *kmsg.OffsetCommitRequest, codes [][]int16, code *kerr.Error) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	settle(codes, code)
 	for i, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
@@ -127,12 +140,6 @@ func offsetCommitResponse(req *kmsg.OffsetCommitRequest, codes [][]int16, code *
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.ErrorCode = codes[i][j]
-			if sp.ErrorCode == -1 {
-				sp.ErrorCode = 0
-				if code != nil {
-					sp.ErrorCode = code.Code
-				}
-			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -36,12 +36,13 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Resp
 		return func(context.Context) kmsg.Response { return resp }
 	}
 	// Checked before the group is created, so that a bad join leaves nothing.
+	if e := c.memberError(req.Group); e != nil {
+		if e == kerr.GroupAuthorizationFailed {
+			resp.MemberID = "" // as Kafka answers
+		}
+		return answer(e)
+	}
 	switch st := req.SessionTimeoutMillis; {
-	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
-		resp.MemberID = "" // as Kafka answers
-		return answer(kerr.GroupAuthorizationFailed)
-	case req.Group == "":
-		return answer(kerr.InvalidGroupID)
 	case st < coordinator.MinSessionTimeoutMs || st > coordinator.MaxSessionTimeoutMs:
 		return answer(kerr.InvalidSessionTimeout)
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
@@ -56,6 +57,20 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Resp
 		return answer(asKerr(err))
 	}
 	return func(ctx context.Context) kmsg.Response { return await(ctx, now, wait) }
+}
+
+// memberError is the error of a group member's request (JoinGroup,
+// SyncGroup, Heartbeat, LeaveGroup) before its group is looked at:
+// GROUP_AUTHORIZATION_FAILED without READ on the group, then
+// INVALID_GROUP_ID for an empty group id; nil when neither.
+func (c *conn) memberError(group string) *kerr.Error {
+	switch {
+	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, group):
+		return kerr.GroupAuthorizationFailed
+	case group == "":
+		return kerr.InvalidGroupID
+	}
+	return nil
 }
 
 // await returns now, or what wait gets (nil, no response, if the

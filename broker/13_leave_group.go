@@ -22,12 +22,8 @@ func handleLeaveGroup(_ context.Context, c *conn, req *kmsg.LeaveGroupRequest, r
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
-	switch {
-	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return
-	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := c.memberError(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return
 	}
 	err := c.srv.groups.WithGroup(req.Group, false, func(_ *coordinator.Shard, g *coordinator.Group) {

@@ -24,12 +24,8 @@ import (
 func handleSyncGroup(c *conn, kreq kmsg.Request) func(context.Context) kmsg.Response {
 	req := kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	switch {
-	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return func(context.Context) kmsg.Response { return resp }
-	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := c.memberError(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return func(context.Context) kmsg.Response { return resp }
 	}
 	var now kmsg.Response

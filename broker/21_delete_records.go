@@ -34,18 +34,15 @@ func handleDeleteRecords(ctx context.Context, c *conn, req *kmsg.DeleteRecordsRe
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
-		t := b.topics.Topic(rt.Topic)
-		allowed := c.allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, rt.Topic)
+		ta := c.topicAccess(kmsg.ACLOperationDelete, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			p := t.Partition(rp.Partition)
+			p, e := ta.partition(rp.Partition)
 			switch {
-			case !allowed:
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case t.Meta.Name == metadata.OffsetsTopic:
+			case e != nil:
+				sp.ErrorCode = e.Code
+			case ta.t.Meta.Name == metadata.OffsetsTopic:
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 			default:
 				low, err := b.deleteRecords(ctx, p, rp.Offset)

@@ -16,7 +16,6 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -24,17 +23,13 @@ func handleOffsetForLeaderEpoch(_ context.Context, c *conn, req *kmsg.OffsetForL
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		t := c.srv.topics.Topic(rt.Topic)
-		allowed := c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
+		ta := c.topicAccess(kmsg.ACLOperationDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p := t.Partition(rp.Partition)
-			if !allowed {
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			} else if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if p, e := ta.partition(rp.Partition); e != nil {
+				sp.ErrorCode = e.Code
 			} else if _, err := p.CheckLeaderEpoch(rp.CurrentLeaderEpoch); err != nil {
 				sp.ErrorCode = kerrCode(err)
 			} else {

@@ -46,12 +46,8 @@ func handleAddPartitionsToTxn(ctx context.Context, c *conn, req *kmsg.AddPartiti
 			resp.Topics = append(resp.Topics, st)
 		}
 	}()
-	switch {
-	case req.TransactionalID == "":
-		all(kerr.InvalidRequest.Code)
-		return
-	case !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
-		all(kerr.TransactionalIDAuthorizationFailed.Code)
+	if e := c.txnIDError(req.TransactionalID); e != nil {
+		all(e.Code)
 		return
 	}
 	var parts []metadata.TxnPartition
@@ -92,6 +88,21 @@ func handleAddPartitionsToTxn(ctx context.Context, c *conn, req *kmsg.AddPartiti
 			}
 		}
 	}
+}
+
+// txnIDError is the error of a client's transactional request
+// (AddPartitionsToTxn, AddOffsetsToTxn, EndTxn) before its transaction is
+// looked at: INVALID_REQUEST for an empty transactional id, then
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED without WRITE on it; nil when
+// neither.
+func (c *conn) txnIDError(id string) *kerr.Error {
+	switch {
+	case id == "":
+		return kerr.InvalidRequest
+	case !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, id):
+		return kerr.TransactionalIDAuthorizationFailed
+	}
+	return nil
 }
 
 // txnErrorCode is the code of a transaction coordinator's answer; old

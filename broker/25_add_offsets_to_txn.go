@@ -18,11 +18,9 @@ import (
 )
 
 func handleAddOffsetsToTxn(ctx context.Context, c *conn, req *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) {
-	switch {
-	case req.TransactionalID == "":
-		resp.ErrorCode = kerr.InvalidRequest.Code
-	case !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	switch e := c.txnIDError(req.TransactionalID); {
+	case e != nil:
+		resp.ErrorCode = e.Code
 	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, req.Group):
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 	default:

@@ -16,22 +16,18 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleEndTxn(ctx context.Context, c *conn, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
-	switch {
-	case req.TransactionalID == "":
-		resp.ErrorCode = kerr.InvalidRequest.Code
-	case !c.allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-	default:
-		resp.ProducerID, resp.ProducerEpoch = -1, -1
-		pid, epoch, err := c.srv.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, c.srv.txnVersion(req.Version, 5))
-		resp.ErrorCode = txnErrorCode(err, req.Version < 2)
-		if err == nil {
-			resp.ProducerID, resp.ProducerEpoch = pid, epoch
-		}
+	if e := c.txnIDError(req.TransactionalID); e != nil {
+		resp.ErrorCode = e.Code
+		return
+	}
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	pid, epoch, err := c.srv.txns.EndTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, c.srv.txnVersion(req.Version, 5))
+	resp.ErrorCode = txnErrorCode(err, req.Version < 2)
+	if err == nil {
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 	}
 }

@@ -78,7 +78,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 		codes[i] = make([]int16, len(rt.Partitions))
 		ct := c.commitTopic(rt.Topic)
 		for j, rp := range rt.Partitions {
-			if codes[i][j] = ct.check(rp.Partition, rp.Metadata); codes[i][j] == -1 {
+			if codes[i][j] = ct.commitCode(rp.Partition, rp.Metadata); codes[i][j] == -1 {
 				pending.Offsets[metadata.GroupPartition{Topic: rt.Topic, Partition: rp.Partition}] = metadata.CommittedOffset{
 					Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata, CommitTime: now,
 				}
@@ -99,14 +99,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 		}
 		cancel()
 		if err != nil {
-			ke := asKerr(err)
-			for i := range codes {
-				for j := range codes[i] {
-					if codes[i][j] == -1 {
-						codes[i][j] = ke.Code
-					}
-				}
-			}
+			settle(codes, asKerr(err))
 			return func(context.Context) kmsg.Response { return txnOffsetCommitResponse(req, codes, nil) }
 		}
 	}
@@ -125,9 +118,11 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kms
 }
 
 // txnOffsetCommitResponse answers each partition with its code in codes,
-// or, where that is -1 (written), with code (nil: no error).
+// or, where that is -1 (written), with code (nil: no error): it settles
+// codes.
 func txnOffsetCommitResponse(req *kmsg.TxnOffsetCommitRequest, codes [][]int16, code *kerr.Error) *kmsg.TxnOffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	settle(codes, code)
 	for i, rt := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
@@ -135,12 +130,6 @@ func txnOffsetCommitResponse(req *kmsg.TxnOffsetCommitRequest, codes [][]int16, 
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.ErrorCode = codes[i][j]
-			if sp.ErrorCode == -1 {
-				sp.ErrorCode = 0
-				if code != nil {
-					sp.ErrorCode = code.Code
-				}
-			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -115,30 +115,35 @@ func fetched(resp kmsg.Response) (map[int32]fetchedOffset, int16) {
 // loads the group.
 func fetchLoaded(t *testing.T, c *brokertest.Conn, req *kmsg.OffsetFetchRequest) map[int32]fetchedOffset {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; {
-		got, code := fetched(c.RoundTrip(req))
-		if code != kerr.CoordinatorLoadInProgress.Code && code != kerr.NotCoordinator.Code {
-			wantCode(t, "offset fetch", code, nil)
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the group's coordinator did not load within a minute")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var got map[int32]fetchedOffset
+	var code int16
+	whileLoading(t, func() error {
+		got, code = fetched(c.RoundTrip(req))
+		return kerr.ErrorForCode(code)
+	})
+	wantCode(t, "offset fetch", code, nil)
+	return got
 }
 
 // applyTxnOffsets ends a producer's transaction in group, waiting while
 // the group's coordinator loads.
 func applyTxnOffsets(t *testing.T, b *brokertest.Broker, group string, producerID int64, commit bool) {
 	t.Helper()
+	err := whileLoading(t, func() error { return b.ApplyTxnOffsets(t.Context(), group, producerID, 0, commit) })
+	if err != nil {
+		t.Fatalf("apply transactional offsets: %v", err)
+	}
+}
+
+// whileLoading repeats do while it fails because the group's coordinator
+// is loading the group (or is elsewhere), and returns its other answer;
+// a minute of loading fails the test.
+func whileLoading(t *testing.T, do func() error) error {
+	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; {
-		err := b.ApplyTxnOffsets(t.Context(), group, producerID, 0, commit)
+		err := do()
 		if !errors.Is(err, kerr.CoordinatorLoadInProgress) && !errors.Is(err, kerr.NotCoordinator) {
-			if err != nil {
-				t.Fatalf("apply transactional offsets: %v", err)
-			}
-			return
+			return err
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the group's coordinator did not load within a minute")
@@ -168,16 +173,7 @@ func TestTxnOffsetCommit(t *testing.T) {
 	// A committed offset of partition 0 first; then, pipelined, the
 	// transactional commit and fetches that must see it.
 	fetchLoaded(t, c, offsetFetchReq(9, group, "tx-offsets", false))
-	commit := kmsg.NewPtrOffsetCommitRequest()
-	commit.SetVersion(8)
-	commit.Group, commit.Generation = group, -1
-	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic = "tx-offsets"
-	cp := kmsg.NewOffsetCommitRequestTopicPartition()
-	cp.Partition, cp.Offset, cp.LeaderEpoch = 0, 1, -1
-	ct.Partitions = append(ct.Partitions, cp)
-	commit.Topics = append(commit.Topics, ct)
-	wantCode(t, "offset commit", c.RoundTrip(commit).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, nil)
+	wantCode(t, "offset commit", offsetCommitCode(c, offsetCommit(8, group, "tx-offsets", 1)), nil)
 
 	pid := openOffsetsTxn(t, c, "tx-a", group)
 	tc := txnOffsetCommit("tx-a", group, pid, "tx-offsets", map[int32]int64{0: 10, 1: 11})
@@ -303,16 +299,7 @@ func TestTxnOffsetCommitDeletes(t *testing.T) {
 	const group = "deleted"
 	stable := offsetFetchReq(9, group, "tx-deleted", true)
 	fetchLoaded(t, c, stable)
-	commit := kmsg.NewPtrOffsetCommitRequest()
-	commit.SetVersion(8)
-	commit.Group, commit.Generation = group, -1
-	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic = "tx-deleted"
-	cp := kmsg.NewOffsetCommitRequestTopicPartition()
-	cp.Partition, cp.Offset, cp.LeaderEpoch = 0, 1, -1
-	ct.Partitions = append(ct.Partitions, cp)
-	commit.Topics = append(commit.Topics, ct)
-	wantCode(t, "offset commit", c.RoundTrip(commit).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, nil)
+	wantCode(t, "offset commit", offsetCommitCode(c, offsetCommit(8, group, "tx-deleted", 1)), nil)
 	pid := openOffsetsTxn(t, c, "tx-deleted", group)
 	for p, code := range txnCodes(c.RoundTrip(txnOffsetCommit("tx-deleted", group, pid, "tx-deleted", map[int32]int64{0: 10, 1: 11}))) {
 		wantCode(t, fmt.Sprintf("transactional commit of partition %d", p), code, nil)
@@ -320,15 +307,7 @@ func TestTxnOffsetCommitDeletes(t *testing.T) {
 
 	// OffsetDelete of partition 0 (the one with a committed offset) drops
 	// its pending offset; partition 1's stays.
-	od := kmsg.NewPtrOffsetDeleteRequest()
-	od.Group = group
-	ot := kmsg.NewOffsetDeleteRequestTopic()
-	ot.Topic = "tx-deleted"
-	op := kmsg.NewOffsetDeleteRequestTopicPartition()
-	ot.Partitions = append(ot.Partitions, op)
-	od.Topics = append(od.Topics, ot)
-	odr := c.RoundTrip(od).(*kmsg.OffsetDeleteResponse)
-	wantCode(t, "offset delete", odr.ErrorCode, nil)
+	wantCode(t, "offset delete", offsetDeleteCode(c, group, "tx-deleted"), nil)
 	wantFetched(t, "after offset delete", fetchLoaded(t, c, stable),
 		map[int32]fetchedOffset{0: {-1, 0}, 1: {-1, kerr.UnstableOffsetCommit.Code}})
 

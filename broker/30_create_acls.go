@@ -35,12 +35,7 @@ func handleCreateAcls(ctx context.Context, c *conn, req *kmsg.CreateACLsRequest,
 	if len(valid) == 0 {
 		return
 	}
-	err := c.srv.store.CreateACLs(ctx, valid)
-	if err == nil {
-		err = c.srv.awaitSecurity(ctx)
-	}
-	if err != nil {
-		c.srv.log.Warn("create ACLs: etcd", "error", err)
+	if err := c.srv.writeSecurity(ctx, "create ACLs", func(ctx context.Context) error { return c.srv.store.CreateACLs(ctx, valid) }); err != nil {
 		for _, i := range at {
 			resp.Results[i].ErrorCode = asKerr(err).Code
 		}

@@ -25,28 +25,14 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); e != nil {
-			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
-			resp.Resources = append(resp.Resources, sr)
-			continue
-		}
-		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+		brokerChanges := func() ([]brokerConfigChange, *kerr.Error, string) {
 			changes := make([]brokerConfigChange, 0, len(rr.Configs))
 			for _, rc := range rr.Configs {
 				changes = append(changes, brokerConfigChange{rc.Name, rc.Value})
 			}
-			if e, msg := c.srv.alterBrokerConfigs(ctx, rr.ResourceName, true, req.ValidateOnly, changes); e != nil {
-				setErr(&sr.ErrorCode, &sr.ErrorMessage, e, msg)
-			}
-			resp.Resources = append(resp.Resources, sr)
-			continue
+			return changes, nil, ""
 		}
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, brokerConfigsReadOnly)
-			resp.Resources = append(resp.Resources, sr)
-			continue
-		}
-		err := c.srv.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+		topicConfigs := func(map[string]string) (map[string]string, error) {
 			next := map[string]string{}
 			for _, rc := range rr.Configs {
 				if err := partition.ValidateTopicConfig(rc.Name, rc.Value); err != nil {
@@ -55,10 +41,43 @@ func handleAlterConfigs(ctx context.Context, c *conn, req *kmsg.AlterConfigsRequ
 				next[rc.Name] = *rc.Value
 			}
 			return next, nil
-		})
-		setAlterErr(&sr.ErrorCode, &sr.ErrorMessage, err)
+		}
+		sr.ErrorCode, sr.ErrorMessage = c.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, true, req.ValidateOnly, brokerChanges, topicConfigs)
 		resp.Resources = append(resp.Resources, sr)
 	}
+}
+
+// alterConfigs alters one resource of AlterConfigs or
+// IncrementalAlterConfigs, as both do it: ALTER_CONFIGS checked first
+// (configsDenied); then a broker resource takes the changes that
+// brokerChanges makes of the request (or its error), replacing the
+// cluster-wide dynamic configs first when replace is set; a topic takes
+// the configs that topicConfigs makes of its current ones; any other
+// resource type is INVALID_REQUEST. It returns the resource's error code
+// and message (0 and nil: altered).
+func (c *conn) alterConfigs(ctx context.Context, rt kmsg.ConfigResourceType, name string, replace, validateOnly bool,
+	brokerChanges func() ([]brokerConfigChange, *kerr.Error, string),
+	topicConfigs func(cur map[string]string) (map[string]string, error),
+) (code int16, msg *string) {
+	if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rt, name); e != nil {
+		setErr(&code, &msg, e, e.Description)
+		return code, msg
+	}
+	switch rt {
+	case kmsg.ConfigResourceTypeBroker:
+		changes, e, text := brokerChanges()
+		if e == nil {
+			e, text = c.srv.alterBrokerConfigs(ctx, name, replace, validateOnly, changes)
+		}
+		if e != nil {
+			setErr(&code, &msg, e, text)
+		}
+	case kmsg.ConfigResourceTypeTopic:
+		setAlterErr(&code, &msg, c.srv.alterTopicConfigs(ctx, name, validateOnly, topicConfigs))
+	default:
+		setErr(&code, &msg, kerr.InvalidRequest, brokerConfigsReadOnly)
+	}
+	return code, msg
 }
 
 // brokerConfigsReadOnly answers attempts to alter broker resources.
@@ -86,9 +105,20 @@ func (b *server) alterTopicConfigs(ctx context.Context, name string, validateOnl
 	})
 }
 
+// setErr sets a response's error code to e's and its message to text.
 func setErr(code *int16, msg **string, e *kerr.Error, text string) {
 	*code = e.Code
 	*msg = &text
+}
+
+// setErrOf sets a response's error code to e's and, when err is not nil,
+// its message to err's text.
+func setErrOf(code *int16, msg **string, e *kerr.Error, err error) {
+	*code = e.Code
+	if err != nil {
+		text := err.Error()
+		*msg = &text
+	}
 }
 
 // setAlterErr maps an alterTopicConfigs error to a Kafka error.

@@ -34,9 +34,7 @@ func handleSaslAuthenticate(_ context.Context, c *conn, req *kmsg.SASLAuthentica
 			c.closeAfter = errSASLState
 			return
 		}
-		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		msg := err.Error()
-		resp.ErrorMessage = &msg
+		setErrOf(&resp.ErrorCode, &resp.ErrorMessage, kerr.SaslAuthenticationFailed, err)
 		return
 	}
 	resp.SASLAuthBytes = out

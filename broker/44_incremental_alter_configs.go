@@ -26,28 +26,8 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		if e := c.configsDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); e != nil {
-			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
-			resp.Resources = append(resp.Resources, sr)
-			continue
-		}
-		if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
-			changes, e, msg := c.srv.incrementalBrokerChanges(rr)
-			if e == nil {
-				e, msg = c.srv.alterBrokerConfigs(ctx, rr.ResourceName, false, req.ValidateOnly, changes)
-			}
-			if e != nil {
-				setErr(&sr.ErrorCode, &sr.ErrorMessage, e, msg)
-			}
-			resp.Resources = append(resp.Resources, sr)
-			continue
-		}
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, brokerConfigsReadOnly)
-			resp.Resources = append(resp.Resources, sr)
-			continue
-		}
-		err := c.srv.alterTopicConfigs(ctx, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+		brokerChanges := func() ([]brokerConfigChange, *kerr.Error, string) { return c.srv.incrementalBrokerChanges(rr) }
+		topicConfigs := func(cur map[string]string) (map[string]string, error) {
 			for _, rc := range rr.Configs {
 				if _, ok := partition.TopicConfigInfo(rc.Name); !ok {
 					return nil, partition.ValidateTopicConfig(rc.Name, rc.Value) // unknown: Kafka's message
@@ -81,8 +61,8 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 				}
 			}
 			return cur, nil
-		})
-		setAlterErr(&sr.ErrorCode, &sr.ErrorMessage, err)
+		}
+		sr.ErrorCode, sr.ErrorMessage = c.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, false, req.ValidateOnly, brokerChanges, topicConfigs)
 		resp.Resources = append(resp.Resources, sr)
 	}
 }

@@ -22,13 +22,7 @@ import (
 )
 
 func handleDescribeClientQuotas(ctx context.Context, c *conn, req *kmsg.DescribeClientQuotasRequest, resp *kmsg.DescribeClientQuotasResponse) {
-	fail := func(e *kerr.Error, err error) {
-		resp.ErrorCode = e.Code
-		if err != nil {
-			msg := err.Error()
-			resp.ErrorMessage = &msg
-		}
-	}
+	fail := func(e *kerr.Error, err error) { setErrOf(&resp.ErrorCode, &resp.ErrorMessage, e, err) }
 	if !c.allowedOnCluster(kmsg.ACLOperationDescribeConfigs) {
 		fail(kerr.ClusterAuthorizationFailed, nil)
 		return

@@ -33,11 +33,7 @@ func handleAlterClientQuotas(ctx context.Context, c *conn, req *kmsg.AlterClient
 		}
 		resp.Entries = append(resp.Entries, re)
 		fail := func(e *kerr.Error, err error) {
-			resp.Entries[i].ErrorCode = e.Code
-			if err != nil {
-				msg := err.Error()
-				resp.Entries[i].ErrorMessage = &msg
-			}
+			setErrOf(&resp.Entries[i].ErrorCode, &resp.Entries[i].ErrorMessage, e, err)
 		}
 		if !allowed {
 			fail(kerr.ClusterAuthorizationFailed, nil)
@@ -69,12 +65,7 @@ func handleAlterClientQuotas(ctx context.Context, c *conn, req *kmsg.AlterClient
 	if len(alters) == 0 || req.ValidateOnly {
 		return
 	}
-	err := c.srv.store.AlterQuotas(ctx, alters)
-	if err == nil {
-		err = c.srv.awaitSecurity(ctx)
-	}
-	if err != nil {
-		c.srv.log.Warn("alter client quotas: etcd", "error", err)
+	if err := c.srv.writeSecurity(ctx, "alter client quotas", func(ctx context.Context) error { return c.srv.store.AlterQuotas(ctx, alters) }); err != nil {
 		for _, i := range at {
 			resp.Entries[i].ErrorCode = asKerr(err).Code
 		}

@@ -15,26 +15,20 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleDescribeProducers(_ context.Context, c *conn, req *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) {
-	b := c.srv
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
-		allowed := c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
-		t := b.topics.Topic(rt.Topic)
+		ta := c.topicAccess(kmsg.ACLOperationRead, rt.Topic)
 		for _, part := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = part
-			p := t.Partition(part)
-			switch {
-			case !allowed:
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			switch p, e := ta.partition(part); {
+			case e != nil:
+				sp.ErrorCode = e.Code
 			default:
 				producers, err := p.Producers()
 				if err != nil {

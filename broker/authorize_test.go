@@ -252,13 +252,13 @@ func TestAuthorizeAPIs(t *testing.T) {
 			name:    "OffsetCommit",
 			granted: []acl.Binding{allowGroup(authGroup, kmsg.ACLOperationRead), allowTopic(authTopic, kmsg.ACLOperationRead)},
 			refused: kerr.GroupAuthorizationFailed,
-			do:      func(t *testing.T) int16 { return offsetCommitCode(c, authGroup, authTopic) },
+			do:      func(t *testing.T) int16 { return offsetCommitCode(c, offsetCommit(7, authGroup, authTopic, 0)) },
 		},
 		{
 			name:    "OffsetCommit topic",
 			granted: []acl.Binding{allowGroup(authGroup, kmsg.ACLOperationRead), allowTopic(authTopic, kmsg.ACLOperationRead)},
 			denied:  groupOp(kmsg.ACLOperationRead), refused: kerr.TopicAuthorizationFailed,
-			do: func(t *testing.T) int16 { return offsetCommitCode(c, authGroup, authTopic) },
+			do: func(t *testing.T) int16 { return offsetCommitCode(c, offsetCommit(7, authGroup, authTopic, 0)) },
 		},
 		{
 			name:    "OffsetFetch",
@@ -739,21 +739,6 @@ func metadataCode(c *brokertest.Conn, topic string, autoCreate bool) int16 {
 	req.AllowAutoTopicCreation = autoCreate
 	resp := c.RoundTrip(req).(*kmsg.MetadataResponse)
 	return resp.Topics[0].ErrorCode
-}
-
-// offsetCommitCode commits offset 0 of topic/0 for group, as a client
-// without a generation does, and returns the partition's code.
-func offsetCommitCode(c *brokertest.Conn, group, topic string) int16 {
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.SetVersion(7)
-	req.Group, req.Generation = group, -1
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Offset, rp.LeaderEpoch = 0, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return c.RoundTrip(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
 }
 
 // offsetFetchCode fetches group's offset of topic/0 (v7) and returns the

@@ -54,9 +54,15 @@ func createTopic(t *testing.T, b *brokertest.Broker, name string, partitions int
 // answer, or nil for acks=0, which has none.
 func produce(t *testing.T, c *brokertest.Conn, acks int16, topic string, partition int32, records []byte) *kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	return produceAs(t, c, acks, nil, topic, partition, records)
+}
+
+// produceAs is produce with a transactional id (nil: none).
+func produceAs(t *testing.T, c *brokertest.Conn, acks int16, txnID *string, topic string, partition int32, records []byte) *kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(produceVersion)
-	req.Acks, req.TimeoutMillis = acks, 60_000
+	req.Acks, req.TimeoutMillis, req.TransactionID = acks, 60_000, txnID
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
@@ -78,9 +84,15 @@ func produce(t *testing.T, c *brokertest.Conn, acks int16, topic string, partiti
 // -1 latest).
 func listOffset(t *testing.T, c *brokertest.Conn, topic string, partition int32, timestamp int64) kmsg.ListOffsetsResponseTopicPartition {
 	t.Helper()
+	return listOffsetAt(t, c, topic, partition, timestamp, 0)
+}
+
+// listOffsetAt is listOffset at an isolation level (1: read committed).
+func listOffsetAt(t *testing.T, c *brokertest.Conn, topic string, partition int32, timestamp int64, isolation int8) kmsg.ListOffsetsResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.SetVersion(listOffsetsVersion)
-	req.ReplicaID = -1
+	req.ReplicaID, req.IsolationLevel = -1, isolation
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
@@ -98,9 +110,15 @@ func listOffset(t *testing.T, c *brokertest.Conn, topic string, partition int32,
 // byte.
 func fetch(t *testing.T, c *brokertest.Conn, topic string, partition int32, offset int64, maxWait time.Duration) kmsg.FetchResponseTopicPartition {
 	t.Helper()
+	return fetchAt(t, c, topic, partition, offset, maxWait, 0)
+}
+
+// fetchAt is fetch at an isolation level (1: read committed).
+func fetchAt(t *testing.T, c *brokertest.Conn, topic string, partition int32, offset int64, maxWait time.Duration, isolation int8) kmsg.FetchResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(fetchVersion)
-	req.ReplicaID = -1
+	req.ReplicaID, req.IsolationLevel = -1, isolation
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = int32(maxWait.Milliseconds()), 1, 1<<20
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic = topic
@@ -117,6 +135,27 @@ func fetch(t *testing.T, c *brokertest.Conn, topic string, partition int32, offs
 		t.Fatalf("fetch response for one partition has %d topics", len(resp.Topics))
 	}
 	return resp.Topics[0].Partitions[0]
+}
+
+// offsetCommit is a commit of offset for partition 0 of topic in group at
+// version, as a simple consumer sends it: no member, no generation.
+func offsetCommit(version int16, group, topic string, offset int64) *kmsg.OffsetCommitRequest {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(version)
+	req.Group, req.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// offsetCommitCode sends req, a commit of one partition, and returns the
+// partition's code.
+func offsetCommitCode(c *brokertest.Conn, req *kmsg.OffsetCommitRequest) int16 {
+	return c.RoundTrip(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
 }
 
 // recordOffsets returns the offsets of the records in the batches of a

@@ -339,39 +339,13 @@ func TestOffsetCommitPipelined(t *testing.T) {
 	createTopic(t, b, "offsets", 2, nil)
 	c := b.Dial(t)
 	commit := func(offset int64, topic string) *kmsg.OffsetCommitRequest {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.SetVersion(8)
-		req.Group, req.Generation = "pipelined", -1 // a simple consumer: no member, no generation
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return req
+		return offsetCommit(8, "pipelined", topic, offset)
 	}
-	fetchOffsets := kmsg.NewPtrOffsetFetchRequest()
-	fetchOffsets.SetVersion(7)
-	fetchOffsets.Group = "pipelined"
-	ft := kmsg.NewOffsetFetchRequestTopic()
-	ft.Topic, ft.Partitions = "offsets", []int32{0, 1}
-	fetchOffsets.Topics = append(fetchOffsets.Topics, ft)
+	fetchOffsets := offsetFetchReq(7, "pipelined", "offsets", false)
 
 	// The group's coordinator shard loads after start-up; a client retries
 	// COORDINATOR_LOAD_IN_PROGRESS, so wait for it before pipelining.
-	for deadline := time.Now().Add(time.Minute); ; {
-		probe := kmsg.NewPtrOffsetFetchRequest()
-		probe.SetVersion(7)
-		probe.Group = "pipelined"
-		code := c.RoundTrip(probe).(*kmsg.OffsetFetchResponse).ErrorCode
-		if code != kerr.CoordinatorLoadInProgress.Code && code != kerr.NotCoordinator.Code {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the group's coordinator did not load within a minute")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	fetchLoaded(t, c, offsetFetchReq(7, "pipelined", "", false))
 
 	reqs := []struct {
 		req  *kmsg.OffsetCommitRequest
@@ -404,11 +378,7 @@ func TestOffsetCommitPipelined(t *testing.T) {
 	}
 
 	t.Run("unknown group", func(t *testing.T) {
-		req := kmsg.NewPtrOffsetFetchRequest()
-		req.SetVersion(7)
-		req.Group = "nosuch"
-		req.Topics = fetchOffsets.Topics
-		resp := c.RoundTrip(req).(*kmsg.OffsetFetchResponse)
+		resp := c.RoundTrip(offsetFetchReq(7, "nosuch", "offsets", false)).(*kmsg.OffsetFetchResponse)
 		wantCode(t, "offset fetch", resp.ErrorCode, nil)
 		for _, rt := range resp.Topics {
 			for _, rp := range rt.Partitions {

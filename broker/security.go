@@ -305,6 +305,20 @@ func (b *Broker) bootstrapUsers(ctx context.Context, path string) error {
 	return nil
 }
 
+// writeSecurity makes a change to the security state in etcd with write,
+// then waits until this broker sees it (awaitSecurity). It returns the
+// error of either, logged as what's.
+func (b *server) writeSecurity(ctx context.Context, what string, write func(context.Context) error) error {
+	err := write(ctx)
+	if err == nil {
+		err = b.awaitSecurity(ctx)
+	}
+	if err != nil {
+		b.log.Warn(what+": etcd", "error", err)
+	}
+	return err
+}
+
 // awaitSecurity waits until this broker's watched security state includes
 // every write to etcd made before the call, so that a client's next request
 // sees its own credential, ACL or quota change on this broker. Since other

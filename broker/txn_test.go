@@ -37,36 +37,14 @@ func produceTxn(t *testing.T, c *brokertest.Conn, txnID *string, topic string, r
 // produceTxnTo is produceTxn to partition p.
 func produceTxnTo(t *testing.T, c *brokertest.Conn, txnID *string, topic string, p int32, records []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
-	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(produceVersion)
-	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 60_000, txnID
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = p, records
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := c.RoundTrip(req).(*kmsg.ProduceResponse)
-	return resp.Topics[0].Partitions[0]
+	return *produceAs(t, c, -1, txnID, topic, p, records)
 }
 
 // fetchIsolated reads partition 0 from offset at an isolation level,
 // without waiting.
 func fetchIsolated(t *testing.T, c *brokertest.Conn, topic string, offset int64, isolation int8) kmsg.FetchResponseTopicPartition {
 	t.Helper()
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(fetchVersion)
-	req.ReplicaID, req.IsolationLevel = -1, isolation
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 0, 1, 1<<20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
-	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := c.RoundTrip(req).(*kmsg.FetchResponse)
-	return resp.Topics[0].Partitions[0]
+	return fetchAt(t, c, topic, 0, offset, 0, isolation)
 }
 
 // latest is ListOffsets latest for partition 0 at an isolation level.
@@ -77,17 +55,7 @@ func latest(t *testing.T, c *brokertest.Conn, topic string, isolation int8) int6
 // listAt is ListOffsets at timestamp for partition 0 at an isolation level.
 func listAt(t *testing.T, c *brokertest.Conn, topic string, timestamp int64, isolation int8) int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.SetVersion(listOffsetsVersion)
-	req.ReplicaID, req.IsolationLevel = -1, isolation
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Timestamp = timestamp
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := c.RoundTrip(req).(*kmsg.ListOffsetsResponse)
-	sp := resp.Topics[0].Partitions[0]
+	sp := listOffsetAt(t, c, topic, 0, timestamp, isolation)
 	if sp.ErrorCode != 0 {
 		t.Fatalf("list offsets: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
