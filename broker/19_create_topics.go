@@ -6,8 +6,10 @@ package broker
 // (INVALID_PARTITIONS; -1 means --default-partitions), and configs against the
 // topic configs Strata knows (INVALID_CONFIG with the reason). The replication
 // factor is accepted when -1 or positive and reported as 1: durability comes
-// from the object store, not from broker replicas. Manual replica assignments
-// are rejected (INVALID_REPLICA_ASSIGNMENT). ValidateOnly checks without
+// from the object store, not from broker replicas. A replica assignment
+// must name registered brokers, each list once per broker and all of one
+// length (INVALID_REPLICA_ASSIGNMENT with Kafka's messages); its first
+// broker is the partition's preferred leader (assignments.go). ValidateOnly checks without
 // creating. v5+ returns the topic's configs and partition count, v7 its id.
 // Each topic needs CREATE on the cluster or on the topic
 // (TOPIC_AUTHORIZATION_FAILED); its configs, partition count and
