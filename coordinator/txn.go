@@ -25,7 +25,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -99,20 +98,15 @@ type Txns struct {
 	kick       chan struct{} // capacity 1: Run has work
 
 	mu     sync.Mutex
-	shards map[int32]*txnShard
+	shards shardMap[*txnShard]
 }
 
 // txnShard is one coordinator shard's transactions, led under one epoch.
 type txnShard struct {
-	t     *Txns
-	key   metadata.PartitionKey
-	epoch int64
+	shardBase
+	t *Txns
 	// leaderEpoch is the shard's Kafka leader epoch under epoch.
 	leaderEpoch int32
-	ctx         context.Context
-	cancel      context.CancelFunc
-	loaded      chan struct{} // closed when the load ended; then loadOK is set
-	loadOK      bool
 
 	// mu guards the entries.
 	mu     sync.Mutex
@@ -149,7 +143,7 @@ func NewTxns(ctx context.Context, opts TxnOptions) *Txns {
 	t := &Txns{
 		store: opts.Store, shardList: topicShards(opts.Topics), log: log, newPID: opts.ProducerID,
 		maxTimeout: maxTimeout, markers: opts.Markers, now: now, ctx: ctx,
-		kick: make(chan struct{}, 1), shards: map[int32]*txnShard{},
+		kick: make(chan struct{}, 1), shards: shardMap[*txnShard]{},
 	}
 	t.metrics = newTxnMetrics(opts.Registerer, t.openCount)
 	return t
@@ -204,7 +198,7 @@ func (t *Txns) Sync() {
 			continue
 		}
 		t.mu.Lock()
-		t.dropLocked(sl.key.Partition)
+		t.shards.drop(sl.key.Partition)
 		t.mu.Unlock()
 	}
 }
@@ -214,7 +208,7 @@ func (t *Txns) Close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for n := range t.shards {
-		t.dropLocked(n)
+		t.shards.drop(n)
 	}
 }
 
@@ -239,41 +233,23 @@ func (t *Txns) shardFor(txnID string) (*txnShard, error) {
 		return nil, kerr.NotCoordinator
 	}
 	s := t.ensure(sl)
-	select {
-	case <-s.loaded:
-		if s.loadOK {
-			return s, nil
-		}
-	default:
+	if loaded, ok := s.loadState(); !loaded || !ok {
+		return nil, kerr.CoordinatorLoadInProgress
 	}
-	return nil, kerr.CoordinatorLoadInProgress
+	return s, nil
 }
 
 // ensure returns the shard of sl under its epoch, loading it when it is
 // new or its last load failed, and dropping one of an older epoch.
 func (t *Txns) ensure(sl shardLead) *txnShard {
-	key, epoch := sl.key, sl.epoch
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.shards[key.Partition]
-	if s != nil && s.epoch == epoch {
-		select {
-		case <-s.loaded:
-			if s.loadOK {
-				return s
-			}
-		default:
-			return s
-		}
+	if s, ok := t.shards.current(sl.key.Partition, sl.epoch); ok {
+		return s
 	}
-	t.dropLocked(key.Partition)
-	ctx, cancel := context.WithCancel(t.ctx)
-	s = &txnShard{t: t, key: key, epoch: epoch, leaderEpoch: sl.leaderEpoch, ctx: ctx, cancel: cancel,
-		loaded: make(chan struct{}), txns: map[string]*txnEntry{}}
-	t.shards[key.Partition] = s
-	if !t.loads.Go(s.load) {
-		close(s.loaded) // never loads: the broker is stopping
-	}
+	s := &txnShard{shardBase: newShardBase(t.ctx, sl.key, sl.epoch), t: t, leaderEpoch: sl.leaderEpoch,
+		txns: map[string]*txnEntry{}}
+	t.shards.start(s, &t.loads)
 	return s
 }
 
@@ -281,20 +257,15 @@ func (t *Txns) ensure(sl shardLead) *txnShard {
 func (t *Txns) drop(s *txnShard) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.shards[s.key.Partition] == s {
-		t.dropLocked(s.key.Partition)
-	}
+	t.shards.dropShard(s)
 }
 
-// dropLocked closes and forgets shard n. t.mu is held.
-func (t *Txns) dropLocked(n int32) {
-	if s := t.shards[n]; s != nil {
-		delete(t.shards, n)
-		s.cancel()
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-	}
+// close ends the shard's watch and marks it closed. t.mu is held.
+func (s *txnShard) close() {
+	s.cancel()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 }
 
 // load reads the shard's records and then follows their changes in etcd
@@ -351,18 +322,7 @@ func (s *txnShard) installLocked(id string, lt metadata.LoadedTxn) {
 func (t *Txns) loadedShards() (shards []*txnShard, loading bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, s := range t.shards {
-		select {
-		case <-s.loaded:
-			if s.loadOK {
-				shards = append(shards, s)
-			}
-		default:
-			loading = true
-		}
-	}
-	sort.Slice(shards, func(i, j int) bool { return shards[i].key.Partition < shards[j].key.Partition })
-	return shards, loading
+	return t.shards.loaded()
 }
 
 // update runs plan on txnID's record (nil when there is none) under the

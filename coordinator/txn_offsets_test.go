@@ -73,10 +73,9 @@ func (e *txnEnv) lead(t *testing.T, n int32) *Shard {
 // coordinator had.
 func (e *txnEnv) load(t *testing.T, key metadata.PartitionKey, epoch int64) *Shard {
 	t.Helper()
-	ctx, cancel := context.WithCancel(e.c.ctx)
-	s := &Shard{c: e.c, key: key, epoch: epoch, ctx: ctx, cancel: cancel, loaded: make(chan struct{}), groups: map[string]*Group{}}
+	s := &Shard{shardBase: newShardBase(e.c.ctx, key, epoch), c: e.c, groups: map[string]*Group{}}
 	e.c.mu.Lock()
-	e.c.dropLocked(key.Partition)
+	e.c.shards.drop(key.Partition)
 	e.c.shards[key.Partition] = s
 	e.c.mu.Unlock()
 	s.load()
