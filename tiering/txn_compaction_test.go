@@ -119,26 +119,18 @@ func marker(t testing.TB, at, pid int64, commit bool) []byte {
 // manifest entry under epoch with the aborted transactions given, as the
 // uploader would, and the high watermark after it.
 func commitEntry(env *upEnv, key metadata.PartitionKey, epoch int64, aborted []metadata.AbortedTxn, batches ...[]byte) {
-	t := env.t
-	t.Helper()
-	var bld ObjectBuilder
-	for _, b := range batches {
-		if err := bld.Add(key, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	obj, index := bld.Finish()
-	env.crashed++
-	name := fmt.Sprintf("segments/txn-%d.seg", env.crashed)
-	if err := env.mem.Put(t.Context(), name, bytes.NewReader(obj), int64(len(obj))); err != nil {
-		t.Fatal(err)
-	}
-	me := index[0].ManifestEntry(name)
-	me.Aborted = aborted
-	c := metadata.Commit{Key: key, Epoch: epoch, Entry: me, State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}}
-	if err := env.store.CommitSegments(t.Context(), []metadata.Commit{c})[0]; err != nil {
-		t.Fatal(err)
-	}
+	env.t.Helper()
+	env.commitObject(env.store, "txn", key, epoch, aborted, batches)
+}
+
+// startCompactor starts env's uploader and returns a Reader of env's
+// bucket and a Compactor on the two, as the transaction compaction tests
+// use them.
+func startCompactor(env *upEnv) (*Reader, *Compactor) {
+	env.t.Helper()
+	u, _ := env.start(newCommits(), nil, nil)
+	r := NewReader(env.mem, 1<<20, nil)
+	return r, NewCompactor(env.bucket, r, u, 7)
 }
 
 // readRecord is one record read back, or a control batch (control set,
@@ -328,10 +320,8 @@ func cleanPolicy(lso int64) LogPolicy {
 // read_committed reads the same latest value of every key throughout.
 func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 	l := buildTxnLog(t, env, 11)
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
 	before, err := env.store.Manifest(ctx, l.key)
 	if err != nil || len(before) != 3 {
 		t.Fatalf("manifest %+v %v, want 3 entries", before, err)
@@ -413,10 +403,8 @@ func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 // transactions is cleaned like the entries it replaced.
 func testTxnCompactThenClean(t *testing.T, env *upEnv) {
 	l := buildTxnLog(t, env, 12)
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
 	before, err := env.store.Manifest(ctx, l.key)
 	if err != nil || len(before) != 3 {
 		t.Fatalf("manifest %+v %v, want 3 entries", before, err)
@@ -462,10 +450,8 @@ func testTxnAbortedLastRecord(t *testing.T, env *upEnv) {
 	commitEntry(env, k, epoch, []metadata.AbortedTxn{abort},
 		marker(t, 3, 9, false),
 		plainBatch(t, 4, rec{"x", "x4"}))
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
 	entries, err := env.store.Manifest(ctx, k)
 	if err != nil {
 		t.Fatal(err)
@@ -497,9 +483,8 @@ func testTxnUnlistedAbort(t *testing.T, env *upEnv) {
 		txnBatch(t, 1, 9, rec{"k", "v1"}),
 		marker(t, 2, 9, false),
 		plainBatch(t, 3, rec{"k", "v3"}))
-	u, _ := env.start(newCommits(), nil, nil)
+	_, comp := startCompactor(env)
 	ctx := t.Context()
-	comp := NewCompactor(env.bucket, NewReader(env.mem, 1<<20, nil), u, 7)
 	entries, err := env.store.Manifest(ctx, k)
 	if err != nil {
 		t.Fatal(err)
@@ -619,10 +604,8 @@ func TestPlanCompactionAborted(t *testing.T) {
 // the last stable offset are not touched, and no aborted record is left
 // but an entry's last.
 func testTxnRandom(t *testing.T, env *upEnv) {
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
 	dropped := 0
 	for seed := range uint64(20) {
 		k := testKey(16, int32(seed))

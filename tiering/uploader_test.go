@@ -82,7 +82,7 @@ type upEnv struct {
 	written    map[metadata.PartitionKey][][]byte // batches written, in order
 	nextOff    map[metadata.PartitionKey]int64
 	lastSeq    uint64 // WAL segment of the last write
-	crashed    int    // objects committed by commitAsCrashed
+	crashed    int    // objects committed by commitObject
 }
 
 func newUpEnv(t *testing.T, endpoints []string) *upEnv {
@@ -192,9 +192,24 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		s.ValueSize = 20
 	}
 	b := makeBatch(t, s)
+	env.writeRaw(key, b)
+	return b
+}
+
+// writeRaw writes the batch raw of key to the WAL at the partition's next
+// offset, stamped and fenced as write does, waits until it is durable and
+// records it as written.
+func (env *upEnv) writeRaw(key metadata.PartitionKey, raw []byte) {
+	t := env.t
+	t.Helper()
+	h, err := batch.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch.SetBaseOffset(raw, env.nextOff[key])
 	tenure := env.leaders.tenure(key)
-	batch.SetPartitionLeaderEpoch(b, tenure.LeaderEpoch)
-	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), b)
+	batch.SetPartitionLeaderEpoch(raw, tenure.LeaderEpoch)
+	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +217,8 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		t.Fatal(err)
 	}
 	env.lastSeq = p.Segment()
-	env.written[key] = append(env.written[key], b)
-	env.nextOff[key] += int64(s.Records)
-	return b
+	env.written[key] = append(env.written[key], raw)
+	env.nextOff[key] += int64(h.LastOffsetDelta) + 1
 }
 
 func (env *upEnv) seal() {
@@ -218,6 +232,15 @@ func (env *upEnv) seal() {
 // uploader that crashed before it removed their WAL segment had: one
 // object, one manifest entry, the high watermark after them.
 func (env *upEnv) commitAsCrashed(store *metadata.Store, key metadata.PartitionKey, epoch int64, batches ...[]byte) {
+	env.t.Helper()
+	env.commitObject(store, "crashed", key, epoch, nil, batches)
+}
+
+// commitObject stores batches of key as one segment object (named after
+// kind) and commits its manifest entry under epoch through store, with the
+// aborted transactions given and the high watermark after it, as the
+// uploader would.
+func (env *upEnv) commitObject(store *metadata.Store, kind string, key metadata.PartitionKey, epoch int64, aborted []metadata.AbortedTxn, batches [][]byte) {
 	t := env.t
 	t.Helper()
 	var bld ObjectBuilder
@@ -228,11 +251,12 @@ func (env *upEnv) commitAsCrashed(store *metadata.Store, key metadata.PartitionK
 	}
 	obj, index := bld.Finish()
 	env.crashed++
-	name := fmt.Sprintf("segments/crashed-%d.seg", env.crashed)
+	name := fmt.Sprintf("segments/%s-%d.seg", kind, env.crashed)
 	if err := env.mem.Put(t.Context(), name, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		t.Fatal(err)
 	}
 	me := index[0].ManifestEntry(name)
+	me.Aborted = aborted
 	c := metadata.Commit{Key: key, Epoch: epoch, Entry: me, State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}}
 	if err := store.CommitSegments(t.Context(), []metadata.Commit{c})[0]; err != nil {
 		t.Fatal(err)
