@@ -71,10 +71,7 @@ type Coordinator struct {
 	log     *slog.Logger
 	metrics *metrics
 	ctx     context.Context // ends the coordinator's work: Run, the shards' loads
-	loads   loads
-
-	mu     sync.Mutex
-	shards shardMap[*Shard]
+	shards  *shardSet[*Shard]
 
 	// queue holds the writes for writeLoop, in order. It never blocks a
 	// writer, who may hold a shard's lock: the writes waited for are bounded
@@ -93,7 +90,7 @@ func New(ctx context.Context, opts Options) *Coordinator {
 	}
 	return &Coordinator{
 		store: opts.Store, topics: opts.Topics, log: log, metrics: newMetrics(opts.Registerer), ctx: ctx,
-		shards: shardMap[*Shard]{}, queued: make(chan struct{}, 1),
+		shards: newShardSet[*Shard](), queued: make(chan struct{}, 1),
 	}
 }
 
@@ -183,21 +180,9 @@ func (c *Coordinator) shardFor(group string) (*Shard, error) {
 // ensure returns the shard of p under epoch, starting to load it when it is
 // new or its last load failed, and dropping a shard of an older epoch.
 func (c *Coordinator) ensure(p *partition.Partition, epoch int64) *Shard {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.shards.current(p.Key().Partition, epoch); ok {
-		return s
-	}
-	s := &Shard{shardBase: newShardBase(c.ctx, p.Key(), epoch), c: c, groups: map[string]*Group{}}
-	c.shards.start(s, &c.loads)
-	return s
-}
-
-// drop forgets s if it is still the current shard of its partition.
-func (c *Coordinator) drop(s *Shard) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.shards.dropShard(s)
+	return c.shards.ensure(p.Key().Partition, epoch, func() *Shard {
+		return &Shard{shardBase: newShardBase(c.ctx, p.Key(), epoch), c: c, groups: map[string]*Group{}}
+	})
 }
 
 // Sync starts loading the shards this broker has come to lead and drops
@@ -213,27 +198,19 @@ func (c *Coordinator) Sync() {
 			c.ensure(p, epoch)
 			continue
 		}
-		c.mu.Lock()
 		c.shards.drop(p.Key().Partition)
-		c.mu.Unlock()
 	}
 }
 
 // Close drops every shard, at shutdown: every waiting member is answered
 // NOT_COORDINATOR. Safe to call twice.
 func (c *Coordinator) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for n := range c.shards {
-		c.shards.drop(n)
-	}
+	c.shards.dropAll()
 }
 
 // loadedShards returns every loaded shard, by partition, and whether some
 // are still loading.
 func (c *Coordinator) loadedShards() (shards []*Shard, loading bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.shards.loaded()
 }
 
@@ -263,7 +240,7 @@ func (s *Shard) load() {
 }
 
 // close stops the shard's timers and answers every waiting member with
-// NOT_COORDINATOR. Called with the coordinator's lock.
+// NOT_COORDINATOR. Called with Coordinator.shards.mu held.
 func (s *Shard) close() {
 	s.cancel()
 	s.mu.Lock()
@@ -380,7 +357,7 @@ func (w *Write) Wait(ctx context.Context) error {
 // arrived, in order, until the coordinator's context ends; then it waits
 // for the loads of shards it started.
 func (c *Coordinator) Run() {
-	defer c.loads.Stop()
+	defer c.shards.loads.Stop()
 	for {
 		select {
 		case <-c.queued:
@@ -480,7 +457,7 @@ func (c *Coordinator) commit(queued []*Write) {
 		case errors.Is(err, metadata.ErrFenced) || c.ctx.Err() != nil:
 			answers[i] = kerr.NotCoordinator
 			c.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
-			c.drop(s)
+			c.shards.dropShard(s)
 		default:
 			answers[i] = kerr.CoordinatorNotAvailable
 			c.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batches[i].Writes), "error", err)

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"sort"
+	"sync"
 
 	"github.com/strata-io/strata/metadata"
 )
@@ -43,55 +44,82 @@ type shard interface {
 	comparable
 	base() *shardBase
 	load()  // loads the shard and then closes its loaded channel
-	close() // stops the shard's work; called with its side's lock held
+	close() // stops the shard's work; called with its shardSet's lock held
 }
 
-// shardMap is one side's shards by partition; the side's lock guards it.
-type shardMap[S shard] map[int32]S
+// shardSet is one side's shards (groups or transactions) by partition,
+// and their loads.
+type shardSet[S shard] struct {
+	loads loads
 
-// current returns the shard of partition n under epoch unless there is
-// none or its load failed (it is to be loaded again).
-func (m shardMap[S]) current(n int32, epoch int64) (S, bool) {
-	s, ok := m[n]
-	if ok && s.base().epoch == epoch {
+	mu     sync.Mutex
+	shards map[int32]S
+}
+
+func newShardSet[S shard]() *shardSet[S] {
+	return &shardSet[S]{shards: map[int32]S{}}
+}
+
+// ensure returns the shard of partition n under epoch. When there is none,
+// or its load failed, it drops the one there was, makes a new one with
+// newShard and starts its load.
+func (set *shardSet[S]) ensure(n int32, epoch int64, newShard func() S) S {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if s, ok := set.shards[n]; ok && s.base().epoch == epoch {
 		if loaded, ok := s.base().loadState(); !loaded || ok {
-			return s, true
+			return s
 		}
 	}
-	var none S
-	return none, false
-}
-
-// start makes s its partition's shard, dropping the one it replaces, and
-// starts its load on l.
-func (m shardMap[S]) start(s S, l *loads) {
-	n := s.base().key.Partition
-	m.drop(n)
-	m[n] = s
-	if !l.Go(s.load) {
+	set.dropLocked(n)
+	s := newShard()
+	set.shards[n] = s
+	if !set.loads.Go(s.load) {
 		close(s.base().loaded) // never loads: the broker is stopping
 	}
+	return s
 }
 
-// drop closes and forgets the shard of partition n, if any.
-func (m shardMap[S]) drop(n int32) {
-	if s, ok := m[n]; ok {
-		delete(m, n)
-		s.close()
-	}
+// drop drops the shard of partition n, if any.
+func (set *shardSet[S]) drop(n int32) {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	set.dropLocked(n)
 }
 
 // dropShard drops s if it is still the current shard of its partition.
-func (m shardMap[S]) dropShard(s S) {
-	if n := s.base().key.Partition; m[n] == s {
-		m.drop(n)
+func (set *shardSet[S]) dropShard(s S) {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if n := s.base().key.Partition; set.shards[n] == s {
+		set.dropLocked(n)
+	}
+}
+
+// dropAll drops every shard.
+func (set *shardSet[S]) dropAll() {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for n := range set.shards {
+		set.dropLocked(n)
+	}
+}
+
+// dropLocked closes and forgets the shard of partition n, if any. set.mu
+// is held.
+func (set *shardSet[S]) dropLocked(n int32) {
+	if s, ok := set.shards[n]; ok {
+		delete(set.shards, n)
+		s.close()
 	}
 }
 
 // loaded returns every loaded shard, by partition, and whether some are
 // still loading.
-func (m shardMap[S]) loaded() (shards []S, loading bool) {
-	for _, s := range m {
+func (set *shardSet[S]) loaded() (shards []S, loading bool) {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for _, s := range set.shards {
 		switch done, ok := s.base().loadState(); {
 		case !done:
 			loading = true

@@ -94,11 +94,8 @@ type Txns struct {
 	markers    MarkerIndex
 	now        func() time.Time
 	ctx        context.Context
-	loads      loads
 	kick       chan struct{} // capacity 1: Run has work
-
-	mu     sync.Mutex
-	shards shardMap[*txnShard]
+	shards     *shardSet[*txnShard]
 }
 
 // txnShard is one coordinator shard's transactions, led under one epoch.
@@ -143,7 +140,7 @@ func NewTxns(ctx context.Context, opts TxnOptions) *Txns {
 	t := &Txns{
 		store: opts.Store, shardList: topicShards(opts.Topics), log: log, newPID: opts.ProducerID,
 		maxTimeout: maxTimeout, markers: opts.Markers, now: now, ctx: ctx,
-		kick: make(chan struct{}, 1), shards: shardMap[*txnShard]{},
+		kick: make(chan struct{}, 1), shards: newShardSet[*txnShard](),
 	}
 	t.metrics = newTxnMetrics(opts.Registerer, t.openCount)
 	return t
@@ -197,19 +194,13 @@ func (t *Txns) Sync() {
 			t.ensure(sl)
 			continue
 		}
-		t.mu.Lock()
 		t.shards.drop(sl.key.Partition)
-		t.mu.Unlock()
 	}
 }
 
 // Close drops every shard, at shutdown. Safe twice.
 func (t *Txns) Close() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for n := range t.shards {
-		t.shards.drop(n)
-	}
+	t.shards.dropAll()
 }
 
 // locate returns the shard of a transactional id and whether this broker
@@ -242,25 +233,14 @@ func (t *Txns) shardFor(txnID string) (*txnShard, error) {
 // ensure returns the shard of sl under its epoch, loading it when it is
 // new or its last load failed, and dropping one of an older epoch.
 func (t *Txns) ensure(sl shardLead) *txnShard {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s, ok := t.shards.current(sl.key.Partition, sl.epoch); ok {
-		return s
-	}
-	s := &txnShard{shardBase: newShardBase(t.ctx, sl.key, sl.epoch), t: t, leaderEpoch: sl.leaderEpoch,
-		txns: map[string]*txnEntry{}}
-	t.shards.start(s, &t.loads)
-	return s
+	return t.shards.ensure(sl.key.Partition, sl.epoch, func() *txnShard {
+		return &txnShard{shardBase: newShardBase(t.ctx, sl.key, sl.epoch), t: t, leaderEpoch: sl.leaderEpoch,
+			txns: map[string]*txnEntry{}}
+	})
 }
 
-// drop forgets s if it is still its partition's shard.
-func (t *Txns) drop(s *txnShard) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.shards.dropShard(s)
-}
-
-// close ends the shard's watch and marks it closed. t.mu is held.
+// close ends the shard's watch and marks it closed. Txns.shards.mu is
+// held.
 func (s *txnShard) close() {
 	s.cancel()
 	s.mu.Lock()
@@ -320,8 +300,6 @@ func (s *txnShard) installLocked(id string, lt metadata.LoadedTxn) {
 // loadedShards returns every loaded shard, by partition, and whether some
 // are still loading.
 func (t *Txns) loadedShards() (shards []*txnShard, loading bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	return t.shards.loaded()
 }
 
@@ -406,7 +384,7 @@ func (s *txnShard) write(txnID string, e *txnEntry, step *txnStep) error {
 	}
 	if err != nil {
 		s.settle(txnID, e, nil, 0)
-		s.t.drop(s)
+		s.t.shards.dropShard(s)
 		if errors.Is(err, metadata.ErrFenced) || s.ctx.Err() != nil {
 			s.t.log.Warn("transaction shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
 			return kerr.NotCoordinator
@@ -653,7 +631,7 @@ func (t *Txns) openCount() float64 {
 // and aborts ongoing transactions past their timeout. It looks every
 // txnPassInterval and whenever Kick is called; then it waits for the loads.
 func (t *Txns) Run() {
-	defer t.loads.Stop()
+	defer t.shards.loads.Stop()
 	tick := time.NewTicker(txnPassInterval)
 	defer tick.Stop()
 	for {
