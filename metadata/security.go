@@ -653,35 +653,14 @@ func (s *Store) applySecurityEvent(sec *Security, ev *clientv3.Event) string {
 	}
 	switch kind {
 	case "scram":
-		delete(sec.creds, key)
-		if !del {
-			user, c, err := s.decodeCredential(ev.Kv)
-			if err != nil {
-				bad(err)
-				break
-			}
-			sec.creds[key] = credentialEntry{user: user, cred: c}
-		}
+		applyKV(sec.creds, key, del, ev.Kv, bad, func(kv *mvccpb.KeyValue) (credentialEntry, error) {
+			user, c, err := s.decodeCredential(kv)
+			return credentialEntry{user: user, cred: c}, err
+		})
 	case "acls":
-		delete(sec.acls, key)
-		if !del {
-			b, err := decodeACL(ev.Kv)
-			if err != nil {
-				bad(err)
-				break
-			}
-			sec.acls[key] = b
-		}
+		applyKV(sec.acls, key, del, ev.Kv, bad, decodeACL)
 	case "quotas":
-		delete(sec.quotas, key)
-		if !del {
-			e, err := decodeQuota(ev.Kv)
-			if err != nil {
-				bad(err)
-				break
-			}
-			sec.quotas[key] = e
-		}
+		applyKV(sec.quotas, key, del, ev.Kv, bad, decodeQuota)
 	}
 	return kind
 }
