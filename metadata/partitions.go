@@ -204,19 +204,13 @@ func (s *Store) PartitionState(ctx context.Context, key PartitionKey) (Partition
 // Manifest lists the partition's manifest entries by base offset.
 func (s *Store) Manifest(ctx context.Context, key PartitionKey) ([]ManifestEntry, error) {
 	// Keys hold the base offset zero-padded, so etcd's key order is offset order.
-	resp, err := s.client.Get(ctx, s.keys.manifest(key), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("metadata: read manifest of %s: %w", key, err)
-	}
-	out := make([]ManifestEntry, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var e ManifestEntry
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			return nil, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
+	return getAll(ctx, s, s.keys.manifest(key), "manifest of "+key.String(), func(kv *mvccpb.KeyValue) (ManifestEntry, error) {
+		e, err := decodeJSON[ManifestEntry](kv)
+		if err != nil {
+			return e, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
 		}
-		out = append(out, e)
-	}
-	return out, nil
+		return e, nil
+	})
 }
 
 // pendingCommit is one Commit encoded for a transaction.

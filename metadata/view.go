@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strconv"
@@ -214,29 +213,6 @@ func (s *Store) applyEvent(v *View, ev *clientv3.Event) {
 			return Leader{Broker: lv.Broker, Epoch: kv.CreateRevision, LeaderEpoch: lv.LeaderEpoch, Lease: kv.Lease}, err
 		})
 	}
-}
-
-// applyKV applies a put of kv under key to m, or a delete if del: a put
-// sets m[key] to what decode makes of kv, or leaves key absent and calls
-// bad with decode's error.
-func applyKV[K comparable, V any](m map[K]V, key K, del bool, kv *mvccpb.KeyValue, bad func(error), decode func(*mvccpb.KeyValue) (V, error)) {
-	delete(m, key)
-	if del {
-		return
-	}
-	val, err := decode(kv)
-	if err != nil {
-		bad(err)
-		return
-	}
-	m[key] = val
-}
-
-// decodeJSON decodes kv's value as JSON.
-func decodeJSON[V any](kv *mvccpb.KeyValue) (V, error) {
-	var v V
-	err := json.Unmarshal(kv.Value, &v)
-	return v, err
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
