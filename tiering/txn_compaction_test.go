@@ -322,10 +322,7 @@ func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 	l := buildTxnLog(t, env, 11)
 	r, comp := startCompactor(env)
 	ctx := t.Context()
-	before, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(before) != 3 {
-		t.Fatalf("manifest %+v %v, want 3 entries", before, err)
-	}
+	before := env.manifestN(l.key, 3)
 	recsBefore, _ := readBack(t, r, before)
 	wantLatest, wantVisible := committedView(recsBefore, before, l.lso)
 	if fmt.Sprint(wantLatest) != "map[a:2 b:1 d:7 e:11 f:13]" { // the scenario is what the test means
@@ -342,10 +339,7 @@ func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 	if len(old) != 2 || !entriesEqual(old[0], before[0]) || !entriesEqual(old[1], before[1]) {
 		t.Fatalf("CleanLog rewrote %+v, want the two entries below the last stable offset", old)
 	}
-	after, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(after) != 3 {
-		t.Fatalf("manifest after cleaning %+v %v, want 3 entries", after, err)
-	}
+	after := env.manifestN(l.key, 3)
 	if !slices.EqualFunc(after[:2], cleaned, entriesEqual) {
 		t.Errorf("manifest after cleaning %+v, CleanLog returned %+v", after[:2], cleaned)
 	}
@@ -405,10 +399,7 @@ func testTxnCompactThenClean(t *testing.T, env *upEnv) {
 	l := buildTxnLog(t, env, 12)
 	r, comp := startCompactor(env)
 	ctx := t.Context()
-	before, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(before) != 3 {
-		t.Fatalf("manifest %+v %v, want 3 entries", before, err)
-	}
+	before := env.manifestN(l.key, 3)
 	merged, err := comp.Compact(ctx, l.key, l.epoch, before[:2], ArchiveOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -416,10 +407,7 @@ func testTxnCompactThenClean(t *testing.T, env *upEnv) {
 	if !slices.Equal(merged.Aborted, []metadata.AbortedTxn{abortP2}) {
 		t.Errorf("entry merged from entries 0 and 1 lists aborted %+v, want %+v", merged.Aborted, abortP2)
 	}
-	entries, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(entries) != 2 {
-		t.Fatalf("manifest %+v %v, want 2 entries", entries, err)
-	}
+	entries := env.manifestN(l.key, 2)
 	if _, _, err := comp.CleanLog(ctx, l.key, l.epoch, entries, cleanPolicy(l.lso), ArchiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -452,17 +440,11 @@ func testTxnAbortedLastRecord(t *testing.T, env *upEnv) {
 		plainBatch(t, 4, rec{"x", "x4"}))
 	r, comp := startCompactor(env)
 	ctx := t.Context()
-	entries, err := env.store.Manifest(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(k)
 	if _, _, err := comp.CleanLog(ctx, k, epoch, entries, cleanPolicy(5), ArchiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	after, err := env.store.Manifest(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := env.manifest(k)
 	recs, _ := readBack(t, r, after)
 	// x1 goes for x4; v0 stays: v2 is aborted.
 	if got, want := offsets(recs), []int64{0, 2, 3, 4}; !slices.Equal(got, want) {
@@ -485,10 +467,7 @@ func testTxnUnlistedAbort(t *testing.T, env *upEnv) {
 		plainBatch(t, 3, rec{"k", "v3"}))
 	_, comp := startCompactor(env)
 	ctx := t.Context()
-	entries, err := env.store.Manifest(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(k)
 	old, _, err := comp.CleanLog(ctx, k, epoch, entries, cleanPolicy(4), ArchiveOptions{})
 	if err == nil || !strings.Contains(err.Error(), "ABORT marker") || len(old) != 0 {
 		t.Fatalf("CleanLog with an unlisted ABORT marker: %d rewritten, %v; want none and an error", len(old), err)
@@ -552,10 +531,7 @@ func testTxnSchedule(t *testing.T, env *upEnv) {
 	if len(p.calls) < 2 || p.calls[0] != "LastStableOffset" || p.calls[1] != "CommittedManifest" {
 		t.Errorf("the schedule read %v, want the last stable offset before the manifest", p.calls)
 	}
-	after, err := env.store.Manifest(t.Context(), l.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := env.manifest(l.key)
 	recs, controls := readBack(t, r, after)
 	if got := offsets(recs); !slices.Equal(got, txnLogKept) {
 		t.Errorf("the schedule kept offsets %v, want %v", got, txnLogKept)
@@ -679,10 +655,7 @@ func testTxnRandom(t *testing.T, env *upEnv) {
 		}
 		stable := lso()
 
-		before, err := env.store.Manifest(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		before := env.manifest(k)
 		recsBefore, _ := readBack(t, r, before)
 		wantLatest, wantVisible := committedView(recsBefore, before, stable)
 		if _, _, err := comp.CleanLog(ctx, k, epoch, before, cleanPolicy(stable), ArchiveOptions{}); err != nil {

@@ -120,10 +120,7 @@ func testTransactions(t *testing.T, env *upEnv) {
 	if ps := st.Producers[10]; ps.InTxn {
 		t.Errorf("producer 10: %+v, want no transaction", ps)
 	}
-	entries, err := env.store.Manifest(t.Context(), k)
-	if err != nil || len(entries) != 2 {
-		t.Fatalf("manifest %+v, %v; want 2 entries", entries, err)
-	}
+	entries := env.manifestN(k, 2)
 	want := []metadata.AbortedTxn{{ProducerID: 10, FirstOffset: 0, LastOffset: 3, Stable: 2}}
 	if len(entries[0].Aborted) != 0 || fmt.Sprint(entries[1].Aborted) != fmt.Sprint(want) {
 		t.Fatalf("aborted %v, %v; want none, %v", entries[0].Aborted, entries[1].Aborted, want)

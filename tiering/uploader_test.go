@@ -263,6 +263,27 @@ func (env *upEnv) commitObject(store *metadata.Store, kind string, key metadata.
 	}
 }
 
+// manifest reads key's manifest, failing the test on an error.
+func (env *upEnv) manifest(key metadata.PartitionKey) []metadata.ManifestEntry {
+	t := env.t
+	t.Helper()
+	entries, err := env.store.Manifest(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// manifestN is manifest, failing the test unless there are n entries.
+func (env *upEnv) manifestN(key metadata.PartitionKey, n int) []metadata.ManifestEntry {
+	env.t.Helper()
+	entries := env.manifest(key)
+	if len(entries) != n {
+		env.t.Fatalf("manifest %+v, want %d entries", entries, n)
+	}
+	return entries
+}
+
 // commits records OnCommit calls.
 type commits struct {
 	mu    sync.Mutex
@@ -390,10 +411,7 @@ func (env *upEnv) checkManifest(key metadata.PartitionKey, want [][]byte, hwm in
 	t := env.t
 	t.Helper()
 	ctx := t.Context()
-	entries, err := env.store.Manifest(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(key)
 	r := NewReader(env.mem, 1<<20, nil)
 	var got []byte
 	for _, e := range entries {
@@ -1446,10 +1464,7 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 	stop()
 
 	env.checkCommitted(dup)
-	entries, err := env.store.Manifest(t.Context(), straddle)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(straddle)
 	if len(entries) != 1 || entries[0].BaseOffset != 3 || entries[0].Batches != 1 {
 		t.Fatalf("straddle manifest: %+v", entries)
 	}
@@ -1513,10 +1528,7 @@ func testTruncate(t *testing.T, env *upEnv) {
 		env.seal()
 	}
 	c.wait(t, 3)
-	entries, err := env.store.Manifest(t.Context(), k)
-	if err != nil || len(entries) != 3 {
-		t.Fatalf("manifest %v %v, want 3 entries", entries, err)
-	}
+	entries := env.manifestN(k, 3)
 	ctx := t.Context()
 	if _, err := u.Truncate(ctx, k, epoch, 31, nil); !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("truncate past the high watermark: %v, want ErrOutOfRange", err)
