@@ -397,6 +397,17 @@ func (env *upEnv) start(c *commits, reg prometheus.Registerer, seed func(u *Uplo
 	return u, stop
 }
 
+// uploadOne starts an uploader with reg, waits for the commits of one
+// segment and stops it.
+func (env *upEnv) uploadOne(reg prometheus.Registerer) (*Uploader, *commits) {
+	env.t.Helper()
+	c := newCommits()
+	u, stop := env.start(c, reg, nil)
+	c.wait(env.t, 1)
+	stop()
+	return u, c
+}
+
 // checkCommitted checks that the partition's manifest holds exactly the
 // batches written, readable through a Reader, and returns its state.
 func (env *upEnv) checkCommitted(key metadata.PartitionKey) metadata.PartitionState {
@@ -1105,11 +1116,8 @@ func testSetAside(t *testing.T, env *upEnv, sc setAsideCase) {
 	env.write(led, batchSpec{})
 	env.seal()
 	seq := env.lastSeq
-	c := newCommits()
 	reg := prometheus.NewPedanticRegistry()
-	u, stop := env.start(c, reg, nil)
-	c.wait(t, 1)
-	stop()
+	u, c := env.uploadOne(reg)
 
 	_, res := c.all()
 	for _, r := range res[seq] {
@@ -1165,10 +1173,7 @@ func testResumedTenureCommitted(t *testing.T, env *upEnv) {
 	env.write(k, batchSpec{Records: 2}) // continues at offset 6, as replay leaves it
 	env.seal()
 
-	c := newCommits()
-	_, stop := env.start(c, prometheus.NewPedanticRegistry(), nil)
-	c.wait(t, 1)
-	stop()
+	_, c := env.uploadOne(prometheus.NewPedanticRegistry())
 
 	if r := c.result(t, env.lastSeq, k); r.Err != nil || r.Epoch != l.Epoch {
 		t.Fatalf("result %+v, want a commit under the resumed epoch %d", r, l.Epoch)
@@ -1263,11 +1268,8 @@ func testDeletedTopicDropped(t *testing.T, env *upEnv) {
 	env.leaders.decide(gone, FateDrop)
 	env.seal()
 	seq := env.lastSeq
-	c := newCommits()
 	reg := prometheus.NewPedanticRegistry()
-	_, stop := env.start(c, reg, nil)
-	c.wait(t, 1)
-	stop()
+	_, c := env.uploadOne(reg)
 
 	if _, res := c.all(); len(res[seq]) != 1 || res[seq][0].Key != kept || res[seq][0].Err != nil {
 		t.Fatalf("results %+v, want one commit of the partition kept", res[seq])
