@@ -22,6 +22,17 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 	return raw
 }
 
+// startEmbedded starts an embedded etcd for the test, closed at its end.
+func startEmbedded(t *testing.T) *metadata.Embedded {
+	t.Helper()
+	e, err := metadata.StartEmbedded(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 // testKey is a partition of one of a few fixed topics.
 func testKey(topic byte, partition int32) metadata.PartitionKey {
 	var k metadata.PartitionKey

@@ -288,24 +288,14 @@ func (l txnLog) checkControls(t *testing.T, got map[int64][]byte) {
 // TestTxnCompaction runs the transaction cases against one embedded etcd,
 // each with an upEnv of its own.
 func TestTxnCompaction(t *testing.T) {
-	e, err := metadata.StartEmbedded(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, env *upEnv)
-	}{
+	runUpCases(t, []upCase{
 		{"CleanThenCompact", testTxnCleanThenCompact},
 		{"CompactThenClean", testTxnCompactThenClean},
 		{"AbortedLastRecordHidesNothing", testTxnAbortedLastRecord},
 		{"UnlistedAbortCleansNothing", testTxnUnlistedAbort},
 		{"ScheduleCleansBelowLastStable", testTxnSchedule},
 		{"Random", testTxnRandom},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newUpEnv(t, e.Endpoints())) })
-	}
+	})
 }
 
 // cleanPolicy cleans everything below lso at once and expires no

@@ -27,15 +27,6 @@ import (
 // prefix of its own, a WAL in its own directory, an in-memory bucket behind a
 // fault injector and a quarantine directory.
 func TestUploader(t *testing.T) {
-	e, err := metadata.StartEmbedded(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	type upCase struct {
-		name string
-		run  func(t *testing.T, env *upEnv)
-	}
 	cases := []upCase{
 		{"UploadsAndCommits", testUploadsAndCommits},
 		{"ProducerState", testProducerState},
@@ -58,6 +49,19 @@ func TestUploader(t *testing.T) {
 	for _, sc := range setAsideCases {
 		cases = append(cases, upCase{"SetAside" + sc.name, func(t *testing.T, env *upEnv) { testSetAside(t, env, sc) }})
 	}
+	runUpCases(t, cases)
+}
+
+// upCase is one case of a suite run on upEnvs.
+type upCase struct {
+	name string
+	run  func(t *testing.T, env *upEnv)
+}
+
+// runUpCases runs each case against one embedded etcd, with an upEnv of
+// its own.
+func runUpCases(t *testing.T, cases []upCase) {
+	e := startEmbedded(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newUpEnv(t, e.Endpoints()))
