@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -72,10 +71,7 @@ type Coordinator struct {
 	log     *slog.Logger
 	metrics *metrics
 	ctx     context.Context // ends the coordinator's work: Run, the shards' loads
-	loads   loads
-
-	mu     sync.Mutex
-	shards map[int32]*Shard
+	shards  *shardSet[*Shard]
 
 	// queue holds the writes for writeLoop, in order. It never blocks a
 	// writer, who may hold a shard's lock: the writes waited for are bounded
@@ -94,20 +90,14 @@ func New(ctx context.Context, opts Options) *Coordinator {
 	}
 	return &Coordinator{
 		store: opts.Store, topics: opts.Topics, log: log, metrics: newMetrics(opts.Registerer), ctx: ctx,
-		shards: map[int32]*Shard{}, queued: make(chan struct{}, 1),
+		shards: newShardSet[*Shard](), queued: make(chan struct{}, 1),
 	}
 }
 
 // Shard is one coordinator shard led by this broker under one epoch.
 type Shard struct {
-	c     *Coordinator
-	key   metadata.PartitionKey
-	epoch int64
-
-	ctx    context.Context // ends when the shard is dropped
-	cancel context.CancelFunc
-	loaded chan struct{} // closed when the load ended; then loadOK is set
-	loadOK bool
+	shardBase
+	c *Coordinator
 
 	// mu guards the groups and every group's state; the shard's timers take
 	// it too.
@@ -187,56 +177,12 @@ func (c *Coordinator) shardFor(group string) (*Shard, error) {
 	return s, nil
 }
 
-// loadState reports whether the shard's load ended, and if it succeeded.
-func (s *Shard) loadState() (loaded, ok bool) {
-	select {
-	case <-s.loaded:
-		return true, s.loadOK
-	default:
-		return false, false
-	}
-}
-
 // ensure returns the shard of p under epoch, starting to load it when it is
 // new or its last load failed, and dropping a shard of an older epoch.
 func (c *Coordinator) ensure(p *partition.Partition, epoch int64) *Shard {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.shards[p.Key().Partition]
-	if s != nil && s.epoch == epoch {
-		if loaded, ok := s.loadState(); !loaded || ok {
-			return s
-		}
-	}
-	c.dropLocked(p.Key().Partition)
-	ctx, cancel := context.WithCancel(c.ctx)
-	s = &Shard{
-		c: c, key: p.Key(), epoch: epoch, ctx: ctx, cancel: cancel,
-		loaded: make(chan struct{}),
-		groups: map[string]*Group{},
-	}
-	c.shards[p.Key().Partition] = s
-	if !c.loads.Go(s.load) {
-		close(s.loaded) // never loads: the broker is stopping
-	}
-	return s
-}
-
-// drop forgets s if it is still the current shard of its partition.
-func (c *Coordinator) drop(s *Shard) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.shards[s.key.Partition] == s {
-		c.dropLocked(s.key.Partition)
-	}
-}
-
-// dropLocked closes and forgets the shard of partition n, if any.
-func (c *Coordinator) dropLocked(n int32) {
-	if s := c.shards[n]; s != nil {
-		delete(c.shards, n)
-		s.close()
-	}
+	return c.shards.ensure(p.Key().Partition, epoch, func() *Shard {
+		return &Shard{shardBase: newShardBase(c.ctx, p.Key(), epoch), c: c, groups: map[string]*Group{}}
+	})
 }
 
 // Sync starts loading the shards this broker has come to lead and drops
@@ -252,37 +198,20 @@ func (c *Coordinator) Sync() {
 			c.ensure(p, epoch)
 			continue
 		}
-		c.mu.Lock()
-		c.dropLocked(p.Key().Partition)
-		c.mu.Unlock()
+		c.shards.drop(p.Key().Partition)
 	}
 }
 
 // Close drops every shard, at shutdown: every waiting member is answered
 // NOT_COORDINATOR. Safe to call twice.
 func (c *Coordinator) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for n := range c.shards {
-		c.dropLocked(n)
-	}
+	c.shards.dropAll()
 }
 
 // loadedShards returns every loaded shard, by partition, and whether some
 // are still loading.
 func (c *Coordinator) loadedShards() (shards []*Shard, loading bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.shards {
-		switch done, ok := s.loadState(); {
-		case !done:
-			loading = true
-		case ok:
-			shards = append(shards, s)
-		}
-	}
-	sort.Slice(shards, func(i, j int) bool { return shards[i].key.Partition < shards[j].key.Partition })
-	return shards, loading
+	return c.shards.loaded()
 }
 
 // load reads the shard's groups from etcd.
@@ -311,7 +240,7 @@ func (s *Shard) load() {
 }
 
 // close stops the shard's timers and answers every waiting member with
-// NOT_COORDINATOR. Called with the coordinator's lock.
+// NOT_COORDINATOR. Called with Coordinator.shards.mu held.
 func (s *Shard) close() {
 	s.cancel()
 	s.mu.Lock()
@@ -428,7 +357,7 @@ func (w *Write) Wait(ctx context.Context) error {
 // arrived, in order, until the coordinator's context ends; then it waits
 // for the loads of shards it started.
 func (c *Coordinator) Run() {
-	defer c.loads.Stop()
+	defer c.shards.loads.Stop()
 	for {
 		select {
 		case <-c.queued:
@@ -528,7 +457,7 @@ func (c *Coordinator) commit(queued []*Write) {
 		case errors.Is(err, metadata.ErrFenced) || c.ctx.Err() != nil:
 			answers[i] = kerr.NotCoordinator
 			c.log.Warn("consumer-group shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
-			c.drop(s)
+			c.shards.dropShard(s)
 		default:
 			answers[i] = kerr.CoordinatorNotAvailable
 			c.log.Warn("commit consumer-group writes", "shard", s.key.Partition, "writes", len(batches[i].Writes), "error", err)

@@ -88,11 +88,12 @@
 // Each mutex guards the fields declared after it in its struct. Locks are
 // taken in this order and never the other way round:
 //
-//	Coordinator.mu → Shard.mu (every group of the shard) → Coordinator.queueMu
-//	Txns.mu → txnShard.mu (every record of the shard) → Dispatcher.mu
+//	Coordinator.shards.mu → Shard.mu (every group of the shard) → Coordinator.queueMu
+//	Txns.shards.mu → txnShard.mu (every record of the shard) → Dispatcher.mu
 //
-// loads.mu (the shard loads of each side, loads.go) is a leaf, taken
-// under Coordinator.mu or Txns.mu when a load starts.
+// (shards is each side's shardSet, shards.go.) loads.mu (the shard loads
+// of each side, loads.go) is a leaf, taken under the shardSet's mu when a
+// load starts.
 //
 // The group and transaction chains are independent: no lock of one is
 // held while a lock of the other is taken. Txns.Run asks the dispatcher

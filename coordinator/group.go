@@ -753,6 +753,20 @@ func (g *Group) Leave(memberID string, instanceID *string) *kerr.Error {
 // member (a simple consumer, an admin tool) only to an Empty group;
 // otherwise the member and generation must be current.
 func (g *Group) CheckCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
+	return g.checkCommit(generation, memberID, instanceID, false)
+}
+
+// CheckTxnCommit is Kafka's validation of a TxnOffsetCommit against the
+// group (validateOffsetCommit with isTransactional): as CheckCommit, but a
+// commit with no generation and no member is taken whatever the group's
+// state (older TxnOffsetCommit versions carry neither), and a group that is
+// rebalancing takes it too. It does not count as the member's heartbeat.
+func (g *Group) CheckTxnCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
+	return g.checkCommit(generation, memberID, instanceID, true)
+}
+
+// checkCommit is CheckCommit, or CheckTxnCommit if txn.
+func (g *Group) checkCommit(generation int32, memberID string, instanceID *string, txn bool) *kerr.Error {
 	switch {
 	case g.state == StateDead:
 		return kerr.CoordinatorNotAvailable
@@ -769,39 +783,19 @@ func (g *Group) CheckCommit(generation int32, memberID string, instanceID *strin
 		if generation != g.generation {
 			return kerr.IllegalGeneration
 		}
+		if txn {
+			return nil
+		}
 		if g.state == StateCompletingRebalance {
 			return kerr.RebalanceInProgress
 		}
 		g.heartbeat(m)
 		return nil
+	case txn:
+		return nil
 	default:
 		return kerr.UnknownMemberID
 	}
-}
-
-// CheckTxnCommit is Kafka's validation of a TxnOffsetCommit against the
-// group (validateOffsetCommit with isTransactional): as CheckCommit, but a
-// commit with no generation and no member is taken whatever the group's
-// state (older TxnOffsetCommit versions carry neither), and a group that is
-// rebalancing takes it too. It does not count as the member's heartbeat.
-func (g *Group) CheckTxnCommit(generation int32, memberID string, instanceID *string) *kerr.Error {
-	switch {
-	case g.state == StateDead:
-		return kerr.CoordinatorNotAvailable
-	case generation < 0 && g.state == StateEmpty:
-		return nil
-	case generation >= 0 || memberID != "" || instanceID != nil:
-		if err := g.checkInstance(instanceID, memberID); err != nil {
-			return err
-		}
-		if g.members[memberID] == nil {
-			return kerr.UnknownMemberID
-		}
-		if generation != g.generation {
-			return kerr.IllegalGeneration
-		}
-	}
-	return nil
 }
 
 // Unstable reports whether some producer has a pending transactional

@@ -9,7 +9,7 @@ import (
 // loads runs the shard loads of one side of the coordinator (groups,
 // transactions) until Stop: a load started once Stop's wait has begun
 // would race with it, so Go refuses it instead. Its mutex is a leaf: Go
-// is called with the side's lock held.
+// is called with its shardSet's lock held (shards.go).
 type loads struct {
 	mu      sync.Mutex
 	stopped bool

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -95,24 +94,16 @@ type Txns struct {
 	markers    MarkerIndex
 	now        func() time.Time
 	ctx        context.Context
-	loads      loads
 	kick       chan struct{} // capacity 1: Run has work
-
-	mu     sync.Mutex
-	shards map[int32]*txnShard
+	shards     *shardSet[*txnShard]
 }
 
 // txnShard is one coordinator shard's transactions, led under one epoch.
 type txnShard struct {
-	t     *Txns
-	key   metadata.PartitionKey
-	epoch int64
+	shardBase
+	t *Txns
 	// leaderEpoch is the shard's Kafka leader epoch under epoch.
 	leaderEpoch int32
-	ctx         context.Context
-	cancel      context.CancelFunc
-	loaded      chan struct{} // closed when the load ended; then loadOK is set
-	loadOK      bool
 
 	// mu guards the entries.
 	mu     sync.Mutex
@@ -149,7 +140,7 @@ func NewTxns(ctx context.Context, opts TxnOptions) *Txns {
 	t := &Txns{
 		store: opts.Store, shardList: topicShards(opts.Topics), log: log, newPID: opts.ProducerID,
 		maxTimeout: maxTimeout, markers: opts.Markers, now: now, ctx: ctx,
-		kick: make(chan struct{}, 1), shards: map[int32]*txnShard{},
+		kick: make(chan struct{}, 1), shards: newShardSet[*txnShard](),
 	}
 	t.metrics = newTxnMetrics(opts.Registerer, t.openCount)
 	return t
@@ -203,19 +194,13 @@ func (t *Txns) Sync() {
 			t.ensure(sl)
 			continue
 		}
-		t.mu.Lock()
-		t.dropLocked(sl.key.Partition)
-		t.mu.Unlock()
+		t.shards.drop(sl.key.Partition)
 	}
 }
 
 // Close drops every shard, at shutdown. Safe twice.
 func (t *Txns) Close() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for n := range t.shards {
-		t.dropLocked(n)
-	}
+	t.shards.dropAll()
 }
 
 // locate returns the shard of a transactional id and whether this broker
@@ -239,62 +224,28 @@ func (t *Txns) shardFor(txnID string) (*txnShard, error) {
 		return nil, kerr.NotCoordinator
 	}
 	s := t.ensure(sl)
-	select {
-	case <-s.loaded:
-		if s.loadOK {
-			return s, nil
-		}
-	default:
+	if loaded, ok := s.loadState(); !loaded || !ok {
+		return nil, kerr.CoordinatorLoadInProgress
 	}
-	return nil, kerr.CoordinatorLoadInProgress
+	return s, nil
 }
 
 // ensure returns the shard of sl under its epoch, loading it when it is
 // new or its last load failed, and dropping one of an older epoch.
 func (t *Txns) ensure(sl shardLead) *txnShard {
-	key, epoch := sl.key, sl.epoch
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.shards[key.Partition]
-	if s != nil && s.epoch == epoch {
-		select {
-		case <-s.loaded:
-			if s.loadOK {
-				return s
-			}
-		default:
-			return s
-		}
-	}
-	t.dropLocked(key.Partition)
-	ctx, cancel := context.WithCancel(t.ctx)
-	s = &txnShard{t: t, key: key, epoch: epoch, leaderEpoch: sl.leaderEpoch, ctx: ctx, cancel: cancel,
-		loaded: make(chan struct{}), txns: map[string]*txnEntry{}}
-	t.shards[key.Partition] = s
-	if !t.loads.Go(s.load) {
-		close(s.loaded) // never loads: the broker is stopping
-	}
-	return s
+	return t.shards.ensure(sl.key.Partition, sl.epoch, func() *txnShard {
+		return &txnShard{shardBase: newShardBase(t.ctx, sl.key, sl.epoch), t: t, leaderEpoch: sl.leaderEpoch,
+			txns: map[string]*txnEntry{}}
+	})
 }
 
-// drop forgets s if it is still its partition's shard.
-func (t *Txns) drop(s *txnShard) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.shards[s.key.Partition] == s {
-		t.dropLocked(s.key.Partition)
-	}
-}
-
-// dropLocked closes and forgets shard n. t.mu is held.
-func (t *Txns) dropLocked(n int32) {
-	if s := t.shards[n]; s != nil {
-		delete(t.shards, n)
-		s.cancel()
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-	}
+// close ends the shard's watch and marks it closed. Txns.shards.mu is
+// held.
+func (s *txnShard) close() {
+	s.cancel()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 }
 
 // load reads the shard's records and then follows their changes in etcd
@@ -349,20 +300,7 @@ func (s *txnShard) installLocked(id string, lt metadata.LoadedTxn) {
 // loadedShards returns every loaded shard, by partition, and whether some
 // are still loading.
 func (t *Txns) loadedShards() (shards []*txnShard, loading bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, s := range t.shards {
-		select {
-		case <-s.loaded:
-			if s.loadOK {
-				shards = append(shards, s)
-			}
-		default:
-			loading = true
-		}
-	}
-	sort.Slice(shards, func(i, j int) bool { return shards[i].key.Partition < shards[j].key.Partition })
-	return shards, loading
+	return t.shards.loaded()
 }
 
 // update runs plan on txnID's record (nil when there is none) under the
@@ -446,7 +384,7 @@ func (s *txnShard) write(txnID string, e *txnEntry, step *txnStep) error {
 	}
 	if err != nil {
 		s.settle(txnID, e, nil, 0)
-		s.t.drop(s)
+		s.t.shards.dropShard(s)
 		if errors.Is(err, metadata.ErrFenced) || s.ctx.Err() != nil {
 			s.t.log.Warn("transaction shard fenced: another broker coordinates it now", "shard", s.key.Partition, "epoch", s.epoch)
 			return kerr.NotCoordinator
@@ -693,7 +631,7 @@ func (t *Txns) openCount() float64 {
 // and aborts ongoing transactions past their timeout. It looks every
 // txnPassInterval and whenever Kick is called; then it waits for the loads.
 func (t *Txns) Run() {
-	defer t.loads.Stop()
+	defer t.shards.loads.Stop()
 	tick := time.NewTicker(txnPassInterval)
 	defer tick.Stop()
 	for {

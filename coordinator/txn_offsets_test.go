@@ -73,12 +73,11 @@ func (e *txnEnv) lead(t *testing.T, n int32) *Shard {
 // coordinator had.
 func (e *txnEnv) load(t *testing.T, key metadata.PartitionKey, epoch int64) *Shard {
 	t.Helper()
-	ctx, cancel := context.WithCancel(e.c.ctx)
-	s := &Shard{c: e.c, key: key, epoch: epoch, ctx: ctx, cancel: cancel, loaded: make(chan struct{}), groups: map[string]*Group{}}
-	e.c.mu.Lock()
-	e.c.dropLocked(key.Partition)
-	e.c.shards[key.Partition] = s
-	e.c.mu.Unlock()
+	s := &Shard{shardBase: newShardBase(e.c.ctx, key, epoch), c: e.c, groups: map[string]*Group{}}
+	e.c.shards.mu.Lock()
+	e.c.shards.dropLocked(key.Partition)
+	e.c.shards.shards[key.Partition] = s
+	e.c.shards.mu.Unlock()
 	s.load()
 	if _, ok := s.loadState(); !ok {
 		t.Fatal("shard did not load")
@@ -164,7 +163,7 @@ func TestTxnOffsetsEnd(t *testing.T) {
 		t.Fatalf("unstable = %v, want both", v.unstable)
 	}
 	e.checkReload(t, s, "g")
-	s = e.c.shards[0]
+	s = e.c.shards.shards[0]
 
 	wait(t, s.queueTxnEnd("g", 7, true))
 	v = viewOf(s, "g")
@@ -175,7 +174,7 @@ func TestTxnOffsetsEnd(t *testing.T) {
 		t.Fatalf("unstable after commit = %v, want t-1 only (producer 8's)", v.unstable)
 	}
 	e.checkReload(t, s, "g")
-	s = e.c.shards[0]
+	s = e.c.shards.shards[0]
 
 	wait(t, s.queueTxnEnd("g", 8, false))
 	v = viewOf(s, "g")
@@ -214,7 +213,7 @@ func TestTxnOffsetsSuperseded(t *testing.T) {
 	wait(t, s.QueueWrite(txnOffsets(7, map[metadata.GroupPartition]int64{gp0: 70, gp1: 71})))
 	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Offsets: map[metadata.GroupPartition]*metadata.CommittedOffset{gp0: {Offset: 5}}}))
 	e.checkReload(t, s, "g")
-	for _, s := range []*Shard{s, e.c.shards[2]} { // the old shard is closed: its end fails
+	for _, s := range []*Shard{s, e.c.shards.shards[2]} { // the old shard is closed: its end fails
 		err := s.queueTxnEnd("g", 7, true).Wait(t.Context())
 		if s.closed {
 			if !errors.Is(err, kerr.NotCoordinator) {
@@ -226,7 +225,7 @@ func TestTxnOffsetsSuperseded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s = e.c.shards[2]
+	s = e.c.shards.shards[2]
 	if v := viewOf(s, "g"); v.committed[gp0] != 5 || v.committed[gp1] != 71 {
 		t.Fatalf("committed = %v, want t-0 at 5 (the later OffsetCommit), t-1 at 71", v.committed)
 	}
@@ -248,7 +247,7 @@ func TestTxnOffsetsDeletes(t *testing.T) {
 		t.Fatalf("after deleting t-0: unstable %v, pending %v; want t-1's only", v.unstable, v.pending)
 	}
 	e.checkReload(t, s, "g")
-	s = e.c.shards[0]
+	s = e.c.shards.shards[0]
 	wait(t, s.QueueWrite(metadata.GroupWrite{Group: "g", Delete: true}))
 	if g := s.groups["g"]; g != nil {
 		t.Fatalf("deleted empty group still there: %+v", viewOf(s, "g"))

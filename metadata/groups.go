@@ -3,7 +3,6 @@ package metadata
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -223,53 +222,21 @@ func (s *Store) CommitGroups(ctx context.Context, batches []GroupBatch) []error 
 }
 
 // commitGroupTxn commits one transaction's parts, skipping those of batches
-// that failed already, and sets errs. When some epochs no longer hold, the
-// failure branch has read every leader key: the fenced parts are dropped
-// (epochs never come back) and the rest go again.
+// that failed already, and sets errs (commitGuarded: the parts of shards
+// whose epoch is gone are fenced, the rest go again).
 func (s *Store) commitGroupTxn(ctx context.Context, batches []GroupBatch, parts []txnPart, errs []error) {
-	live := parts[:0:0]
+	var live []txnPart
+	var guards []guarded
 	for _, p := range parts {
 		if errs[p.batch] == nil {
+			b := &batches[p.batch]
 			live = append(live, p)
+			guards = append(guards, guarded{leaderKey: s.keys.leader(b.Shard), epoch: b.Epoch, ops: p.ops})
 		}
 	}
-	for len(live) > 0 {
-		var cmps []clientv3.Cmp
-		var thens, elses []clientv3.Op
-		for _, p := range live {
-			lk := s.keys.leader(batches[p.batch].Shard)
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(lk), "=", batches[p.batch].Epoch))
-			thens = append(thens, p.ops...)
-			elses = append(elses, clientv3.OpGet(lk, clientv3.WithKeysOnly()))
-		}
-		resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
-		if err != nil {
-			for _, p := range live {
-				errs[p.batch] = fmt.Errorf("metadata: commit groups of shard %d: %w", batches[p.batch].Shard.Partition, err)
-			}
-			return
-		}
-		if resp.Succeeded {
-			return
-		}
-		still := live[:0:0]
-		for j, p := range live {
-			kvs := resp.Responses[j].GetResponseRange().Kvs
-			if len(kvs) == 0 || kvs[0].CreateRevision != batches[p.batch].Epoch {
-				errs[p.batch] = ErrFenced
-				continue
-			}
-			still = append(still, p)
-		}
-		if len(still) == len(live) {
-			err := errors.New("metadata: group transaction failed with every epoch holding")
-			for _, p := range live {
-				errs[p.batch] = err
-			}
-			return
-		}
-		live = still
-	}
+	s.commitGuarded(ctx, "group", guards,
+		func(i int) string { return fmt.Sprintf("groups of shard %d", batches[live[i].batch].Shard.Partition) },
+		func(i int, err error) { errs[live[i].batch] = err })
 }
 
 // groupOps encodes one write as etcd operations, with their size in bytes

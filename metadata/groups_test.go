@@ -222,20 +222,13 @@ func testGroupsShardsApart(t *testing.T, env *storeEnv) {
 // The pending transactional offsets' cases run on a real etcd of their own.
 func TestGroupTxnOffsets(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, env *storeEnv)
-	}{
+	runStoreCases(t, []string{etcd.Endpoint}, []storeCase{
 		{"LoadCommitAbort", testTxnOffsetsLoadCommitAbort},
 		{"Superseded", testTxnOffsetsSuperseded},
 		{"Fenced", testTxnOffsetsFenced},
 		{"Deletes", testTxnOffsetsDeletes},
 		{"Invalid", testTxnOffsetsInvalid},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, &storeEnv{endpoints: []string{etcd.Endpoint}, prefix: "/strata-test/" + t.Name() + "/"})
-		})
-	}
+	})
 }
 
 func pendingWrite(group string, producer int64, offsets map[GroupPartition]int64) GroupWrite {

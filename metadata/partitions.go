@@ -204,19 +204,13 @@ func (s *Store) PartitionState(ctx context.Context, key PartitionKey) (Partition
 // Manifest lists the partition's manifest entries by base offset.
 func (s *Store) Manifest(ctx context.Context, key PartitionKey) ([]ManifestEntry, error) {
 	// Keys hold the base offset zero-padded, so etcd's key order is offset order.
-	resp, err := s.client.Get(ctx, s.keys.manifest(key), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("metadata: read manifest of %s: %w", key, err)
-	}
-	out := make([]ManifestEntry, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var e ManifestEntry
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			return nil, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
+	return getAll(ctx, s, s.keys.manifest(key), "manifest of "+key.String(), func(kv *mvccpb.KeyValue) (ManifestEntry, error) {
+		e, err := decodeJSON[ManifestEntry](kv)
+		if err != nil {
+			return e, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
 		}
-		out = append(out, e)
-	}
-	return out, nil
+		return e, nil
+	})
 }
 
 // pendingCommit is one Commit encoded for a transaction.
@@ -336,50 +330,86 @@ func splitCommits(commits []pendingCommit) [][]pendingCommit {
 }
 
 // commitBatch commits a batch in one transaction and sets errs for its
-// commits. If some epochs no longer hold, the failure branch has read every
-// leader key at the transaction's revision: the commits whose epoch is gone
-// are fenced for good (epochs never come back), and the rest go again.
+// commits (commitGuarded: the commits whose epoch is gone are fenced, the
+// rest go again).
 func (s *Store) commitBatch(ctx context.Context, batch []pendingCommit, errs []error) {
-	for len(batch) > 0 {
-		cmps := make([]clientv3.Cmp, 0, len(batch))
-		thens := make([]clientv3.Op, 0, 2*len(batch))
-		elses := make([]clientv3.Op, 0, len(batch))
-		for _, pc := range batch {
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pc.leaderKey), "=", pc.epoch))
-			for _, kv := range pc.puts {
-				thens = append(thens, clientv3.OpPut(kv[0], kv[1]))
+	guards := make([]guarded, len(batch))
+	for i, pc := range batch {
+		ops := make([]clientv3.Op, len(pc.puts))
+		for j, kv := range pc.puts {
+			ops[j] = clientv3.OpPut(kv[0], kv[1])
+		}
+		guards[i] = guarded{leaderKey: pc.leaderKey, epoch: pc.epoch, ops: ops}
+	}
+	s.commitGuarded(ctx, "commit", guards,
+		func(i int) string { return batch[i].key.String() },
+		func(i int, err error) {
+			pc := batch[i]
+			if err == ErrFenced {
+				s.log.Debug("metadata: commit fenced", "partition", pc.key, "epoch", pc.epoch)
 			}
-			elses = append(elses, clientv3.OpGet(pc.leaderKey, clientv3.WithKeysOnly()))
+			errs[pc.i] = err
+		})
+}
+
+// guarded is one part of an etcd transaction of parts that each apply only
+// while their leader key still holds their epoch (its CreateRevision).
+type guarded struct {
+	leaderKey string
+	epoch     int64
+	ops       []clientv3.Op
+}
+
+// commitGuarded commits parts in one transaction, each guarded by its
+// epoch, and calls fail(i, err) for each part i that did not commit: err is
+// ErrFenced, or the transaction's error (named by name(i)). If some epochs
+// no longer hold, the failure branch has read every leader key at the
+// transaction's revision: the parts whose epoch is gone are fenced for good
+// (epochs never come back), and the rest go again. what names the
+// transaction in the error of a failure with every epoch holding.
+func (s *Store) commitGuarded(ctx context.Context, what string, parts []guarded, name func(i int) string, fail func(i int, err error)) {
+	live := make([]int, len(parts))
+	for i := range live {
+		live[i] = i
+	}
+	for len(live) > 0 {
+		cmps := make([]clientv3.Cmp, 0, len(live))
+		var thens []clientv3.Op
+		elses := make([]clientv3.Op, 0, len(live))
+		for _, i := range live {
+			p := &parts[i]
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(p.leaderKey), "=", p.epoch))
+			thens = append(thens, p.ops...)
+			elses = append(elses, clientv3.OpGet(p.leaderKey, clientv3.WithKeysOnly()))
 		}
 		resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
 		if err != nil {
-			for _, pc := range batch {
-				errs[pc.i] = fmt.Errorf("metadata: commit %s: %w", pc.key, err)
+			for _, i := range live {
+				fail(i, fmt.Errorf("metadata: commit %s: %w", name(i), err))
 			}
 			return
 		}
 		if resp.Succeeded {
 			return
 		}
-		live := batch[:0:0]
-		for j, pc := range batch {
+		still := live[:0:0]
+		for j, i := range live {
 			kvs := resp.Responses[j].GetResponseRange().Kvs
-			if len(kvs) == 0 || kvs[0].CreateRevision != pc.epoch {
-				errs[pc.i] = ErrFenced
-				s.log.Debug("metadata: commit fenced", "partition", pc.key, "epoch", pc.epoch)
+			if len(kvs) == 0 || kvs[0].CreateRevision != parts[i].epoch {
+				fail(i, ErrFenced)
 				continue
 			}
-			live = append(live, pc)
+			still = append(still, i)
 		}
-		if len(live) == len(batch) {
+		if len(still) == len(live) {
 			// Cannot happen: compares and reads see the same revision.
-			err := errors.New("metadata: commit transaction failed with every epoch holding")
-			for _, pc := range batch {
-				errs[pc.i] = err
+			err := errors.New("metadata: " + what + " transaction failed with every epoch holding")
+			for _, i := range live {
+				fail(i, err)
 			}
 			return
 		}
-		batch = live
+		live = still
 	}
 }
 

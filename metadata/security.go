@@ -268,19 +268,7 @@ func (s *Store) CreateACLs(ctx context.Context, bs []acl.Binding) error {
 
 // ACLs returns every stored binding, in key order.
 func (s *Store) ACLs(ctx context.Context) ([]acl.Binding, error) {
-	resp, err := s.client.Get(ctx, s.keys.acls(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("metadata: read ACLs: %w", err)
-	}
-	out := make([]acl.Binding, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		b, err := decodeACL(kv)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, nil
+	return getAll(ctx, s, s.keys.acls(), "ACLs", decodeACL)
 }
 
 func decodeACL(kv *mvccpb.KeyValue) (acl.Binding, error) {
@@ -524,19 +512,7 @@ func decodeQuota(kv *mvccpb.KeyValue) (QuotaEntry, error) {
 
 // Quotas returns every entity's quotas, in key order.
 func (s *Store) Quotas(ctx context.Context) ([]QuotaEntry, error) {
-	resp, err := s.client.Get(ctx, s.keys.quotas(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("metadata: read quotas: %w", err)
-	}
-	out := make([]QuotaEntry, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		e, err := decodeQuota(kv)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return getAll(ctx, s, s.keys.quotas(), "quotas", decodeQuota)
 }
 
 // Security is everything under security/ as of one etcd revision. It is
@@ -653,35 +629,14 @@ func (s *Store) applySecurityEvent(sec *Security, ev *clientv3.Event) string {
 	}
 	switch kind {
 	case "scram":
-		delete(sec.creds, key)
-		if !del {
-			user, c, err := s.decodeCredential(ev.Kv)
-			if err != nil {
-				bad(err)
-				break
-			}
-			sec.creds[key] = credentialEntry{user: user, cred: c}
-		}
+		applyKV(sec.creds, key, del, ev.Kv, bad, func(kv *mvccpb.KeyValue) (credentialEntry, error) {
+			user, c, err := s.decodeCredential(kv)
+			return credentialEntry{user: user, cred: c}, err
+		})
 	case "acls":
-		delete(sec.acls, key)
-		if !del {
-			b, err := decodeACL(ev.Kv)
-			if err != nil {
-				bad(err)
-				break
-			}
-			sec.acls[key] = b
-		}
+		applyKV(sec.acls, key, del, ev.Kv, bad, decodeACL)
 	case "quotas":
-		delete(sec.quotas, key)
-		if !del {
-			e, err := decodeQuota(ev.Kv)
-			if err != nil {
-				bad(err)
-				break
-			}
-			sec.quotas[key] = e
-		}
+		applyKV(sec.quotas, key, del, ev.Kv, bad, decodeQuota)
 	}
 	return kind
 }

@@ -24,10 +24,7 @@ import (
 
 // securitySuite runs with the store suite (runStoreSuite), against an
 // embedded etcd and a real etcd process.
-var securitySuite = []struct {
-	name string
-	run  func(t *testing.T, env *storeEnv)
-}{
+var securitySuite = []storeCase{
 	{"ScramRoundTrip", testScramRoundTrip},
 	{"ScramEnsure", testScramEnsure},
 	{"ScramStoredValue", testScramStoredValue},

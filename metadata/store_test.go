@@ -35,10 +35,14 @@ func TestStoreEtcd(t *testing.T) {
 	runStoreSuite(t, []string{etcd.Endpoint})
 }
 
-var storeSuite = []struct {
+// storeCase is one case of a store suite: run gets a storeEnv of a key
+// prefix of its own.
+type storeCase struct {
 	name string
 	run  func(t *testing.T, env *storeEnv)
-}{
+}
+
+var storeSuite = []storeCase{
 	{"ClusterIDStable", testClusterIDStable},
 	{"BrokerIDsUnique", testBrokerIDsUnique},
 	{"RegisterAndBrokers", testRegisterAndBrokers},
@@ -75,7 +79,12 @@ var storeSuite = []struct {
 }
 
 func runStoreSuite(t *testing.T, endpoints []string) {
-	for _, tc := range slices.Concat(storeSuite, securitySuite) {
+	runStoreCases(t, endpoints, storeSuite, securitySuite)
+}
+
+// runStoreCases runs the cases of every list against the etcd at endpoints.
+func runStoreCases(t *testing.T, endpoints []string, cases ...[]storeCase) {
+	for _, tc := range slices.Concat(cases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Each case has a prefix of its own on the shared server.
 			tc.run(t, &storeEnv{endpoints: endpoints, prefix: "/strata-test/" + t.Name() + "/"})

@@ -24,19 +24,28 @@ func validTopic(t Topic) error {
 	return nil
 }
 
+// encodeTopic checks t and returns its key and stored value, for a write
+// that verb names in errors.
+func (s *Store) encodeTopic(t Topic, verb string) (key, val string, err error) {
+	if err := validTopic(t); err != nil {
+		return "", "", err
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return "", "", fmt.Errorf("metadata: %s topic %q: %w", verb, t.Name, err)
+	}
+	return s.keys.topic(t.Name), string(b), nil
+}
+
 // CreateTopic stores t (ErrTopicExists if the name is taken).
 func (s *Store) CreateTopic(ctx context.Context, t Topic) error {
-	if err := validTopic(t); err != nil {
+	key, val, err := s.encodeTopic(t, "create")
+	if err != nil {
 		return err
 	}
-	val, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("metadata: create topic %q: %w", t.Name, err)
-	}
-	key := s.keys.topic(t.Name)
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(val))).
+		Then(clientv3.OpPut(key, val)).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("metadata: create topic %q: %w", t.Name, err)
@@ -74,21 +83,17 @@ func decodeTopic(kv *mvccpb.KeyValue) (Topic, error) {
 // t must come from Topic or Topics (its Version and ID as read); the
 // topic's name and id never change.
 func (s *Store) UpdateTopic(ctx context.Context, t Topic) error {
-	if err := validTopic(t); err != nil {
+	key, val, err := s.encodeTopic(t, "update")
+	if err != nil {
 		return err
 	}
-	val, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("metadata: update topic %q: %w", t.Name, err)
-	}
-	key := s.keys.topic(t.Name)
 	resp, err := s.client.Txn(ctx).
 		If(
 			// ModRevision 0 would match an absent key: require that it exists.
 			clientv3.Compare(clientv3.CreateRevision(key), ">", 0),
 			clientv3.Compare(clientv3.ModRevision(key), "=", t.Version),
 		).
-		Then(clientv3.OpPut(key, string(val))).
+		Then(clientv3.OpPut(key, val)).
 		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {

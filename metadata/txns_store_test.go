@@ -15,19 +15,12 @@ import (
 // TestTxnStore runs the transaction store's cases against a real etcd.
 func TestTxnStore(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, env *storeEnv)
-	}{
+	runStoreCases(t, []string{etcd.Endpoint}, []storeCase{
 		{"RoundTrip", testTxnRoundTrip},
 		{"Fenced", testTxnFenced},
 		{"ManyMarkers", testTxnManyMarkers},
 		{"WatchMarkers", testTxnWatchMarkers},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, &storeEnv{endpoints: []string{etcd.Endpoint}, prefix: "/strata-test/" + t.Name() + "/"})
-		})
-	}
+	})
 }
 
 func txnMeta(pid int64, st TxnState, parts []TxnPartition, groups []string) TxnMetadata {

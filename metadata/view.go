@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strconv"
@@ -179,50 +178,24 @@ func (s *Store) applyEvent(v *View, ev *clientv3.Event) {
 			bad(err)
 			return
 		}
-		delete(v.Brokers, int32(id))
-		var b Broker
-		if !del {
-			if err := json.Unmarshal(ev.Kv.Value, &b); err != nil {
-				bad(err)
-				return
-			}
-			v.Brokers[int32(id)] = b
-		}
+		applyKV(v.Brokers, int32(id), del, ev.Kv, bad, decodeJSON[Broker])
 	case "controller":
-		delete(v.candidates, name)
-		if !del {
-			id, err := strconv.ParseInt(string(ev.Kv.Value), 10, 32)
-			if err != nil {
-				bad(err)
-				return
-			}
-			v.candidates[name] = candidate{rev: ev.Kv.CreateRevision, broker: int32(id)}
-		}
+		applyKV(v.candidates, name, del, ev.Kv, bad, func(kv *mvccpb.KeyValue) (candidate, error) {
+			id, err := strconv.ParseInt(string(kv.Value), 10, 32)
+			return candidate{rev: kv.CreateRevision, broker: int32(id)}, err
+		})
 	case "topics":
-		delete(v.Topics, name)
-		if !del {
-			t, err := decodeTopic(ev.Kv)
-			if err != nil {
-				bad(err)
-				return
-			}
-			v.Topics[name] = t
-		}
+		applyKV(v.Topics, name, del, ev.Kv, bad, decodeTopic)
 	case "assignments":
 		var id TopicID
 		if err := id.UnmarshalText([]byte(name)); err != nil {
 			bad(err)
 			return
 		}
-		delete(v.Assignments, id)
-		if !del {
-			var a assignmentValue
-			if err := json.Unmarshal(ev.Kv.Value, &a); err != nil {
-				bad(err)
-				return
-			}
-			v.Assignments[id] = a.Brokers
-		}
+		applyKV(v.Assignments, id, del, ev.Kv, bad, func(kv *mvccpb.KeyValue) ([]int32, error) {
+			a, err := decodeJSON[assignmentValue](kv)
+			return a.Brokers, err
+		})
 	case "leaders":
 		tid, p, _ := strings.Cut(name, "/")
 		var key PartitionKey
@@ -235,15 +208,10 @@ func (s *Store) applyEvent(v *View, ev *clientv3.Event) {
 			return
 		}
 		key.Partition = int32(n)
-		delete(v.Leaders, key)
-		if !del {
-			var lv leaderValue
-			if err := json.Unmarshal(ev.Kv.Value, &lv); err != nil {
-				bad(err)
-				return
-			}
-			v.Leaders[key] = Leader{Broker: lv.Broker, Epoch: ev.Kv.CreateRevision, LeaderEpoch: lv.LeaderEpoch, Lease: ev.Kv.Lease}
-		}
+		applyKV(v.Leaders, key, del, ev.Kv, bad, func(kv *mvccpb.KeyValue) (Leader, error) {
+			lv, err := decodeJSON[leaderValue](kv)
+			return Leader{Broker: lv.Broker, Epoch: kv.CreateRevision, LeaderEpoch: lv.LeaderEpoch, Lease: kv.Lease}, err
+		})
 	}
 }
 

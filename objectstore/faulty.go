@@ -66,26 +66,26 @@ func injectedErr(err error, what string) error {
 // Calls add up: FailNext(OpPut, 1, a) then FailNext(OpPut, 1, b) fails the
 // next Put with a and the one after with b.
 func (f *Faulty) FailNext(op string, n int, err error) {
-	checkOp(op)
-	if n <= 0 {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.before = append(f.before, fault{op, n, injectedErr(err, "FailNext "+opOrAny(op))})
+	f.queue(&f.before, "FailNext", op, n, err)
 }
 
 // FailNextAfter makes the next n calls of op ("" for any) run on the wrapped
 // bucket and then, if they succeeded, return err instead (readers returned by
 // Get and GetRange are closed). A nil err means an error wrapping ErrInjected.
 func (f *Faulty) FailNextAfter(op string, n int, err error) {
+	f.queue(&f.after, "FailNextAfter", op, n, err)
+}
+
+// queue adds the fault of the next n calls of op to q, for the method
+// named what.
+func (f *Faulty) queue(q *[]fault, what, op string, n int, err error) {
 	checkOp(op)
 	if n <= 0 {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.after = append(f.after, fault{op, n, injectedErr(err, "FailNextAfter "+opOrAny(op))})
+	*q = append(*q, fault{op, n, injectedErr(err, what+" "+opOrAny(op))})
 }
 
 func opOrAny(op string) string {

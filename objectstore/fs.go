@@ -75,10 +75,7 @@ func (f *FS) path(name string) string { return filepath.Join(f.dir, filepath.Fro
 
 // Put implements Bucket.
 func (f *FS) Put(ctx context.Context, name string, r io.Reader, size int64) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return err
 	}
 	if err := f.put(ctx, name, r, size); err != nil {
@@ -170,10 +167,7 @@ func (f *FS) mkdirAll(dir string) error {
 
 // open opens the regular file holding name.
 func (f *FS) open(ctx context.Context, op, name string) (*os.File, int64, error) {
-	if err := checkName(name); err != nil {
-		return nil, 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return nil, 0, err
 	}
 	file, err := os.Open(f.path(name))
@@ -235,10 +229,7 @@ func (s *sectionReadCloser) Close() error { return s.file.Close() }
 
 // Size implements Bucket.
 func (f *FS) Size(ctx context.Context, name string) (int64, error) {
-	if err := checkName(name); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return 0, err
 	}
 	st, err := os.Stat(f.path(name))
@@ -317,10 +308,7 @@ func (f *FS) walk(ctx context.Context, rel, prefix string, fn func(name string) 
 // Delete implements Bucket. Deletes are not fsynced: an object that
 // reappears after a crash is garbage that the next collection removes again.
 func (f *FS) Delete(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return err
 	}
 	p := f.path(name)

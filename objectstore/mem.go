@@ -24,10 +24,7 @@ func NewMem() Bucket { return &Mem{objects: make(map[string][]byte)} }
 
 // Put implements Bucket.
 func (m *Mem) Put(ctx context.Context, name string, r io.Reader, size int64) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
@@ -47,10 +44,7 @@ func (m *Mem) Put(ctx context.Context, name string, r io.Reader, size int64) err
 }
 
 func (m *Mem) lookup(ctx context.Context, op, name string) ([]byte, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
@@ -130,10 +124,7 @@ func (m *Mem) Iter(ctx context.Context, prefix string, fn func(name string) erro
 
 // Delete implements Bucket.
 func (m *Mem) Delete(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return err
 	}
 	m.mu.Lock()

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/internal/metric"
 )
 
 // Values of the "result" label.
@@ -27,48 +29,20 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+	return &metrics{
+		ops: metric.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_objectstore_operations_total",
 			Help: "Object store operations by operation and result (ok, not_found, canceled, error).",
-		}, []string{"op", "result"}),
-		putBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_objectstore_put_bytes_total",
-			Help: "Bytes stored by successful Puts.",
-		}),
-		getBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_objectstore_get_bytes_total",
-			Help: "Bytes read from objects by Get and GetRange.",
-		}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"op", "result"})),
+		putBytes: metric.Counter(reg, "strata_objectstore_put_bytes_total", "Bytes stored by successful Puts."),
+		getBytes: metric.Counter(reg, "strata_objectstore_get_bytes_total", "Bytes read from objects by Get and GetRange."),
+		latency: metric.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "strata_objectstore_operation_duration_seconds",
 			Help: "Object store call latency by operation; for Get and GetRange, until the reader is returned (time to first byte).",
 			// 1 ms to about 32 s.
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}, []string{"op"}),
+		}, []string{"op"})),
 	}
-	if reg != nil {
-		m.ops = register(reg, m.ops)
-		m.putBytes = register(reg, m.putBytes)
-		m.getBytes = register(reg, m.getBytes)
-		m.latency = register(reg, m.latency)
-	}
-	return m
-}
-
-// register registers c, or returns the collector already registered under
-// the same description, so several buckets can share one registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a conflicting metric of the same name: a programming error
-	}
-	return c
 }
 
 // observe records one finished call.

@@ -111,6 +111,15 @@ const (
 	maxSegmentLen = 255
 )
 
+// checkCall is the check of a call on object name before it starts: the
+// name (checkName), then ctx.
+func checkCall(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // checkName enforces the naming rules of the package documentation.
 func checkName(name string) error {
 	if why := nameProblem(name); why != "" {

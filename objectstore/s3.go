@@ -249,16 +249,9 @@ func (s *S3) wrapErr(ctx context.Context, op, name string, err error) error {
 	return fmt.Errorf("objectstore: s3 %s %q: %w", op, name, s3Hint(err))
 }
 
-func (s *S3) start(ctx context.Context, name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	return ctx.Err()
-}
-
 // Put implements Bucket.
 func (s *S3) Put(ctx context.Context, name string, r io.Reader, size int64) error {
-	if err := s.start(ctx, name); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return err
 	}
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
@@ -309,7 +302,7 @@ func s3Body(ctx context.Context, r io.Reader, size int64) (io.Reader, error) {
 // the request before returning, so a missing object fails here and not on the
 // first Read (Client.GetObject is lazy).
 func (s *S3) Get(ctx context.Context, name string) (io.ReadCloser, error) {
-	if err := s.start(ctx, name); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return nil, err
 	}
 	body, _, _, err := s.core.GetObject(ctx, s.bucket, s.key(name), minio.GetObjectOptions{})
@@ -324,7 +317,7 @@ func (s *S3) GetRange(ctx context.Context, name string, off, length int64) (io.R
 	if err := checkRange(name, off, length); err != nil {
 		return nil, err
 	}
-	if err := s.start(ctx, name); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return nil, err
 	}
 	if length == 0 {
@@ -356,7 +349,7 @@ func (s *S3) GetRange(ctx context.Context, name string, off, length int64) (io.R
 
 // Size implements Bucket.
 func (s *S3) Size(ctx context.Context, name string) (int64, error) {
-	if err := s.start(ctx, name); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return 0, err
 	}
 	info, err := s.client.StatObject(ctx, s.bucket, s.key(name), minio.StatObjectOptions{})
@@ -404,7 +397,7 @@ func (s *S3) Iter(ctx context.Context, prefix string, fn func(name string) error
 
 // Delete implements Bucket.
 func (s *S3) Delete(ctx context.Context, name string) error {
-	if err := s.start(ctx, name); err != nil {
+	if err := checkCall(ctx, name); err != nil {
 		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, s.key(name), minio.RemoveObjectOptions{})

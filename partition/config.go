@@ -120,25 +120,22 @@ func atLeast(min int64) func(string) string {
 }
 
 func between(min, max int64) func(string) string {
-	return func(v string) string {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		switch {
-		case n < min:
-			return fmt.Sprintf("Value must be at least %d", min)
-		case n > max:
-			return fmt.Sprintf("Value must be no more than %d", max)
-		}
-		return ""
-	}
+	return inRange(min, max, func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) })
 }
 
 func betweenFloat(min, max float64) func(string) string {
+	return inRange(min, max, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
+}
+
+// inRange is the check of a value, as parse reads it, against min and max;
+// ValidateTopicConfig has parsed the value as the config's type already.
+func inRange[N int64 | float64](min, max N, parse func(string) (N, error)) func(string) string {
 	return func(v string) string {
-		f, _ := strconv.ParseFloat(v, 64)
+		n, _ := parse(v)
 		switch {
-		case f < min:
+		case n < min:
 			return fmt.Sprintf("Value must be at least %v", min)
-		case f > max:
+		case n > max:
 			return fmt.Sprintf("Value must be no more than %v", max)
 		}
 		return ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -117,10 +118,7 @@ func (m *Manager) Lookup(ctx context.Context, name string) (*Topic, error) {
 func (tc *topicCache) Topics() []*Topic {
 	tc.mu.RLock()
 	defer tc.mu.RUnlock()
-	out := make([]*Topic, 0, len(tc.byName))
-	for _, t := range tc.byName {
-		out = append(out, t)
-	}
+	out := slices.AppendSeq(make([]*Topic, 0, len(tc.byName)), maps.Values(tc.byName))
 	sort.Slice(out, func(i, j int) bool { return out[i].Meta.Name < out[j].Meta.Name })
 	return out
 }
@@ -206,11 +204,7 @@ func (tc *topicCache) setBrokerConfigs(cfgs map[string]string) {
 func (tc *topicCache) Partitions() []*Partition {
 	tc.mu.RLock()
 	defer tc.mu.RUnlock()
-	out := make([]*Partition, 0, len(tc.parts))
-	for _, p := range tc.parts {
-		out = append(out, p)
-	}
-	return out
+	return slices.AppendSeq(make([]*Partition, 0, len(tc.parts)), maps.Values(tc.parts))
 }
 
 // UpdateTopic applies mutate to the topic's etcd definition with a

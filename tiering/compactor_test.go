@@ -71,10 +71,7 @@ func testCompact(t *testing.T, env *upEnv) {
 	}
 	c.wait(t, 4)
 	ctx := t.Context()
-	entries, err := env.store.Manifest(ctx, k)
-	if err != nil || len(entries) != 4 {
-		t.Fatalf("manifest %v %v, want 4 entries", entries, err)
-	}
+	entries := env.manifestN(k, 4)
 	comp := NewCompactor(env.bucket, NewReader(env.mem, 1<<20, nil), u, 7)
 	zstdBlocks := ArchiveOptions{Codec: CodecZstd, BlockBytes: 150}
 	if _, err := comp.Compact(ctx, k, epoch-1, entries, zstdBlocks); !errors.Is(err, metadata.ErrFenced) {

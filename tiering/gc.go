@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-io/strata/internal/metric"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 )
@@ -118,17 +119,11 @@ type gcMetrics struct {
 
 func newGCMetrics(reg prometheus.Registerer) *gcMetrics {
 	return &gcMetrics{
-		deleted: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_gc_deleted_objects_total",
-			Help: "Segment objects deleted by garbage collection (no manifest entry referenced them for the grace period).",
-		})),
-		failures: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_gc_failed_passes_total",
-			Help: "Garbage collection passes that failed (etcd or the bucket unavailable); each restarts the grace period.",
-		})),
-		unreferenced: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "strata_gc_unreferenced_objects",
-			Help: "Segment objects seen unreferenced and waiting out the grace period.",
-		})),
+		deleted: metric.Counter(reg, "strata_gc_deleted_objects_total",
+			"Segment objects deleted by garbage collection (no manifest entry referenced them for the grace period)."),
+		failures: metric.Counter(reg, "strata_gc_failed_passes_total",
+			"Garbage collection passes that failed (etcd or the bucket unavailable); each restarts the grace period."),
+		unreferenced: metric.Gauge(reg, "strata_gc_unreferenced_objects",
+			"Segment objects seen unreferenced and waiting out the grace period."),
 	}
 }

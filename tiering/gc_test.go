@@ -14,11 +14,7 @@ import (
 // (a commit that was in flight) and one outside the segment prefix stay;
 // a failed pass restarts the count.
 func TestCollector(t *testing.T) {
-	e, err := metadata.StartEmbedded(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := startEmbedded(t)
 	env := newUpEnv(t, e.Endpoints())
 	ctx := t.Context()
 	k := testKey(1, 0)

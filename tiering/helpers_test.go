@@ -1,6 +1,9 @@
 package tiering
 
 import (
+	"bytes"
+	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/internal/batch"
@@ -17,6 +20,17 @@ func makeBatch(t testing.TB, s batchSpec) []byte {
 	t.Helper()
 	raw, _ := batchtest.Make(t, s)
 	return raw
+}
+
+// startEmbedded starts an embedded etcd for the test, closed at its end.
+func startEmbedded(t *testing.T) *metadata.Embedded {
+	t.Helper()
+	e, err := metadata.StartEmbedded(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
 }
 
 // testKey is a partition of one of a few fixed topics.
@@ -74,3 +88,33 @@ func readQuarantine(t testing.TB, dir string) []quarantinedRange {
 	}
 	return out
 }
+
+// readAsync reads e through r on a goroutine of its own; the channel gets
+// the read's error, or an error if it did not return want.
+func readAsync(t *testing.T, r *Reader, e metadata.ManifestEntry, want []byte) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		got, err := r.Read(t.Context(), e)
+		if err == nil && !bytes.Equal(got, want) {
+			err = errors.New("wrong bytes")
+		}
+		done <- err
+	}()
+	return done
+}
+
+// inFlight counts the calls in flight and the most that were at once.
+type inFlight struct {
+	n, most atomic.Int32
+}
+
+// enter counts a call in and returns how many are in flight.
+func (f *inFlight) enter() int32 {
+	n := f.n.Add(1)
+	for m := f.most.Load(); n > m && !f.most.CompareAndSwap(m, n); m = f.most.Load() {
+	}
+	return n
+}
+
+// leave counts a call out.
+func (f *inFlight) leave() { f.n.Add(-1) }

@@ -1,9 +1,9 @@
 package tiering
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/internal/metric"
 )
 
 // uploaderMetrics are the Uploader's metrics. A nil Registerer leaves them
@@ -21,40 +21,26 @@ type uploaderMetrics struct {
 
 func newUploaderMetrics(reg prometheus.Registerer) *uploaderMetrics {
 	return &uploaderMetrics{
-		segments: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_segments_uploaded_total",
-			Help: "WAL segments whose object was stored and whose commits finished.",
-		})),
-		bytes: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_uploaded_bytes_total",
-			Help: "Bytes of segment objects stored.",
-		})),
-		putLatency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "strata_tiering_put_duration_seconds",
-			Help:    "Duration of successful segment object PUTs.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-		})),
-		commitLatency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "strata_tiering_commit_duration_seconds",
-			Help:    "Duration of a segment's manifest commits in etcd, retries included.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		})),
-		putRetries: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_put_retries_total",
-			Help: "Segment object PUTs that failed and were retried.",
-		})),
-		commitRetries: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_commit_retries_total",
-			Help: "Manifest commits that failed with a transport error and were retried.",
-		})),
-		skippedBatches: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		segments: metric.Counter(reg, "strata_tiering_segments_uploaded_total",
+			"WAL segments whose object was stored and whose commits finished."),
+		bytes: metric.Counter(reg, "strata_tiering_uploaded_bytes_total",
+			"Bytes of segment objects stored."),
+		putLatency: metric.Histogram(reg, "strata_tiering_put_duration_seconds",
+			"Duration of successful segment object PUTs.",
+			prometheus.ExponentialBuckets(0.005, 2, 14)),
+		commitLatency: metric.Histogram(reg, "strata_tiering_commit_duration_seconds",
+			"Duration of a segment's manifest commits in etcd, retries included.",
+			prometheus.ExponentialBuckets(0.001, 2, 14)),
+		putRetries: metric.Counter(reg, "strata_tiering_put_retries_total",
+			"Segment object PUTs that failed and were retried."),
+		commitRetries: metric.Counter(reg, "strata_tiering_commit_retries_total",
+			"Manifest commits that failed with a transport error and were retried."),
+		skippedBatches: metric.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_tiering_skipped_batches_total",
 			Help: "WAL batches not uploaded, by reason (committed: already committed; deleted: the topic was deleted; invalid).",
 		}, []string{"reason"})),
-		quarantined: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "strata_tiering_quarantined_batches_total",
-			Help: "WAL batches set aside in the quarantine instead of committed: their leadership ended and was not resumed, or their commit was refused (strata quarantine list).",
-		})),
+		quarantined: metric.Counter(reg, "strata_tiering_quarantined_batches_total",
+			"WAL batches set aside in the quarantine instead of committed: their leadership ended and was not resumed, or their commit was refused (strata quarantine list)."),
 	}
 }
 
@@ -82,17 +68,15 @@ type readerMetrics struct {
 }
 
 func newReaderMetrics(reg prometheus.Registerer) *readerMetrics {
-	hits := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	hits := metric.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_tiering_cache_hits_total",
 		Help: "Range reads answered from a cache tier (memory: also reads that joined a load in flight; disk: checked again before served).",
 	}, []string{"tier"}))
-	bytes := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	bytes := metric.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "strata_tiering_cache_bytes",
 		Help: "Bytes of ranges held by each cache tier.",
 	}, []string{"tier"}))
-	counter := func(name, help string) prometheus.Counter {
-		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
-	}
+	counter := func(name, help string) prometheus.Counter { return metric.Counter(reg, name, help) }
 	return &readerMetrics{
 		hits:     hits.WithLabelValues("memory"),
 		diskHits: hits.WithLabelValues("disk"),
@@ -114,23 +98,4 @@ func newReaderMetrics(reg prometheus.Registerer) *readerMetrics {
 		diskEvictions:   counter("strata_tiering_disk_cache_evictions_total", "Range files removed to stay within --disk-cache-bytes."),
 		diskDiscarded:   counter("strata_tiering_disk_cache_discarded_total", "Range files removed because they failed their checks when read."),
 	}
-}
-
-// register registers c with reg (if any). If an identical collector is
-// already registered (a second Reader on the same registry), it returns that
-// one so both share the series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }

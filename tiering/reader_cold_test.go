@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/metadata"
@@ -295,19 +294,17 @@ func TestReadAheadBounded(t *testing.T) {
 	b := newFaultyMem(t)
 	entries, data := sequence(t, b, 10)
 	const limit = 2
-	var inflight, most atomic.Int32
+	var gets inFlight
 	entered := make(chan struct{}, len(entries))
 	release := make(chan struct{})
 	b.SetHook(func(op, name string) error {
 		if op != objectstore.OpGetRange || name == entries[0].Object {
 			return nil
 		}
-		n := inflight.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
+		gets.enter()
 		entered <- struct{}{}
 		<-release
-		inflight.Add(-1)
+		gets.leave()
 		return nil
 	})
 	r := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20, ReadAheadBytes: 1 << 20, ReadAheadGETs: limit})
@@ -318,14 +315,7 @@ func TestReadAheadBounded(t *testing.T) {
 	// order): a read of entry 1 joins that GET.
 	<-entered
 	<-entered
-	next := make(chan error, 1)
-	go func() {
-		got, err := r.Read(t.Context(), entries[1])
-		if err == nil && !bytes.Equal(got, data[1]) {
-			err = errors.New("wrong bytes")
-		}
-		next <- err
-	}()
+	next := readAsync(t, r, entries[1], data[1])
 	// Let the prefetches through one at a time.
 	for range len(entries) - 3 {
 		release <- struct{}{}
@@ -337,7 +327,7 @@ func TestReadAheadBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.settle()
-	if m := most.Load(); m > limit {
+	if m := gets.most.Load(); m > limit {
 		t.Fatalf("%d prefetch GETs at once, limit %d", m, limit)
 	}
 	if n := b.Calls(objectstore.OpGetRange); n != len(entries) {
@@ -352,14 +342,12 @@ func TestReadFromConcurrent(t *testing.T) {
 	b := newFaultyMem(t)
 	entries, data := sequence(t, b, 8)
 	const concurrency = 4
-	var inflight, most atomic.Int32
+	var gets inFlight
 	all := make(chan struct{})
 	var once sync.Once
 	b.SetHook(func(op, name string) error {
-		n := inflight.Add(1)
-		defer inflight.Add(-1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
+		n := gets.enter()
+		defer gets.leave()
 		if n == concurrency {
 			once.Do(func() { close(all) })
 		}
@@ -383,7 +371,7 @@ func TestReadFromConcurrent(t *testing.T) {
 			t.Fatalf("range %d: wrong bytes (out of order?)", i)
 		}
 	}
-	if m := most.Load(); m != concurrency {
+	if m := gets.most.Load(); m != concurrency {
 		t.Fatalf("%d GETs at once, want %d", m, concurrency)
 	}
 

@@ -187,14 +187,7 @@ func TestReaderWaiterCancel(t *testing.T) {
 		t.Fatalf("cancelled waiter: err = %v", err)
 	}
 
-	waiter := make(chan error, 1)
-	go func() {
-		got, err := r.Read(t.Context(), entries[0])
-		if err == nil && !bytes.Equal(got, data[0]) {
-			err = errors.New("wrong bytes")
-		}
-		waiter <- err
-	}()
+	waiter := readAsync(t, r, entries[0], data[0])
 	close(release)
 	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("leader: err = %v, want its cancellation", err)

@@ -119,26 +119,18 @@ func marker(t testing.TB, at, pid int64, commit bool) []byte {
 // manifest entry under epoch with the aborted transactions given, as the
 // uploader would, and the high watermark after it.
 func commitEntry(env *upEnv, key metadata.PartitionKey, epoch int64, aborted []metadata.AbortedTxn, batches ...[]byte) {
-	t := env.t
-	t.Helper()
-	var bld ObjectBuilder
-	for _, b := range batches {
-		if err := bld.Add(key, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	obj, index := bld.Finish()
-	env.crashed++
-	name := fmt.Sprintf("segments/txn-%d.seg", env.crashed)
-	if err := env.mem.Put(t.Context(), name, bytes.NewReader(obj), int64(len(obj))); err != nil {
-		t.Fatal(err)
-	}
-	me := index[0].ManifestEntry(name)
-	me.Aborted = aborted
-	c := metadata.Commit{Key: key, Epoch: epoch, Entry: me, State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}}
-	if err := env.store.CommitSegments(t.Context(), []metadata.Commit{c})[0]; err != nil {
-		t.Fatal(err)
-	}
+	env.t.Helper()
+	env.commitObject(env.store, "txn", key, epoch, aborted, batches)
+}
+
+// startCompactor starts env's uploader and returns a Reader of env's
+// bucket and a Compactor on the two, as the transaction compaction tests
+// use them.
+func startCompactor(env *upEnv) (*Reader, *Compactor) {
+	env.t.Helper()
+	u, _ := env.start(newCommits(), nil, nil)
+	r := NewReader(env.mem, 1<<20, nil)
+	return r, NewCompactor(env.bucket, r, u, 7)
 }
 
 // readRecord is one record read back, or a control batch (control set,
@@ -296,24 +288,14 @@ func (l txnLog) checkControls(t *testing.T, got map[int64][]byte) {
 // TestTxnCompaction runs the transaction cases against one embedded etcd,
 // each with an upEnv of its own.
 func TestTxnCompaction(t *testing.T) {
-	e, err := metadata.StartEmbedded(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	for _, tc := range []struct {
-		name string
-		run  func(t *testing.T, env *upEnv)
-	}{
+	runUpCases(t, []upCase{
 		{"CleanThenCompact", testTxnCleanThenCompact},
 		{"CompactThenClean", testTxnCompactThenClean},
 		{"AbortedLastRecordHidesNothing", testTxnAbortedLastRecord},
 		{"UnlistedAbortCleansNothing", testTxnUnlistedAbort},
 		{"ScheduleCleansBelowLastStable", testTxnSchedule},
 		{"Random", testTxnRandom},
-	} {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newUpEnv(t, e.Endpoints())) })
-	}
+	})
 }
 
 // cleanPolicy cleans everything below lso at once and expires no
@@ -328,14 +310,9 @@ func cleanPolicy(lso int64) LogPolicy {
 // read_committed reads the same latest value of every key throughout.
 func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 	l := buildTxnLog(t, env, 11)
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
-	before, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(before) != 3 {
-		t.Fatalf("manifest %+v %v, want 3 entries", before, err)
-	}
+	before := env.manifestN(l.key, 3)
 	recsBefore, _ := readBack(t, r, before)
 	wantLatest, wantVisible := committedView(recsBefore, before, l.lso)
 	if fmt.Sprint(wantLatest) != "map[a:2 b:1 d:7 e:11 f:13]" { // the scenario is what the test means
@@ -352,10 +329,7 @@ func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 	if len(old) != 2 || !entriesEqual(old[0], before[0]) || !entriesEqual(old[1], before[1]) {
 		t.Fatalf("CleanLog rewrote %+v, want the two entries below the last stable offset", old)
 	}
-	after, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(after) != 3 {
-		t.Fatalf("manifest after cleaning %+v %v, want 3 entries", after, err)
-	}
+	after := env.manifestN(l.key, 3)
 	if !slices.EqualFunc(after[:2], cleaned, entriesEqual) {
 		t.Errorf("manifest after cleaning %+v, CleanLog returned %+v", after[:2], cleaned)
 	}
@@ -413,14 +387,9 @@ func testTxnCleanThenCompact(t *testing.T, env *upEnv) {
 // transactions is cleaned like the entries it replaced.
 func testTxnCompactThenClean(t *testing.T, env *upEnv) {
 	l := buildTxnLog(t, env, 12)
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
-	before, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(before) != 3 {
-		t.Fatalf("manifest %+v %v, want 3 entries", before, err)
-	}
+	before := env.manifestN(l.key, 3)
 	merged, err := comp.Compact(ctx, l.key, l.epoch, before[:2], ArchiveOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -428,10 +397,7 @@ func testTxnCompactThenClean(t *testing.T, env *upEnv) {
 	if !slices.Equal(merged.Aborted, []metadata.AbortedTxn{abortP2}) {
 		t.Errorf("entry merged from entries 0 and 1 lists aborted %+v, want %+v", merged.Aborted, abortP2)
 	}
-	entries, err := env.store.Manifest(ctx, l.key)
-	if err != nil || len(entries) != 2 {
-		t.Fatalf("manifest %+v %v, want 2 entries", entries, err)
-	}
+	entries := env.manifestN(l.key, 2)
 	if _, _, err := comp.CleanLog(ctx, l.key, l.epoch, entries, cleanPolicy(l.lso), ArchiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -462,21 +428,13 @@ func testTxnAbortedLastRecord(t *testing.T, env *upEnv) {
 	commitEntry(env, k, epoch, []metadata.AbortedTxn{abort},
 		marker(t, 3, 9, false),
 		plainBatch(t, 4, rec{"x", "x4"}))
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
-	entries, err := env.store.Manifest(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(k)
 	if _, _, err := comp.CleanLog(ctx, k, epoch, entries, cleanPolicy(5), ArchiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	after, err := env.store.Manifest(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := env.manifest(k)
 	recs, _ := readBack(t, r, after)
 	// x1 goes for x4; v0 stays: v2 is aborted.
 	if got, want := offsets(recs), []int64{0, 2, 3, 4}; !slices.Equal(got, want) {
@@ -497,13 +455,9 @@ func testTxnUnlistedAbort(t *testing.T, env *upEnv) {
 		txnBatch(t, 1, 9, rec{"k", "v1"}),
 		marker(t, 2, 9, false),
 		plainBatch(t, 3, rec{"k", "v3"}))
-	u, _ := env.start(newCommits(), nil, nil)
+	_, comp := startCompactor(env)
 	ctx := t.Context()
-	comp := NewCompactor(env.bucket, NewReader(env.mem, 1<<20, nil), u, 7)
-	entries, err := env.store.Manifest(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(k)
 	old, _, err := comp.CleanLog(ctx, k, epoch, entries, cleanPolicy(4), ArchiveOptions{})
 	if err == nil || !strings.Contains(err.Error(), "ABORT marker") || len(old) != 0 {
 		t.Fatalf("CleanLog with an unlisted ABORT marker: %d rewritten, %v; want none and an error", len(old), err)
@@ -567,10 +521,7 @@ func testTxnSchedule(t *testing.T, env *upEnv) {
 	if len(p.calls) < 2 || p.calls[0] != "LastStableOffset" || p.calls[1] != "CommittedManifest" {
 		t.Errorf("the schedule read %v, want the last stable offset before the manifest", p.calls)
 	}
-	after, err := env.store.Manifest(t.Context(), l.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := env.manifest(l.key)
 	recs, controls := readBack(t, r, after)
 	if got := offsets(recs); !slices.Equal(got, txnLogKept) {
 		t.Errorf("the schedule kept offsets %v, want %v", got, txnLogKept)
@@ -619,10 +570,8 @@ func TestPlanCompactionAborted(t *testing.T) {
 // the last stable offset are not touched, and no aborted record is left
 // but an entry's last.
 func testTxnRandom(t *testing.T, env *upEnv) {
-	u, _ := env.start(newCommits(), nil, nil)
+	r, comp := startCompactor(env)
 	ctx := t.Context()
-	r := NewReader(env.mem, 1<<20, nil)
-	comp := NewCompactor(env.bucket, r, u, 7)
 	dropped := 0
 	for seed := range uint64(20) {
 		k := testKey(16, int32(seed))
@@ -696,10 +645,7 @@ func testTxnRandom(t *testing.T, env *upEnv) {
 		}
 		stable := lso()
 
-		before, err := env.store.Manifest(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		before := env.manifest(k)
 		recsBefore, _ := readBack(t, r, before)
 		wantLatest, wantVisible := committedView(recsBefore, before, stable)
 		if _, _, err := comp.CleanLog(ctx, k, epoch, before, cleanPolicy(stable), ArchiveOptions{}); err != nil {

@@ -97,30 +97,6 @@ func TestNextStateTransactions(t *testing.T) {
 	}
 }
 
-// writeRaw writes the batch raw of key to the WAL at the partition's next
-// offset, as env.write writes a batch it builds.
-func (env *upEnv) writeRaw(key metadata.PartitionKey, raw []byte) {
-	t := env.t
-	t.Helper()
-	h, err := batch.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch.SetBaseOffset(raw, env.nextOff[key])
-	tenure := env.leaders.tenure(key)
-	batch.SetPartitionLeaderEpoch(raw, tenure.LeaderEpoch)
-	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	env.lastSeq = p.Segment()
-	env.written[key] = append(env.written[key], raw)
-	env.nextOff[key] += int64(h.LastOffsetDelta) + 1
-}
-
 // testTransactions: the committed state in etcd records each producer's
 // ongoing transaction, and each manifest entry the transactions aborted
 // in it.
@@ -144,10 +120,7 @@ func testTransactions(t *testing.T, env *upEnv) {
 	if ps := st.Producers[10]; ps.InTxn {
 		t.Errorf("producer 10: %+v, want no transaction", ps)
 	}
-	entries, err := env.store.Manifest(t.Context(), k)
-	if err != nil || len(entries) != 2 {
-		t.Fatalf("manifest %+v, %v; want 2 entries", entries, err)
-	}
+	entries := env.manifestN(k, 2)
 	want := []metadata.AbortedTxn{{ProducerID: 10, FirstOffset: 0, LastOffset: 3, Stable: 2}}
 	if len(entries[0].Aborted) != 0 || fmt.Sprint(entries[1].Aborted) != fmt.Sprint(want) {
 		t.Fatalf("aborted %v, %v; want none, %v", entries[0].Aborted, entries[1].Aborted, want)

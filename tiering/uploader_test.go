@@ -27,15 +27,6 @@ import (
 // prefix of its own, a WAL in its own directory, an in-memory bucket behind a
 // fault injector and a quarantine directory.
 func TestUploader(t *testing.T) {
-	e, err := metadata.StartEmbedded(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	type upCase struct {
-		name string
-		run  func(t *testing.T, env *upEnv)
-	}
 	cases := []upCase{
 		{"UploadsAndCommits", testUploadsAndCommits},
 		{"ProducerState", testProducerState},
@@ -58,6 +49,19 @@ func TestUploader(t *testing.T) {
 	for _, sc := range setAsideCases {
 		cases = append(cases, upCase{"SetAside" + sc.name, func(t *testing.T, env *upEnv) { testSetAside(t, env, sc) }})
 	}
+	runUpCases(t, cases)
+}
+
+// upCase is one case of a suite run on upEnvs.
+type upCase struct {
+	name string
+	run  func(t *testing.T, env *upEnv)
+}
+
+// runUpCases runs each case against one embedded etcd, with an upEnv of
+// its own.
+func runUpCases(t *testing.T, cases []upCase) {
+	e := startEmbedded(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newUpEnv(t, e.Endpoints()))
@@ -82,7 +86,7 @@ type upEnv struct {
 	written    map[metadata.PartitionKey][][]byte // batches written, in order
 	nextOff    map[metadata.PartitionKey]int64
 	lastSeq    uint64 // WAL segment of the last write
-	crashed    int    // objects committed by commitAsCrashed
+	crashed    int    // objects committed by commitObject
 }
 
 func newUpEnv(t *testing.T, endpoints []string) *upEnv {
@@ -192,9 +196,24 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		s.ValueSize = 20
 	}
 	b := makeBatch(t, s)
+	env.writeRaw(key, b)
+	return b
+}
+
+// writeRaw writes the batch raw of key to the WAL at the partition's next
+// offset, stamped and fenced as write does, waits until it is durable and
+// records it as written.
+func (env *upEnv) writeRaw(key metadata.PartitionKey, raw []byte) {
+	t := env.t
+	t.Helper()
+	h, err := batch.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch.SetBaseOffset(raw, env.nextOff[key])
 	tenure := env.leaders.tenure(key)
-	batch.SetPartitionLeaderEpoch(b, tenure.LeaderEpoch)
-	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), b)
+	batch.SetPartitionLeaderEpoch(raw, tenure.LeaderEpoch)
+	p, err := env.wal.Write(AppendEntryHeader(nil, key, tenure.Epoch), raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +221,8 @@ func (env *upEnv) write(key metadata.PartitionKey, s batchSpec) []byte {
 		t.Fatal(err)
 	}
 	env.lastSeq = p.Segment()
-	env.written[key] = append(env.written[key], b)
-	env.nextOff[key] += int64(s.Records)
-	return b
+	env.written[key] = append(env.written[key], raw)
+	env.nextOff[key] += int64(h.LastOffsetDelta) + 1
 }
 
 func (env *upEnv) seal() {
@@ -218,6 +236,15 @@ func (env *upEnv) seal() {
 // uploader that crashed before it removed their WAL segment had: one
 // object, one manifest entry, the high watermark after them.
 func (env *upEnv) commitAsCrashed(store *metadata.Store, key metadata.PartitionKey, epoch int64, batches ...[]byte) {
+	env.t.Helper()
+	env.commitObject(store, "crashed", key, epoch, nil, batches)
+}
+
+// commitObject stores batches of key as one segment object (named after
+// kind) and commits its manifest entry under epoch through store, with the
+// aborted transactions given and the high watermark after it, as the
+// uploader would.
+func (env *upEnv) commitObject(store *metadata.Store, kind string, key metadata.PartitionKey, epoch int64, aborted []metadata.AbortedTxn, batches [][]byte) {
 	t := env.t
 	t.Helper()
 	var bld ObjectBuilder
@@ -228,15 +255,37 @@ func (env *upEnv) commitAsCrashed(store *metadata.Store, key metadata.PartitionK
 	}
 	obj, index := bld.Finish()
 	env.crashed++
-	name := fmt.Sprintf("segments/crashed-%d.seg", env.crashed)
+	name := fmt.Sprintf("segments/%s-%d.seg", kind, env.crashed)
 	if err := env.mem.Put(t.Context(), name, bytes.NewReader(obj), int64(len(obj))); err != nil {
 		t.Fatal(err)
 	}
 	me := index[0].ManifestEntry(name)
+	me.Aborted = aborted
 	c := metadata.Commit{Key: key, Epoch: epoch, Entry: me, State: metadata.PartitionState{HighWatermark: me.LastOffset + 1}}
 	if err := store.CommitSegments(t.Context(), []metadata.Commit{c})[0]; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// manifest reads key's manifest, failing the test on an error.
+func (env *upEnv) manifest(key metadata.PartitionKey) []metadata.ManifestEntry {
+	t := env.t
+	t.Helper()
+	entries, err := env.store.Manifest(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// manifestN is manifest, failing the test unless there are n entries.
+func (env *upEnv) manifestN(key metadata.PartitionKey, n int) []metadata.ManifestEntry {
+	env.t.Helper()
+	entries := env.manifest(key)
+	if len(entries) != n {
+		env.t.Fatalf("manifest %+v, want %d entries", entries, n)
+	}
+	return entries
 }
 
 // commits records OnCommit calls.
@@ -352,6 +401,17 @@ func (env *upEnv) start(c *commits, reg prometheus.Registerer, seed func(u *Uplo
 	return u, stop
 }
 
+// uploadOne starts an uploader with reg, waits for the commits of one
+// segment and stops it.
+func (env *upEnv) uploadOne(reg prometheus.Registerer) (*Uploader, *commits) {
+	env.t.Helper()
+	c := newCommits()
+	u, stop := env.start(c, reg, nil)
+	c.wait(env.t, 1)
+	stop()
+	return u, c
+}
+
 // checkCommitted checks that the partition's manifest holds exactly the
 // batches written, readable through a Reader, and returns its state.
 func (env *upEnv) checkCommitted(key metadata.PartitionKey) metadata.PartitionState {
@@ -366,10 +426,7 @@ func (env *upEnv) checkManifest(key metadata.PartitionKey, want [][]byte, hwm in
 	t := env.t
 	t.Helper()
 	ctx := t.Context()
-	entries, err := env.store.Manifest(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(key)
 	r := NewReader(env.mem, 1<<20, nil)
 	var got []byte
 	for _, e := range entries {
@@ -1063,11 +1120,8 @@ func testSetAside(t *testing.T, env *upEnv, sc setAsideCase) {
 	env.write(led, batchSpec{})
 	env.seal()
 	seq := env.lastSeq
-	c := newCommits()
 	reg := prometheus.NewPedanticRegistry()
-	u, stop := env.start(c, reg, nil)
-	c.wait(t, 1)
-	stop()
+	u, c := env.uploadOne(reg)
 
 	_, res := c.all()
 	for _, r := range res[seq] {
@@ -1123,10 +1177,7 @@ func testResumedTenureCommitted(t *testing.T, env *upEnv) {
 	env.write(k, batchSpec{Records: 2}) // continues at offset 6, as replay leaves it
 	env.seal()
 
-	c := newCommits()
-	_, stop := env.start(c, prometheus.NewPedanticRegistry(), nil)
-	c.wait(t, 1)
-	stop()
+	_, c := env.uploadOne(prometheus.NewPedanticRegistry())
 
 	if r := c.result(t, env.lastSeq, k); r.Err != nil || r.Epoch != l.Epoch {
 		t.Fatalf("result %+v, want a commit under the resumed epoch %d", r, l.Epoch)
@@ -1221,11 +1272,8 @@ func testDeletedTopicDropped(t *testing.T, env *upEnv) {
 	env.leaders.decide(gone, FateDrop)
 	env.seal()
 	seq := env.lastSeq
-	c := newCommits()
 	reg := prometheus.NewPedanticRegistry()
-	_, stop := env.start(c, reg, nil)
-	c.wait(t, 1)
-	stop()
+	_, c := env.uploadOne(reg)
 
 	if _, res := c.all(); len(res[seq]) != 1 || res[seq][0].Key != kept || res[seq][0].Err != nil {
 		t.Fatalf("results %+v, want one commit of the partition kept", res[seq])
@@ -1422,10 +1470,7 @@ func testSkipsDuplicateAndStraddling(t *testing.T, env *upEnv) {
 	stop()
 
 	env.checkCommitted(dup)
-	entries, err := env.store.Manifest(t.Context(), straddle)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := env.manifest(straddle)
 	if len(entries) != 1 || entries[0].BaseOffset != 3 || entries[0].Batches != 1 {
 		t.Fatalf("straddle manifest: %+v", entries)
 	}
@@ -1489,10 +1534,7 @@ func testTruncate(t *testing.T, env *upEnv) {
 		env.seal()
 	}
 	c.wait(t, 3)
-	entries, err := env.store.Manifest(t.Context(), k)
-	if err != nil || len(entries) != 3 {
-		t.Fatalf("manifest %v %v, want 3 entries", entries, err)
-	}
+	entries := env.manifestN(k, 3)
 	ctx := t.Context()
 	if _, err := u.Truncate(ctx, k, epoch, 31, nil); !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("truncate past the high watermark: %v, want ErrOutOfRange", err)

@@ -93,6 +93,16 @@ func (c *collector) closed(t testing.TB) []SegmentInfo {
 	return c.snapshot()
 }
 
+// closeWAL closes w, failing the test on an error, and returns every
+// segment c was delivered (closed).
+func (c *collector) closeWAL(t testing.TB, w *WAL) []SegmentInfo {
+	t.Helper()
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return c.closed(t)
+}
+
 // openTest opens a WAL with a collector and closes it at cleanup.
 func openTest(t testing.TB, opts Options) (*WAL, *Recovery, *collector) {
 	t.Helper()

@@ -37,10 +37,7 @@ func TestRoundTripManySegments(t *testing.T) {
 		last = pend
 	}
 	mustWait(t, last)
-	if err := w.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	segs := c.closed(t)
+	segs := c.closeWAL(t, w)
 	if len(segs) < 10 {
 		t.Fatalf("%d segments, want many", len(segs))
 	}
@@ -76,10 +73,7 @@ func TestSealBySize(t *testing.T) {
 			t.Errorf("segment %d: %d bytes, want %d", s.Seq, s.Size, wantSize)
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	segs := c.closed(t)
+	segs := c.closeWAL(t, w)
 	if len(segs) != 4 {
 		t.Fatalf("%d segments, want 3 full ones and the rest sealed by Close", len(segs))
 	}
@@ -102,10 +96,7 @@ func TestSealByInterval(t *testing.T) {
 
 	// Many intervals with no record: nothing more may be sealed.
 	time.Sleep(10 * interval)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	segs := c.closed(t)
+	segs := c.closeWAL(t, w)
 	if len(segs) != 2 {
 		t.Fatalf("%d segments sealed, want 2 (an empty segment must never be sealed)", len(segs))
 	}
@@ -234,10 +225,7 @@ func TestSealAndClose(t *testing.T) {
 
 func TestCloseOfEmptyWALDeliversNothing(t *testing.T) {
 	w, _, c := openTest(t, Options{Dir: t.TempDir()})
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if segs := c.closed(t); len(segs) != 0 {
+	if segs := c.closeWAL(t, w); len(segs) != 0 {
 		t.Fatalf("delivered %+v from an empty WAL", segs)
 	}
 }
@@ -413,10 +401,7 @@ func TestReopen(t *testing.T) {
 				}
 			}
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		segs := c.closed(t)
+		segs := c.closeWAL(t, w)
 		maxSeen = segs[len(segs)-1].Seq
 		return segs, rec
 	}
@@ -535,10 +520,7 @@ func TestSlowConsumer(t *testing.T) {
 		want = append(want, record{data: p, seg: pend.Segment()})
 	}
 	c := collect(w) // the consumer shows up late
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	segs := c.closed(t)
+	segs := c.closeWAL(t, w)
 	if len(segs) != 5 {
 		t.Fatalf("%d segments delivered, want 5", len(segs))
 	}

@@ -282,40 +282,30 @@ func (m *Module) Source(r hcl.Range) string {
 
 // Variable returns the variable called name, or nil.
 func (m *Module) Variable(name string) *Variable {
-	for _, v := range m.Variables {
-		if v.Name == name {
-			return v
-		}
-	}
-	return nil
+	return find(m.Variables, func(v *Variable) bool { return v.Name == name })
 }
 
 // Output returns the output called name, or nil.
 func (m *Module) Output(name string) *Output {
-	for _, o := range m.Outputs {
-		if o.Name == name {
-			return o
-		}
-	}
-	return nil
+	return find(m.Outputs, func(o *Output) bool { return o.Name == name })
 }
 
 // Resource returns the resource or data source at address (type.name or
 // data.type.name), or nil.
 func (m *Module) Resource(address string) *Resource {
-	for _, r := range m.Resources {
-		if r.Address() == address {
-			return r
-		}
-	}
-	return nil
+	return find(m.Resources, func(r *Resource) bool { return r.Address() == address })
 }
 
 // ModuleCall returns the module block called name, or nil.
 func (m *Module) ModuleCall(name string) *ModuleCall {
-	for _, c := range m.ModuleCalls {
-		if c.Name == name {
-			return c
+	return find(m.ModuleCalls, func(c *ModuleCall) bool { return c.Name == name })
+}
+
+// find returns the first of xs that match reports true for, or nil.
+func find[T any](xs []*T, match func(*T) bool) *T {
+	for _, x := range xs {
+		if match(x) {
+			return x
 		}
 	}
 	return nil

@@ -251,21 +251,28 @@ func TestServerOptionErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Server(tc.opts)
-			if err == nil {
-				t.Fatal("Server succeeded")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("error %v is not %v", err, tc.is)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			checkRefused(t, "Server", err, tc.is, tc.want)
 		})
 	}
 	if _, err := Server(ServerOptions{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}); err != nil {
 		t.Errorf("CA file with client auth none: %v", err)
+	}
+}
+
+// checkRefused checks the error of a call of fn that must fail: it is is
+// (unless nil) and mentions every string of want.
+func checkRefused(t *testing.T, fn string, err, is error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s succeeded", fn)
+	}
+	if is != nil && !errors.Is(err, is) {
+		t.Errorf("error %v is not %v", err, is)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
 	}
 }
 
@@ -288,17 +295,7 @@ func TestClientOptionErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Client(tc.opts)
-			if err == nil {
-				t.Fatal("Client succeeded")
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("error %v is not %v", err, tc.is)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			checkRefused(t, "Client", err, tc.is, tc.want)
 		})
 	}
 	cfg, err := Client(ClientOptions{})
