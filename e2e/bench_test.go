@@ -263,13 +263,7 @@ func startBenchCluster(b *testing.B, n int, opts Options) *benchCluster {
 	return c
 }
 
-func (c *benchCluster) addrs() []string {
-	var out []string
-	for _, s := range c.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
-}
+func (c *benchCluster) addrs() []string { return brokerAddrs(c.brokers) }
 
 // createTopic creates topic; the caller has waited until every broker is in
 // the cluster, so that the controller spreads the partitions at once.

@@ -62,7 +62,7 @@ const (
 func TestGroupCoordinatorFailover(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	minio := testenv.StartMinIO(t)
-	r := &gfRun{t: t, start: time.Now(), topic: "group-failover", group: "failover-group"}
+	r := &gfRun{brokerSet: brokerSet{t: t, start: time.Now()}, topic: "group-failover", group: "failover-group"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r.ctx = ctx
@@ -104,16 +104,13 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 
 // gfRun is the state of one TestGroupCoordinatorFailover.
 type gfRun struct {
-	t         *testing.T
-	ctx       context.Context
-	start     time.Time
-	brokers   []*Strata
-	admin     *kadm.Client // Metadata and ListOffsets: group requests go through request
-	pinned    [gfBrokers]*kgo.Client
-	clientLog *ringLog
-	topic     string
-	group     string
-	idle      string // a group without members on the same shard as group
+	brokerSet
+	ctx    context.Context
+	admin  *kadm.Client // Metadata and ListOffsets: group requests go through request
+	pinned [gfBrokers]*kgo.Client
+	topic  string
+	group  string
+	idle   string // a group without members on the same shard as group
 
 	stopProducing func() // stops the producer and waits for its acknowledgements
 	members       []*gfMember
@@ -172,34 +169,6 @@ type gfFault struct {
 	commitAfter, procAfter, everyPart time.Duration
 	rejoined                          bool
 	generations                       string
-}
-
-func (r *gfRun) logf(format string, args ...any) {
-	r.t.Helper()
-	r.t.Logf("[%5.1fs] %s", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (r *gfRun) addrs() []string {
-	var out []string
-	for _, s := range r.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
-}
-
-// client is a franz-go client seeded with every broker, refreshing metadata
-// at most every 500ms; the caller closes it.
-func (r *gfRun) client(opts ...kgo.Opt) *kgo.Client {
-	r.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(r.addrs()...),
-		kgo.MetadataMinAge(500 * time.Millisecond),
-		kgo.WithLogger(kgo.BasicLogger(r.clientLog, kgo.LogLevelInfo, nil)),
-	}, opts...)...)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return cl
 }
 
 // startProducer issues one record to every partition every gfInterval,

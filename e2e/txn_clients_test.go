@@ -80,17 +80,14 @@ const (
 
 // txnCluster is three brokers on one etcd and one MinIO.
 type txnCluster struct {
-	t       *testing.T
-	start   time.Time
-	brokers []*Strata
-	log     *ringLog
+	brokerSet
 }
 
 func startTxnCluster(t *testing.T, bucket string) *txnCluster {
 	t.Helper()
 	etcd := testenv.StartEtcd(t)
 	minio := testenv.StartMinIO(t)
-	c := &txnCluster{t: t, start: time.Now(), log: newRingLog(t, "clients", 600)}
+	c := &txnCluster{brokerSet{t: t, start: time.Now(), clientLog: newRingLog(t, "clients", 600)}}
 	opts := Options{
 		EtcdEndpoints: etcd.Endpoint,
 		ObjectStore:   minio.S3URL(bucket),
@@ -103,38 +100,17 @@ func startTxnCluster(t *testing.T, bucket string) *txnCluster {
 	return c
 }
 
-func (c *txnCluster) logf(format string, args ...any) {
-	c.t.Helper()
-	c.t.Logf("[%5.1fs] %s", time.Since(c.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (c *txnCluster) addrs() []string {
-	var out []string
-	for _, s := range c.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
-}
-
-// client is a franz-go client seeded with every broker, logging to the
-// cluster's client log, closed at the end of the test.
+// client is a franz-go client of the cluster (clientOpts), closed at the
+// end of the test.
 func (c *txnCluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append(c.clientOpts(), opts...)...)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	cl := c.brokerSet.client(opts...)
 	c.t.Cleanup(cl.Close)
 	return cl
 }
 
-func (c *txnCluster) clientOpts() []kgo.Opt {
-	return []kgo.Opt{
-		kgo.SeedBrokers(c.addrs()...),
-		kgo.MetadataMinAge(500 * time.Millisecond),
-		kgo.WithLogger(kgo.BasicLogger(c.log, kgo.LogLevelInfo, nil)),
-	}
-}
+// clientOpts are clusterClientOpts, logging to the cluster's client log.
+func (c *txnCluster) clientOpts() []kgo.Opt { return clusterClientOpts(c.addrs(), c.clientLog) }
 
 // request sends req to the first broker that is running, and to no other.
 func (c *txnCluster) request(req kmsg.Request) (kmsg.Response, error) {
@@ -142,7 +118,7 @@ func (c *txnCluster) request(req kmsg.Request) (kmsg.Response, error) {
 		if _, exited := s.Exited(); exited {
 			continue
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr), kgo.WithLogger(kgo.BasicLogger(c.log, kgo.LogLevelInfo, nil)))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr), kgo.WithLogger(kgo.BasicLogger(c.clientLog, kgo.LogLevelInfo, nil)))
 		if err != nil {
 			return nil, err
 		}

@@ -33,7 +33,7 @@ const txnWithin = 60 * time.Second
 
 // txnSingle wraps one broker as a txnCluster, for its readers and requests.
 func txnSingle(t *testing.T, s *Strata) *txnCluster {
-	return &txnCluster{t: t, start: time.Now(), brokers: []*Strata{s}, log: newRingLog(t, "clients", 400)}
+	return &txnCluster{brokerSet{t: t, start: time.Now(), brokers: []*Strata{s}, clientLog: newRingLog(t, "clients", 400)}}
 }
 
 // --- raw transactional requests ------------------------------------------------
