@@ -23,8 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strata-io/strata/internal/testenv"
 )
 
 // txnWithin bounds every wait for the broker to do something on its own
@@ -722,10 +720,7 @@ func TestTxnOffsets(t *testing.T) {
 // read_committed fetch lists only the aborted transactions.
 func TestTxnArchived(t *testing.T) {
 	const topic, segmentBytes = "txn-archived", 65536
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("txnarchive"),
-		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s", "--disk-cache-bytes", "0"}})
+	s, etcd, _ := startExternal(t, "txnarchive", "--compaction-interval", "300ms", "--compaction-min-age", "0s", "--disk-cache-bytes", "0")
 	c := txnSingle(t, s)
 	ctx := testContext(t, 3*time.Minute)
 	if _, err := kadm.NewClient(c.client()).CreateTopic(ctx, 1, 1, map[string]*string{
