@@ -706,6 +706,38 @@ func ctFromKafkaGo(m kafkago.Message) ctRecord {
 	return c
 }
 
+// ctKafkaGoWrite writes recs with w and closes it; the records' partition
+// becomes 0, as the Writer reports no offsets and the tests' topics have one
+// partition.
+func ctKafkaGoWrite(t *testing.T, ctx context.Context, w *kafkago.Writer, recs []ctRecord) {
+	t.Helper()
+	msgs := ctKafkaGoMessages(recs)
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		w.Close()
+		t.Fatalf("kafka-go: write %d messages to %s: %v", len(msgs), w.Topic, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("kafka-go: close writer: %v", err)
+	}
+	for i := range recs {
+		recs[i].Partition = 0
+	}
+}
+
+// ctKafkaGoRead reads n messages of topic with r.
+func ctKafkaGoRead(t *testing.T, ctx context.Context, r *kafkago.Reader, topic string, n int) []ctRecord {
+	t.Helper()
+	var got []ctRecord
+	for len(got) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), n, err)
+		}
+		got = append(got, ctFromKafkaGo(m))
+	}
+	return got
+}
+
 // kafkaGoBatch is the records in each of kafka-go's produce requests (its
 // Writer's default, set explicitly because the test relies on it).
 const kafkaGoBatch = 100
@@ -753,18 +785,8 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				BatchSize:    kafkaGoBatch,
 				ErrorLogger:  kafkago.LoggerFunc(l.Printf),
 			}
-			msgs := ctKafkaGoMessages(recs)
 			ctx := testContext(t, ctStep)
-			if err := w.WriteMessages(ctx, msgs...); err != nil {
-				w.Close()
-				t.Fatalf("kafka-go: write %d messages to %s: %v", len(msgs), topic, err)
-			}
-			if err := w.Close(); err != nil {
-				t.Fatalf("kafka-go: close writer: %v", err)
-			}
-			for i := range recs {
-				recs[i].Partition = 0 // the topic has one partition; offsets are not reported
-			}
+			ctKafkaGoWrite(t, ctx, w, recs)
 
 			r := kafkago.NewReader(kafkago.ReaderConfig{
 				Brokers:     []string{s.Addr},
@@ -774,14 +796,7 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				ErrorLogger: kafkago.LoggerFunc(l.Printf),
 			})
 			defer closing.Go(func() { _ = r.Close() })
-			var got []ctRecord
-			for len(got) < len(recs) {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), len(recs), err)
-				}
-				got = append(got, ctFromKafkaGo(m))
-			}
+			got := ctKafkaGoRead(t, ctx, r, topic, len(recs))
 			// With acks=0 kafka-go hands its connection back only after it
 			// has returned the write to the Writer, which then sends the
 			// next request on a second connection: requests may land in
