@@ -268,36 +268,6 @@ type txnBenchProducer struct {
 	flush, end time.Duration
 }
 
-// produceFailure keeps the first failure that a producer's promises report.
-type produceFailure struct {
-	mu    sync.Mutex
-	first error
-}
-
-// promise is a produce promise that keeps its record's failure, then calls
-// done if it is not nil.
-func (f *produceFailure) promise(done func()) func(*kgo.Record, error) {
-	return func(r *kgo.Record, err error) {
-		if err != nil {
-			f.mu.Lock()
-			if f.first == nil {
-				f.first = fmt.Errorf("produce to partition %d: %w", r.Partition, err)
-			}
-			f.mu.Unlock()
-		}
-		if done != nil {
-			done()
-		}
-	}
-}
-
-// err is the first failure.
-func (f *produceFailure) err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.first
-}
-
 // produce produces recs and waits until every one is acknowledged.
 func (p *txnBenchProducer) produce(ctx context.Context, recs []*kgo.Record) error {
 	var failed produceFailure
