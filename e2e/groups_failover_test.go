@@ -185,14 +185,7 @@ func (r *gfRun) startProducer() {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(gfInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-loop.Done():
-				return
-			case <-tick.C:
-			}
+		for range ticks(loop, gfInterval) {
 			if cl.BufferedProduceRecords()+gfPartitions > workloadMaxBuffered {
 				continue // a stalled partition must not block the loop
 			}
