@@ -128,10 +128,7 @@ func TestCompactionRestart(t *testing.T) {
 	s, etcd, minio := startExternal(t, "restart", "--compaction-interval", "100ms", "--compaction-min-age", "0s",
 		"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s")
 	ctx := testContext(t, 4*time.Minute)
-	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{
-		"segment.bytes": "262144", "strata.archive.compression": "zstd"})); err != nil {
-		t.Fatal(err)
-	}
+	ensureTopic(t, s, topic, partitions, map[string]string{"segment.bytes": "262144", "strata.archive.compression": "zstd"})
 	store := metadataStore(t, etcd.Endpoint)
 	mt, err := store.Topic(ctx, topic)
 	if err != nil {

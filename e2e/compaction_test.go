@@ -20,10 +20,7 @@ func TestObjectCompaction(t *testing.T) {
 	s, etcd, minio := startExternal(t, "compaction", "--compaction-interval", "300ms", "--compaction-min-age", "0s",
 		"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s")
 	ctx := testContext(t, 3*time.Minute)
-	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{
-		"segment.bytes": strconv.Itoa(segmentBytes), "strata.archive.compression": "zstd"})); err != nil {
-		t.Fatal(err)
-	}
+	ensureTopic(t, s, topic, partitions, map[string]string{"segment.bytes": strconv.Itoa(segmentBytes), "strata.archive.compression": "zstd"})
 	store := metadataStore(t, etcd.Endpoint)
 	mt, err := store.Topic(ctx, topic)
 	if err != nil {
