@@ -620,14 +620,8 @@ func (k *kafkaConn) listOffset(topic string, p int32, timestamp int64) int64 {
 // the version it was asked at.
 func (k *kafkaConn) listOffsetsAt(topic string, p int32, timestamp int64, leaderEpoch int32) (kmsg.ListOffsetsResponseTopicPartition, int16) {
 	k.t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch, lp.MaxNumOffsets = p, timestamp, leaderEpoch, 1
-	lt.Partitions = append(lt.Partitions, lp)
-	req.Topics = append(req.Topics, lt)
+	req := listOffsetsRequest(topic, p, timestamp)
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = leaderEpoch
 	resp := k.request(req, 0).(*kmsg.ListOffsetsResponse)
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {

@@ -742,19 +742,6 @@ func groupsSubscription(topics ...string) []byte {
 	return md.AppendTo(nil)
 }
 
-// groupsCommitRequest commits offset for one partition.
-func groupsCommitRequest(group string, generation int32, memberID, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group, req.Generation, req.MemberID = group, generation, memberID
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset = partition, offset
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
-}
-
 // fault injects a fault into the broker coordinating the group, waits for
 // the group to recover, checks it, and restarts the broker.
 func (r *gfRun) fault(name string, inject func(*Strata)) {

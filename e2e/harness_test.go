@@ -248,6 +248,34 @@ func createTopicsRequest(topic string, partitions int32, configs map[string]stri
 	return req
 }
 
+// groupsCommitRequest commits offset for one partition (leader epoch -1:
+// unchecked); generation -1 and no member id make a simple consumer's
+// commit.
+func groupsCommitRequest(group string, generation int32, memberID, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation, req.MemberID = group, generation, memberID
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = partition, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// listOffsetsRequest asks for the offset of one partition at timestamp
+// (-1: the end), as a client does (replica -1, leader epoch -1: unchecked).
+func listOffsetsRequest(topic string, partition int32, timestamp int64) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, timestamp
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
 // metricValue is the value of an unlabelled metric on the broker's /metrics.
 func metricValue(tb testing.TB, s *Strata, name string) float64 {
 	tb.Helper()

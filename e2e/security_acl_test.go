@@ -315,15 +315,7 @@ func aclRun(t *testing.T, ctx context.Context, cl *kgo.Client, c aclCheck) (allo
 		}
 		ok = []int16{0, kerr.NotLeaderForPartition.Code}
 	case opCommit:
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Group, req.Generation, req.MemberID = c.group, -1, ""
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = c.topic
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Offset, rp.LeaderEpoch = 0, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp := aclRequest[*kmsg.OffsetCommitResponse](t, ctx, seed, req)
+		resp := aclRequest[*kmsg.OffsetCommitResponse](t, ctx, seed, groupsCommitRequest(c.group, -1, "", c.topic, 0, 0))
 		code = resp.Topics[0].Partitions[0].ErrorCode
 		ok = []int16{0, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code}
 	case opCreate:

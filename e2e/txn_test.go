@@ -185,14 +185,8 @@ func txnFetch(t *testing.T, k *kafkaConn, topic string, p int32, offset int64, i
 // watermark (0) or the last stable offset (1).
 func txnListLatest(t *testing.T, k *kafkaConn, topic string, p int32, isolation int8) int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID, req.IsolationLevel = -1, isolation
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = p, -1, -1
-	lt.Partitions = append(lt.Partitions, lp)
-	req.Topics = append(req.Topics, lt)
+	req := listOffsetsRequest(topic, p, -1)
+	req.IsolationLevel = isolation
 	resp := k.request(req, 0).(*kmsg.ListOffsetsResponse)
 	if req.GetVersion() < 2 {
 		t.Fatalf("ListOffsets v%d has no isolation level", req.GetVersion())
