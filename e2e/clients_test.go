@@ -533,23 +533,30 @@ func ctSaramaLog(t *testing.T) {
 
 func TestClientsSarama(t *testing.T) { forEachBackend(t, testClientsSarama) }
 
+// ctProduceCases are the producer settings the sarama and kafka-go tests
+// run: the client's defaults, acks=all, and each codec (gzip and snappy with
+// the default acks, lz4 and zstd with acks=all).
+var ctProduceCases = []struct {
+	name    string
+	acksAll bool   // else the client's default
+	codec   string // "": none
+}{
+	{"defaults", false, ""},
+	{"acks=all", true, ""},
+	{"gzip", false, "gzip"},
+	{"snappy", false, "snappy"},
+	{"lz4", true, "lz4"},
+	{"zstd", true, "zstd"},
+}
+
 func testClientsSarama(t *testing.T, opts Options) {
 	s := StartStrata(t, opts)
 	ctSaramaLog(t)
 	// sarama's default protocol version (2.8 in this release) supports record
 	// headers and zstd, so Version is left alone.
-	for _, tc := range []struct {
-		name  string
-		acks  sarama.RequiredAcks
-		codec sarama.CompressionCodec
-	}{
-		{"defaults", sarama.WaitForLocal, sarama.CompressionNone}, // sarama's default acks=1
-		{"acks=all", sarama.WaitForAll, sarama.CompressionNone},
-		{"gzip", sarama.WaitForLocal, sarama.CompressionGZIP},
-		{"snappy", sarama.WaitForLocal, sarama.CompressionSnappy},
-		{"lz4", sarama.WaitForAll, sarama.CompressionLZ4},
-		{"zstd", sarama.WaitForAll, sarama.CompressionZSTD},
-	} {
+	codecs := map[string]sarama.CompressionCodec{"": sarama.CompressionNone, "gzip": sarama.CompressionGZIP,
+		"snappy": sarama.CompressionSnappy, "lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD}
+	for _, tc := range ctProduceCases {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "sarama-" + strings.ReplaceAll(tc.name, "=", "-")
 			recs := ctMakeRecords(800, 0)
@@ -558,8 +565,11 @@ func testClientsSarama(t *testing.T, opts Options) {
 			// A SyncProducer refuses to start without Return.Successes: it
 			// is how it learns that a message was acknowledged.
 			cfg.Producer.Return.Successes = true
-			cfg.Producer.RequiredAcks = tc.acks
-			cfg.Producer.Compression = tc.codec
+			cfg.Producer.RequiredAcks = sarama.WaitForLocal // sarama's default acks=1
+			if tc.acksAll {
+				cfg.Producer.RequiredAcks = sarama.WaitForAll
+			}
+			cfg.Producer.Compression = codecs[tc.codec]
 			prod, err := sarama.NewSyncProducer([]string{s.Addr}, cfg)
 			if err != nil {
 				t.Fatalf("sarama: new sync producer: %v", err)
@@ -751,18 +761,13 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 	// the background and the test waits for all of them once.
 	var closing sync.WaitGroup
 	t.Cleanup(closing.Wait)
-	for _, tc := range []struct {
-		name  string
-		acks  kafkago.RequiredAcks
-		codec kafkago.Compression
-	}{
-		{"defaults", kafkago.RequireNone, 0}, // kafka-go's Writer defaults to acks=0, no compression
-		{"acks=all", kafkago.RequireAll, 0},
-		{"gzip", kafkago.RequireNone, kafkago.Gzip},
-		{"snappy", kafkago.RequireNone, kafkago.Snappy},
-		{"lz4", kafkago.RequireAll, kafkago.Lz4},
-		{"zstd", kafkago.RequireAll, kafkago.Zstd},
-	} {
+	codecs := map[string]kafkago.Compression{"": 0, "gzip": kafkago.Gzip, "snappy": kafkago.Snappy,
+		"lz4": kafkago.Lz4, "zstd": kafkago.Zstd}
+	for _, tc := range ctProduceCases {
+		acks := kafkago.RequireNone // kafka-go's Writer defaults to acks=0, no compression
+		if tc.acksAll {
+			acks = kafkago.RequireAll
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "kafkago-" + strings.ReplaceAll(tc.name, "=", "-")
 			// kafka-go's Writer does not ask for topic creation by default.
@@ -780,8 +785,8 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				Addr:         kafkago.TCP(s.Addr),
 				Transport:    tr,
 				Topic:        topic,
-				RequiredAcks: tc.acks,
-				Compression:  tc.codec,
+				RequiredAcks: acks,
+				Compression:  codecs[tc.codec],
 				BatchSize:    kafkaGoBatch,
 				ErrorLogger:  kafkago.LoggerFunc(l.Printf),
 			}
@@ -802,7 +807,7 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 			// next request on a second connection: requests may land in
 			// any order, as they would on Kafka.
 			perRequest := 0
-			if tc.acks == kafkago.RequireNone {
+			if acks == kafkago.RequireNone {
 				perRequest = kafkaGoBatch
 			}
 			ctVerifyRequests(t, "kafka-go "+tc.name, recs, got, false, perRequest)
