@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tiering"
 )
@@ -55,10 +54,7 @@ func awaitArchived(t *testing.T, store *metadata.Store, topic string, segmentByt
 // with empty caches.
 func TestArchiveListOffsetsAndFetch(t *testing.T) {
 	const topic, n = "archived", 6000
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("archive"),
-		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s", "--disk-cache-bytes", "0"}})
+	s, etcd, _ := startExternal(t, "archive", "--compaction-interval", "300ms", "--compaction-min-age", "0s", "--disk-cache-bytes", "0")
 	ctx := testContext(t, 3*time.Minute)
 	cl := s.Client(kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(5*time.Millisecond))
 	if _, err := cl.Request(ctx, createTopicsRequest(topic, 1, map[string]string{
@@ -129,16 +125,10 @@ func TestArchiveListOffsetsAndFetch(t *testing.T) {
 // collected.
 func TestCompactionRestart(t *testing.T) {
 	const topic, partitions = "compact-restart", 2
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("restart"),
-		Args: []string{"--compaction-interval", "100ms", "--compaction-min-age", "0s",
-			"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s"}})
+	s, etcd, minio := startExternal(t, "restart", "--compaction-interval", "100ms", "--compaction-min-age", "0s",
+		"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s")
 	ctx := testContext(t, 4*time.Minute)
-	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{
-		"segment.bytes": "262144", "strata.archive.compression": "zstd"})); err != nil {
-		t.Fatal(err)
-	}
+	ensureTopic(t, s, topic, partitions, map[string]string{"segment.bytes": "262144", "strata.archive.compression": "zstd"})
 	store := metadataStore(t, etcd.Endpoint)
 	mt, err := store.Topic(ctx, topic)
 	if err != nil {

@@ -38,6 +38,16 @@ func startBadInputBroker(t *testing.T) *Strata {
 	return StartStrata(t, Options{Args: []string{"--auto-create-topics=false"}})
 }
 
+// startBadInputTopic starts a broker (startBadInputBroker), dials it and
+// creates topic there.
+func startBadInputTopic(t *testing.T, topic string, partitions int32, configs map[string]string) (*Strata, *kafkaConn) {
+	t.Helper()
+	s := startBadInputBroker(t)
+	k := dialKafka(t, s)
+	wantCode(t, "CreateTopics "+topic, createTopicRaw(t, k, topic, partitions, configs), nil)
+	return s, k
+}
+
 const healthTopic = "e2e-health"
 
 var healthSeq atomic.Int64
@@ -183,10 +193,8 @@ func TestBadInputFrames(t *testing.T) {
 // TestBadInputProduce sends batches the leader must refuse with a
 // per-partition error while the rest of the request succeeds.
 func TestBadInputProduce(t *testing.T) {
-	s := startBadInputBroker(t)
-	k := dialKafka(t, s)
 	const topic, small = "e2e-produce", "e2e-small-max"
-	wantCode(t, "CreateTopics "+topic, createTopicRaw(t, k, topic, 2, nil), nil)
+	s, k := startBadInputTopic(t, topic, 2, nil)
 	wantCode(t, "CreateTopics "+small, createTopicRaw(t, k, small, 1, map[string]string{"max.message.bytes": "1024"}), nil)
 
 	good := encodeBatch(noProducer, [][]byte{[]byte("good-1"), []byte("good-2")})
@@ -321,10 +329,8 @@ func TestBadInputCreateTopics(t *testing.T) {
 // TestBadInputIdempotent: a retried idempotent batch is acknowledged with its
 // first offset and stored once; a sequence gap is refused.
 func TestBadInputIdempotent(t *testing.T) {
-	s := startBadInputBroker(t)
-	k := dialKafka(t, s)
 	const topic = "e2e-idempotent"
-	wantCode(t, "CreateTopics "+topic, createTopicRaw(t, k, topic, 1, nil), nil)
+	s, k := startBadInputTopic(t, topic, 1, nil)
 
 	ipid := kmsg.NewPtrInitProducerIDRequest()
 	ipid.TransactionTimeoutMillis = 60000
@@ -374,10 +380,8 @@ func TestBadInputIdempotent(t *testing.T) {
 // TestBadInputFetch: a fetch past the high watermark is OFFSET_OUT_OF_RANGE;
 // at the high watermark it is an empty answer.
 func TestBadInputFetch(t *testing.T) {
-	s := startBadInputBroker(t)
-	k := dialKafka(t, s)
 	const topic = "e2e-fetch"
-	wantCode(t, "CreateTopics "+topic, createTopicRaw(t, k, topic, 1, nil), nil)
+	s, k := startBadInputTopic(t, topic, 1, nil)
 	resp := k.produce(-1, topic, map[int32][]byte{0: encodeBatch(noProducer, [][]byte{[]byte("a"), []byte("b")})})
 	wantCode(t, "Produce", producePartition(t, resp, topic, 0).ErrorCode, nil)
 
@@ -616,14 +620,8 @@ func (k *kafkaConn) listOffset(topic string, p int32, timestamp int64) int64 {
 // the version it was asked at.
 func (k *kafkaConn) listOffsetsAt(topic string, p int32, timestamp int64, leaderEpoch int32) (kmsg.ListOffsetsResponseTopicPartition, int16) {
 	k.t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch, lp.MaxNumOffsets = p, timestamp, leaderEpoch, 1
-	lt.Partitions = append(lt.Partitions, lp)
-	req.Topics = append(req.Topics, lt)
+	req := listOffsetsRequest(topic, p, timestamp)
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = leaderEpoch
 	resp := k.request(req, 0).(*kmsg.ListOffsetsResponse)
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {

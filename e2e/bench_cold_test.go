@@ -73,22 +73,16 @@ func BenchmarkColdReplay(b *testing.B) {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	var once sync.Once
-	var produceErr error
+	var failed produceFailure
 	wg.Add(records)
 	for i := range records {
 		off := (i * 4099) % (1 << 20)
-		pr.Produce(ctx, &kgo.Record{Value: noise[off : off+recordSize]}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				once.Do(func() { produceErr = err })
-			}
-			wg.Done()
-		})
+		pr.Produce(ctx, &kgo.Record{Value: noise[off : off+recordSize]}, failed.promise(wg.Done))
 	}
 	wg.Wait()
 	pr.Close()
-	if produceErr != nil {
-		b.Fatal(produceErr)
+	if err := failed.err(); err != nil {
+		b.Fatal(err)
 	}
 	// A graceful stop uploads and commits everything the WAL holds.
 	if code := s.Stop(); code != 0 {

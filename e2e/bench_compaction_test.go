@@ -142,25 +142,19 @@ func produceEvents(b *testing.B, s *Strata, topic string, total int64) int64 {
 	defer pr.Close()
 	rng := rand.New(rand.NewPCG(5, 6))
 	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		sum   int64
+		wg     sync.WaitGroup
+		failed produceFailure
+		sum    int64
 	)
 	for i := 0; sum < total; i++ {
 		v := eventValue(rng, i)
 		sum += int64(len(v))
 		wg.Add(1)
-		pr.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				once.Do(func() { first = err })
-			}
-			wg.Done()
-		})
+		pr.Produce(ctx, &kgo.Record{Value: v}, failed.promise(wg.Done))
 	}
 	wg.Wait()
-	if first != nil {
-		b.Fatal(first)
+	if err := failed.err(); err != nil {
+		b.Fatal(err)
 	}
 	return sum
 }

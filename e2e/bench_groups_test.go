@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/strata-io/strata/internal/testenv"
@@ -66,15 +65,7 @@ func benchCommits(b *testing.B, s *Strata, refRate float64) {
 		b.Fatal(err)
 	}
 	commit := func(group string, offset int64) error {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Group, req.Generation = group, -1
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Partition, rp.Offset = 0, offset
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
+		resp, err := groupsCommitRequest(group, -1, "", topic, 0, offset).RequestWith(ctx, cl)
 		if err != nil {
 			return err
 		}

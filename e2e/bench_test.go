@@ -71,21 +71,15 @@ func BenchmarkProduce(b *testing.B) {
 		b.SetBytes(int64(len(value)))
 		b.ResetTimer()
 		var wg sync.WaitGroup
-		var once sync.Once
-		var firstErr error
+		var failed produceFailure
 		wg.Add(b.N)
 		for i := 0; i < b.N; i++ {
-			cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					once.Do(func() { firstErr = err })
-				}
-				wg.Done()
-			})
+			cl.Produce(ctx, &kgo.Record{Value: value}, failed.promise(wg.Done))
 		}
 		wg.Wait()
 		b.StopTimer()
-		if firstErr != nil {
-			b.Fatal(firstErr)
+		if err := failed.err(); err != nil {
+			b.Fatal(err)
 		}
 	}
 	b.Run("ref=kfake/acks=1", func(b *testing.B) { run(b, fake.ListenAddrs(), kgo.LeaderAck(), false) })
@@ -263,13 +257,37 @@ func startBenchCluster(b *testing.B, n int, opts Options) *benchCluster {
 	return c
 }
 
-func (c *benchCluster) addrs() []string {
-	var out []string
-	for _, s := range c.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
+// produceFailure keeps the first failure that a producer's promises report.
+type produceFailure struct {
+	mu    sync.Mutex
+	first error
 }
+
+// promise is a produce promise that keeps its record's failure, then calls
+// done if it is not nil.
+func (f *produceFailure) promise(done func()) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		if err != nil {
+			f.mu.Lock()
+			if f.first == nil {
+				f.first = fmt.Errorf("produce to partition %d: %w", r.Partition, err)
+			}
+			f.mu.Unlock()
+		}
+		if done != nil {
+			done()
+		}
+	}
+}
+
+// err is the first failure.
+func (f *produceFailure) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first
+}
+
+func (c *benchCluster) addrs() []string { return brokerAddrs(c.brokers) }
 
 // createTopic creates topic; the caller has waited until every broker is in
 // the cluster, so that the controller spreads the partitions at once.

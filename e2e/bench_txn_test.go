@@ -270,25 +270,15 @@ type txnBenchProducer struct {
 
 // produce produces recs and waits until every one is acknowledged.
 func (p *txnBenchProducer) produce(ctx context.Context, recs []*kgo.Record) error {
-	var mu sync.Mutex
-	var first error
+	var failed produceFailure
 	var wg sync.WaitGroup
 	wg.Add(len(recs))
 	for _, r := range recs {
-		p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = fmt.Errorf("produce to partition %d: %w", r.Partition, err)
-				}
-				mu.Unlock()
-			}
-			wg.Done()
-		})
+		p.cl.Produce(ctx, r, failed.promise(wg.Done))
 	}
 	wg.Wait()
-	if first != nil {
-		return first
+	if err := failed.err(); err != nil {
+		return err
 	}
 	for _, r := range recs {
 		p.written[r.Partition]++
@@ -302,26 +292,15 @@ func (p *txnBenchProducer) transaction(ctx context.Context, recs []*kgo.Record) 
 	if err := p.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	var mu sync.Mutex
-	var first error
+	var failed produceFailure
 	for _, r := range recs {
-		p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = fmt.Errorf("produce to partition %d: %w", r.Partition, err)
-				}
-				mu.Unlock()
-			}
-		})
+		p.cl.Produce(ctx, r, failed.promise(nil))
 	}
 	t0 := time.Now()
 	err := p.cl.Flush(ctx) // every promise has run when it returns
 	t1 := time.Now()
 	if err == nil {
-		mu.Lock()
-		err = first
-		mu.Unlock()
+		err = failed.err()
 	}
 	if err != nil {
 		if abortErr := p.cl.EndTransaction(context.Background(), kgo.TryAbort); abortErr != nil {

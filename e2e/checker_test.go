@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"reflect"
 	"slices"
 	"sort"
@@ -167,16 +168,28 @@ func (w *workload) stop() {
 	}
 }
 
+// ticks yields every d until ctx ends: a loop over it runs its body once
+// a tick.
+func ticks(ctx context.Context, d time.Duration) iter.Seq[time.Time] {
+	return func(yield func(time.Time) bool) {
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				if !yield(now) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // produce issues one record to every partition of topic every interval.
 func (w *workload) produce(ctx context.Context, cl *kgo.Client, topic string) {
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	for range ticks(ctx, w.interval) {
 		w.gate.RLock()
 		if cl.BufferedProduceRecords()+int64(w.partitions) > workloadMaxBuffered {
 			w.mu.Lock()

@@ -533,23 +533,30 @@ func ctSaramaLog(t *testing.T) {
 
 func TestClientsSarama(t *testing.T) { forEachBackend(t, testClientsSarama) }
 
+// ctProduceCases are the producer settings the sarama and kafka-go tests
+// run: the client's defaults, acks=all, and each codec (gzip and snappy with
+// the default acks, lz4 and zstd with acks=all).
+var ctProduceCases = []struct {
+	name    string
+	acksAll bool   // else the client's default
+	codec   string // "": none
+}{
+	{"defaults", false, ""},
+	{"acks=all", true, ""},
+	{"gzip", false, "gzip"},
+	{"snappy", false, "snappy"},
+	{"lz4", true, "lz4"},
+	{"zstd", true, "zstd"},
+}
+
 func testClientsSarama(t *testing.T, opts Options) {
 	s := StartStrata(t, opts)
 	ctSaramaLog(t)
 	// sarama's default protocol version (2.8 in this release) supports record
 	// headers and zstd, so Version is left alone.
-	for _, tc := range []struct {
-		name  string
-		acks  sarama.RequiredAcks
-		codec sarama.CompressionCodec
-	}{
-		{"defaults", sarama.WaitForLocal, sarama.CompressionNone}, // sarama's default acks=1
-		{"acks=all", sarama.WaitForAll, sarama.CompressionNone},
-		{"gzip", sarama.WaitForLocal, sarama.CompressionGZIP},
-		{"snappy", sarama.WaitForLocal, sarama.CompressionSnappy},
-		{"lz4", sarama.WaitForAll, sarama.CompressionLZ4},
-		{"zstd", sarama.WaitForAll, sarama.CompressionZSTD},
-	} {
+	codecs := map[string]sarama.CompressionCodec{"": sarama.CompressionNone, "gzip": sarama.CompressionGZIP,
+		"snappy": sarama.CompressionSnappy, "lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD}
+	for _, tc := range ctProduceCases {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "sarama-" + strings.ReplaceAll(tc.name, "=", "-")
 			recs := ctMakeRecords(800, 0)
@@ -558,8 +565,11 @@ func testClientsSarama(t *testing.T, opts Options) {
 			// A SyncProducer refuses to start without Return.Successes: it
 			// is how it learns that a message was acknowledged.
 			cfg.Producer.Return.Successes = true
-			cfg.Producer.RequiredAcks = tc.acks
-			cfg.Producer.Compression = tc.codec
+			cfg.Producer.RequiredAcks = sarama.WaitForLocal // sarama's default acks=1
+			if tc.acksAll {
+				cfg.Producer.RequiredAcks = sarama.WaitForAll
+			}
+			cfg.Producer.Compression = codecs[tc.codec]
 			prod, err := sarama.NewSyncProducer([]string{s.Addr}, cfg)
 			if err != nil {
 				t.Fatalf("sarama: new sync producer: %v", err)
@@ -706,6 +716,38 @@ func ctFromKafkaGo(m kafkago.Message) ctRecord {
 	return c
 }
 
+// ctKafkaGoWrite writes recs with w and closes it; the records' partition
+// becomes 0, as the Writer reports no offsets and the tests' topics have one
+// partition.
+func ctKafkaGoWrite(t *testing.T, ctx context.Context, w *kafkago.Writer, recs []ctRecord) {
+	t.Helper()
+	msgs := ctKafkaGoMessages(recs)
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		w.Close()
+		t.Fatalf("kafka-go: write %d messages to %s: %v", len(msgs), w.Topic, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("kafka-go: close writer: %v", err)
+	}
+	for i := range recs {
+		recs[i].Partition = 0
+	}
+}
+
+// ctKafkaGoRead reads n messages of topic with r.
+func ctKafkaGoRead(t *testing.T, ctx context.Context, r *kafkago.Reader, topic string, n int) []ctRecord {
+	t.Helper()
+	var got []ctRecord
+	for len(got) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), n, err)
+		}
+		got = append(got, ctFromKafkaGo(m))
+	}
+	return got
+}
+
 // kafkaGoBatch is the records in each of kafka-go's produce requests (its
 // Writer's default, set explicitly because the test relies on it).
 const kafkaGoBatch = 100
@@ -719,18 +761,13 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 	// the background and the test waits for all of them once.
 	var closing sync.WaitGroup
 	t.Cleanup(closing.Wait)
-	for _, tc := range []struct {
-		name  string
-		acks  kafkago.RequiredAcks
-		codec kafkago.Compression
-	}{
-		{"defaults", kafkago.RequireNone, 0}, // kafka-go's Writer defaults to acks=0, no compression
-		{"acks=all", kafkago.RequireAll, 0},
-		{"gzip", kafkago.RequireNone, kafkago.Gzip},
-		{"snappy", kafkago.RequireNone, kafkago.Snappy},
-		{"lz4", kafkago.RequireAll, kafkago.Lz4},
-		{"zstd", kafkago.RequireAll, kafkago.Zstd},
-	} {
+	codecs := map[string]kafkago.Compression{"": 0, "gzip": kafkago.Gzip, "snappy": kafkago.Snappy,
+		"lz4": kafkago.Lz4, "zstd": kafkago.Zstd}
+	for _, tc := range ctProduceCases {
+		acks := kafkago.RequireNone // kafka-go's Writer defaults to acks=0, no compression
+		if tc.acksAll {
+			acks = kafkago.RequireAll
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			topic := "kafkago-" + strings.ReplaceAll(tc.name, "=", "-")
 			// kafka-go's Writer does not ask for topic creation by default.
@@ -748,23 +785,13 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				Addr:         kafkago.TCP(s.Addr),
 				Transport:    tr,
 				Topic:        topic,
-				RequiredAcks: tc.acks,
-				Compression:  tc.codec,
+				RequiredAcks: acks,
+				Compression:  codecs[tc.codec],
 				BatchSize:    kafkaGoBatch,
 				ErrorLogger:  kafkago.LoggerFunc(l.Printf),
 			}
-			msgs := ctKafkaGoMessages(recs)
 			ctx := testContext(t, ctStep)
-			if err := w.WriteMessages(ctx, msgs...); err != nil {
-				w.Close()
-				t.Fatalf("kafka-go: write %d messages to %s: %v", len(msgs), topic, err)
-			}
-			if err := w.Close(); err != nil {
-				t.Fatalf("kafka-go: close writer: %v", err)
-			}
-			for i := range recs {
-				recs[i].Partition = 0 // the topic has one partition; offsets are not reported
-			}
+			ctKafkaGoWrite(t, ctx, w, recs)
 
 			r := kafkago.NewReader(kafkago.ReaderConfig{
 				Brokers:     []string{s.Addr},
@@ -774,20 +801,13 @@ func testClientsKafkaGo(t *testing.T, opts Options) {
 				ErrorLogger: kafkago.LoggerFunc(l.Printf),
 			})
 			defer closing.Go(func() { _ = r.Close() })
-			var got []ctRecord
-			for len(got) < len(recs) {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), len(recs), err)
-				}
-				got = append(got, ctFromKafkaGo(m))
-			}
+			got := ctKafkaGoRead(t, ctx, r, topic, len(recs))
 			// With acks=0 kafka-go hands its connection back only after it
 			// has returned the write to the Writer, which then sends the
 			// next request on a second connection: requests may land in
 			// any order, as they would on Kafka.
 			perRequest := 0
-			if tc.acks == kafkago.RequireNone {
+			if acks == kafkago.RequireNone {
 				perRequest = kafkaGoBatch
 			}
 			ctVerifyRequests(t, "kafka-go "+tc.name, recs, got, false, perRequest)

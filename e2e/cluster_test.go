@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strata-io/strata/internal/testenv"
 )
@@ -54,7 +53,7 @@ func TestCluster(t *testing.T) {
 	soak := soakDuration(t)
 	etcd := testenv.StartEtcdCluster(t, 3)
 	minio := testenv.StartMinIO(t)
-	c := &clusterRun{t: t, start: time.Now(), etcd: etcd, minio: minio}
+	c := &clusterRun{brokerSet: brokerSet{t: t, start: time.Now()}, etcd: etcd, minio: minio}
 	ctx, cancel := context.WithTimeout(context.Background(), soak+12*time.Minute)
 	defer cancel()
 	c.ctx = ctx
@@ -122,15 +121,12 @@ func soakDuration(t *testing.T) time.Duration {
 
 // clusterRun is the state of one TestCluster.
 type clusterRun struct {
-	t         *testing.T
-	ctx       context.Context
-	start     time.Time
-	etcd      *testenv.EtcdCluster
-	minio     *testenv.MinIO
-	brokers   []*Strata
-	admin     *kadm.Client
-	w         *workload
-	clientLog *ringLog
+	brokerSet
+	ctx   context.Context
+	etcd  *testenv.EtcdCluster
+	minio *testenv.MinIO
+	admin *kadm.Client
+	w     *workload
 
 	phases []*phaseResult
 	phase  *phaseResult // the one running
@@ -148,11 +144,6 @@ type phaseResult struct {
 	notRecovered bool
 }
 
-func (c *clusterRun) logf(format string, args ...any) {
-	c.t.Helper()
-	c.t.Logf("[%5.1fs] %s", time.Since(c.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
 // failf fails the test, naming the phase.
 func (c *clusterRun) failf(format string, args ...any) {
 	c.t.Helper()
@@ -161,30 +152,6 @@ func (c *clusterRun) failf(format string, args ...any) {
 		name = c.phase.name
 	}
 	c.t.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
-}
-
-func (c *clusterRun) addrs() []string {
-	var out []string
-	for _, s := range c.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
-}
-
-// client is a franz-go client seeded with every broker; the caller closes it.
-// Metadata may be refreshed every 500ms (franz-go's default is 5s) so that
-// recovery times measure the brokers rather than the client's throttle.
-func (c *clusterRun) client(opts ...kgo.Opt) *kgo.Client {
-	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(c.addrs()...),
-		kgo.MetadataMinAge(500 * time.Millisecond),
-		kgo.WithLogger(kgo.BasicLogger(c.clientLog, kgo.LogLevelInfo, nil)),
-	}, opts...)...)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return cl
 }
 
 // runPhase lets producers run, injects a fault and waits for it to heal, lets

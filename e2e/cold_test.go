@@ -7,8 +7,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/strata-io/strata/internal/testenv"
 )
 
 // TestColdReplay, on a real etcd and MinIO: a consumer replaying a topic
@@ -23,10 +21,7 @@ func TestColdReplay(t *testing.T) {
 		perPart    = 2000
 		chunk      = 100 // records per produce: one manifest entry or a few
 	)
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("cold"),
-		Args: []string{"--cache-bytes", "4MiB", "--disk-cache-bytes", "64MiB", "--read-ahead-bytes", "512KiB", "--log-level", "info"}})
+	s, _, _ := startExternal(t, "cold", "--cache-bytes", "4MiB", "--disk-cache-bytes", "64MiB", "--read-ahead-bytes", "512KiB", "--log-level", "info")
 	ctx := testContext(t, 4*time.Minute)
 	cl := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, nil, topic); err != nil {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/tiering"
 )
@@ -18,16 +17,10 @@ import (
 // the small objects nothing references any more.
 func TestObjectCompaction(t *testing.T) {
 	const topic, partitions, segmentBytes = "compact-objects", 4, 64 << 10
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("compaction"),
-		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s",
-			"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s"}})
+	s, etcd, minio := startExternal(t, "compaction", "--compaction-interval", "300ms", "--compaction-min-age", "0s",
+		"--gc-interval", "300ms", "--session-ttl", "2s", "--gc-grace", "4s")
 	ctx := testContext(t, 3*time.Minute)
-	if _, err := s.Client().Request(ctx, createTopicsRequest(topic, partitions, map[string]string{
-		"segment.bytes": strconv.Itoa(segmentBytes), "strata.archive.compression": "zstd"})); err != nil {
-		t.Fatal(err)
-	}
+	ensureTopic(t, s, topic, partitions, map[string]string{"segment.bytes": strconv.Itoa(segmentBytes), "strata.archive.compression": "zstd"})
 	store := metadataStore(t, etcd.Endpoint)
 	mt, err := store.Topic(ctx, topic)
 	if err != nil {

@@ -49,6 +49,15 @@ func externalDeps(t *testing.T, bucket string, args ...string) Options {
 	return Options{EtcdEndpoints: e.Endpoint, ObjectStore: m.S3URL(bucket), Args: args}
 }
 
+// startExternal starts one broker with args on an etcd and a MinIO of its
+// own (bucket), and returns them too, for tests that reach them directly.
+func startExternal(t *testing.T, bucket string, args ...string) (*Strata, *testenv.Etcd, *testenv.MinIO) {
+	t.Helper()
+	etcd := testenv.StartEtcd(t)
+	minio := testenv.StartMinIO(t)
+	return StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL(bucket), Args: args}), etcd, minio
+}
+
 // TestDurabilityAcksAllSurvivesDiskLoss: acks=all records are in object
 // storage and etcd when acknowledged, so SIGKILL plus the loss of the whole
 // data directory loses none of them and duplicates none.

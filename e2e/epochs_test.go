@@ -17,10 +17,8 @@ import (
 // TestLeaderEpochs: a graceful restart hands the partition to a new tenure
 // (leader epoch 0, then 1); clients see both epochs and where each began.
 func TestLeaderEpochs(t *testing.T) {
-	s := startBadInputBroker(t)
 	const topic = "e2e-epochs"
-	k := dialKafka(t, s)
-	wantCode(t, "CreateTopics", createTopicRaw(t, k, topic, 1, nil), nil)
+	s, k := startBadInputTopic(t, topic, 1, nil)
 	produce := func(k *kafkaConn, values ...string) {
 		t.Helper()
 		var vs [][]byte

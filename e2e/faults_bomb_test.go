@@ -59,9 +59,7 @@ const (
 // produce and consume, on the bomb's topic and another.
 func TestFaultsBombOrdinaryTopic(t *testing.T) {
 	const topic = "bomb-plain"
-	s := startBadInputBroker(t)
-	k := dialKafka(t, s)
-	wantCode(t, "CreateTopics "+topic, createTopicRaw(t, k, topic, 2, nil), nil)
+	s, k := startBadInputTopic(t, topic, 2, nil)
 	now := time.Now().UnixMilli()
 	bomb := bombBatch(t, bombSize, now, []byte("k"))
 	t.Logf("a %d KB gzip batch of %d records inflating to %d MiB", len(bomb)>>10, bombRecords(t, bomb), bombSize>>20)
@@ -117,9 +115,7 @@ func TestFaultsBombOrdinaryTopic(t *testing.T) {
 // compressed or not, are appended.
 func TestFaultsBombCompactedTopic(t *testing.T) {
 	const topic = "bomb-compacted"
-	s := startBadInputBroker(t)
-	k := dialKafka(t, s)
-	wantCode(t, "CreateTopics "+topic, createTopicRaw(t, k, topic, 2, map[string]string{"cleanup.policy": "compact"}), nil)
+	s, k := startBadInputTopic(t, topic, 2, map[string]string{"cleanup.policy": "compact"})
 	heap := watchHeap(t, s)
 	now := time.Now().UnixMilli()
 	wantMessage := "Compacted topic cannot accept message without key in topic partition " + topic + "-0."

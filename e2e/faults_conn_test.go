@@ -50,15 +50,8 @@ func TestConnPipelinedOffsetCommits(t *testing.T) {
 	var out []byte
 	var reqs []kmsg.Request
 	for i := int64(1); i <= commits; i++ {
-		req := kmsg.NewPtrOffsetCommitRequest()
+		req := groupsCommitRequest(group, -1, "", topic, 0, i) // a simple consumer's commit
 		req.SetVersion(version(kmsg.OffsetCommit, 8))
-		req.Group, req.Generation, req.MemberID = group, -1, "" // a simple consumer's commit
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, i, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
 		reqs = append(reqs, req)
 	}
 	fetch := offsetFetchRequest(group, topic, version(kmsg.OffsetFetch, 8))

@@ -133,9 +133,7 @@ func rawProduce(t *testing.T, s *Strata, topic string, acks int16, timeout time.
 // on, an acks=all produce completes, and every acknowledged record is
 // there exactly once.
 func TestFaultWALFullWhileObjectStorePaused(t *testing.T) {
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("walfull"), Args: smallWAL})
+	s, _, minio := startExternal(t, "walfull", smallWAL...)
 	const topic, other = "wal-full", "wal-full-other"
 	ensureTopic(t, s, topic, 4, nil)
 	ensureTopic(t, s, other, 1, nil)
@@ -203,9 +201,7 @@ func checkProduced(t *testing.T, acked, got []ackedRecord, prefix string) {
 // again, the run never stalls for good (it ends on its own), and the
 // verifier finds every acknowledged record, in order, exactly once.
 func TestFaultSustainedOverload(t *testing.T) {
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("overload"), Args: smallWAL})
+	s, _, minio := startExternal(t, "overload", smallWAL...)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -261,10 +257,7 @@ func TestFaultSustainedOverload(t *testing.T) {
 // them), so every acknowledged record is committed and read back exactly
 // once, and nothing is set aside.
 func TestFaultEtcdPausedPastTTL(t *testing.T) {
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("etcdstall"),
-		Args: []string{shortTTL, "--log-level=info"}})
+	s, etcd, _ := startExternal(t, "etcdstall", shortTTL, "--log-level=info")
 	const topic = "etcd-stall"
 	ensureTopic(t, s, topic, 4, nil)
 	p := startProducer(t, s, topic, 4, "stall")

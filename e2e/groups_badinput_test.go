@@ -38,9 +38,7 @@ const (
 )
 
 func TestGroupBadInput(t *testing.T) {
-	s := startBadInputBroker(t)
-	k := dialKafka(t, s)
-	wantCode(t, "CreateTopics "+gbTopic, createTopicRaw(t, k, gbTopic, 2, nil), nil)
+	s, k := startBadInputTopic(t, gbTopic, 2, nil)
 	wantCode(t, "CreateTopics "+gbOther, createTopicRaw(t, k, gbOther, 1, nil), nil)
 	live := gbJoin(t, s, gbLive, nil)
 	live.assertLive(t, "after joining")

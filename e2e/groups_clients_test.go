@@ -228,7 +228,7 @@ func runGroupScenario(t *testing.T, c *gcCluster, tc gcCase) {
 
 func (s *gcScenario) logf(format string, args ...any) {
 	s.t.Helper()
-	s.t.Logf("[%5.1fs] %s", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
+	logElapsed(s.t, s.start, format, args...)
 }
 
 // await polls cond until it reports no problem and reports whether it did

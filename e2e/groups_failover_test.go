@@ -62,7 +62,7 @@ const (
 func TestGroupCoordinatorFailover(t *testing.T) {
 	etcd := testenv.StartEtcd(t)
 	minio := testenv.StartMinIO(t)
-	r := &gfRun{t: t, start: time.Now(), topic: "group-failover", group: "failover-group"}
+	r := &gfRun{brokerSet: brokerSet{t: t, start: time.Now()}, topic: "group-failover", group: "failover-group"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r.ctx = ctx
@@ -104,16 +104,13 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 
 // gfRun is the state of one TestGroupCoordinatorFailover.
 type gfRun struct {
-	t         *testing.T
-	ctx       context.Context
-	start     time.Time
-	brokers   []*Strata
-	admin     *kadm.Client // Metadata and ListOffsets: group requests go through request
-	pinned    [gfBrokers]*kgo.Client
-	clientLog *ringLog
-	topic     string
-	group     string
-	idle      string // a group without members on the same shard as group
+	brokerSet
+	ctx    context.Context
+	admin  *kadm.Client // Metadata and ListOffsets: group requests go through request
+	pinned [gfBrokers]*kgo.Client
+	topic  string
+	group  string
+	idle   string // a group without members on the same shard as group
 
 	stopProducing func() // stops the producer and waits for its acknowledgements
 	members       []*gfMember
@@ -174,34 +171,6 @@ type gfFault struct {
 	generations                       string
 }
 
-func (r *gfRun) logf(format string, args ...any) {
-	r.t.Helper()
-	r.t.Logf("[%5.1fs] %s", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (r *gfRun) addrs() []string {
-	var out []string
-	for _, s := range r.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
-}
-
-// client is a franz-go client seeded with every broker, refreshing metadata
-// at most every 500ms; the caller closes it.
-func (r *gfRun) client(opts ...kgo.Opt) *kgo.Client {
-	r.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(r.addrs()...),
-		kgo.MetadataMinAge(500 * time.Millisecond),
-		kgo.WithLogger(kgo.BasicLogger(r.clientLog, kgo.LogLevelInfo, nil)),
-	}, opts...)...)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return cl
-}
-
 // startProducer issues one record to every partition every gfInterval,
 // idempotent and acks=all (with unlimited retries, franz-go's default),
 // until stopProducing, which waits for every record issued to be answered.
@@ -216,14 +185,7 @@ func (r *gfRun) startProducer() {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(gfInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-loop.Done():
-				return
-			case <-tick.C:
-			}
+		for range ticks(loop, gfInterval) {
 			if cl.BufferedProduceRecords()+gfPartitions > workloadMaxBuffered {
 				continue // a stalled partition must not block the loop
 			}
@@ -778,19 +740,6 @@ func groupsSubscription(topics ...string) []byte {
 	md := kmsg.NewConsumerMemberMetadata()
 	md.Topics = topics
 	return md.AppendTo(nil)
-}
-
-// groupsCommitRequest commits offset for one partition.
-func groupsCommitRequest(group string, generation int32, memberID, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group, req.Generation, req.MemberID = group, generation, memberID
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset = partition, offset
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	return req
 }
 
 // fault injects a fault into the broker coordinating the group, waits for

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -164,6 +165,61 @@ func (s *Strata) Dial() net.Conn {
 	return c
 }
 
+// brokerAddrs lists the brokers' Kafka addresses, in order.
+func brokerAddrs(brokers []*Strata) []string {
+	var out []string
+	for _, s := range brokers {
+		out = append(out, s.Addr)
+	}
+	return out
+}
+
+// logElapsed logs a line that starts with the seconds since start.
+func logElapsed(t *testing.T, start time.Time, format string, args ...any) {
+	t.Helper()
+	t.Logf("[%5.1fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// clusterClientOpts are the options of a franz-go client of a cluster:
+// seeded with every broker, refreshing metadata at most every 500ms
+// (franz-go's default is 5s) so that what a test measures is the brokers
+// rather than the client's throttle, logging to log.
+func clusterClientOpts(addrs []string, log io.Writer) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(addrs...),
+		kgo.MetadataMinAge(500 * time.Millisecond),
+		kgo.WithLogger(kgo.BasicLogger(log, kgo.LogLevelInfo, nil)),
+	}
+}
+
+// brokerSet is what the runs of the multi-broker tests share: the test, its
+// start (the clock of logf), the brokers and the log of their clients.
+type brokerSet struct {
+	t         *testing.T
+	start     time.Time
+	brokers   []*Strata
+	clientLog *ringLog
+}
+
+// logf logs a line that starts with the seconds since the run started.
+func (b *brokerSet) logf(format string, args ...any) {
+	b.t.Helper()
+	logElapsed(b.t, b.start, format, args...)
+}
+
+func (b *brokerSet) addrs() []string { return brokerAddrs(b.brokers) }
+
+// client is a franz-go client with clusterClientOpts and then opts; the
+// caller closes it.
+func (b *brokerSet) client(opts ...kgo.Opt) *kgo.Client {
+	b.t.Helper()
+	cl, err := kgo.NewClient(append(clusterClientOpts(b.addrs(), b.clientLog), opts...)...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return cl
+}
+
 // hostPort is the host:port a broker is reached at, as Metadata lists it.
 func hostPort(host string, port int32) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))
@@ -189,6 +245,34 @@ func createTopicsRequest(topic string, partitions int32, configs map[string]stri
 		ct.Configs = append(ct.Configs, c)
 	}
 	req.Topics = append(req.Topics, ct)
+	return req
+}
+
+// groupsCommitRequest commits offset for one partition (leader epoch -1:
+// unchecked); generation -1 and no member id make a simple consumer's
+// commit.
+func groupsCommitRequest(group string, generation int32, memberID, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation, req.MemberID = group, generation, memberID
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = partition, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// listOffsetsRequest asks for the offset of one partition at timestamp
+// (-1: the end), as a client does (replica -1, leader epoch -1: unchecked).
+func listOffsetsRequest(topic string, partition int32, timestamp int64) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = partition, timestamp
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
 	return req
 }
 

@@ -69,14 +69,7 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 func waitHighWatermark(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, hwm int64) {
 	t.Helper()
 	for {
-		req := kmsg.NewPtrListOffsetsRequest()
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Timestamp = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
+		resp, err := listOffsetsRequest(topic, 0, -1).RequestWith(ctx, cl)
 		if err == nil && resp.Topics[0].Partitions[0].Offset >= hwm {
 			return
 		}
@@ -91,14 +84,7 @@ func waitHighWatermark(t *testing.T, ctx context.Context, cl *kgo.Client, topic 
 // listOffsetAt asks ListOffsets for partition 0 of topic at timestamp ts.
 func listOffsetAt(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Timestamp = ts
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := listOffsetsRequest(topic, 0, ts).RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/strata-io/strata/internal/testenv"
 	"github.com/strata-io/strata/loadgen"
 )
 
@@ -21,10 +20,7 @@ import (
 // broker holds, none lost, duplicated or reordered.
 func TestLoadgenVerify(t *testing.T) {
 	const records = 3000
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("loadgen"),
-		Args: []string{"--log-level", "info"}})
+	s, _, _ := startExternal(t, "loadgen", "--log-level", "info")
 	adm := kadm.NewClient(s.Client())
 
 	for _, tc := range []struct {

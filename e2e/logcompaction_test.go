@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/strata-io/strata/internal/testenv"
 )
 
 // TestLogCompaction, on a real etcd and MinIO: a cleanup.policy=compact
@@ -20,10 +18,7 @@ import (
 // record at the offset it was produced at, in order.
 func TestLogCompaction(t *testing.T) {
 	const topic, keys = "log-compact", 10
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("logcompact"),
-		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s"}})
+	s, _, _ := startExternal(t, "logcompact", "--compaction-interval", "300ms", "--compaction-min-age", "0s")
 	ctx := testContext(t, 3*time.Minute)
 	adm := kadm.NewClient(s.Client())
 	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{

@@ -25,10 +25,7 @@ import (
 // beginning starts there, and all of it holds after a restart. Garbage
 // collection then deletes the objects of the dropped entries, and only them.
 func TestRetention(t *testing.T) {
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("retention"),
-		Args: []string{"--retention-check-interval", "200ms", "--gc-interval", "200ms", "--session-ttl", "2s", "--gc-grace", "4s"}})
+	s, etcd, minio := startExternal(t, "retention", "--retention-check-interval", "200ms", "--gc-interval", "200ms", "--session-ttl", "2s", "--gc-grace", "4s")
 	ctx := testContext(t, 3*time.Minute)
 	cl := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	adm := kadm.NewClient(cl)

@@ -248,6 +248,17 @@ func aclAwait(t *testing.T, ctx context.Context, where string, cl *kgo.Client, c
 // authzCodes are the answers that say the request was not authorized.
 var authzCodes = []int16{kerr.TopicAuthorizationFailed.Code, kerr.GroupAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Code}
 
+// aclRequest sends req to broker; a request that gets no answer fails the
+// test.
+func aclRequest[R kmsg.Response](t *testing.T, ctx context.Context, broker *kgo.Broker, req kmsg.Request) R {
+	t.Helper()
+	resp, err := broker.Request(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp.(R)
+}
+
 // aclRun makes the check's request on the client's seed broker and says
 // whether it was allowed: its code is one the operation gives when
 // authorized (the partition may be led by another broker, the group
@@ -265,18 +276,12 @@ func aclRun(t *testing.T, ctx context.Context, cl *kgo.Client, c aclCheck) (allo
 		mt := kmsg.NewMetadataRequestTopic()
 		mt.Topic = kmsg.StringPtr(c.topic)
 		req.Topics = append(req.Topics, mt)
-		resp, err := req.RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("Metadata: %v", err)
-		}
+		resp := aclRequest[*kmsg.MetadataResponse](t, ctx, seed, req)
 		code = resp.Topics[0].ErrorCode
 		ok = []int16{0}
 		// The all-topics answer lists the topic exactly when it may be
 		// described.
-		all, err := kmsgMetadataAll().RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("Metadata: %v", err)
-		}
+		all := aclRequest[*kmsg.MetadataResponse](t, ctx, seed, kmsgMetadataAll())
 		listed := slices.ContainsFunc(all.Topics, func(mt kmsg.MetadataResponseTopic) bool { return mt.Topic != nil && *mt.Topic == c.topic })
 		if listed != (code == 0) {
 			return false, fmt.Sprintf("%s named, but listed=%v among all topics", codeName(code), listed)
@@ -290,10 +295,7 @@ func aclRun(t *testing.T, ctx context.Context, cl *kgo.Client, c aclCheck) (allo
 		rp.Records = encodeBatch(noProducer, [][]byte{[]byte("acl check")})
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("Produce: %v", err)
-		}
+		resp := aclRequest[*kmsg.ProduceResponse](t, ctx, seed, req)
 		code = resp.Topics[0].Partitions[0].ErrorCode
 		ok = []int16{0, kerr.NotLeaderForPartition.Code}
 	case opConsume:
@@ -306,35 +308,18 @@ func aclRun(t *testing.T, ctx context.Context, cl *kgo.Client, c aclCheck) (allo
 		fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset, fp.LastFetchedEpoch = 1<<20, -1, -1, -1
 		ft.Partitions = append(ft.Partitions, fp)
 		req.Topics = append(req.Topics, ft)
-		resp, err := req.RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("Fetch: %v", err)
-		}
+		resp := aclRequest[*kmsg.FetchResponse](t, ctx, seed, req)
 		code = resp.ErrorCode
 		if code == 0 {
 			code = resp.Topics[0].Partitions[0].ErrorCode
 		}
 		ok = []int16{0, kerr.NotLeaderForPartition.Code}
 	case opCommit:
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.Group, req.Generation, req.MemberID = c.group, -1, ""
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = c.topic
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Offset, rp.LeaderEpoch = 0, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("OffsetCommit: %v", err)
-		}
+		resp := aclRequest[*kmsg.OffsetCommitResponse](t, ctx, seed, groupsCommitRequest(c.group, -1, "", c.topic, 0, 0))
 		code = resp.Topics[0].Partitions[0].ErrorCode
 		ok = []int16{0, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code}
 	case opCreate:
-		resp, err := createTopicsRequest(c.topic, 1, nil).RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("CreateTopics: %v", err)
-		}
+		resp := aclRequest[*kmsg.CreateTopicsResponse](t, ctx, seed, createTopicsRequest(c.topic, 1, nil))
 		code = resp.Topics[0].ErrorCode
 		ok = []int16{0, kerr.TopicAlreadyExists.Code}
 	case opDelete:
@@ -344,10 +329,7 @@ func aclRun(t *testing.T, ctx context.Context, cl *kgo.Client, c aclCheck) (allo
 		dt := kmsg.NewDeleteTopicsRequestTopic()
 		dt.Topic = kmsg.StringPtr(c.topic)
 		req.Topics = append(req.Topics, dt)
-		resp, err := req.RequestWith(ctx, seed)
-		if err != nil {
-			t.Fatalf("DeleteTopics: %v", err)
-		}
+		resp := aclRequest[*kmsg.DeleteTopicsResponse](t, ctx, seed, req)
 		code = resp.Topics[0].ErrorCode
 		ok = []int16{0, kerr.UnknownTopicOrPartition.Code}
 	}

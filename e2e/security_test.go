@@ -465,18 +465,8 @@ func secKafkaGoRoundTrip(t *testing.T, addr string, tlsCfg *tls.Config, mech kaf
 	// acks=all so that the Reader below finds every record.
 	w := &kafkago.Writer{Addr: kafkago.TCP(addr), Transport: tr, Topic: topic,
 		RequiredAcks: kafkago.RequireAll, ErrorLogger: kafkago.LoggerFunc(l.Printf)}
-	msgs := ctKafkaGoMessages(recs)
-	for i := range recs {
-		recs[i].Partition = 0 // one partition; the Writer reports no offsets
-	}
 	ctx := testContext(t, ctStep)
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		w.Close()
-		t.Fatalf("kafka-go: write %d messages to %s: %v", len(msgs), topic, err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatalf("kafka-go: close writer: %v", err)
-	}
+	ctKafkaGoWrite(t, ctx, w, recs)
 
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: []string{addr}, Topic: topic, Partition: 0, StartOffset: kafkago.FirstOffset,
@@ -487,15 +477,7 @@ func secKafkaGoRoundTrip(t *testing.T, addr string, tlsCfg *tls.Config, mech kaf
 		ErrorLogger: kafkago.LoggerFunc(l.Printf),
 	})
 	defer r.Close()
-	var got []ctRecord
-	for len(got) < len(recs) {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("kafka-go: read %s after %d of %d messages: %v", topic, len(got), len(recs), err)
-		}
-		got = append(got, ctFromKafkaGo(m))
-	}
-	ctVerify(t, "kafka-go", recs, got, false)
+	ctVerify(t, "kafka-go", recs, ctKafkaGoRead(t, ctx, r, topic, len(recs)), false)
 }
 
 // --- kcat and confluent-kafka-python (librdkafka) ---------------------------

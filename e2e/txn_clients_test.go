@@ -80,17 +80,14 @@ const (
 
 // txnCluster is three brokers on one etcd and one MinIO.
 type txnCluster struct {
-	t       *testing.T
-	start   time.Time
-	brokers []*Strata
-	log     *ringLog
+	brokerSet
 }
 
 func startTxnCluster(t *testing.T, bucket string) *txnCluster {
 	t.Helper()
 	etcd := testenv.StartEtcd(t)
 	minio := testenv.StartMinIO(t)
-	c := &txnCluster{t: t, start: time.Now(), log: newRingLog(t, "clients", 600)}
+	c := &txnCluster{brokerSet{t: t, start: time.Now(), clientLog: newRingLog(t, "clients", 600)}}
 	opts := Options{
 		EtcdEndpoints: etcd.Endpoint,
 		ObjectStore:   minio.S3URL(bucket),
@@ -103,38 +100,17 @@ func startTxnCluster(t *testing.T, bucket string) *txnCluster {
 	return c
 }
 
-func (c *txnCluster) logf(format string, args ...any) {
-	c.t.Helper()
-	c.t.Logf("[%5.1fs] %s", time.Since(c.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (c *txnCluster) addrs() []string {
-	var out []string
-	for _, s := range c.brokers {
-		out = append(out, s.Addr)
-	}
-	return out
-}
-
-// client is a franz-go client seeded with every broker, logging to the
-// cluster's client log, closed at the end of the test.
+// client is a franz-go client of the cluster (clientOpts), closed at the
+// end of the test.
 func (c *txnCluster) client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	cl, err := kgo.NewClient(append(c.clientOpts(), opts...)...)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	cl := c.brokerSet.client(opts...)
 	c.t.Cleanup(cl.Close)
 	return cl
 }
 
-func (c *txnCluster) clientOpts() []kgo.Opt {
-	return []kgo.Opt{
-		kgo.SeedBrokers(c.addrs()...),
-		kgo.MetadataMinAge(500 * time.Millisecond),
-		kgo.WithLogger(kgo.BasicLogger(c.log, kgo.LogLevelInfo, nil)),
-	}
-}
+// clientOpts are clusterClientOpts, logging to the cluster's client log.
+func (c *txnCluster) clientOpts() []kgo.Opt { return clusterClientOpts(c.addrs(), c.clientLog) }
 
 // request sends req to the first broker that is running, and to no other.
 func (c *txnCluster) request(req kmsg.Request) (kmsg.Response, error) {
@@ -142,7 +118,7 @@ func (c *txnCluster) request(req kmsg.Request) (kmsg.Response, error) {
 		if _, exited := s.Exited(); exited {
 			continue
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr), kgo.WithLogger(kgo.BasicLogger(c.log, kgo.LogLevelInfo, nil)))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr), kgo.WithLogger(kgo.BasicLogger(c.clientLog, kgo.LogLevelInfo, nil)))
 		if err != nil {
 			return nil, err
 		}
@@ -480,6 +456,111 @@ func (c *txnCluster) killOutputLeader(topic, txnID string) txnFault {
 	}
 }
 
+// txnSetup is what each client's test starts from: the cluster, the input
+// filled, the output created (the topics, group and transactional id named
+// after the test), the ledger, and the gate that pauses the loop at a
+// quarter and at half of the input.
+type txnSetup struct {
+	c                     *txnCluster
+	in, out, group, txnID string
+	ends                  map[int32]int64 // the input's end offsets
+	l                     *txnLedger
+	g                     *txnGate
+}
+
+func newTxnSetup(t *testing.T, name string) *txnSetup {
+	t.Helper()
+	c := startTxnCluster(t, name)
+	s := &txnSetup{c: c, in: name + "-in", out: name + "-out", group: name + "-etl", txnID: name + "-etl-id",
+		l: newTxnLedger(), g: newTxnGate(txnRecords/4, txnRecords/2)}
+	s.ends = c.fillInput(s.in, txnInPartitions, txnRecords)
+	ensureTopic(t, c.brokers[0], s.out, txnOutPartitions, nil)
+	return s
+}
+
+// runLoop runs loop, SIGKILLs the coordinator of the transactional id inside
+// one transaction and the leader of an output partition inside another
+// (drive), and verifies the output. cancel, ctx's, stops the loop before
+// runLoop waits for it to return.
+func (s *txnSetup) runLoop(ctx context.Context, cancel context.CancelFunc, loop func(context.Context) error) {
+	s.c.t.Helper()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { s.g.done <- loop(ctx) })
+	s.c.drive(s.g, s.l, s.c.killCoordinator(s.txnID), s.c.killOutputLeader(s.out, s.txnID))
+	s.c.txnVerify(s.out, txnOutPartitions, txnRecords, s.l)
+}
+
+// txnLoop is the state a Go client's loop keeps besides its client's: its
+// progress and the transaction it aborts on purpose.
+type txnLoop struct {
+	*txnSetup
+	adm      *kadm.Client
+	abortAt  int             // abort the first transaction that begins once this many records are committed
+	aborted  bool            // it did
+	progress map[int32]int64 // input offsets committed, as the client reported
+}
+
+func newTxnLoop(t *testing.T, name string) txnLoop {
+	t.Helper()
+	s := newTxnSetup(t, name)
+	return txnLoop{txnSetup: s, adm: kadm.NewClient(s.c.client()), abortAt: txnRecords / 8, progress: map[int32]int64{}}
+}
+
+func (e *txnLoop) committed() int {
+	n := int64(0)
+	for _, o := range e.progress {
+		n += o
+	}
+	return int(n)
+}
+
+// incarnations runs incarnation 0, 1, ... of a client's loop (what names
+// one) until one has consumed and committed the whole input, or ctx ends.
+// The next incarnation starts at once after one that ended with restart (it
+// aborted on purpose to start again), else after the failure is logged and
+// a moment has passed.
+func (e *txnLoop) incarnations(ctx context.Context, what string, restart error, incarnation func(context.Context, int) (bool, error)) error {
+	for inc := 0; ; inc++ {
+		done, err := incarnation(ctx, inc)
+		if done {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %d: %w (%v)", what, inc, ctx.Err(), err)
+		}
+		if restart == nil || !errors.Is(err, restart) {
+			e.c.logf("%s %d ended: %v; starting another", what, inc, err)
+			time.Sleep(250 * time.Millisecond) // not a tight loop while a broker is down
+		}
+	}
+}
+
+// finished reports whether the group has committed the whole input.
+func (e *txnLoop) finished() bool { return e.c.finished(e.adm, e.group, e.in, e.ends) }
+
+// deliberate reports whether a transaction that would commit is to be
+// aborted on purpose instead.
+func (e *txnLoop) deliberate(commit bool) bool {
+	return commit && !e.aborted && e.committed() >= e.abortAt
+}
+
+// committedTxn records that transaction tag committed, with the input
+// offsets next.
+func (e *txnLoop) committedTxn(tag string, next map[int32]int64) {
+	e.l.ended(tag, txnCommitted, false)
+	for p, o := range next {
+		e.progress[p] = max(e.progress[p], o)
+	}
+}
+
+// abortedTxn records that transaction tag aborted, deliberately or not.
+func (e *txnLoop) abortedTxn(tag string, deliberate bool) {
+	e.l.ended(tag, txnAborted, deliberate)
+	e.aborted = e.aborted || deliberate
+}
+
 // --- verification ----------------------------------------------------------------
 
 type txnRead struct {
@@ -661,45 +742,15 @@ func (c *txnCluster) txnVerify(out string, partitions int32, n int, l *txnLedger
 // loop, the transaction coordinator SIGKILLed inside one transaction and the
 // leader of an output partition inside another.
 func TestTxnConsumeTransformProduceFranz(t *testing.T) {
-	c := startTxnCluster(t, "txn-franz")
-	const in, out, group, txnID = "txn-franz-in", "txn-franz-out", "txn-franz-etl", "txn-franz-etl-id"
-	ends := c.fillInput(in, txnInPartitions, txnRecords)
-	ensureTopic(t, c.brokers[0], out, txnOutPartitions, nil)
-
-	l := newTxnLedger()
-	g := newTxnGate(txnRecords/4, txnRecords/2)
-	e := &franzETL{c: c, in: in, out: out, group: group, txnID: txnID, ends: ends, l: l, g: g,
-		abortAt: txnRecords / 8, progress: map[int32]int64{}, adm: kadm.NewClient(c.client())}
+	e := &franzETL{txnLoop: newTxnLoop(t, "txn-franz")}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*txnRunWithin)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { g.done <- e.run(ctx) })
-
-	c.drive(g, l, c.killCoordinator(txnID), c.killOutputLeader(out, txnID))
-	c.txnVerify(out, txnOutPartitions, txnRecords, l)
+	e.runLoop(ctx, cancel, e.run)
 }
 
 // franzETL is the franz-go loop.
 type franzETL struct {
-	c                     *txnCluster
-	in, out, group, txnID string
-	ends                  map[int32]int64
-	l                     *txnLedger
-	g                     *txnGate
-	abortAt               int             // abort the first transaction that begins once this many records are committed
-	aborted               bool            // it did
-	progress              map[int32]int64 // input offsets committed, as the client reported
-	adm                   *kadm.Client
-}
-
-func (e *franzETL) committed() int {
-	n := int64(0)
-	for _, o := range e.progress {
-		n += o
-	}
-	return int(n)
+	txnLoop
 }
 
 // run runs sessions until one has consumed and committed the whole input. A
@@ -707,17 +758,7 @@ func (e *franzETL) committed() int {
 // transactional id (which fences the old producer), as the client's
 // documentation asks.
 func (e *franzETL) run(ctx context.Context) error {
-	for inc := 0; ; inc++ {
-		done, err := e.session(ctx, inc)
-		if done {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("session %d: %w (%v)", inc, ctx.Err(), err)
-		}
-		e.c.logf("franz-go session %d ended: %v; starting another", inc, err)
-		time.Sleep(250 * time.Millisecond) // not a tight loop while a broker is down
-	}
+	return e.incarnations(ctx, "franz-go session", nil, e.session)
 }
 
 func (e *franzETL) session(ctx context.Context, inc int) (bool, error) {
@@ -766,7 +807,7 @@ func (e *franzETL) session(ctx context.Context, inc int) (bool, error) {
 		})
 		recs := fs.Records()
 		if len(recs) == 0 {
-			if e.c.finished(e.adm, e.group, e.in, e.ends) {
+			if e.finished() {
 				return true, nil
 			}
 			continue
@@ -794,7 +835,7 @@ func (e *franzETL) session(ctx context.Context, inc int) (bool, error) {
 		produceErr := fe.Err()
 		e.l.produced(tag, int(acked.Load()))
 		commit := flushErr == nil && produceErr == nil
-		deliberate := commit && !e.aborted && e.committed() >= e.abortAt
+		deliberate := e.deliberate(commit)
 		if deliberate {
 			commit = false
 		}
@@ -807,13 +848,9 @@ func (e *franzETL) session(ctx context.Context, inc int) (bool, error) {
 			e.l.ended(tag, txnUnknown, false)
 			return false, fmt.Errorf("end transaction %s (commit %v; flush %v, produce %v): %w", tag, commit, flushErr, produceErr, err)
 		case committed:
-			e.l.ended(tag, txnCommitted, false)
-			for p, o := range next {
-				e.progress[p] = max(e.progress[p], o)
-			}
+			e.committedTxn(tag, next)
 		default:
-			e.l.ended(tag, txnAborted, deliberate)
-			e.aborted = e.aborted || deliberate
+			e.abortedTxn(tag, deliberate)
 		}
 	}
 }
@@ -825,25 +862,11 @@ func (e *franzETL) session(ctx context.Context, inc int) (bool, error) {
 // group, the transaction coordinator SIGKILLed inside one transaction and
 // the leader of an output partition inside another.
 func TestTxnConsumeTransformProduceSarama(t *testing.T) {
-	c := startTxnCluster(t, "txn-sarama")
+	e := &saramaETL{txnLoop: newTxnLoop(t, "txn-sarama")}
 	ctSaramaLog(t)
-	const in, out, group, txnID = "txn-sarama-in", "txn-sarama-out", "txn-sarama-etl", "txn-sarama-etl-id"
-	ends := c.fillInput(in, txnInPartitions, txnRecords)
-	ensureTopic(t, c.brokers[0], out, txnOutPartitions, nil)
-
-	l := newTxnLedger()
-	g := newTxnGate(txnRecords/4, txnRecords/2)
-	e := &saramaETL{c: c, in: in, out: out, group: group, txnID: txnID, ends: ends, l: l, g: g,
-		abortAt: txnRecords / 8, progress: map[int32]int64{}, adm: kadm.NewClient(c.client())}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*txnRunWithin)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { g.done <- e.run(ctx) })
-
-	c.drive(g, l, c.killCoordinator(txnID), c.killOutputLeader(out, txnID))
-	c.txnVerify(out, txnOutPartitions, txnRecords, l)
+	e.runLoop(ctx, cancel, e.run)
 }
 
 // saramaETL is the sarama loop. A sarama claim cannot go back to an
@@ -853,32 +876,16 @@ func TestTxnConsumeTransformProduceSarama(t *testing.T) {
 // require_stable when it reads with read_committed), and the new producer's
 // InitProducerId fences the old one.
 type saramaETL struct {
-	c                     *txnCluster
-	in, out, group, txnID string
-	ends                  map[int32]int64
-	l                     *txnLedger
-	g                     *txnGate
-	abortAt               int
-	adm                   *kadm.Client
+	txnLoop // its aborted and progress under mu
 
-	mu       sync.Mutex // one transaction at a time, across claims
-	aborted  bool
-	progress map[int32]int64
-	failed   error // the incarnation's first failure
-	inc, n   int
-	prod     sarama.AsyncProducer
-	cancel   context.CancelFunc
+	mu     sync.Mutex // one transaction at a time, across claims
+	failed error      // the incarnation's first failure
+	inc, n int
+	prod   sarama.AsyncProducer
+	cancel context.CancelFunc
 }
 
 var errSaramaRestart = errors.New("transaction aborted: restart from the committed offsets")
-
-func (e *saramaETL) committed() int {
-	n := int64(0)
-	for _, o := range e.progress {
-		n += o
-	}
-	return int(n)
-}
 
 func (e *saramaETL) config() *sarama.Config {
 	cfg := sarama.NewConfig()
@@ -911,19 +918,7 @@ func (e *saramaETL) config() *sarama.Config {
 }
 
 func (e *saramaETL) run(ctx context.Context) error {
-	for inc := 0; ; inc++ {
-		done, err := e.incarnation(ctx, inc)
-		if done {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("incarnation %d: %w (%v)", inc, ctx.Err(), err)
-		}
-		if !errors.Is(err, errSaramaRestart) {
-			e.c.logf("sarama incarnation %d ended: %v; starting another", inc, err)
-			time.Sleep(250 * time.Millisecond) // not a tight loop while a broker is down
-		}
-	}
+	return e.incarnations(ctx, "sarama incarnation", errSaramaRestart, e.incarnation)
 }
 
 func (e *saramaETL) incarnation(ctx context.Context, inc int) (bool, error) {
@@ -966,7 +961,7 @@ func (e *saramaETL) incarnation(ctx context.Context, inc int) (bool, error) {
 	defer cancel()
 	watch.Go(func() {
 		for cctx.Err() == nil {
-			if e.c.finished(e.adm, e.group, e.in, e.ends) {
+			if e.finished() {
 				finished.Store(true)
 				cancel()
 				return
@@ -1029,7 +1024,7 @@ func (e *saramaETL) transact(ctx context.Context, batch []*sarama.ConsumerMessag
 	}
 	e.l.produced(tag, acked)
 	commit := produceErr == nil
-	deliberate := commit && !e.aborted && e.committed() >= e.abortAt
+	deliberate := e.deliberate(commit)
 	if deliberate {
 		commit = false
 	}
@@ -1048,10 +1043,7 @@ func (e *saramaETL) transact(ctx context.Context, batch []*sarama.ConsumerMessag
 			err = prod.CommitTxn()
 		}
 		if err == nil {
-			e.l.ended(tag, txnCommitted, false)
-			for p, o := range next {
-				e.progress[p] = max(e.progress[p], o)
-			}
+			e.committedTxn(tag, next)
 			return
 		}
 		e.abortAfter(tag, fmt.Errorf("commit %s: %w", tag, err))
@@ -1062,8 +1054,7 @@ func (e *saramaETL) transact(ctx context.Context, batch []*sarama.ConsumerMessag
 		e.fail(fmt.Errorf("abort %s (produce error %v): %w", tag, produceErr, err))
 		return
 	}
-	e.l.ended(tag, txnAborted, deliberate)
-	e.aborted = e.aborted || deliberate
+	e.abortedTxn(tag, deliberate)
 	e.fail(errSaramaRestart)
 }
 
@@ -1139,20 +1130,16 @@ type txnPyEvent struct {
 // another.
 func TestTxnConsumeTransformProducePython(t *testing.T) {
 	ctRequirePython(t)
-	c := startTxnCluster(t, "txn-python")
-	const in, out, group, txnID = "txn-python-in", "txn-python-out", "txn-python-etl", "txn-python-etl-id"
-	ends := c.fillInput(in, txnInPartitions, txnRecords)
-	ensureTopic(t, c.brokers[0], out, txnOutPartitions, nil)
-
+	s := newTxnSetup(t, "txn-python") // the script pauses by itself (--pause-at); the gate relays it
 	var endArg []string
-	for p, o := range ends {
+	for p, o := range s.ends {
 		endArg = append(endArg, fmt.Sprintf("%d:%d", p, o))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*txnRunWithin)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ctPython, "python/txn_ctp.py",
-		"--bootstrap", strings.Join(c.addrs(), ","), "--input", in, "--output", out,
-		"--group", group, "--transactional-id", txnID, "--ends", strings.Join(endArg, ","),
+		"--bootstrap", strings.Join(s.c.addrs(), ","), "--input", s.in, "--output", s.out,
+		"--group", s.group, "--transactional-id", s.txnID, "--ends", strings.Join(endArg, ","),
 		"--batch", strconv.Itoa(txnBatch), "--session-timeout-ms", strconv.Itoa(int(txnGroupSession/time.Millisecond)), "--abort-at", strconv.Itoa(txnRecords/8),
 		"--pause-at", fmt.Sprintf("%d,%d", txnRecords/4, txnRecords/2), "--timeout", strconv.Itoa(int(3*txnRunWithin/time.Second)))
 	stdin, err := cmd.StdinPipe()
@@ -1173,17 +1160,9 @@ func TestTxnConsumeTransformProducePython(t *testing.T) {
 			t.Logf("--- stderr of txn_ctp.py ---\n%s", stderr.String())
 		}
 	})
-
-	l := newTxnLedger()
-	g := newTxnGate(txnRecords/4, txnRecords/2) // the script pauses by itself (--pause-at); the gate relays it
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() {
-		g.done <- pyRelay(ctx, c, cmd, stdin, stdout, l, g)
+	s.runLoop(ctx, cancel, func(ctx context.Context) error {
+		return pyRelay(ctx, s.c, cmd, stdin, stdout, s.l, s.g)
 	})
-	c.drive(g, l, c.killCoordinator(txnID), c.killOutputLeader(out, txnID))
-	c.txnVerify(out, txnOutPartitions, txnRecords, l)
 }
 
 // pyRelay reads the script's events into the ledger and the gate, and

@@ -23,8 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strata-io/strata/internal/testenv"
 )
 
 // txnWithin bounds every wait for the broker to do something on its own
@@ -33,7 +31,7 @@ const txnWithin = 60 * time.Second
 
 // txnSingle wraps one broker as a txnCluster, for its readers and requests.
 func txnSingle(t *testing.T, s *Strata) *txnCluster {
-	return &txnCluster{t: t, start: time.Now(), brokers: []*Strata{s}, log: newRingLog(t, "clients", 400)}
+	return &txnCluster{brokerSet{t: t, start: time.Now(), brokers: []*Strata{s}, clientLog: newRingLog(t, "clients", 400)}}
 }
 
 // --- raw transactional requests ------------------------------------------------
@@ -187,14 +185,8 @@ func txnFetch(t *testing.T, k *kafkaConn, topic string, p int32, offset int64, i
 // watermark (0) or the last stable offset (1).
 func txnListLatest(t *testing.T, k *kafkaConn, topic string, p int32, isolation int8) int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID, req.IsolationLevel = -1, isolation
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	lp := kmsg.NewListOffsetsRequestTopicPartition()
-	lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = p, -1, -1
-	lt.Partitions = append(lt.Partitions, lp)
-	req.Topics = append(req.Topics, lt)
+	req := listOffsetsRequest(topic, p, -1)
+	req.IsolationLevel = isolation
 	resp := k.request(req, 0).(*kmsg.ListOffsetsResponse)
 	if req.GetVersion() < 2 {
 		t.Fatalf("ListOffsets v%d has no isolation level", req.GetVersion())
@@ -722,10 +714,7 @@ func TestTxnOffsets(t *testing.T) {
 // read_committed fetch lists only the aborted transactions.
 func TestTxnArchived(t *testing.T) {
 	const topic, segmentBytes = "txn-archived", 65536
-	etcd := testenv.StartEtcd(t)
-	minio := testenv.StartMinIO(t)
-	s := StartStrata(t, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("txnarchive"),
-		Args: []string{"--compaction-interval", "300ms", "--compaction-min-age", "0s", "--disk-cache-bytes", "0"}})
+	s, etcd, _ := startExternal(t, "txnarchive", "--compaction-interval", "300ms", "--compaction-min-age", "0s", "--disk-cache-bytes", "0")
 	c := txnSingle(t, s)
 	ctx := testContext(t, 3*time.Minute)
 	if _, err := kadm.NewClient(c.client()).CreateTopic(ctx, 1, 1, map[string]*string{
