@@ -179,13 +179,19 @@ func BenchmarkColdReplay(b *testing.B) {
 			logReaderMetrics(b, s)
 		}
 	})
-	// The same replay again with the broker's cache warm (256MiB of memory,
-	// then disk): what the broker and the client do without the object store.
+	// The same replay with the broker's cache warm (256MiB of memory, then
+	// disk): what the broker and the client do without the object store. The
+	// disk tier admits a range that read-ahead loaded on its second load, so
+	// an untimed replay first loads the ranges the cold replay left out of
+	// memory again, and the disk tier keeps them.
 	b.Run(fmt.Sprintf("strata-warm/partitions=%d", partitions), func(b *testing.B) {
 		b.SetBytes(rangeBytes)
+		replay(b)
+		b.ResetTimer()
 		for range b.N {
 			replay(b)
 		}
+		logReaderMetrics(b, s)
 	})
 	s.Stop()
 }

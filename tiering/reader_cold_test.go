@@ -403,3 +403,101 @@ func TestReadFromFailure(t *testing.T) {
 		t.Fatalf("ReadFrom from the failing entry: err = %v", err)
 	}
 }
+
+// TestDiskTierAdmission: a range that read-ahead loads from the bucket is
+// written to the disk tier on its second load, not its first, and served
+// from disk after that; a range that a read waited for is written on its
+// first load.
+func TestDiskTierAdmission(t *testing.T) {
+	b := newFaultyMem(t)
+	entries, data := sequence(t, b, 4)
+	dir := t.TempDir()
+	// No memory tier: every load goes to the disk tier or the bucket.
+	r := openTestReader(t, b, ReaderOptions{DiskDir: dir, DiskBytes: 1 << 20, ReadAheadBytes: 1 << 20})
+	gets := func() int { return b.Calls(objectstore.OpGetRange) }
+	ahead := entries[1:]
+
+	r.Prefetch(ahead, ahead[0].BaseOffset, 1<<20)
+	r.settle()
+	if files, _ := rangeFiles(t, dir); gets() != 3 || len(files) != 0 {
+		t.Fatalf("after reading ahead once: %d GETs, %d range files; want 3 and none", gets(), len(files))
+	}
+	r.Prefetch(ahead, ahead[0].BaseOffset, 1<<20)
+	r.settle()
+	if files, _ := rangeFiles(t, dir); gets() != 6 || len(files) != 3 {
+		t.Fatalf("after reading ahead twice: %d GETs, %d range files; want 6 and 3", gets(), len(files))
+	}
+	for i, e := range ahead {
+		mustRead(t, r, e, data[i+1])
+	}
+	if gets() != 6 {
+		t.Fatalf("%d GETs after reading the admitted ranges, want 6 (from disk)", gets())
+	}
+	if got := counterValue(t, r.m.diskHits); got != 3 {
+		t.Errorf("disk hits = %v, want 3", got)
+	}
+
+	mustRead(t, r, entries[0], data[0]) // a demand miss
+	r.settle()
+	if files, _ := rangeFiles(t, dir); gets() != 7 || len(files) != 4 {
+		t.Fatalf("after a read that waited: %d GETs, %d range files; want 7 and 4", gets(), len(files))
+	}
+}
+
+// TestDiskTierAdmissionHistory: the history of ranges read ahead once is
+// bounded (diskHistoryKeys keys), forgetting the least recent: a range
+// loaded again after that many others is taken for a first load.
+func TestDiskTierAdmissionHistory(t *testing.T) {
+	b := newFaultyMem(t)
+	dir := t.TempDir()
+	r := openTestReader(t, b, ReaderOptions{DiskDir: dir, DiskBytes: 1 << 20})
+	d := r.disk
+	key := func(i int) rangeKey { return rangeKey{"segments/x.seg", int64(i), 1} }
+	for i := range diskHistoryKeys + 10 {
+		d.offer(key(i), []byte{1}, true)
+	}
+	d.mu.Lock()
+	n, m := d.history.Len(), len(d.historyKeys)
+	d.mu.Unlock()
+	if n != diskHistoryKeys || m != diskHistoryKeys {
+		t.Fatalf("history of %d keys (%d in its map), want at most %d", n, m, diskHistoryKeys)
+	}
+	r.settle()
+	if files, _ := rangeFiles(t, dir); len(files) != 0 {
+		t.Fatalf("%d range files after first loads only, want none", len(files))
+	}
+	d.offer(key(0), []byte{1}, true)                 // forgotten: a first load again
+	d.offer(key(diskHistoryKeys+9), []byte{1}, true) // the most recent: a second load
+	r.settle()
+	files, _ := rangeFiles(t, dir)
+	if len(files) != 1 || !strings.HasPrefix(filepath.Base(files[0]), diskHash(key(diskHistoryKeys+9))+"-") {
+		t.Fatalf("range files %v, want only the second load's", files)
+	}
+}
+
+// TestReadAheadSpared: the memory tier evicts ranges already read before a
+// range read ahead and not read yet, which is then served without a GET.
+func TestReadAheadSpared(t *testing.T) {
+	b := newFaultyMem(t)
+	entries, data := sequence(t, b, 4)
+	r := openTestReader(t, b, ReaderOptions{CacheBytes: entries[0].Size + entries[1].Size + entries[2].Size, ReadAheadBytes: 1 << 20})
+	gets := func() int { return b.Calls(objectstore.OpGetRange) }
+	r.Prefetch(entries[:1], entries[0].BaseOffset, 1) // read ahead, not read
+	r.settle()
+	mustRead(t, r, entries[1], data[1])
+	mustRead(t, r, entries[2], data[2])
+	mustRead(t, r, entries[3], data[3]) // evicts: range 0 is the least recent
+	if gets() != 4 {
+		t.Fatalf("%d GETs, want 4", gets())
+	}
+	mustRead(t, r, entries[0], data[0])
+	if gets() != 4 {
+		t.Fatalf("%d GETs: the range read ahead was evicted before the ranges read", gets())
+	}
+	if got := counterValue(t, r.m.readAheadUsed); got != 1 {
+		t.Errorf("read-ahead used = %v, want 1", got)
+	}
+	if got := counterValue(t, r.m.readAheadWasted); got != 0 {
+		t.Errorf("read-ahead wasted = %v, want 0", got)
+	}
+}
