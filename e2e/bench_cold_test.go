@@ -278,6 +278,7 @@ func logReaderMetrics(b *testing.B, s *Strata) {
 		"strata_tiering_readahead_gets_total", "strata_tiering_readahead_used_total", "strata_tiering_readahead_wasted_total",
 		"strata_tiering_readahead_skipped_total", "strata_tiering_disk_cache_writes_total", "strata_tiering_disk_cache_skipped_writes_total",
 		`strata_objectstore_operation_duration_seconds_sum{op="get_range"}`, `strata_objectstore_operation_duration_seconds_count{op="get_range"}`,
+		"process_cpu_seconds_total",
 	} {
 		parts = append(parts, fmt.Sprintf("%s=%v", strings.TrimPrefix(m, "strata_tiering_"), metricValue(b, s, m)))
 	}
