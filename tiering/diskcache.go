@@ -76,11 +76,11 @@ var (
 // by when they were written. Safe for concurrent use.
 //
 // Admission resists scans: a range that read-ahead loaded from the bucket
-// is written only on its second load from the bucket (offer), so that a
-// consumer replaying a topic once neither pays for writing all of it to
-// disk nor evicts the ranges that are read again; a range a reader waited
-// for (a demand miss, where a consumer starts or jumps) is written on its
-// first. The history of ranges loaded once is bounded by a number of keys
+// before any read asked for it is written only on its second load from the
+// bucket (offer), so that a consumer replaying a topic once neither pays
+// for writing all of it to disk nor evicts the ranges that are read again;
+// a range a read waited for (where a consumer starts or jumps, or catches
+// up with read-ahead) is written on its first. The history of ranges loaded once is bounded by a number of keys
 // (diskHistoryKeys), not by the bytes of their ranges, so that a replay of
 // more than the tier holds, read again, is admitted; the least recent key
 // is forgotten first.
@@ -327,9 +327,9 @@ func (d *diskCache) discard(key rangeKey, path string, why error) {
 }
 
 // offer is put for a range just loaded from the bucket, applying the
-// admission policy (see diskCache): a demand load is put at once, a
-// read-ahead load only if the history holds its key (it was loaded before);
-// otherwise its key is remembered.
+// admission policy (see diskCache): a range a read waited for is put at
+// once, one loaded ahead of reads (readAhead) only if the history holds its
+// key (it was loaded before); otherwise its key is remembered.
 func (d *diskCache) offer(key rangeKey, data []byte, readAhead bool) {
 	if readAhead {
 		d.mu.Lock()

@@ -92,8 +92,9 @@ func (o *ReaderOptions) EnsureDefaults() *ReaderOptions {
 //     than a tier's budget is returned but not kept there. A range read
 //     from the bucket is also written to the disk tier, in the background:
 //     at once if a read waited for it, on its second load if read-ahead
-//     loaded it (see diskCache: a single sequential replay writes nothing
-//     it read ahead, and evicts nothing read again).
+//     loaded it before any read asked for it (see diskCache: a sequential
+//     replay that read-ahead keeps ahead of writes almost nothing, and
+//     evicts nothing read again).
 //   - At most one load (disk or GET) of a range is in flight: other reads of
 //     it, prefetches included, wait for that load.
 //   - Read-ahead is bounded twice: each ReadFrom call queues at most
@@ -143,9 +144,10 @@ type cacheEntry struct {
 
 // fetch is one load in flight; done closes when data or err is set.
 type fetch struct {
-	done chan struct{}
-	data []byte
-	err  error
+	done   chan struct{}
+	data   []byte
+	err    error
+	waited bool // a read waits for it (r.mu)
 }
 
 // NewReader returns a reader with a memory cache of at most cacheBytes
@@ -310,6 +312,7 @@ func (r *Reader) read(ctx context.Context, s span) ([]byte, error) {
 			return ce.data, nil
 		}
 		if f, ok := r.inflight[s.key]; ok {
+			f.waited = true
 			r.mu.Unlock()
 			select {
 			case <-ctx.Done():
@@ -361,13 +364,18 @@ func (r *Reader) load(ctx context.Context, s span, f *fetch, prefetch bool) {
 	}
 	r.mu.Lock()
 	delete(r.inflight, s.key)
+	// A read that joined a prefetch has used it, and waited for it.
+	readAhead := prefetch && !f.waited
 	if f.err == nil {
-		r.add(s.key, f.data, prefetch)
+		r.add(s.key, f.data, readAhead)
+		if prefetch && f.waited {
+			r.m.readAheadUsed.Inc()
+		}
 	}
 	r.mu.Unlock()
 	close(f.done)
 	if f.err == nil && !fromDisk && r.disk != nil {
-		r.disk.offer(s.key, stored, prefetch)
+		r.disk.offer(s.key, stored, readAhead)
 	}
 }
 

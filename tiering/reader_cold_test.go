@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -441,6 +442,45 @@ func TestDiskTierAdmission(t *testing.T) {
 	r.settle()
 	if files, _ := rangeFiles(t, dir); gets() != 7 || len(files) != 4 {
 		t.Fatalf("after a read that waited: %d GETs, %d range files; want 7 and 4", gets(), len(files))
+	}
+}
+
+// TestDiskTierAdmissionJoined: a range that read-ahead is loading when a
+// read asks for it is one the read waits for: written to the disk tier on
+// that first load, and counted as read-ahead used.
+func TestDiskTierAdmissionJoined(t *testing.T) {
+	b := newFaultyMem(t)
+	entries, data := sequence(t, b, 1)
+	entered, release := make(chan struct{}), make(chan struct{})
+	b.SetHook(func(op, _ string) error {
+		if op == objectstore.OpGetRange {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	r := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20, DiskDir: dir, DiskBytes: 1 << 20, ReadAheadBytes: 1 << 20})
+	r.Prefetch(entries, entries[0].BaseOffset, 1)
+	<-entered // the prefetcher's GET
+	done := readAsync(t, r, entries[0], data[0])
+	for joined := false; !joined; { // until the read waits for that GET
+		r.mu.Lock()
+		f := r.inflight[rangeKey{entries[0].Object, entries[0].Position, entries[0].Size}]
+		joined = f != nil && f.waited
+		r.mu.Unlock()
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	if files, _ := rangeFiles(t, dir); b.Calls(objectstore.OpGetRange) != 1 || len(files) != 1 {
+		t.Fatalf("%d GETs, %d range files; want 1 and 1", b.Calls(objectstore.OpGetRange), len(files))
+	}
+	if got := counterValue(t, r.m.readAheadUsed); got != 1 {
+		t.Errorf("read-ahead used = %v, want 1", got)
 	}
 }
 
