@@ -364,13 +364,10 @@ func (r *Reader) load(ctx context.Context, s span, f *fetch, prefetch bool) {
 	}
 	r.mu.Lock()
 	delete(r.inflight, s.key)
-	// A read that joined a prefetch has used it, and waited for it.
+	// A read that joined a prefetch waited for it: not read-ahead any more.
 	readAhead := prefetch && !f.waited
 	if f.err == nil {
 		r.add(s.key, f.data, readAhead)
-		if prefetch && f.waited {
-			r.m.readAheadUsed.Inc()
-		}
 	}
 	r.mu.Unlock()
 	close(f.done)
