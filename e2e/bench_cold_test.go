@@ -173,13 +173,19 @@ func BenchmarkColdReplay(b *testing.B) {
 			logReaderMetrics(b, s)
 		}
 	})
-	// The same replay again with the broker's cache warm (256MiB of memory,
-	// then disk): what the broker and the client do without the object store.
+	// The same replay with the broker's cache warm (256MiB of memory, then
+	// disk): what the broker and the client do without the object store. The
+	// disk tier admits a range that read-ahead loaded on its second load, so
+	// an untimed replay first loads the ranges the cold replay left out of
+	// memory again, and the disk tier keeps them.
 	b.Run(fmt.Sprintf("strata-warm/partitions=%d", partitions), func(b *testing.B) {
 		b.SetBytes(rangeBytes)
+		replay(b)
+		b.ResetTimer()
 		for range b.N {
 			replay(b)
 		}
+		logReaderMetrics(b, s)
 	})
 	s.Stop()
 }
@@ -266,6 +272,7 @@ func logReaderMetrics(b *testing.B, s *Strata) {
 		"strata_tiering_readahead_gets_total", "strata_tiering_readahead_used_total", "strata_tiering_readahead_wasted_total",
 		"strata_tiering_readahead_skipped_total", "strata_tiering_disk_cache_writes_total", "strata_tiering_disk_cache_skipped_writes_total",
 		`strata_objectstore_operation_duration_seconds_sum{op="get_range"}`, `strata_objectstore_operation_duration_seconds_count{op="get_range"}`,
+		"process_cpu_seconds_total",
 	} {
 		parts = append(parts, fmt.Sprintf("%s=%v", strings.TrimPrefix(m, "strata_tiering_"), metricValue(b, s, m)))
 	}

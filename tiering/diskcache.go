@@ -60,6 +60,9 @@ const (
 	// diskQueueBytes bounds the bytes of ranges waiting to be written; a
 	// range that does not fit is not written (a cache may forget).
 	diskQueueBytes = 64 << 20
+	// diskHistoryKeys bounds the history of ranges read ahead once and not
+	// admitted (a few hundred bytes each in memory).
+	diskHistoryKeys = 1 << 15
 )
 
 var (
@@ -71,6 +74,16 @@ var (
 // one directory, at most capacity bytes of ranges (headers not counted),
 // least recently used evicted first. After a restart the files are ordered
 // by when they were written. Safe for concurrent use.
+//
+// Admission resists scans: a range that read-ahead loaded from the bucket
+// before any read asked for it is written only on its second load from the
+// bucket (offer), so that a consumer replaying a topic once neither pays
+// for writing all of it to disk nor evicts the ranges that are read again;
+// a range a read waited for (where a consumer starts or jumps, or catches
+// up with read-ahead) is written on its first. The history of ranges loaded once is bounded by a number of keys
+// (diskHistoryKeys), not by the bytes of their ranges, so that a replay of
+// more than the tier holds, read again, is admitted; the least recent key
+// is forgotten first.
 type diskCache struct {
 	fs       vfs.FS
 	dir      string
@@ -86,6 +99,9 @@ type diskCache struct {
 	queued  int64 // bytes in writes
 	writes  chan diskWrite
 	pending sync.WaitGroup // writes queued or running
+
+	history     *list.List // of rangeKey: loaded once by read-ahead, not admitted; most recent first
+	historyKeys map[rangeKey]*list.Element
 
 	cancel context.CancelFunc
 	wg     conc.WaitGroup
@@ -118,6 +134,9 @@ func openDiskCacheFS(fsys vfs.FS, dir string, capacity int64, m *readerMetrics, 
 		lru:      list.New(),
 		entries:  make(map[rangeKey]*list.Element),
 		writes:   make(chan diskWrite, 1024),
+
+		history:     list.New(),
+		historyKeys: make(map[rangeKey]*list.Element),
 	}
 	if err := d.load(); err != nil {
 		return nil, err
@@ -302,8 +321,48 @@ func (d *diskCache) discard(key rangeKey, path string, why error) {
 		d.used -= key.size
 		d.m.diskBytes.Set(float64(d.used))
 	}
+	d.remember(key) // it was admitted once: admit it again on its next load
 	d.mu.Unlock()
 	_ = d.fs.Remove(path)
+}
+
+// offer is put for a range just loaded from the bucket, applying the
+// admission policy (see diskCache): a range a read waited for is put at
+// once, one loaded ahead of reads (readAhead) only if the history holds its
+// key (it was loaded before); otherwise its key is remembered.
+func (d *diskCache) offer(key rangeKey, data []byte, readAhead bool) {
+	if readAhead {
+		d.mu.Lock()
+		el, seen := d.historyKeys[key]
+		if seen {
+			d.forget(el)
+		} else {
+			d.remember(key)
+		}
+		d.mu.Unlock()
+		if !seen {
+			return
+		}
+	}
+	d.put(key, data)
+}
+
+// remember adds key to the history as its most recent, forgetting the
+// least recent keys beyond its bounds. d.mu is held.
+func (d *diskCache) remember(key rangeKey) {
+	if el, ok := d.historyKeys[key]; ok {
+		d.history.MoveToFront(el)
+		return
+	}
+	d.historyKeys[key] = d.history.PushFront(key)
+	for d.history.Len() > diskHistoryKeys {
+		d.forget(d.history.Back())
+	}
+}
+
+// forget removes one key from the history. d.mu is held.
+func (d *diskCache) forget(el *list.Element) {
+	delete(d.historyKeys, d.history.Remove(el).(rangeKey))
 }
 
 // put queues a checked range to be written, unless it is on disk already,

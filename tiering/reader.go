@@ -85,9 +85,16 @@ func (o *ReaderOptions) EnsureDefaults() *ReaderOptions {
 //     memory tier holds them decoded, the disk tier as stored; a range read
 //     from disk is decoded and checked again before it is served.
 //   - The memory tier holds at most CacheBytes, the disk tier at most
-//     DiskBytes; each evicts its least recently used ranges. A range larger
-//     than a tier's budget is returned but not kept there. Every range read
-//     from the bucket is also written to the disk tier, in the background.
+//     DiskBytes; each evicts its least recently used ranges, except that the
+//     memory tier passes over a range read ahead and not read yet once
+//     (moving it to the front), so that read-ahead is not evicted before
+//     the read it was made for while ranges already read remain. A range larger
+//     than a tier's budget is returned but not kept there. A range read
+//     from the bucket is also written to the disk tier, in the background:
+//     at once if a read waited for it, on its second load if read-ahead
+//     loaded it before any read asked for it (see diskCache: a sequential
+//     replay that read-ahead keeps ahead of writes almost nothing, and
+//     evicts nothing read again).
 //   - At most one load (disk or GET) of a range is in flight: other reads of
 //     it, prefetches included, wait for that load.
 //   - Read-ahead is bounded twice: each ReadFrom call queues at most
@@ -132,13 +139,15 @@ type cacheEntry struct {
 	key        rangeKey
 	data       []byte
 	prefetched bool // loaded by read-ahead and not read since
+	spared     bool // passed over once by eviction while prefetched
 }
 
 // fetch is one load in flight; done closes when data or err is set.
 type fetch struct {
-	done chan struct{}
-	data []byte
-	err  error
+	done   chan struct{}
+	data   []byte
+	err    error
+	waited bool // a read waits for it (r.mu)
 }
 
 // NewReader returns a reader with a memory cache of at most cacheBytes
@@ -303,6 +312,7 @@ func (r *Reader) read(ctx context.Context, s span) ([]byte, error) {
 			return ce.data, nil
 		}
 		if f, ok := r.inflight[s.key]; ok {
+			f.waited = true
 			r.mu.Unlock()
 			select {
 			case <-ctx.Done():
@@ -354,13 +364,15 @@ func (r *Reader) load(ctx context.Context, s span, f *fetch, prefetch bool) {
 	}
 	r.mu.Lock()
 	delete(r.inflight, s.key)
+	// A read that joined a prefetch waited for it: not read-ahead any more.
+	readAhead := prefetch && !f.waited
 	if f.err == nil {
-		r.add(s.key, f.data, prefetch)
+		r.add(s.key, f.data, readAhead)
 	}
 	r.mu.Unlock()
 	close(f.done)
 	if f.err == nil && !fromDisk && r.disk != nil {
-		r.disk.put(s.key, stored)
+		r.disk.offer(s.key, stored, readAhead)
 	}
 }
 
@@ -407,6 +419,14 @@ func (r *Reader) add(key rangeKey, data []byte, prefetched bool) {
 	for r.used+size > r.capacity {
 		el := r.lru.Back()
 		ce := el.Value.(*cacheEntry)
+		if ce.prefetched && !ce.spared {
+			// Read ahead for a reader on its way to it, and not read yet:
+			// evicting it would cost that reader a GET it waits for. Pass
+			// over it once, before the ranges that were read.
+			ce.spared = true
+			r.lru.MoveToFront(el)
+			continue
+		}
 		r.lru.Remove(el)
 		delete(r.entries, ce.key)
 		r.used -= int64(len(ce.data))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -401,5 +402,146 @@ func TestReadFromFailure(t *testing.T) {
 	}
 	if _, err := r.ReadFrom(t.Context(), entries[2:], entries[2].BaseOffset, 1<<20); !errors.Is(err, objectstore.ErrInjected) {
 		t.Fatalf("ReadFrom from the failing entry: err = %v", err)
+	}
+}
+
+// TestDiskTierAdmission: a range that read-ahead loads from the bucket is
+// written to the disk tier on its second load, not its first, and served
+// from disk after that; a range that a read waited for is written on its
+// first load.
+func TestDiskTierAdmission(t *testing.T) {
+	b := newFaultyMem(t)
+	entries, data := sequence(t, b, 4)
+	dir := t.TempDir()
+	// No memory tier: every load goes to the disk tier or the bucket.
+	r := openTestReader(t, b, ReaderOptions{DiskDir: dir, DiskBytes: 1 << 20, ReadAheadBytes: 1 << 20})
+	gets := func() int { return b.Calls(objectstore.OpGetRange) }
+	ahead := entries[1:]
+
+	r.Prefetch(ahead, ahead[0].BaseOffset, 1<<20)
+	r.settle()
+	if files, _ := rangeFiles(t, dir); gets() != 3 || len(files) != 0 {
+		t.Fatalf("after reading ahead once: %d GETs, %d range files; want 3 and none", gets(), len(files))
+	}
+	r.Prefetch(ahead, ahead[0].BaseOffset, 1<<20)
+	r.settle()
+	if files, _ := rangeFiles(t, dir); gets() != 6 || len(files) != 3 {
+		t.Fatalf("after reading ahead twice: %d GETs, %d range files; want 6 and 3", gets(), len(files))
+	}
+	for i, e := range ahead {
+		mustRead(t, r, e, data[i+1])
+	}
+	if gets() != 6 {
+		t.Fatalf("%d GETs after reading the admitted ranges, want 6 (from disk)", gets())
+	}
+	if got := counterValue(t, r.m.diskHits); got != 3 {
+		t.Errorf("disk hits = %v, want 3", got)
+	}
+
+	mustRead(t, r, entries[0], data[0]) // a demand miss
+	r.settle()
+	if files, _ := rangeFiles(t, dir); gets() != 7 || len(files) != 4 {
+		t.Fatalf("after a read that waited: %d GETs, %d range files; want 7 and 4", gets(), len(files))
+	}
+}
+
+// TestDiskTierAdmissionJoined: a range that read-ahead is loading when a
+// read asks for it is one the read waits for: written to the disk tier on
+// that first load, and not kept in memory as unread read-ahead.
+func TestDiskTierAdmissionJoined(t *testing.T) {
+	b := newFaultyMem(t)
+	entries, data := sequence(t, b, 1)
+	entered, release := make(chan struct{}), make(chan struct{})
+	b.SetHook(func(op, _ string) error {
+		if op == objectstore.OpGetRange {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	r := openTestReader(t, b, ReaderOptions{CacheBytes: 1 << 20, DiskDir: dir, DiskBytes: 1 << 20, ReadAheadBytes: 1 << 20})
+	r.Prefetch(entries, entries[0].BaseOffset, 1)
+	<-entered // the prefetcher's GET
+	done := readAsync(t, r, entries[0], data[0])
+	for joined := false; !joined; { // until the read waits for that GET
+		r.mu.Lock()
+		f := r.inflight[rangeKey{entries[0].Object, entries[0].Position, entries[0].Size}]
+		joined = f != nil && f.waited
+		r.mu.Unlock()
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	if files, _ := rangeFiles(t, dir); b.Calls(objectstore.OpGetRange) != 1 || len(files) != 1 {
+		t.Fatalf("%d GETs, %d range files; want 1 and 1", b.Calls(objectstore.OpGetRange), len(files))
+	}
+	// Not kept as unread read-ahead: evicting it wastes nothing.
+	r.mu.Lock()
+	el := r.entries[rangeKey{entries[0].Object, entries[0].Position, entries[0].Size}]
+	r.mu.Unlock()
+	if el == nil || el.Value.(*cacheEntry).prefetched {
+		t.Errorf("the range is not in memory, or is kept as unread read-ahead")
+	}
+}
+
+// TestDiskTierAdmissionHistory: the history of ranges read ahead once is
+// bounded (diskHistoryKeys keys), forgetting the least recent: a range
+// loaded again after that many others is taken for a first load.
+func TestDiskTierAdmissionHistory(t *testing.T) {
+	b := newFaultyMem(t)
+	dir := t.TempDir()
+	r := openTestReader(t, b, ReaderOptions{DiskDir: dir, DiskBytes: 1 << 20})
+	d := r.disk
+	key := func(i int) rangeKey { return rangeKey{"segments/x.seg", int64(i), 1} }
+	for i := range diskHistoryKeys + 10 {
+		d.offer(key(i), []byte{1}, true)
+	}
+	d.mu.Lock()
+	n, m := d.history.Len(), len(d.historyKeys)
+	d.mu.Unlock()
+	if n != diskHistoryKeys || m != diskHistoryKeys {
+		t.Fatalf("history of %d keys (%d in its map), want at most %d", n, m, diskHistoryKeys)
+	}
+	r.settle()
+	if files, _ := rangeFiles(t, dir); len(files) != 0 {
+		t.Fatalf("%d range files after first loads only, want none", len(files))
+	}
+	d.offer(key(0), []byte{1}, true)                 // forgotten: a first load again
+	d.offer(key(diskHistoryKeys+9), []byte{1}, true) // the most recent: a second load
+	r.settle()
+	files, _ := rangeFiles(t, dir)
+	if len(files) != 1 || !strings.HasPrefix(filepath.Base(files[0]), diskHash(key(diskHistoryKeys+9))+"-") {
+		t.Fatalf("range files %v, want only the second load's", files)
+	}
+}
+
+// TestReadAheadSpared: the memory tier evicts ranges already read before a
+// range read ahead and not read yet, which is then served without a GET.
+func TestReadAheadSpared(t *testing.T) {
+	b := newFaultyMem(t)
+	entries, data := sequence(t, b, 4)
+	r := openTestReader(t, b, ReaderOptions{CacheBytes: entries[0].Size + entries[1].Size + entries[2].Size, ReadAheadBytes: 1 << 20})
+	gets := func() int { return b.Calls(objectstore.OpGetRange) }
+	r.Prefetch(entries[:1], entries[0].BaseOffset, 1) // read ahead, not read
+	r.settle()
+	mustRead(t, r, entries[1], data[1])
+	mustRead(t, r, entries[2], data[2])
+	mustRead(t, r, entries[3], data[3]) // evicts: range 0 is the least recent
+	if gets() != 4 {
+		t.Fatalf("%d GETs, want 4", gets())
+	}
+	mustRead(t, r, entries[0], data[0])
+	if gets() != 4 {
+		t.Fatalf("%d GETs: the range read ahead was evicted before the ranges read", gets())
+	}
+	if got := counterValue(t, r.m.readAheadUsed); got != 1 {
+		t.Errorf("read-ahead used = %v, want 1", got)
+	}
+	if got := counterValue(t, r.m.readAheadWasted); got != 0 {
+		t.Errorf("read-ahead wasted = %v, want 0", got)
 	}
 }
