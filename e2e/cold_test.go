@@ -12,8 +12,8 @@ import (
 // TestColdReplay, on a real etcd and MinIO: a consumer replaying a topic
 // from offset 0 after a restart (nothing in memory) gets every record, in
 // order, exactly once, from the disk tier of the range cache (the ranges a
-// consumer read before the restart) and from the object store through
-// read-ahead. The memory tier holds half the topic, so that ranges move between tiers.
+// consumer waited for before the restart, and read-ahead ranges loaded
+// twice) and from the object store through read-ahead. The memory tier holds half the topic, so that ranges move between tiers.
 func TestColdReplay(t *testing.T) {
 	const (
 		topic      = "cold"
