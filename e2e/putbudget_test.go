@@ -7,12 +7,20 @@ package e2e
 // nothing; nothing acknowledged is lost.
 
 import (
+	"bytes"
 	"context"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/internal/testenv"
+	"github.com/strata-io/strata/loadgen"
 )
 
 const (
@@ -139,4 +147,135 @@ func pollOne(ctx context.Context, t *testing.T, cl *kgo.Client) string {
 			return string(recs[0].Value)
 		}
 	}
+}
+
+// BenchmarkPutBudget measures what the PUT budget buys, one broker on a
+// real MinIO and etcd with the default --seal-interval (200ms), at
+// --max-put-rate 0 (no early seals: the reference, as before the budget),
+// 5 (the default) and 50: sequential acks=all ProduceSync calls (mean, p50,
+// p99) and the pubsub-acks-all workload at 5,000 records/s (ack and
+// end-to-end p50/p99), each with the PUTs per second the broker made, and
+// the latencies as ratios to the reference's.
+func BenchmarkPutBudget(b *testing.B) {
+	workload := filepath.Join(testenv.RepoRoot(b), "loadgen", "workloads", "pubsub-acks-all.yaml")
+	var ref *budgetFigures
+	for _, rate := range []int{0, 5, 50} {
+		name := "max-put-rate=" + strconv.Itoa(rate)
+		if rate == 0 {
+			name = "ref=" + name
+		}
+		b.Run(name, func(b *testing.B) {
+			var f budgetFigures
+			for range b.N {
+				f = measurePutBudget(b, rate, workload)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(f.seqP99, "seq-p99-ms")
+			b.ReportMetric(f.seqPuts, "seq-PUT/s")
+			b.ReportMetric(f.ackP99, "ack-p99-ms")
+			b.ReportMetric(f.e2eP99, "e2e-p99-ms")
+			b.ReportMetric(f.loadPuts, "load-PUT/s")
+			if ref == nil {
+				ref = &f
+			}
+			b.ReportMetric(f.seqP99/ref.seqP99, "seq-p99/ref")
+			b.ReportMetric(f.ackP99/ref.ackP99, "ack-p99/ref")
+			b.Logf("--max-put-rate %d: sequential acks=all mean %.1f p50 %.1f p99 %.1f ms at %.1f PUT/s; "+
+				"pubsub-acks-all 5,000 rec/s ack p50 %.1f p99 %.1f ms, end-to-end p50 %.1f p99 %.1f ms at %.1f PUT/s",
+				rate, f.seqMean, f.seqP50, f.seqP99, f.seqPuts, f.ackP50, f.ackP99, f.e2eP50, f.e2eP99, f.loadPuts)
+		})
+	}
+}
+
+// budgetFigures are what BenchmarkPutBudget measures of one budget:
+// latencies in ms, PUTs per second.
+type budgetFigures struct {
+	seqMean, seqP50, seqP99, seqPuts float64 // sequential acks=all produces
+	ackP50, ackP99, e2eP50, e2eP99   float64 // pubsub-acks-all at 5,000 records/s
+	loadPuts                         float64
+}
+
+// measurePutBudget starts a broker with --max-put-rate rate and measures
+// it as BenchmarkPutBudget says.
+func measurePutBudget(b *testing.B, rate int, workload string) (f budgetFigures) {
+	etcd := testenv.StartEtcd(b)
+	store := testenv.StartMinIO(b)
+	s := StartStrata(b, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: store.S3URL("budget"),
+		Args: []string{"--seal-interval", "200ms", "--log-level", "info", "--max-put-rate", strconv.Itoa(rate)}})
+	defer s.Stop()
+
+	const topic, n = "sequential", 100
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Addr), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warm-up")}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	puts0, start := metricValue(b, s, putsMetric), time.Now()
+	took := make([]float64, 0, n)
+	for i := range n {
+		t0 := time.Now()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: numbered("seq", i)}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, float64(time.Since(t0).Microseconds())/1000)
+	}
+	elapsed := time.Since(start)
+	f.seqPuts = (metricValue(b, s, putsMetric) - puts0) / elapsed.Seconds()
+	f.seqMean = elapsed.Seconds() * 1000 / n
+	slices.Sort(took)
+	f.seqP50, f.seqP99 = took[n/2], took[n*99/100]
+
+	dir := b.TempDir()
+	args := []string{"loadgen", "run", "--workload", workload, "--bootstrap", s.Addr, "--topic", "pubsub",
+		"--rate", "5000", "--duration", "15s", "--warmup", "3s", "--out", dir, "--quiet"}
+	// The PUT count every 500ms while the workload runs: its PUTs per
+	// second are those of the busiest 10s (set-up and draining PUT little).
+	type sample struct {
+		at   time.Time
+		puts float64
+	}
+	var samples []sample
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, strataBin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		samples = append(samples, sample{time.Now(), metricValue(b, s, putsMetric)})
+		select {
+		case <-tick.C:
+		case err := <-done:
+			if err != nil {
+				b.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out.String())
+			}
+			running = false
+		}
+	}
+	for i, a := range samples {
+		for _, c := range samples[i+1:] {
+			if d := c.at.Sub(a.at); d >= 10*time.Second {
+				f.loadPuts = max(f.loadPuts, (c.puts-a.puts)/d.Seconds())
+				break
+			}
+		}
+	}
+	res, err := loadgen.ReadResult(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.ackP50, f.ackP99 = res.Produce.Latency.P50, res.Produce.Latency.P99
+	if res.Consume != nil {
+		f.e2eP50, f.e2eP99 = res.Consume.Latency.P50, res.Consume.Latency.P99
+	}
+	return f
 }
