@@ -64,3 +64,31 @@ func TestCommitDemand(t *testing.T) {
 		t.Fatal("Waiting is true after the produce's commit")
 	}
 }
+
+// TestHandOffDrainIsDemand: a hand-off waiting for its partition's records
+// to be committed counts as something waiting, until they are.
+func TestHandOffDrainIsDemand(t *testing.T) {
+	m := NewManager(t.Context(), Options{})
+	p := ledPartition(t, metadata.PartitionState{HighWatermark: 100})
+	p.demand = m.demand
+	appendSpec(t, p, &walWrites{}, plain(3))
+	drained := make(chan bool, 1)
+	go func() { drained <- m.drain(p, 1) }()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a missed wake-up fails, never hangs
+	defer cancel()
+	select {
+	case <-m.Changed():
+	case <-ctx.Done():
+		t.Fatal("a draining hand-off did not signal Changed")
+	}
+	if !m.Waiting() {
+		t.Fatal("Waiting is false while a hand-off drains")
+	}
+	p.committed(1, metadata.ManifestEntry{}, metadata.PartitionState{HighWatermark: 103})
+	if !<-drained {
+		t.Fatal("drain returned false with the manager running")
+	}
+	if m.Waiting() {
+		t.Fatal("Waiting is true after the hand-off drained")
+	}
+}
