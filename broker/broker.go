@@ -224,6 +224,8 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 		Logger:        b.log.With("component", "uploader"),
 		Registerer:    cfg.Registerer,
 		OnCommit:      b.topics.OnCommit,
+		MaxPutRate:    float64(max(cfg.MaxPutRate, 0)),
+		Demand:        b.topics,
 	})
 	b.topics.SetUploader(b.res.uploader)
 	b.srv.sched = tiering.NewSchedules(tiering.ScheduleOptions{

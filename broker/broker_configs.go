@@ -145,6 +145,8 @@ var brokerConfigs = []brokerConfig{
 		sensitive: func(c *Config) bool { return urlHasPassword(c.ObjectStore) }},
 	{name: "strata.seal.bytes", flag: "seal-bytes", typ: kmsg.ConfigTypeLong, value: str(func(c *Config) string { return strconv.FormatInt(or(c.SealBytes, wal.DefaultSegmentBytes), 10) })},
 	{name: "strata.seal.interval.ms", flag: "seal-interval", typ: kmsg.ConfigTypeLong, value: str(func(c *Config) string { return ms(or(c.SealInterval, wal.DefaultSealInterval)) })},
+	{name: "strata.max.put.rate", flag: "max-put-rate", typ: kmsg.ConfigTypeInt, value: str(func(c *Config) string { return strconv.Itoa(int(max(c.MaxPutRate, 0))) }),
+		doc: "segment PUTs per second that seals on demand may spend; 0 = none"},
 	{name: "strata.wal.max.bytes", flag: "wal-max-bytes", typ: kmsg.ConfigTypeLong, value: str(func(c *Config) string { return strconv.FormatInt(or(c.WALMaxBytes, wal.DefaultMaxBytes), 10) })},
 	{name: "strata.session.ttl.ms", flag: "session-ttl", typ: kmsg.ConfigTypeLong, value: str(func(c *Config) string { return ms(or(c.SessionTTL, metadata.DefaultSessionTTL)) })},
 	{name: "strata.cache.bytes", flag: "cache-bytes", typ: kmsg.ConfigTypeLong, value: str(func(c *Config) string { return strconv.FormatInt(c.CacheBytes, 10) })},

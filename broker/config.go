@@ -47,6 +47,7 @@ type Config struct {
 	AutoCreateTopics       bool                  // Kafka's auto.create.topics.enable
 	SealBytes              int64                 // seal the open WAL segment at this size (wal.Options.SegmentBytes)
 	SealInterval           time.Duration         // or at this age (wal.Options.SealInterval)
+	MaxPutRate             int32                 // segment PUTs per second that seals on demand may spend (tiering.UploaderOptions.MaxPutRate); 0 = no early seals
 	WALMaxBytes            int64                 // WAL bytes not yet uploaded before produces wait for room (wal.Options.MaxBytes)
 	SessionTTL             time.Duration         // etcd lease TTL, whole seconds (metadata.Options.SessionTTL)
 	MaxRequestBytes        int64                 // largest request frame accepted (socket.request.max.bytes); at most math.MaxInt32 takes effect
@@ -142,6 +143,7 @@ func DefaultConfig() Config {
 		AutoCreateTopics:       true,
 		SealBytes:              wal.DefaultSegmentBytes,
 		SealInterval:           wal.DefaultSealInterval,
+		MaxPutRate:             tiering.DefaultMaxPutRate,
 		WALMaxBytes:            wal.DefaultMaxBytes,
 		SessionTTL:             metadata.DefaultSessionTTL,
 		MaxRequestBytes:        DefaultMaxRequestBytes,

@@ -15,7 +15,11 @@
 // caller) → sealed segment → tiering.Uploader (object PUT, manifest commit
 // guarded by the leader epoch) → Manager.OnCommit: the high watermark moves,
 // Partition.WaitCommitted (acks=all) returns and CommitSignal wakes
-// long-polling fetches.
+// long-polling fetches. While an acks=all produce waits in WaitCommitted, a
+// hand-off waits to drain, or a fetch has asked for CommitSignal since the
+// last commit, the Manager's commit demand (demand.go, lock-free) tells the
+// uploader that something waits, so that it may seal the WAL at once
+// (tiering.Demand, --max-put-rate).
 //
 // # Transactions
 //

@@ -260,15 +260,19 @@ func (m *Manager) OnCommit(_ uint64, results []tiering.Result) {
 		p.committed(r.Epoch, r.Entry, r.State)
 	}
 	m.commitMu.Lock()
+	m.demand.fetch.Store(false) // the fetches woken ask again
 	close(m.committed)
 	m.committed = make(chan struct{})
 	m.commitMu.Unlock()
 }
 
-// CommitSignal returns a channel closed at the next commit.
+// CommitSignal returns a channel closed at the next commit. Asking for it
+// tells the uploader that a fetch may wait for the next commit, until that
+// commit (tiering.Demand): a long-polling fetch asks before each round.
 func (m *Manager) CommitSignal() <-chan struct{} {
 	m.commitMu.Lock()
 	defer m.commitMu.Unlock()
+	m.demand.fetching()
 	return m.committed
 }
 
@@ -452,16 +456,8 @@ func (m *Manager) acquire(p *Partition, resume int64, assigned bool) {
 // at once.
 func (m *Manager) handOff(p *Partition, epoch int64, to int32) {
 	start := time.Now()
-	for {
-		done, changed := p.drained(epoch)
-		if done {
-			break
-		}
-		select {
-		case <-changed:
-		case <-m.ctx.Done():
-			return
-		}
+	if !m.drain(p, epoch) {
+		return
 	}
 	if !p.stop(epoch) {
 		return // lost meanwhile
@@ -470,6 +466,28 @@ func (m *Manager) handOff(p *Partition, epoch int64, to int32) {
 	m.resign(p, epoch)
 	m.metrics.handOffs.Inc()
 	m.log.Info("handed partition over", "topic", p.topic, "partition", p.key.Partition, "to", to, "took", time.Since(start))
+}
+
+// drain waits until everything appended to p under epoch is committed (or
+// epoch ended), counting in the commit demand meanwhile; false if the
+// manager's context ended first.
+func (m *Manager) drain(p *Partition, epoch int64) bool {
+	if done, _ := p.drained(epoch); done {
+		return true
+	}
+	m.demand.begin()
+	defer m.demand.end()
+	for {
+		done, changed := p.drained(epoch)
+		if done {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-m.ctx.Done():
+			return false
+		}
+	}
 }
 
 // resign deletes the leader key of a tenure that ended here; if that fails,

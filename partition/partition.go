@@ -34,6 +34,9 @@ type Partition struct {
 	// flight: a second attempt meanwhile is skipped (the next reconcile
 	// pass retries), never made to wait, since an attempt waits on etcd.
 	acquiring atomic.Bool
+	// demand is the Manager's count of what waits for a commit (nil
+	// outside a Manager); set before the partition is shared.
+	demand *commitDemand
 
 	mu          sync.Mutex
 	epoch       int64 // the leadership's fencing epoch (etcd revision); 0: not led
@@ -405,7 +408,16 @@ func (p *Partition) committed(epoch int64, e metadata.ManifestEntry, st metadata
 // the high watermark. If that leadership ends first the batch may never be
 // committed: the producer gets a retriable error and sends it again to the
 // new leader (which deduplicates it if it was committed after all).
+//
+// While it waits it counts in the Manager's commit demand, so that the
+// uploader may seal the WAL's open segment at once (tiering.Demand).
 func (p *Partition) WaitCommitted(ctx context.Context, epoch, last int64) error {
+	counted := false
+	defer func() {
+		if counted {
+			p.demand.end()
+		}
+	}()
 	for {
 		p.mu.Lock()
 		hwm, cur, ended, ch := p.hwm, p.epoch, p.ended, p.changed
@@ -415,6 +427,10 @@ func (p *Partition) WaitCommitted(ctx context.Context, epoch, last int64) error 
 		}
 		if cur != epoch {
 			return kerr.NotLeaderForPartition
+		}
+		if !counted {
+			counted = true
+			p.demand.begin()
 		}
 		select {
 		case <-ch:

@@ -588,6 +588,7 @@ func TestWaitCommitted(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := ledPartition(t, metadata.PartitionState{HighWatermark: 100})
+			p.demand = newCommitDemand()
 			appendSpec(t, p, &walWrites{}, plain(3))
 			if c.setup != nil {
 				c.setup(p)
@@ -603,6 +604,9 @@ func TestWaitCommitted(t *testing.T) {
 			}
 			if err := <-result; !errors.Is(err, c.wantErr) || (err != nil) != (c.wantErr != nil) {
 				t.Fatalf("err = %v, want %v", err, c.wantErr)
+			}
+			if n := p.demand.waiting.Load(); n != 0 {
+				t.Fatalf("%d waiters still counted in the commit demand after WaitCommitted returned", n)
 			}
 		})
 	}

@@ -33,6 +33,8 @@ type topicCache struct {
 	// brokerConfigs are the cluster-wide broker configs the installed
 	// topics' Configs were parsed with (EffectiveTopicConfigs).
 	brokerConfigs map[string]string
+	// demand is shared by every partition installed (Partition.demand).
+	demand *commitDemand
 }
 
 func newTopicCache() topicCache {
@@ -40,6 +42,7 @@ func newTopicCache() topicCache {
 		byName: map[string]*Topic{},
 		byID:   map[metadata.TopicID]*Topic{},
 		parts:  map[metadata.PartitionKey]*Partition{},
+		demand: newCommitDemand(),
 	}
 }
 
@@ -162,6 +165,7 @@ func (m *Manager) Install(mt metadata.Topic) *Topic {
 	nt := &Topic{Meta: mt, Config: cfg, Parts: append([]*Partition(nil), t.Parts...)}
 	for i := int32(len(nt.Parts)); i < mt.Partitions; i++ {
 		p := newPartition(mt.Name, metadata.PartitionKey{Topic: mt.ID, Partition: i})
+		p.demand = m.demand
 		nt.Parts = append(nt.Parts, p)
 		m.parts[p.key] = p
 	}

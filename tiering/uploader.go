@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/internal/metric"
 	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/objectstore"
 	"github.com/strata-io/strata/wal"
@@ -88,6 +89,15 @@ type UploaderOptions struct {
 	// OnCommit is called once per WAL segment after its commit, in segment order.
 	// It runs on the uploader's goroutine: the next segment waits for it.
 	OnCommit func(seq uint64, results []Result)
+	// MaxPutRate is the PUT budget, in segment PUTs per second, that seals
+	// on demand may spend: while the uploader is free and Demand says that
+	// something waits for the next commit, Run asks the WAL to seal its
+	// open segment at once (wal.WAL.SealEarly) if the budget allows,
+	// rather than leave it until it is full or SealInterval old. 0 (or
+	// a nil Demand): no early seals, segments are sealed by the WAL alone.
+	MaxPutRate float64
+	// Demand says whether anything waits for the next commit (see MaxPutRate).
+	Demand Demand
 }
 
 // EnsureDefaults sets the fields whose zero value means "the default"
@@ -105,6 +115,12 @@ func (o *UploaderOptions) EnsureDefaults() *UploaderOptions {
 const maxProducerBatches = 5
 
 // Uploader turns sealed WAL segments into objects and manifest commits.
+//
+// Between two segments, with a PUT budget (UploaderOptions.MaxPutRate) and
+// something waiting for the next commit (Demand), it asks the WAL to seal
+// its open segment at once (uploader_budget.go), so that a waiting produce
+// or fetch is answered after one PUT and one commit rather than after the
+// WAL's SealInterval.
 //
 // Segments are handled one at a time, in order: read the segment, ask
 // Leaders the fate of each partition in it (waiting while it is undecided),
@@ -142,6 +158,12 @@ type Uploader struct {
 
 	jobs chan job // run by Run between two segments
 
+	// budget limits early seals (MaxPutRate); nil: none. Run's only.
+	budget     *putBudget
+	now        func() time.Time // the budget's clock (tests set their own before Run)
+	asked      uint64           // the last WAL segment sealed early
+	earlySeals prometheus.Counter
+
 	mu    sync.Mutex
 	parts map[metadata.PartitionKey]*partState
 	gen   uint64 // last generation handed out
@@ -162,7 +184,7 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		panic("tiering: NewUploader needs Bucket, Store, WAL, Leaders and QuarantineDir")
 	}
 	opts.EnsureDefaults()
-	return &Uploader{
+	u := &Uploader{
 		opts:       opts,
 		log:        opts.Logger,
 		m:          newUploaderMetrics(opts.Registerer),
@@ -170,7 +192,14 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		maxBackoff: 5 * time.Second,
 		parts:      make(map[metadata.PartitionKey]*partState),
 		jobs:       make(chan job),
+		now:        time.Now,
+		earlySeals: metric.Counter(opts.Registerer, "strata_tiering_early_seals_total",
+			"WAL segments sealed early, before full or --seal-interval old, because something waited for the next commit (--max-put-rate)."),
 	}
+	if opts.MaxPutRate > 0 && opts.Demand != nil {
+		u.budget = newPutBudget(opts.MaxPutRate, time.Now())
+	}
+	return u
 }
 
 // SetState seeds the committed state of a partition this broker just started to
@@ -201,7 +230,21 @@ func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
 		}
 	}
 	sealed := u.opts.WAL.Sealed()
+	// Early seals (MaxPutRate) are looked at between two segments, and
+	// again when something begins to wait, when the WAL may have become
+	// sealable and when the budget's next token is due.
+	var demand, sealable <-chan struct{}
+	if u.budget != nil {
+		u.budget.last = u.now()
+		demand, sealable = u.opts.Demand.Changed(), u.opts.WAL.Sealable()
+	}
+	token := time.NewTimer(time.Hour)
+	token.Stop()
+	defer token.Stop()
 	for {
+		if d := u.sealEarly(); d > 0 {
+			token.Reset(d)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -214,6 +257,9 @@ func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
 			}
 		case j := <-u.jobs:
 			j.done <- j.fn(ctx)
+		case <-demand:
+		case <-sealable:
+		case <-token.C:
 		}
 	}
 }
@@ -540,6 +586,7 @@ func (u *Uploader) quarantine(ctx context.Context, seq uint64, a *aside) error {
 func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, parts map[metadata.PartitionKey]*pending, a *aside) ([]Result, error) {
 	obj, index := b.Finish()
 	name := fmt.Sprintf("segments/%08x-b%d-%020d.seg", rand.Uint32(), u.opts.BrokerID, seq)
+	u.spend()
 	if err := u.put(ctx, name, obj); err != nil {
 		return nil, err
 	}

@@ -367,10 +367,16 @@ func (env *upEnv) options() UploaderOptions {
 // If the test has failed already, stop cancels Run instead, so that a segment
 // the test left undecided does not hang it.
 func (env *upEnv) start(c *commits, reg prometheus.Registerer, seed func(u *Uploader)) (u *Uploader, stop func()) {
-	t := env.t
-	t.Helper()
+	env.t.Helper()
 	opts := env.options()
 	opts.Registerer, opts.OnCommit = reg, c.onCommit
+	return env.startWith(opts, seed)
+}
+
+// startWith is start with the uploader options given.
+func (env *upEnv) startWith(opts UploaderOptions, seed func(u *Uploader)) (u *Uploader, stop func()) {
+	t := env.t
+	t.Helper()
 	u = NewUploader(opts)
 	u.minBackoff, u.maxBackoff = time.Millisecond, 20*time.Millisecond
 	if seed != nil {

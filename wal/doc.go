@@ -27,8 +27,11 @@
 // on disk even after every sealed segment has been Removed.
 //
 // The open segment is sealed when it holds SegmentBytes bytes or when its
-// oldest record is SealInterval old, whichever comes first, and never while it
-// is empty. Sealing writes and fsyncs what is buffered, closes the file,
+// oldest record is SealInterval old, whichever comes first, or earlier when
+// asked (Seal, which waits until the segment is queued; SealEarly, which
+// never waits and only asks once every sealed segment has been received
+// from Sealed, so that the uploader is free; Sealable tells when it may),
+// and never while it is empty. Sealing writes and fsyncs what is buffered, closes the file,
 // creates the next segment crash-safely (temporary name, fsync, rename, fsync
 // of the directory) and then delivers the sealed segment on Sealed(). Sealed
 // segments are never written again; they stay on disk until Remove. A

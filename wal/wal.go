@@ -96,6 +96,7 @@ type WAL struct {
 	fs   vfs.FS
 
 	kick      chan struct{} // capacity 1: records or a seal request for the flusher
+	sealable  chan struct{} // capacity 1: SealEarly may have something to seal (Sealable)
 	closeCh   chan struct{} // closed by Close
 	runDone   chan struct{} // closed when the flusher has stopped
 	closeOnce sync.Once
@@ -115,6 +116,7 @@ type WAL struct {
 	sealWant    bool         // Seal asked to seal curSeq
 	lastRolled  uint64       // last segment closed to Writes (0: none since Open)
 	lastQueued  uint64       // last segment queued for Sealed (0: none since Open)
+	delivered   uint64       // last segment received from Sealed (0: none since Open)
 	sealWaiters []sealWaiter // Seal calls waiting for their segment to be queued
 	liveBytes   int64        // bytes of segments not Removed, the open one included
 	sealedSizes map[uint64]int64
@@ -196,6 +198,7 @@ func Open(opts Options) (*WAL, *Recovery, error) {
 		fs:          fsys,
 		f:           f,
 		kick:        make(chan struct{}, 1),
+		sealable:    make(chan struct{}, 1),
 		closeCh:     make(chan struct{}),
 		runDone:     make(chan struct{}),
 		buf:         make([]byte, 0, 64<<10),
@@ -303,7 +306,8 @@ func (w *WAL) Write(parts ...[]byte) (*Pending, error) {
 	if w.pend == nil {
 		w.pend = &Pending{seq: w.curSeq, done: make(chan struct{})}
 	}
-	if w.curRecords == 0 {
+	first := w.curRecords == 0
+	if first {
 		w.curFirst = time.Now()
 	}
 	w.buf = append(w.buf, h[:]...)
@@ -319,7 +323,41 @@ func (w *WAL) Write(parts ...[]byte) (*Pending, error) {
 	if wake {
 		w.wake()
 	}
+	if first {
+		w.pokeSealable()
+	}
 	return p, nil
+}
+
+// Sealable receives (it has a buffer of one) when SealEarly may have
+// become able to seal: a Write put the first record into the open segment,
+// or a sealed segment was received from Sealed while the open one holds
+// records.
+func (w *WAL) Sealable() <-chan struct{} { return w.sealable }
+
+func (w *WAL) pokeSealable() {
+	select {
+	case w.sealable <- struct{}{}:
+	default:
+	}
+}
+
+// SealEarly asks the flusher to seal the open segment now, before it is
+// full or SealInterval old, if it holds a record and every segment sealed
+// before it has been received from Sealed (so that whoever uploads them is
+// free). It never waits: it returns the sequence number of the segment that
+// will be sealed, or 0 if it asked for nothing.
+func (w *WAL) SealEarly() uint64 {
+	w.mu.Lock()
+	if w.writeErrLocked() != nil || w.curRecords == 0 || w.lastRolled != w.delivered {
+		w.mu.Unlock()
+		return 0
+	}
+	w.sealWant = true
+	seq := w.curSeq
+	w.mu.Unlock()
+	w.wake()
+	return seq
 }
 
 func (w *WAL) writeErrLocked() error {
@@ -677,5 +715,12 @@ func (w *WAL) deliver() {
 		w.queue = w.queue[1:]
 		w.qmu.Unlock()
 		w.out <- info
+		w.mu.Lock()
+		w.delivered = info.Seq
+		records := w.curRecords > 0
+		w.mu.Unlock()
+		if records {
+			w.pokeSealable()
+		}
 	}
 }

@@ -526,3 +526,93 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	equalRecords(t, readAll(t, segs), want)
 }
+
+// TestSealEarly: SealEarly seals the open segment only when it holds a
+// record and every segment sealed before it was received from Sealed;
+// Sealable tells when that may have become so.
+func TestSealEarly(t *testing.T) {
+	w, _, err := Open(Options{Dir: t.TempDir(), SealInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	receive := func() SegmentInfo {
+		t.Helper()
+		select {
+		case info := <-w.Sealed():
+			return info
+		case <-ctx.Done():
+			t.Fatal("no segment sealed")
+		}
+		return SegmentInfo{}
+	}
+	poked := func() bool {
+		select {
+		case <-w.Sealable():
+			return true
+		default:
+			return false
+		}
+	}
+	if seq := w.SealEarly(); seq != 0 {
+		t.Fatalf("SealEarly of an empty segment asked to seal %d", seq)
+	}
+	if poked() {
+		t.Fatal("Sealable with nothing written")
+	}
+	p1 := mustWrite(t, w, []byte("a"))
+	if !poked() {
+		t.Fatal("the first record of the open segment did not make it Sealable")
+	}
+	mustWrite(t, w, []byte("b"))
+	if poked() {
+		t.Fatal("Sealable again for the second record of the same segment")
+	}
+	if seq := w.SealEarly(); seq != p1.Segment() {
+		t.Fatalf("SealEarly = %d, want the open segment %d", seq, p1.Segment())
+	}
+	// Seal waits until the early seal is queued on Sealed.
+	if err := w.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p3 := mustWrite(t, w, []byte("c"))
+	if p3.Segment() == p1.Segment() {
+		t.Fatalf("record written after the seal went to the sealed segment %d", p1.Segment())
+	}
+	if !poked() {
+		t.Fatal("the first record of the next segment did not make it Sealable")
+	}
+	if seq := w.SealEarly(); seq != 0 {
+		t.Fatalf("SealEarly = %d while sealed segment %d was not received yet", seq, p1.Segment())
+	}
+	segs := []SegmentInfo{receive()}
+	// Receiving the sealed segment makes the open one, which holds a record, Sealable.
+	select {
+	case <-w.Sealable():
+	case <-ctx.Done():
+		t.Fatal("receiving a sealed segment while the open one holds records did not make it Sealable")
+	}
+	if seq := w.SealEarly(); seq != p3.Segment() {
+		t.Fatalf("SealEarly = %d, want %d", seq, p3.Segment())
+	}
+	segs = append(segs, receive())
+	if segs[0].Seq != p1.Segment() || segs[1].Seq != p3.Segment() {
+		t.Fatalf("sealed %+v, want segments %d and %d", segs, p1.Segment(), p3.Segment())
+	}
+	equalRecords(t, readAll(t, segs), []record{
+		{data: []byte("a"), seg: p1.Segment()}, {data: []byte("b"), seg: p1.Segment()}, {data: []byte("c"), seg: p3.Segment()},
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range w.Sealed() {
+		}
+	}()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if seq := w.SealEarly(); seq != 0 {
+		t.Fatalf("SealEarly after Close = %d", seq)
+	}
+}

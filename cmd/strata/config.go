@@ -98,6 +98,7 @@ func (c *Config) options() []option {
 		{"auto-create-topics", &b.AutoCreateTopics, "create unknown topics on Metadata and Produce (Kafka's auto.create.topics.enable)"},
 		{"seal-bytes", (*ByteSize)(&b.SealBytes), "seal the open WAL segment and upload it at this `size` (bytes, KiB, MiB, GiB)"},
 		{"seal-interval", &b.SealInterval, "seal the open WAL segment at this `age` even if smaller than --seal-bytes"},
+		{"max-put-rate", &b.MaxPutRate, "segment PUTs per second (`rate`) the broker may spend sealing the WAL early for an acks=all produce or a fetch waiting for the next commit; 0 = seal only at --seal-bytes or --seal-interval"},
 		{"wal-max-bytes", (*ByteSize)(&b.WALMaxBytes), "`size` the WAL may hold before produces wait for uploads to free room (backpressure)"},
 		{"session-ttl", &b.SessionTTL, "etcd lease `TTL`, a duration of whole seconds such as 10s; a dead broker's partitions move after this"},
 		{"max-request-bytes", (*ByteSize)(&b.MaxRequestBytes), "largest request `size` accepted (Kafka's socket.request.max.bytes)"},
@@ -441,6 +442,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SealInterval < time.Millisecond {
 		bad("--seal-interval must be at least 1ms, got %s", c.SealInterval)
+	}
+	if c.MaxPutRate < 0 {
+		bad("--max-put-rate must be 0 (no early seals) or positive, got %d", c.MaxPutRate)
 	}
 	var ttlErr *metadata.SessionTTLError
 	if errors.As(metadata.CheckSessionTTL(c.SessionTTL), &ttlErr) {

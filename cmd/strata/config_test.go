@@ -163,6 +163,7 @@ var layerSamples = map[string][3]string{
 	"seal-bytes":                     {"1MiB", "2048", "3KiB"},
 	"wal-max-bytes":                  {"1GiB", "2GiB", "3GiB"},
 	"seal-interval":                  {"1s", "2s", "3s"},
+	"max-put-rate":                   {"0", "50", "7"},
 	"session-ttl":                    {"11s", "12s", "13s"},
 	"max-request-bytes":              {"1MiB", "2MiB", "3MiB"},
 	"max-connections":                {"-1", "100", "2000"},
@@ -663,8 +664,8 @@ func TestZeroBrokerConfigGetsTheDefaults(t *testing.T) {
 	zero.SealBytes, zero.SealInterval, zero.WALMaxBytes = w.SegmentBytes, w.SealInterval, w.MaxBytes
 	zero.SessionTTL = (&metadata.Options{}).EnsureDefaults().SessionTTL
 	// Zero means off (or no minimum age, or do not create topics).
-	zero.AutoCreateTopics, zero.DiskCacheBytes, zero.ReadAheadBytes, zero.CompactionMinAge =
-		def.AutoCreateTopics, def.DiskCacheBytes, def.ReadAheadBytes, def.CompactionMinAge
+	zero.AutoCreateTopics, zero.DiskCacheBytes, zero.ReadAheadBytes, zero.CompactionMinAge, zero.MaxPutRate =
+		def.AutoCreateTopics, def.DiskCacheBytes, def.ReadAheadBytes, def.CompactionMinAge, def.MaxPutRate
 	zero.Logger, def.Logger = nil, nil
 	if !reflect.DeepEqual(zero, def) {
 		t.Errorf("zero config with defaults\n got %+v\nwant %+v", zero, def)
