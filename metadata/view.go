@@ -29,6 +29,10 @@ type View struct {
 
 	// candidates are the election's keys: the lowest creation revision is the controller.
 	candidates map[string]candidate
+	// shape is the revision of the latest change to anything but Leaders
+	// (the revision read, for a View read whole; 0 for one not from etcd):
+	// views of the same shape differ only in their leaders (Balancer).
+	shape int64
 }
 
 type candidate struct {
@@ -49,7 +53,7 @@ func (v *View) Assigned(key PartitionKey) int32 {
 const watchRetry = 500 * time.Millisecond
 
 // Watch calls fn with the current View, then with a new View after each
-// change, until ctx ends. fn runs on Watch's goroutine. When the watch
+// change (changes already queued behind one come with it), until ctx ends. fn runs on Watch's goroutine. When the watch
 // breaks (etcd compacted past it, or a member failed), Watch reads
 // everything again and carries on.
 func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
@@ -70,6 +74,9 @@ func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
 		v = v.clone()
 		for _, ev := range wr.Events {
 			s.applyEvent(v, ev)
+			if !strings.HasPrefix(string(ev.Kv.Key), s.keys.leaders()) {
+				v.shape = wr.Header.Revision
+			}
 		}
 		v.Revision = wr.Header.Revision
 		v.electController()
@@ -99,7 +106,9 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 			continue
 		}
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		ch := s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		for wr := range ch {
+			wr, next, ok := coalesce(ch, wr)
 			if err := wr.Err(); err != nil {
 				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
 				break
@@ -107,12 +116,55 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 			if len(wr.Events) > 0 || wr.IsProgressNotify() {
 				apply(wr)
 			}
+			if err := next.Err(); err != nil {
+				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
+				break
+			}
+			if !ok {
+				break
+			}
 		}
 		cancel()
 		if !sleep(ctx, watchRetry) {
 			return ctx.Err()
 		}
 	}
+}
+
+// maxCoalesced bounds the watch responses coalesce merges into one.
+const maxCoalesced = 1024
+
+// coalesce appends to wr the events of the responses already queued on ch
+// behind it, in order, so that a consumer slower than the changes (a View
+// of many partitions is cloned per response) catches up in one step, not
+// one per response: many leaderships acquired at once are one View, not
+// one each. It stops before a response with an error, which it returns as
+// next (else next is the zero response), and reports ok = false if ch was
+// closed. A merged response has the header of its last part, so that one
+// ending in a progress notification is one (or, with events, reaches its
+// revision).
+func coalesce(ch clientv3.WatchChan, wr clientv3.WatchResponse) (merged, next clientv3.WatchResponse, ok bool) {
+	if wr.Err() != nil {
+		return wr, next, true
+	}
+	for range maxCoalesced {
+		select {
+		case q, open := <-ch:
+			if !open {
+				return wr, next, false
+			}
+			if q.Err() != nil {
+				return wr, q, true
+			}
+			if len(q.Events) > 0 {
+				wr.Events = append(wr.Events, q.Events...)
+			}
+			wr.Header, wr.Created = q.Header, q.Created // a progress notification after a created one stays one
+		default:
+			return wr, next, true
+		}
+	}
+	return wr, next, true
 }
 
 // ReadView reads the View once.
@@ -123,6 +175,7 @@ func (s *Store) ReadView(ctx context.Context) (*View, error) {
 	}
 	v := &View{
 		Revision:    resp.Header.Revision,
+		shape:       resp.Header.Revision,
 		Brokers:     map[int32]Broker{},
 		Topics:      map[string]Topic{},
 		Assignments: map[TopicID][]int32{},
