@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,8 +46,10 @@ import (
 //     object per seal expected, however many partitions it holds), and
 //     puts/s;
 //   - etcd-keys/partition, etcd-B/partition: growth of etcd's key count and
-//     database size (Status DbSize) per partition; etcd-revs/s/partition
-//     and etcd-revs/record: etcd writes (revisions) while producing;
+//     database size (Status DbSize) per partition once led, and
+//     etcd-keys/written-partition, etcd-B/written-partition once every
+//     partition holds records; etcd-revs/s/partition and
+//     etcd-revs/record: etcd writes (revisions) while producing;
 //   - s/restart-served and restart/ttl: after SIGKILL of one broker and its
 //     restart at once, from the restart until a produce (acks=all) to every
 //     partition is acknowledged, and its ratio to the session TTL;
@@ -71,7 +72,7 @@ const (
 	manyPartsRecords       = 200000
 	manyPartsMetadataCalls = 20
 	manyPartsTTL           = 5 * time.Second
-	manyPartsWait          = 10 * time.Minute // bound of every wait for the many
+	manyPartsWait          = 15 * time.Minute // bound of every wait for the many
 )
 
 // manyPartsRun is one sub-benchmark's cluster and what it measured.
@@ -155,7 +156,7 @@ func benchManyPartitions(b *testing.B, brokers, partitions int) {
 	t0 := time.Now()
 	rate, _ := r.produce(counts)
 	elapsed := time.Since(t0)
-	_, _, revAfter := r.etcdStatus()
+	keysWritten, dbWritten, revAfter := r.etcdStatus()
 	puts, seals := r.sumMetric("strata_objectstore_operations_total", `op="put"`, `result="ok"`)-putsBefore,
 		r.sumMetric("strata_tiering_segments_uploaded_total")-sealsBefore
 	revs := float64(revAfter - revBefore)
@@ -167,6 +168,9 @@ func benchManyPartitions(b *testing.B, brokers, partitions int) {
 	b.ReportMetric(puts/elapsed.Seconds(), "puts/s")
 	b.ReportMetric(revs/elapsed.Seconds()/float64(partitions), "etcd-revs/s/partition")
 	b.ReportMetric(revs/manyPartsRecords, "etcd-revs/record")
+	b.Logf("etcd after the produce: %d keys, DB %d MiB", keysWritten, dbWritten>>20)
+	b.ReportMetric(float64(keysWritten-keysBefore)/float64(partitions), "etcd-keys/written-partition")
+	b.ReportMetric(float64(dbWritten-dbBefore)/float64(partitions), "etcd-B/written-partition")
 
 	// Restart: SIGKILL the last broker (not the controller, which the
 	// first one started usually is), start it again at once, and produce
@@ -205,14 +209,27 @@ func (r *manyPartsRun) createAndLead(topics []string, partitions int) time.Durat
 	r.b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), manyPartsWait)
 	defer cancel()
+	// One request for all the topics, with a timeout as long as the
+	// wait: the broker answers once each topic is led or after its
+	// leaders wait (partition.leadersWait), topic after topic.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(manyPartsWait.Milliseconds())
+	for _, name := range topics {
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = name, int32(partitions), -1
+		req.Topics = append(req.Topics, ct)
+	}
 	t0 := time.Now()
-	resp, err := kadm.NewClient(r.c.cl).CreateTopics(ctx, int32(partitions), -1, nil, topics...)
+	resp, err := req.RequestWith(ctx, r.c.cl)
 	if err != nil {
 		r.b.Fatalf("create topics: %v", err)
 	}
-	if err := resp.Error(); err != nil {
-		r.b.Fatalf("create topics: %v", err)
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			r.b.Fatalf("create topic %s: %v", t.Topic, err)
+		}
 	}
+	created := time.Since(t0)
 	want := map[string]int{}
 	for _, t := range topics {
 		want[t] = partitions
@@ -221,7 +238,9 @@ func (r *manyPartsRun) createAndLead(topics []string, partitions int) time.Durat
 		_, err := ledBy(md, want, r.c.addrs())
 		return err
 	})
-	return time.Since(t0)
+	led := time.Since(t0)
+	r.b.Logf("CreateTopics of %d×%d partitions answered in %.2fs, all led %.2fs after it was sent", len(topics), partitions, created.Seconds(), led.Seconds())
+	return led
 }
 
 // settle waits until every partition of counts is led and each broker
