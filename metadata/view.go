@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -122,21 +123,24 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 			continue
 		}
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		ch := s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-		for wr := range ch {
-			wr, next, ok := coalesce(ch, wr)
-			if err := wr.Err(); err != nil {
-				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
-				break
+		wq := newWatchQueue(s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)))
+		for {
+			batch, open := wq.take(wctx)
+			if len(batch) > 0 {
+				wr, next := coalesce(batch)
+				if err := wr.Err(); err != nil {
+					s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
+					break
+				}
+				if len(wr.Events) > 0 || wr.IsProgressNotify() {
+					apply(wr)
+				}
+				if err := next.Err(); err != nil {
+					s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
+					break
+				}
 			}
-			if len(wr.Events) > 0 || wr.IsProgressNotify() {
-				apply(wr)
-			}
-			if err := next.Err(); err != nil {
-				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
-				break
-			}
-			if !ok {
+			if !open {
 				break
 			}
 		}
@@ -147,40 +151,83 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 	}
 }
 
-// maxCoalesced bounds the watch responses coalesce merges into one.
-const maxCoalesced = 1024
+// watchQueue holds a watch channel's responses as they come, so that the
+// loop applying them takes all those received so far at once: a consumer
+// slower than the changes (a View of many partitions is cloned per
+// response, and paced, see viewPace) catches up in one step instead of
+// falling further behind, its backlog waiting in etcd's client.
+type watchQueue struct {
+	mu     sync.Mutex
+	q      []clientv3.WatchResponse
+	closed bool
+	ready  chan struct{} // 1-buffered: something was queued, or the channel closed
+}
 
-// coalesce appends to wr the events of the responses already queued on ch
-// behind it, in order, so that a consumer slower than the changes (a View
-// of many partitions is cloned per response) catches up in one step, not
-// one per response: many leaderships acquired at once are one View, not
-// one each. It stops before a response with an error, which it returns as
-// next (else next is the zero response), and reports ok = false if ch was
-// closed. A merged response has the header of its last part, so that one
-// ending in a progress notification is one (or, with events, reaches its
-// revision).
-func coalesce(ch clientv3.WatchChan, wr clientv3.WatchResponse) (merged, next clientv3.WatchResponse, ok bool) {
-	if wr.Err() != nil {
-		return wr, next, true
+// newWatchQueue receives ch's responses until ch closes (its watch's
+// context ended), on a goroutine of its own.
+func newWatchQueue(ch clientv3.WatchChan) *watchQueue {
+	w := &watchQueue{ready: make(chan struct{}, 1)}
+	go func() {
+		for wr := range ch {
+			w.mu.Lock()
+			w.q = append(w.q, wr)
+			w.mu.Unlock()
+			w.signal()
+		}
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.signal()
+	}()
+	return w
+}
+
+func (w *watchQueue) signal() {
+	select {
+	case w.ready <- struct{}{}:
+	default:
 	}
-	for range maxCoalesced {
+}
+
+// take waits until responses are queued, the channel closed or ctx ended,
+// and returns the responses queued, oldest first, and whether the channel
+// is still open (false once ctx ended too).
+func (w *watchQueue) take(ctx context.Context) ([]clientv3.WatchResponse, bool) {
+	for {
+		w.mu.Lock()
+		q, closed := w.q, w.closed
+		w.q = nil
+		w.mu.Unlock()
+		if len(q) > 0 || closed {
+			return q, !closed
+		}
 		select {
-		case q, open := <-ch:
-			if !open {
-				return wr, next, false
-			}
-			if q.Err() != nil {
-				return wr, q, true
-			}
-			if len(q.Events) > 0 {
-				wr.Events = append(wr.Events, q.Events...)
-			}
-			wr.Header, wr.Created = q.Header, q.Created // a progress notification after a created one stays one
-		default:
-			return wr, next, true
+		case <-w.ready:
+		case <-ctx.Done():
+			return nil, false
 		}
 	}
-	return wr, next, true
+}
+
+// coalesce merges batch, responses of one watch in order, into one: the
+// first with the events of those after it appended, up to one with an
+// error, which it returns as next (else next is the zero response). Many
+// leaderships acquired at once are so one View, not one each. A merged
+// response has the header of its last part, so that one ending in a
+// progress notification is one (or, with events, reaches its revision).
+func coalesce(batch []clientv3.WatchResponse) (merged, next clientv3.WatchResponse) {
+	merged = batch[0]
+	if merged.Err() != nil {
+		return merged, next
+	}
+	for _, q := range batch[1:] {
+		if q.Err() != nil {
+			return merged, q
+		}
+		merged.Events = append(merged.Events, q.Events...)
+		merged.Header, merged.Created = q.Header, q.Created // a progress notification after a created one stays one
+	}
+	return merged, next
 }
 
 // ReadView reads the View once.

@@ -1,6 +1,8 @@
 package metadata
 
 import (
+	"context"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -9,9 +11,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// TestCoalesce: the responses queued behind one are merged into it in
-// order, up to one with an error (returned apart, left unmerged) or the
-// channel's end; what is not queued yet is left for the next receive.
+// TestCoalesce: a batch of responses is merged into its first in order,
+// up to one with an error (returned apart, the rest dropped: the watch is
+// read again).
 func TestCoalesce(t *testing.T) {
 	resp := func(rev int64, keys ...string) clientv3.WatchResponse {
 		wr := clientv3.WatchResponse{Header: etcdserverpb.ResponseHeader{Revision: rev}}
@@ -31,42 +33,67 @@ func TestCoalesce(t *testing.T) {
 	compacted.CompactRevision = 6
 
 	for _, tc := range []struct {
-		name       string
-		queued     []clientv3.WatchResponse
-		close      bool
-		want, left string // merged events @ revision; what stays queued
-		wantNext   bool   // an error response returned as next
-		wantOK     bool
+		name     string
+		batch    []clientv3.WatchResponse
+		want     string // merged events @ revision
+		wantNext bool   // an error response returned as next
 	}{
-		{"nothing queued", nil, false, "a@1", "", false, true},
-		{"queued merged in order", []clientv3.WatchResponse{resp(2, "b", "c"), resp(3, "d")}, false, "abcd@3", "", false, true},
-		{"a progress notification last", []clientv3.WatchResponse{resp(2, "b"), resp(9)}, false, "ab@9", "", false, true},
-		{"stops at an error", []clientv3.WatchResponse{resp(2, "b"), compacted, resp(8, "z")}, false, "ab@2", "z@8", true, true},
-		{"the channel closed", []clientv3.WatchResponse{resp(2, "b")}, true, "ab@2", "", false, false},
+		{"one", []clientv3.WatchResponse{resp(1, "a")}, "a@1", false},
+		{"merged in order", []clientv3.WatchResponse{resp(1, "a"), resp(2, "b", "c"), resp(3, "d")}, "abcd@3", false},
+		{"a progress notification last", []clientv3.WatchResponse{resp(1, "a"), resp(2, "b"), resp(9)}, "ab@9", false},
+		{"stops at an error", []clientv3.WatchResponse{resp(1, "a"), resp(2, "b"), compacted, resp(8, "z")}, "ab@2", true},
+		{"an error first", []clientv3.WatchResponse{compacted, resp(8, "z")}, "@7", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := make(chan clientv3.WatchResponse, len(tc.queued))
-			for _, q := range tc.queued {
-				ch <- q
-			}
-			if tc.close {
-				close(ch)
-			}
-			merged, next, ok := coalesce(ch, resp(1, "a"))
-			if got := keys(merged); got != tc.want || ok != tc.wantOK || (next.Err() != nil) != tc.wantNext {
-				t.Errorf("coalesce: %s, next error %v, ok %v; want %s, an error %v, ok %v", got, next.Err(), ok, tc.want, tc.wantNext, tc.wantOK)
-			}
-			left := ""
-			if !tc.close {
-				select {
-				case q := <-ch:
-					left = keys(q)
-				default:
-				}
-			}
-			if left != tc.left {
-				t.Errorf("left queued: %q, want %q", left, tc.left)
+			merged, next := coalesce(tc.batch)
+			if got := keys(merged); got != tc.want || (next.Err() != nil) != tc.wantNext {
+				t.Errorf("coalesce: %s, next error %v; want %s, an error %v", got, next.Err(), tc.want, tc.wantNext)
 			}
 		})
+	}
+	if _, next := coalesce([]clientv3.WatchResponse{compacted}); next.Err() != nil {
+		t.Errorf("coalesce of an error alone returned it as next too")
+	}
+}
+
+// TestWatchQueue: take returns every response received so far at once, in
+// order, then whether the channel is still open; it returns when the
+// channel closes or its context ends.
+func TestWatchQueue(t *testing.T) {
+	ch := make(chan clientv3.WatchResponse)
+	wq := newWatchQueue(ch)
+	for rev := range int64(3) {
+		ch <- clientv3.WatchResponse{Header: etcdserverpb.ResponseHeader{Revision: rev + 1}}
+	}
+	// The third send returned once the relay received it; it may not
+	// be queued yet.
+	var got []int64
+	for len(got) < 3 {
+		batch, open := wq.take(t.Context())
+		if !open {
+			t.Fatalf("take: closed after %v", got)
+		}
+		for _, wr := range batch {
+			got = append(got, wr.Header.Revision)
+		}
+	}
+	if !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Errorf("took revisions %v, want 1 2 3", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if batch, open := wq.take(ctx); open || len(batch) != 0 {
+		t.Errorf("take after its context ended: %v, open %v", batch, open)
+	}
+	ch <- clientv3.WatchResponse{Header: etcdserverpb.ResponseHeader{Revision: 4}}
+	close(ch)
+	var last []clientv3.WatchResponse
+	for open := true; open; {
+		var batch []clientv3.WatchResponse
+		batch, open = wq.take(t.Context())
+		last = append(last, batch...)
+	}
+	if len(last) != 1 || last[0].Header.Revision != 4 {
+		t.Errorf("took %v before the close, want revision 4", last)
 	}
 }
