@@ -37,9 +37,11 @@ import (
 
 func handleListOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) {
 	b := c.srv
+	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, 0, len(rt.Partitions))
 		ta := c.topicAccess(kmsg.ACLOperationDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()

@@ -177,20 +177,26 @@ func (b *server) metadataTopic(v *metadata.View, t *partition.Topic) kmsg.Metada
 	mt.Topic = &name
 	mt.TopicID = t.Meta.ID
 	mt.IsInternal = name == metadata.OffsetsTopic
-	for _, p := range t.Parts {
-		mp := kmsg.NewMetadataResponseTopicPartition()
+	// Allocated once per topic, not per partition (a topic may have
+	// thousands): each partition's replica and ISR lists are the same
+	// one-element slice of leaders, only read when the answer is encoded.
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.Parts))
+	leaders := make([]int32, len(t.Parts))
+	for i, p := range t.Parts {
+		mp := &mt.Partitions[i]
+		mp.Default()
 		mp.Partition = p.Key().Partition
 		if l, ok := b.topics.Leader(v, p); ok {
 			mp.Leader = l.Broker
 			mp.LeaderEpoch = l.LeaderEpoch
-			mp.Replicas = []int32{mp.Leader}
-			mp.ISR = []int32{mp.Leader}
+			leaders[i] = l.Broker
+			mp.Replicas = leaders[i : i+1 : i+1]
+			mp.ISR = mp.Replicas
 		} else {
 			mp.Leader, mp.LeaderEpoch = -1, -1
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 			mp.Replicas, mp.ISR = []int32{}, []int32{}
 		}
-		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
 }

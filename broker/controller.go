@@ -1,8 +1,8 @@
 package broker
 
 // The controller: one broker, elected through etcd, computes
-// metadata.Balance on every view change and writes the assignments that
-// changed; every broker's partition.Manager then follows them. The
+// metadata.Balance on every view change (but a change of leaders only, see
+// metadata.Balancer) and writes the assignments that changed; every broker's partition.Manager then follows them. The
 // controller also collects the bucket's garbage during its term.
 
 import (
@@ -58,10 +58,11 @@ func (b *Broker) control(ctl *metadata.Controller) {
 		defer cancel()
 		_ = ctl.Resign(ctx)
 	}()
+	var balancer metadata.Balancer
 	for {
 		v, changed := b.topics.View()
 		if v != nil {
-			if moves := metadata.Balance(v); len(moves) > 0 {
+			if moves := balancer.Balance(v); len(moves) > 0 {
 				err := ctl.SetAssignments(b.ctx, moves)
 				switch {
 				case errors.Is(err, metadata.ErrNotController):

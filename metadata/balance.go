@@ -55,6 +55,30 @@ func Balance(v *View) map[TopicID][]int32 {
 	return out
 }
 
+// Balancer is Balance for a controller's term: it skips the computation
+// for a View of a shape (brokers, topics, assignments, everything but the
+// leaders) it has already found balanced. Leaders matter to Balance only
+// for a partition without a live assigned broker, and once Balance has
+// nothing to move there is none until the shape changes; so with many
+// partitions, whose acquisitions each change the View, the controller does
+// not recompute the whole assignment for every one of them.
+type Balancer struct {
+	balanced int64 // the shape of the last View Balance had nothing to move in
+}
+
+// Balance returns Balance(v), or nothing when v has the shape of the last
+// View that needed no moves.
+func (b *Balancer) Balance(v *View) map[TopicID][]int32 {
+	if v.shape != 0 && v.shape == b.balanced {
+		return nil
+	}
+	moves := Balance(v)
+	if len(moves) == 0 {
+		b.balanced = v.shape
+	}
+	return moves
+}
+
 // balanceTopics assigns the partitions of topics as Balance describes, into next.
 func balanceTopics(v *View, topics []Topic, next map[TopicID][]int32) {
 	live := func(b int32) bool { _, ok := v.Brokers[b]; return ok }

@@ -411,3 +411,43 @@ func TestBalanceShardsApart(t *testing.T) {
 		})
 	}
 }
+
+// TestBalancer: the controller's Balancer returns what Balance does, and
+// skips only a View of the shape it last found balanced; a View not from
+// etcd (shape 0) is always balanced.
+func TestBalancer(t *testing.T) {
+	unassigned := clusterSpec{brokers: []int32{1, 2}, topics: map[string]int32{"orders": 4}}
+	balanced := clusterSpec{brokers: []int32{1, 2}, topics: map[string]int32{"orders": 4},
+		assign: map[string][]int32{"orders": {1, 2, 1, 2}}}
+	// lost is balanced's shape with broker 2 gone: only a shape change
+	// (the broker's key deleted) can bring that, so a Balancer that has
+	// seen the shape balanced skips it, and a new shape does not.
+	lost := clusterSpec{brokers: []int32{1}, topics: map[string]int32{"orders": 4},
+		assign: map[string][]int32{"orders": {1, 2, 1, 2}}}
+	at := func(c clusterSpec, shape int64) *View {
+		v := c.view()
+		v.shape = shape
+		return v
+	}
+	var b Balancer
+	for i, tc := range []struct {
+		v     *View
+		moves bool
+	}{
+		{at(unassigned, 5), true},
+		{at(unassigned, 5), true}, // moves were needed: not remembered
+		{at(balanced, 6), false},
+		{at(lost, 6), false}, // the shape found balanced: skipped
+		{at(lost, 7), true},  // a new shape: balanced again
+		{at(balanced, 0), false},
+		{at(lost, 0), true}, // shape 0: never skipped
+	} {
+		got := b.Balance(tc.v)
+		if want := Balance(tc.v); tc.moves && !reflect.DeepEqual(got, want) {
+			t.Errorf("%d: Balancer %v, Balance %v", i, got, want)
+		}
+		if (len(got) > 0) != tc.moves {
+			t.Errorf("%d: Balancer returned %v, want moves: %v", i, got, tc.moves)
+		}
+	}
+}

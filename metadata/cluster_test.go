@@ -632,11 +632,17 @@ func testWatch(t *testing.T, env *storeEnv) {
 	if err := ctl.SetAssignments(t.Context(), map[TopicID][]int32{id: {1, 2}}); err != nil {
 		t.Fatal(err)
 	}
-	next("the assignment", func(v *View) bool { return v.Assigned(PartitionKey{id, 1}) == 2 })
+	av := next("the assignment", func(v *View) bool { return v.Assigned(PartitionKey{id, 1}) == 2 })
+	if av.shape != av.Revision {
+		t.Errorf("view with the assignment: shape %d, want its revision %d", av.shape, av.Revision)
+	}
 	k := PartitionKey{id, 0}
 	l := tenure(t, a, k, 1)
 	want := Leader{Broker: 1, Epoch: l.Epoch, LeaderEpoch: 0, Lease: int64(a.LeaseID())}
-	next("the leader", func(v *View) bool { return v.Leaders[k] == want })
+	lv := next("the leader", func(v *View) bool { return v.Leaders[k] == want })
+	if lv.shape != av.shape || lv.Revision <= av.Revision {
+		t.Errorf("a new leader changed the shape: %d (revision %d) after %d (revision %d)", lv.shape, lv.Revision, av.shape, av.Revision)
+	}
 	resign(t, a, k, l.Epoch)
 	next("no leader", func(v *View) bool { _, ok := v.Leaders[k]; return !ok })
 

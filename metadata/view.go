@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -29,6 +30,10 @@ type View struct {
 
 	// candidates are the election's keys: the lowest creation revision is the controller.
 	candidates map[string]candidate
+	// shape is the revision of the latest change to anything but Leaders
+	// (the revision read, for a View read whole; 0 for one not from etcd):
+	// views of the same shape differ only in their leaders (Balancer).
+	shape int64
 }
 
 type candidate struct {
@@ -49,7 +54,8 @@ func (v *View) Assigned(key PartitionKey) int32 {
 const watchRetry = 500 * time.Millisecond
 
 // Watch calls fn with the current View, then with a new View after each
-// change, until ctx ends. fn runs on Watch's goroutine. When the watch
+// change (changes already queued behind one, or arriving within viewPace
+// of the last View, come together), until ctx ends. fn runs on Watch's goroutine. When the watch
 // breaks (etcd compacted past it, or a member failed), Watch reads
 // everything again and carries on.
 func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
@@ -67,9 +73,14 @@ func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
 		if len(wr.Events) == 0 {
 			return // a progress notification (RequestSecurityProgress): nothing changed
 		}
+		start := time.Now()
+		defer func() { sleep(ctx, viewPace(time.Since(start))) }()
 		v = v.clone()
 		for _, ev := range wr.Events {
 			s.applyEvent(v, ev)
+			if !strings.HasPrefix(string(ev.Kv.Key), s.keys.leaders()) {
+				v.shape = wr.Header.Revision
+			}
 		}
 		v.Revision = wr.Header.Revision
 		v.electController()
@@ -77,6 +88,19 @@ func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
 	}
 	return s.readThenWatch(ctx, s.keys.cluster(), "cluster view", read, apply)
 }
+
+// viewPace is how long Watch waits after publishing a View that took took
+// to clone and update, before it takes the next changes: changes arriving
+// meanwhile come together in the next View (coalesce). With 100,000
+// partitions a clone of the leaders takes milliseconds, and a View per
+// acquired leadership spent most of a broker's CPU cloning; waiting nine
+// times as long keeps cloning under a tenth of a core, at the cost of
+// that much delay (a few tens of milliseconds then, microseconds for a
+// small cluster), bounded by maxViewPace.
+func viewPace(took time.Duration) time.Duration { return min(9*took, maxViewPace) }
+
+// maxViewPace bounds viewPace.
+const maxViewPace = 100 * time.Millisecond
 
 // readThenWatch is the loop of a watched snapshot (the View, Security):
 // read publishes a full read and returns its revision; apply publishes the
@@ -99,13 +123,25 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 			continue
 		}
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-			if err := wr.Err(); err != nil {
-				s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
-				break
+		wq := newWatchQueue(s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)))
+		for {
+			batch, open := wq.take(wctx)
+			if len(batch) > 0 {
+				wr, next := coalesce(batch)
+				if err := wr.Err(); err != nil {
+					s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
+					break
+				}
+				if len(wr.Events) > 0 || wr.IsProgressNotify() {
+					apply(wr)
+				}
+				if err := next.Err(); err != nil {
+					s.log.Debug("metadata: "+what+" watch broke; reading again", "error", err)
+					break
+				}
 			}
-			if len(wr.Events) > 0 || wr.IsProgressNotify() {
-				apply(wr)
+			if !open {
+				break
 			}
 		}
 		cancel()
@@ -113,6 +149,85 @@ func (s *Store) readThenWatch(ctx context.Context, prefix, what string,
 			return ctx.Err()
 		}
 	}
+}
+
+// watchQueue holds a watch channel's responses as they come, so that the
+// loop applying them takes all those received so far at once: a consumer
+// slower than the changes (a View of many partitions is cloned per
+// response, and paced, see viewPace) catches up in one step instead of
+// falling further behind, its backlog waiting in etcd's client.
+type watchQueue struct {
+	mu     sync.Mutex
+	q      []clientv3.WatchResponse
+	closed bool
+	ready  chan struct{} // 1-buffered: something was queued, or the channel closed
+}
+
+// newWatchQueue receives ch's responses until ch closes (its watch's
+// context ended), on a goroutine of its own.
+func newWatchQueue(ch clientv3.WatchChan) *watchQueue {
+	w := &watchQueue{ready: make(chan struct{}, 1)}
+	go func() {
+		for wr := range ch {
+			w.mu.Lock()
+			w.q = append(w.q, wr)
+			w.mu.Unlock()
+			w.signal()
+		}
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.signal()
+	}()
+	return w
+}
+
+func (w *watchQueue) signal() {
+	select {
+	case w.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take waits until responses are queued, the channel closed or ctx ended,
+// and returns the responses queued, oldest first, and whether the channel
+// is still open (false once ctx ended too).
+func (w *watchQueue) take(ctx context.Context) ([]clientv3.WatchResponse, bool) {
+	for {
+		w.mu.Lock()
+		q, closed := w.q, w.closed
+		w.q = nil
+		w.mu.Unlock()
+		if len(q) > 0 || closed {
+			return q, !closed
+		}
+		select {
+		case <-w.ready:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// coalesce merges batch, responses of one watch in order, into one: the
+// first with the events of those after it appended, up to one with an
+// error, which it returns as next (else next is the zero response). Many
+// leaderships acquired at once are so one View, not one each. A merged
+// response has the header of its last part, so that one ending in a
+// progress notification is one (or, with events, reaches its revision).
+func coalesce(batch []clientv3.WatchResponse) (merged, next clientv3.WatchResponse) {
+	merged = batch[0]
+	if merged.Err() != nil {
+		return merged, next
+	}
+	for _, q := range batch[1:] {
+		if q.Err() != nil {
+			return merged, q
+		}
+		merged.Events = append(merged.Events, q.Events...)
+		merged.Header, merged.Created = q.Header, q.Created // a progress notification after a created one stays one
+	}
+	return merged, next
 }
 
 // ReadView reads the View once.
@@ -123,6 +238,7 @@ func (s *Store) ReadView(ctx context.Context) (*View, error) {
 	}
 	v := &View{
 		Revision:    resp.Header.Revision,
+		shape:       resp.Header.Revision,
 		Brokers:     map[int32]Broker{},
 		Topics:      map[string]Topic{},
 		Assignments: map[TopicID][]int32{},
