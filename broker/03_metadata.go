@@ -85,6 +85,9 @@ func handleMetadata(ctx context.Context, c *conn, req *kmsg.MetadataRequest, res
 					continue
 				}
 				t, err = b.createTopic(ctx, name, b.cfg.DefaultPartitions, nil, nil)
+				if err == nil {
+					b.waitLeaders(ctx, 0, []*partition.Topic{t})
+				}
 				if errors.Is(err, metadata.ErrTopicExists) {
 					t, err = b.topics.Lookup(ctx, name)
 				}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,6 +42,8 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 		seen[rt.Topic]++
 	}
 	clusterCreate := c.allowedOnCluster(kmsg.ACLOperationCreate)
+	var created []*partition.Topic
+	defer func() { b.waitLeaders(ctx, req.TimeoutMillis, created) }()
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -99,6 +102,7 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 				fail(kerr.UnknownServerError, err.Error())
 			default:
 				st.TopicID = t.Meta.ID
+				created = append(created, t)
 			}
 		}
 		switch {
@@ -126,10 +130,9 @@ func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequ
 	}
 }
 
-// createTopic stores a new topic in etcd and waits a little for the
-// controller to assign its partitions and their leaders to take them, so
-// that clients can use it at once.
-// replicas, if any, are the partitions' replica lists (their preferred leaders first).
+// createTopic stores a new topic in etcd and installs it in the topic
+// cache; waitLeaders then waits for its leaders. replicas, if any, are the
+// partitions' replica lists (their preferred leaders first).
 func (b *server) createTopic(ctx context.Context, name string, partitions int32, configs map[string]string, replicas [][]int32) (*partition.Topic, error) {
 	if msg := validTopicName(name); msg != "" {
 		return nil, fmt.Errorf("%w: %s", errInvalidTopic, msg)
@@ -143,9 +146,29 @@ func (b *server) createTopic(ctx context.Context, name string, partitions int32,
 	if err != nil {
 		return nil, err
 	}
-	t := b.topics.Install(stored)
-	b.topics.WaitLeaders(ctx, stored.ID, stored.Partitions)
-	return t, nil
+	return b.topics.Install(stored), nil
+}
+
+// waitLeaders waits a little (partition.Manager.WaitLeaders' bound, and at
+// most timeoutMillis if positive: the request's timeout) for the
+// controller to assign the partitions of topics just created and their
+// leaders to take them, so that clients can use them at once. The topics
+// share one deadline: a request creating many topics waits no longer than
+// one creating one.
+func (b *server) waitLeaders(ctx context.Context, timeoutMillis int32, topics []*partition.Topic) {
+	if len(topics) == 0 {
+		return
+	}
+	if timeoutMillis > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMillis)*time.Millisecond)
+		defer cancel()
+	}
+	ctx, cancel := context.WithTimeout(ctx, partition.LeadersWait)
+	defer cancel()
+	for _, t := range topics {
+		b.topics.WaitLeaders(ctx, t.Meta.ID, t.Meta.Partitions)
+	}
 }
 
 // requestedReplicas is a CreateTopics topic's replica assignment as replica

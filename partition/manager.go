@@ -43,9 +43,9 @@ const (
 	acquireTimeout = 5 * time.Second
 	// acquiresInFlight bounds concurrent acquisitions in one pass.
 	acquiresInFlight = 8
-	// leadersWait bounds how long topic creation waits for the new
+	// LeadersWait bounds how long topic creation waits for the new
 	// partitions' leaders before answering.
-	leadersWait = 10 * time.Second
+	LeadersWait = 10 * time.Second
 )
 
 // Uploader is what the manager needs of tiering.Uploader: the committed
@@ -211,11 +211,11 @@ func (m *Manager) Leader(v *metadata.View, p *Partition) (metadata.Leader, bool)
 	return l, ok
 }
 
-// WaitLeaders waits, at most leadersWait or until ctx ends, until every
+// WaitLeaders waits, at most LeadersWait or until ctx ends, until every
 // partition of the topic has a leader, and those this broker leads are
 // loaded, so that a client can produce to a topic as soon as it was created.
 func (m *Manager) WaitLeaders(ctx context.Context, id metadata.TopicID, partitions int32) {
-	ctx, cancel := context.WithTimeout(ctx, leadersWait)
+	ctx, cancel := context.WithTimeout(ctx, LeadersWait)
 	defer cancel()
 	led := func(v *metadata.View) bool {
 		for i := range partitions {
