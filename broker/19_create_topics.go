@@ -151,10 +151,10 @@ func (b *server) createTopic(ctx context.Context, name string, partitions int32,
 
 // waitLeaders waits a little (partition.Manager.WaitLeaders' bound, and at
 // most timeoutMillis if positive: the request's timeout) for the
-// controller to assign the partitions of topics just created and their
-// leaders to take them, so that clients can use them at once. The topics
-// share one deadline: a request creating many topics waits no longer than
-// one creating one.
+// controller to assign the partitions of topics just created or grown and
+// their leaders to take them, so that clients can use them at once. The
+// topics share one deadline: a request naming many topics waits no longer
+// than one naming one.
 func (b *server) waitLeaders(ctx context.Context, timeoutMillis int32, topics []*partition.Topic) {
 	if len(topics) == 0 {
 		return
@@ -164,11 +164,7 @@ func (b *server) waitLeaders(ctx context.Context, timeoutMillis int32, topics []
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMillis)*time.Millisecond)
 		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, partition.LeadersWait)
-	defer cancel()
-	for _, t := range topics {
-		b.topics.WaitLeaders(ctx, t.Meta.ID, t.Meta.Partitions)
-	}
+	b.topics.WaitLeaders(ctx, topics...)
 }
 
 // requestedReplicas is a CreateTopics topic's replica assignment as replica

@@ -19,10 +19,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
 )
 
 func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) {
 	b := c.srv
+	var grown []*partition.Topic
+	defer func() { b.waitLeaders(ctx, req.TimeoutMillis, grown) }()
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -43,7 +46,7 @@ func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartit
 			setErr(&st.ErrorCode, &st.ErrorMessage, ae.err, ae.msg)
 		case err == nil:
 			if t := b.topics.Topic(rt.Topic); t != nil && !req.ValidateOnly {
-				b.topics.WaitLeaders(ctx, t.Meta.ID, t.Meta.Partitions)
+				grown = append(grown, t)
 			}
 		case errors.Is(err, metadata.ErrUnknownTopic):
 			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.UnknownTopicOrPartition, "unknown topic "+rt.Topic)

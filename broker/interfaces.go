@@ -29,11 +29,11 @@ type partitions interface {
 	UpdateTopic(ctx context.Context, name string, validateOnly bool, mutate func(*metadata.Topic) error) error
 	// View is the latest cluster view and a channel closed at the next
 	// change; Leader is a partition's leader in it (this broker counts once
-	// the partition is loaded); WaitLeaders waits, bounded, until a new
-	// topic's partitions have leaders.
+	// the partition is loaded); WaitLeaders waits, bounded, until the
+	// partitions of new or grown topics have leaders.
 	View() (*metadata.View, <-chan struct{})
 	Leader(v *metadata.View, p *partition.Partition) (metadata.Leader, bool)
-	WaitLeaders(ctx context.Context, id metadata.TopicID, partitions int32)
+	WaitLeaders(ctx context.Context, topics ...*partition.Topic)
 	// CommitSignal returns a channel closed at the next commit.
 	CommitSignal() <-chan struct{}
 }

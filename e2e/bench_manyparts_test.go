@@ -216,8 +216,8 @@ func (r *manyPartsRun) createAndLead(topics []string, partitions int) time.Durat
 	ctx, cancel := context.WithTimeout(context.Background(), manyPartsWait)
 	defer cancel()
 	// One request for all the topics, with a timeout as long as the
-	// wait: the broker answers once each topic is led or after its
-	// leaders wait (partition.leadersWait), topic after topic.
+	// wait: the broker answers once every topic is led or after its
+	// leaders wait (partition.leadersWait, 10 s), which the topics share.
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = int32(manyPartsWait.Milliseconds())
 	for _, name := range topics {

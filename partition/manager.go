@@ -43,9 +43,9 @@ const (
 	acquireTimeout = 5 * time.Second
 	// acquiresInFlight bounds concurrent acquisitions in one pass.
 	acquiresInFlight = 8
-	// LeadersWait bounds how long topic creation waits for the new
+	// leadersWait bounds how long topic creation waits for the new
 	// partitions' leaders before answering.
-	LeadersWait = 10 * time.Second
+	leadersWait = 10 * time.Second
 )
 
 // Uploader is what the manager needs of tiering.Uploader: the committed
@@ -211,20 +211,23 @@ func (m *Manager) Leader(v *metadata.View, p *Partition) (metadata.Leader, bool)
 	return l, ok
 }
 
-// WaitLeaders waits, at most LeadersWait or until ctx ends, until every
-// partition of the topic has a leader, and those this broker leads are
-// loaded, so that a client can produce to a topic as soon as it was created.
-func (m *Manager) WaitLeaders(ctx context.Context, id metadata.TopicID, partitions int32) {
-	ctx, cancel := context.WithTimeout(ctx, LeadersWait)
+// WaitLeaders waits, at most leadersWait or until ctx ends, until every
+// partition of the topics has a leader, and those this broker leads are
+// loaded, so that a client can produce to topics as soon as they were
+// created or grew. The topics share the one bound.
+func (m *Manager) WaitLeaders(ctx context.Context, topics ...*Topic) {
+	ctx, cancel := context.WithTimeout(ctx, leadersWait)
 	defer cancel()
 	led := func(v *metadata.View) bool {
-		for i := range partitions {
-			p := m.Partition(metadata.PartitionKey{Topic: id, Partition: i})
-			if p == nil {
-				return false
-			}
-			if _, ok := m.Leader(v, p); !ok {
-				return false
+		for _, t := range topics {
+			for i := range t.Meta.Partitions {
+				p := m.Partition(metadata.PartitionKey{Topic: t.Meta.ID, Partition: i})
+				if p == nil {
+					return false
+				}
+				if _, ok := m.Leader(v, p); !ok {
+					return false
+				}
 			}
 		}
 		return true
