@@ -296,6 +296,29 @@ func TestAdminClientsKadm(t *testing.T) {
 	if e := topicConfigs()["retention.bytes"]; e != (acEntry{"1073741824", kmsg.ConfigSourceDynamicDefaultBrokerConfig}) {
 		t.Errorf("kadm: topic's retention.bytes under the cluster-wide default: %+v", e)
 	}
+	// Its synonyms, most specific first, as kafka-configs --describe --all
+	// shows them: the cluster-wide value, then the broker config's default.
+	type syn struct {
+		name, value string
+		source      kmsg.ConfigSource
+	}
+	var got []syn
+	if rcs, err := adm.DescribeTopicConfigs(ctx, topic); err == nil && len(rcs) == 1 {
+		for _, c := range rcs[0].Configs {
+			if c.Key == "retention.bytes" {
+				for _, sy := range c.Synonyms {
+					v := ""
+					if sy.Value != nil {
+						v = *sy.Value
+					}
+					got = append(got, syn{sy.Key, v, sy.Source})
+				}
+			}
+		}
+	}
+	if want := []syn{{"log.retention.bytes", "1073741824", kmsg.ConfigSourceDynamicDefaultBrokerConfig}, {"log.retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig}}; !slices.Equal(got, want) {
+		t.Errorf("kadm: retention.bytes synonyms: %+v, want %+v", got, want)
+	}
 	// A static broker config cannot be altered at run time.
 	static := []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "num.partitions", Value: kadm.StringPtr("5")}}
 	if text, err := kadmAlterErr(adm.AlterBrokerConfigs(ctx, static)); !errors.Is(err, kerr.InvalidRequest) {
