@@ -557,6 +557,18 @@ func checkEtcdEndpoint(e string) error {
 	return err
 }
 
+// redacted is c as it may be logged: the etcd password replaced and the
+// object store URL's password hidden (url.URL.Redacted).
+func (c Config) redacted() Config {
+	if c.EtcdPassword != "" {
+		c.EtcdPassword = "xxxxx"
+	}
+	if u, err := url.Parse(c.ObjectStore); err == nil {
+		c.ObjectStore = u.Redacted()
+	}
+	return c
+}
+
 // checkObjectStore returns a sentence about a bad --object-store URL, or "".
 func checkObjectStore(raw string) string {
 	u, err := url.Parse(raw)

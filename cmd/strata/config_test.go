@@ -702,3 +702,20 @@ func checkSetOptions(t *testing.T, c *Config) {
 	}
 	c.SetOptions = nil
 }
+
+// TestConfigRedacted: the configuration serve logs at start holds no
+// secret: not the etcd password, not the object store URL's password.
+func TestConfigRedacted(t *testing.T) {
+	var c Config
+	c.EtcdUsername, c.EtcdPassword = "strata", "etcd-secret-1"
+	c.ObjectStore = "s3://AKIDEXAMPLE:object-secret-2@bucket?endpoint=127.0.0.1:9000"
+	shown := fmt.Sprintf("%+v", c.redacted())
+	for _, secret := range []string{"etcd-secret-1", "object-secret-2"} {
+		if strings.Contains(shown, secret) {
+			t.Errorf("the logged configuration shows %q: %s", secret, shown)
+		}
+	}
+	if !strings.Contains(shown, "AKIDEXAMPLE") || c.EtcdPassword != "etcd-secret-1" {
+		t.Errorf("redacted hid more than the secrets, or changed the configuration: %s", shown)
+	}
+}

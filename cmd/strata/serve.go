@@ -124,7 +124,7 @@ func serve(cfg Config, logger *slog.Logger, p process) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	logger.Debug("starting", "version", version, "config", fmt.Sprintf("%+v", cfg))
+	logger.Debug("starting", "version", version, "config", fmt.Sprintf("%+v", cfg.redacted()))
 
 	// Signals: the first is handed to the main flow, the second exits.
 	stop := make(chan os.Signal, 1)
