@@ -82,8 +82,12 @@ func startEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
 	// history would grow until etcd's backend quota stops all writes.
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = "5m"
-	// MaxTxnOps stays at etcd's default: the Store is built to work within
-	// it, and keeping it means the embedded server behaves as a stock one.
+	// Large transactions (LargeTxnLimits, which a Store assumes by
+	// default): a seal's commits over tens of thousands of partitions are
+	// one transaction. The request limit stays under the 10 MiB etcd
+	// recommends as the most.
+	cfg.MaxTxnOps = uint(LargeTxnLimits.MaxOps)
+	cfg.MaxRequestBytes = uint(LargeTxnLimits.MaxRequestBytes)
 	cfg.EnableGRPCGateway = false
 	cfg.LogLevel = "error"
 	stopping := new(atomic.Bool)

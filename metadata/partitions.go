@@ -6,25 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sourcegraph/conc/pool"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Transaction limits of CommitSegments. etcd counts a transaction's size as
-// the largest of its compares, success ops and failure ops (not their sum),
-// and rejects more than --max-txn-ops (default 128).
+// Transaction limits of the Store's other multi-key writes (groups,
+// security, transactions, truncation), within etcd's defaults: etcd counts
+// a transaction's size as the largest of its compares, success ops and
+// failure ops (not their sum), and rejects more than --max-txn-ops
+// (default 128). CommitSegments packs within the Store's TxnLimits instead.
 const (
 	maxTxnOps = 128
 	// maxTxnBytes keeps a transaction well below etcd's default
 	// --max-request-bytes (1.5 MiB). A single larger commit goes alone.
 	maxTxnBytes = 1 << 20
-	// opsPerCommit: Then puts the manifest entry and the state; Else reads
-	// the leader key. Compares: one.
+	// opsPerCommit: a partition's commit puts the manifest entry and the
+	// state (two success ops) under one compare.
 	opsPerCommit    = 2
-	commitsPerTxn   = maxTxnOps / opsPerCommit
 	commitTxnsInFly = 4 // transactions of one CommitSegments call in flight at once
+	// commitOverhead estimates the request bytes of a commit besides its
+	// keys and values: the compare's and the puts' protobuf envelopes.
+	commitOverhead = 48
 )
 
 // maxEpochHistory bounds the tenures a partition's epoch history keeps.
@@ -204,13 +210,7 @@ func (s *Store) PartitionState(ctx context.Context, key PartitionKey) (Partition
 // Manifest lists the partition's manifest entries by base offset.
 func (s *Store) Manifest(ctx context.Context, key PartitionKey) ([]ManifestEntry, error) {
 	// Keys hold the base offset zero-padded, so etcd's key order is offset order.
-	return getAll(ctx, s, s.keys.manifest(key), "manifest of "+key.String(), func(kv *mvccpb.KeyValue) (ManifestEntry, error) {
-		e, err := decodeJSON[ManifestEntry](kv)
-		if err != nil {
-			return e, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
-		}
-		return e, nil
-	})
+	return getAll(ctx, s, s.keys.manifest(key), "manifest of "+key.String(), decodeManifestKV)
 }
 
 // pendingCommit is one Commit encoded for a transaction.
@@ -219,13 +219,17 @@ type pendingCommit struct {
 	key       PartitionKey
 	epoch     int64
 	leaderKey string
-	puts      [2][2]string // {key, value} of the manifest entry and the state
-	bytes     int
+	// leadersKey is the prefix of the leader keys of the partition's
+	// topic, which a failed transaction reads (one read per topic).
+	leadersKey string
+	puts       [2][2]string // {key, value} of the manifest entry and the state
+	bytes      int          // estimated request bytes, but the read of leadersKey
 }
 
 // CommitSegments commits many partitions' entries and states, each guarded by its
-// epoch, in as few transactions as etcd's limits allow. It returns one error per
-// commit (nil, ErrFenced, or a transport error), aligned with commits.
+// epoch, in as few transactions as etcd's limits allow: one for a seal's
+// commits within the Store's TxnLimits. It returns one error per commit
+// (nil, ErrFenced, or a transport error), aligned with commits.
 //
 // Commits of different partitions are independent: one fenced partition does
 // not hold back the others. Commits of the same partition apply in the
@@ -235,6 +239,12 @@ type pendingCommit struct {
 // same keys with the same values.
 func (s *Store) CommitSegments(ctx context.Context, commits []Commit) []error {
 	errs := make([]error, len(commits))
+	var txns atomic.Int64
+	defer func() {
+		s.commitsM.calls.Inc()
+		s.commitsM.commits.Add(float64(len(commits)))
+		s.commitsM.txnsPer.Observe(float64(txns.Load()))
+	}()
 
 	// The k-th commit of a partition goes into generation k: etcd rejects a
 	// transaction that writes a key twice, and a partition's commits must
@@ -266,11 +276,7 @@ func (s *Store) CommitSegments(ctx context.Context, commits []Commit) []error {
 				batch = append(batch, pc)
 			}
 		}
-		p := pool.New().WithMaxGoroutines(commitTxnsInFly)
-		for _, b := range splitCommits(batch) {
-			p.Go(func() { s.commitBatch(ctx, b, errs) })
-		}
-		p.Wait()
+		s.commitGeneration(ctx, batch, errs, &txns)
 		for _, pc := range batch {
 			if errs[pc.i] != nil {
 				failed[pc.key] = errs[pc.i]
@@ -278,6 +284,44 @@ func (s *Store) CommitSegments(ctx context.Context, commits []Commit) []error {
 		}
 	}
 	return errs
+}
+
+// commitGeneration commits batch (commits of different partitions) in
+// transactions within the Store's limits, and sets errs for its commits.
+// A transaction etcd refuses as too large lowers the limits
+// (txnLimiter.lower) and its commits go again in smaller transactions;
+// etcd applies nothing of a refused one.
+func (s *Store) commitGeneration(ctx context.Context, batch []pendingCommit, errs []error, txns *atomic.Int64) {
+	for len(batch) > 0 {
+		limits := s.txn.get()
+		var mu sync.Mutex
+		var again []pendingCommit
+		p := pool.New().WithMaxGoroutines(commitTxnsInFly)
+		for _, b := range splitCommits(batch, limits) {
+			p.Go(func() {
+				err := s.commitBatch(ctx, b, errs, txns)
+				if err == nil || !(txnTooManyOps(err) || txnTooLarge(err)) {
+					return
+				}
+				s.commitsM.refused.Inc()
+				now, retry := s.txn.lower(limits, err)
+				if !retry || len(b) == 1 {
+					return
+				}
+				s.log.Warn("metadata: etcd refused a commit transaction as too large; committing in smaller ones from now on "+
+					"(set etcd's --max-txn-ops and --max-request-bytes as the operations guide says)",
+					"partitions", len(b), "max_txn_ops", now.MaxOps, "max_request_bytes", now.MaxRequestBytes, "err", err)
+				for _, pc := range b {
+					errs[pc.i] = nil
+				}
+				mu.Lock()
+				again = append(again, b...)
+				mu.Unlock()
+			})
+		}
+		p.Wait()
+		batch = again
+	}
 }
 
 func (s *Store) encodeCommit(i int, c Commit) (pendingCommit, error) {
@@ -289,20 +333,17 @@ func (s *Store) encodeCommit(i int, c Commit) (pendingCommit, error) {
 	if c.Entry.BaseOffset < 0 {
 		return pc, fmt.Errorf("%w: %s: base offset %d", ErrInvalid, c.Key, c.Entry.BaseOffset)
 	}
-	entry, err := json.Marshal(c.Entry)
-	if err != nil {
-		return pc, fmt.Errorf("metadata: encode manifest entry of %s: %w", c.Key, err)
-	}
 	state, err := json.Marshal(c.State)
 	if err != nil {
 		return pc, fmt.Errorf("metadata: encode state of %s: %w", c.Key, err)
 	}
 	pc.leaderKey = s.keys.leader(c.Key)
+	pc.leadersKey = s.keys.topicLeaders(c.Key.Topic)
 	pc.puts = [2][2]string{
-		{s.keys.manifestEntry(c.Key, c.Entry.BaseOffset), string(entry)},
+		{s.keys.manifestEntry(c.Key, c.Entry.BaseOffset), string(encodeManifestEntry(c.Entry))},
 		{s.keys.state(c.Key), string(state)},
 	}
-	pc.bytes = len(pc.leaderKey)
+	pc.bytes = len(pc.leaderKey) + commitOverhead
 	for _, kv := range pc.puts {
 		pc.bytes += len(kv[0]) + len(kv[1])
 	}
@@ -310,18 +351,30 @@ func (s *Store) encodeCommit(i int, c Commit) (pendingCommit, error) {
 }
 
 // splitCommits cuts commits (all of different partitions) into transactions
-// within maxTxnOps and maxTxnBytes.
-func splitCommits(commits []pendingCommit) [][]pendingCommit {
+// within limits: at most limits.commitsPerTxn() commits and
+// limits.txnBytes() estimated bytes each (a single larger commit goes
+// alone). Each distinct topic of a transaction adds the bytes of its
+// failure branch's read.
+func splitCommits(commits []pendingCommit, limits TxnLimits) [][]pendingCommit {
+	perTxn, maxBytes := limits.commitsPerTxn(), limits.txnBytes()
 	var out [][]pendingCommit
 	var cur []pendingCommit
+	topics := map[string]bool{}
 	size := 0
 	for _, pc := range commits {
-		if len(cur) > 0 && (len(cur) == commitsPerTxn || size+pc.bytes > maxTxnBytes) {
+		n := pc.bytes
+		if !topics[pc.leadersKey] {
+			n += len(pc.leadersKey) + commitOverhead
+		}
+		if len(cur) > 0 && (len(cur) == perTxn || size+n > maxBytes) {
 			out = append(out, cur)
 			cur, size = nil, 0
+			clear(topics)
+			n = pc.bytes + len(pc.leadersKey) + commitOverhead
 		}
 		cur = append(cur, pc)
-		size += pc.bytes
+		topics[pc.leadersKey] = true
+		size += n
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
@@ -331,33 +384,44 @@ func splitCommits(commits []pendingCommit) [][]pendingCommit {
 
 // commitBatch commits a batch in one transaction and sets errs for its
 // commits (commitGuarded: the commits whose epoch is gone are fenced, the
-// rest go again).
-func (s *Store) commitBatch(ctx context.Context, batch []pendingCommit, errs []error) {
+// rest go again). It returns the error of a transaction that failed
+// (the same as each commit's).
+func (s *Store) commitBatch(ctx context.Context, batch []pendingCommit, errs []error, txns *atomic.Int64) error {
 	guards := make([]guarded, len(batch))
 	for i, pc := range batch {
 		ops := make([]clientv3.Op, len(pc.puts))
 		for j, kv := range pc.puts {
 			ops[j] = clientv3.OpPut(kv[0], kv[1])
 		}
-		guards[i] = guarded{leaderKey: pc.leaderKey, epoch: pc.epoch, ops: ops}
+		guards[i] = guarded{leaderKey: pc.leaderKey, readPrefix: pc.leadersKey, epoch: pc.epoch, ops: ops}
 	}
-	s.commitGuarded(ctx, "commit", guards,
+	s.commitsM.txnCommit.Observe(float64(len(batch)))
+	var txnErr error
+	n := s.commitGuarded(ctx, "commit", guards,
 		func(i int) string { return batch[i].key.String() },
 		func(i int, err error) {
 			pc := batch[i]
 			if err == ErrFenced {
 				s.log.Debug("metadata: commit fenced", "partition", pc.key, "epoch", pc.epoch)
+			} else {
+				txnErr = err
 			}
 			errs[pc.i] = err
 		})
+	txns.Add(int64(n))
+	s.commitsM.txns.Add(float64(n))
+	return txnErr
 }
 
 // guarded is one part of an etcd transaction of parts that each apply only
 // while their leader key still holds their epoch (its CreateRevision).
 type guarded struct {
 	leaderKey string
-	epoch     int64
-	ops       []clientv3.Op
+	// readPrefix, if set, is a prefix of leaderKey that the failure branch
+	// reads instead of leaderKey: parts that share it share one read.
+	readPrefix string
+	epoch      int64
+	ops        []clientv3.Op
 }
 
 // commitGuarded commits parts in one transaction, each guarded by its
@@ -366,36 +430,51 @@ type guarded struct {
 // no longer hold, the failure branch has read every leader key at the
 // transaction's revision: the parts whose epoch is gone are fenced for good
 // (epochs never come back), and the rest go again. what names the
-// transaction in the error of a failure with every epoch holding.
-func (s *Store) commitGuarded(ctx context.Context, what string, parts []guarded, name func(i int) string, fail func(i int, err error)) {
+// transaction in the error of a failure with every epoch holding. It
+// returns the number of transactions it sent.
+func (s *Store) commitGuarded(ctx context.Context, what string, parts []guarded, name func(i int) string, fail func(i int, err error)) int {
 	live := make([]int, len(parts))
 	for i := range live {
 		live[i] = i
 	}
+	txns := 0
 	for len(live) > 0 {
 		cmps := make([]clientv3.Cmp, 0, len(live))
 		var thens []clientv3.Op
-		elses := make([]clientv3.Op, 0, len(live))
+		var elses []clientv3.Op
+		reads := map[string]bool{}
 		for _, i := range live {
 			p := &parts[i]
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(p.leaderKey), "=", p.epoch))
 			thens = append(thens, p.ops...)
-			elses = append(elses, clientv3.OpGet(p.leaderKey, clientv3.WithKeysOnly()))
+			switch {
+			case p.readPrefix == "":
+				elses = append(elses, clientv3.OpGet(p.leaderKey, clientv3.WithKeysOnly()))
+			case !reads[p.readPrefix]:
+				reads[p.readPrefix] = true
+				elses = append(elses, clientv3.OpGet(p.readPrefix, clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+			}
 		}
+		txns++
 		resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
 		if err != nil {
 			for _, i := range live {
 				fail(i, fmt.Errorf("metadata: commit %s: %w", name(i), err))
 			}
-			return
+			return txns
 		}
 		if resp.Succeeded {
-			return
+			return txns
+		}
+		epochs := make(map[string]int64, len(live))
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().Kvs {
+				epochs[string(kv.Key)] = kv.CreateRevision
+			}
 		}
 		still := live[:0:0]
-		for j, i := range live {
-			kvs := resp.Responses[j].GetResponseRange().Kvs
-			if len(kvs) == 0 || kvs[0].CreateRevision != parts[i].epoch {
+		for _, i := range live {
+			if epochs[parts[i].leaderKey] != parts[i].epoch {
 				fail(i, ErrFenced)
 				continue
 			}
@@ -407,10 +486,11 @@ func (s *Store) commitGuarded(ctx context.Context, what string, parts []guarded,
 			for _, i := range live {
 				fail(i, err)
 			}
-			return
+			return txns
 		}
 		live = still
 	}
+	return txns
 }
 
 // TruncateLog commits a partition's state with a new log start offset
@@ -474,11 +554,9 @@ func (s *Store) ReferencedObjects(ctx context.Context) (map[string]struct{}, int
 			if !strings.Contains(string(kv.Key), "/manifest/") {
 				continue
 			}
-			var e struct {
-				Object string `json:"object"`
-			}
-			if err := json.Unmarshal(kv.Value, &e); err != nil {
-				return nil, 0, fmt.Errorf("metadata: manifest entry at %s: %w", kv.Key, err)
+			e, err := decodeManifestKV(kv)
+			if err != nil {
+				return nil, 0, err
 			}
 			out[e.Object] = struct{}{}
 		}
@@ -509,10 +587,7 @@ func (s *Store) ReplaceEntries(ctx context.Context, key PartitionKey, epoch int6
 		return fmt.Errorf("%w: %s: entry [%d, %d] does not cover [%d, %d]", ErrInvalid, key,
 			entry.BaseOffset, entry.LastOffset, old[0].BaseOffset, old[len(old)-1].LastOffset)
 	}
-	val, err := json.Marshal(entry)
-	if err != nil {
-		return fmt.Errorf("metadata: encode manifest entry of %s: %w", key, err)
-	}
+	val := encodeManifestEntry(entry)
 	lk := s.keys.leader(key)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(lk), "=", epoch)}
 	// The new entry's key is overwritten if an old entry has it (etcd

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -28,6 +29,9 @@ const (
 	DefaultSessionTTL = 10 * time.Second
 
 	defaultConnectTimeout = 5 * time.Second
+	// maxCallSendMsgSize is the client's limit on a request: above
+	// etcd's recommended largest --max-request-bytes (10 MiB).
+	maxCallSendMsgSize = 12 << 20
 )
 
 // Options configures a Store. Zero fields take their defaults
@@ -42,6 +46,13 @@ type Options struct {
 	// ErrLeaseExpired if etcd no longer has the lease. SessionTTL is then
 	// ignored: the lease keeps the TTL it was granted with.
 	LeaseID clientv3.LeaseID
+	// TxnLimits are the etcd server's transaction limits (its
+	// --max-txn-ops and --max-request-bytes) that CommitSegments packs a
+	// seal's commits within; zero = LargeTxnLimits, lowered to etcd's
+	// defaults the first time etcd refuses a transaction as too large.
+	TxnLimits TxnLimits
+	// Registerer takes the Store's metrics (strata_metadata_*); nil = not exported.
+	Registerer prometheus.Registerer
 }
 
 // EnsureDefaults sets every zero field to its default and returns o.
@@ -58,11 +69,17 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.TxnLimits == (TxnLimits{}) {
+		o.TxnLimits = LargeTxnLimits
+	}
 	return o
 }
 
 // Validate explains a value New cannot use (after EnsureDefaults).
 func (o *Options) Validate() error {
+	if !o.TxnLimits.Valid() {
+		return fmt.Errorf("%w: transaction limits %+v (at least 3 ops and 64 KiB)", ErrInvalid, o.TxnLimits)
+	}
 	return CheckSessionTTL(o.SessionTTL)
 }
 
@@ -103,6 +120,9 @@ type Store struct {
 	sessMu  sync.Mutex
 	session *concurrency.Session
 
+	txn      txnLimiter // CommitSegments' transaction limits
+	commitsM *commitMetrics
+
 	clusterMu sync.Mutex
 	clusterID string // cached once read or created; it never changes
 
@@ -141,6 +161,9 @@ func Connect(ctx context.Context, endpoints []string, timeout time.Duration, aut
 		TLS:                  auth.TLS,
 		Username:             auth.Username,
 		Password:             auth.Password,
+		// A commit transaction may be as large as the server allows
+		// (LargeTxnLimits); the server enforces its own limit.
+		MaxCallSendMsgSize: maxCallSendMsgSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: etcd client for %s: %w", where, err)
@@ -195,7 +218,10 @@ func New(ctx context.Context, client *clientv3.Client, opts Options) (*Store, er
 		return nil, fmt.Errorf("metadata: open session on lease %x: %w", int64(id), err)
 	}
 	log.Debug("metadata: session open", "lease", fmt.Sprintf("%x", int64(id)), "prefix", prefix)
-	return &Store{client: client, session: session, keys: keys{prefix: prefix}, log: log, ttl: secs}, nil
+	s := &Store{client: client, session: session, keys: keys{prefix: prefix}, log: log, ttl: secs,
+		commitsM: newCommitMetrics(opts.Registerer)}
+	s.txn.limits = opts.TxnLimits
+	return s, nil
 }
 
 // sess is the current session.

@@ -3,6 +3,7 @@ package metadata
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -50,34 +51,68 @@ func TestPartitionKeyString(t *testing.T) {
 
 func TestSplitCommits(t *testing.T) {
 	small := pendingCommit{bytes: 200}
-	big := pendingCommit{bytes: 600 << 10}
+	big := pendingCommit{bytes: 700 << 10}
+	def, large := DefaultTxnLimits, LargeTxnLimits
 	for _, tc := range []struct {
-		name  string
-		in    []pendingCommit
-		sizes []int
+		name   string
+		limits TxnLimits
+		in     []pendingCommit
+		sizes  []int
 	}{
-		{"none", nil, nil},
-		{"one", rep(small, 1), []int{1}},
-		{"just under", rep(small, 63), []int{63}},
-		{"at the op limit", rep(small, 64), []int{64}},
-		{"just over", rep(small, 65), []int{64, 1}},
-		{"two full", rep(small, 128), []int{64, 64}},
-		{"200", rep(small, 200), []int{64, 64, 64, 8}},
-		{"bytes", append(rep(small, 3), rep(big, 3)...), []int{4, 1, 1}},
-		{"oversized alone", []pendingCommit{{bytes: 2 << 20}, small}, []int{1, 1}},
+		{"none", def, nil, nil},
+		{"one", def, rep(small, 1), []int{1}},
+		{"just under", def, rep(small, 63), []int{63}},
+		{"at the op limit", def, rep(small, 64), []int{64}},
+		{"just over", def, rep(small, 65), []int{64, 1}},
+		{"two full", def, rep(small, 128), []int{64, 64}},
+		{"200", def, rep(small, 200), []int{64, 64, 64, 8}},
+		{"bytes", def, append(rep(small, 3), rep(big, 3)...), []int{4, 1, 1}},
+		{"oversized alone", def, []pendingCommit{{bytes: 2 << 20}, small}, []int{1, 1}},
+		// Large limits: a seal over thousands of partitions is one transaction.
+		{"large 5000", large, rep(small, 5000), []int{5000}},
+		{"large by ops", large, rep(small, 40000), []int{32768, 7232}},
+		// 7 MiB of budget: 20 commits of 360 KiB fill it.
+		{"large by bytes", large, rep(pendingCommit{bytes: 360 << 10}, 41), []int{19, 19, 3}},
+		{"custom ops", TxnLimits{MaxOps: 1000, MaxRequestBytes: 8 << 20}, rep(small, 1200), []int{500, 500, 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sizes []int
-			for _, b := range splitCommits(tc.in) {
+			for _, b := range splitCommits(tc.in, tc.limits) {
 				sizes = append(sizes, len(b))
-				if 2*len(b) > maxTxnOps {
-					t.Errorf("batch of %d commits exceeds %d ops", len(b), maxTxnOps)
+				if opsPerCommit*len(b) > tc.limits.MaxOps {
+					t.Errorf("batch of %d commits exceeds %d ops", len(b), tc.limits.MaxOps)
+				}
+				bytes := 0
+				for _, pc := range b {
+					bytes += pc.bytes
+				}
+				if len(b) > 1 && bytes > tc.limits.MaxRequestBytes {
+					t.Errorf("batch of %d commits has %d bytes, over %d", len(b), bytes, tc.limits.MaxRequestBytes)
 				}
 			}
 			if fmt.Sprint(sizes) != fmt.Sprint(tc.sizes) {
 				t.Errorf("batches %v, want %v", sizes, tc.sizes)
 			}
 		})
+	}
+}
+
+// TestSplitCommitsTopicReads: each distinct topic of a transaction adds
+// its failure branch's read to the transaction's bytes.
+func TestSplitCommitsTopicReads(t *testing.T) {
+	limits := TxnLimits{MaxOps: 1 << 16, MaxRequestBytes: 64 << 10} // 56 KiB of budget
+	one := func(topic string) pendingCommit { return pendingCommit{bytes: 1000, leadersKey: topic} }
+	same, apart := rep(one("t/"), 60), make([]pendingCommit, 60)
+	for i := range apart {
+		apart[i] = one(strings.Repeat("x", 200) + strconv.Itoa(i) + "/")
+	}
+	// 57344 bytes: one topic, 1000 each and 50 once: 57 commits.
+	if got := len(splitCommits(same, limits)[0]); got != 57 {
+		t.Errorf("one topic: first transaction of %d commits, want 57", got)
+	}
+	// A topic each: 1000 + ~250 each: 45 commits.
+	if got := len(splitCommits(apart, limits)[0]); got != 45 {
+		t.Errorf("a topic each: first transaction of %d commits, want 45", got)
 	}
 }
 

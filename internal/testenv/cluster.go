@@ -74,14 +74,14 @@ func StartEtcdCluster(t testing.TB, n int) *EtcdCluster {
 
 func (c *EtcdCluster) start(m *etcdMember, state string) {
 	c.t.Helper()
-	m.proc = startProcess(c.t, "etcd "+m.name, nil, c.bin,
+	m.proc = startProcess(c.t, "etcd "+m.name, nil, c.bin, append([]string{
 		"--name", m.name, "--data-dir", m.dir,
 		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
 		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 		"--initial-cluster", c.initial, "--initial-cluster-token", c.token,
 		"--initial-cluster-state", state,
 		"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1m",
-		"--log-level", "warn")
+		"--log-level", "warn"}, EtcdTxnFlags()...)...)
 	m.runs = append(m.runs, m.proc)
 }
 

@@ -275,6 +275,20 @@ type Etcd struct {
 	Endpoint string // http://127.0.0.1:PORT
 }
 
+// EtcdMaxTxnOps and EtcdMaxRequestBytes are the transaction limits of every
+// etcd the test environment starts: those of the embedded etcd
+// (metadata.LargeTxnLimits), so that a broker's seal commits in one
+// transaction against either.
+const (
+	EtcdMaxTxnOps       = 1 << 16
+	EtcdMaxRequestBytes = 8 << 20
+)
+
+// EtcdTxnFlags are the etcd flags that set EtcdMaxTxnOps and EtcdMaxRequestBytes.
+func EtcdTxnFlags() []string {
+	return []string{"--max-txn-ops", strconv.Itoa(EtcdMaxTxnOps), "--max-request-bytes", strconv.Itoa(EtcdMaxRequestBytes)}
+}
+
 // StartEtcd starts a single-member etcd in a temporary directory.
 func StartEtcd(t testing.TB) *Etcd {
 	t.Helper()
@@ -305,7 +319,7 @@ func startEtcd(t testing.TB, scheme string, extra ...string) *Etcd {
 		"--listen-client-urls", cu, "--advertise-client-urls", cu,
 		"--listen-peer-urls", pu, "--initial-advertise-peer-urls", pu,
 		"--listen-metrics-urls", mu,
-		"--initial-cluster", "test=" + pu, "--log-level", "warn"}, extra...)...)
+		"--initial-cluster", "test=" + pu, "--log-level", "warn"}, append(EtcdTxnFlags(), extra...)...)...)
 	WaitHTTP(t, mu+"/health", 30*time.Second)
 	return &Etcd{Process: p, Endpoint: cu}
 }
