@@ -24,8 +24,8 @@ var (
 	// DefaultTxnLimits are etcd's defaults: a stock etcd accepts these.
 	DefaultTxnLimits = TxnLimits{MaxOps: 128, MaxRequestBytes: 1536 << 10}
 	// LargeTxnLimits are what StartEmbedded configures and what a Store
-	// assumes until etcd refuses them: a seal's commits over some twenty
-	// thousand partitions fit one transaction (about 360 bytes each; see
+	// assumes until etcd refuses them: a seal's commits over 20,000
+	// partitions fit one transaction (about 375 bytes each; see
 	// docs/operations.md). 8 MiB stays under the 10 MiB that etcd
 	// recommends as the most for --max-request-bytes.
 	LargeTxnLimits = TxnLimits{MaxOps: 1 << 16, MaxRequestBytes: 8 << 20}
@@ -39,10 +39,11 @@ func (l TxnLimits) Valid() bool { return l.MaxOps >= 3 && l.MaxRequestBytes >= 6
 // takes by count: each puts two keys (the success ops), compares one.
 func (l TxnLimits) commitsPerTxn() int { return l.MaxOps / opsPerCommit }
 
-// txnBytes is the budget of a transaction's request within l: an eighth
-// is left for what the estimate of each commit (pendingCommit.bytes) does
-// not count, the envelope of the request and of etcd's raft entry.
-func (l TxnLimits) txnBytes() int { return l.MaxRequestBytes - l.MaxRequestBytes/8 }
+// txnBytes is the budget of a transaction's request within l: a 32nd is
+// left for the envelope of the request and of etcd's raft entry, which
+// the estimate of each commit (pendingCommit.bytes, itself above the
+// protobuf size) does not count.
+func (l TxnLimits) txnBytes() int { return l.MaxRequestBytes - l.MaxRequestBytes/32 }
 
 // txnLimiter holds the limits a Store packs within. They start at what the
 // Store was configured with (by default LargeTxnLimits); the first

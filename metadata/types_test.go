@@ -51,7 +51,7 @@ func TestPartitionKeyString(t *testing.T) {
 
 func TestSplitCommits(t *testing.T) {
 	small := pendingCommit{bytes: 200}
-	big := pendingCommit{bytes: 700 << 10}
+	big := pendingCommit{bytes: 800 << 10}
 	def, large := DefaultTxnLimits, LargeTxnLimits
 	for _, tc := range []struct {
 		name   string
@@ -71,8 +71,8 @@ func TestSplitCommits(t *testing.T) {
 		// Large limits: a seal over thousands of partitions is one transaction.
 		{"large 5000", large, rep(small, 5000), []int{5000}},
 		{"large by ops", large, rep(small, 40000), []int{32768, 7232}},
-		// 7 MiB of budget: 20 commits of 360 KiB fill it.
-		{"large by bytes", large, rep(pendingCommit{bytes: 360 << 10}, 41), []int{19, 19, 3}},
+		// 7.75 MiB of budget: 22 commits of 360 KiB fill it.
+		{"large by bytes", large, rep(pendingCommit{bytes: 360 << 10}, 41), []int{22, 19}},
 		{"custom ops", TxnLimits{MaxOps: 1000, MaxRequestBytes: 8 << 20}, rep(small, 1200), []int{500, 500, 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,19 +100,19 @@ func TestSplitCommits(t *testing.T) {
 // TestSplitCommitsTopicReads: each distinct topic of a transaction adds
 // its failure branch's read to the transaction's bytes.
 func TestSplitCommitsTopicReads(t *testing.T) {
-	limits := TxnLimits{MaxOps: 1 << 16, MaxRequestBytes: 64 << 10} // 56 KiB of budget
+	limits := TxnLimits{MaxOps: 1 << 16, MaxRequestBytes: 64 << 10} // 62 KiB of budget
 	one := func(topic string) pendingCommit { return pendingCommit{bytes: 1000, leadersKey: topic} }
-	same, apart := rep(one("t/"), 60), make([]pendingCommit, 60)
+	same, apart := rep(one("t/"), 80), make([]pendingCommit, 80)
 	for i := range apart {
 		apart[i] = one(strings.Repeat("x", 200) + strconv.Itoa(i) + "/")
 	}
-	// 57344 bytes: one topic, 1000 each and 50 once: 57 commits.
-	if got := len(splitCommits(same, limits)[0]); got != 57 {
-		t.Errorf("one topic: first transaction of %d commits, want 57", got)
+	// 63488 bytes: one topic, 1000 each and 50 once: 63 commits.
+	if got := len(splitCommits(same, limits)[0]); got != 63 {
+		t.Errorf("one topic: first transaction of %d commits, want 63", got)
 	}
-	// A topic each: 1000 + ~250 each: 45 commits.
-	if got := len(splitCommits(apart, limits)[0]); got != 45 {
-		t.Errorf("a topic each: first transaction of %d commits, want 45", got)
+	// A topic each: 1000 + ~250 each: 50 commits.
+	if got := len(splitCommits(apart, limits)[0]); got != 50 {
+		t.Errorf("a topic each: first transaction of %d commits, want 50", got)
 	}
 }
 

@@ -295,6 +295,14 @@ func StartEtcd(t testing.TB) *Etcd {
 	return startEtcd(t, "http")
 }
 
+// StartEtcdWith starts a single-member etcd as StartEtcd does, with extra
+// flags after the others (a flag given again takes its last value, so
+// "--max-txn-ops", "128" restores etcd's default).
+func StartEtcdWith(t testing.TB, extra ...string) *Etcd {
+	t.Helper()
+	return startEtcd(t, "http", extra...)
+}
+
 // StartEtcdTLS starts a single-member etcd whose client port serves TLS
 // with certFile and keyFile and requires a client certificate from the CAs
 // of caFile (etcd's --client-cert-auth). Endpoint is its https:// URL.
