@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -374,11 +378,21 @@ func gatheredValue(t *testing.T, reg *prometheus.Registry, name string) float64 
 	return 0
 }
 
-// TestTestenvTxnLimits: the etcd servers of the test environment are
-// started with the embedded server's limits, which a Store assumes.
-func TestTestenvTxnLimits(t *testing.T) {
+// TestEtcdTxnFlags: the etcd servers of the test environment and of the
+// terraform module are started with the embedded server's limits, which a
+// Store assumes.
+func TestEtcdTxnFlags(t *testing.T) {
 	if got := (TxnLimits{MaxOps: testenv.EtcdMaxTxnOps, MaxRequestBytes: testenv.EtcdMaxRequestBytes}); got != LargeTxnLimits {
 		t.Errorf("testenv starts etcd with %+v, want LargeTxnLimits %+v", got, LargeTxnLimits)
+	}
+	tpl, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "terraform/modules/aws/templates/etcd.yaml.tftpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]int{"max-txn-ops": LargeTxnLimits.MaxOps, "max-request-bytes": LargeTxnLimits.MaxRequestBytes} {
+		if m := regexp.MustCompile(`--` + flag + `=(\d+)`).FindSubmatch(tpl); m == nil || string(m[1]) != strconv.Itoa(want) {
+			t.Errorf("the terraform etcd members run with --%s %q, want %d", flag, m, want)
+		}
 	}
 }
 
