@@ -273,6 +273,9 @@ func WaitHTTP(t testing.TB, url string, within time.Duration) {
 type Etcd struct {
 	*Process
 	Endpoint string // http://127.0.0.1:PORT
+	// Metrics is the base URL of its plain HTTP metrics port: /metrics
+	// counts its requests by method (grpc_server_handled_total).
+	Metrics string
 }
 
 // EtcdMaxTxnOps and EtcdMaxRequestBytes are the transaction limits of every
@@ -329,7 +332,7 @@ func startEtcd(t testing.TB, scheme string, extra ...string) *Etcd {
 		"--listen-metrics-urls", mu,
 		"--initial-cluster", "test=" + pu, "--log-level", "warn"}, append(EtcdTxnFlags(), extra...)...)...)
 	WaitHTTP(t, mu+"/health", 30*time.Second)
-	return &Etcd{Process: p, Endpoint: cu}
+	return &Etcd{Process: p, Endpoint: cu, Metrics: mu}
 }
 
 // MinIO is a real MinIO server.
