@@ -121,9 +121,12 @@
 //
 // # Limits
 //
-// CommitSegments packs many partitions into one transaction but stays within
-// etcd's default --max-txn-ops (128) and well below its default
-// --max-request-bytes (1.5 MiB), so it works against any stock etcd. State keys
+// CommitSegments packs a seal's commits into as few transactions as the
+// Store's TxnLimits allow: one for up to some 20,000 partitions within
+// LargeTxnLimits, which StartEmbedded configures. Against an etcd with
+// smaller limits (a stock one: --max-txn-ops 128, --max-request-bytes
+// 1.5 MiB), the first transaction it refuses lowers them to etcd's
+// defaults, and the commits go again in smaller transactions. State keys
 // are rewritten on every commit; the etcd cluster needs auto-compaction
 // (StartEmbedded turns it on) or its revision history grows until the
 // backend quota is reached.
