@@ -232,8 +232,9 @@ func testCommitDefaultLimitsSplit(t *testing.T, env *storeEnv) {
 	}
 }
 
-// testOldManifestEntries: entries written as JSON, as before the compact
-// form, still read (Manifest, ReferencedObjects) and are replaced as any.
+// testOldManifestEntries: entries written as JSON (as every release so
+// far writes them) and in the compact form (as the next will) read
+// (Manifest, ReferencedObjects) and are replaced as any.
 func testOldManifestEntries(t *testing.T, env *storeEnv) {
 	ctx := t.Context()
 	s := env.store(t)
@@ -244,7 +245,7 @@ func testOldManifestEntries(t *testing.T, env *storeEnv) {
 		{Object: "segments/old-b.seg", Position: 0, Size: 30, BaseOffset: 5, LastOffset: 9, MaxTimestamp: 18, Batches: 1, CRC: 7,
 			IndexSize: 12, Committed: 1700000000000, Aborted: []AbortedTxn{{ProducerID: 1001, FirstOffset: 5, LastOffset: 8, Stable: 9}}},
 	}
-	for _, e := range old {
+	for i, e := range old {
 		raw, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
@@ -252,6 +253,9 @@ func testOldManifestEntries(t *testing.T, env *storeEnv) {
 		// The JSON form as it was written: field names as before.
 		if !strings.Contains(string(raw), `"object":`) || !strings.Contains(string(raw), `"maxTs":`) {
 			t.Fatalf("JSON form changed: %s", raw)
+		}
+		if i == 1 {
+			raw = encodeManifestEntry(e) // as the next release writes it
 		}
 		if _, err := s.Client().Put(ctx, s.keys.manifestEntry(k, e.BaseOffset), string(raw)); err != nil {
 			t.Fatal(err)
@@ -450,15 +454,16 @@ func must[T any](v T, err error) T {
 }
 
 // TestCommitBytes reports the request bytes of one partition's commit in a
-// seal (pendingCommit's estimate, which splitCommits packs by) and checks
-// that a seal over 20,000 partitions of one topic fits one transaction
+// seal (pendingCommit's estimate, which splitCommits packs by), with the
+// manifest entry in the form written and in the compact one, and checks
+// that a seal over 16,000 partitions of one topic fits one transaction
 // within LargeTxnLimits.
 func TestCommitBytes(t *testing.T) {
 	s := &Store{keys: keys{prefix: DefaultPrefix}}
 	id := NewTopicID()
-	var total int
+	var total, compact int
 	var pcs []pendingCommit
-	for p := range int32(20000) {
+	for p := range int32(16000) {
 		c := sealCommits([]PartitionKey{{Topic: id, Partition: p}}, []int64{1}, 1<<20)[0]
 		c.State.HighWatermark = 1<<20 + 7
 		pc, err := s.encodeCommit(int(p), c)
@@ -466,11 +471,16 @@ func TestCommitBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		total += pc.bytes
+		compact += pc.bytes - len(pc.puts[0][1]) + len(encodeManifestEntry(c.Entry))
 		pcs = append(pcs, pc)
 	}
-	t.Logf("request bytes per partition commit: %d (keys and values of a seal's commit, with %d of envelope)", total/len(pcs), commitOverhead)
+	t.Logf("request bytes per partition commit: %d as written (compact manifest entries: %v), %d with compact entries (%d of envelope each)",
+		total/len(pcs), writeCompactManifest, compact/len(pcs), commitOverhead)
 	if got := len(splitCommits(pcs, LargeTxnLimits)); got != 1 {
 		t.Errorf("a seal over %d partitions in %d transactions, want 1", len(pcs), got)
+	}
+	if saved := (total - compact) / len(pcs); !writeCompactManifest && saved < 100 {
+		t.Errorf("the compact form saves %d bytes per commit", saved)
 	}
 }
 

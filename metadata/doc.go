@@ -122,7 +122,7 @@
 // # Limits
 //
 // CommitSegments packs a seal's commits into as few transactions as the
-// Store's TxnLimits allow: one for up to some 20,000 partitions within
+// Store's TxnLimits allow: one for up to some 16,000 partitions within
 // LargeTxnLimits, which StartEmbedded configures. Against an etcd with
 // smaller limits (a stock one: --max-txn-ops 128, --max-request-bytes
 // 1.5 MiB), the first transaction it refuses lowers them to etcd's

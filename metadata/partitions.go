@@ -333,6 +333,10 @@ func (s *Store) encodeCommit(i int, c Commit) (pendingCommit, error) {
 	if c.Entry.BaseOffset < 0 {
 		return pc, fmt.Errorf("%w: %s: base offset %d", ErrInvalid, c.Key, c.Entry.BaseOffset)
 	}
+	entry, err := manifestValue(c.Entry)
+	if err != nil {
+		return pc, fmt.Errorf("metadata: encode manifest entry of %s: %w", c.Key, err)
+	}
 	state, err := json.Marshal(c.State)
 	if err != nil {
 		return pc, fmt.Errorf("metadata: encode state of %s: %w", c.Key, err)
@@ -340,7 +344,7 @@ func (s *Store) encodeCommit(i int, c Commit) (pendingCommit, error) {
 	pc.leaderKey = s.keys.leader(c.Key)
 	pc.leadersKey = s.keys.topicLeaders(c.Key.Topic)
 	pc.puts = [2][2]string{
-		{s.keys.manifestEntry(c.Key, c.Entry.BaseOffset), string(encodeManifestEntry(c.Entry))},
+		{s.keys.manifestEntry(c.Key, c.Entry.BaseOffset), string(entry)},
 		{s.keys.state(c.Key), string(state)},
 	}
 	pc.bytes = len(pc.leaderKey) + commitOverhead
@@ -587,7 +591,10 @@ func (s *Store) ReplaceEntries(ctx context.Context, key PartitionKey, epoch int6
 		return fmt.Errorf("%w: %s: entry [%d, %d] does not cover [%d, %d]", ErrInvalid, key,
 			entry.BaseOffset, entry.LastOffset, old[0].BaseOffset, old[len(old)-1].LastOffset)
 	}
-	val := encodeManifestEntry(entry)
+	val, err := manifestValue(entry)
+	if err != nil {
+		return fmt.Errorf("metadata: encode manifest entry of %s: %w", key, err)
+	}
 	lk := s.keys.leader(key)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(lk), "=", epoch)}
 	// The new entry's key is overwritten if an old entry has it (etcd

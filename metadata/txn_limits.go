@@ -24,9 +24,9 @@ var (
 	// DefaultTxnLimits are etcd's defaults: a stock etcd accepts these.
 	DefaultTxnLimits = TxnLimits{MaxOps: 128, MaxRequestBytes: 1536 << 10}
 	// LargeTxnLimits are what StartEmbedded configures and what a Store
-	// assumes until etcd refuses them: a seal's commits over 20,000
-	// partitions fit one transaction (about 375 bytes each; see
-	// docs/operations.md). 8 MiB stays under the 10 MiB that etcd
+	// assumes until etcd refuses them: a seal's commits over 16,000
+	// partitions fit one transaction (about 485 bytes each, 375 once
+	// manifest entries are written compact; see docs/operations.md). 8 MiB stays under the 10 MiB that etcd
 	// recommends as the most for --max-request-bytes.
 	LargeTxnLimits = TxnLimits{MaxOps: 1 << 16, MaxRequestBytes: 8 << 20}
 )
