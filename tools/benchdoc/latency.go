@@ -20,9 +20,9 @@ const (
 // peer is a published figure of another Kafka-compatible system on object
 // storage, with its source.
 type peer struct {
-	system, setup     string
-	produceP99, e2eP99 string
-	storage, source   string
+	system, setup   string
+	produce, e2e    string
+	storage, source string
 }
 
 // peers are the published figures that issue 21 compares with. They are
@@ -216,7 +216,7 @@ func latencySection(l *loadgen.LatencyBench, names []string, img string) string 
 			fmtFloat(r.RawPut.P50), fmtFloat(r.RawPut.P99))
 	}
 	for _, p := range peers {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | <%s> |\n", p.system, p.setup, p.produceP99, p.e2eP99, p.storage, p.source)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | <%s> |\n", p.system, p.setup, p.produce, p.e2e, p.storage, p.source)
 	}
 
 	for _, name := range names {
