@@ -85,6 +85,8 @@ func TestRunLatency(t *testing.T) {
 	}
 	for _, want := range []string{
 		"### Figures of 2026-12-05, 2 CPUs",
+		"#### pubsub-acks-all at 5,000 records/s",
+		"like for like?",
 		// acks=all at 5: ack p99 = 4 × 100 = 400 > 200 + 2×20 + 30 = 270.
 		"| pubsub-acks-all at --max-put-rate 5: ack p99 | 400 ms | 270 ms |",
 		"**not met**",
@@ -129,5 +131,13 @@ func TestRunLatency(t *testing.T) {
 func TestRunLatencyNoResults(t *testing.T) {
 	if err := runLatency(t.TempDir(), filepath.Join(t.TempDir(), "b.md"), t.TempDir()); err == nil {
 		t.Error("runLatency of an empty directory succeeded")
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 5000: "5,000", 1234567: "1,234,567", -5000: "-5,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
