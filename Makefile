@@ -101,7 +101,7 @@ bench: tools
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkTransactions$$' -benchtime 100000x -count 1 -timeout 15m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkColdReplay$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
-	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkManyPartitions$$' -benchtime 1x -count 1 -timeout 60m ./e2e/; } \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkManyPartitions$$' -benchtime 1x -count 1 -timeout 90m ./e2e/; } \
 	| $(GO) run ./tools/benchratio
 	$(MAKE) bench-latency
 	$(MAKE) bench-loadgen
