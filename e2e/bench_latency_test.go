@@ -337,7 +337,7 @@ func sequentialRun(b *testing.B, s *Strata, rate int) loadgen.SequentialRun {
 	c1 := sampleCounters(b, s, nil)
 	t := loadgen.RawTimesOf(took, size)
 	q := loadgen.SequentialRun{MaxPutRate: rate, Records: latencySeqN, RecordBytes: size, Mean: t.Mean, P50: t.P50, P99: t.P99,
-		PutsPerSec: (c1.puts - c0.puts) / c1.at.Sub(c0.at).Seconds()}
+		Curve: t.Curve, PutsPerSec: (c1.puts - c0.puts) / c1.at.Sub(c0.at).Seconds()}
 	if n := c1.puts - c0.puts; n > 0 {
 		q.MeanObjectBytes = (c1.putBytes - c0.putBytes) / n
 	} else {

@@ -67,14 +67,19 @@ type Percentiles struct {
 // PercentilesOf reads them from a Latency.
 func PercentilesOf(l Latency) Percentiles { return Percentiles{P50: l.P50, P99: l.P99, P999: l.P999} }
 
-// RawTimes are the times of N raw operations, one at a time, on Bytes each.
+// RawTimes are the times of N operations, one at a time, on Bytes each.
 type RawTimes struct {
 	N     int     `json:"n"`
 	Bytes int64   `json:"bytes,omitempty"`
 	Mean  float64 `json:"mean_ms"`
 	P50   float64 `json:"p50_ms"`
 	P99   float64 `json:"p99_ms"`
+	// Curve is the times by percentile (nearest rank), for a chart.
+	Curve []CurvePoint `json:"curve,omitempty"`
 }
+
+// rawCurve are the percentiles of RawTimes.Curve.
+var rawCurve = []float64{0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100}
 
 // RawTimesOf summarizes durations of n operations of bytes each.
 func RawTimesOf(each []time.Duration, bytes int64) RawTimes {
@@ -88,7 +93,11 @@ func RawTimesOf(each []time.Duration, bytes int64) RawTimes {
 		sum += ms[i]
 	}
 	slices.Sort(ms)
-	return RawTimes{N: len(ms), Bytes: bytes, Mean: sum / float64(len(ms)), P50: rank(ms, 0.50), P99: rank(ms, 0.99)}
+	t := RawTimes{N: len(ms), Bytes: bytes, Mean: sum / float64(len(ms)), P50: rank(ms, 0.50), P99: rank(ms, 0.99)}
+	for _, p := range rawCurve {
+		t.Curve = append(t.Curve, CurvePoint{Percentile: p, Ms: rank(ms, p/100)})
+	}
+	return t
 }
 
 // rank is the nearest-rank percentile q of sorted values.
@@ -105,7 +114,9 @@ type SequentialRun struct {
 	Mean        float64 `json:"mean_ms"`
 	P50         float64 `json:"p50_ms"`
 	P99         float64 `json:"p99_ms"`
-	PutsPerSec  float64 `json:"puts_per_s"`
+	// Curve is the produces' times by percentile.
+	Curve      []CurvePoint `json:"curve,omitempty"`
+	PutsPerSec float64      `json:"puts_per_s"`
 	// MeanObjectBytes is the mean size of the broker's PUTs meanwhile;
 	// RawPut is PUTs of that size and RawTxn one-key etcd transactions
 	// (compare the key's revision, put), one at a time, on the same MinIO

@@ -13,11 +13,12 @@ func TestRawTimesOf(t *testing.T) {
 		each = append(each, time.Duration(i)*time.Millisecond)
 	}
 	got := RawTimesOf(each, 42)
-	want := RawTimes{N: 100, Bytes: 42, Mean: 50.5, P50: 50, P99: 99}
-	if got != want {
+	want := RawTimes{N: 100, Bytes: 42, Mean: 50.5, P50: 50, P99: 99, Curve: []CurvePoint{
+		{0, 1}, {10, 10}, {25, 25}, {50, 50}, {75, 75}, {90, 90}, {95, 95}, {99, 99}, {99.5, 100}, {99.9, 100}, {100, 100}}}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("RawTimesOf(1..100 ms) = %+v, want %+v", got, want)
 	}
-	if got := RawTimesOf(nil, 1); got != (RawTimes{}) {
+	if got := RawTimesOf(nil, 1); !reflect.DeepEqual(got, RawTimes{}) {
 		t.Errorf("RawTimesOf(nil) = %+v, want zero", got)
 	}
 	if got := RawTimesOf([]time.Duration{3 * time.Millisecond}, 0); got.P50 != 3 || got.P99 != 3 {

@@ -66,7 +66,7 @@ func runLatency(in, docFile, imgDir string) error {
 		}
 		results[r.Workload] = append(results[r.Workload], res)
 	}
-	if err := writeLatencyCharts(imgDir, names, results); err != nil {
+	if err := writeLatencyCharts(imgDir, names, results, l.Sequential); err != nil {
 		return err
 	}
 	rel, err := filepath.Rel(filepath.Dir(docFile), imgDir)
@@ -91,8 +91,8 @@ var latencyCharts = []struct{ file, alt string }{
 }
 
 // writeLatencyCharts replaces the SVG files of imgDir with each workload's
-// charts, all its runs side by side.
-func writeLatencyCharts(imgDir string, names []string, results map[string][]*loadgen.Result) error {
+// charts, all its runs side by side, and the sequential produces' chart.
+func writeLatencyCharts(imgDir string, names []string, results map[string][]*loadgen.Result, seq []loadgen.SequentialRun) error {
 	if err := os.MkdirAll(imgDir, 0o755); err != nil {
 		return err
 	}
@@ -102,6 +102,11 @@ func writeLatencyCharts(imgDir string, names []string, results map[string][]*loa
 	}
 	for _, f := range old {
 		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	for i, q := range seq {
+		if err := os.WriteFile(filepath.Join(imgDir, sequentialChartFile(i)), []byte(sequentialChart(q).SVG()), 0o644); err != nil {
 			return err
 		}
 	}
@@ -117,6 +122,32 @@ func writeLatencyCharts(imgDir string, names []string, results map[string][]*loa
 		}
 	}
 	return nil
+}
+
+// sequentialChartFile is the file of the i-th sequential run's chart.
+func sequentialChartFile(i int) string {
+	if i == 0 {
+		return "sequential-percentiles.svg"
+	}
+	return fmt.Sprintf("sequential-%d-percentiles.svg", i+1)
+}
+
+// sequentialChart is the sequential produces' times by percentile, with
+// the raw PUTs' and etcd transactions' they compare with.
+func sequentialChart(q loadgen.SequentialRun) loadgen.Chart {
+	c := loadgen.Chart{Title: fmt.Sprintf("Sequential acks=all produces at --max-put-rate %d, by percentile", q.MaxPutRate),
+		XLabel: "percentile", YLabel: "ms", XScale: loadgen.Nines, YScale: loadgen.Log}
+	for i, s := range []struct {
+		name  string
+		curve []loadgen.CurvePoint
+	}{{"ProduceSync", q.Curve}, {"raw PUT", q.RawPut.Curve}, {"raw etcd txn", q.RawTxn.Curve}} {
+		var pts []loadgen.Point
+		for _, p := range s.curve {
+			pts = append(pts, loadgen.Point{X: p.Percentile, Y: p.Ms})
+		}
+		c.Series = append(c.Series, loadgen.Series{Name: s.name, Points: pts, Color: i, Dashed: i > 0})
+	}
+	return c
 }
 
 // runLabel names a run in the tables.
@@ -193,7 +224,7 @@ func latencySection(l *loadgen.LatencyBench, names []string, img string) string 
 		}
 	}
 
-	for _, q := range l.Sequential {
+	for i, q := range l.Sequential {
 		fmt.Fprintf(&b, "\nSequential `ProduceSync` at --max-put-rate %d: %d records of %d B, acks=all, one at a time, to one partition; "+
 			"against minio-go PUTs of the mean object size they made (%s KiB) and one-key etcd transactions (compare a revision, put), "+
 			"one at a time, on the same MinIO and etcd.\n\n", q.MaxPutRate, q.Records, q.RecordBytes, fmtFloat(q.MeanObjectBytes/1024))
@@ -202,6 +233,7 @@ func latencySection(l *loadgen.LatencyBench, names []string, img string) string 
 		fmt.Fprintf(&b, "| p50 ms | %s | %s | %s | %s |\n", fmtFloat(q.P50), fmtFloat(q.RawPut.P50), fmtFloat(q.RawTxn.P50), ratio(q.P50, q.RawPut.P50+q.RawTxn.P50))
 		fmt.Fprintf(&b, "| p99 ms | %s | %s | %s | %s |\n", fmtFloat(q.P99), fmtFloat(q.RawPut.P99), fmtFloat(q.RawTxn.P99), ratio(q.P99, q.RawPut.P99+q.RawTxn.P99))
 		fmt.Fprintf(&b, "| PUT/s | %s | | | |\n", fmtFloat(q.PutsPerSec))
+		fmt.Fprintf(&b, "\n![sequential acks=all produces by percentile](%s/%s)\n", img, sequentialChartFile(i))
 	}
 
 	b.WriteString("\n#### Against the peers' published figures\n\n")

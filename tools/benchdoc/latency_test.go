@@ -44,8 +44,12 @@ func writeLatency(t *testing.T, dir string) {
 			l.Runs = append(l.Runs, r)
 		}
 	}
-	l.Sequential = []loadgen.SequentialRun{{MaxPutRate: 50, Records: 300, RecordBytes: 1024, Mean: 30, P50: 28, P99: 70, PutsPerSec: 33,
-		MeanObjectBytes: 1100, RawPut: put, RawTxn: loadgen.RawTimes{N: 10, Mean: 2, P50: 2, P99: 4}}}
+	curve := func(p50 float64) []loadgen.CurvePoint {
+		return []loadgen.CurvePoint{{Percentile: 0, Ms: p50 / 2}, {Percentile: 50, Ms: p50}, {Percentile: 99, Ms: 3 * p50}, {Percentile: 100, Ms: 4 * p50}}
+	}
+	put.Curve = curve(10)
+	l.Sequential = []loadgen.SequentialRun{{MaxPutRate: 50, Records: 300, RecordBytes: 1024, Mean: 30, P50: 28, P99: 70, Curve: curve(28), PutsPerSec: 33,
+		MeanObjectBytes: 1100, RawPut: put, RawTxn: loadgen.RawTimes{N: 10, Mean: 2, P50: 2, P99: 4, Curve: curve(2)}}}
 	l.Targets = loadgen.Verdicts(l.Runs, l.Sequential)
 	if err := l.WriteFile(filepath.Join(dir, loadgen.LatencyFile)); err != nil {
 		t.Fatal(err)
@@ -104,6 +108,7 @@ func TestRunLatency(t *testing.T) {
 		"https://aiven.io/blog/benchmarking-diskless-inkless-topics-part-1",
 		"| Strata, --max-put-rate 50 |",
 		"![pubsub-acks1: latency by percentile](img/latency/pubsub-acks1-percentiles.svg)",
+		"![sequential acks=all produces by percentile](img/latency/sequential-percentiles.svg)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the section lacks %q:\n%s", want, got)
@@ -125,6 +130,29 @@ func TestRunLatency(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestSequentialChart(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	writeLatency(t, in)
+	img := filepath.Join(dir, "img")
+	if err := runLatency(in, filepath.Join(dir, "b.md"), img); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(img, "sequential-percentiles.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Sequential acks=all produces at --max-put-rate 50", "ProduceSync", "raw PUT", "raw etcd txn"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the sequential chart lacks %q", want)
+		}
+	}
+	c := sequentialChart(loadgen.SequentialRun{MaxPutRate: 50, Curve: []loadgen.CurvePoint{{Percentile: 50, Ms: 7}}})
+	if len(c.Series) != 3 || len(c.Series[0].Points) != 1 || c.Series[0].Points[0] != (loadgen.Point{X: 50, Y: 7}) {
+		t.Errorf("sequentialChart series = %+v", c.Series)
 	}
 }
 
