@@ -11,7 +11,7 @@ BIN         := $(CURDIR)/bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: all help build run check test test-cluster soak tools debs bench bench-loadgen tfdocs clean
+.PHONY: all help build run check test test-cluster soak tools debs bench bench-latency bench-loadgen tfdocs clean
 
 all: build
 
@@ -90,16 +90,33 @@ clean:
 ## transactional produce (records/s, commits/s) against idempotent produce and against kfake's transactions,
 ## a cold replay from MinIO against raw ranged GETs (STRATA_BENCH_COLD_BYTES, default 1GiB),
 ## objects, etcd keys and bytes per GiB before and after compaction (STRATA_BENCH_COMPACT_BYTES, default 256MiB),
-## and the standard loadgen workloads (bench-loadgen), which rewrite their part of docs/benchmarks.md
+## 10,000 partitions on one broker and 100,000 on three (BenchmarkManyPartitions),
+## latency at a fixed rate and PUT budget (bench-latency) and the standard loadgen workloads
+## (bench-loadgen), which rewrite their parts of docs/benchmarks.md; go test's "ok … Ns" line
+## after each part is how long it took
 bench: tools
 	{ CI=true $(GO) test -run '^$$' -bench '^BenchmarkProduce$$' -benchtime 200000x -count 1 -timeout 20m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 10x -count 1 -timeout 15m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkGroupCommit$$' -benchtime 20000x -count 1 -timeout 10m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkTransactions$$' -benchtime 100000x -count 1 -timeout 15m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkColdReplay$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
-	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; } \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkManyPartitions$$' -benchtime 1x -count 1 -timeout 90m ./e2e/; } \
 	| $(GO) run ./tools/benchratio
+	$(MAKE) bench-latency
 	$(MAKE) bench-loadgen
+
+LATENCY_OUT := $(BIN)/bench-latency
+
+## bench-latency: the pubsub workloads at 5,000 records/s against kfake and one broker on MinIO at
+## --max-put-rate 5 (the default) and 50, and sequential acks=all produces at 50: latencies as ratios
+## to raw PUTs of the same MinIO and to kfake, PUTs and etcd transactions per second, issue 21's
+## targets met or not; writes the latency section of docs/benchmarks.md and its charts in docs/img/latency
+bench-latency: tools
+	rm -rf $(LATENCY_OUT)
+	CI=true STRATA_BENCH_LATENCY_OUT=$(LATENCY_OUT) $(GO) test -run '^$$' -bench '^BenchmarkLatency$$' -benchtime 1x -count 1 -timeout 30m ./e2e/ \
+	| $(GO) run ./tools/benchratio
+	$(GO) run ./tools/benchdoc -latency $(LATENCY_OUT) -doc docs/benchmarks.md -latency-img docs/img/latency
 
 LOADGEN_OUT := $(BIN)/bench-loadgen
 

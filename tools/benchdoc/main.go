@@ -1,10 +1,21 @@
-// Command benchdoc writes the loadgen section of docs/benchmarks.md from
-// BenchmarkLoadgen's results: for each standard workload, kfake's and
-// Strata's figures side by side with Strata's ratio to kfake, Strata's
-// ratios to the machine's raw ceilings measured in the same run, and the
-// charts of `strata loadgen compare` as SVG files.
+// Command benchdoc writes the generated sections of docs/benchmarks.md.
+//
+// With -in, the loadgen section from BenchmarkLoadgen's results: for each
+// standard workload, kfake's and Strata's figures side by side with
+// Strata's ratio to kfake, Strata's ratios to the machine's raw ceilings
+// measured in the same run, and the charts of `strata loadgen compare` as
+// SVG files.
 //
 //	benchdoc -in DIR -doc docs/benchmarks.md -img docs/img/loadgen
+//
+// With -latency, the latency section from BenchmarkLatency's results
+// (latency.json and each run's result.json): latencies at a fixed rate and
+// PUT budgets as ratios to raw PUTs and to kfake, the PUT and etcd rates,
+// sequential produces against a raw PUT and etcd transaction, issue 21's
+// targets as met or not, a table against the peers' published figures, and
+// charts (see latency.go). Both flags may be given at once.
+//
+//	benchdoc -latency DIR -doc docs/benchmarks.md -latency-img docs/img/latency
 //
 // DIR holds WORKLOAD/kfake/result.json, WORKLOAD/strata/result.json and
 // ceilings.json. Only the part of the document between the lines
@@ -44,14 +55,24 @@ func main() {
 	in := flag.String("in", "", "`dir` of BenchmarkLoadgen's results")
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown `file` to write the section into")
 	img := flag.String("img", "docs/img/loadgen", "`dir` for the SVG charts")
+	lat := flag.String("latency", "", "`dir` of BenchmarkLatency's results")
+	latImg := flag.String("latency-img", "docs/img/latency", "`dir` for the latency section's SVG charts")
 	flag.Parse()
-	if *in == "" {
-		fmt.Fprintln(os.Stderr, "benchdoc: -in is required")
+	if *in == "" && *lat == "" {
+		fmt.Fprintln(os.Stderr, "benchdoc: -in or -latency is required")
 		os.Exit(2)
 	}
-	if err := run(*in, *doc, *img); err != nil {
-		fmt.Fprintln(os.Stderr, "benchdoc:", err)
-		os.Exit(1)
+	if *in != "" {
+		if err := run(*in, *doc, *img); err != nil {
+			fmt.Fprintln(os.Stderr, "benchdoc:", err)
+			os.Exit(1)
+		}
+	}
+	if *lat != "" {
+		if err := runLatency(*lat, *doc, *latImg); err != nil {
+			fmt.Fprintln(os.Stderr, "benchdoc:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -158,9 +179,13 @@ func writeCharts(imgDir string, ws []workload) error {
 	return nil
 }
 
-// splice puts the section between the markers of doc, or appends it.
-func splice(doc, sec string) (string, error) {
-	b, e := strings.Index(doc, beginMarker), strings.Index(doc, endMarker)
+// splice puts the loadgen section between its markers in doc, or appends it.
+func splice(doc, sec string) (string, error) { return spliceBetween(doc, sec, beginMarker, endMarker) }
+
+// spliceBetween puts sec, which starts with begin and ends with end,
+// between those markers of doc, or appends it.
+func spliceBetween(doc, sec, begin, end string) (string, error) {
+	b, e := strings.Index(doc, begin), strings.Index(doc, end)
 	switch {
 	case b < 0 && e < 0:
 		if doc != "" && !strings.HasSuffix(doc, "\n\n") {
@@ -170,7 +195,7 @@ func splice(doc, sec string) (string, error) {
 	case b < 0 || e < b:
 		return "", errMarkers
 	}
-	rest := doc[e+len(endMarker):]
+	rest := doc[e+len(end):]
 	rest = strings.TrimPrefix(rest, "\n")
 	return doc[:b] + sec + rest, nil
 }
