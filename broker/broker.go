@@ -308,7 +308,7 @@ func Start(ctx context.Context, cfg Config) (_ *Broker, err error) {
 // restarted within its lease TTL keeps its leaderships and uploads what its
 // WAL held.
 func (b *Broker) openSession(ctx context.Context, client *clientv3.Client) (store *metadata.Store, reattached bool, err error) {
-	opts := metadata.Options{SessionTTL: b.cfg.SessionTTL, Logger: b.log}
+	opts := metadata.Options{SessionTTL: b.cfg.SessionTTL, Logger: b.log, Registerer: b.cfg.Registerer}
 	if raw, err := os.ReadFile(b.leasePath()); err == nil {
 		if id, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 16, 64); err == nil {
 			opts.LeaseID = clientv3.LeaseID(id)
