@@ -64,9 +64,10 @@ func (b *putBudget) take(now time.Time) {
 
 // sealEarly asks the WAL to seal its open segment now if the uploader may
 // spend a PUT on it: something waits for the next commit (Demand) and the
-// budget holds a token. The caller is Run, between two segments, so the
-// uploader is free; the WAL itself refuses while a sealed segment has not
-// been received yet, or the open one is empty. It returns how long until
+// budget holds a token. The caller is Run, between two segments' PUTs, so
+// the uploader can PUT at once (the previous segment's commit may be in
+// flight: uploads are pipelined); the WAL itself refuses while a sealed
+// segment has not been received yet, or the open one is empty. It returns how long until
 // the budget has a token if that is all that is missing (0 otherwise), for
 // Run to look again then.
 func (u *Uploader) sealEarly() time.Duration {
