@@ -330,7 +330,7 @@ func testRefusedCommitStopsTheNext(t *testing.T, env *upEnv) {
 // (c) Segment 1's commit of partition a is fenced (its lease ended) after
 // segment 2 was prepared and PUT; the broker resumes the leadership and
 // segment 1's range is committed under the new epoch. Segment 2 is redone
-// and committed after it under the new epoch, and the objects PUT for
+// and committed after it under the new epoch, and the object PUT for
 // segment 2 at first is referenced by nothing. Checked to fail with
 // stillValid answering true (no redo; segment 2's commit of a is then
 // fenced in turn and only resolveFenced saves it).
