@@ -179,13 +179,17 @@ type Uploader struct {
 	// budget limits early seals (MaxPutRate); nil: none. Run's only.
 	budget     *putBudget
 	now        func() time.Time // the budget's clock (tests set their own before Run)
-	asked      uint64           // the last WAL segment sealed early
+	asked      uint64           // the last WAL segment sealed early (its seal spent the budget)
+	paid       uint64           // the last segment sealed early whose first PUT was made
 	earlySeals prometheus.Counter
 
 	// pipelined: a segment's PUT may run while the previous segment's
 	// commit is in flight (tests turn it off to show what it changes).
 	pipelined bool
-	redos     prometheus.Counter
+	// sealDuringPut: an early seal may be asked for while a PUT is in
+	// flight (tests turn it off to show what it changes).
+	sealDuringPut bool
+	redos         prometheus.Counter
 	// commitSegments is Store.CommitSegments (tests wrap it); waitingFor,
 	// if set, is called on Run's goroutine when it begins to wait for the
 	// commit of prev, the next segment prepared and PUT if it could be
@@ -224,7 +228,8 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		now:        time.Now,
 		earlySeals: metric.Counter(opts.Registerer, "strata_tiering_early_seals_total",
 			"WAL segments sealed early, before full or --seal-interval old, because something waited for the next commit (--max-put-rate)."),
-		pipelined: true,
+		pipelined:     true,
+		sealDuringPut: true,
 		redos: metric.Counter(opts.Registerer, "strata_tiering_upload_redos_total",
 			"WAL segments prepared and PUT while the previous segment's commit was in flight that were prepared and PUT again, because that commit did not land as expected (fenced, refused, retried) or a partition's leadership or state changed meanwhile."),
 	}
@@ -684,13 +689,42 @@ func (p *prepared) afterOf(key metadata.PartitionKey) (partState, bool) {
 	return a, ok
 }
 
-// put stores p's object (if it has one), spending a PUT of the budget,
-// retrying until it succeeds or ctx ends.
+// put stores p's object (if it has one), retrying until it succeeds or ctx
+// ends; the PUT spends the budget unless its segment was sealed early (the
+// seal spent it). With a PUT budget, the next segment may be sealed early
+// while the PUT is in flight (as soon as something waits and the budget holds
+// a token), so that its WAL fsync runs during this PUT: the seal, this PUT
+// and the previous segment's commit overlap.
 func (u *Uploader) put(ctx context.Context, p *prepared) error {
 	if p.obj == nil {
 		return nil
 	}
-	u.spend()
+	u.spend(p.seg.Seq)
+	if u.budget == nil || !u.sealDuringPut {
+		return u.putObject(ctx, p)
+	}
+	done := make(chan error, 1)
+	go func() { done <- u.putObject(ctx, p) }()
+	token := time.NewTimer(time.Hour)
+	token.Stop()
+	defer token.Stop()
+	demand, sealable := u.opts.Demand.Changed(), u.opts.WAL.Sealable()
+	for {
+		if d := u.sealEarly(); d > 0 {
+			token.Reset(d)
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-demand:
+		case <-sealable:
+		case <-token.C:
+		}
+	}
+}
+
+// putObject is put's PUT and its retries.
+func (u *Uploader) putObject(ctx context.Context, p *prepared) error {
 	return u.retry(ctx, func() error {
 		start := time.Now()
 		err := u.opts.Bucket.Put(ctx, p.name, bytes.NewReader(p.obj), int64(len(p.obj)))
