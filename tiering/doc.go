@@ -78,7 +78,9 @@
 // covers it. Anything but the plain case while N is in flight (a batch to
 // skip or set aside, a partition not led or undecided) is prepared only
 // after N's commit. Truncate and Replace wait for the commit in flight and
-// run before the next segment is prepared. Early seals (--max-put-rate) are
-// asked for whenever the uploader can start a PUT, so the next segment is
-// sealed while the previous one's commit is in flight.
+// run before the next segment is prepared. An early seal (--max-put-rate)
+// takes its token when the uploader asks for it, and may be asked for while
+// the previous segment is being PUT or committed: the WAL's fsync of segment
+// N+2, the PUT of N+1 and the commit of N can overlap, and the budget, not
+// their sum, sets the pace of early seals.
 package tiering
