@@ -180,9 +180,10 @@ func BenchmarkPutBudget(b *testing.B) {
 			}
 			b.ReportMetric(f.seqP99/ref.seqP99, "seq-p99/ref")
 			b.ReportMetric(f.ackP99/ref.ackP99, "ack-p99/ref")
-			b.Logf("--max-put-rate %d: sequential acks=all mean %.1f p50 %.1f p99 %.1f ms at %.1f PUT/s; "+
+			b.ReportMetric(f.seqMean/(f.seqPut+f.seqCommit), "seq-mean/(PUT+commit)")
+			b.Logf("--max-put-rate %d: sequential acks=all mean %.1f p50 %.1f p99 %.1f ms at %.1f PUT/s (mean PUT %.1f ms, commit %.1f ms); "+
 				"pubsub-acks-all 5,000 rec/s ack p50 %.1f p99 %.1f ms, end-to-end p50 %.1f p99 %.1f ms at %.1f PUT/s",
-				rate, f.seqMean, f.seqP50, f.seqP99, f.seqPuts, f.ackP50, f.ackP99, f.e2eP50, f.e2eP99, f.loadPuts)
+				rate, f.seqMean, f.seqP50, f.seqP99, f.seqPuts, f.seqPut, f.seqCommit, f.ackP50, f.ackP99, f.e2eP50, f.e2eP99, f.loadPuts)
 		})
 	}
 }
@@ -191,6 +192,7 @@ func BenchmarkPutBudget(b *testing.B) {
 // latencies in ms, PUTs per second.
 type budgetFigures struct {
 	seqMean, seqP50, seqP99, seqPuts float64 // sequential acks=all produces
+	seqPut, seqCommit                float64 // their mean PUT and commit times
 	ackP50, ackP99, e2eP50, e2eP99   float64 // pubsub-acks-all at 5,000 records/s
 	loadPuts                         float64
 }
@@ -216,6 +218,7 @@ func measurePutBudget(b *testing.B, rate int, workload string) (f budgetFigures)
 		b.Fatal(err)
 	}
 	puts0, start := metricValue(b, s, putsMetric), time.Now()
+	stages0 := stageTimes(b, s)
 	took := make([]float64, 0, n)
 	for i := range n {
 		t0 := time.Now()
@@ -227,6 +230,7 @@ func measurePutBudget(b *testing.B, rate int, workload string) (f budgetFigures)
 	elapsed := time.Since(start)
 	f.seqPuts = (metricValue(b, s, putsMetric) - puts0) / elapsed.Seconds()
 	f.seqMean = elapsed.Seconds() * 1000 / n
+	f.seqPut, f.seqCommit = stageTimes(b, s).since(stages0)
 	slices.Sort(took)
 	f.seqP50, f.seqP99 = took[n/2], took[n*99/100]
 
@@ -278,4 +282,26 @@ func measurePutBudget(b *testing.B, rate int, workload string) (f budgetFigures)
 		f.e2eP50, f.e2eP99 = res.Consume.Latency.P50, res.Consume.Latency.P99
 	}
 	return f
+}
+
+// stages are the broker's PUT and commit duration histograms' sums (s)
+// and counts.
+type stages struct{ putSum, putN, commitSum, commitN float64 }
+
+func stageTimes(b *testing.B, s *Strata) stages {
+	const put, commit = "strata_tiering_put_duration_seconds", "strata_tiering_commit_duration_seconds"
+	return stages{metricValue(b, s, put+"_sum"), metricValue(b, s, put+"_count"),
+		metricValue(b, s, commit+"_sum"), metricValue(b, s, commit+"_count")}
+}
+
+// since is the mean PUT and commit time in ms between then and st (0
+// where there was none).
+func (st stages) since(then stages) (put, commit float64) {
+	if n := st.putN - then.putN; n > 0 {
+		put = (st.putSum - then.putSum) * 1000 / n
+	}
+	if n := st.commitN - then.commitN; n > 0 {
+		commit = (st.commitSum - then.commitSum) * 1000 / n
+	}
+	return put, commit
 }

@@ -54,4 +54,33 @@
 // or is written to the quarantine; only a deleted topic's batches are dropped.
 // When the object store is down, the uploader retries without end, the WAL
 // fills up and producers slow down: backpressure, never loss.
+//
+// # Upload pipeline
+//
+// Uploads are pipelined one segment deep (Uploader.Run, upload): the
+// uploader's goroutine reads segment N+1, builds its object and PUTs it while
+// segment N's manifest commit is in etcd on a goroutine of its own; N+1's
+// commit starts only when N's has ended, so at most one PUT and one commit
+// are in flight, and commits, OnCommit (which moves the high watermark and
+// answers acks=all produces) and the WAL's Removes stay in segment order. N+1
+// is prepared on the partition states that N's commits will leave; it is
+// committed as prepared only if every one of N's commits landed at the first
+// attempt and nothing changed in between (no partition of N+1 re-seeded or
+// forgotten, the same fates and tenures from Leaders). Otherwise (a commit of
+// N fenced, refused or retried, a leadership change) N+1 is redone: prepared
+// again on the committed state and PUT again under a new name, exactly as
+// without the pipeline, so a partition's commit never lands after an earlier
+// commit of it failed. The first object of a redone segment is never
+// referenced, and the Collector deletes it after the grace period like any
+// upload that was not committed; since a redo follows any commit that was
+// retried, a pipelined object waits at most one first-attempt commit before
+// its own, and the grace period (at least twice the session TTL) still
+// covers it. Anything but the plain case while N is in flight (a batch to
+// skip or set aside, a partition not led or undecided) is prepared only
+// after N's commit. Truncate and Replace wait for the commit in flight and
+// run before the next segment is prepared. An early seal (--max-put-rate)
+// takes its token when the uploader asks for it, and may be asked for while
+// the previous segment is being PUT or committed: the WAL's fsync of segment
+// N+2, the PUT of N+1 and the commit of N can overlap, and the budget, not
+// their sum, sets the pace of early seals.
 package tiering

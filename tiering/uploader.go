@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,8 +87,10 @@ type UploaderOptions struct {
 	QuarantineDir string
 	Logger        *slog.Logger          // nil = discard
 	Registerer    prometheus.Registerer // nil = no metrics
-	// OnCommit is called once per WAL segment after its commit, in segment order.
-	// It runs on the uploader's goroutine: the next segment waits for it.
+	// OnCommit is called once per WAL segment after its commit, in segment
+	// order, one call at a time. It runs on the goroutine of that segment's
+	// commit: the next segment's commit waits for it (the next segment's
+	// PUT may be under way).
 	OnCommit func(seq uint64, results []Result)
 	// MaxPutRate is the PUT budget, in segment PUTs per second, that seals
 	// on demand may spend: while the uploader is free and Demand says that
@@ -116,23 +119,38 @@ const maxProducerBatches = 5
 
 // Uploader turns sealed WAL segments into objects and manifest commits.
 //
-// Between two segments, with a PUT budget (UploaderOptions.MaxPutRate) and
-// something waiting for the next commit (Demand), it asks the WAL to seal
+// Between two segments' PUTs, with a PUT budget (UploaderOptions.MaxPutRate)
+// and something waiting for the next commit (Demand), it asks the WAL to seal
 // its open segment at once (uploader_budget.go), so that a waiting produce
 // or fetch is answered after one PUT and one commit rather than after the
 // WAL's SealInterval.
 //
-// Segments are handled one at a time, in order: read the segment, ask
-// Leaders the fate of each partition in it (waiting while it is undecided),
-// keep the batches of the partitions this broker leads that are not yet
-// committed, PUT one object under a fresh name (retried until it succeeds or
-// ctx ends), commit each partition's manifest entry and state guarded by its
-// leader epoch (transport errors retried), write what may not be committed to
-// the quarantine, call OnCommit, and Remove the segment from the WAL. A
-// segment is therefore removed only when every batch in it is committed, was
-// committed before, or is in the quarantine; while the bucket or etcd is down
-// the WAL grows and its MaxBytes slows producers. An undecided partition holds
-// back the whole uploader, since segments are handled in order.
+// Each segment is read, its partitions' fates asked of Leaders (waiting while
+// one is undecided), the batches of the partitions this broker leads that are
+// not yet committed kept, one object PUT under a fresh name (retried until it
+// succeeds or ctx ends), each partition's manifest entry and state committed
+// guarded by its leader epoch (transport errors retried), what may not be
+// committed written to the quarantine, OnCommit called, and the segment
+// Removed from the WAL. A segment is therefore removed only when every batch
+// in it is committed, was committed before, or is in the quarantine; while
+// the bucket or etcd is down the WAL grows and its MaxBytes slows producers.
+//
+// Uploads are pipelined, one segment deep: Run prepares and PUTs segment N+1
+// while segment N's commit is in etcd (on a goroutine of its own), so a
+// broker makes up to one PUT per PUT time rather than one per PUT plus
+// commit. At most one PUT and one commit are in flight; commits, OnCommit
+// and Removes stay in segment order, and N+1's commit starts only after N's
+// has ended. N+1 is prepared on the states N's commits will leave, so it is
+// committed as prepared only if all of them landed at the first attempt and
+// nothing changed meanwhile (no partition of N+1 re-seeded or forgotten, the
+// same answers from Leaders); otherwise it is prepared again from the
+// committed state and PUT again under a new name (a redo), so a partition's
+// commit never lands after an earlier one of it failed, and the object of
+// the first attempt, never referenced, is garbage collected. Anything but
+// the plain case while N is in flight (a batch to skip or set aside, a
+// partition not led) waits for N's commit and is prepared then. An undecided
+// partition holds back the whole uploader, since segments are handled in
+// order.
 //
 // After a restart, recovered segments may hold batches committed before the
 // crash (their last offset is below the partition's committed high watermark:
@@ -161,8 +179,23 @@ type Uploader struct {
 	// budget limits early seals (MaxPutRate); nil: none. Run's only.
 	budget     *putBudget
 	now        func() time.Time // the budget's clock (tests set their own before Run)
-	asked      uint64           // the last WAL segment sealed early
+	asked      uint64           // the last WAL segment sealed early (its seal spent the budget)
+	paid       uint64           // the last segment sealed early whose first PUT was made
 	earlySeals prometheus.Counter
+
+	// pipelined: a segment's PUT may run while the previous segment's
+	// commit is in flight (tests turn it off to show what it changes).
+	pipelined bool
+	// sealDuringPut: an early seal may be asked for while a PUT is in
+	// flight (tests turn it off to show what it changes).
+	sealDuringPut bool
+	redos         prometheus.Counter
+	// commitSegments is Store.CommitSegments (tests wrap it); waitingFor,
+	// if set, is called on Run's goroutine when it begins to wait for the
+	// commit of prev, the next segment prepared and PUT if it could be
+	// (tests).
+	commitSegments func(ctx context.Context, commits []metadata.Commit) []error
+	waitingFor     func(prev *prepared)
 
 	mu    sync.Mutex
 	parts map[metadata.PartitionKey]*partState
@@ -195,7 +228,12 @@ func NewUploader(opts UploaderOptions) *Uploader {
 		now:        time.Now,
 		earlySeals: metric.Counter(opts.Registerer, "strata_tiering_early_seals_total",
 			"WAL segments sealed early, before full or --seal-interval old, because something waited for the next commit (--max-put-rate)."),
+		pipelined:     true,
+		sealDuringPut: true,
+		redos: metric.Counter(opts.Registerer, "strata_tiering_upload_redos_total",
+			"WAL segments prepared and PUT while the previous segment's commit was in flight that were prepared and PUT again, because that commit did not land as expected (fenced, refused, retried) or a partition's leadership or state changed meanwhile."),
 	}
+	u.commitSegments = opts.Store.CommitSegments
 	if opts.MaxPutRate > 0 && opts.Demand != nil {
 		u.budget = newPutBudget(opts.MaxPutRate, time.Now())
 	}
@@ -219,20 +257,30 @@ func (u *Uploader) Forget(key metadata.PartitionKey) {
 }
 
 // Run uploads the recovered segments, then every segment from the WAL's Sealed
-// channel, until that channel is closed (returns nil) or ctx ends. Failed PUTs
-// and transport errors are retried with backoff; Removes each WAL segment once
-// committed. A segment that cannot be read (a corrupt file) stops Run with an
-// error and stays in the WAL. Run must be called once; it starts no goroutines.
-func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
+// channel, until that channel is closed (returns nil once the last segment is
+// committed) or ctx ends. Failed PUTs and transport errors are retried with
+// backoff; Removes each WAL segment once committed. A segment that cannot be
+// read (a corrupt file) stops Run with an error and stays in the WAL (the
+// segments before it are committed first). Run must be called once. It
+// prepares and PUTs segments on its own goroutine and runs each segment's
+// commit on a goroutine of its own, one at a time, which it waits for before
+// it returns.
+func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) (err error) {
+	var fl *flight // the segment whose commit is in flight
+	defer func() {
+		if e := land(&fl); err == nil {
+			err = e
+		}
+	}()
 	for _, seg := range recovered {
-		if err := u.upload(ctx, seg); err != nil {
+		if fl, err = u.upload(ctx, seg, fl); err != nil {
 			return err
 		}
 	}
 	sealed := u.opts.WAL.Sealed()
-	// Early seals (MaxPutRate) are looked at between two segments, and
-	// again when something begins to wait, when the WAL may have become
-	// sealable and when the budget's next token is due.
+	// Early seals (MaxPutRate) are looked at between two segments' PUTs,
+	// and again when something begins to wait, when the WAL may have
+	// become sealable and when the budget's next token is due.
 	var demand, sealable <-chan struct{}
 	if u.budget != nil {
 		u.budget.last = u.now()
@@ -245,18 +293,34 @@ func (u *Uploader) Run(ctx context.Context, recovered []wal.SegmentInfo) error {
 		if d := u.sealEarly(); d > 0 {
 			token.Reset(d)
 		}
+		var landed <-chan struct{}
+		if fl != nil {
+			landed = fl.done
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case seg, ok := <-sealed:
 			if !ok {
-				return nil
+				return land(&fl)
 			}
-			if err := u.upload(ctx, seg); err != nil {
+			if fl, err = u.upload(ctx, seg, fl); err != nil {
 				return err
 			}
 		case j := <-u.jobs:
+			// Jobs change committed state: none runs while a commit is
+			// in flight, and the next segment is prepared after it.
+			if err := land(&fl); err != nil {
+				j.done <- err
+				return err
+			}
 			j.done <- j.fn(ctx)
+		case <-landed:
+			// The commit in flight ended: nothing to do but notice a
+			// failure now rather than at the next segment.
+			if err := land(&fl); err != nil {
+				return err
+			}
 		case <-demand:
 		case <-sealable:
 		case <-token.C:
@@ -351,18 +415,174 @@ type aside struct {
 	ends    map[metadata.PartitionKey]map[int32]int64 // tenureEnd's answers
 }
 
-// upload handles one segment from reading to Remove. It returns an error only
-// when ctx ended or the segment cannot be read.
-func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
+// errNoSpeculation stops a speculative prepare (prepare with a basis) at
+// anything but the plain case; the segment is then prepared again once the
+// commit in flight has landed.
+var errNoSpeculation = errors.New("tiering: segment needs the committed state")
+
+// prepared is one segment made ready to commit: its object built (and,
+// once put has run, stored) and every partition's commit computed on the
+// state the segment was prepared on.
+type prepared struct {
+	seg     wal.SegmentInfo
+	name    string // the object's name ("" if nothing is committed)
+	obj     []byte
+	index   []IndexEntry
+	parts   map[metadata.PartitionKey]*pending
+	commits []metadata.Commit // aligned with index; Entry.Committed is set by finish
+	setAway aside
+	// after is each partition's state once this segment is committed as
+	// prepared, for the next segment's speculative prepare. Never changed
+	// once prepare has returned (finish works on copies).
+	after map[metadata.PartitionKey]partState
+	// spec: prepared on the previous segment's after while that segment's
+	// commit was in flight; fates are the Leaders' answers it relied on.
+	spec  bool
+	fates map[metadata.PartitionKey]fateAnswer
+}
+
+// fateAnswer is one answer of Leaders.Fate.
+type fateAnswer struct {
+	f Fate
+	t Tenure
+}
+
+// flight is a prepared segment whose commit runs on a goroutine of its own
+// (finish). done is closed when it has ended; clean and err are set then.
+type flight struct {
+	p     *prepared
+	done  chan struct{}
+	clean bool  // every commit landed as prepared, at the first attempt
+	err   error // ctx ended
+}
+
+// wait waits for the flight's end (finish ends soon after ctx does) and
+// returns its error.
+func (f *flight) wait() error {
+	<-f.done
+	return f.err
+}
+
+// land waits for the commit in flight, if any, and clears *fl.
+func land(fl **flight) error {
+	if *fl == nil {
+		return nil
+	}
+	err := (*fl).wait()
+	*fl = nil
+	return err
+}
+
+// upload takes one segment through the pipeline: prepare and PUT here, on
+// Run's goroutine, while the previous segment's commit (prev, nil if none)
+// is in flight; then wait for that commit, and start this segment's. It
+// returns the flight of this segment's commit, or the one still to wait for
+// with an error (ctx ended, or the segment cannot be read).
+//
+// A segment prepared while prev's commit was in flight relies on prev's
+// commits landing as prepared: it is committed as prepared only if they all
+// did at the first attempt, no partition's state was replaced (SetState,
+// Forget) and the Leaders still answer as they did. Otherwise it is
+// prepared again on the committed state and PUT again (redo): its first
+// object stays unreferenced and is garbage collected, like any upload that
+// was never committed.
+func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo, prev *flight) (*flight, error) {
+	var p *prepared
+	if prev != nil && u.pipelined {
+		var err error
+		switch p, err = u.prepare(ctx, seg, prev.p); {
+		case errors.Is(err, errNoSpeculation):
+			p = nil
+		case err != nil:
+			return prev, err
+		default:
+			if err := u.put(ctx, p); err != nil {
+				return prev, err
+			}
+		}
+	}
+	if prev != nil {
+		if u.waitingFor != nil {
+			u.waitingFor(prev.p)
+		}
+		if err := prev.wait(); err != nil {
+			return nil, err
+		}
+		if p != nil && !u.stillValid(prev, p) {
+			u.redos.Inc()
+			u.log.Debug("segment prepared during the previous commit is prepared again", "segment", seg.Seq, "object", p.name)
+			p = nil
+		}
+	}
+	if p == nil {
+		var err error
+		if p, err = u.prepare(ctx, seg, nil); err != nil {
+			return nil, err
+		}
+		if err := u.put(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	fl := &flight{p: p, done: make(chan struct{})}
+	go func() {
+		defer close(fl.done)
+		fl.clean, fl.err = u.finish(ctx, p)
+	}()
+	return fl, nil
+}
+
+// stillValid says whether p, prepared while prev's commit was in flight, may
+// be committed as prepared now that prev's has landed: prev's commits all
+// landed as prepared at the first attempt, each partition of p still has
+// the state p was prepared on (no SetState or Forget since), and the
+// Leaders answer as they did.
+func (u *Uploader) stillValid(prev *flight, p *prepared) bool {
+	if !p.spec || !prev.clean {
+		return false
+	}
+	for key, a := range p.fates {
+		if f, t := u.opts.Leaders.Fate(key); f != a.f || t != a.t {
+			return false
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for key, pp := range p.parts {
+		cur := u.parts[key]
+		if cur == nil || cur.gen != pp.gen || cur.st.HighWatermark != pp.prev.HighWatermark ||
+			cur.st.LogStartOffset != pp.prev.LogStartOffset {
+			return false
+		}
+	}
+	return true
+}
+
+// prepare reads a segment and builds its object and commits. With a basis
+// (the segment whose commit is in flight) it is speculative: each
+// partition's state is the one basis leaves (or this broker's committed
+// state if basis has none of it), the Leaders are asked once without
+// waiting, and anything but a partition this broker leads whose batches
+// all follow on from that state (a batch to skip, to set aside, of another
+// leader epoch, an undecodable record) stops it with errNoSpeculation,
+// before it has any effect. Without a basis it does what the WAL's records
+// need: waits for undecided partitions and sets aside what may not be
+// committed.
+func (u *Uploader) prepare(ctx context.Context, seg wal.SegmentInfo, basis *prepared) (*prepared, error) {
 	var (
-		b       ObjectBuilder
-		parts   = make(map[metadata.PartitionKey]*pending)
-		fates   = make(map[metadata.PartitionKey]Fate) // this segment's Leaders answers
-		setAway aside
+		b     ObjectBuilder
+		spec  = basis != nil
+		p     = &prepared{seg: seg, spec: spec, parts: make(map[metadata.PartitionKey]*pending)}
+		fates = make(map[metadata.PartitionKey]Fate) // this segment's Leaders answers
 	)
+	if spec {
+		p.fates = make(map[metadata.PartitionKey]fateAnswer)
+	}
 	err := wal.ReadSegment(seg, func(rec []byte) error {
 		e, err := DecodeEntry(rec)
 		if err != nil {
+			if spec {
+				return errNoSpeculation
+			}
 			u.log.Error("dropping undecodable WAL record", "segment", seg.Seq, "err", err)
 			u.m.skippedBatches.WithLabelValues("invalid").Inc()
 			return nil
@@ -371,48 +591,62 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 		f, ok := fates[key]
 		if !ok {
 			var t Tenure
-			if f, t, err = u.fate(ctx, key); err != nil {
+			if spec {
+				if f, t = u.opts.Leaders.Fate(key); f != FateCommit {
+					return errNoSpeculation
+				}
+				p.fates[key] = fateAnswer{f, t}
+			} else if f, t, err = u.fate(ctx, key); err != nil {
 				return err
 			}
 			fates[key] = f
 			if f == FateCommit {
-				prev, gen, err := u.state(ctx, key)
-				if err != nil {
+				var prev metadata.PartitionState
+				var gen uint64
+				if a, ok := basis.afterOf(key); ok {
+					prev, gen = cloneState(a.st), a.gen
+				} else if prev, gen, err = u.state(ctx, key); err != nil {
 					return err
 				}
-				parts[key] = &pending{tenure: t, prev: prev, gen: gen, next: prev.HighWatermark}
+				p.parts[key] = &pending{tenure: t, prev: prev, gen: gen, next: prev.HighWatermark}
 			}
 		}
 		if f == FateDrop {
 			u.m.skippedBatches.WithLabelValues("deleted").Inc()
 			return nil
 		}
-		p := parts[key]
+		pp := p.parts[key]
 		err = batch.Iter(data, func(h batch.Header, raw []byte) error {
-			if p == nil || h.PartitionLeaderEpoch != p.tenure.LeaderEpoch {
+			if spec && (h.PartitionLeaderEpoch != pp.tenure.LeaderEpoch || h.BaseOffset != pp.next) {
+				return errNoSpeculation
+			}
+			if pp == nil || h.PartitionLeaderEpoch != pp.tenure.LeaderEpoch {
 				// Appended under a leadership that ended and was not
 				// resumed: committed by it, or set aside.
-				return u.setAside(ctx, &setAway, seg.Seq, key, h, raw, reasonNotResumed)
+				return u.setAside(ctx, &p.setAway, seg.Seq, key, h, raw, reasonNotResumed)
 			}
 			switch {
-			case h.LastOffset() < p.next:
+			case h.LastOffset() < pp.next:
 				u.m.skippedBatches.WithLabelValues("committed").Inc()
 				return nil
-			case h.BaseOffset < p.next:
-				return u.setAside(ctx, &setAway, seg.Seq, key, h, raw, reasonStraddles)
+			case h.BaseOffset < pp.next:
+				return u.setAside(ctx, &p.setAway, seg.Seq, key, h, raw, reasonStraddles)
 			}
 			if err := b.Add(key, raw); err != nil {
 				return err
 			}
-			p.next = h.LastOffset() + 1
+			pp.next = h.LastOffset() + 1
 			if h.Idempotent() {
-				p.producers = append(p.producers, appended{h: h, txn: metadata.TxnBatchOf(h, raw)})
+				pp.producers = append(pp.producers, appended{h: h, txn: metadata.TxnBatchOf(h, raw)})
 			}
 			return nil
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if spec {
+				return errNoSpeculation
 			}
 			u.log.Error("dropping invalid batch bytes from WAL record", "topic", key.Topic,
 				"partition", key.Partition, "segment", seg.Seq, "err", err)
@@ -421,25 +655,111 @@ func (u *Uploader) upload(ctx context.Context, seg wal.SegmentInfo) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	var results []Result
-	if b.Len() > 0 {
-		if results, err = u.store(ctx, seg.Seq, &b, parts, &setAway); err != nil {
+	p.after = make(map[metadata.PartitionKey]partState, len(p.parts))
+	for key, pp := range p.parts {
+		p.after[key] = partState{st: pp.prev, gen: pp.gen}
+	}
+	if b.Len() == 0 {
+		return p, nil
+	}
+	p.obj, p.index = b.Finish()
+	p.name = fmt.Sprintf("segments/%08x-b%d-%020d.seg", rand.Uint32(), u.opts.BrokerID, seg.Seq)
+	p.commits = make([]metadata.Commit, len(p.index))
+	for i, e := range p.index {
+		pp := p.parts[e.Key]
+		entry := e.ManifestEntry(p.name)
+		st, aborted := nextState(pp.prev, entry, pp.producers)
+		entry.Aborted = aborted
+		p.commits[i] = metadata.Commit{Key: e.Key, Epoch: pp.tenure.Epoch, Entry: entry, State: st}
+		p.after[e.Key] = partState{st: st, gen: pp.gen}
+	}
+	return p, nil
+}
+
+// afterOf is key's state once p is committed as prepared (false: p has
+// none of key, or p is nil).
+func (p *prepared) afterOf(key metadata.PartitionKey) (partState, bool) {
+	if p == nil {
+		return partState{}, false
+	}
+	a, ok := p.after[key]
+	return a, ok
+}
+
+// put stores p's object (if it has one), retrying until it succeeds or ctx
+// ends; the PUT spends the budget unless its segment was sealed early (the
+// seal spent it). With a PUT budget, the next segment may be sealed early
+// while the PUT is in flight (as soon as something waits and the budget holds
+// a token), so that its WAL fsync runs during this PUT: the seal, this PUT
+// and the previous segment's commit overlap.
+func (u *Uploader) put(ctx context.Context, p *prepared) error {
+	if p.obj == nil {
+		return nil
+	}
+	u.spend(p.seg.Seq)
+	if u.budget == nil || !u.sealDuringPut {
+		return u.putObject(ctx, p)
+	}
+	done := make(chan error, 1)
+	go func() { done <- u.putObject(ctx, p) }()
+	token := time.NewTimer(time.Hour)
+	token.Stop()
+	defer token.Stop()
+	demand, sealable := u.opts.Demand.Changed(), u.opts.WAL.Sealable()
+	for {
+		if d := u.sealEarly(); d > 0 {
+			token.Reset(d)
+		}
+		select {
+		case err := <-done:
 			return err
+		case <-demand:
+		case <-sealable:
+		case <-token.C:
 		}
 	}
-	if err := u.quarantine(ctx, seg.Seq, &setAway); err != nil {
+}
+
+// putObject is put's PUT and its retries.
+func (u *Uploader) putObject(ctx context.Context, p *prepared) error {
+	return u.retry(ctx, func() error {
+		start := time.Now()
+		err := u.opts.Bucket.Put(ctx, p.name, bytes.NewReader(p.obj), int64(len(p.obj)))
+		if err == nil {
+			u.m.putLatency.Observe(time.Since(start).Seconds())
+		}
 		return err
+	}, func(err error) {
+		u.m.putRetries.Inc()
+		u.log.Warn("segment object PUT failed; retrying", "object", p.name, "err", err)
+	})
+}
+
+// finish commits a prepared, stored segment, in segment order (one finish
+// at a time): the commits, the quarantine, OnCommit and the WAL's Remove.
+// It reports whether every commit landed as prepared at the first attempt
+// (clean), and an error only if ctx ended.
+func (u *Uploader) finish(ctx context.Context, p *prepared) (clean bool, err error) {
+	var results []Result
+	clean = true
+	if len(p.commits) > 0 {
+		if results, clean, err = u.store(ctx, p); err != nil {
+			return false, err
+		}
+	}
+	if err := u.quarantine(ctx, p.seg.Seq, &p.setAway); err != nil {
+		return false, err
 	}
 	if u.opts.OnCommit != nil {
-		u.opts.OnCommit(seg.Seq, results)
+		u.opts.OnCommit(p.seg.Seq, results)
 	}
-	if err := u.opts.WAL.Remove(seg.Seq); err != nil {
-		u.log.Error("removing uploaded WAL segment", "segment", seg.Seq, "err", err)
+	if err := u.opts.WAL.Remove(p.seg.Seq); err != nil {
+		u.log.Error("removing uploaded WAL segment", "segment", p.seg.Seq, "err", err)
 	}
-	return nil
+	return clean, nil
 }
 
 // fate asks Leaders what becomes of key's records, waiting while the broker
@@ -580,44 +900,38 @@ func (u *Uploader) quarantine(ctx context.Context, seq uint64, a *aside) error {
 	return nil
 }
 
-// store PUTs the object and commits every partition in it. A partition
+// store commits every partition of p, whose object is stored. A partition
 // whose commit is fenced goes to resolveFenced: committed under a resumed
-// leadership, or set aside into a.
-func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, parts map[metadata.PartitionKey]*pending, a *aside) ([]Result, error) {
-	obj, index := b.Finish()
-	name := fmt.Sprintf("segments/%08x-b%d-%020d.seg", rand.Uint32(), u.opts.BrokerID, seq)
-	u.spend()
-	if err := u.put(ctx, name, obj); err != nil {
-		return nil, err
+// leadership, or set aside into p.setAway. clean: every commit landed as
+// prepared at the first attempt.
+func (u *Uploader) store(ctx context.Context, p *prepared) ([]Result, bool, error) {
+	commits := slices.Clone(p.commits)
+	now := time.Now().UnixMilli()
+	for i := range commits {
+		commits[i].Entry.Committed = now
 	}
-
-	commits := make([]metadata.Commit, len(index))
-	for i, e := range index {
-		p := parts[e.Key]
-		entry := e.ManifestEntry(name)
-		entry.Committed = time.Now().UnixMilli()
-		st, aborted := nextState(p.prev, entry, p.producers)
-		entry.Aborted = aborted
-		commits[i] = metadata.Commit{Key: e.Key, Epoch: p.tenure.Epoch, Entry: entry, State: st}
-	}
-	errs, err := u.commit(ctx, commits)
+	errs, attempts, err := u.commit(ctx, commits)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	clean := attempts == 1
 	for i, c := range commits {
-		data := obj[index[i].Position : index[i].Position+index[i].Size]
+		data := p.obj[p.index[i].Position : p.index[i].Position+p.index[i].Size]
+		if errs[i] != nil {
+			clean = false
+		}
 		switch {
 		case errs[i] == nil:
 		case errors.Is(errs[i], metadata.ErrFenced):
-			if commits[i], errs[i], err = u.resolveFenced(ctx, seq, c, parts[c.Key], data, a); err != nil {
-				return nil, err
+			if commits[i], errs[i], err = u.resolveFenced(ctx, p.seg.Seq, c, p.parts[c.Key], data, &p.setAway); err != nil {
+				return nil, false, err
 			}
 		default: // the store refused the commit: never retried, never lost
 			u.log.Error("manifest commit refused: its batches are set aside", "topic", c.Key.Topic,
-				"partition", c.Key.Partition, "segment", seq, "err", errs[i])
+				"partition", c.Key.Partition, "segment", p.seg.Seq, "err", errs[i])
 			errs[i] = ErrSetAside
-			if err := u.setAsideRange(ctx, a, seq, c.Key, data, reasonRefused); err != nil {
-				return nil, err
+			if err := u.setAsideRange(ctx, &p.setAway, p.seg.Seq, c.Key, data, reasonRefused); err != nil {
+				return nil, false, err
 			}
 		}
 	}
@@ -627,7 +941,7 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	for i, c := range commits {
 		results[i] = Result{Key: c.Key, Epoch: c.Epoch, Entry: c.Entry, State: c.State, Err: errs[i]}
 		cur := u.parts[c.Key]
-		if cur == nil || cur.gen != parts[c.Key].gen {
+		if cur == nil || cur.gen != p.parts[c.Key].gen {
 			continue // forgotten or re-seeded while we committed
 		}
 		if errs[i] != nil {
@@ -638,9 +952,9 @@ func (u *Uploader) store(ctx context.Context, seq uint64, b *ObjectBuilder, part
 	}
 	u.mu.Unlock()
 	u.m.segments.Inc()
-	u.m.bytes.Add(float64(len(obj)))
-	u.log.Debug("segment uploaded", "segment", seq, "object", name, "bytes", len(obj), "partitions", len(index))
-	return results, nil
+	u.m.bytes.Add(float64(len(p.obj)))
+	u.log.Debug("segment uploaded", "segment", p.seg.Seq, "object", p.name, "bytes", len(p.obj), "partitions", len(p.index))
+	return results, clean, nil
 }
 
 // resolveFenced handles a partition whose commit c was fenced: the
@@ -677,7 +991,7 @@ func (u *Uploader) resolveFenced(ctx context.Context, seq uint64, c metadata.Com
 			return c, nil, nil
 		}
 		c.State, c.Entry.Aborted = nextState(prev, c.Entry, p.producers)
-		errs, err := u.commit(ctx, []metadata.Commit{c})
+		errs, _, err := u.commit(ctx, []metadata.Commit{c})
 		if err != nil {
 			return c, nil, err
 		}
@@ -726,26 +1040,12 @@ func (u *Uploader) state(ctx context.Context, key metadata.PartitionKey) (metada
 	return st, u.gen, nil
 }
 
-// put stores the object, retrying until it succeeds or ctx ends.
-func (u *Uploader) put(ctx context.Context, name string, obj []byte) error {
-	return u.retry(ctx, func() error {
-		start := time.Now()
-		err := u.opts.Bucket.Put(ctx, name, bytes.NewReader(obj), int64(len(obj)))
-		if err == nil {
-			u.m.putLatency.Observe(time.Since(start).Seconds())
-		}
-		return err
-	}, func(err error) {
-		u.m.putRetries.Inc()
-		u.log.Warn("segment object PUT failed; retrying", "object", name, "err", err)
-	})
-}
-
 // commit commits every partition, retrying those whose error is retriable
 // until ctx ends. It returns one error per commit: nil, the fencing error, or
-// the store's refusal.
-func (u *Uploader) commit(ctx context.Context, commits []metadata.Commit) ([]error, error) {
+// the store's refusal; and how many calls of CommitSegments it took.
+func (u *Uploader) commit(ctx context.Context, commits []metadata.Commit) ([]error, int, error) {
 	start := time.Now()
+	attempts := 0
 	errs := make([]error, len(commits))
 	todo := make([]int, len(commits))
 	for i := range todo {
@@ -756,7 +1056,8 @@ func (u *Uploader) commit(ctx context.Context, commits []metadata.Commit) ([]err
 		for j, i := range todo {
 			batch[j] = commits[i]
 		}
-		res := u.opts.Store.CommitSegments(ctx, batch)
+		attempts++
+		res := u.commitSegments(ctx, batch)
 		var again []int
 		var last error
 		for j, i := range todo {
@@ -780,10 +1081,10 @@ func (u *Uploader) commit(ctx context.Context, commits []metadata.Commit) ([]err
 		u.log.Warn("manifest commit failed; retrying", "err", err)
 	})
 	if err != nil {
-		return nil, err
+		return nil, attempts, err
 	}
 	u.m.commitLatency.Observe(time.Since(start).Seconds())
-	return errs, nil
+	return errs, attempts, nil
 }
 
 // commitRetriable says whether a failed commit may succeed if tried again:

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-io/strata/objectstore"
 )
 
 // TestPutBudget: the token bucket holds at most one token, fills at rate,
@@ -61,6 +63,7 @@ func TestUploaderSealsOnDemand(t *testing.T) {
 		{"SealsWhenSomethingWaits", testSealsWhenSomethingWaits},
 		{"WaitsForAToken", testEarlySealWaitsForAToken},
 		{"NothingWaitingNothingSealed", testNoDemandNoEarlySeal},
+		{"SealsDuringPut", testSealsDuringPut},
 	})
 }
 
@@ -226,4 +229,51 @@ func testNoDemandNoEarlySeal(t *testing.T, env *upEnv) {
 	}
 	stop() // Close seals the record: nothing lost
 	env.checkCommitted(k)
+}
+
+// With something waiting and a token in the budget, the next segment is
+// sealed while the previous one's PUT is in flight (its WAL fsync overlaps
+// the PUT); an early seal takes its token when it is asked for, so without
+// one nothing is sealed, and its PUT takes none. Checked to fail with
+// sealDuringPut off (the uploader then does not look at the demand until
+// the PUT ends).
+func testSealsDuringPut(t *testing.T, env *upEnv) {
+	k := testKey(1, 0)
+	env.lead(k)
+	release, putting := make(chan struct{}), make(chan struct{}, 10)
+	env.bucket.SetHook(func(op, name string) error {
+		if op == objectstore.OpPut {
+			putting <- struct{}{}
+			select {
+			case <-release:
+			case <-t.Context().Done(): // the test failed and stops
+			}
+		}
+		return nil
+	})
+	d, clock := newTestDemand(), &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	u, c, stop := env.startBudgeted(10, d, clock) // a token every 100ms
+	d.set(true)
+	env.write(k, batchSpec{}) // sealed early at once: the first token
+	if err := await(t.Context(), putting); err != nil {
+		t.Fatalf("the first segment was not PUT: %v", err)
+	}
+	env.write(k, batchSpec{})
+	d.settled(t)
+	if got := counterValue(t, u.earlySeals); got != 1 {
+		t.Fatalf("%v early seals with the budget spent by the first seal, want 1", got)
+	}
+	clock.advance(100 * time.Millisecond)
+	d.settled(t)
+	if got := counterValue(t, u.earlySeals); got != 2 {
+		t.Fatalf("%v early seals once a token came during the first PUT, want 2", got)
+	}
+	close(release)
+	c.wait(t, 2)
+	d.set(false)
+	stop()
+	env.checkCommitted(k)
+	if puts := env.bucket.Calls(objectstore.OpPut); puts != 2 {
+		t.Fatalf("%d PUTs for 2 early seals", puts)
+	}
 }
