@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -357,5 +361,79 @@ func testAcquireBatchSmallLimit(t *testing.T, env *storeEnv) {
 	}
 	if len(seen) != 4 {
 		t.Errorf("%d distinct epochs for 7 partitions in batches of 2: %v", len(seen), fmt.Sprint(seen))
+	}
+}
+
+// BenchmarkAcquire compares, on a real etcd, taking 2,000 partitions one by
+// one (AcquireLeadership, PartitionState, Manifest; eight at a time, as the
+// partition manager did) with AcquireLeaderships (four batches at a time,
+// as it does now): new leaderships (a topic created) and leaderships the
+// lease already holds (a restart within the TTL). It reports partitions per
+// second; the ratio of the two is the figure, the machine being shared.
+//
+//	CI=true go test -run '^$' -bench BenchmarkAcquire -benchtime 1x ./metadata/
+func BenchmarkAcquire(b *testing.B) {
+	etcd := testenv.StartEtcd(b)
+	const n = 2000
+	for _, path := range []string{"one-by-one", "batched"} {
+		for _, held := range []bool{false, true} {
+			name := path + "/new"
+			if held {
+				name = path + "/held"
+			}
+			b.Run(name, func(b *testing.B) {
+				cl, err := Connect(b.Context(), []string{etcd.Endpoint}, 10*time.Second, ClientAuth{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.Close()
+				for range b.N {
+					s, err := New(b.Context(), cl, Options{Prefix: fmt.Sprintf("/bench/%s/%d/", name, time.Now().UnixNano())})
+					if err != nil {
+						b.Fatal(err)
+					}
+					topic := NewTopicID()
+					reqs := make([]Acquisition, n)
+					for i := range reqs {
+						reqs[i] = Acquisition{Key: PartitionKey{Topic: topic, Partition: int32(i)}}
+					}
+					if held {
+						for _, a := range s.AcquireLeaderships(b.Context(), 1, reqs, 0) {
+							if a.Err != nil {
+								b.Fatal(a.Err)
+							}
+						}
+					}
+					t0 := time.Now()
+					if path == "batched" {
+						p := pool.New().WithMaxGoroutines(4).WithErrors()
+						for c := range slices.Chunk(reqs, BatchSize(0)) {
+							p.Go(func() error {
+								for _, a := range s.AcquireLeaderships(b.Context(), 1, c, 0) {
+									if a.Err != nil {
+										return a.Err
+									}
+								}
+								return nil
+							})
+						}
+						if err := p.Wait(); err != nil {
+							b.Fatal(err)
+						}
+					} else {
+						p := pool.New().WithMaxGoroutines(8).WithErrors()
+						for _, r := range reqs {
+							p.Go(func() error { return acquireOneByOne(b.Context(), s, 1, r).Err })
+						}
+						if err := p.Wait(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(n/time.Since(t0).Seconds(), "partitions/s")
+					_ = s.Close()
+				}
+				b.ReportMetric(0, "ns/op")
+			})
+		}
 	}
 }
