@@ -34,6 +34,9 @@ type View struct {
 	// (the revision read, for a View read whole; 0 for one not from etcd):
 	// views of the same shape differ only in their leaders (Balancer).
 	shape int64
+	// changes are what Watch changed to make this View of the previous
+	// one (ChangesSince); nil for a View read whole.
+	changes *viewChanges
 }
 
 type candidate struct {
@@ -75,14 +78,16 @@ func (s *Store) Watch(ctx context.Context, fn func(*View)) error {
 		}
 		start := time.Now()
 		defer func() { sleep(ctx, viewPace(time.Since(start))) }()
+		ch := newViewChanges(v.Revision)
 		v = v.clone()
 		for _, ev := range wr.Events {
-			s.applyEvent(v, ev)
+			s.applyNoting(v, ch, ev)
 			if !strings.HasPrefix(string(ev.Kv.Key), s.keys.leaders()) {
 				v.shape = wr.Header.Revision
 			}
 		}
 		v.Revision = wr.Header.Revision
+		v.changes = ch
 		v.electController()
 		fn(v)
 	}

@@ -22,9 +22,9 @@ package partition
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +41,11 @@ const (
 	reconcileEvery = time.Second
 	// acquireTimeout bounds one attempt to take a partition.
 	acquireTimeout = 5 * time.Second
-	// acquiresInFlight bounds concurrent acquisitions in one pass.
+	// acquiresInFlight bounds concurrent resignations in one pass.
 	acquiresInFlight = 8
+	// acquireBatchesInFlight bounds the batches of acquisitions
+	// (metadata.Store.AcquireLeaderships) in flight at once in one pass.
+	acquireBatchesInFlight = 4
 	// leadersWait bounds how long topic creation waits for the new
 	// partitions' leaders before answering.
 	leadersWait = 10 * time.Second
@@ -74,6 +77,9 @@ type Options struct {
 	Closing    <-chan struct{}
 	Logger     *slog.Logger          // nil = discard
 	Registerer prometheus.Registerer // nil = no metrics
+	// MaxTxnOps is etcd's --max-txn-ops, which batched acquisitions stay
+	// within (0: etcd's default, metadata.DefaultMaxTxnOps).
+	MaxTxnOps int
 }
 
 // Manager holds the topics and partitions this broker knows, and keeps the
@@ -89,6 +95,14 @@ type Manager struct {
 	log            *slog.Logger
 	metrics        *metrics
 	uploader       Uploader // set once by SetUploader, before Run
+	maxTxnOps      int
+
+	// Reconcile passes run one at a time (ReconcileAtStart, then Run's
+	// loop): the lease and the time of their last full pass.
+	lastLease int64
+	lastFull  time.Time
+	fullEvery time.Duration // fullReconcileEvery; tests change it
+	visits    atomic.Int64  // partitions looked at by reconcile passes
 
 	ctx context.Context // ends the manager's work
 	wg  conc.WaitGroup  // hand-offs
@@ -118,6 +132,8 @@ func NewManager(ctx context.Context, opts Options) *Manager {
 		closing:        opts.Closing,
 		log:            log,
 		metrics:        newMetrics(opts.Registerer),
+		maxTxnOps:      opts.MaxTxnOps,
+		fullEvery:      fullReconcileEvery,
 		ctx:            ctx,
 		view:           newClusterView(),
 		topicCache:     newTopicCache(),
@@ -150,14 +166,26 @@ func (m *Manager) isClosing() bool {
 }
 
 // clusterView holds the latest view and wakes its waiters when it changes.
+// It also collects what changed for the next reconcile pass.
 type clusterView struct {
 	mu      sync.Mutex
 	v       *metadata.View
 	changed chan struct{}
+	pending *pendingChanges
 }
 
 func newClusterView() *clusterView {
-	return &clusterView{changed: make(chan struct{})}
+	return &clusterView{changed: make(chan struct{}), pending: newPendingChanges()}
+}
+
+// take returns what get does, and what changed for the next reconcile
+// pass (pendingChanges.take), together: the view is at least as new as
+// every change taken.
+func (cv *clusterView) take() (*metadata.View, <-chan struct{}, bool, map[metadata.PartitionKey]struct{}, map[metadata.TopicID]struct{}) {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	full, parts, topics := cv.pending.take()
+	return cv.v, cv.changed, full, parts, topics
 }
 
 // get returns the latest view (nil before the first) and a channel closed
@@ -174,6 +202,7 @@ func (cv *clusterView) set(v *metadata.View) {
 	if cv.v != nil && v.Revision < cv.v.Revision {
 		return
 	}
+	cv.pending.noteView(v)
 	cv.v = v
 	close(cv.changed)
 	cv.changed = make(chan struct{})
@@ -257,6 +286,7 @@ func (m *Manager) OnCommit(_ uint64, results []tiering.Result) {
 			if p.stop(r.Epoch) {
 				m.metrics.lost.Inc()
 				m.log.Error("commit failed; partition no longer served", "topic", p.topic, "partition", p.key.Partition, "error", r.Err)
+				m.view.pending.mark(p.key) // to resign, or resume
 			}
 			continue
 		}
@@ -284,10 +314,7 @@ func (m *Manager) reconcileLoop() {
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {
-		v, changed := m.view.get()
-		if v != nil && !m.isClosing() {
-			m.reconcile(v)
-		}
+		changed := m.reconcileNext()
 		select {
 		case <-m.ctx.Done():
 			return
@@ -299,14 +326,47 @@ func (m *Manager) reconcileLoop() {
 	}
 }
 
+// reconcileNext makes one reconcile pass over what changed since the last
+// one (manager_changes.go), over every partition when the lease changed or
+// fullReconcileEvery has passed since the last full pass, and returns a
+// channel closed at the next change.
+func (m *Manager) reconcileNext() <-chan struct{} {
+	v, changed, full, parts, topics := m.view.take()
+	if v == nil || m.isClosing() {
+		m.view.pending.markAll() // nothing was looked at
+		return changed
+	}
+	lease := int64(m.store.LeaseID())
+	if full || lease != m.lastLease || time.Since(m.lastFull) >= m.fullEvery {
+		m.reconcile(v)
+		return changed
+	}
+	m.reconcilePass(v, lease, m.toReconcile(false, parts, topics))
+	return changed
+}
+
 // reconcile makes one pass over every partition the broker knows.
 func (m *Manager) reconcile(v *metadata.View) {
 	lease := int64(m.store.LeaseID())
+	m.lastLease, m.lastFull = lease, time.Now()
+	m.reconcilePass(v, lease, m.Partitions())
+}
+
+// reconcilePass takes, for each of parts, the next step towards the view.
+// A partition whose step was not stepNone is looked at again by the next
+// pass: whatever the step started may not have finished, or failed.
+func (m *Manager) reconcilePass(v *metadata.View, lease int64, parts []*Partition) {
 	calls := pool.New().WithMaxGoroutines(acquiresInFlight)
-	for _, p := range m.Partitions() {
+	var acqs []acquisition
+	for _, p := range parts {
+		m.visits.Add(1)
 		epoch, ended := p.tenure()
 		_, _, undecided := p.Current()
-		switch act, to := nextStep(v, p.key, m.id, lease, epoch, ended, undecided); act {
+		act, to := nextStep(v, p.key, m.id, lease, epoch, ended, undecided)
+		if act != stepNone {
+			m.view.pending.mark(p.key)
+		}
+		switch act {
 		case stepStop:
 			if p.stop(epoch) {
 				m.uploader.Forget(p.key)
@@ -318,9 +378,9 @@ func (m *Manager) reconcile(v *metadata.View) {
 				m.wg.Go(func() { m.handOff(p, epoch, to) })
 			}
 		case stepAcquire:
-			calls.Go(func() { m.acquire(p, 0, true) })
+			acqs = append(acqs, acquisition{p: p, assigned: true})
 		case stepResume:
-			calls.Go(func() { m.acquire(p, undecided, v.Assigned(p.key) == m.id) })
+			acqs = append(acqs, acquisition{p: p, resume: undecided, assigned: v.Assigned(p.key) == m.id})
 		case stepSetAside:
 			p.decide(undecided)
 			m.log.Warn("another broker has led the partition since this broker's leadership ended: its records not committed are set aside in the quarantine",
@@ -329,6 +389,7 @@ func (m *Manager) reconcile(v *metadata.View) {
 			calls.Go(func() { m.resign(p, ended) })
 		}
 	}
+	m.acquireAll(acqs)
 	calls.Wait()
 	if m.afterReconcile != nil {
 		m.afterReconcile()
@@ -389,76 +450,15 @@ func nextStep(v *metadata.View, key metadata.PartitionKey, self int32, lease, ep
 	return stepNone, -1
 }
 
-// acquire takes the leadership of p and loads its committed state. With
-// resume, the epoch of an undecided ended leadership of this broker, it
-// first tries to resume that one (metadata.Store.ResumeLeadership); if
-// another broker has led the partition since, the ended leadership is
-// decided (its records are set aside) and a new one starts only if the
-// partition is assigned here.
-func (m *Manager) acquire(p *Partition, resume int64, assigned bool) {
-	ctx, cancel := context.WithTimeout(m.ctx, acquireTimeout)
-	defer cancel()
-	// One attempt at a time: a second lead would reset the tail that the
-	// first one's produces have written since.
-	if !p.acquiring.CompareAndSwap(false, true) {
-		return
-	}
-	defer p.acquiring.Store(false)
-	if _, ok := p.Led(); ok {
-		return
-	}
-	var l metadata.Leadership
-	var err error
-	if resume != 0 {
-		l, err = m.store.ResumeLeadership(ctx, p.key, m.id, resume)
-		if errors.Is(err, metadata.ErrNotResumable) || errors.Is(err, metadata.ErrNotLeader) {
-			p.decide(resume)
-			m.log.Warn("another broker has led the partition since this broker's leadership ended: its records not committed are set aside in the quarantine",
-				"topic", p.topic, "partition", p.key.Partition, "epoch", resume)
-			if !assigned {
-				return
-			}
-			l, err = m.store.AcquireLeadership(ctx, p.key, m.id)
-		}
-	} else {
-		l, err = m.store.AcquireLeadership(ctx, p.key, m.id)
-	}
-	if err != nil {
-		if !errors.Is(err, metadata.ErrNotLeader) && m.ctx.Err() == nil {
-			m.log.Warn("acquire leadership", "topic", p.topic, "partition", p.key.Partition, "error", err)
-		}
-		return
-	}
-	st, err := m.store.PartitionState(ctx, p.key)
-	var manifest []metadata.ManifestEntry
-	if err == nil {
-		manifest, err = m.store.Manifest(ctx, p.key)
-	}
-	if err != nil {
-		// The key stays ours; the next pass tries again.
-		m.log.Warn("load partition state", "topic", p.topic, "partition", p.key.Partition, "error", err)
-		return
-	}
-	m.uploader.SetState(p.key, st)
-	p.lead(l, st, manifest)
-	m.view.touch()
-	m.metrics.leaderships.Inc()
-	// The coordinator shards (partitions of __consumer_offsets) are many
-	// and led together: their lines would bury the others.
-	level := slog.LevelInfo
-	if p.topic == metadata.OffsetsTopic {
-		level = slog.LevelDebug
-	}
-	m.log.Log(ctx, level, "leading partition", "topic", p.topic, "partition", p.key.Partition,
-		"leader_epoch", l.LeaderEpoch, "epoch", l.Epoch, "hwm", st.HighWatermark, "resumed", l.Resumed)
-}
-
 // handOff gives p to the broker the controller assigned it to: produces
 // already stop (beginHandOff); once everything appended under epoch is
 // committed, the leadership key is deleted so that the new broker takes it
 // at once.
 func (m *Manager) handOff(p *Partition, epoch int64, to int32) {
 	start := time.Now()
+	// However it ends, the next pass looks at p again (to resign once
+	// more if the resignation failed).
+	defer m.view.pending.mark(p.key)
 	if !m.drain(p, epoch) {
 		return
 	}
@@ -519,6 +519,7 @@ func (m *Manager) rejoin() {
 			m.metrics.lost.Inc()
 		}
 	}
+	m.view.pending.markAll()
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		if m.isClosing() || m.ctx.Err() != nil {
 			return
