@@ -79,6 +79,8 @@ type Coordinator struct {
 	queueMu sync.Mutex
 	queue   []*Write
 	queued  chan struct{} // signalled (capacity 1) when queue gets a write
+
+	consumerWrites consumerWriter // KIP-848 group records (consumer_writer.go)
 }
 
 // New returns a coordinator of no shards yet; ctx bounds its work: Run and
@@ -220,12 +222,17 @@ func (s *Shard) load() {
 	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
 	start := time.Now()
 	stored, err := s.c.store.LoadGroups(ctx, s.key.Partition)
+	var consumers map[string]*metadata.ConsumerGroupRecord // KIP-848 (consumer_writer.go)
+	if err == nil {
+		consumers, err = s.loadConsumerGroups(ctx)
+	}
 	cancel()
 	s.mu.Lock()
 	if err == nil && !s.closed {
 		for id, lg := range stored {
 			s.groups[id] = restoreGroup(s, id, lg)
 		}
+		s.installConsumerGroups(consumers) // KIP-848
 		s.loadOK = true
 	}
 	s.mu.Unlock()
@@ -505,6 +512,8 @@ type Listed struct {
 	ID           string
 	State        State
 	ProtocolType string
+	Type         string // "classic" or "consumer" (KIP-848)
+	StateName    string // State's name, or a consumer group's state
 }
 
 // ListGroups returns the groups of every loaded shard, by shard, and
@@ -514,7 +523,8 @@ func (c *Coordinator) ListGroups() (groups []Listed, loading bool) {
 	for _, s := range shards {
 		s.mu.Lock()
 		for id, g := range s.groups {
-			groups = append(groups, Listed{ID: id, State: g.state, ProtocolType: g.protocolType})
+			groups = append(groups, Listed{ID: id, State: g.state, ProtocolType: g.listedProtocolType(),
+				Type: g.Type(), StateName: g.StateName()}) // KIP-848: Type, StateName, protocol type
 		}
 		s.mu.Unlock()
 	}
