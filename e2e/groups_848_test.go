@@ -190,23 +190,87 @@ func g848Producer(t *testing.T, b *brokerSet, tally *g848Tally, topic string, in
 	}
 }
 
-// describe848 asks for a consumer group's description (franz-go sends it
-// to the coordinator).
-func describe848(ctx context.Context, cl *kgo.Client, group string) (*kmsg.ConsumerGroupDescribeResponseGroup, error) {
+// g848Brokers reaches the live brokers of a brokerSet directly, so that
+// a check measures the brokers rather than a client's coordinator cache.
+type g848Brokers struct {
+	*brokerSet
+	adm  *kgo.Client
+	dead map[int]bool
+}
+
+// broker is the live broker at index i, by the node id Metadata lists it
+// under.
+func (g *g848Brokers) broker(ctx context.Context, i int) (*kgo.Broker, error) {
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, g.adm)
+	if err != nil {
+		return nil, err
+	}
+	for _, br := range resp.Brokers {
+		if hostPort(br.Host, br.Port) == g.brokers[i].Addr {
+			return g.adm.Broker(int(br.NodeID)), nil
+		}
+	}
+	return nil, fmt.Errorf("Metadata does not list broker %s", g.brokers[i].Addr)
+}
+
+// coordinator is the index of the broker coordinating group, asked of a
+// live broker.
+func (g *g848Brokers) coordinator(ctx context.Context, group string) (int, error) {
+	live := slices.IndexFunc(g.brokers, func(*Strata) bool { return true })
+	for i := range g.brokers {
+		if !g.dead[i] {
+			live = i
+			break
+		}
+	}
+	br, err := g.broker(ctx, live)
+	if err != nil {
+		return -1, err
+	}
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKeys = []string{group}
+	resp, err := req.RequestWith(ctx, br)
+	if err != nil {
+		return -1, err
+	}
+	if len(resp.Coordinators) != 1 {
+		return -1, fmt.Errorf("FindCoordinator: %d coordinators in the answer", len(resp.Coordinators))
+	}
+	c := resp.Coordinators[0]
+	if err := kerr.ErrorForCode(c.ErrorCode); err != nil {
+		return -1, err
+	}
+	i := slices.Index(g.addrs(), hostPort(c.Host, c.Port))
+	if i < 0 {
+		return -1, fmt.Errorf("FindCoordinator names %s, not a broker of ours", hostPort(c.Host, c.Port))
+	}
+	return i, nil
+}
+
+// describe asks group's coordinator for the group's description.
+func (g *g848Brokers) describe(ctx context.Context, group string) (*kmsg.ConsumerGroupDescribeResponseGroup, error) {
+	i, err := g.coordinator(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	br, err := g.broker(ctx, i)
+	if err != nil {
+		return nil, err
+	}
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
 	req.Groups = []string{group}
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := req.RequestWith(ctx, br)
 	if err != nil {
 		return nil, err
 	}
 	if len(resp.Groups) != 1 {
 		return nil, fmt.Errorf("ConsumerGroupDescribe: %d groups in the answer", len(resp.Groups))
 	}
-	g := resp.Groups[0]
-	if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
+	d := resp.Groups[0]
+	if err := kerr.ErrorForCode(d.ErrorCode); err != nil {
 		return nil, err
 	}
-	return &g, nil
+	return &d, nil
 }
 
 // g848Assignment is a group's members and what each owns, as text.
@@ -225,55 +289,35 @@ func g848Assignment(g *kmsg.ConsumerGroupDescribeResponseGroup) map[string]strin
 	return out
 }
 
-// settle848 waits until the consumer group is Stable with n members, each
-// owning its target, every partition of the topics owned once; it
-// returns the description.
-func settle848(t *testing.T, b *brokerSet, cl *kgo.Client, group string, n, partitions int) *kmsg.ConsumerGroupDescribeResponseGroup {
-	t.Helper()
-	ctx := testContext(t, g848Within)
+// settle waits until the consumer group is Stable with n members that
+// own partitions partitions together; it returns the description.
+func (g *g848Brokers) settle(group string, n, partitions int) *kmsg.ConsumerGroupDescribeResponseGroup {
+	g.t.Helper()
+	ctx := testContext(g.t, g848Within)
 	var last string
 	for {
-		g, err := describe848(ctx, cl, group)
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d, err := g.describe(rctx, group)
+		cancel()
 		if err == nil {
 			owned := 0
-			for _, m := range g.Members {
+			for _, m := range d.Members {
 				for _, tp := range m.Assignment.TopicPartitions {
 					owned += len(tp.Partitions)
 				}
 			}
-			last = fmt.Sprintf("state %s, epoch %d, %d members, %d partitions owned: %v", g.State, g.Epoch, len(g.Members), owned, g848Assignment(g))
-			if g.State == "Stable" && len(g.Members) == n && owned == partitions {
-				b.logf("group %s settled: %s", group, last)
-				return g
+			last = fmt.Sprintf("state %s, epoch %d, %d members, %d partitions owned: %v", d.State, d.Epoch, len(d.Members), owned, g848Assignment(d))
+			if d.State == "Stable" && len(d.Members) == n && owned == partitions {
+				g.logf("group %s settled: %s", group, last)
+				return d
 			}
 		} else {
 			last = err.Error()
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("group %s did not settle with %d members: %s", group, n, last)
+			g.t.Fatalf("group %s did not settle with %d members: %s", group, n, last)
 		}
 		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// coordinatorIndex is the index of the broker coordinating group.
-func coordinatorIndex(t *testing.T, b *brokerSet, cl *kgo.Client, group string) int {
-	t.Helper()
-	ctx := testContext(t, g848Within)
-	for {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorKeys = []string{group}
-		resp, err := req.RequestWith(ctx, cl)
-		if err == nil && len(resp.Coordinators) == 1 && resp.Coordinators[0].ErrorCode == 0 {
-			c := resp.Coordinators[0]
-			if i := slices.Index(b.addrs(), hostPort(c.Host, c.Port)); i >= 0 {
-				return i
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("FindCoordinator %s: %v", group, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -294,6 +338,7 @@ func TestGroup848ExactlyOnce(t *testing.T) {
 	ensureTopic(t, b.brokers[0], topic, g848Partitions, nil)
 	adm := b.client()
 	defer adm.Close()
+	gb := &g848Brokers{brokerSet: b, adm: adm, dead: map[int]bool{}}
 
 	tally := newG848Tally()
 	stopProducing := g848Producer(t, b, tally, topic, 50*time.Millisecond)
@@ -310,33 +355,38 @@ func TestGroup848ExactlyOnce(t *testing.T) {
 	start("new-b", group, true)
 	start("classic-a", classic, false)
 	start("classic-b", classic, false)
-	settle848(t, b, adm, group, 2, g848Partitions)
+	gb.settle(group, 2, g848Partitions)
 
 	b.logf("a third member joins each group")
 	start("new-c", group, true)
 	start("classic-c", classic, false)
-	settle848(t, b, adm, group, 3, g848Partitions)
+	gb.settle(group, 3, g848Partitions)
 
 	b.logf("a member leaves each group")
 	members["new-a"].stop()
 	delete(members, "new-a")
 	members["classic-a"].stop()
 	delete(members, "classic-a")
-	before := g848Assignment(settle848(t, b, adm, group, 2, g848Partitions))
+	before := g848Assignment(gb.settle(group, 2, g848Partitions))
 
-	i := coordinatorIndex(t, b, adm, group)
+	i, err := gb.coordinator(testContext(t, g848Within), group)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.logf("SIGKILL the coordinator of %s, broker %d (%s)", group, i, b.brokers[i].Addr)
 	b.brokers[i].Kill()
+	gb.dead[i] = true
 	// The members keep their places and partitions: the new coordinator
 	// resumed them from etcd.
-	after := g848Assignment(settle848(t, b, adm, group, 2, g848Partitions))
+	after := g848Assignment(gb.settle(group, 2, g848Partitions))
 	if !maps.Equal(before, after) {
 		t.Errorf("after the coordinator's SIGKILL the group's members and assignments are %v, want them as before: %v", after, before)
 	}
 	b.logf("restart broker %d", i)
 	b.brokers[i].Restart()
+	delete(gb.dead, i)
 	start("new-d", group, true)
-	settle848(t, b, adm, group, 3, g848Partitions)
+	gb.settle(group, 3, g848Partitions)
 
 	b.logf("stop producing; drain")
 	stopProducing()
@@ -382,16 +432,17 @@ func TestGroup848Regex(t *testing.T) {
 	b.clientLog = newRingLog(t, "franz-go clients", 200)
 	adm := b.client()
 	defer adm.Close()
+	gb := &g848Brokers{brokerSet: b, adm: adm, dead: map[int]bool{}}
 	ensureTopic(t, s, "g848re-a", 2, nil)
 	tally := newG848Tally()
 	const group = "g848-regex"
 	m := startG848Member(t, b, tally, "regex", group, true, kgo.ConsumeRegex(), kgo.ConsumeTopics("^g848re-.*"))
 	defer m.stop()
-	settle848(t, b, adm, group, 1, 2)
+	gb.settle(group, 1, 2)
 
 	b.logf("create g848re-b, which the member's expression matches")
 	ensureTopic(t, s, "g848re-b", 3, nil)
-	g := settle848(t, b, adm, group, 1, 5)
+	g := gb.settle(group, 1, 5)
 	if subs := g.Members[0].SubscribedTopicRegex; subs == nil || !strings.Contains(*subs, "g848re-") {
 		t.Errorf("the member's regular expression is %v", subs)
 	}
