@@ -32,6 +32,9 @@ const consumerRetry = 200 * time.Millisecond
 type consumerWriter struct {
 	start sync.Once
 	kick  chan struct{}
+	// put writes one shard's records: metadata.Store.PutConsumerGroups,
+	// unless a unit test set another.
+	put func(ctx context.Context, shard metadata.PartitionKey, epoch int64, puts []metadata.ConsumerGroupPut) error
 
 	mu      sync.Mutex
 	pending map[*Shard]map[string]*consumerPut
@@ -158,7 +161,11 @@ func (c *Coordinator) writeConsumerGroups(s *Shard, groups map[string]*consumerP
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, commitTimeout)
 	start := time.Now()
-	err := c.store.PutConsumerGroups(ctx, s.key, s.epoch, puts)
+	put := c.consumerWrites.put
+	if put == nil {
+		put = c.store.PutConsumerGroups
+	}
+	err := put(ctx, s.key, s.epoch, puts)
 	cancel()
 	c.metrics.groupCommits.Observe(time.Since(start).Seconds())
 	switch {
