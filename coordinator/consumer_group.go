@@ -52,10 +52,11 @@ const (
 	ConsumerSessionTimeout    = 45 * time.Second
 	ConsumerHeartbeatInterval = 5 * time.Second
 	defaultRebalanceTimeoutMs = 300000
-	// regexRefresh is how often a group's regular expressions are matched
-	// against the topics again, at a heartbeat (Kafka refreshes them
-	// periodically too).
-	regexRefresh = time.Second
+	// topicsRefresh is how often a group's subscriptions are resolved
+	// again (regular expressions matched against the topics, partition
+	// counts looked up), at a heartbeat (Kafka refreshes them periodically
+	// too).
+	topicsRefresh = time.Second
 )
 
 // The assignors a member may ask for; uniform is the default, as in Kafka.
@@ -97,7 +98,7 @@ type consumerGroup struct {
 	subscriptionHash string
 	members          map[string]*consumerMember
 	static           map[string]string // instance id → member id
-	regexAt          time.Time         // last regex resolution
+	regexAt          time.Time         // last resolution of the subscriptions
 }
 
 type consumerMember struct {
@@ -362,10 +363,12 @@ func (cg *consumerGroup) removeMember(m *consumerMember) {
 
 // fence removes a member (session or rebalance timeout, a leave): the
 // group epoch moves on and the others get its partitions.
-func (cg *consumerGroup) fence(m *consumerMember, why string) *ConsumerWrite {
+func (cg *consumerGroup) fence(m *consumerMember, reason, why string) *ConsumerWrite {
 	cg.g.s.c.log.Info("consumer group member removed", "group", cg.g.id, "member", m.ID, "why", why)
+	cg.g.s.c.consumerMetrics.removed.WithLabelValues(reason).Inc()
 	cg.removeMember(m)
 	cg.epoch++
+	cg.g.s.c.consumerMetrics.epochs.Inc()
 	cg.computeTarget()
 	return cg.persist()
 }
@@ -400,7 +403,7 @@ func (cg *consumerGroup) leave(req *kmsg.ConsumerGroupHeartbeatRequest, resp *km
 		cg.heartbeat(m)
 		return resp, cg.persist()
 	}
-	return resp, cg.fence(m, "left the group")
+	return resp, cg.fence(m, "leave", "left the group")
 }
 
 // checkEpoch is Kafka's check of the epoch a member sends: its current
@@ -437,7 +440,7 @@ func (cg *consumerGroup) heartbeat(m *consumerMember) {
 		if cg.g.consumer != cg || cg.members[m.ID] != m {
 			return
 		}
-		cg.fence(m, "session timeout expired")
+		cg.fence(m, "session", "session timeout expired")
 	})
 }
 
@@ -450,7 +453,7 @@ func (cg *consumerGroup) startRebalanceTimer(m *consumerMember) {
 		if cg.g.consumer != cg || cg.members[m.ID] != m || m.State != memberUnrevoked || m.Epoch != epoch {
 			return
 		}
-		cg.fence(m, "did not revoke its partitions within the rebalance timeout")
+		cg.fence(m, "rebalance", "did not revoke its partitions within the rebalance timeout")
 	})
 }
 
@@ -562,22 +565,21 @@ func (cg *consumerGroup) resolve() (subs map[string]map[string]bool, topics []su
 
 // refreshTopics recomputes the target assignment when bump is set (the
 // group epoch moves on) or when the topics the group subscribes to
-// changed (created, deleted, partitions added; regular expressions are
-// matched again at most every regexRefresh). It reports whether it did.
+// changed (created, deleted, partitions added; looked at again at most
+// every topicsRefresh). It reports whether it did.
 func (cg *consumerGroup) refreshTopics(bump bool) bool {
 	if !bump {
-		regex := false
-		for _, m := range cg.members {
-			regex = regex || m.re != nil
-		}
-		if regex && time.Since(cg.regexAt) < regexRefresh && cg.assignmentEpoch == cg.epoch {
+		if time.Since(cg.regexAt) < topicsRefresh && cg.assignmentEpoch == cg.epoch {
 			return false
 		}
-		if _, _, hash := cg.resolve(); hash == cg.subscriptionHash && cg.assignmentEpoch == cg.epoch {
+		_, _, hash := cg.resolve()
+		cg.regexAt = time.Now()
+		if hash == cg.subscriptionHash && cg.assignmentEpoch == cg.epoch {
 			return false
 		}
 	}
 	cg.epoch++
+	cg.g.s.c.consumerMetrics.epochs.Inc()
 	cg.computeTarget()
 	return true
 }

@@ -516,3 +516,25 @@ func checkAssignment(t *testing.T, out map[string]metadata.ConsumerAssignment, t
 		t.Fatalf("%d partitions assigned, want %d", len(seen), total)
 	}
 }
+
+// TestConsumerGroupRegex: a member subscribed by a regular expression
+// gets the partitions of a matching topic created after it joined, once
+// the subscriptions are resolved again.
+func TestConsumerGroupRegex(t *testing.T) {
+	ct := newCGTest(t)
+	ct.topics.add("r-a", 2)
+	ct.topics.add("other", 2)
+	regex := func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.SubscribedTopicRegex = kmsg.StringPtr("r-.*") }
+	r := ct.hb("m1", 0, nil, nil, regex)
+	wantCode(t, "join", r, nil)
+	if count(r.Assignment) != 2 {
+		t.Fatalf("joined with %d partitions, want the 2 of r-a", count(r.Assignment))
+	}
+	epoch := r.MemberEpoch
+	ct.topics.add("r-b", 3)
+	time.Sleep(topicsRefresh + 100*time.Millisecond)
+	r = ct.hb("m1", epoch, nil, nil)
+	if r.MemberEpoch != epoch+1 || count(r.Assignment) != 5 {
+		t.Fatalf("after r-b was created: epoch %d with %d partitions, want %d with 5", r.MemberEpoch, count(r.Assignment), epoch+1)
+	}
+}

@@ -80,7 +80,8 @@ type Coordinator struct {
 	queue   []*Write
 	queued  chan struct{} // signalled (capacity 1) when queue gets a write
 
-	consumerWrites consumerWriter // KIP-848 group records (consumer_writer.go)
+	consumerWrites  consumerWriter   // KIP-848 group records (consumer_writer.go)
+	consumerMetrics *consumerMetrics // by group type, KIP-848 (consumer_metrics.go)
 }
 
 // New returns a coordinator of no shards yet; ctx bounds its work: Run and
@@ -90,10 +91,12 @@ func New(ctx context.Context, opts Options) *Coordinator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		store: opts.Store, topics: opts.Topics, log: log, metrics: newMetrics(opts.Registerer), ctx: ctx,
 		shards: newShardSet[*Shard](), queued: make(chan struct{}, 1),
 	}
+	c.consumerMetrics = newConsumerMetrics(opts.Registerer, c) // KIP-848
+	return c
 }
 
 // Shard is one coordinator shard led by this broker under one epoch.

@@ -484,4 +484,12 @@ func TestGroup848Regex(t *testing.T) {
 	if !slices.Contains(listed, group+"/consumer/Stable") {
 		t.Errorf("ListGroups(type consumer) lists %v, want %s as a Stable consumer group", listed, group)
 	}
+	// The metrics count the group by type, and its epochs: the join and
+	// the new topic at least.
+	if n := metricValue(t, s, `strata_groups_coordinated{state="Stable",type="consumer"}`); n != 1 {
+		t.Errorf("strata_groups_coordinated of Stable consumer groups is %v, want 1", n)
+	}
+	if n := metricValue(t, s, "strata_consumer_group_epochs_total"); n < 2 {
+		t.Errorf("strata_consumer_group_epochs_total is %v, want at least 2", n)
+	}
 }
