@@ -8,7 +8,8 @@ package broker
 // names it), heartbeats with its member epoch and the partitions it owns,
 // and leaves with epoch -1 (-2: a static member leaving for now). Each
 // answer carries the member's epoch, the heartbeat interval (5 s, Kafka's
-// group.consumer.heartbeat.interval.ms) and, when it changed or the
+// group.consumer.heartbeat.interval.ms, while the group is Stable; 0.5 s
+// while it reconciles, a deviation) and, when it changed or the
 // request was full, the partitions it is to own: a partition moves to a
 // new owner only after its previous owner revoked it. Server-side
 // assignors: uniform (default) and range. Subscriptions by names or by a
