@@ -24,6 +24,8 @@ package broker
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -77,7 +79,7 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			}
 			return
 		}
-		code = g.CheckCommit(req.Generation, req.MemberID, req.InstanceID)
+		code = g.CheckCommitVersion(req.Version, req.Generation, req.MemberID, req.InstanceID, slices.Collect(maps.Keys(write.Offsets))) // KIP-848: member epochs
 	})
 	outcome := c.queueOffsets(s, write, err, code)
 	return func(ctx context.Context) kmsg.Response { return offsetCommitResponse(req, codes, outcome(ctx)) }

@@ -108,6 +108,12 @@ func handleOffsetFetch(_ context.Context, c *conn, req *kmsg.OffsetFetchRequest,
 				}
 			}
 			f = c.srv.fetchOffsets(rg.Group, want, req.Version >= 7 && req.RequireStable)
+			if req.Version >= 9 { // KIP-848: the member and its epoch (68_consumer_group_heartbeat.go)
+				if code := c.srv.checkFetchMember(rg); code != nil {
+					f = fetchedOffsets{code: code.Code, parts: map[string][]fetchedOffset{}}
+					want = map[string][]int32{}
+				}
+			}
 			if want == nil {
 				for topic := range f.parts {
 					if !describe(kmsg.ACLResourceTypeTopic, topic) {

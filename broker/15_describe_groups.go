@@ -5,7 +5,9 @@ package broker
 // Each group's state, protocol and members (with their metadata for the
 // chosen protocol and their assignment), from the coordinator. A group the
 // coordinator does not have is "Dead" with no members, as in Kafka; a group
-// this broker does not coordinate gets NOT_COORDINATOR. Each group needs
+// this broker does not coordinate gets NOT_COORDINATOR. A KIP-848 consumer
+// group gets GROUP_ID_NOT_FOUND, as in Kafka (ConsumerGroupDescribe
+// describes it). Each group needs
 // DESCRIBE (GROUP_AUTHORIZATION_FAILED, with no state); its authorized
 // operations are reported when asked (v3+). It answers once the group
 // writes queued by the connection's earlier requests have landed (conn.go).
@@ -34,6 +36,11 @@ func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRe
 		}
 		err := c.srv.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 			if g == nil {
+				return
+			}
+			if g.IsConsumer() { // KIP-848: Kafka describes only classic groups here
+				dg.ErrorCode, dg.State = kerr.GroupIDNotFound.Code, ""
+				dg.ErrorMessage = kmsg.StringPtr("Group " + id + " is not a classic group.")
 				return
 			}
 			g.Describe(&dg)

@@ -3,7 +3,8 @@ package broker
 // ListGroups: v0-v5 (state filter from v4, type filter from v5).
 //
 // Lists the groups this broker coordinates, as Kafka does: an admin client
-// asks every broker. Every group is a classic group. While a shard is still
+// asks every broker. A group is "classic", or "consumer" (KIP-848; its
+// state is Empty, Assigning, Reconciling or Stable). While a shard is still
 // loading, the groups of the others are listed with
 // COORDINATOR_LOAD_IN_PROGRESS. With DESCRIBE on the cluster every group is
 // listed, otherwise only those the principal may DESCRIBE, as in Kafka. It
@@ -21,9 +22,6 @@ import (
 )
 
 func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest, resp *kmsg.ListGroupsResponse) {
-	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
-		return
-	}
 	groups, loading := c.srv.groups.ListGroups()
 	if loading {
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
@@ -33,12 +31,15 @@ func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest, r
 		if !all && !c.allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g.ID) {
 			continue
 		}
-		state := g.State.String()
+		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, g.Type) }) {
+			continue // KIP-848: classic or consumer
+		}
+		state := g.StateName
 		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, state) }) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, state, "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, state, g.Type
 		resp.Groups = append(resp.Groups, lg)
 	}
 	sort.Slice(resp.Groups, func(i, j int) bool { return resp.Groups[i].Group < resp.Groups[j].Group })

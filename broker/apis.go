@@ -121,6 +121,8 @@ func init() {
 		61: {0, 0, concurrent(handleDescribeProducers)},
 		65: {0, 0, concurrent(handleDescribeTransactions)},
 		66: {0, 2, concurrent(handleListTransactions)},
+		68: {0, 1, handleConsumerGroupHeartbeat},                  // KIP-848
+		69: {0, 1, afterGroupWrites(handleConsumerGroupDescribe)}, // KIP-848
 		75: {0, 0, concurrent(handleDescribeTopicPartitions)},
 	}
 }

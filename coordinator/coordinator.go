@@ -79,6 +79,9 @@ type Coordinator struct {
 	queueMu sync.Mutex
 	queue   []*Write
 	queued  chan struct{} // signalled (capacity 1) when queue gets a write
+
+	consumerWrites  consumerWriter   // KIP-848 group records (consumer_writer.go)
+	consumerMetrics *consumerMetrics // by group type, KIP-848 (consumer_metrics.go)
 }
 
 // New returns a coordinator of no shards yet; ctx bounds its work: Run and
@@ -88,10 +91,12 @@ func New(ctx context.Context, opts Options) *Coordinator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		store: opts.Store, topics: opts.Topics, log: log, metrics: newMetrics(opts.Registerer), ctx: ctx,
 		shards: newShardSet[*Shard](), queued: make(chan struct{}, 1),
 	}
+	c.consumerMetrics = newConsumerMetrics(opts.Registerer, c) // KIP-848
+	return c
 }
 
 // Shard is one coordinator shard led by this broker under one epoch.
@@ -220,12 +225,17 @@ func (s *Shard) load() {
 	ctx, cancel := context.WithTimeout(s.ctx, groupLoadTimeout)
 	start := time.Now()
 	stored, err := s.c.store.LoadGroups(ctx, s.key.Partition)
+	var consumers map[string]*metadata.ConsumerGroupRecord // KIP-848 (consumer_writer.go)
+	if err == nil {
+		consumers, err = s.loadConsumerGroups(ctx)
+	}
 	cancel()
 	s.mu.Lock()
 	if err == nil && !s.closed {
 		for id, lg := range stored {
 			s.groups[id] = restoreGroup(s, id, lg)
 		}
+		s.installConsumerGroups(consumers) // KIP-848
 		s.loadOK = true
 	}
 	s.mu.Unlock()
@@ -505,6 +515,8 @@ type Listed struct {
 	ID           string
 	State        State
 	ProtocolType string
+	Type         string // "classic" or "consumer" (KIP-848)
+	StateName    string // State's name, or a consumer group's state
 }
 
 // ListGroups returns the groups of every loaded shard, by shard, and
@@ -514,7 +526,8 @@ func (c *Coordinator) ListGroups() (groups []Listed, loading bool) {
 	for _, s := range shards {
 		s.mu.Lock()
 		for id, g := range s.groups {
-			groups = append(groups, Listed{ID: id, State: g.state, ProtocolType: g.protocolType})
+			groups = append(groups, Listed{ID: id, State: g.state, ProtocolType: g.listedProtocolType(),
+				Type: g.Type(), StateName: g.StateName()}) // KIP-848: Type, StateName, protocol type
 		}
 		s.mu.Unlock()
 	}

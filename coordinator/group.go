@@ -85,6 +85,10 @@ type Group struct {
 	// by producer id, as etcd holds them: invisible until the producer's
 	// transaction commits (ApplyTxnOffsets).
 	txnOffsets map[int64]map[metadata.GroupPartition]metadata.PendingOffset
+
+	// consumer is set while the group is a KIP-848 consumer group
+	// (consumer_group.go); its classic state stays Empty.
+	consumer *consumerGroup
 }
 
 // Client is what the coordinator keeps of the connection a member joined
@@ -205,6 +209,9 @@ func (g *Group) stop(code *kerr.Error) {
 	}
 	if g.syncTimer != nil {
 		g.syncTimer.Stop()
+	}
+	if g.consumer != nil { // KIP-848
+		g.consumer.stop()
 	}
 	g.state = StateDead
 }
@@ -329,6 +336,9 @@ func (g *Group) Join(cl Client, req *kmsg.JoinGroupRequest) (kmsg.Response, chan
 	fail := func(code *kerr.Error) (kmsg.Response, chan kmsg.Response) {
 		resp.ErrorCode = code.Code
 		return resp, nil
+	}
+	if code := g.classicJoinBlocked(); code != nil { // KIP-848 (consumer_group.go)
+		return fail(code)
 	}
 	if !g.protocolsMatch(req.ProtocolType, req.Protocols) {
 		return fail(kerr.InconsistentGroupProtocol)
@@ -767,6 +777,9 @@ func (g *Group) CheckTxnCommit(generation int32, memberID string, instanceID *st
 
 // checkCommit is CheckCommit, or CheckTxnCommit if txn.
 func (g *Group) checkCommit(generation int32, memberID string, instanceID *string, txn bool) *kerr.Error {
+	if g.consumer != nil && g.state != StateDead { // KIP-848: member epochs (consumer_group.go)
+		return g.consumer.checkCommit(generation, memberID, 9, txn, nil)
+	}
 	switch {
 	case g.state == StateDead:
 		return kerr.CoordinatorNotAvailable
@@ -882,6 +895,9 @@ func (g *Group) applyTxnEnd(t *metadata.TxnEnd) {
 // Subscribed reports whether a consumer member of the group subscribes to
 // topic, from the members' protocol metadata.
 func (g *Group) Subscribed(topic string) bool {
+	if g.consumer != nil { // KIP-848
+		return g.consumer.subscribed(topic)
+	}
 	for _, m := range g.members {
 		for _, p := range m.protocols {
 			if p.Name != g.protocol {
@@ -902,7 +918,12 @@ func (g *Group) Subscribed(topic string) bool {
 }
 
 // State is the group's state.
-func (g *Group) State() State { return g.state }
+func (g *Group) State() State {
+	if g.hasConsumerMembers() { // KIP-848: a consumer group with members is not Empty
+		return StateStable
+	}
+	return g.state
+}
 
 // ProtocolType is the protocol type its members joined with ("consumer"
 // for Kafka consumers).
