@@ -122,5 +122,10 @@ func init() {
 		65: {0, 0, concurrent(handleDescribeTransactions)},
 		66: {0, 2, concurrent(handleListTransactions)},
 		75: {0, 0, concurrent(handleDescribeTopicPartitions)},
+		// KIP-932 share groups (h-share).
+		76: {0, 1, ordered(handleShareGroupHeartbeat)},
+		77: {0, 1, ordered(handleShareGroupDescribe)},
+		78: {0, 1, concurrent(handleShareFetch)},
+		79: {0, 1, concurrent(handleShareAcknowledge)},
 	}
 }

@@ -79,6 +79,8 @@ type Coordinator struct {
 	queueMu sync.Mutex
 	queue   []*Write
 	queued  chan struct{} // signalled (capacity 1) when queue gets a write
+
+	share *Shares // KIP-932 share groups and partitions (share_*.go)
 }
 
 // New returns a coordinator of no shards yet; ctx bounds its work: Run and
@@ -88,10 +90,12 @@ func New(ctx context.Context, opts Options) *Coordinator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		store: opts.Store, topics: opts.Topics, log: log, metrics: newMetrics(opts.Registerer), ctx: ctx,
 		shards: newShardSet[*Shard](), queued: make(chan struct{}, 1),
 	}
+	c.share = newShares(c) // KIP-932 (share_partitions.go)
+	return c
 }
 
 // Shard is one coordinator shard led by this broker under one epoch.
@@ -358,6 +362,10 @@ func (w *Write) Wait(ctx context.Context) error {
 // for the loads of shards it started.
 func (c *Coordinator) Run() {
 	defer c.shards.loads.Stop()
+	// KIP-932: the share partitions' lock expiry and writer (share_partitions.go).
+	shareDone := make(chan struct{})
+	go func() { defer close(shareDone); c.share.run(c.ctx) }()
+	defer func() { <-shareDone }()
 	for {
 		select {
 		case <-c.queued:
