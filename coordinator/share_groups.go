@@ -327,4 +327,3 @@ func sameAssignment(a, b map[metadata.TopicID][]int32) bool {
 	}
 	return true
 }
-

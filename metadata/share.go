@@ -62,7 +62,9 @@ func (s *Store) CommitShareStates(ctx context.Context, writes []ShareStateWrite)
 			parts = append(parts, guarded{leaderKey: s.keys.leader(w.Partition), epoch: w.Epoch, ops: []clientv3.Op{op}})
 		}
 		s.commitGuarded(ctx, "share states", parts,
-			func(i int) string { return fmt.Sprintf("share state of %q on %v", writes[lo+i].Group, writes[lo+i].Partition) },
+			func(i int) string {
+				return fmt.Sprintf("share state of %q on %v", writes[lo+i].Group, writes[lo+i].Partition)
+			},
 			func(i int, err error) { errs[lo+i] = err })
 	}
 	return errs
