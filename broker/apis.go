@@ -127,5 +127,6 @@ func init() {
 		77: {0, 1, ordered(handleShareGroupDescribe)},
 		78: {0, 1, concurrent(handleShareFetch)},
 		79: {0, 1, concurrent(handleShareAcknowledge)},
+		90: {0, 1, concurrent(handleDescribeShareGroupOffsets)},
 	}
 }

