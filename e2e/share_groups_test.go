@@ -24,6 +24,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -254,4 +255,156 @@ func TestShareGroupEveryRecordOnce(t *testing.T) {
 	})
 }
 
-var _ = fmt.Sprint
+
+// topicID returns a topic's id from Metadata.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].TopicID
+}
+
+// rawShareAcquire acquires records of partition 0 of a topic for member,
+// with raw ShareFetch requests to addr, as a member process would before it
+// is killed: it never acknowledges nor closes its session. It returns the
+// offsets acquired.
+func rawShareAcquire(t *testing.T, addr, group, member string, id [16]byte, want int) []int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []int64
+	epoch := int32(0)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("acquired %d records, want %d", len(got), want)
+		}
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(group), kmsg.StringPtr(member), epoch
+		req.MaxWaitMillis, req.MaxBytes, req.MaxRecords, req.BatchSize = 500, 1<<20, int32(want-len(got)), int32(want)
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewShareFetchRequestTopicPartition()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			t.Fatalf("share fetch: %v", err)
+		}
+		epoch++
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+					t.Fatalf("share fetch partition: %v", err)
+				}
+				for _, ar := range rp.AcquiredRecords {
+					if ar.DeliveryCount != 1 {
+						t.Errorf("first acquisition of %d..%d has delivery count %d", ar.FirstOffset, ar.LastOffset, ar.DeliveryCount)
+					}
+					for o := ar.FirstOffset; o <= ar.LastOffset; o++ {
+						got = append(got, o)
+					}
+				}
+			}
+		}
+	}
+	return got
+}
+
+func TestShareGroupRedeliveryAndReject(t *testing.T) {
+	s := StartStrata(t, Options{})
+	admin := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const topic, group = "share-redeliver", "share-redeliver-g"
+	const lock = 2 * time.Second
+	setGroupConfigs(t, admin, group, map[string]string{
+		"share.auto.offset.reset":       "earliest",
+		"share.record.lock.duration.ms": strconv.Itoa(int(lock / time.Millisecond)),
+		"share.delivery.count.limit":    "3",
+	})
+	createShareTopic(t, admin, topic, 1, 20)
+	id := topicID(t, admin, topic)
+
+	// A member takes every record and dies.
+	taken := time.Now()
+	offsets := rawShareAcquire(t, s.Addr, group, "dead-member-000000000001", id, 20)
+	if len(offsets) != 20 {
+		t.Fatalf("dead member acquired %v", offsets)
+	}
+
+	// A live member gets them once their locks expire, second delivery.
+	tr := newShareTrack()
+	firstSeen := make(chan time.Time, 1)
+	live := startShareMember(t, []string{s.Addr}, group, topic, tr, func(v string, delivery int) kgo.AckStatus {
+		select {
+		case firstSeen <- time.Now():
+		default:
+		}
+		switch {
+		case len(v) > 4 && v[:4] == "rej-":
+			return kgo.AckReject
+		case len(v) > 4 && v[:4] == "rel-":
+			return kgo.AckRelease
+		}
+		return kgo.AckAccept
+	})
+	defer live.stop()
+	waitFor(t, 30*time.Second, "the dead member's records accepted", func() bool { return tr.acceptedCount() == 20 })
+	if at := <-firstSeen; at.Sub(taken) < lock-200*time.Millisecond {
+		t.Errorf("a locked record was delivered again %v after it was acquired, before its %v lock expired", at.Sub(taken), lock)
+	}
+	tr.mu.Lock()
+	for i := range 20 {
+		v := strconv.Itoa(i)
+		if c := tr.counts[v]; len(c) != 1 || c[0] != 2 {
+			t.Errorf("record %s: delivery counts %v, want [2] (the dead member had the first)", v, c)
+		}
+	}
+	tr.mu.Unlock()
+
+	// REJECT: never delivered again. RELEASE: delivered up to the limit (3),
+	// then archived.
+	var recs []*kgo.Record
+	for i := range 5 {
+		recs = append(recs,
+			&kgo.Record{Topic: topic, Value: []byte("rej-" + strconv.Itoa(i))},
+			&kgo.Record{Topic: topic, Value: []byte("rel-" + strconv.Itoa(i))},
+			&kgo.Record{Topic: topic, Value: []byte("acc-" + strconv.Itoa(i))})
+	}
+	if err := admin.ProduceSync(testContext(t, 30*time.Second), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const end = 20 + 15
+	waitFor(t, 30*time.Second, "the share partition to move past every record", func() bool {
+		return shareStartOffsets(t, admin, group, topic)[0] == end
+	})
+	// Nothing comes back after the start moved past it: give a redelivery
+	// the time of two locks to show up.
+	time.Sleep(2 * lock)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for i := range 5 {
+		if c := tr.counts["rej-"+strconv.Itoa(i)]; len(c) != 1 {
+			t.Errorf("rejected record %d delivered with counts %v, want once", i, c)
+		}
+		if c := tr.counts["rel-"+strconv.Itoa(i)]; fmt.Sprint(c) != "[1 2 3]" {
+			t.Errorf("released record %d delivered with counts %v, want [1 2 3] (the limit)", i, c)
+		}
+		if c := tr.counts["acc-"+strconv.Itoa(i)]; len(c) != 1 || tr.accepted["acc-"+strconv.Itoa(i)] != 1 {
+			t.Errorf("accepted record %d delivered with counts %v", i, c)
+		}
+	}
+}
+
+var _ = net.JoinHostPort
