@@ -14,7 +14,8 @@ package broker
 // with the request's partitions, grown by the partitions of a later request
 // and shrunk by its forgotten topics; each request's epoch is the one after
 // the last (INVALID_SHARE_SESSION_EPOCH, SHARE_SESSION_NOT_FOUND); epoch -1
-// closes it and releases the member's records of its partitions. A
+// closes it and releases the member's records of its partitions, and so
+// does an epoch 0 that replaces it. A
 // partition is in the response when it has records, an error or
 // acknowledgements, or is new to the session. Piggybacked acknowledgements
 // (not with epoch 0: INVALID_REQUEST) are applied and stored in etcd before
@@ -142,10 +143,17 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 	if req.ShareSessionEpoch == -1 {
 		add, forget = nil, nil
 	}
-	session, err := sh.OpenSession(group, member, req.ShareSessionEpoch, true, add, forget)
+	session, old, err := sh.OpenSession(group, member, req.ShareSessionEpoch, true, add, forget)
 	if err != nil {
 		resp.ErrorCode = kerrCode(err)
 		return
+	}
+	resolve := func(tp coordinator.ShareTP) *partition.Partition {
+		p, _ := sharePartition(c, tp)
+		return p
+	}
+	if old != nil {
+		sh.ReleaseSession(group, member, old, resolve)
 	}
 
 	// The response's partitions, by topic, in the order first named.
@@ -186,10 +194,7 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 		entry(tp).AcknowledgeErrorCode = code
 	}
 	if req.ShareSessionEpoch == -1 {
-		sh.ReleaseSession(group, member, session, func(tp coordinator.ShareTP) *partition.Partition {
-			p, _ := sharePartition(c, tp)
-			return p
-		})
+		sh.ReleaseSession(group, member, session, resolve)
 		return
 	}
 

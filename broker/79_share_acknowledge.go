@@ -48,7 +48,7 @@ func handleShareAcknowledge(ctx context.Context, c *conn, req *kmsg.ShareAcknowl
 		return
 	}
 	resp.AcquisitionLockTimeoutMillis = int32(sh.LockDuration(group) / time.Millisecond)
-	session, err := sh.OpenSession(group, member, req.ShareSessionEpoch, false, nil, nil)
+	session, _, err := sh.OpenSession(group, member, req.ShareSessionEpoch, false, nil, nil)
 	if err != nil {
 		resp.ErrorCode = kerrCode(err)
 		return

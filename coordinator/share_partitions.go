@@ -241,26 +241,31 @@ func (sh *Shares) signalReleased() {
 // OpenSession validates a share session's epoch for a ShareFetch (fetch
 // set) or a ShareAcknowledge, opens (epoch 0), updates or closes (epoch -1,
 // then the returned session is the closed one) it, and bumps its epoch.
-// Errors: SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH.
-func (sh *Shares) OpenSession(group, member string, epoch int32, fetch bool, add, forget []ShareTP) (*ShareSession, error) {
+// When epoch 0 replaces a session the member had, that one is returned as
+// old: the caller releases what the member holds of its partitions (the
+// client that opens a new session gave up the old one, as when its
+// connection closed). Errors: SHARE_SESSION_NOT_FOUND,
+// INVALID_SHARE_SESSION_EPOCH.
+func (sh *Shares) OpenSession(group, member string, epoch int32, fetch bool, add, forget []ShareTP) (s, old *ShareSession, err error) {
 	k := shareSessionKey{group, member}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	s := sh.sessions[k]
+	s = sh.sessions[k]
 	switch {
 	case epoch == 0:
 		if !fetch {
-			return nil, kerr.InvalidShareSessionEpoch
+			return nil, nil, kerr.InvalidShareSessionEpoch
 		}
+		old = s
 		s = &ShareSession{Parts: map[ShareTP]bool{}}
 		sh.sessions[k] = s
 	case s == nil:
-		return nil, kerr.ShareSessionNotFound
+		return nil, nil, kerr.ShareSessionNotFound
 	case epoch == -1:
 		delete(sh.sessions, k)
-		return s, nil
+		return s, nil, nil
 	case epoch != s.epoch:
-		return nil, kerr.InvalidShareSessionEpoch
+		return nil, nil, kerr.InvalidShareSessionEpoch
 	}
 	for _, tp := range add {
 		if _, ok := s.Parts[tp]; !ok {
@@ -274,7 +279,7 @@ func (sh *Shares) OpenSession(group, member string, epoch int32, fetch bool, add
 	if s.epoch < 1 {
 		s.epoch = 1
 	}
-	return s, nil
+	return s, old, nil
 }
 
 // SessionParts returns a copy of a session's partitions.
