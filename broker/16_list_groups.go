@@ -3,7 +3,9 @@ package broker
 // ListGroups: v0-v5 (state filter from v4, type filter from v5).
 //
 // Lists the groups this broker coordinates, as Kafka does: an admin client
-// asks every broker. Every group is a classic group. While a shard is still
+// asks every broker. Classic groups, and share groups (type "share",
+// protocol type "share", state Empty or Stable) with members on this
+// coordinator. While a shard is still
 // loading, the groups of the others are listed with
 // COORDINATOR_LOAD_IN_PROGRESS. With DESCRIBE on the cluster every group is
 // listed, otherwise only those the principal may DESCRIBE, as in Kafka. It
@@ -21,7 +23,11 @@ import (
 )
 
 func handleListGroups(_ context.Context, c *conn, req *kmsg.ListGroupsRequest, resp *kmsg.ListGroupsResponse) {
-	if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
+	wants := func(typ string) bool {
+		return len(req.TypesFilter) == 0 || slices.ContainsFunc(req.TypesFilter, func(t string) bool { return strings.EqualFold(t, typ) })
+	}
+	defer listShareGroups(c, req, resp, wants("share")) // KIP-932 (h-share: share_list.go)
+	if !wants("classic") {
 		return
 	}
 	groups, loading := c.srv.groups.ListGroups()

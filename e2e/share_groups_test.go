@@ -6,7 +6,7 @@ package e2e
 // TestShareGroupEveryRecordOnce: three members of one share group on a
 // topic of three partitions get every record once and acknowledge it; the
 // share-partition start offsets (DescribeShareGroupOffsets) reach the high
-// watermarks.
+// watermarks; ShareGroupDescribe and ListGroups show the group.
 //
 // TestShareGroupRedeliveryAndReject: a member that takes records and dies
 // without acknowledging them (its client is closed without a poll, or its
@@ -254,6 +254,39 @@ func TestShareGroupEveryRecordOnce(t *testing.T) {
 		members = append(members, startShareMember(t, []string{s.Addr}, group, topic, tr, accept))
 	}
 	waitFor(t, 60*time.Second, "every record accepted", func() bool { return tr.acceptedCount() == n })
+
+	// The group is a Stable share group of three members, its three
+	// partitions one to each (no more members than partitions).
+	waitFor(t, 30*time.Second, "three members, each with one partition", func() bool {
+		req := kmsg.NewPtrShareGroupDescribeRequest()
+		req.GroupIDs = []string{group}
+		resp, err := req.RequestWith(testContext(t, 10*time.Second), admin)
+		if err != nil || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			t.Logf("describe: %v %+v", err, resp)
+			return false
+		}
+		g := resp.Groups[0]
+		seen := map[int32]bool{}
+		for _, m := range g.Members {
+			for _, tp := range m.Assignment.TopicPartitions {
+				if tp.Topic != topic || len(tp.Partitions) != 1 {
+					return false
+				}
+				seen[tp.Partitions[0]] = true
+			}
+		}
+		return g.GroupState == "Stable" && len(g.Members) == 3 && len(seen) == parts
+	})
+	lreq := kmsg.NewPtrListGroupsRequest()
+	lreq.TypesFilter = []string{"share"}
+	lresp, err := lreq.RequestWith(testContext(t, 10*time.Second), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lresp.Groups) != 1 || lresp.Groups[0].Group != group || lresp.Groups[0].GroupType != "share" || lresp.Groups[0].GroupState != "Stable" {
+		t.Errorf("ListGroups of type share: %+v", lresp.Groups)
+	}
+
 	for _, m := range members {
 		m.stop()
 	}
