@@ -148,7 +148,7 @@ func (m *shareMember) abandon() {
 }
 
 // setGroupConfigs sets share group configs with IncrementalAlterConfigs.
-func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, set map[string]string) {
+func setGroupConfigs(t testing.TB, cl *kgo.Client, group string, set map[string]string) {
 	t.Helper()
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
@@ -311,7 +311,6 @@ func TestShareGroupEveryRecordOnce(t *testing.T) {
 	})
 }
 
-
 // topicID returns a topic's id from Metadata.
 func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 	t.Helper()
@@ -463,7 +462,6 @@ func TestShareGroupRedeliveryAndReject(t *testing.T) {
 		}
 	}
 }
-
 
 // brokerAt returns the broker of brokers listening at host:port.
 func brokerAt(t *testing.T, brokers []*Strata, host string, port int32) int {
