@@ -46,35 +46,25 @@ type shareAcks struct {
 }
 
 // applyShareAcks applies the acknowledgements of each partition and returns
-// their error codes (0: stored), by partition.
-func applyShareAcks(ctx context.Context, c *conn, sh *coordinator.Shares, group, member string, acks []shareAcks) map[coordinator.ShareTP]int16 {
+// the wait for their storage, which gives their error codes (0: stored),
+// by partition.
+func applyShareAcks(ctx context.Context, c *conn, sh *coordinator.Shares, group, member string, acks []shareAcks) func(context.Context) map[coordinator.ShareTP]int16 {
 	out := make(map[coordinator.ShareTP]int16, len(acks))
-	type result struct {
-		tp   coordinator.ShareTP
-		code int16
-	}
-	results := make(chan result, len(acks))
+	waits := map[coordinator.ShareTP]func(context.Context) error{}
 	for _, a := range acks {
-		go func() {
-			t := c.srv.topics.Resolve(true, "", a.tp.Topic)
-			switch {
-			case t == nil:
-				results <- result{a.tp, kerr.UnknownTopicID.Code}
-			case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, t.Meta.Name):
-				results <- result{a.tp, kerr.TopicAuthorizationFailed.Code}
-			case t.Partition(a.tp.Partition) == nil:
-				results <- result{a.tp, kerr.UnknownTopicOrPartition.Code}
-			default:
-				err := sh.Acknowledge(ctx, group, member, t.Partition(a.tp.Partition), a.batches, partition.AckReject)
-				results <- result{a.tp, kerrCode(err)}
-			}
-		}()
+		p, code := sharePartition(c, a.tp)
+		if code != 0 {
+			out[a.tp] = code
+			continue
+		}
+		waits[a.tp] = sh.ApplyAcks(ctx, group, member, p, a.batches, partition.AckReject)
 	}
-	for range acks {
-		r := <-results
-		out[r.tp] = r.code
+	return func(ctx context.Context) map[coordinator.ShareTP]int16 {
+		for tp, wait := range waits {
+			out[tp] = kerrCode(wait(ctx))
+		}
+		return out
 	}
-	return out
 }
 
 // sharePartition resolves a session partition: the partition, or the error
@@ -190,9 +180,14 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 		}
 	}()
 
-	for tp, code := range applyShareAcks(ctx, c, sh, group, member, acks) {
-		entry(tp).AcknowledgeErrorCode = code
-	}
+	// The acknowledgements apply now and are answered once stored; records
+	// are acquired meanwhile.
+	acked := applyShareAcks(ctx, c, sh, group, member, acks)
+	defer func() {
+		for tp, code := range acked(ctx) {
+			entry(tp).AcknowledgeErrorCode = code
+		}
+	}()
 	if req.ShareSessionEpoch == -1 {
 		sh.ReleaseSession(group, member, session, resolve)
 		return

@@ -63,7 +63,7 @@ func handleShareAcknowledge(ctx context.Context, c *conn, req *kmsg.ShareAcknowl
 			acks = append(acks, a)
 		}
 	}
-	codes := applyShareAcks(ctx, c, sh, group, member, acks)
+	codes := applyShareAcks(ctx, c, sh, group, member, acks)(ctx)
 	for _, rt := range req.Topics {
 		t := kmsg.NewShareAcknowledgeResponseTopic()
 		t.TopicID = rt.TopicID

@@ -481,37 +481,47 @@ func (sh *Shares) Acquire(ctx context.Context, group, member string, p *partitio
 // are stored. Errors: INVALID_REQUEST, INVALID_RECORD_STATE,
 // NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT.
 func (sh *Shares) Acknowledge(ctx context.Context, group, member string, p *partition.Partition, batches []partition.ShareAckBatch, maxType int8) error {
+	return sh.ApplyAcks(ctx, group, member, p, batches, maxType)(ctx)
+}
+
+// ApplyAcks applies member's acknowledgements of p and returns the wait
+// for their storage (Acknowledge's errors), so that a ShareFetch acquires
+// records meanwhile.
+func (sh *Shares) ApplyAcks(ctx context.Context, group, member string, p *partition.Partition, batches []partition.ShareAckBatch, maxType int8) func(context.Context) error {
+	fail := func(err error) func(context.Context) error { return func(context.Context) error { return err } }
 	if err := partition.ValidateShareAcks(batches, maxType); err != nil {
-		return kerr.InvalidRequest
+		return fail(kerr.InvalidRequest)
 	}
 	cfg := sh.config(group)
 	sp, err := sh.part(ctx, group, p)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	sh.mu.Lock()
 	if sh.parts[sp.k] != sp {
 		sh.mu.Unlock()
-		return kerr.NotLeaderForPartition
+		return fail(kerr.NotLeaderForPartition)
 	}
 	released, err := sp.st.Acknowledge(member, batches, time.Now(), cfg.lock, cfg.maxDelivery)
 	if err != nil {
 		sh.mu.Unlock()
 		if errors.Is(err, partition.ErrShareRecordState) {
-			return kerr.InvalidRecordState
+			return fail(kerr.InvalidRecordState)
 		}
-		return kerr.InvalidRequest
+		return fail(kerr.InvalidRequest)
 	}
 	if released {
 		sh.signalReleased()
 	}
 	done := sh.changed(sp, true)
 	sh.mu.Unlock()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return kerr.RequestTimedOut
+	return func(ctx context.Context) error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return kerr.RequestTimedOut
+		}
 	}
 }
 
