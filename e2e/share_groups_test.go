@@ -140,13 +140,6 @@ func (m *shareMember) stop() {
 	m.cl.Close()
 }
 
-// abandon stops polling and closes the client without acknowledging.
-func (m *shareMember) abandon() {
-	m.cancel()
-	<-m.done
-	m.cl.Close()
-}
-
 // setGroupConfigs sets share group configs with IncrementalAlterConfigs.
 func setGroupConfigs(t testing.TB, cl *kgo.Client, group string, set map[string]string) {
 	t.Helper()
