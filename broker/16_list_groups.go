@@ -3,8 +3,9 @@ package broker
 // ListGroups: v0-v5 (state filter from v4, type filter from v5).
 //
 // Lists the groups this broker coordinates, as Kafka does: an admin client
-// asks every broker. A group is "classic", or "consumer" (KIP-848; its
-// state is Empty, Assigning, Reconciling or Stable). While a shard is still
+// asks every broker. A group is "classic", "consumer" (KIP-848; its
+// state is Empty, Assigning, Reconciling or Stable) or "share" (KIP-932;
+// Empty or Stable). While a shard is still
 // loading, the groups of the others are listed with
 // COORDINATOR_LOAD_IN_PROGRESS. With DESCRIBE on the cluster every group is
 // listed, otherwise only those the principal may DESCRIBE, as in Kafka. It

@@ -55,6 +55,11 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 			}
 			sr.Configs = append(sr.Configs, rc)
 		}
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // KIP-932 group configs (h-share: share_configs.go)
+			c.describeGroupConfigs(ctx, rr.ResourceName, &sr, add)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		if e := c.configsDenied(kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName); e != nil {
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, e, e.Description)
 			resp.Resources = append(resp.Resources, sr)

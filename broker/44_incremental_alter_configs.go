@@ -26,6 +26,11 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // KIP-932 group configs (h-share: share_configs.go)
+			sr.ErrorCode, sr.ErrorMessage = c.alterGroupConfigs(ctx, rr, req.ValidateOnly)
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		brokerChanges := func() ([]brokerConfigChange, *kerr.Error, string) { return c.srv.incrementalBrokerChanges(rr) }
 		topicConfigs := func(cur map[string]string) (map[string]string, error) {
 			for _, rc := range rr.Configs {

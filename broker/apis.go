@@ -124,5 +124,11 @@ func init() {
 		68: {0, 1, handleConsumerGroupHeartbeat},                  // KIP-848
 		69: {0, 1, afterGroupWrites(handleConsumerGroupDescribe)}, // KIP-848
 		75: {0, 0, concurrent(handleDescribeTopicPartitions)},
+		// KIP-932 share groups (h-share).
+		76: {0, 1, ordered(handleShareGroupHeartbeat)},
+		77: {0, 1, ordered(handleShareGroupDescribe)},
+		78: {0, 1, concurrent(handleShareFetch)},
+		79: {0, 1, concurrent(handleShareAcknowledge)},
+		90: {0, 1, concurrent(handleDescribeShareGroupOffsets)},
 	}
 }

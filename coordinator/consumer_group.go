@@ -736,7 +736,7 @@ func normalize(a metadata.ConsumerAssignment) metadata.ConsumerAssignment {
 	return out
 }
 
-func sameAssignment(a, b metadata.ConsumerAssignment) bool {
+func sameAssignment(a, b map[metadata.TopicID][]int32) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -82,6 +82,7 @@ type Coordinator struct {
 
 	consumerWrites  consumerWriter   // KIP-848 group records (consumer_writer.go)
 	consumerMetrics *consumerMetrics // by group type, KIP-848 (consumer_metrics.go)
+	share           *Shares          // KIP-932 share groups and partitions (share_*.go)
 }
 
 // New returns a coordinator of no shards yet; ctx bounds its work: Run and
@@ -96,6 +97,7 @@ func New(ctx context.Context, opts Options) *Coordinator {
 		shards: newShardSet[*Shard](), queued: make(chan struct{}, 1),
 	}
 	c.consumerMetrics = newConsumerMetrics(opts.Registerer, c) // KIP-848
+	c.share = newShares(c)                                     // KIP-932 (share_partitions.go)
 	return c
 }
 
@@ -368,6 +370,10 @@ func (w *Write) Wait(ctx context.Context) error {
 // for the loads of shards it started.
 func (c *Coordinator) Run() {
 	defer c.shards.loads.Stop()
+	// KIP-932: the share partitions' lock expiry and writer (share_partitions.go).
+	shareDone := make(chan struct{})
+	go func() { defer close(shareDone); c.share.run(c.ctx) }()
+	defer func() { <-shareDone }()
 	for {
 		select {
 		case <-c.queued:
@@ -530,6 +536,9 @@ func (c *Coordinator) ListGroups() (groups []Listed, loading bool) {
 				Type: g.Type(), StateName: g.StateName()}) // KIP-848: Type, StateName, protocol type
 		}
 		s.mu.Unlock()
+	}
+	for _, g := range c.ListShareGroups() {
+		groups = append(groups, Listed{ID: g.ID, ProtocolType: "share", Type: "share", StateName: g.State})
 	}
 	return groups, loading
 }

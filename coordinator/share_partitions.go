@@ -1,0 +1,696 @@
+package coordinator
+
+// KIP-932 share partitions: what each share group has done with the
+// records of the partitions this broker leads (partition.ShareState), the
+// share sessions of the members that fetch here, and the writer that
+// stores the states in etcd.
+//
+// A share partition is made on the first ShareFetch (or acknowledgement)
+// of its group at the partition's leader: its state is read from etcd
+// (metadata.Store.ShareState), or, when there is none, starts at the high
+// watermark (share.auto.offset.reset=latest, the default) or the log start
+// (earliest) and is stored before any record is delivered, so that a new
+// leader starts where this one did. It belongs to the leader's epoch: a
+// state of an epoch that ended is dropped, and the next leader reads it
+// again.
+//
+// Every change (an acknowledgement, a lock that expired, a session that
+// closed) bumps the state's version; the writer stores the changed states,
+// as many per etcd transaction as have changed (metadata.CommitShareStates,
+// each guarded by its partition's epoch), and an acknowledgement is
+// answered once a version that holds it is stored. Acquisitions are not
+// stored: a record acquired when its leader dies is available again at the
+// next leader, with the deliveries stored last. So a broker's death
+// redelivers only records not acknowledged, and loses no acknowledgement
+// that was answered.
+//
+// Locks: Shares.mu guards groups, configs, parts, sessions and every
+// share state; it is a leaf. No partition lock is taken under it (Led and
+// Bounds are read before), and no etcd call is made under it.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/internal/batch"
+	"github.com/strata-io/strata/metadata"
+	"github.com/strata-io/strata/partition"
+)
+
+const (
+	shareTick         = 100 * time.Millisecond // lock expiry and member sessions
+	shareConfigTTL    = time.Second            // how long a group's configs are cached
+	shareWriteTimeout = 5 * time.Second
+	shareLoadTimeout  = 5 * time.Second
+	defaultMaxRecords = 500
+)
+
+// Share group configs (Describe/IncrementalAlterConfigs, resource GROUP),
+// with Kafka's defaults.
+const (
+	ConfigShareLockDuration    = "share.record.lock.duration.ms"
+	ConfigShareDeliveryLimit   = "share.delivery.count.limit"
+	ConfigShareAutoOffsetReset = "share.auto.offset.reset"
+	ConfigShareSessionTimeout  = "share.session.timeout.ms"
+	ConfigShareHeartbeat       = "share.heartbeat.interval.ms"
+)
+
+// ShareConfigDefaults are the share group configs and their defaults.
+var ShareConfigDefaults = map[string]string{
+	ConfigShareLockDuration:    "30000",
+	ConfigShareDeliveryLimit:   "5",
+	ConfigShareAutoOffsetReset: "latest",
+	ConfigShareSessionTimeout:  "45000",
+	ConfigShareHeartbeat:       "5000",
+}
+
+// ValidateShareConfig checks one share group config's value.
+func ValidateShareConfig(name, value string) error {
+	bound := func(lo, hi int64) error {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%s must be an integer in [%d, %d]", name, lo, hi)
+		}
+		return nil
+	}
+	switch name {
+	case ConfigShareLockDuration:
+		return bound(1000, 3_600_000)
+	case ConfigShareDeliveryLimit:
+		return bound(2, 10)
+	case ConfigShareSessionTimeout:
+		return bound(1000, 3_600_000)
+	case ConfigShareHeartbeat:
+		return bound(100, 3_600_000)
+	case ConfigShareAutoOffsetReset:
+		if value != "latest" && value != "earliest" {
+			return fmt.Errorf("%s must be latest or earliest", name)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown group config %q", name)
+}
+
+type shareConfig struct {
+	lock, session, heartbeat time.Duration
+	maxDelivery              int16
+	earliest                 bool
+	read                     time.Time // zero: defaults, never read
+}
+
+func parseShareConfig(set map[string]string) shareConfig {
+	get := func(name string) int64 {
+		if v, ok := set[name]; ok && ValidateShareConfig(name, v) == nil {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+		n, _ := strconv.ParseInt(ShareConfigDefaults[name], 10, 64)
+		return n
+	}
+	return shareConfig{
+		lock:        time.Duration(get(ConfigShareLockDuration)) * time.Millisecond,
+		session:     time.Duration(get(ConfigShareSessionTimeout)) * time.Millisecond,
+		heartbeat:   time.Duration(get(ConfigShareHeartbeat)) * time.Millisecond,
+		maxDelivery: int16(get(ConfigShareDeliveryLimit)),
+		earliest:    set[ConfigShareAutoOffsetReset] == "earliest",
+	}
+}
+
+type sharePartKey struct {
+	group string
+	key   metadata.PartitionKey
+}
+
+type sharePart struct {
+	k     sharePartKey
+	p     *partition.Partition
+	epoch int64
+	ready chan struct{} // closed when loaded; then st is set or err
+	err   error
+	st    *partition.ShareState
+
+	version, stored, writing int64 // writing: the version being stored (0: none)
+	waiters                  []shareWaiter
+}
+
+type shareWaiter struct {
+	version int64
+	done    chan error
+}
+
+type shareSessionKey struct{ group, member string }
+
+// ShareTP names a partition in a share session.
+type ShareTP struct {
+	Topic     [16]byte
+	Partition int32
+}
+
+// ShareSession is one member's share session with this broker.
+type ShareSession struct {
+	epoch int32
+	// Parts are the session's partitions; true: the partition must be in
+	// the next response even without records (new, or its last answer
+	// was an error).
+	Parts map[ShareTP]bool
+}
+
+// Shares is this broker's share-group state: the share groups it
+// coordinates (share_groups.go), the share partitions it leads and the
+// share sessions of members fetching here.
+type Shares struct {
+	c *Coordinator
+
+	mu       sync.Mutex
+	groups   map[string]*shareGroup
+	configs  map[string]shareConfig
+	parts    map[sharePartKey]*sharePart
+	sessions map[shareSessionKey]*ShareSession
+	released chan struct{} // closed when records become available again
+	kick     chan struct{} // capacity 1: states to store
+}
+
+func newShares(c *Coordinator) *Shares {
+	return &Shares{
+		c: c, groups: map[string]*shareGroup{}, configs: map[string]shareConfig{},
+		parts: map[sharePartKey]*sharePart{}, sessions: map[shareSessionKey]*ShareSession{},
+		released: make(chan struct{}), kick: make(chan struct{}, 1),
+	}
+}
+
+// Shares returns the broker's share-group state.
+func (c *Coordinator) Shares() *Shares { return c.share }
+
+// config returns a group's configs, cached for shareConfigTTL. It reads
+// etcd on a miss (no lock held); on an error it keeps what it had.
+func (sh *Shares) config(group string) shareConfig {
+	sh.mu.Lock()
+	cfg, ok := sh.configs[group]
+	sh.mu.Unlock()
+	if ok && time.Since(cfg.read) < shareConfigTTL {
+		return cfg
+	}
+	ctx, cancel := context.WithTimeout(sh.c.ctx, shareLoadTimeout)
+	set, err := sh.c.store.ShareGroupConfig(ctx, group)
+	cancel()
+	if err != nil {
+		if ok {
+			return cfg
+		}
+		return parseShareConfig(nil)
+	}
+	cfg = parseShareConfig(set)
+	cfg.read = time.Now()
+	sh.mu.Lock()
+	sh.configs[group] = cfg
+	sh.mu.Unlock()
+	return cfg
+}
+
+// InvalidateConfig drops a group's cached configs (they were altered here).
+func (sh *Shares) InvalidateConfig(group string) {
+	sh.mu.Lock()
+	delete(sh.configs, group)
+	sh.mu.Unlock()
+}
+
+// LockDuration is a group's share.record.lock.duration.ms.
+func (sh *Shares) LockDuration(group string) time.Duration { return sh.config(group).lock }
+
+// Released returns a channel closed when records next become available
+// again (a release, an expired lock): it wakes long-polling share fetches.
+func (sh *Shares) Released() <-chan struct{} {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.released
+}
+
+// signalReleased wakes the waiting fetches. sh.mu is held.
+func (sh *Shares) signalReleased() {
+	close(sh.released)
+	sh.released = make(chan struct{})
+}
+
+// OpenSession validates a share session's epoch for a ShareFetch (fetch
+// set) or a ShareAcknowledge, opens (epoch 0), updates or closes (epoch -1,
+// then the returned session is the closed one) it, and bumps its epoch.
+// When epoch 0 replaces a session the member had, that one is returned as
+// old: the caller releases what the member holds of its partitions (the
+// client that opens a new session gave up the old one, as when its
+// connection closed). Errors: SHARE_SESSION_NOT_FOUND,
+// INVALID_SHARE_SESSION_EPOCH.
+func (sh *Shares) OpenSession(group, member string, epoch int32, fetch bool, add, forget []ShareTP) (s, old *ShareSession, err error) {
+	k := shareSessionKey{group, member}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s = sh.sessions[k]
+	switch {
+	case epoch == 0:
+		if !fetch {
+			return nil, nil, kerr.InvalidShareSessionEpoch
+		}
+		old = s
+		s = &ShareSession{Parts: map[ShareTP]bool{}}
+		sh.sessions[k] = s
+	case s == nil:
+		return nil, nil, kerr.ShareSessionNotFound
+	case epoch == -1:
+		delete(sh.sessions, k)
+		return s, nil, nil
+	case epoch != s.epoch:
+		return nil, nil, kerr.InvalidShareSessionEpoch
+	}
+	for _, tp := range add {
+		if _, ok := s.Parts[tp]; !ok {
+			s.Parts[tp] = true
+		}
+	}
+	for _, tp := range forget {
+		delete(s.Parts, tp)
+	}
+	s.epoch++
+	if s.epoch < 1 {
+		s.epoch = 1
+	}
+	return s, old, nil
+}
+
+// SessionParts returns a copy of a session's partitions.
+func (sh *Shares) SessionParts(s *ShareSession) map[ShareTP]bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	out := make(map[ShareTP]bool, len(s.Parts))
+	for tp, v := range s.Parts {
+		out[tp] = v
+	}
+	return out
+}
+
+// Answered records whether a session's partition was answered with an
+// error (it must then be in the next response).
+func (sh *Shares) Answered(s *ShareSession, tp ShareTP, failed bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := s.Parts[tp]; ok {
+		s.Parts[tp] = failed
+	}
+}
+
+// part returns the loaded share partition of group on p, which this broker
+// must lead: NOT_LEADER_OR_FOLLOWER otherwise.
+func (sh *Shares) part(ctx context.Context, group string, p *partition.Partition) (*sharePart, error) {
+	{
+		epoch, led := p.Led()
+		if !led {
+			return nil, kerr.NotLeaderForPartition
+		}
+		k := sharePartKey{group, p.Key()}
+		sh.mu.Lock()
+		sp := sh.parts[k]
+		if sp == nil || sp.epoch != epoch {
+			if sp != nil {
+				sh.dropLocked(sp, kerr.NotLeaderForPartition)
+			}
+			sp = &sharePart{k: k, p: p, epoch: epoch, ready: make(chan struct{})}
+			sh.parts[k] = sp
+			sh.mu.Unlock()
+			go sh.load(sp)
+		} else {
+			sh.mu.Unlock()
+		}
+		select {
+		case <-sp.ready:
+		case <-ctx.Done():
+			return nil, kerr.RequestTimedOut
+		}
+		if sp.err == nil {
+			return sp, nil
+		}
+		sh.mu.Lock()
+		if sh.parts[k] == sp {
+			delete(sh.parts, k)
+		}
+		sh.mu.Unlock()
+		if errors.Is(sp.err, metadata.ErrFenced) {
+			return nil, kerr.NotLeaderForPartition
+		}
+		return nil, kerr.KafkaStorageError
+	}
+}
+
+// load reads a share partition's state, or makes and stores its first one.
+func (sh *Shares) load(sp *sharePart) {
+	defer close(sp.ready)
+	ctx, cancel := context.WithTimeout(sh.c.ctx, shareLoadTimeout)
+	defer cancel()
+	raw, err := sh.c.store.ShareState(ctx, sp.k.key, sp.k.group)
+	if err != nil {
+		sp.err = err
+		return
+	}
+	logStart, hwm := sp.p.Offsets()
+	var st *partition.ShareState
+	if raw != nil {
+		var snap partition.ShareSnapshot
+		if err := json.Unmarshal(raw, &snap); err != nil {
+			sp.err = fmt.Errorf("decode share state of %q: %w", sp.k.group, err)
+			return
+		}
+		st = partition.RestoreShareState(snap)
+	} else {
+		start := hwm
+		if sh.config(sp.k.group).earliest {
+			start = logStart
+		}
+		st = partition.NewShareState(start)
+		val, _ := json.Marshal(st.Snapshot())
+		errs := sh.c.store.CommitShareStates(ctx, []metadata.ShareStateWrite{{Partition: sp.k.key, Epoch: sp.epoch, Group: sp.k.group, Value: val}})
+		if errs[0] != nil {
+			sp.err = errs[0]
+			return
+		}
+	}
+	st.SkipTo(logStart)
+	sh.mu.Lock()
+	sp.st = st
+	sh.mu.Unlock()
+}
+
+// dropLocked forgets a share partition and fails its waiters. sh.mu is
+// held.
+func (sh *Shares) dropLocked(sp *sharePart, err error) {
+	if sh.parts[sp.k] == sp {
+		delete(sh.parts, sp.k)
+	}
+	for _, w := range sp.waiters {
+		w.done <- err
+	}
+	sp.waiters = nil
+}
+
+// changed bumps a share partition's version and returns a waiter of it.
+// sh.mu is held.
+func (sh *Shares) changed(sp *sharePart, wait bool) chan error {
+	sp.version++
+	var done chan error
+	if wait {
+		done = make(chan error, 1)
+		sp.waiters = append(sp.waiters, shareWaiter{sp.version, done})
+	}
+	select {
+	case sh.kick <- struct{}{}:
+	default:
+	}
+	return done
+}
+
+// ShareAcquired is what one ShareFetch took of one partition.
+type ShareAcquired struct {
+	Runs    []partition.ShareRun
+	Records []byte // whole batches holding the runs
+}
+
+// Acquire takes up to max available records of p for member and returns
+// them with their batches, read by read (whole batches from an offset).
+// Nothing available is not an error.
+func (sh *Shares) Acquire(ctx context.Context, group, member string, p *partition.Partition, max int, read func(offset int64) ([][]byte, error)) (ShareAcquired, error) {
+	if max <= 0 {
+		max = defaultMaxRecords
+	}
+	cfg := sh.config(group)
+	sp, err := sh.part(ctx, group, p)
+	if err != nil {
+		return ShareAcquired{}, err
+	}
+	logStart, hwm := p.Offsets()
+	sh.mu.Lock()
+	if sh.parts[sp.k] != sp {
+		sh.mu.Unlock()
+		return ShareAcquired{}, kerr.NotLeaderForPartition
+	}
+	sp.st.SkipTo(logStart)
+	from, ok := sp.st.NextAvailable(hwm)
+	sh.mu.Unlock()
+	if !ok {
+		return ShareAcquired{}, nil
+	}
+	batches, err := read(from)
+	if err != nil {
+		return ShareAcquired{}, err
+	}
+	covered := from // one past the last offset the batches hold
+	for _, raw := range batches {
+		if h, err := batch.Parse(raw); err == nil {
+			covered = max64(covered, h.LastOffset()+1)
+		}
+	}
+	covered = min(covered, hwm)
+	if covered <= from {
+		return ShareAcquired{}, nil
+	}
+	sh.mu.Lock()
+	if sh.parts[sp.k] != sp {
+		sh.mu.Unlock()
+		return ShareAcquired{}, kerr.NotLeaderForPartition
+	}
+	runs := sp.st.Acquire(member, from, covered, max, time.Now(), cfg.lock, cfg.maxDelivery)
+	sh.mu.Unlock()
+	if len(runs) == 0 {
+		return ShareAcquired{}, nil
+	}
+	out := ShareAcquired{Runs: runs}
+	first, last := runs[0].First, runs[len(runs)-1].Last
+	for _, raw := range batches {
+		h, err := batch.Parse(raw)
+		if err != nil || h.LastOffset() < first || h.BaseOffset > last {
+			continue
+		}
+		out.Records = append(out.Records, raw...)
+	}
+	return out, nil
+}
+
+// Acknowledge applies member's acknowledgements of p and waits until they
+// are stored. Errors: INVALID_REQUEST, INVALID_RECORD_STATE,
+// NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR, REQUEST_TIMED_OUT.
+func (sh *Shares) Acknowledge(ctx context.Context, group, member string, p *partition.Partition, batches []partition.ShareAckBatch, maxType int8) error {
+	return sh.ApplyAcks(ctx, group, member, p, batches, maxType)(ctx)
+}
+
+// ApplyAcks applies member's acknowledgements of p and returns the wait
+// for their storage (Acknowledge's errors), so that a ShareFetch acquires
+// records meanwhile.
+func (sh *Shares) ApplyAcks(ctx context.Context, group, member string, p *partition.Partition, batches []partition.ShareAckBatch, maxType int8) func(context.Context) error {
+	fail := func(err error) func(context.Context) error { return func(context.Context) error { return err } }
+	if err := partition.ValidateShareAcks(batches, maxType); err != nil {
+		return fail(kerr.InvalidRequest)
+	}
+	cfg := sh.config(group)
+	sp, err := sh.part(ctx, group, p)
+	if err != nil {
+		return fail(err)
+	}
+	sh.mu.Lock()
+	if sh.parts[sp.k] != sp {
+		sh.mu.Unlock()
+		return fail(kerr.NotLeaderForPartition)
+	}
+	released, err := sp.st.Acknowledge(member, batches, time.Now(), cfg.lock, cfg.maxDelivery)
+	if err != nil {
+		sh.mu.Unlock()
+		if errors.Is(err, partition.ErrShareRecordState) {
+			return fail(kerr.InvalidRecordState)
+		}
+		return fail(kerr.InvalidRequest)
+	}
+	if released {
+		sh.signalReleased()
+	}
+	done := sh.changed(sp, true)
+	sh.mu.Unlock()
+	return func(ctx context.Context) error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return kerr.RequestTimedOut
+		}
+	}
+}
+
+// ReleaseSession releases what member holds of the session's partitions
+// (its session closed), resolving them with resolve.
+func (sh *Shares) ReleaseSession(group, member string, s *ShareSession, resolve func(ShareTP) *partition.Partition) {
+	for tp := range s.Parts {
+		p := resolve(tp)
+		if p == nil {
+			continue
+		}
+		cfg := sh.config(group)
+		sh.mu.Lock()
+		if sp := sh.parts[sharePartKey{group, p.Key()}]; sp != nil && sp.st != nil {
+			if sp.st.ReleaseMember(member, cfg.maxDelivery) {
+				sh.signalReleased()
+			}
+			sh.changed(sp, false)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// run expires locks and member sessions every shareTick and stores the
+// changed share states, until ctx ends.
+func (sh *Shares) run(ctx context.Context) {
+	tick := time.NewTicker(shareTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sh.mu.Lock()
+			for _, sp := range sh.parts {
+				sh.dropLocked(sp, kerr.NotLeaderForPartition)
+			}
+			sh.mu.Unlock()
+			return
+		case <-tick.C:
+			sh.expire()
+		case <-sh.kick:
+		}
+		sh.store(ctx)
+	}
+}
+
+// expire releases the records whose lock expired, removes the members
+// whose session ended and drops the share partitions no longer led here.
+func (sh *Shares) expire() {
+	sh.mu.Lock()
+	parts := make([]*sharePart, 0, len(sh.parts))
+	for _, sp := range sh.parts {
+		parts = append(parts, sp)
+	}
+	sh.mu.Unlock()
+	now := time.Now()
+	for _, sp := range parts {
+		cfg := sh.config(sp.k.group)
+		epoch, led := sp.p.Led()
+		sh.mu.Lock()
+		switch {
+		case sh.parts[sp.k] != sp || sp.st == nil:
+		case !led || epoch != sp.epoch:
+			sh.dropLocked(sp, kerr.NotLeaderForPartition)
+		default:
+			if changed, _ := sp.st.Expire(now, cfg.maxDelivery); changed {
+				sh.signalReleased()
+				sh.changed(sp, false)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	sh.mu.Lock()
+	sh.c.expireShareMembers(now)
+	sh.mu.Unlock()
+}
+
+// store writes every changed share state in as few etcd transactions as
+// fit and answers the acknowledgements waiting for them.
+func (sh *Shares) store(ctx context.Context) {
+	sh.mu.Lock()
+	var parts []*sharePart
+	var writes []metadata.ShareStateWrite
+	for _, sp := range sh.parts {
+		if sp.st == nil || sp.writing != 0 || sp.version == sp.stored {
+			continue
+		}
+		val, err := json.Marshal(sp.st.Snapshot())
+		if err != nil {
+			continue
+		}
+		sp.writing = sp.version
+		parts = append(parts, sp)
+		writes = append(writes, metadata.ShareStateWrite{Partition: sp.k.key, Epoch: sp.epoch, Group: sp.k.group, Value: val})
+	}
+	sh.mu.Unlock()
+	if len(writes) == 0 {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, shareWriteTimeout)
+	errs := sh.c.store.CommitShareStates(wctx, writes)
+	cancel()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	again := false
+	for i, sp := range parts {
+		v := sp.writing
+		sp.writing = 0
+		switch err := errs[i]; {
+		case err == nil:
+			sp.stored = v
+			keep := sp.waiters[:0]
+			for _, w := range sp.waiters {
+				if w.version <= v {
+					w.done <- nil
+				} else {
+					keep = append(keep, w)
+				}
+			}
+			sp.waiters = keep
+			again = again || sp.version != sp.stored
+		case errors.Is(err, metadata.ErrFenced):
+			sh.c.log.Warn("share partition fenced: another broker leads it now", "group", sp.k.group, "partition", sp.k.key.Partition)
+			sh.dropLocked(sp, kerr.NotLeaderForPartition)
+		default:
+			sh.c.log.Warn("store share state", "group", sp.k.group, "partition", sp.k.key.Partition, "error", err)
+			keep := sp.waiters[:0]
+			for _, w := range sp.waiters {
+				if w.version <= v {
+					w.done <- kerr.KafkaStorageError
+				} else {
+					keep = append(keep, w)
+				}
+			}
+			sp.waiters = keep
+		}
+	}
+	if again {
+		select {
+		case sh.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ShareStart returns the start offset of group's share partition on p if
+// this broker has it in memory (fresher than etcd only by unstored
+// changes, which are never answered).
+func (sh *Shares) ShareStart(group string, p *partition.Partition) (int64, bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sp := sh.parts[sharePartKey{group, p.Key()}]; sp != nil && sp.st != nil {
+		return sp.st.Start(), true
+	}
+	return 0, false
+}
+
+// Forget drops group's share partition on p from memory (its stored state
+// was altered or deleted): the next fetch reads it again.
+func (sh *Shares) Forget(group string, key metadata.PartitionKey) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sp := sh.parts[sharePartKey{group, key}]; sp != nil {
+		sh.dropLocked(sp, kerr.NotLeaderForPartition)
+	}
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
