@@ -27,11 +27,8 @@ import (
 )
 
 // shareCoordinator is the share-group side of the coordinator, nil when
-// the broker's group coordinator has none.
-func shareCoordinator(c *conn) *coordinator.Coordinator {
-	co, _ := c.srv.groups.(*coordinator.Coordinator)
-	return co
-}
+// the broker has no group coordinator.
+func shareCoordinator(c *conn) groups { return c.srv.groups }
 
 func handleShareGroupHeartbeat(_ context.Context, c *conn, req *kmsg.ShareGroupHeartbeatRequest, resp *kmsg.ShareGroupHeartbeatResponse) {
 	co := shareCoordinator(c)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
 	"github.com/strata-io/strata/metadata"
@@ -49,6 +50,13 @@ type groups interface {
 	// Locate returns the shard partition of a group, nil if unknown yet.
 	Locate(group string) *partition.Partition
 	ListGroups() (groups []coordinator.Listed, loading bool)
+
+	// KIP-932 share groups: membership on the group's coordinator, the
+	// share partitions' states at their leaders (Shares).
+	ShareGroupHeartbeat(h coordinator.ShareHeartbeat, resp *kmsg.ShareGroupHeartbeatResponse) error
+	DescribeShareGroup(id string) (*coordinator.ShareGroupState, error)
+	ShareGroupMembers(id string) (bool, error)
+	Shares() *coordinator.Shares
 }
 
 var _ groups = (*coordinator.Coordinator)(nil)
