@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
