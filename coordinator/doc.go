@@ -3,7 +3,11 @@
 // them (group.go), and the batched writer that stores committed offsets and
 // completed generations in etcd; the transaction coordinator (Txns,
 // txn.go, its state machine in txn_state.go) and the transaction marker
-// dispatcher (Dispatcher, markers.go). KIP-848 groups will live here too.
+// dispatcher (Dispatcher, markers.go); KIP-848 consumer groups
+// (consumer_group.go: server-side assignment, member epochs, one etcd record
+// per group) and KIP-932 share groups (share_groups.go: membership here;
+// share_partitions.go: the share-partition states kept at each partition's
+// leader).
 //
 // Groups hash onto the partitions of the internal topic
 // metadata.OffsetsTopic, which package partition leads like any other: the

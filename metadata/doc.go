@@ -29,6 +29,9 @@
 //	groups/<shard>/<group>/record               GroupRecord                 none
 //	groups/<shard>/<group>/offsets/<topic>/<p>  CommittedOffset             none
 //	groups/<shard>/<group>/txnoffsets/<topic>/<p>/<producer-id>  CommittedOffset (pending)  none
+//	groups/<shard>/<group>/consumer             ConsumerGroupRecord (KIP-848) none
+//	shares/<topic-id>/<p>/<group>               share-partition state (KIP-932) none
+//	sharegroups/<group>/config                  share group configs         none
 //	security/scram/<user>/<mechanism>           credential (# Security)     none
 //	security/acls/<sha256>                      binding (# Security)        none
 //	security/quotas/u<c>/c<c>                   entity and quotas           none
