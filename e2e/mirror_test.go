@@ -46,7 +46,7 @@ func startMirror(t *testing.T, label string, args ...string) *mirrorProc {
 func (m *mirrorProc) start(label string) {
 	m.t.Helper()
 	args := append([]string{"mirror", "--metrics-addr", m.metricsAddr, "--sync-interval", "500ms",
-		"--progress-interval", "2s", "--session-timeout", "6s"}, m.args...)
+		"--progress-interval", "2s", "--session-timeout", "6s", "--batch-records", "2000"}, m.args...)
 	m.proc = testenv.Start(m.t, label, nil, strataBin, args...)
 }
 
@@ -356,7 +356,7 @@ func TestMirrorStrataToStrata(t *testing.T) {
 	common := []string{"--source-bootstrap", source.Addr, "--target-bootstrap", target.Addr, "--topics", "ord.*"}
 	alo := startMirror(t, "mirror alo", append(common, "--name", "m-alo", "--instance-id", "a", "--groups", "app-alo")...)
 	eos := startMirror(t, "mirror eos", append(common, "--name", "m-eos", "--instance-id", "a", "--groups", "app-eos",
-		"--exactly-once", "--target-prefix", "eos.")...)
+		"--exactly-once", "--target-prefix", "eos.", "--batch-records", "10000")...) // Strata ends about two transactions a second per producer
 	keep := startMirror(t, "mirror keep", append(common, "--name", "m-keep", "--instance-id", "a", "--groups", "app-keep",
 		"--preserve-offsets", "--target-prefix", "keep.")...)
 	mirrors := []struct {
@@ -388,6 +388,19 @@ func TestMirrorStrataToStrata(t *testing.T) {
 	}
 	logElapsed(t, start, "copied")
 	for _, mm := range mirrors {
+		// The status: no lag.
+		var out string
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			out = mirrorStatus(t, append(append([]string{}, common...), mm.status...)...)
+			if strings.Contains(out, "total lag 0 records") {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if !strings.Contains(out, "total lag 0 records") || !strings.Contains(out, mm.topic) {
+			t.Fatalf("%s: strata mirror status did not reach lag 0:\n%s", mm.topic, out)
+		}
 		// The records: all, in order, with keys, headers and timestamps.
 		got := readPartitions(t, target.Addr, mm.topic)
 		dups := 0
@@ -408,19 +421,6 @@ func TestMirrorStrataToStrata(t *testing.T) {
 			}
 		}
 
-		// The status: no lag.
-		var out string
-		deadline := time.Now().Add(time.Minute)
-		for time.Now().Before(deadline) {
-			out = mirrorStatus(t, append(append([]string{}, common...), mm.status...)...)
-			if strings.Contains(out, "total lag 0 records") {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		if !strings.Contains(out, "total lag 0 records") || !strings.Contains(out, mm.topic) {
-			t.Fatalf("%s: strata mirror status did not reach lag 0:\n%s", mm.topic, out)
-		}
 		if v, ok := mm.m.metric("strata_mirror_records_total"); !ok || v <= 0 {
 			t.Errorf("%s: strata_mirror_records_total = %v (found %v) after copying", mm.topic, v, ok)
 		}

@@ -52,6 +52,9 @@ type Config struct {
 	TargetAlias string `yaml:"target-alias"`
 	// ConfigExclude is the regular expression of topic configs not copied.
 	ConfigExclude string `yaml:"config-exclude"`
+	// BatchRecords bounds the records of one batch: one produce-and-commit
+	// round (with exactly-once, one transaction).
+	BatchRecords int `yaml:"batch-records"`
 	// SyncInterval is how often topics, partitions, configs and group
 	// offsets are synchronised.
 	SyncInterval time.Duration `yaml:"sync-interval"`
@@ -85,6 +88,7 @@ func DefaultConfig() Config {
 		Name:             "strata-mirror",
 		InstanceID:       host,
 		ConfigExclude:    DefaultConfigExclude,
+		BatchRecords:     10000,
 		SyncInterval:     10 * time.Second,
 		ProgressInterval: 10 * time.Second,
 		SessionTimeout:   15 * time.Second,
@@ -106,6 +110,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SourceAlias, "source-alias", c.SourceAlias, "`name` of the source cluster, written in the "+OriginHeader+" header of records that have none")
 	fs.StringVar(&c.TargetAlias, "target-alias", c.TargetAlias, "`name` of the target cluster: records whose "+OriginHeader+" header names it, and source topics named TARGET-ALIAS.*, are not mirrored (loop prevention)")
 	fs.StringVar(&c.ConfigExclude, "config-exclude", c.ConfigExclude, "`regex` (anchored) of topic configs not copied to the target")
+	fs.IntVar(&c.BatchRecords, "batch-records", c.BatchRecords, "most `records` copied in one round of produce, wait for the acknowledgements, commit the progress (with --exactly-once, one transaction)")
 	fs.DurationVar(&c.SyncInterval, "sync-interval", c.SyncInterval, "`interval` of the topic, partition, config and group-offset synchronisation")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", c.ProgressInterval, "`interval` of the progress line; 0 = none")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "`time` after which a vanished instance's partitions move to the others")
@@ -137,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ExactlyOnce && c.PreserveOffsets {
 		errs = append(errs, errors.New("preserve-offsets and exactly-once exclude each other: a transaction's commit marker takes an offset on the target"))
+	}
+	if c.BatchRecords < 1 {
+		errs = append(errs, fmt.Errorf("batch-records must be at least 1, got %d", c.BatchRecords))
 	}
 	if c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("sync-interval must be positive, got %s", c.SyncInterval))

@@ -179,7 +179,7 @@ func (m *Mirror) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.lagLoop(ctx) }()
 
 	for {
-		fetches := m.src.PollFetches(ctx)
+		fetches := m.src.PollRecords(ctx, m.cfg.BatchRecords)
 		if ctx.Err() != nil {
 			m.src.AllowRebalance()
 			return nil
@@ -283,7 +283,7 @@ func (m *Mirror) startOffsets(ctx context.Context, offs map[string]map[int32]kgo
 	case m.cfg.ExactlyOnce:
 		targetAt, err = m.targetGroupProgress(ctx)
 	case m.cfg.PreserveOffsets:
-		targetAt, err = m.targetEnds(ctx, topics)
+		targetAt, err = m.targetEnds(ctx, offs)
 	}
 	if err != nil {
 		return nil, err
@@ -355,24 +355,40 @@ func (m *Mirror) targetGroupProgress(ctx context.Context) (map[TopicPartition]in
 	return out, nil
 }
 
-// targetEnds are the end offsets of the target partitions of the source
-// topics, keyed by the source's names.
-func (m *Mirror) targetEnds(ctx context.Context, topics []string) (map[TopicPartition]int64, error) {
-	targets := make([]string, len(topics))
-	for i, t := range topics {
-		targets[i] = m.names.target(t)
+// targetEnds are the end offsets of the target partitions of the
+// assigned source partitions, keyed by the source's names. It waits (a
+// new topic's partitions may not have a leader yet) until every one is
+// known or ctx ends.
+func (m *Mirror) targetEnds(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[TopicPartition]int64, error) {
+	var targets []string
+	for t := range offs {
+		targets = append(targets, m.names.target(t))
 	}
-	ends, err := m.tgtAdm.ListEndOffsets(ctx, targets...)
-	if err != nil {
-		return nil, fmt.Errorf("target end offsets: %w", err)
-	}
-	out := make(map[TopicPartition]int64)
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil {
-			out[TopicPartition{strings.TrimPrefix(o.Topic, m.names.prefix), o.Partition}] = o.Offset
+	for {
+		ends, err := m.tgtAdm.ListEndOffsets(ctx, targets...)
+		out := make(map[TopicPartition]int64)
+		missing := 0
+		if err == nil {
+			for t, ps := range offs {
+				for p := range ps {
+					if o, ok := ends.Lookup(m.names.target(t), p); ok && o.Err == nil && o.Offset >= 0 {
+						out[TopicPartition{t, p}] = o.Offset
+					} else {
+						missing++
+					}
+				}
+			}
+			if missing == 0 {
+				return out, nil
+			}
 		}
-	})
-	return out, nil
+		m.log.Info("mirror: waiting for the target partitions' end offsets", "missing", missing, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // copied is one record written to the target, in its partition's order.
