@@ -586,7 +586,8 @@ func TestMirrorLiveSource(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// Records of a new partition land in the same partition on the target.
-	if err := srcCl.ProduceSync(ctx, mirrorRecord(topic, 3, 0, base)).FirstErr(); err != nil {
+	fresh := mirrorClient(t, source.Addr, kgo.RecordPartitioner(kgo.ManualPartitioner())) // sees the 4 partitions
+	if err := fresh.ProduceSync(ctx, mirrorRecord(topic, 3, 0, base)).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	waitCopied(t, tgtAdm, topic, total+1, time.Minute)

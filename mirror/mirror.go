@@ -622,7 +622,23 @@ func (m *Mirror) waitPartition(ctx context.Context, tp TopicPartition) error {
 		case <-time.After(time.Second):
 		}
 	}
-	return nil
+	// The producer refuses a partition its metadata does not have yet
+	// (the target topic grew since it loaded it): refresh until it does.
+	target := m.names.target(tp.Topic)
+	for {
+		if l0, _, _ := m.tgt.PartitionLeader(target, 0); l0 < 0 {
+			return nil // not loaded: the first produce loads it afresh
+		}
+		if lp, _, _ := m.tgt.PartitionLeader(target, tp.Partition); lp >= 0 {
+			return nil
+		}
+		m.tgt.ForceMetadataRefresh()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // commitInTxn adds the progress (each partition's next source offset) to
