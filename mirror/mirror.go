@@ -128,6 +128,14 @@ func (m *Mirror) Run(ctx context.Context) error {
 	if err := m.ensureSyncTopic(ctx); err != nil {
 		return err
 	}
+	if m.cfg.ExactlyOnce {
+		// Fence an earlier run of this instance before reading the
+		// progress: its open transaction is aborted, or its commit
+		// completed, so the progress read is final.
+		if _, _, err := m.tgt.ProducerID(ctx); err != nil {
+			return fmt.Errorf("mirror: init the transactional producer %s: %w", m.cfg.transactionalID(), err)
+		}
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
