@@ -37,7 +37,7 @@ func runMirror(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, usageError{err})
 	}
-	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	opts.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -91,6 +91,7 @@ func runMirrorStatus(args []string, stdout, stderr io.Writer) int {
 type mirrorOptions struct {
 	cfg                    mirror.Config
 	configFile             string
+	logLevel               slog.Level
 	sourceProps, targetPrp clientProps
 }
 
@@ -101,10 +102,11 @@ type mirrorFile struct {
 	SourceF       string   `yaml:"source-F"`
 	TargetX       []string `yaml:"target-X"`
 	TargetF       string   `yaml:"target-F"`
+	LogLevel      string   `yaml:"log-level"`
 }
 
 func defaultMirrorOptions() mirrorOptions {
-	return mirrorOptions{cfg: mirror.DefaultConfig(), sourceProps: clientProps{}, targetPrp: clientProps{}}
+	return mirrorOptions{cfg: mirror.DefaultConfig(), logLevel: slog.LevelInfo, sourceProps: clientProps{}, targetPrp: clientProps{}}
 }
 
 func newMirrorFlags(name string, o *mirrorOptions) *flag.FlagSet {
@@ -113,6 +115,7 @@ func newMirrorFlags(name string, o *mirrorOptions) *flag.FlagSet {
 	fs.Usage = func() {}
 	fs.StringVar(&o.configFile, "config", o.configFile, "YAML `file` of these options, keyed by the flags' names; flags given on the command line override it")
 	o.cfg.RegisterFlags(fs)
+	fs.TextVar(&o.logLevel, "log-level", o.logLevel, "`level` of the log on stderr: debug (a line per round), info, warn, error")
 	registerSideProps(fs, "source", o.sourceProps)
 	registerSideProps(fs, "target", o.targetPrp)
 	return fs
@@ -173,6 +176,11 @@ func (o *mirrorOptions) loadYAML(file string) error {
 		return fmt.Errorf("%s: %s", file, oneLine(strings.ReplaceAll(msg, "\n", "; ")))
 	}
 	o.cfg = f.Config
+	if f.LogLevel != "" {
+		if err := o.logLevel.UnmarshalText([]byte(f.LogLevel)); err != nil {
+			return fmt.Errorf("%s: log-level: %w", file, err)
+		}
+	}
 	for _, side := range []struct {
 		x     []string
 		f     string
