@@ -29,14 +29,14 @@ import (
 
 // mirrorProc is a running `strata mirror`.
 type mirrorProc struct {
-	t           *testing.T
+	t           testing.TB
 	args        []string
 	metricsAddr string
 	proc        *testenv.Process
 }
 
 // startMirror runs `strata mirror` with args and a metrics endpoint.
-func startMirror(t *testing.T, label string, args ...string) *mirrorProc {
+func startMirror(t testing.TB, label string, args ...string) *mirrorProc {
 	t.Helper()
 	m := &mirrorProc{t: t, args: args, metricsAddr: "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
 	m.start(label)
@@ -77,7 +77,7 @@ func (m *mirrorProc) metric(name string) (float64, bool) {
 }
 
 // mirrorStatus runs `strata mirror status` and returns its output.
-func mirrorStatus(t *testing.T, args ...string) string {
+func mirrorStatus(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(strataBin, append([]string{"mirror", "status"}, args...)...).CombinedOutput()
 	if err != nil {
@@ -102,7 +102,7 @@ func mirrorRecord(topic string, p int32, seq int, base time.Time) *kgo.Record {
 }
 
 // seqOf parses a test record's partition and sequence number.
-func seqOf(t *testing.T, r *kgo.Record) (int32, int) {
+func seqOf(t testing.TB, r *kgo.Record) (int32, int) {
 	t.Helper()
 	parts := strings.SplitN(string(r.Value), ":", 3)
 	p, err1 := strconv.Atoi(parts[0])
@@ -115,7 +115,7 @@ func seqOf(t *testing.T, r *kgo.Record) (int32, int) {
 
 // produceSeq writes records from..to-1 to every partition, with the
 // partition's records in order.
-func produceSeq(t *testing.T, cl *kgo.Client, topic string, partitions int32, from, to int, base time.Time) {
+func produceSeq(t testing.TB, cl *kgo.Client, topic string, partitions int32, from, to int, base time.Time) {
 	t.Helper()
 	ctx := testContext(t, 2*time.Minute)
 	var rs []*kgo.Record
@@ -131,7 +131,7 @@ func produceSeq(t *testing.T, cl *kgo.Client, topic string, partitions int32, fr
 
 // readPartitions reads every committed record of topic up to its end
 // offsets, by partition.
-func readPartitions(t *testing.T, addr, topic string) map[int32][]*kgo.Record {
+func readPartitions(t testing.TB, addr, topic string) map[int32][]*kgo.Record {
 	t.Helper()
 	ctx := testContext(t, 2*time.Minute)
 	ends, err := kadm.NewClient(mirrorClient(t, addr)).ListCommittedOffsets(ctx, topic)
@@ -151,7 +151,7 @@ func readPartitions(t *testing.T, addr, topic string) map[int32][]*kgo.Record {
 // end in ends: its last record is the one before the end, or (a
 // transaction's commit marker can follow it) the one before that, and
 // nothing more comes for a second.
-func readToEnds(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, ends kadm.ListedOffsets) map[int32][]*kgo.Record {
+func readToEnds(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, ends kadm.ListedOffsets) map[int32][]*kgo.Record {
 	t.Helper()
 	out := make(map[int32][]*kgo.Record)
 	for {
@@ -196,7 +196,7 @@ func readToEnds(t *testing.T, ctx context.Context, cl *kgo.Client, topic string,
 // 0..n-1: every record is there, with its key, headers, timestamp, and
 // in order; an at-least-once copy may repeat a stretch after each
 // restart (runs counts the stretches), an exactly-once copy may not.
-func checkCopy(t *testing.T, topic string, p int32, got []*kgo.Record, n int, base time.Time) (dups int) {
+func checkCopy(t testing.TB, topic string, p int32, got []*kgo.Record, n int, base time.Time) (dups int) {
 	t.Helper()
 	next, runs := 0, 0
 	seen := make([]bool, n)
@@ -233,7 +233,7 @@ func checkCopy(t *testing.T, topic string, p int32, got []*kgo.Record, n int, ba
 
 // waitTarget waits until the target topic's end offsets sum to at least
 // n and the mirror reports no lag.
-func waitCopied(t *testing.T, adm *kadm.Client, topic string, n int64, within time.Duration) {
+func waitCopied(t testing.TB, adm *kadm.Client, topic string, n int64, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var sum int64
@@ -252,7 +252,7 @@ func waitCopied(t *testing.T, adm *kadm.Client, topic string, n int64, within ti
 }
 
 // endSum is the sum of a topic's end offsets.
-func endSum(t *testing.T, adm *kadm.Client, topic string) int64 {
+func endSum(t testing.TB, adm *kadm.Client, topic string) int64 {
 	ends, err := adm.ListEndOffsets(context.Background(), topic)
 	if err != nil {
 		return 0
@@ -268,7 +268,7 @@ func endSum(t *testing.T, adm *kadm.Client, topic string) int64 {
 
 // consumeGroupToEnd reads topic in group from its committed offsets up to
 // the ends, and commits nothing.
-func consumeGroupToEnd(t *testing.T, addr, group, topic string) map[int32][]*kgo.Record {
+func consumeGroupToEnd(t testing.TB, addr, group, topic string) map[int32][]*kgo.Record {
 	t.Helper()
 	ctx := testContext(t, 2*time.Minute)
 	ends, err := kadm.NewClient(mirrorClient(t, addr)).ListCommittedOffsets(ctx, topic)
@@ -285,7 +285,7 @@ func consumeGroupToEnd(t *testing.T, addr, group, topic string) map[int32][]*kgo
 	return readToEnds(t, ctx, cl, topic, ends)
 }
 
-func mirrorClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+func mirrorClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
@@ -298,7 +298,7 @@ func mirrorClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 // killMidCopy waits until the mirror has written something to topic, but
 // not all of total, and SIGKILLs it; it returns how many records the target
 // held then.
-func killMidCopy(t *testing.T, m *mirrorProc, adm *kadm.Client, topic string, total int64) int64 {
+func killMidCopy(t testing.TB, m *mirrorProc, adm *kadm.Client, topic string, total int64) int64 {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -452,7 +452,7 @@ func kadmStr(s string) *string { return &s }
 
 // waitGroupCommitted waits until group has committed offsets on every
 // partition of topic on the target.
-func waitGroupCommitted(t *testing.T, adm *kadm.Client, group, topic string, partitions int32, within time.Duration) {
+func waitGroupCommitted(t testing.TB, adm *kadm.Client, group, topic string, partitions int32, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
