@@ -704,3 +704,48 @@ func TestMirrorActiveActive(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorTwoInstances: two instances of one mirror split the
+// partitions through the source group; both copy, and the copy is whole.
+func TestMirrorTwoInstances(t *testing.T) {
+	source := StartStrata(t, Options{})
+	target := StartStrata(t, Options{})
+	ctx := testContext(t, 2*time.Minute)
+	const topic, partitions, perPart = "split", 4, 5000
+	srcCl := mirrorClient(t, source.Addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if _, err := kadm.NewClient(srcCl).CreateTopic(ctx, partitions, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--source-bootstrap", source.Addr, "--target-bootstrap", target.Addr, "--topics", topic, "--name", "m-split"}
+	a := startMirror(t, "mirror a", append(args, "--instance-id", "a")...)
+	b := startMirror(t, "mirror b", append(args, "--instance-id", "b")...)
+	// Both hold partitions once both report a lag series.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, okA := a.metric("strata_mirror_lag_records")
+		_, okB := b.metric("strata_mirror_lag_records")
+		if okA && okB {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute, partitions on instance a: %v, on b: %v", okA, okB)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	base := time.UnixMilli(1_700_000_000_000)
+	produceSeq(t, srcCl, topic, partitions, 0, perPart, base)
+	tgtAdm := kadm.NewClient(target.Client())
+	waitCopied(t, tgtAdm, topic, partitions*perPart, time.Minute)
+	got := readPartitions(t, target.Addr, topic)
+	for p := int32(0); p < partitions; p++ {
+		if dups := checkCopy(t, topic, p, got[p], perPart, base); dups > 0 {
+			t.Errorf("%s/%d: %d duplicates without a crash", topic, p, dups)
+		}
+	}
+	na, _ := a.metric("strata_mirror_records_total")
+	nb, _ := b.metric("strata_mirror_records_total")
+	if na == 0 || nb == 0 || na+nb != partitions*perPart {
+		t.Fatalf("instance a copied %.0f records, b %.0f: want both some, %d in all", na, nb, partitions*perPart)
+	}
+	t.Logf("instance a copied %.0f records, b %.0f", na, nb)
+}
