@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "strata_mirror_lag_records",
 			Help: "Records of a source partition not yet copied (its last stable offset minus the mirror's position), for the partitions this instance copies."}, []string{"topic", "partition"}),
 		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "strata_mirror_lag_seconds",
-			Help: "Upper bound of the age of the oldest record of a source partition not yet copied; 0 when caught up."}, []string{"topic", "partition"}),
+			Help: "How far behind a source partition is: the time since it was last caught up (or assigned), or since the timestamp of the last record copied, whichever is smaller; 0 when caught up."}, []string{"topic", "partition"}),
 	}
 	for _, k := range []string{"fetch", "produce", "topic", "group", "offset-sync", "preserve-offsets", "other"} {
 		m.errors.WithLabelValues(k)
