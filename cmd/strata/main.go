@@ -53,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"loadgen":    func(rest []string) int { return runLoadgen(rest, stdout, stderr) },
 		"quarantine": func(rest []string) int { return runQuarantine(rest, os.Environ(), stdout, stderr) },
 		"leaders":    func(rest []string) int { return runLeaders(rest, stdout, stderr) },
+		"mirror":     func(rest []string) int { return runMirror(rest, stdout, stderr) },
 		"version":    version, "-version": version, "--version": version,
 		"help": help, "-h": help, "-help": help, "--help": help,
 	}, printUsage, stdout, stderr)
