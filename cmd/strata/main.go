@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"loadgen":    printLoadgenUsage,
 			"quarantine": printQuarantineUsage,
 			"leaders":    printLeadersUsage,
+			"mirror":     printMirrorUsage,
 		}
 		if len(rest) > 0 && usages[rest[0]] != nil {
 			usages[rest[0]](stdout)
@@ -101,8 +102,10 @@ Usage:
   strata leaders elect|move|list …
                                   move partition leadership between brokers
                                   (strata leaders --help)
+  strata mirror [status] …        copy topics, configs and group offsets from another
+                                  Kafka-compatible cluster (strata mirror --help)
   strata version                  print the version
-  strata help [serve|loadgen|quarantine|leaders]
+  strata help [serve|loadgen|quarantine|leaders|mirror]
                                   print this help, or the help of a command
 
 `)
