@@ -91,6 +91,8 @@ clean:
 ## a cold replay from MinIO against raw ranged GETs (STRATA_BENCH_COLD_BYTES, default 1GiB),
 ## objects, etcd keys and bytes per GiB before and after compaction (STRATA_BENCH_COMPACT_BYTES, default 256MiB),
 ## 10,000 partitions on one broker and 100,000 on three (BenchmarkManyPartitions),
+## a 10-member group settling after a member joins, KIP-848 against classic, share-group
+## throughput against a consumer group's, `strata mirror` against a plain consume+produce,
 ## latency at a fixed rate and PUT budget (bench-latency) and the standard loadgen workloads
 ## (bench-loadgen), which rewrite their parts of docs/benchmarks.md; go test's "ok … Ns" line
 ## after each part is how long it took
@@ -101,7 +103,10 @@ bench: tools
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkTransactions$$' -benchtime 100000x -count 1 -timeout 15m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkColdReplay$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
 	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkCompaction$$' -benchtime 1x -count 1 -timeout 30m ./e2e/; \
-	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkManyPartitions$$' -benchtime 1x -count 1 -timeout 90m ./e2e/; } \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkManyPartitions$$' -benchtime 1x -count 1 -timeout 90m ./e2e/; \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkGroupRebalance848$$' -benchtime 3x -count 1 -timeout 15m ./e2e/; \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkShareGroupThroughput$$' -benchtime 1x -count 1 -timeout 15m ./e2e/; \
+	  CI=true $(GO) test -run '^$$' -bench '^BenchmarkMirror$$' -benchtime 100000x -count 1 -timeout 15m ./e2e/; } \
 	| $(GO) run ./tools/benchratio
 	$(MAKE) bench-latency
 	$(MAKE) bench-loadgen
