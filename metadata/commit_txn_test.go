@@ -129,15 +129,16 @@ func TestCommitTxnEtcd(t *testing.T) {
 
 var commitTxnSuite = []storeCase{
 	{"OneTransaction", testCommitOneTransaction},
+	{"MiBTransactions", testCommitMiBTransactions},
 	{"FencedInOneTransaction", testCommitFencedInOneTransaction},
 	{"DefaultLimitsSplit", testCommitDefaultLimitsSplit},
 	{"OldManifestEntries", testOldManifestEntries},
 }
 
-// testCommitOneTransaction: a seal over 5,000 partitions is one etcd
-// request, a transaction, and nothing else.
+// testCommitOneTransaction: a seal over 1,500 partitions (some 730 KB of
+// commits) is one etcd request, a transaction, and nothing else.
 func testCommitOneTransaction(t *testing.T, env *storeEnv) {
-	const n = 5000
+	const n = 1500
 	s, kv := countingStore(t, env, Options{})
 	keys, epochs := acquireAll(t, s, n)
 	commits := sealCommits(keys, epochs, 0)
@@ -169,11 +170,32 @@ func testCommitOneTransaction(t *testing.T, env *storeEnv) {
 	}
 }
 
+// testCommitMiBTransactions: a seal over 5,000 partitions (some 2.4 MB)
+// goes in transactions of at most maxCommitTxnBytes, not one of 2.4 MB
+// that would hold etcd's apply queue (and lease renewals) for seconds:
+// three of them, each with every commit of its partitions.
+func testCommitMiBTransactions(t *testing.T, env *storeEnv) {
+	const n = 5000
+	s, kv := countingStore(t, env, Options{})
+	keys, epochs := acquireAll(t, s, n)
+	commits := sealCommits(keys, epochs, 0)
+	txns := kv.txns.Load()
+	mustCommit(t, s, commits...)
+	if got := kv.txns.Load() - txns; got != 3 {
+		t.Errorf("a commit over %d partitions sent %d transactions, want 3 of at most 1 MiB", n, got)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if m, err := s.Manifest(t.Context(), keys[i]); err != nil || len(m) != 1 || !reflect.DeepEqual(m[0], commits[i].Entry) {
+			t.Errorf("partition %d: manifest %+v (%v), want %+v", i, m, err, commits[i].Entry)
+		}
+	}
+}
+
 // testCommitFencedInOneTransaction: partitions another broker took fail
 // alone inside the one transaction: the transaction goes again without
 // them (two requests), and every other partition commits.
 func testCommitFencedInOneTransaction(t *testing.T, env *storeEnv) {
-	const n = 2000
+	const n = 1500
 	reg := prometheus.NewRegistry()
 	a, kv := countingStore(t, env, Options{Registerer: reg})
 	b := env.store(t)
@@ -288,25 +310,26 @@ func testOldManifestEntries(t *testing.T, env *storeEnv) {
 	}
 }
 
-// TestCommitRefusedLimits: against an etcd with its default limits, a
-// Store that assumes the large ones has its first transaction refused,
-// lowers its limits and commits everything; later seals go within the
-// lowered limits at once.
+// TestCommitRefusedLimits: against an etcd with its default
+// --max-txn-ops, a Store that assumes the large limits has its first
+// transaction refused, lowers its limits and commits everything; later
+// seals go within the lowered limits at once. A stock --max-request-bytes
+// (1.5 MiB) refuses nothing: no transaction is above maxCommitTxnBytes,
+// not even one whose commits fill a gRPC message (~2.4 KiB each) or a
+// raft entry (~1.5 KiB each) of a large transaction.
 func TestCommitRefusedLimits(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		flags []string
-		limit func(TxnLimits) int
-		want  int
-		n     int
-		state int // bytes of producer state per partition
+		name    string
+		flags   []string
+		limit   func(TxnLimits) int
+		want    int
+		refused bool
+		n       int
+		state   int // bytes of producer state per partition
 	}{
-		{"ops", []string{"--max-txn-ops", "128"}, func(l TxnLimits) int { return l.MaxOps }, DefaultTxnLimits.MaxOps, 200, 0},
-		// 1,200 partitions of ~2.4 KiB: over the 2 MiB message that etcd's
-		// gRPC server takes with the default 1.5 MiB --max-request-bytes.
-		{"bytes", []string{"--max-request-bytes", "1572864"}, func(l TxnLimits) int { return l.MaxRequestBytes }, DefaultTxnLimits.MaxRequestBytes, 1200, 2 << 10},
-		// 1,200 of ~1.5 KiB: a message etcd takes, a raft entry it refuses.
-		{"raft bytes", []string{"--max-request-bytes", "1572864"}, func(l TxnLimits) int { return l.MaxRequestBytes }, DefaultTxnLimits.MaxRequestBytes, 1200, 1100},
+		{"ops", []string{"--max-txn-ops", "128"}, func(l TxnLimits) int { return l.MaxOps }, DefaultTxnLimits.MaxOps, true, 200, 0},
+		{"bytes", []string{"--max-request-bytes", "1572864"}, func(l TxnLimits) int { return l.MaxRequestBytes }, LargeTxnLimits.MaxRequestBytes, false, 1200, 2 << 10},
+		{"raft bytes", []string{"--max-request-bytes", "1572864"}, func(l TxnLimits) int { return l.MaxRequestBytes }, LargeTxnLimits.MaxRequestBytes, false, 1200, 1100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			etcd := testenv.StartEtcdWith(t, tc.flags...)
@@ -325,16 +348,20 @@ func TestCommitRefusedLimits(t *testing.T) {
 			mustCommit(t, s, seal(0)...)
 			first := kv.txns.Load() - txns
 			if got := tc.limit(s.txn.get()); got != tc.want {
-				t.Errorf("limit after a refusal: %d, want %d", got, tc.want)
+				t.Errorf("limit after the first seal: %d, want %d", got, tc.want)
 			}
-			if got := gatheredValue(t, reg, "strata_metadata_commit_transactions_refused_total"); got != 1 {
-				t.Errorf("refused transactions: %v, want 1", got)
+			refused := 0.0
+			if tc.refused {
+				refused = 1
+			}
+			if got := gatheredValue(t, reg, "strata_metadata_commit_transactions_refused_total"); got != refused {
+				t.Errorf("refused transactions: %v, want %v", got, refused)
 			}
 			txns = kv.txns.Load()
 			mustCommit(t, s, seal(7)...)
 			second := kv.txns.Load() - txns
-			if first != second+1 {
-				t.Errorf("first seal: %d transactions, second: %d; want one refused more the first time", first, second)
+			if first != second+int64(refused) {
+				t.Errorf("first seal: %d transactions, second: %d; want %v refused more the first time", first, second, refused)
 			}
 			if second < 2 {
 				t.Errorf("second seal in %d transactions: the limits did not bind", second)
@@ -476,8 +503,12 @@ func TestCommitBytes(t *testing.T) {
 	}
 	t.Logf("request bytes per partition commit: %d as written (compact manifest entries: %v), %d with compact entries (%d of envelope each)",
 		total/len(pcs), writeCompactManifest, compact/len(pcs), commitOverhead)
-	if got := len(splitCommits(pcs, LargeTxnLimits)); got != 1 {
-		t.Errorf("a seal over %d partitions in %d transactions, want 1", len(pcs), got)
+	// maxCommitTxnBytes: 2,000 partitions' commits fit one transaction.
+	if got := len(splitCommits(pcs[:2000], LargeTxnLimits)); got != 1 {
+		t.Errorf("a seal over 2000 partitions in %d transactions, want 1", got)
+	}
+	if got, want := len(splitCommits(pcs, LargeTxnLimits)), (total+maxCommitTxnBytes-1)/maxCommitTxnBytes; got != want {
+		t.Errorf("a seal over %d partitions in %d transactions, want %d of at most 1 MiB", len(pcs), got, want)
 	}
 	if saved := (total - compact) / len(pcs); !writeCompactManifest && saved < 100 {
 		t.Errorf("the compact form saves %d bytes per commit", saved)

@@ -125,8 +125,10 @@
 // # Limits
 //
 // CommitSegments packs a seal's commits into as few transactions as the
-// Store's TxnLimits allow: one for up to some 16,000 partitions within
-// LargeTxnLimits, which StartEmbedded configures. Against an etcd with
+// Store's TxnLimits allow: one for up to some 2,000 partitions within
+// LargeTxnLimits, which StartEmbedded configures, and one per further MiB
+// (maxCommitTxnBytes: a larger transaction stalls etcd's apply queue, and
+// the lease renewals behind it). Against an etcd with
 // smaller limits (a stock one: --max-txn-ops 128, --max-request-bytes
 // 1.5 MiB), the first transaction it refuses lowers them to etcd's
 // defaults, and the commits go again in smaller transactions. State keys

@@ -70,9 +70,12 @@ func TestSplitCommits(t *testing.T) {
 		{"oversized alone", def, []pendingCommit{{bytes: 2 << 20}, small}, []int{1, 1}},
 		// Large limits: a seal over thousands of partitions is one transaction.
 		{"large 5000", large, rep(small, 5000), []int{5000}},
-		{"large by ops", large, rep(small, 40000), []int{32768, 7232}},
-		// 7.75 MiB of budget: 22 commits of 360 KiB fill it.
-		{"large by bytes", large, rep(pendingCommit{bytes: 360 << 10}, 41), []int{22, 19}},
+		{"large by ops", large, rep(pendingCommit{bytes: 16}, 40000), []int{32768, 7232}},
+		// 1 MiB (maxCommitTxnBytes) of 200-byte commits: 5,242 each.
+		{"large 10000", large, rep(small, 10000), []int{5242, 4758}},
+		// maxCommitTxnBytes, not the 7.75 MiB of the limits, bounds a
+		// transaction: 2 commits of 360 KiB fill it.
+		{"large by bytes", large, rep(pendingCommit{bytes: 360 << 10}, 5), []int{2, 2, 1}},
 		{"custom ops", TxnLimits{MaxOps: 1000, MaxRequestBytes: 8 << 20}, rep(small, 1200), []int{500, 500, 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,8 +89,8 @@ func TestSplitCommits(t *testing.T) {
 				for _, pc := range b {
 					bytes += pc.bytes
 				}
-				if len(b) > 1 && bytes > tc.limits.MaxRequestBytes {
-					t.Errorf("batch of %d commits has %d bytes, over %d", len(b), bytes, tc.limits.MaxRequestBytes)
+				if len(b) > 1 && bytes > min(tc.limits.MaxRequestBytes, maxCommitTxnBytes) {
+					t.Errorf("batch of %d commits has %d bytes, over %d", len(b), bytes, min(tc.limits.MaxRequestBytes, maxCommitTxnBytes))
 				}
 			}
 			if fmt.Sprint(sizes) != fmt.Sprint(tc.sizes) {
