@@ -129,16 +129,16 @@ func TestCommitTxnEtcd(t *testing.T) {
 
 var commitTxnSuite = []storeCase{
 	{"OneTransaction", testCommitOneTransaction},
-	{"MiBTransactions", testCommitMiBTransactions},
+	{"SmallTransactions", testCommitSmallTransactions},
 	{"FencedInOneTransaction", testCommitFencedInOneTransaction},
 	{"DefaultLimitsSplit", testCommitDefaultLimitsSplit},
 	{"OldManifestEntries", testOldManifestEntries},
 }
 
-// testCommitOneTransaction: a seal over 1,500 partitions (some 730 KB of
+// testCommitOneTransaction: a seal over 800 partitions (some 430 KB of
 // commits) is one etcd request, a transaction, and nothing else.
 func testCommitOneTransaction(t *testing.T, env *storeEnv) {
-	const n = 1500
+	const n = 800
 	s, kv := countingStore(t, env, Options{})
 	keys, epochs := acquireAll(t, s, n)
 	commits := sealCommits(keys, epochs, 0)
@@ -170,19 +170,19 @@ func testCommitOneTransaction(t *testing.T, env *storeEnv) {
 	}
 }
 
-// testCommitMiBTransactions: a seal over 5,000 partitions (some 2.4 MB)
-// goes in transactions of at most maxCommitTxnBytes, not one of 2.4 MB
+// testCommitSmallTransactions: a seal over 5,000 partitions (some 2.7 MB)
+// goes in transactions of at most maxCommitTxnBytes, not one of 2.7 MB
 // that would hold etcd's apply queue (and lease renewals) for seconds:
-// three of them, each with every commit of its partitions.
-func testCommitMiBTransactions(t *testing.T, env *storeEnv) {
+// six of them, each with every commit of its partitions.
+func testCommitSmallTransactions(t *testing.T, env *storeEnv) {
 	const n = 5000
 	s, kv := countingStore(t, env, Options{})
 	keys, epochs := acquireAll(t, s, n)
 	commits := sealCommits(keys, epochs, 0)
 	txns := kv.txns.Load()
 	mustCommit(t, s, commits...)
-	if got := kv.txns.Load() - txns; got != 3 {
-		t.Errorf("a commit over %d partitions sent %d transactions, want 3 of at most 1 MiB", n, got)
+	if got := kv.txns.Load() - txns; got != 6 {
+		t.Errorf("a commit over %d partitions sent %d transactions, want 6 of at most 512 KiB", n, got)
 	}
 	for _, i := range []int{0, n / 2, n - 1} {
 		if m, err := s.Manifest(t.Context(), keys[i]); err != nil || len(m) != 1 || !reflect.DeepEqual(m[0], commits[i].Entry) {
@@ -195,7 +195,7 @@ func testCommitMiBTransactions(t *testing.T, env *storeEnv) {
 // alone inside the one transaction: the transaction goes again without
 // them (two requests), and every other partition commits.
 func testCommitFencedInOneTransaction(t *testing.T, env *storeEnv) {
-	const n = 1500
+	const n = 800
 	reg := prometheus.NewRegistry()
 	a, kv := countingStore(t, env, Options{Registerer: reg})
 	b := env.store(t)
@@ -503,12 +503,12 @@ func TestCommitBytes(t *testing.T) {
 	}
 	t.Logf("request bytes per partition commit: %d as written (compact manifest entries: %v), %d with compact entries (%d of envelope each)",
 		total/len(pcs), writeCompactManifest, compact/len(pcs), commitOverhead)
-	// maxCommitTxnBytes: 2,000 partitions' commits fit one transaction.
-	if got := len(splitCommits(pcs[:2000], LargeTxnLimits)); got != 1 {
-		t.Errorf("a seal over 2000 partitions in %d transactions, want 1", got)
+	// maxCommitTxnBytes: 1,000 partitions' commits fit one transaction.
+	if got := len(splitCommits(pcs[:1000], LargeTxnLimits)); got != 1 {
+		t.Errorf("a seal over 1000 partitions in %d transactions, want 1", got)
 	}
 	if got, want := len(splitCommits(pcs, LargeTxnLimits)), (total+maxCommitTxnBytes-1)/maxCommitTxnBytes; got != want {
-		t.Errorf("a seal over %d partitions in %d transactions, want %d of at most 1 MiB", len(pcs), got, want)
+		t.Errorf("a seal over %d partitions in %d transactions, want %d of at most 512 KiB", len(pcs), got, want)
 	}
 	if saved := (total - compact) / len(pcs); !writeCompactManifest && saved < 100 {
 		t.Errorf("the compact form saves %d bytes per commit", saved)

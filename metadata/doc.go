@@ -125,8 +125,8 @@
 // # Limits
 //
 // CommitSegments packs a seal's commits into as few transactions as the
-// Store's TxnLimits allow: one for up to some 2,000 partitions within
-// LargeTxnLimits, which StartEmbedded configures, and one per further MiB
+// Store's TxnLimits allow: one for up to some 900 partitions within
+// LargeTxnLimits, which StartEmbedded configures, and one per further 512 KiB
 // (maxCommitTxnBytes: a larger transaction stalls etcd's apply queue, and
 // the lease renewals behind it). Against an etcd with
 // smaller limits (a stock one: --max-txn-ops 128, --max-request-bytes

@@ -27,7 +27,7 @@ const (
 	// opsPerCommit: a partition's commit puts the manifest entry and the
 	// state (two success ops) under one compare.
 	opsPerCommit    = 2
-	commitTxnsInFly = 2 // transactions of one CommitSegments call in flight at once (see maxCommitTxnBytes)
+	commitTxnsInFly = 1 // transactions of one CommitSegments call in flight at once (see maxCommitTxnBytes)
 	// commitOverhead estimates the request bytes of a commit besides its
 	// keys and values: the compare's and the puts' protobuf envelopes.
 	commitOverhead = 48

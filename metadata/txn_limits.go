@@ -24,7 +24,7 @@ var (
 	// DefaultTxnLimits are etcd's defaults: a stock etcd accepts these.
 	DefaultTxnLimits = TxnLimits{MaxOps: 128, MaxRequestBytes: 1536 << 10}
 	// LargeTxnLimits are what StartEmbedded configures and what a Store
-	// assumes until etcd refuses them: a seal's commits over some 2,000
+	// assumes until etcd refuses them: a seal's commits over some 900
 	// partitions fit one transaction (about 485 bytes each, 375 once
 	// manifest entries are written compact; maxCommitTxnBytes bounds a
 	// transaction below MaxRequestBytes; see docs/operations.md). 8 MiB,
@@ -50,17 +50,18 @@ func (l TxnLimits) txnBytes() int {
 }
 
 // maxCommitTxnBytes bounds one commit transaction however large etcd's
-// limits are. etcd applies a transaction at once, and a lease renewal
-// waits until what is committed has been applied: measured on a single
-// etcd on 2 CPUs, a transaction of 2,000 partitions' commits (about 1 MiB)
-// applies in about 0.1 s, one of 4,000 in 1.1 s and one of 8,000 in 2.2 s,
-// during which other requests wait up to 1.5 s. Three brokers sealing
-// 33,000 partitions each in 8 MiB transactions, four in flight, kept
-// etcd's apply queue longer than a 5 s session TTL, and every broker lost
-// its lease over and over. In 1 MiB transactions, commitTxnsInFly at a
-// time, a seal over 10,000 partitions takes five transactions and the
-// queue stays short.
-const maxCommitTxnBytes = 1 << 20
+// limits are. etcd applies a transaction at once, and renews a lease only
+// once what it has committed is applied (waiting at most a second): a
+// broker's commits must never queue more than a fraction of a second of
+// work in etcd. Measured on a single etcd on 2 CPUs, a transaction of
+// 1,000 partitions' commits (about 500 KiB) applies in about 0.08 s, one
+// of 4,000 in 1.1 s and one of 8,000 in 2.2 s, other requests waiting up
+// to 1.5 s behind it. Three brokers sealing 33,000 partitions each in
+// 8 MiB transactions, four in flight, kept etcd's apply queue longer than
+// a 5 s session TTL, and every broker lost its lease over and over. In
+// transactions of 512 KiB, one at a time (commitTxnsInFly), a seal over
+// 10,000 partitions takes ten transactions and the queue stays short.
+const maxCommitTxnBytes = 512 << 10
 
 // txnLimiter holds the limits a Store packs within. They start at what the
 // Store was configured with (by default LargeTxnLimits); the first

@@ -66,16 +66,16 @@ func TestSplitCommits(t *testing.T) {
 		{"just over", def, rep(small, 65), []int{64, 1}},
 		{"two full", def, rep(small, 128), []int{64, 64}},
 		{"200", def, rep(small, 200), []int{64, 64, 64, 8}},
-		{"bytes", def, append(rep(small, 3), rep(big, 3)...), []int{4, 1, 1}},
+		{"bytes", def, append(rep(small, 3), rep(big, 3)...), []int{3, 1, 1, 1}},
 		{"oversized alone", def, []pendingCommit{{bytes: 2 << 20}, small}, []int{1, 1}},
 		// Large limits: a seal over thousands of partitions is one transaction.
-		{"large 5000", large, rep(small, 5000), []int{5000}},
-		{"large by ops", large, rep(pendingCommit{bytes: 16}, 40000), []int{32768, 7232}},
-		// 1 MiB (maxCommitTxnBytes) of 200-byte commits: 5,242 each.
-		{"large 10000", large, rep(small, 10000), []int{5242, 4758}},
+		{"large 2000", large, rep(small, 2000), []int{2000}},
+		{"large by ops", large, rep(pendingCommit{bytes: 8}, 40000), []int{32768, 7232}},
+		// 512 KiB (maxCommitTxnBytes) of 200-byte commits: 2,621 each.
+		{"large 10000", large, rep(small, 10000), []int{2621, 2621, 2621, 2137}},
 		// maxCommitTxnBytes, not the 7.75 MiB of the limits, bounds a
-		// transaction: 2 commits of 360 KiB fill it.
-		{"large by bytes", large, rep(pendingCommit{bytes: 360 << 10}, 5), []int{2, 2, 1}},
+		// transaction: commits of 200 KiB go two by two.
+		{"large by bytes", large, rep(pendingCommit{bytes: 200 << 10}, 5), []int{2, 2, 1}},
 		{"custom ops", TxnLimits{MaxOps: 1000, MaxRequestBytes: 8 << 20}, rep(small, 1200), []int{500, 500, 200}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
