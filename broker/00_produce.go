@@ -53,10 +53,15 @@ package broker
 // transaction's there) adds the partition to the transaction instead of
 // verifying it, and begins the transaction if none is ongoing
 // (coordinator.Txns.AddImplicit, through etcd: this broker need not be the
-// transaction coordinator). Its errors are Kafka's: PRODUCER_FENCED is
-// INVALID_PRODUCER_EPOCH, CONCURRENT_TRANSACTIONS (the previous
-// transaction's markers are being written) is retried by the client, and
-// a coordinator that cannot be reached is NOT_ENOUGH_REPLICAS.
+// transaction coordinator). While the producer's previous transaction is
+// still ending (its markers are being written: EndTxn v5 answers before
+// that, and the producer goes straight on), the addition waits for it, at
+// most half the request's timeout, as Kafka's leader does (KAFKA-18654):
+// franz-go retries a produce that gets CONCURRENT_TRANSACTIONS only after
+// a metadata refresh, seconds later. Its errors are Kafka's:
+// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH, CONCURRENT_TRANSACTIONS once
+// the wait is over, and a coordinator that cannot be reached is
+// NOT_ENOUGH_REPLICAS.
 
 import (
 	"context"

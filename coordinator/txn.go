@@ -96,6 +96,9 @@ type Txns struct {
 	ctx        context.Context
 	kick       chan struct{} // capacity 1: Run has work
 	shards     *shardSet[*txnShard]
+	// onAddTry, when set (by tests, before any AddImplicit), is called
+	// with the answer of each try of AddImplicit.
+	onAddTry func(err error)
 }
 
 // txnShard is one coordinator shard's transactions, led under one epoch.

@@ -20,20 +20,42 @@ package coordinator
 // transaction a leader began is timed out and ended from the record as it
 // stands. A leader that is the transaction coordinator itself adds through
 // its own records (Txns.update), which keeps them current at once.
+//
+// A producer of version 2 begins its next transaction as soon as EndTxn
+// v5 answers, which is when the end is decided (PrepareCommit or
+// PrepareAbort), not when its markers are written: its first Produce then
+// finds the previous transaction still ending. Answering
+// CONCURRENT_TRANSACTIONS there costs a lot: franz-go retries a produce
+// that gets it after a metadata refresh, which it makes at most every
+// MetadataMinAge (5 s), and the Java client after its retry backoff. So,
+// as Kafka's leader retries its additions (KAFKA-18654), AddImplicit waits
+// while the previous transaction ends, reading the record again after a
+// short backoff, for at most half the time its context has left (the
+// caller keeps the rest: a produce waits for its acks with it).
 
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strata-io/strata/metadata"
 )
 
-// addTries is how many times an implicit addition reads and writes a
-// record that keeps changing under it before it answers
-// CONCURRENT_TRANSACTIONS.
-const addTries = 5
+const (
+	// addTries is how many times an implicit addition reads and writes a
+	// record that keeps changing under it before it answers
+	// CONCURRENT_TRANSACTIONS.
+	addTries = 5
+	// addRetryBackoff is the first wait of an implicit addition that
+	// found the previous transaction ending (CONCURRENT_TRANSACTIONS)
+	// before it tries again; it doubles up to addRetryMaxBackoff. Kafka's
+	// is 20 ms (add.partitions.to.txn.retry.backoff.ms), fixed: its
+	// markers take milliseconds, Strata's a seal interval.
+	addRetryBackoff    = 10 * time.Millisecond
+	addRetryMaxBackoff = 50 * time.Millisecond
+)
 
 // AddImplicit adds parts and groups to the ongoing transaction of txnID
 // under producer id pid and epoch, beginning one when none is ongoing
@@ -43,7 +65,37 @@ const addTries = 5
 // INVALID_TXN_STATE for a dead id), or COORDINATOR_NOT_AVAILABLE when
 // etcd did not answer or the offsets topic is unknown. The caller maps
 // them for its request.
+//
+// While the answer is CONCURRENT_TRANSACTIONS it tries again, after
+// addRetryBackoff and then longer waits, for at most half the time ctx
+// has left (not at all without a deadline), and then answers it.
 func (t *Txns) AddImplicit(ctx context.Context, txnID string, pid int64, epoch int16, parts []metadata.TxnPartition, groups []string) error {
+	var stop time.Time // zero: answer the first CONCURRENT_TRANSACTIONS
+	if dl, ok := ctx.Deadline(); ok {
+		stop = time.Now().Add(time.Until(dl) / 2)
+	}
+	backoff := addRetryBackoff
+	for {
+		err := t.addImplicit(ctx, txnID, pid, epoch, parts, groups)
+		if t.onAddTry != nil {
+			t.onAddTry(err)
+		}
+		if err != kerr.ConcurrentTransactions || time.Now().Add(backoff).After(stop) {
+			return err
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		}
+		backoff = min(2*backoff, addRetryMaxBackoff)
+	}
+}
+
+// addImplicit is one try of AddImplicit.
+func (t *Txns) addImplicit(ctx context.Context, txnID string, pid int64, epoch int16, parts []metadata.TxnPartition, groups []string) error {
 	plan := func(now int64) func(cur *metadata.TxnMetadata) (*txnStep, error) {
 		return func(cur *metadata.TxnMetadata) (*txnStep, error) {
 			return stepAdd(cur, pid, epoch, parts, groups, now, 2)

@@ -38,17 +38,20 @@ const (
 //
 // It runs against franz-go's in-memory kfake (ref=kfake/plain,
 // ref=kfake/txn) and against one Strata broker on a real MinIO and etcd
-// (strata/plain, strata/txn), BenchmarkProduce's setup. Both speak the
-// transaction protocol version 1 (explicit AddPartitionsToTxn): the clients
-// are capped below EndTxn v5, so that franz-go does not use KIP-890's
-// version 2, which kfake and Strata both serve.
+// (strata/plain, strata/txn, strata/txn-v2), BenchmarkProduce's setup.
+// The txn cases speak the transaction protocol version 1 (explicit
+// AddPartitionsToTxn): the clients are capped below EndTxn v5, so that
+// franz-go does not use KIP-890's version 2. The txn-v2 cases let franz-go
+// use version 2 (Produce v12 adds the partitions, every EndTxn v5 bumps
+// the epoch), which kfake and Strata both serve.
 //
 // Each case reports records/s and, with transactions, commits/s and the
 // mean time a transaction spent in Flush (its records acknowledged) and in
 // EndTransaction. Each transactional case reports its records/s as a ratio
-// to the plain case on the same system (txn/plain), and strata/txn also to
-// ref=kfake/txn (txn/kfake-txn; every transaction holds the same records,
-// so it is also the ratio of commits/s). The ratios need the cases they
+// to the plain case on the same system (txn/plain), strata's also to the
+// same case on kfake (txn/kfake-txn; every transaction holds the same
+// records, so it is also the ratio of commits/s), and each txn-v2 case to
+// the txn case on the same system (v2/v1). The ratios need the cases they
 // divide by to have run in the same process.
 //
 // After each case it checks the topic: every partition's high watermark is
@@ -65,13 +68,19 @@ func BenchmarkTransactions(b *testing.B) {
 	// records/s of each finished case, by system/case, for the ratios.
 	rates := map[string]float64{}
 	var topics atomic.Int64
-	bench := func(system string, seeds []string, txn bool) func(*testing.B) {
+	// bench runs one case; tv is the transaction version (0: no
+	// transactions).
+	bench := func(system string, seeds []string, tv int) func(*testing.B) {
 		return func(b *testing.B) {
 			topic := fmt.Sprintf("txn-bench-%d", topics.Add(1))
-			r := runTxnBench(b, seeds, topic, value, txn)
+			txn := tv > 0
+			r := runTxnBench(b, seeds, topic, value, tv)
 			name := "plain"
-			if txn {
+			switch tv {
+			case 1:
 				name = "txn"
+			case 2:
+				name = "txn-v2"
 			}
 			rate := float64(r.records) / b.Elapsed().Seconds()
 			rates[system+"/"+name] = rate
@@ -86,8 +95,11 @@ func BenchmarkTransactions(b *testing.B) {
 			if plain := rates[system+"/plain"]; plain > 0 {
 				b.ReportMetric(rate/plain, "txn/plain")
 			}
-			if ref := rates["kfake/txn"]; system != "kfake" && ref > 0 {
+			if ref := rates["kfake/"+name]; system != "kfake" && ref > 0 {
 				b.ReportMetric(rate/ref, "txn/kfake-txn")
+			}
+			if v1 := rates[system+"/txn"]; tv == 2 && v1 > 0 {
+				b.ReportMetric(rate/v1, "v2/v1")
 			}
 		}
 	}
@@ -97,8 +109,9 @@ func BenchmarkTransactions(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer fake.Close()
-	b.Run("ref=kfake/plain", bench("kfake", fake.ListenAddrs(), false))
-	b.Run("ref=kfake/txn", bench("kfake", fake.ListenAddrs(), true))
+	b.Run("ref=kfake/plain", bench("kfake", fake.ListenAddrs(), 0))
+	b.Run("ref=kfake/txn", bench("kfake", fake.ListenAddrs(), 1))
+	b.Run("ref=kfake/txn-v2", bench("kfake", fake.ListenAddrs(), 2))
 	if testing.Short() {
 		b.Log("-short: the kfake cases only")
 		return
@@ -108,8 +121,9 @@ func BenchmarkTransactions(b *testing.B) {
 	minio := testenv.StartMinIO(b)
 	s := StartStrata(b, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: minio.S3URL("txn-bench"),
 		Args: []string{"--seal-interval", "200ms", "--log-level", "info"}})
-	b.Run("strata/plain", bench("strata", []string{s.Addr}, false))
-	b.Run("strata/txn", bench("strata", []string{s.Addr}, true))
+	b.Run("strata/plain", bench("strata", []string{s.Addr}, 0))
+	b.Run("strata/txn", bench("strata", []string{s.Addr}, 1))
+	b.Run("strata/txn-v2", bench("strata", []string{s.Addr}, 2))
 }
 
 // txnBenchResult is what one case of BenchmarkTransactions did in its
@@ -119,11 +133,13 @@ type txnBenchResult struct {
 	flush, end       time.Duration // summed over every transaction
 }
 
-// txnBenchVersions caps a client at the transaction protocol version 1:
+// txnBenchVersions caps a client at the transaction protocol version tv:
 // franz-go uses KIP-890's version 2 only if it may send EndTxn v5.
-func txnBenchVersions() *kversion.Versions {
+func txnBenchVersions(tv int) *kversion.Versions {
 	v := kversion.Stable()
-	v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+	if tv < 2 {
+		v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
+	}
 	return v
 }
 
@@ -138,11 +154,13 @@ func txnBenchPartition(producer, t, i int) int32 {
 }
 
 // runTxnBench is one case of BenchmarkTransactions: it creates topic on the
-// cluster at seeds, starts the producers and has each commit one warm-up
+// cluster at seeds, starts the producers (transactional ones of
+// transaction version tv; 0: none) and has each commit one warm-up
 // transaction (or produce one record to every partition) untimed, then has
 // them produce b.N records between them, timed. Then it checks the topic's
 // offsets.
-func runTxnBench(b *testing.B, seeds []string, topic string, value []byte, txn bool) txnBenchResult {
+func runTxnBench(b *testing.B, seeds []string, topic string, value []byte, tv int) txnBenchResult {
+	txn := tv > 0
 	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		b.Fatal(err)
@@ -157,11 +175,19 @@ func runTxnBench(b *testing.B, seeds []string, topic string, value []byte, txn b
 		b.Fatalf("create topic %s: %v", topic, err)
 	}
 
+	// AddPartitionsToTxn requests the producers send: some under version
+	// 1, none under version 2 (else the client did not use it).
+	var addPartitions atomic.Int64
+	countAdds := brokerWriteHook(func(key int16) {
+		if key == int16(kmsg.AddPartitionsToTxn) {
+			addPartitions.Add(1)
+		}
+	})
 	producers := make([]*txnBenchProducer, txnBenchProducers)
 	for i := range producers {
 		opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.MaxBufferedRecords(1 << 16), kgo.MaxVersions(txnBenchVersions())}
+			kgo.MaxBufferedRecords(1 << 16), kgo.MaxVersions(txnBenchVersions(tv)), kgo.WithHooks(countAdds)}
 		if txn {
 			opts = append(opts, kgo.TransactionalID(fmt.Sprintf("%s-producer-%d", topic, i)))
 		}
@@ -254,6 +280,12 @@ func runTxnBench(b *testing.B, seeds []string, topic string, value []byte, txn b
 		}
 	}
 	checkTxnBenchOffsets(b, adm, topic, want)
+	switch n := addPartitions.Load(); {
+	case tv == 1 && n == 0:
+		b.Fatal("transaction version 1: the producers sent no AddPartitionsToTxn")
+	case tv == 2 && n > 0:
+		b.Fatalf("transaction version 2: the producers sent AddPartitionsToTxn %d times", n)
+	}
 	return res
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // Options are what a Mirror takes besides its Config.
@@ -119,16 +118,6 @@ func (m *Mirror) Run(ctx context.Context) error {
 	}
 	if m.cfg.ExactlyOnce {
 		tgtOpts = append(tgtOpts, kgo.TransactionalID(m.cfg.transactionalID()), kgo.TransactionTimeout(time.Minute))
-		// Transaction protocol version 1 (EndTxn below v5): with version
-		// 2 (KIP-890 part 2) the first produce of a transaction that
-		// follows another too closely is refused (CONCURRENT_TRANSACTIONS)
-		// and franz-go retries it with its general backoff, which made
-		// each transaction take about 5 s against Strata; version 1's
-		// AddPartitionsToTxn is retried at once. Measured with
-		// BenchmarkMirror: 10x the throughput.
-		v := kversion.Stable()
-		v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
-		tgtOpts = append(tgtOpts, kgo.MaxVersions(v))
 	}
 	if m.tgt, err = kgo.NewClient(append(tgtOpts, m.opts.TargetOpts...)...); err != nil {
 		return fmt.Errorf("mirror: target client: %w", err)
