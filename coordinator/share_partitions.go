@@ -441,8 +441,10 @@ func (sh *Shares) read(ctx context.Context, sp *sharePart) (*partition.ShareStat
 // this broker leads p, and drops its copy when the key moved without it (an
 // admin changed it): the next fetch reads the admin's state. Errors keep
 // the copy (its writes stay guarded). A write of this broker that overlaps
-// the read makes it read again; after a few tries the copy is dropped,
-// which is always safe.
+// the read makes it read again; after a few tries the copy is kept: it is
+// being written, and a stale copy's write fails its revision and drops it.
+// (Dropping it would release the records other members hold, a member
+// joining a busy group being exactly when writes overlap.)
 func (sh *Shares) Revalidate(ctx context.Context, group string, p *partition.Partition) {
 	sp, err := sh.part(ctx, group, p)
 	if err != nil {
@@ -473,11 +475,6 @@ func (sh *Shares) Revalidate(ctx context.Context, group string, p *partition.Par
 		sh.mu.Unlock()
 		return
 	}
-	sh.mu.Lock()
-	if sh.parts[sp.k] == sp {
-		sh.dropLocked(sp, kerr.InvalidRecordState)
-	}
-	sh.mu.Unlock()
 }
 
 // staleShareCopy decides from a key's revision read from etcd (read) and
