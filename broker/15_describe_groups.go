@@ -7,7 +7,10 @@ package broker
 // coordinator does not have is "Dead" with no members, as in Kafka; a group
 // this broker does not coordinate gets NOT_COORDINATOR. A KIP-848 consumer
 // group gets GROUP_ID_NOT_FOUND, as in Kafka (ConsumerGroupDescribe
-// describes it). Each group needs
+// describes it). A KIP-932 share group id is "Dead" with no members and no
+// error, as Kafka answers it up to v5 ("not a classic group" becomes
+// GROUP_ID_NOT_FOUND only in v6; ShareGroupDescribe describes it). Each
+// group needs
 // DESCRIBE (GROUP_AUTHORIZATION_FAILED, with no state); its authorized
 // operations are reported when asked (v3+). It answers once the group
 // writes queued by the connection's earlier requests have landed (conn.go).
@@ -36,7 +39,7 @@ func handleDescribeGroups(_ context.Context, c *conn, req *kmsg.DescribeGroupsRe
 		}
 		err := c.srv.groups.WithGroup(id, false, func(_ *coordinator.Shard, g *coordinator.Group) {
 			if g == nil {
-				return
+				return // also a share group id (KIP-932): Dead, as above
 			}
 			if g.IsConsumer() { // KIP-848: Kafka describes only classic groups here
 				dg.ErrorCode, dg.State = kerr.GroupIDNotFound.Code, ""

@@ -5,7 +5,9 @@ package broker
 // Deletes a group without members and every offset it committed, from
 // etcd and from the coordinator. A group with members gets NON_EMPTY_GROUP,
 // one the coordinator does not have GROUP_ID_NOT_FOUND. Each group needs
-// DELETE (GROUP_AUTHORIZATION_FAILED).
+// DELETE (GROUP_AUTHORIZATION_FAILED). A KIP-932 share group without
+// members is deleted with its share-partition states and its configs
+// (deleteShareGroup, 92_delete_share_group_offsets.go).
 
 import (
 	"context"
@@ -29,17 +31,22 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 			continue
 		}
 		var s *coordinator.Shard
+		share := false // KIP-932: no classic or consumer group; maybe a share group
 		err := c.srv.groups.WithGroup(id, false, func(sh *coordinator.Shard, g *coordinator.Group) {
 			s = sh
 			switch {
 			case g == nil || g.State() == coordinator.StateDead:
-				codes[i] = kerr.GroupIDNotFound
+				share = true
 			case g.State() != coordinator.StateEmpty:
 				codes[i] = kerr.NonEmptyGroup
 			}
 		})
 		if err != nil {
 			codes[i] = asKerr(err)
+		}
+		if codes[i] == nil && share { // KIP-932 (h-share): a share group, or none
+			waits[i] = c.deleteShareGroup(id)
+			continue
 		}
 		if codes[i] != nil {
 			continue
@@ -55,7 +62,7 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) func(context.Context) kmsg.R
 				if err := waits[i](ctx); err != nil {
 					codes[i] = asKerr(err)
 				} else {
-					c.srv.log.Info("deleted consumer group", "group", id)
+					c.srv.log.Info("deleted group", "group", id)
 				}
 			}
 			dg := kmsg.NewDeleteGroupsResponseGroup()

@@ -15,7 +15,11 @@ package broker
 // and shrunk by its forgotten topics; each request's epoch is the one after
 // the last (INVALID_SHARE_SESSION_EPOCH, SHARE_SESSION_NOT_FOUND); epoch -1
 // closes it and releases the member's records of its partitions, and so
-// does an epoch 0 that replaces it. A
+// does an epoch 0 that replaces it, and so does the close of the
+// connection that opened it, as in Kafka (connShares). A partition new to
+// the session first has its stored state's revision checked, so that an
+// admin's change to it (AlterShareGroupOffsets, …) is read before any
+// delivery (Shares.Revalidate). A
 // partition is in the response when it has records, an error or
 // acknowledgements, or is new to the session. Piggybacked acknowledgements
 // (not with epoch 0: INVALID_REQUEST) are applied and stored in etcd before
@@ -30,6 +34,7 @@ package broker
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -144,6 +149,19 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 	}
 	if old != nil {
 		sh.ReleaseSession(group, member, old, resolve)
+	}
+	switch req.ShareSessionEpoch {
+	case 0:
+		c.shares.opened(group, member, session)
+	case -1:
+		c.shares.closed(group, member, session)
+	}
+	if req.ShareSessionEpoch != -1 {
+		for _, tp := range sh.Added(session) {
+			if p := resolve(tp); p != nil {
+				sh.Revalidate(ctx, group, p)
+			}
+		}
 	}
 
 	// The response's partitions, by topic, in the order first named.
@@ -279,5 +297,57 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 			entry(tp)
 			sh.Answered(session, tp, false)
 		}
+	}
+}
+
+// connShares are the share sessions a connection opened, by group and
+// member. When the connection closes, each that is still its member's
+// session ends and the records its member holds through it are released at
+// once, not at their lock's expiry: Kafka ends a share session with its
+// connection, and clients (franz-go) open a new one on their next
+// connection.
+type connShares struct {
+	mu       sync.Mutex // the wait parts of the connection's ShareFetches
+	sessions map[connShare]*coordinator.ShareSession
+}
+
+type connShare struct{ group, member string }
+
+func (cs *connShares) opened(group, member string, s *coordinator.ShareSession) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.sessions == nil {
+		cs.sessions = map[connShare]*coordinator.ShareSession{}
+	}
+	cs.sessions[connShare{group, member}] = s
+}
+
+func (cs *connShares) closed(group, member string, s *coordinator.ShareSession) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.sessions[connShare{group, member}] == s {
+		delete(cs.sessions, connShare{group, member})
+	}
+}
+
+// end ends the connection's share sessions; the connection is closed and
+// its requests are answered.
+func (cs *connShares) end(c *conn) {
+	cs.mu.Lock()
+	sessions := cs.sessions
+	cs.sessions = nil
+	cs.mu.Unlock()
+	co := shareCoordinator(c)
+	if len(sessions) == 0 || co == nil {
+		return
+	}
+	resolve := func(tp coordinator.ShareTP) *partition.Partition {
+		if t := c.srv.topics.Resolve(true, "", tp.Topic); t != nil {
+			return t.Partition(tp.Partition)
+		}
+		return nil
+	}
+	for k, s := range sessions {
+		co.Shares().EndSession(k.group, k.member, s, resolve)
 	}
 }

@@ -77,6 +77,7 @@ func handleShareAcknowledge(ctx context.Context, c *conn, req *kmsg.ShareAcknowl
 		resp.Topics = append(resp.Topics, t)
 	}
 	if req.ShareSessionEpoch == -1 {
+		c.shares.closed(group, member, session)
 		sh.ReleaseSession(group, member, session, func(tp coordinator.ShareTP) *partition.Partition {
 			p, _ := sharePartition(c, tp)
 			return p

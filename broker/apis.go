@@ -130,5 +130,7 @@ func init() {
 		78: {0, 1, concurrent(handleShareFetch)},
 		79: {0, 1, concurrent(handleShareAcknowledge)},
 		90: {0, 1, concurrent(handleDescribeShareGroupOffsets)},
+		91: {0, 0, ordered(handleAlterShareGroupOffsets)},
+		92: {0, 0, ordered(handleDeleteShareGroupOffsets)},
 	}
 }

@@ -144,6 +144,10 @@ type conn struct {
 	// hold is the share of the broker's request-byte budget that the
 	// request being read holds; the read loop reuses it.
 	hold budgetHold
+
+	// shares are the KIP-932 share sessions the connection opened; they
+	// end with it (78_share_fetch.go).
+	shares connShares
 }
 
 type inflight struct {
@@ -201,6 +205,7 @@ func (c *conn) serve() {
 	}
 	close(c.queue)
 	wg.Wait()
+	c.shares.end(c) // KIP-932: every request is answered; the share sessions end with the connection
 	switch {
 	case errors.Is(err, errIdle):
 		c.srv.metrics.idleClosed.Inc()

@@ -26,7 +26,7 @@ func newConsumerMetrics(reg prometheus.Registerer, c *Coordinator) *consumerMetr
 	if reg != nil {
 		reg.MustRegister(m.epochs, m.removed, &groupsByType{c: c, desc: prometheus.NewDesc(
 			"strata_groups_coordinated",
-			"Groups on the coordinator shards this broker leads, by type (classic, consumer) and state.",
+			"Groups on the coordinator shards this broker leads, by type (classic, consumer, share) and state.",
 			[]string{"type", "state"}, nil)})
 	}
 	return m
@@ -43,7 +43,7 @@ func (g *groupsByType) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 func (g *groupsByType) Collect(ch chan<- prometheus.Metric) {
 	groups, _ := g.c.ListGroups()
 	type key struct{ typ, state string }
-	n := map[key]int{{"classic", "Stable"}: 0, {"consumer", "Stable"}: 0}
+	n := map[key]int{{"classic", "Stable"}: 0, {"consumer", "Stable"}: 0, {"share", "Stable"}: 0} // share: KIP-932 (ListGroups lists them)
 	for _, l := range groups {
 		n[key{l.Type, l.StateName}]++
 	}

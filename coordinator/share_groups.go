@@ -290,17 +290,6 @@ func (c *Coordinator) ShareGroupMembers(id string) (bool, error) {
 	return st != nil && len(st.Members) > 0, nil
 }
 
-// DeleteShareGroup forgets a share group without members (its stored
-// states are deleted by the caller).
-func (c *Coordinator) DeleteShareGroup(id string) {
-	sh := c.share
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if g := sh.groups[id]; g != nil && len(g.members) == 0 {
-		delete(sh.groups, id)
-	}
-}
-
 func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	sort.Strings(out)

@@ -80,3 +80,63 @@ func TestShareSessionEpochs(t *testing.T) {
 		t.Fatal("a closed session closed again")
 	}
 }
+
+// TestShareSessionEnd: a connection's close ends the member's session only
+// if it is still the one the connection opened (a new connection's session
+// of the same member stays), and a partition is reported added once, by
+// the request that added it.
+func TestShareSessionEnd(t *testing.T) {
+	sh := newShares(&Coordinator{})
+	tp, tp2 := ShareTP{Partition: 1}, ShareTP{Partition: 2}
+	none := func(ShareTP) *partition.Partition { return nil }
+	s1, _, err := sh.OpenSession("g", "m", 0, true, []ShareTP{tp}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sh.Added(s1); !reflect.DeepEqual(got, []ShareTP{tp}) {
+		t.Fatalf("added by the opening request: %v", got)
+	}
+	if _, _, err := sh.OpenSession("g", "m", 1, true, []ShareTP{tp, tp2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh.Added(s1); !reflect.DeepEqual(got, []ShareTP{tp2}) {
+		t.Fatalf("added by the second request: %v, want only the new partition", got)
+	}
+	// The member reconnects and opens a new session; the old connection's
+	// close must leave it.
+	s2, old, err := sh.OpenSession("g", "m", 0, true, []ShareTP{tp}, nil)
+	if err != nil || old != s1 {
+		t.Fatalf("reopen: %v %v", old, err)
+	}
+	sh.EndSession("g", "m", s1, none)
+	if _, _, err := sh.OpenSession("g", "m", 1, true, nil, nil); err != nil {
+		t.Fatalf("the old connection's close ended the new session: %v", err)
+	}
+	// Its own connection's close ends it.
+	sh.EndSession("g", "m", s2, none)
+	if _, _, err := sh.OpenSession("g", "m", 2, true, nil, nil); err == nil {
+		t.Fatal("the session outlived its connection")
+	}
+}
+
+// TestStaleShareCopy: a copy is stale when etcd's revision differs from
+// the one it holds and none of its own writes overlapped the read; with a
+// write overlapping, a difference proves nothing (read again).
+func TestStaleShareCopy(t *testing.T) {
+	for _, tc := range []struct {
+		read, held  int64
+		quiet       bool
+		stale, sure bool
+	}{
+		{7, 7, true, false, true},
+		{7, 7, false, false, true},
+		{9, 7, true, true, true},    // an admin's put
+		{0, 7, true, true, true},    // an admin's delete
+		{9, 7, false, false, false}, // maybe our own write landing
+	} {
+		stale, sure := staleShareCopy(tc.read, tc.held, tc.quiet)
+		if stale != tc.stale || sure != tc.sure {
+			t.Errorf("read %d, held %d, quiet %v: stale %v sure %v, want %v %v", tc.read, tc.held, tc.quiet, stale, sure, tc.stale, tc.sure)
+		}
+	}
+}

@@ -24,6 +24,28 @@ package coordinator
 // redelivers only records not acknowledged, and loses no acknowledgement
 // that was answered.
 //
+// An admin may change a stored state behind the leader's back
+// (AlterShareGroupOffsets, DeleteShareGroupOffsets, DeleteGroups, on the
+// group's coordinator, for a group without members). The leader is not
+// told: admin requests are not routed to it (brokers do not call each
+// other). Instead each share partition remembers the etcd mod revision of
+// its key as it last read or wrote it (sharePart.rev), and
+//   - every write of the leader compares it (metadata.CommitShareStates):
+//     after an admin's change the write fails with ErrShareStateChanged,
+//     the leader drops its copy (the acknowledgements waiting for that write
+//     get INVALID_RECORD_STATE: they were made on records the admin
+//     replaced, and none is answered as stored) and the next fetch reads the
+//     admin's state. So the leader never overwrites an admin's change and
+//     an acknowledgement is answered only once stored over the state that
+//     is current;
+//   - a partition that joins a share session (a member that starts or
+//     restarts, as after an admin's change, which needs an empty group)
+//     first has its key's revision read again (Revalidate), so a stale copy
+//     that has had nothing to write is dropped before it delivers anything.
+// Routing the change to the leader instead would need a broker-to-broker
+// call and would still race with a leadership change; the revision is the
+// fencing etcd already gives.
+//
 // Locks: Shares.mu guards groups, configs, parts, sessions and every
 // share state; it is a leaf. No partition lock is taken under it (Led and
 // Bounds are read before), and no etcd call is made under it.
@@ -138,6 +160,9 @@ type sharePart struct {
 
 	version, stored, writing int64 // writing: the version being stored (0: none)
 	waiters                  []shareWaiter
+	// rev is the mod revision of the state's key in etcd as this leader
+	// last read or wrote it; writes counts the writes that returned.
+	rev, writes int64
 }
 
 type shareWaiter struct {
@@ -160,6 +185,8 @@ type ShareSession struct {
 	// the next response even without records (new, or its last answer
 	// was an error).
 	Parts map[ShareTP]bool
+	// added are the partitions the last OpenSession added (Added).
+	added []ShareTP
 }
 
 // Shares is this broker's share-group state: the share groups it
@@ -267,9 +294,11 @@ func (sh *Shares) OpenSession(group, member string, epoch int32, fetch bool, add
 	case epoch != s.epoch:
 		return nil, nil, kerr.InvalidShareSessionEpoch
 	}
+	s.added = s.added[:0]
 	for _, tp := range add {
 		if _, ok := s.Parts[tp]; !ok {
 			s.Parts[tp] = true
+			s.added = append(s.added, tp)
 		}
 	}
 	for _, tp := range forget {
@@ -280,6 +309,14 @@ func (sh *Shares) OpenSession(group, member string, epoch int32, fetch bool, add
 		s.epoch = 1
 	}
 	return s, old, nil
+}
+
+// Added returns the partitions that the last OpenSession of s added to it
+// (the caller revalidates them: Revalidate).
+func (sh *Shares) Added(s *ShareSession) []ShareTP {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return append([]ShareTP(nil), s.added...)
 }
 
 // SessionParts returns a copy of a session's partitions.
@@ -345,23 +382,42 @@ func (sh *Shares) part(ctx context.Context, group string, p *partition.Partition
 	}
 }
 
-// load reads a share partition's state, or makes and stores its first one.
+// load reads a share partition's state, or makes and stores its first one
+// (only if the key is still absent: an admin may have made it meanwhile,
+// and then it is read again).
 func (sh *Shares) load(sp *sharePart) {
 	defer close(sp.ready)
 	ctx, cancel := context.WithTimeout(sh.c.ctx, shareLoadTimeout)
 	defer cancel()
-	raw, err := sh.c.store.ShareState(ctx, sp.k.key, sp.k.group)
-	if err != nil {
-		sp.err = err
+	for attempt := 0; ; attempt++ {
+		st, rev, err := sh.read(ctx, sp)
+		if errors.Is(err, metadata.ErrShareStateChanged) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			sp.err = err
+			return
+		}
+		sh.mu.Lock()
+		sp.st, sp.rev = st, rev
+		sh.mu.Unlock()
 		return
+	}
+}
+
+// read reads a share partition's stored state and its key's revision, or
+// makes its first state and stores it.
+func (sh *Shares) read(ctx context.Context, sp *sharePart) (*partition.ShareState, int64, error) {
+	raw, rev, err := sh.c.store.ShareState(ctx, sp.k.key, sp.k.group)
+	if err != nil {
+		return nil, 0, err
 	}
 	logStart, hwm := sp.p.Offsets()
 	var st *partition.ShareState
 	if raw != nil {
 		var snap partition.ShareSnapshot
 		if err := json.Unmarshal(raw, &snap); err != nil {
-			sp.err = fmt.Errorf("decode share state of %q: %w", sp.k.group, err)
-			return
+			return nil, 0, fmt.Errorf("decode share state of %q: %w", sp.k.group, err)
 		}
 		st = partition.RestoreShareState(snap)
 	} else {
@@ -371,16 +427,69 @@ func (sh *Shares) load(sp *sharePart) {
 		}
 		st = partition.NewShareState(start)
 		val, _ := json.Marshal(st.Snapshot())
-		errs := sh.c.store.CommitShareStates(ctx, []metadata.ShareStateWrite{{Partition: sp.k.key, Epoch: sp.epoch, Group: sp.k.group, Value: val}})
-		if errs[0] != nil {
-			sp.err = errs[0]
-			return
+		res := sh.c.store.CommitShareStates(ctx, []metadata.ShareStateWrite{{Partition: sp.k.key, Epoch: sp.epoch, Group: sp.k.group, Value: val}})
+		if res[0].Err != nil {
+			return nil, 0, res[0].Err
 		}
+		rev = res[0].Revision
 	}
 	st.SkipTo(logStart)
-	sh.mu.Lock()
-	sp.st = st
-	sh.mu.Unlock()
+	return st, rev, nil
+}
+
+// Revalidate reads again the revision of group's stored state of p, if
+// this broker leads p, and drops its copy when the key moved without it (an
+// admin changed it): the next fetch reads the admin's state. Errors keep
+// the copy (its writes stay guarded). A write of this broker that overlaps
+// the read makes it read again; after a few tries the copy is kept: it is
+// being written, and a stale copy's write fails its revision and drops it.
+// (Dropping it would release the records other members hold, a member
+// joining a busy group being exactly when writes overlap.)
+func (sh *Shares) Revalidate(ctx context.Context, group string, p *partition.Partition) {
+	sp, err := sh.part(ctx, group, p)
+	if err != nil {
+		return
+	}
+	for range 3 {
+		sh.mu.Lock()
+		if sh.parts[sp.k] != sp {
+			sh.mu.Unlock()
+			return
+		}
+		writes, busy := sp.writes, sp.writing != 0
+		sh.mu.Unlock()
+		_, rev, err := sh.c.store.ShareState(ctx, sp.k.key, group)
+		if err != nil {
+			return
+		}
+		sh.mu.Lock()
+		stale, sure := staleShareCopy(rev, sp.rev, !busy && sp.writing == 0 && sp.writes == writes)
+		if sh.parts[sp.k] != sp || !sure {
+			sh.mu.Unlock()
+			continue
+		}
+		if stale {
+			sh.c.log.Info("share state changed in etcd (an admin's change): reading it again", "group", group, "partition", sp.k.key.Partition)
+			sh.dropLocked(sp, kerr.InvalidRecordState)
+		}
+		sh.mu.Unlock()
+		return
+	}
+}
+
+// staleShareCopy decides from a key's revision read from etcd (read) and
+// the one a copy holds (held) whether the copy is stale. quiet says that no
+// write of the copy was in flight or returned during the read; only then
+// does a difference prove another writer (sure). The same revision is
+// always fresh: the copy's next write compares it.
+func staleShareCopy(read, held int64, quiet bool) (stale, sure bool) {
+	switch {
+	case read == held:
+		return false, true
+	case quiet:
+		return true, true
+	}
+	return false, false
 }
 
 // dropLocked forgets a share partition and fails its waiters. sh.mu is
@@ -525,10 +634,26 @@ func (sh *Shares) ApplyAcks(ctx context.Context, group, member string, p *partit
 	}
 }
 
+// EndSession ends member's share session s, if it is still the member's
+// session here, and releases what the member holds of its partitions: the
+// connection that opened it closed (KIP-932: a share session ends with its
+// connection). A session replaced or closed meanwhile was released then.
+func (sh *Shares) EndSession(group, member string, s *ShareSession, resolve func(ShareTP) *partition.Partition) {
+	k := shareSessionKey{group, member}
+	sh.mu.Lock()
+	if sh.sessions[k] != s {
+		sh.mu.Unlock()
+		return
+	}
+	delete(sh.sessions, k)
+	sh.mu.Unlock()
+	sh.ReleaseSession(group, member, s, resolve)
+}
+
 // ReleaseSession releases what member holds of the session's partitions
 // (its session closed), resolving them with resolve.
 func (sh *Shares) ReleaseSession(group, member string, s *ShareSession, resolve func(ShareTP) *partition.Partition) {
-	for tp := range s.Parts {
+	for tp := range sh.SessionParts(s) {
 		p := resolve(tp)
 		if p == nil {
 			continue
@@ -614,14 +739,14 @@ func (sh *Shares) store(ctx context.Context) {
 		}
 		sp.writing = sp.version
 		parts = append(parts, sp)
-		writes = append(writes, metadata.ShareStateWrite{Partition: sp.k.key, Epoch: sp.epoch, Group: sp.k.group, Value: val})
+		writes = append(writes, metadata.ShareStateWrite{Partition: sp.k.key, Epoch: sp.epoch, Group: sp.k.group, Value: val, Revision: sp.rev})
 	}
 	sh.mu.Unlock()
 	if len(writes) == 0 {
 		return
 	}
 	wctx, cancel := context.WithTimeout(ctx, shareWriteTimeout)
-	errs := sh.c.store.CommitShareStates(wctx, writes)
+	res := sh.c.store.CommitShareStates(wctx, writes)
 	cancel()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -629,9 +754,10 @@ func (sh *Shares) store(ctx context.Context) {
 	for i, sp := range parts {
 		v := sp.writing
 		sp.writing = 0
-		switch err := errs[i]; {
+		sp.writes++
+		switch err := res[i].Err; {
 		case err == nil:
-			sp.stored = v
+			sp.stored, sp.rev = v, res[i].Revision
 			keep := sp.waiters[:0]
 			for _, w := range sp.waiters {
 				if w.version <= v {
@@ -645,6 +771,11 @@ func (sh *Shares) store(ctx context.Context) {
 		case errors.Is(err, metadata.ErrFenced):
 			sh.c.log.Warn("share partition fenced: another broker leads it now", "group", sp.k.group, "partition", sp.k.key.Partition)
 			sh.dropLocked(sp, kerr.NotLeaderForPartition)
+		case errors.Is(err, metadata.ErrShareStateChanged):
+			// An admin replaced or deleted the state: this copy is stale,
+			// and so are the acknowledgements made on it.
+			sh.c.log.Info("share state changed in etcd (an admin's change): reading it again", "group", sp.k.group, "partition", sp.k.key.Partition)
+			sh.dropLocked(sp, kerr.InvalidRecordState)
 		default:
 			sh.c.log.Warn("store share state", "group", sp.k.group, "partition", sp.k.key.Partition, "error", err)
 			keep := sp.waiters[:0]
@@ -678,14 +809,22 @@ func (sh *Shares) ShareStart(group string, p *partition.Partition) (int64, bool)
 	return 0, false
 }
 
-// Forget drops group's share partition on p from memory (its stored state
-// was altered or deleted): the next fetch reads it again.
-func (sh *Shares) Forget(group string, key metadata.PartitionKey) {
+// ForgetGroup forgets a deleted share group (DeleteGroups): its
+// membership on this coordinator if it has no members, and the copies of
+// its share partitions this broker leads (the stored states are deleted:
+// those copies would only fail their next write).
+func (sh *Shares) ForgetGroup(group string) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sp := sh.parts[sharePartKey{group, key}]; sp != nil {
-		sh.dropLocked(sp, kerr.NotLeaderForPartition)
+	if g := sh.groups[group]; g != nil && len(g.members) == 0 {
+		delete(sh.groups, group)
 	}
+	for k, sp := range sh.parts {
+		if k.group == group {
+			sh.dropLocked(sp, kerr.InvalidRecordState)
+		}
+	}
+	delete(sh.configs, group)
 }
 
 func max64(a, b int64) int64 {

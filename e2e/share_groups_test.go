@@ -23,6 +23,19 @@ package e2e
 // member acquired at a killed leader come back at once, without waiting for
 // their lock (acquisitions are not stored, as in Kafka: their delivery
 // count starts again).
+//
+// TestShareGroupConnectionClose: a member whose connection closes without
+// acknowledging has its records delivered again at once, not after their
+// 10-minute lock: the share session ends with its connection.
+//
+// TestShareGroupAdmin: AlterShareGroupOffsets, DeleteShareGroupOffsets and
+// DeleteGroups of a share group: NON_EMPTY_GROUP while members are active;
+// an altered start offset is what DescribeShareGroupOffsets shows and where
+// the next member starts, although the partition's leader held the old
+// state in memory; deleted offsets start again by share.auto.offset.reset;
+// DeleteGroups takes the states and the configs; DescribeGroups answers a
+// share group id as Kafka does up to v5 (Dead); the groups metric counts
+// share groups.
 
 import (
 	"context"
@@ -320,15 +333,18 @@ func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 
 // rawShareAcquire acquires records of partition 0 of a topic for member,
 // with raw ShareFetch requests to addr, as a member process would before it
-// is killed: it never acknowledges nor closes its session. It returns the
-// offsets acquired.
-func rawShareAcquire(t *testing.T, addr, group, member string, id [16]byte, want int) []int64 {
+// hangs: it never acknowledges nor closes its session. It returns the
+// offsets acquired and the client's close: its connection keeps the
+// session open until then (a closed connection ends the session and
+// releases the records at once); the test's end closes it too.
+func rawShareAcquire(t *testing.T, addr, group, member string, id [16]byte, want int) ([]int64, func()) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	closeClient := sync.OnceFunc(cl.Close)
+	t.Cleanup(closeClient)
 	var got []int64
 	epoch := int32(0)
 	deadline := time.Now().Add(30 * time.Second)
@@ -369,7 +385,7 @@ func rawShareAcquire(t *testing.T, addr, group, member string, id [16]byte, want
 			}
 		}
 	}
-	return got
+	return got, closeClient
 }
 
 func TestShareGroupRedeliveryAndReject(t *testing.T) {
@@ -385,9 +401,10 @@ func TestShareGroupRedeliveryAndReject(t *testing.T) {
 	createShareTopic(t, admin, topic, 1, 20)
 	id := topicID(t, admin, topic)
 
-	// A member takes every record and dies.
+	// A member takes every record and hangs: its connection stays open
+	// (a closed one would release the records at once).
 	taken := time.Now()
-	offsets := rawShareAcquire(t, s.Addr, group, "dead-member-000000000001", id, 20)
+	offsets, hung := rawShareAcquire(t, s.Addr, group, "dead-member-000000000001", id, 20)
 	if len(offsets) != 20 {
 		t.Fatalf("dead member acquired %v", offsets)
 	}
@@ -413,6 +430,7 @@ func TestShareGroupRedeliveryAndReject(t *testing.T) {
 	if at := <-firstSeen; at.Sub(taken) < lock-200*time.Millisecond {
 		t.Errorf("a locked record was delivered again %v after it was acquired, before its %v lock expired", at.Sub(taken), lock)
 	}
+	hung()
 	tr.mu.Lock()
 	for i := range 20 {
 		v := strconv.Itoa(i)
@@ -536,7 +554,8 @@ func TestShareGroupBrokerDeath(t *testing.T) {
 	// again within it.
 	held := map[string]bool{}
 	leader := partitionLeader(t, admin, brokers, topic)
-	for _, o := range rawShareAcquire(t, brokers[leader].Addr, group, "held-member-000000000001", id, 20) {
+	offsets, _ := rawShareAcquire(t, brokers[leader].Addr, group, "held-member-000000000001", id, 20) // its connection dies with the leader
+	for _, o := range offsets {
 		held[strconv.FormatInt(o, 10)] = true
 	}
 	t.Logf("SIGKILL broker %d (the partition leader), %d records held", leader, len(held))
@@ -607,4 +626,252 @@ func TestShareGroupBrokerDeath(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestShareGroupConnectionClose(t *testing.T) {
+	s := StartStrata(t, Options{})
+	admin := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const topic, group = "share-connclose", "share-connclose-g"
+	// A lock that outlasts the test: only the end of the session brings
+	// the records back within it.
+	setGroupConfigs(t, admin, group, map[string]string{"share.auto.offset.reset": "earliest", "share.record.lock.duration.ms": "600000"})
+	createShareTopic(t, admin, topic, 1, 20)
+	id := topicID(t, admin, topic)
+
+	offsets, closeClient := rawShareAcquire(t, s.Addr, group, "closed-member-0000000001", id, 20)
+	if len(offsets) != 20 {
+		t.Fatalf("acquired %v", offsets)
+	}
+	closeClient() // the connection closes; nothing was acknowledged
+
+	tr := newShareTrack()
+	live := startShareMember(t, []string{s.Addr}, group, topic, tr, func(string, int) kgo.AckStatus { return kgo.AckAccept })
+	defer live.stop()
+	waitFor(t, 60*time.Second, "the closed member's records accepted by another member", func() bool { return tr.acceptedCount() == 20 })
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for i := range 20 {
+		v := strconv.Itoa(i)
+		if c := tr.counts[v]; len(c) != 1 || c[0] != 2 {
+			t.Errorf("record %s: delivery counts %v, want [2] (the closed member had the first)", v, c)
+		}
+	}
+}
+
+// shareAdminCodes are the error codes of a share group admin request: the
+// top level and each partition (Alter) or topic (Delete).
+type shareAdminCodes struct {
+	top   int16
+	parts map[int32]int16
+}
+
+// alterShareOffsets asks AlterShareGroupOffsets to move group's start on
+// partitions of topic.
+func alterShareOffsets(t *testing.T, cl *kgo.Client, group, topic string, starts map[int32]int64) shareAdminCodes {
+	t.Helper()
+	req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+	req.GroupID = group
+	rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+	rt.Topic = topic
+	for p, o := range starts {
+		rp := kmsg.NewAlterShareGroupOffsetsRequestTopicPartition()
+		rp.Partition, rp.StartOffset = p, o
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := shareAdminCodes{top: resp.ErrorCode, parts: map[int32]int16{}}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			out.parts[rp.Partition] = rp.ErrorCode
+		}
+	}
+	return out
+}
+
+// deleteShareOffsets asks DeleteShareGroupOffsets to delete group's states
+// of topic; parts[0] is the topic's code.
+func deleteShareOffsets(t *testing.T, cl *kgo.Client, group, topic string) shareAdminCodes {
+	t.Helper()
+	req := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	req.GroupID = group
+	rt := kmsg.NewDeleteShareGroupOffsetsRequestTopic()
+	rt.Topic = topic
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := shareAdminCodes{top: resp.ErrorCode, parts: map[int32]int16{}}
+	for _, rt := range resp.Topics {
+		out.parts[0] = rt.ErrorCode
+	}
+	return out
+}
+
+// deleteGroup asks DeleteGroups to delete group and returns its code.
+func deleteGroup(t *testing.T, cl *kgo.Client, group string) int16 {
+	t.Helper()
+	req := kmsg.NewPtrDeleteGroupsRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Groups) != 1 {
+		t.Fatalf("DeleteGroups answered %+v", resp.Groups)
+	}
+	return resp.Groups[0].ErrorCode
+}
+
+// waitShareEmpty waits until the share group has no members.
+func waitShareEmpty(t *testing.T, cl *kgo.Client, group string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the share group without members", func() bool {
+		req := kmsg.NewPtrShareGroupDescribeRequest()
+		req.GroupIDs = []string{group}
+		resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+		return err == nil && len(resp.Groups) == 1 && resp.Groups[0].ErrorCode == 0 && len(resp.Groups[0].Members) == 0
+	})
+}
+
+// consumeShare runs one member that accepts everything until want distinct
+// records are accepted, stops it, and returns what it was delivered.
+func consumeShare(t *testing.T, s *Strata, group, topic string, want int) *shareTrack {
+	t.Helper()
+	tr := newShareTrack()
+	m := startShareMember(t, []string{s.Addr}, group, topic, tr, func(string, int) kgo.AckStatus { return kgo.AckAccept })
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d records accepted", want), func() bool { return tr.acceptedCount() >= want })
+	m.stop()
+	return tr
+}
+
+func TestShareGroupAdmin(t *testing.T) {
+	s := StartStrata(t, Options{})
+	admin := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const topic, group, n = "share-admin", "share-admin-g", 100
+	// Counted by type before any share group exists.
+	if v := metricValue(t, s, `strata_groups_coordinated{state="Stable",type="share"}`); v != 0 {
+		t.Errorf("Stable share groups before any: %v", v)
+	}
+	setGroupConfigs(t, admin, group, map[string]string{"share.auto.offset.reset": "earliest"})
+	createShareTopic(t, admin, topic, 1, n)
+	if c := alterShareOffsets(t, admin, "no-such-share-group", topic, map[int32]int64{0: 5}); c.top != kerr.GroupIDNotFound.Code {
+		t.Errorf("AlterShareGroupOffsets of no group: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(c.top))
+	}
+
+	// While a member is active, the group's offsets and the group stay.
+	tr := newShareTrack()
+	m := startShareMember(t, []string{s.Addr}, group, topic, tr, func(string, int) kgo.AckStatus { return kgo.AckAccept })
+	waitFor(t, 60*time.Second, "every record accepted", func() bool { return tr.acceptedCount() == n })
+	if v := metricValue(t, s, `strata_groups_coordinated{state="Stable",type="share"}`); v != 1 {
+		t.Errorf("Stable share groups with a member: %v, want 1", v)
+	}
+	if c := alterShareOffsets(t, admin, group, topic, map[int32]int64{0: 30}); c.top != kerr.NonEmptyGroup.Code {
+		t.Errorf("AlterShareGroupOffsets with a member: %v, want NON_EMPTY_GROUP", kerr.ErrorForCode(c.top))
+	}
+	if c := deleteShareOffsets(t, admin, group, topic); c.top != kerr.NonEmptyGroup.Code {
+		t.Errorf("DeleteShareGroupOffsets with a member: %v, want NON_EMPTY_GROUP", kerr.ErrorForCode(c.top))
+	}
+	if code := deleteGroup(t, admin, group); code != kerr.NonEmptyGroup.Code {
+		t.Errorf("DeleteGroups with a member: %v, want NON_EMPTY_GROUP", kerr.ErrorForCode(code))
+	}
+	m.stop()
+	waitShareEmpty(t, admin, group)
+	waitFor(t, 10*time.Second, "the start offset at the end", func() bool { return shareStartOffsets(t, admin, group, topic)[0] == n })
+
+	// Alter back to 30: DescribeShareGroupOffsets shows it, and the next
+	// member starts there (the leader held the state at 100 in memory),
+	// each record a first delivery.
+	c := alterShareOffsets(t, admin, group, topic, map[int32]int64{0: 30, 7: 0})
+	if c.top != 0 || c.parts[0] != 0 || c.parts[7] != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("AlterShareGroupOffsets: top %v, partitions %v (want 0 ok, 7 UNKNOWN_TOPIC_OR_PARTITION)", kerr.ErrorForCode(c.top), c.parts)
+	}
+	if got := shareStartOffsets(t, admin, group, topic)[0]; got != 30 {
+		t.Errorf("start offset after the alter: %d, want 30", got)
+	}
+	tr = consumeShare(t, s, group, topic, n-30)
+	tr.mu.Lock()
+	for i := range n {
+		v := strconv.Itoa(i)
+		switch c := tr.counts[v]; {
+		case i < 30 && len(c) > 0:
+			t.Errorf("record %s, below the altered start, delivered (%v)", v, c)
+		case i >= 30 && (len(c) != 1 || c[0] != 1):
+			t.Errorf("record %s: delivery counts %v after the alter, want [1]", v, c)
+		}
+	}
+	tr.mu.Unlock()
+
+	// Delete the offsets: the next member starts by share.auto.offset.reset
+	// (earliest: the log start).
+	waitShareEmpty(t, admin, group)
+	if c := deleteShareOffsets(t, admin, group, topic); c.top != 0 || c.parts[0] != 0 {
+		t.Fatalf("DeleteShareGroupOffsets: top %v, topic %v", kerr.ErrorForCode(c.top), kerr.ErrorForCode(c.parts[0]))
+	}
+	if got := shareStartOffsets(t, admin, group, topic)[0]; got != -1 {
+		t.Errorf("start offset after the delete: %d, want -1 (none)", got)
+	}
+	if c := deleteShareOffsets(t, admin, group, topic); c.top != 0 || c.parts[0] != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("DeleteShareGroupOffsets of nothing: top %v, topic %v, want UNKNOWN_TOPIC_OR_PARTITION", kerr.ErrorForCode(c.top), kerr.ErrorForCode(c.parts[0]))
+	}
+	tr = consumeShare(t, s, group, topic, n)
+	tr.mu.Lock()
+	for i := range n {
+		if c := tr.counts[strconv.Itoa(i)]; len(c) != 1 || c[0] != 1 {
+			t.Errorf("record %d: delivery counts %v after the delete, want [1]", i, c)
+		}
+	}
+	tr.mu.Unlock()
+
+	// DescribeGroups answers a share group id as Kafka does up to v5.
+	waitShareEmpty(t, admin, group)
+	dreq := kmsg.NewPtrDescribeGroupsRequest()
+	dreq.Groups = []string{group}
+	dresp, err := dreq.RequestWith(testContext(t, 10*time.Second), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := dresp.Groups[0]; g.ErrorCode != 0 || g.State != "Dead" || len(g.Members) != 0 {
+		t.Errorf("DescribeGroups of a share group: %v %q %d members, want Dead", kerr.ErrorForCode(g.ErrorCode), g.State, len(g.Members))
+	}
+	if v := metricValue(t, s, `strata_groups_coordinated{state="Empty",type="share"}`); v != 1 {
+		t.Errorf("Empty share groups: %v, want 1", v)
+	}
+
+	// DeleteGroups of the empty share group: its states and configs go.
+	if code := deleteGroup(t, admin, group); code != 0 {
+		t.Fatalf("DeleteGroups of the empty share group: %v", kerr.ErrorForCode(code))
+	}
+	if got := shareStartOffsets(t, admin, group, topic)[0]; got != -1 {
+		t.Errorf("start offset after DeleteGroups: %d, want -1", got)
+	}
+	creq := kmsg.NewPtrDescribeConfigsRequest()
+	cr := kmsg.NewDescribeConfigsRequestResource()
+	cr.ResourceType, cr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	creq.Resources = append(creq.Resources, cr)
+	cresp, err := creq.RequestWith(testContext(t, 10*time.Second), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range cresp.Resources[0].Configs {
+		if rc.Name == "share.auto.offset.reset" && (rc.Value == nil || *rc.Value != "latest") {
+			t.Errorf("share.auto.offset.reset after DeleteGroups: %v, want the default", rc.Value)
+		}
+	}
+	lreq := kmsg.NewPtrListGroupsRequest()
+	lreq.TypesFilter = []string{"share"}
+	lresp, err := lreq.RequestWith(testContext(t, 10*time.Second), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lresp.Groups) != 0 {
+		t.Errorf("ListGroups after DeleteGroups: %+v", lresp.Groups)
+	}
+	if code := deleteGroup(t, admin, group); code != kerr.GroupIDNotFound.Code {
+		t.Errorf("DeleteGroups of a deleted share group: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(code))
+	}
 }
