@@ -226,6 +226,18 @@ func TestClassicGroupUpgrade(t *testing.T) {
 		t.Fatalf("a's commits: at its generation %v, at an older one %v; want nil and ILLEGAL_GENERATION", okCommit, staleCommit)
 	}
 
+	// A classic member that rejoins still owning what it must give up
+	// stays revoking (at its generation): nothing moves to c yet.
+	for _, id := range []string{"a", "b"} {
+		parts := map[string][]int32{"a": {0, 1}, "b": {2, 3}}[id]
+		ct.join(id, parts...)
+		if jr := ct.join(id, parts...); jr.ErrorCode != 0 || (jr.Generation != 5 && jr.Generation != 6) {
+			t.Fatalf("%s rejoins: generation %d, %v", id, jr.Generation, kerr.ErrorForCode(jr.ErrorCode))
+		}
+	}
+	if r := ct.hb("c", 6, nil, metadata.ConsumerAssignment{}); count(r.Assignment) != 0 {
+		t.Fatalf("c got %v while the classic members still own every partition", r.Assignment)
+	}
 	ga, pa := ct.reconcileClassic("a", []int32{0, 1})
 	gb, pb := ct.reconcileClassic("b", []int32{2, 3})
 	if ga != 6 || gb != 6 {
