@@ -325,7 +325,7 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 	if req.InstanceID != nil {
 		if oldID := cg.static[*req.InstanceID]; oldID != "" && oldID != id {
 			old := cg.members[oldID]
-			if old.Epoch != staticLeaveEpoch {
+			if old.Epoch != staticLeaveEpoch && old.Classic == nil { // a classic member is replaced at once (consumer_migrate.go)
 				return nil, false, false, kerr.UnreleasedInstanceID
 			}
 			// The new member takes the old one's place: its epoch,
@@ -336,6 +336,9 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 			m.ID = id
 			if m.Epoch == staticLeaveEpoch {
 				m.Epoch = m.PreviousEpoch
+			}
+			if m.Classic != nil { // as Kafka: the new member starts at epoch 0 with the old one's partitions
+				m.Classic, m.Epoch, m.PreviousEpoch = nil, 0, 0
 			}
 			cg.addMember(m)
 			cg.g.s.c.log.Info("static consumer group member replaced", "group", cg.g.id, "instance", *req.InstanceID, "old", oldID, "new", id)

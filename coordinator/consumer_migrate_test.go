@@ -353,3 +353,40 @@ func TestConsumerRecordWinsAtLoad(t *testing.T) {
 		t.Fatalf("a on the new coordinator: %v, want REBALANCE_IN_PROGRESS", err)
 	}
 }
+
+// TestClassicStaticMemberReplaced: a static classic member (instance id)
+// restarted with the consumer protocol under the same instance id takes
+// its place and partitions at once, as Kafka's, instead of waiting for
+// the classic member's session to end (UNRELEASED_INSTANCE_ID).
+func TestClassicStaticMemberReplaced(t *testing.T) {
+	ct := newCGTest(t)
+	ct.topics.add("t", 4)
+	tid := ct.topics["t"].Meta.ID
+	ct.stableClassic("consumer", 5, map[string][]int32{"a": {0, 1}, "b": {2, 3}})
+	ct.s.mu.Lock()
+	inst := "instance-a"
+	m := ct.g.members["a"]
+	m.instanceID = &inst
+	ct.g.static[inst] = "a"
+	ct.s.mu.Unlock()
+	ct.hb("c", 0, []string{"t"}, nil) // upgrade
+	withInstance := func(req *kmsg.ConsumerGroupHeartbeatRequest) { req.InstanceID = &inst }
+	r := ct.hb("a2", 0, []string{"t"}, nil, withInstance)
+	wantCode(t, "a's instance rejoins with the consumer protocol", r, nil)
+	got := owned(r.Assignment)[tid]
+	ct.s.mu.Lock()
+	_, old := ct.g.consumer.members["a"]
+	a2 := ct.g.consumer.members["a2"]
+	ct.s.mu.Unlock()
+	if old || a2 == nil || a2.Classic != nil {
+		t.Fatalf("after the replacement: old member kept %v, new member %+v", old, a2)
+	}
+	for _, p := range got {
+		if !slices.Contains([]int32{0, 1}, p) {
+			t.Fatalf("a2 got %v, want only partitions of the member it replaced ([0 1])", got)
+		}
+	}
+	if len(got) == 0 {
+		t.Fatalf("a2 got nothing of the partitions of the member it replaced")
+	}
+}
