@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"testing"
@@ -336,7 +337,15 @@ func TestConsumerRecordWinsAtLoad(t *testing.T) {
 	ct.topics.add("t", 4)
 	ct.stableClassic("consumer", 5, map[string][]int32{"a": {0, 1}, "b": {2, 3}})
 	ct.hb("c", 0, []string{"t"}, nil)
-	rec := ct.lastRecord()
+	// Through JSON, as etcd holds it.
+	raw, err := json.Marshal(ct.lastRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := new(metadata.ConsumerGroupRecord)
+	if err := json.Unmarshal(raw, rec); err != nil {
+		t.Fatal(err)
+	}
 
 	ct2 := newCGTest(t)
 	ct2.topics, ct2.s.c.topics = ct.topics, ct.topics
@@ -351,6 +360,11 @@ func TestConsumerRecordWinsAtLoad(t *testing.T) {
 	}
 	if err := ct2.classicHB("a", 5); err != kerr.RebalanceInProgress {
 		t.Fatalf("a on the new coordinator: %v, want REBALANCE_IN_PROGRESS", err)
+	}
+	// Its session and protocols came back with it: it rejoins and syncs.
+	gen, parts := ct2.reconcileClassic("a", []int32{0, 1})
+	if gen != 6 || len(parts) == 0 {
+		t.Fatalf("a on the new coordinator reconciled to generation %d with %v, want 6 with some partitions", gen, parts)
 	}
 }
 
