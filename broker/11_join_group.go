@@ -14,7 +14,10 @@ package broker
 // It needs READ on the group (GROUP_AUTHORIZATION_FAILED, checked before
 // anything else, so the group is not created). Deviation: no
 // group.initial.rebalance.delay.ms; the first members of a new group may
-// see one more rebalance than on Kafka.
+// see one more rebalance than on Kafka. A JoinGroup to a KIP-848 consumer
+// group with members joins it as a classic member
+// (coordinator/consumer_migrate.go): answered at once, with the member's
+// epoch as generation; its SyncGroup gets an assignment the server computed.
 
 import (
 	"context"

@@ -18,11 +18,13 @@ package broker
 // is in etcd before it is answered. Errors as Kafka's: INVALID_REQUEST
 // (with Kafka's message) for a malformed request, UNSUPPORTED_ASSIGNOR,
 // INVALID_REGULAR_EXPRESSION, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH,
-// FENCED_INSTANCE_ID, UNRELEASED_INSTANCE_ID, GROUP_ID_NOT_FOUND for a
-// classic group with members. It needs READ on the group
-// (GROUP_AUTHORIZATION_FAILED). Deviations: the session timeout (45 s) and
-// heartbeat interval are Kafka's defaults and not configurable; a classic
-// group with members is not upgraded online; no group.consumer.max.size.
+// FENCED_INSTANCE_ID, UNRELEASED_INSTANCE_ID. A join (epoch 0) to a
+// classic group with members of the consumer protocol type upgrades it
+// online (coordinator/consumer_migrate.go); any other heartbeat to a
+// classic group with members gets GROUP_ID_NOT_FOUND. It needs READ on the
+// group (GROUP_AUTHORIZATION_FAILED). Deviations: the session timeout
+// (45 s) and heartbeat interval are Kafka's defaults and not configurable;
+// no group.consumer.max.size.
 
 import (
 	"context"

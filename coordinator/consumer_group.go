@@ -117,6 +117,9 @@ type consumerMember struct {
 	re        *regexp.Regexp
 	session   *time.Timer
 	rebalance *time.Timer
+	// joinTimer and syncTimer bound a classic member's rejoin and sync
+	// (consumer_migrate.go).
+	joinTimer, syncTimer *time.Timer
 }
 
 type topicPartition struct {
@@ -144,7 +147,7 @@ func restoreConsumerGroup(g *Group, r *metadata.ConsumerGroupRecord) *consumerGr
 			cg.static[*m.InstanceID] = m.ID
 		}
 		cg.heartbeat(m)
-		if m.State == memberUnrevoked {
+		if m.State == memberUnrevoked && m.Classic == nil { // a classic member rejoins (consumer_migrate.go)
 			cg.startRebalanceTimer(m)
 		}
 	}
@@ -170,6 +173,7 @@ func (cg *consumerGroup) stop() {
 	for _, m := range cg.members {
 		stopTimer(m.session)
 		stopTimer(m.rebalance)
+		m.stopClassicTimers()
 	}
 }
 
@@ -235,11 +239,15 @@ func (g *Group) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatReq
 	}
 	if g.consumer == nil {
 		if g.state != StateEmpty || len(g.members) > 0 {
-			// A classic group with members: Kafka's answer when the
-			// online upgrade is not allowed.
-			return fail(kerr.GroupIDNotFound)
+			// A classic group with members is upgraded online when a
+			// member joins (consumer_migrate.go); otherwise Kafka's
+			// answer when the upgrade is not allowed.
+			if req.MemberEpoch != 0 || !g.upgrade() {
+				return fail(kerr.GroupIDNotFound)
+			}
+		} else {
+			g.consumer = newConsumerGroup(g)
 		}
-		g.consumer = newConsumerGroup(g)
 	}
 	cg := g.consumer
 	switch req.MemberEpoch {
@@ -317,7 +325,7 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 	if req.InstanceID != nil {
 		if oldID := cg.static[*req.InstanceID]; oldID != "" && oldID != id {
 			old := cg.members[oldID]
-			if old.Epoch != staticLeaveEpoch {
+			if old.Epoch != staticLeaveEpoch && old.Classic == nil { // a classic member is replaced at once (consumer_migrate.go)
 				return nil, false, false, kerr.UnreleasedInstanceID
 			}
 			// The new member takes the old one's place: its epoch,
@@ -328,6 +336,9 @@ func (cg *consumerGroup) join(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest
 			m.ID = id
 			if m.Epoch == staticLeaveEpoch {
 				m.Epoch = m.PreviousEpoch
+			}
+			if m.Classic != nil { // as Kafka: the new member starts at epoch 0 with the old one's partitions
+				m.Classic, m.Epoch, m.PreviousEpoch = nil, 0, 0
 			}
 			cg.addMember(m)
 			cg.g.s.c.log.Info("static consumer group member replaced", "group", cg.g.id, "instance", *req.InstanceID, "old", oldID, "new", id)
@@ -368,6 +379,7 @@ func (cg *consumerGroup) removeMember(m *consumerMember) {
 	}
 	stopTimer(m.session)
 	stopTimer(m.rebalance)
+	m.stopClassicTimers()
 }
 
 // fence removes a member (session or rebalance timeout, a leave): the
@@ -375,6 +387,9 @@ func (cg *consumerGroup) removeMember(m *consumerMember) {
 func (cg *consumerGroup) fence(m *consumerMember, reason, why string) *ConsumerWrite {
 	cg.g.s.c.log.Info("consumer group member removed", "group", cg.g.id, "member", m.ID, "why", why)
 	cg.g.s.c.consumerMetrics.removed.WithLabelValues(reason).Inc()
+	if w := cg.downgradeOnLeave(m); w != nil { // the rest are classic members (consumer_migrate.go)
+		return w
+	}
 	cg.removeMember(m)
 	cg.epoch++
 	cg.g.s.c.consumerMetrics.epochs.Inc()
@@ -445,7 +460,7 @@ func ownsSubset(owned []kmsg.ConsumerGroupHeartbeatRequestTopic, assigned metada
 // removed.
 func (cg *consumerGroup) heartbeat(m *consumerMember) {
 	stopTimer(m.session)
-	m.session = cg.g.after(ConsumerSessionTimeout, func() {
+	m.session = cg.g.after(m.sessionTimeout(), func() {
 		if cg.g.consumer != cg || cg.members[m.ID] != m {
 			return
 		}
@@ -827,6 +842,9 @@ func (g *Group) DescribeConsumer(dg *kmsg.ConsumerGroupDescribeResponseGroup, na
 			dm.SubscribedTopicRegex = kmsg.StringPtr(m.SubscribedRegex)
 		}
 		dm.MemberType = 1 // consumer protocol
+		if m.Classic != nil {
+			dm.MemberType = 0 // classic protocol (consumer_migrate.go)
+		}
 		dm.Assignment = describeAssignment(m.Assigned, name)
 		dm.TargetAssignment = describeAssignment(m.Target, name)
 		dg.Members = append(dg.Members, dm)
@@ -885,6 +903,11 @@ func (cg *consumerGroup) checkCommit(epoch int32, memberID string, version int16
 	switch {
 	case m == nil:
 		return kerr.UnknownMemberID
+	case m.Classic != nil: // a classic member: its generation (consumer_migrate.go)
+		if epoch != m.Epoch {
+			return kerr.IllegalGeneration
+		}
+		return nil
 	case !txn && version < 9:
 		return kerr.UnsupportedVersion
 	case epoch == m.Epoch:
@@ -924,6 +947,8 @@ func (g *Group) CheckConsumerFetch(memberID *string, epoch int32) *kerr.Error {
 	switch {
 	case m == nil:
 		return kerr.UnknownMemberID
+	case epoch != m.Epoch && m.Classic != nil:
+		return kerr.IllegalGeneration
 	case epoch != m.Epoch:
 		return kerr.StaleMemberEpoch
 	}
@@ -943,7 +968,8 @@ func (cg *consumerGroup) subscribed(topic string) bool {
 
 // classicJoinBlocked is what a classic JoinGroup meets in a consumer
 // group: one with members answers GROUP_ID_NOT_FOUND (Kafka's answer when
-// the group is not a classic group and no migration applies); an empty
+// the group is not a classic group and no migration applies; Join hands
+// such a JoinGroup to classicJoin first, consumer_migrate.go); an empty
 // one becomes a classic group again, its record deleted.
 func (g *Group) classicJoinBlocked() *kerr.Error {
 	cg := g.consumer

@@ -219,6 +219,7 @@ func (s *Shard) loadConsumerGroups(ctx context.Context) (map[string]*metadata.Co
 func (s *Shard) installConsumerGroups(recs map[string]*metadata.ConsumerGroupRecord) {
 	for id, r := range recs {
 		g := s.group(id, true)
+		g.dropClassicMembers() // the consumer record wins (consumer_migrate.go)
 		g.consumer = restoreConsumerGroup(g, r)
 	}
 }

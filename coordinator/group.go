@@ -337,6 +337,9 @@ func (g *Group) Join(cl Client, req *kmsg.JoinGroupRequest) (kmsg.Response, chan
 		resp.ErrorCode = code.Code
 		return resp, nil
 	}
+	if g.consumer != nil && len(g.consumer.members) > 0 { // KIP-848 online migration (consumer_migrate.go)
+		return g.consumer.classicJoin(cl, req)
+	}
 	if code := g.classicJoinBlocked(); code != nil { // KIP-848 (consumer_group.go)
 		return fail(code)
 	}
@@ -644,6 +647,9 @@ func (g *Group) Sync(req *kmsg.SyncGroupRequest) (kmsg.Response, chan kmsg.Respo
 		resp.ErrorCode = code.Code
 		return resp, nil
 	}
+	if g.consumer != nil { // KIP-848: a classic member of a consumer group (consumer_migrate.go)
+		return g.consumer.classicSync(req)
+	}
 	if err := g.checkInstance(req.InstanceID, req.MemberID); err != nil {
 		return fail(err)
 	}
@@ -710,6 +716,9 @@ func (g *Group) fillSync(m *member, resp *kmsg.SyncGroupResponse) {
 
 // Heartbeat handles a Heartbeat.
 func (g *Group) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
+	if g.consumer != nil { // KIP-848: a classic member of a consumer group (consumer_migrate.go)
+		return g.consumer.classicHeartbeat(req)
+	}
 	if err := g.checkInstance(req.InstanceID, req.MemberID); err != nil {
 		return err
 	}
@@ -734,6 +743,9 @@ func (g *Group) Heartbeat(req *kmsg.HeartbeatRequest) *kerr.Error {
 // Leave removes one member (by member id, or by instance id for a static
 // member) and rebalances.
 func (g *Group) Leave(memberID string, instanceID *string) *kerr.Error {
+	if g.consumer != nil { // KIP-848: a classic member of a consumer group (consumer_migrate.go)
+		return g.consumer.classicLeave(memberID, instanceID)
+	}
 	if instanceID != nil {
 		known, ok := g.static[*instanceID]
 		switch {

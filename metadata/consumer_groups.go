@@ -67,6 +67,9 @@ type ConsumerGroupMember struct {
 	Assigned ConsumerAssignment `json:"assigned,omitempty"`
 	Revoking ConsumerAssignment `json:"revoking,omitempty"`
 	Target   ConsumerAssignment `json:"target,omitempty"`
+	// Classic is set for a member of the classic protocol
+	// (consumer_groups_classic.go), nil for one of the consumer protocol.
+	Classic *ClassicMember `json:"classic,omitempty"`
 }
 
 // ConsumerGroupPut is one consumer group's record to write, nil to delete
