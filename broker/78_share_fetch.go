@@ -87,29 +87,37 @@ func sharePartition(c *conn, tp coordinator.ShareTP) (*partition.Partition, int1
 	return t.Partition(tp.Partition), 0
 }
 
-func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest, resp *kmsg.ShareFetchResponse) {
+// shareRequest checks what ShareFetch and ShareAcknowledge share: a
+// coordinator, READ on the group, a group id and a member id. It returns
+// the share partitions with the group and member, or the error code; lock
+// is the group's acquisition lock duration, for the response.
+func shareRequest(c *conn, groupID, memberID *string) (sh *coordinator.Shares, group, member string, lock int32, code int16) {
+	if groupID != nil {
+		group = *groupID
+	}
+	if memberID != nil {
+		member = *memberID
+	}
 	co := shareCoordinator(c)
-	var group, member string
-	if req.GroupID != nil {
-		group = *req.GroupID
+	switch {
+	case co == nil:
+		return nil, group, member, 0, kerr.UnsupportedVersion.Code
+	case !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, group):
+		return nil, group, member, 0, kerr.GroupAuthorizationFailed.Code
+	case group == "" || member == "" || len(member) > 36:
+		return nil, group, member, 0, kerr.InvalidRequest.Code
 	}
-	if req.MemberID != nil {
-		member = *req.MemberID
-	}
-	if co == nil {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	sh = co.Shares()
+	return sh, group, member, int32(sh.LockDuration(group) / time.Millisecond), 0
+}
+
+func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest, resp *kmsg.ShareFetchResponse) {
+	sh, group, member, lock, code := shareRequest(c, req.GroupID, req.MemberID)
+	if code != 0 {
+		resp.ErrorCode = code
 		return
 	}
-	sh := co.Shares()
-	if !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, group) {
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return
-	}
-	if group == "" || member == "" || len(member) > 36 {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return
-	}
-	resp.AcquisitionLockTimeoutMillis = int32(sh.LockDuration(group) / time.Millisecond)
+	resp.AcquisitionLockTimeoutMillis = lock
 
 	var add, forget []coordinator.ShareTP
 	var acks []shareAcks

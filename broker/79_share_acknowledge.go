@@ -16,9 +16,7 @@ package broker
 
 import (
 	"context"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
@@ -26,28 +24,12 @@ import (
 )
 
 func handleShareAcknowledge(ctx context.Context, c *conn, req *kmsg.ShareAcknowledgeRequest, resp *kmsg.ShareAcknowledgeResponse) {
-	co := shareCoordinator(c)
-	var group, member string
-	if req.GroupID != nil {
-		group = *req.GroupID
-	}
-	if req.MemberID != nil {
-		member = *req.MemberID
-	}
-	if co == nil {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	sh, group, member, lock, code := shareRequest(c, req.GroupID, req.MemberID)
+	if code != 0 {
+		resp.ErrorCode = code
 		return
 	}
-	sh := co.Shares()
-	if !c.allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, group) {
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return
-	}
-	if group == "" || member == "" || len(member) > 36 {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return
-	}
-	resp.AcquisitionLockTimeoutMillis = int32(sh.LockDuration(group) / time.Millisecond)
+	resp.AcquisitionLockTimeoutMillis = lock
 	session, _, err := sh.OpenSession(group, member, req.ShareSessionEpoch, false, nil, nil)
 	if err != nil {
 		resp.ErrorCode = kerrCode(err)

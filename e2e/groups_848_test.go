@@ -77,6 +77,24 @@ func (t *g848Tally) fail(what string, err error) {
 }
 
 // missing is how many acknowledged records group has not processed.
+// checkOnce fails t for each record group processed more than once (the
+// first five named). The caller holds tally.mu.
+func (tally *g848Tally) checkOnce(t *testing.T, group string) {
+	t.Helper()
+	twice := 0
+	for r, n := range tally.processed[group] {
+		if n > 1 {
+			if twice < 5 {
+				t.Errorf("group %s processed %s/%d@%d %d times", group, r.topic, r.partition, r.offset, n)
+			}
+			twice++
+		}
+	}
+	if twice > 0 {
+		t.Errorf("group %s processed %d records more than once", group, twice)
+	}
+}
+
 func (t *g848Tally) missing(group string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -411,18 +429,7 @@ func TestGroup848ExactlyOnce(t *testing.T) {
 		t.Fatal("no record was acknowledged")
 	}
 	for _, g := range []string{group, classic} {
-		twice := 0
-		for r, n := range tally.processed[g] {
-			if n > 1 {
-				if twice < 5 {
-					t.Errorf("group %s processed %s/%d@%d %d times", g, r.topic, r.partition, r.offset, n)
-				}
-				twice++
-			}
-		}
-		if twice > 0 {
-			t.Errorf("group %s processed %d records more than once", g, twice)
-		}
+		tally.checkOnce(t, g)
 	}
 }
 

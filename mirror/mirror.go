@@ -465,21 +465,23 @@ func (m *Mirror) copyBatch(ctx context.Context, fetches kgo.Fetches) error {
 		firstErr error
 		produced int
 	)
+	// promised keeps the first error of the round's produces.
+	promised := func(_ *kgo.Record, err error) {
+		if err != nil {
+			errMu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			errMu.Unlock()
+		}
+	}
 	for _, tp := range order {
 		for _, c := range byPart[tp] {
 			if c.target == nil {
 				continue
 			}
 			produced++
-			m.tgt.Produce(ctx, c.target, func(_ *kgo.Record, err error) {
-				if err != nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-				}
-			})
+			m.tgt.Produce(ctx, c.target, promised)
 		}
 	}
 	if err := m.tgt.Flush(ctx); err != nil {
@@ -511,15 +513,7 @@ func (m *Mirror) copyBatch(ctx context.Context, fetches kgo.Fetches) error {
 	}
 	if len(syncs) > 0 {
 		for _, s := range syncs {
-			m.tgt.Produce(ctx, &kgo.Record{Topic: m.cfg.SyncTopic(), Partition: 0, Key: []byte(s.key()), Value: s.value()}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-				}
-			})
+			m.tgt.Produce(ctx, &kgo.Record{Topic: m.cfg.SyncTopic(), Partition: 0, Key: []byte(s.key()), Value: s.value()}, promised)
 		}
 		if err := m.tgt.Flush(ctx); err != nil {
 			return m.abort(ctx, err)
