@@ -93,17 +93,8 @@ var latencyCharts = []struct{ file, alt string }{
 // writeLatencyCharts replaces the SVG files of imgDir with each workload's
 // charts, all its runs side by side, and the sequential produces' chart.
 func writeLatencyCharts(imgDir string, names []string, results map[string][]*loadgen.Result, seq []loadgen.SequentialRun) error {
-	if err := os.MkdirAll(imgDir, 0o755); err != nil {
+	if err := clearCharts(imgDir); err != nil {
 		return err
-	}
-	old, err := filepath.Glob(filepath.Join(imgDir, "*.svg"))
-	if err != nil {
-		return err
-	}
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			return err
-		}
 	}
 	for i, q := range seq {
 		if err := os.WriteFile(filepath.Join(imgDir, sequentialChartFile(i)), []byte(sequentialChart(q).SVG()), 0o644); err != nil {

@@ -153,9 +153,9 @@ func readWorkloads(in string) ([]workload, error) {
 	return ws, nil
 }
 
-// writeCharts replaces the SVG files of imgDir with each workload's
-// side-by-side charts, WORKLOAD-throughput.svg and so on.
-func writeCharts(imgDir string, ws []workload) error {
+// clearCharts makes imgDir and removes the SVG files in it, so that a
+// chart no longer written does not stay behind.
+func clearCharts(imgDir string) error {
 	if err := os.MkdirAll(imgDir, 0o755); err != nil {
 		return err
 	}
@@ -167,6 +167,15 @@ func writeCharts(imgDir string, ws []workload) error {
 		if err := os.Remove(f); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeCharts replaces the SVG files of imgDir with each workload's
+// side-by-side charts, WORKLOAD-throughput.svg and so on.
+func writeCharts(imgDir string, ws []workload) error {
+	if err := clearCharts(imgDir); err != nil {
+		return err
 	}
 	for _, w := range ws {
 		for _, c := range loadgen.Charts([]*loadgen.Result{w.kfake, w.strata}) {
