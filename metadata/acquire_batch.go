@@ -262,22 +262,13 @@ func (s *Store) decideAcquire(req Acquisition, brokerID int32, lease clientv3.Le
 		}
 		return fail(fmt.Errorf("%w: %s led by broker %d (epoch %d)", ErrNotLeader, key, cur.Broker, cur.LeaderEpoch))
 	}
-	next := int32(0)
-	resumed := resume != 0 && r.epochs != nil && r.epochs.ModRevision == resume && len(hist) > 0
-	if resume != 0 && !resumed {
-		return fail(fmt.Errorf("%w: %s, tenure %d", ErrNotResumable, key, resume))
+	var epochsRev int64
+	if r.epochs != nil {
+		epochsRev = r.epochs.ModRevision
 	}
-	switch {
-	case resumed:
-		next = hist[len(hist)-1].LeaderEpoch
-	case len(hist) > 0:
-		next = hist[len(hist)-1].LeaderEpoch + 1
-	}
-	if !resumed {
-		hist = append(hist, EpochStart{LeaderEpoch: next, StartOffset: st.HighWatermark})
-		if n := len(hist); n > maxEpochHistory {
-			hist = hist[n-maxEpochHistory:]
-		}
+	next, hist, err := nextTenure(key, resume, epochsRev, hist, st)
+	if err != nil {
+		return fail(err)
 	}
 	lk, ek, sk := s.keys.leader(key), s.keys.epochs(key), s.keys.state(key)
 	val, _ := json.Marshal(leaderValue{Broker: brokerID, LeaderEpoch: next})
@@ -292,7 +283,7 @@ func (s *Store) decideAcquire(req Acquisition, brokerID int32, lease clientv3.Le
 			clientv3.Compare(clientv3.ModRevision(sk), "=", modRevision(r.state)),
 		},
 		puts:    []clientv3.Op{clientv3.OpPut(lk, string(val), clientv3.WithLease(lease)), clientv3.OpPut(ek, string(hval))},
-		resumed: resumed,
+		resumed: resume != 0, // nextTenure resumed it, or refused
 	}, nil
 }
 

@@ -114,22 +114,13 @@ func (s *Store) acquire(ctx context.Context, key PartitionKey, brokerID int32, r
 				return Leadership{}, fmt.Errorf("metadata: state at %s: %w", skv.Key, err)
 			}
 		}
-		next := int32(0)
-		resumed := resume != 0 && ekv != nil && ekv.ModRevision == resume && len(hist) > 0
-		if resume != 0 && !resumed {
-			return Leadership{}, fmt.Errorf("%w: %s, tenure %d", ErrNotResumable, key, resume)
+		var epochsRev int64
+		if ekv != nil {
+			epochsRev = ekv.ModRevision
 		}
-		switch {
-		case resumed:
-			next = hist[len(hist)-1].LeaderEpoch
-		case len(hist) > 0:
-			next = hist[len(hist)-1].LeaderEpoch + 1
-		}
-		if !resumed {
-			hist = append(hist, EpochStart{LeaderEpoch: next, StartOffset: st.HighWatermark})
-			if n := len(hist); n > maxEpochHistory {
-				hist = hist[n-maxEpochHistory:]
-			}
+		next, hist, err := nextTenure(key, resume, epochsRev, hist, st)
+		if err != nil {
+			return Leadership{}, err
 		}
 		val, _ := json.Marshal(leaderValue{Broker: brokerID, LeaderEpoch: next})
 		hval, _ := json.Marshal(hist)
@@ -149,15 +140,40 @@ func (s *Store) acquire(ctx context.Context, key PartitionKey, brokerID int32, r
 		if tr.Succeeded {
 			// The put created the key in this transaction, at its revision.
 			l := Leadership{Epoch: tr.Header.Revision, LeaderEpoch: next, History: hist}
-			if resumed {
-				l.Resumed = resume
-			}
+			l.Resumed = resume // nextTenure resumed it, or refused
 			s.log.Debug("metadata: leadership acquired", "partition", key, "epoch", l.Epoch, "leader_epoch", next, "start", st.HighWatermark, "resumed", l.Resumed)
 			return l, nil
 		}
 		// Someone else acquired it or changed the history: look again.
 	}
 	return Leadership{}, fmt.Errorf("%w: acquire leadership of %s", ErrConflict, key)
+}
+
+// nextTenure decides the Kafka leader epoch of a new tenure and the epoch
+// history to write with it: resume (the ModRevision of the history a
+// tenure was started with, 0 for a new tenure) continues that tenure if
+// the history is still the one it wrote (epochsRev), keeping its epoch and
+// the history; otherwise the next epoch starts at the state's high
+// watermark, appended to the history (the last maxEpochHistory kept).
+// ErrNotResumable if resume is not the last tenure: a non-zero resume that
+// returns no error was resumed.
+func nextTenure(key PartitionKey, resume, epochsRev int64, hist []EpochStart, st PartitionState) (int32, []EpochStart, error) {
+	resumed := resume != 0 && epochsRev == resume && len(hist) > 0
+	if resume != 0 && !resumed {
+		return 0, nil, fmt.Errorf("%w: %s, tenure %d", ErrNotResumable, key, resume)
+	}
+	if resumed {
+		return hist[len(hist)-1].LeaderEpoch, hist, nil
+	}
+	next := int32(0)
+	if len(hist) > 0 {
+		next = hist[len(hist)-1].LeaderEpoch + 1
+	}
+	hist = append(hist, EpochStart{LeaderEpoch: next, StartOffset: st.HighWatermark})
+	if n := len(hist); n > maxEpochHistory {
+		hist = hist[n-maxEpochHistory:]
+	}
+	return next, hist, nil
 }
 
 func firstKV(resp *clientv3.TxnResponse, i int) *mvccpb.KeyValue {
