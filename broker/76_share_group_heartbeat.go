@@ -26,12 +26,8 @@ import (
 	"github.com/strata-io/strata/coordinator"
 )
 
-// shareCoordinator is the share-group side of the coordinator, nil when
-// the broker has no group coordinator.
-func shareCoordinator(c *conn) groups { return c.srv.groups }
-
 func handleShareGroupHeartbeat(_ context.Context, c *conn, req *kmsg.ShareGroupHeartbeatRequest, resp *kmsg.ShareGroupHeartbeatResponse) {
-	co := shareCoordinator(c)
+	co := c.srv.groups
 	switch {
 	case co == nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

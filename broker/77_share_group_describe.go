@@ -18,7 +18,7 @@ import (
 )
 
 func handleShareGroupDescribe(_ context.Context, c *conn, req *kmsg.ShareGroupDescribeRequest, resp *kmsg.ShareGroupDescribeResponse) {
-	co := shareCoordinator(c)
+	co := c.srv.groups
 	for _, id := range req.GroupIDs {
 		g := kmsg.NewShareGroupDescribeResponseGroup()
 		g.GroupID = id

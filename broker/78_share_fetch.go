@@ -98,7 +98,7 @@ func shareRequest(c *conn, groupID, memberID *string) (sh *coordinator.Shares, g
 	if memberID != nil {
 		member = *memberID
 	}
-	co := shareCoordinator(c)
+	co := c.srv.groups
 	switch {
 	case co == nil:
 		return nil, group, member, 0, kerr.UnsupportedVersion.Code
@@ -345,7 +345,7 @@ func (cs *connShares) end(c *conn) {
 	sessions := cs.sessions
 	cs.sessions = nil
 	cs.mu.Unlock()
-	co := shareCoordinator(c)
+	co := c.srv.groups
 	if len(sessions) == 0 || co == nil {
 		return
 	}

@@ -25,7 +25,7 @@ import (
 )
 
 func handleDescribeShareGroupOffsets(ctx context.Context, c *conn, req *kmsg.DescribeShareGroupOffsetsRequest, resp *kmsg.DescribeShareGroupOffsetsResponse) {
-	co := shareCoordinator(c)
+	co := c.srv.groups
 	for _, rg := range req.Groups {
 		g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		g.GroupID = rg.GroupID
@@ -42,7 +42,7 @@ func describeShareOffsets(ctx context.Context, c *conn, ok bool, rg kmsg.Describ
 		g.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return g
 	}
-	if _, err := shareCoordinator(c).ShareGroupMembers(rg.GroupID); err != nil {
+	if _, err := c.srv.groups.ShareGroupMembers(rg.GroupID); err != nil {
 		g.ErrorCode = kerrCode(err)
 		return g
 	}

@@ -88,7 +88,7 @@ func handleAlterShareGroupOffsets(ctx context.Context, c *conn, req *kmsg.AlterS
 // is kept in memory, the states in etcd); NON_EMPTY_GROUP when it has
 // members; COORDINATOR_NOT_AVAILABLE when etcd cannot be read.
 func emptyShareGroup(ctx context.Context, c *conn, id string) ([]metadata.StoredShareState, *kerr.Error) {
-	co := shareCoordinator(c)
+	co := c.srv.groups
 	if co == nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}

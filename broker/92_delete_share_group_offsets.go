@@ -101,7 +101,7 @@ func (c *conn) deleteShareGroup(id string) func(context.Context) error {
 			c.srv.log.Warn("delete share group configs", "group", id, "error", err)
 			return kerr.KafkaStorageError
 		}
-		shareCoordinator(c).Shares().ForgetGroup(id)
+		c.srv.groups.Shares().ForgetGroup(id)
 		return nil
 	}
 }

@@ -83,7 +83,7 @@ func (c *conn) alterGroupConfigs(ctx context.Context, rr kmsg.IncrementalAlterCo
 	err := c.srv.store.UpdateShareGroupConfig(ctx, rr.ResourceName, change)
 	switch {
 	case err == nil || errors.Is(err, errValidateOnly):
-		if co := shareCoordinator(c); co != nil {
+		if co := c.srv.groups; co != nil {
 			co.Shares().InvalidateConfig(rr.ResourceName)
 		}
 		return 0, nil
