@@ -37,6 +37,10 @@ const (
 	latencyRawTxns   = 300 // raw etcd transactions
 	latencyWindow    = 10 * time.Second
 	latencySeqBudget = 50
+	// latencyLinger is the producer linger of the extra acks=all run at
+	// the default budget: at least the 200 ms seal interval over the five
+	// produce requests an idempotent producer keeps in flight per broker.
+	latencyLinger = "50ms"
 
 	// The counters BenchmarkLatency reads.
 	objectOpsMetric  = "strata_objectstore_operations_total"
@@ -96,7 +100,7 @@ func BenchmarkLatency(b *testing.B) {
 		b.Run("ref=kfake/"+w, func(b *testing.B) {
 			var r loadgen.LatencyRun
 			for range b.N {
-				r = latencyRun(b, filepath.Join(dir, w+".yaml"), out, "kfake", 0, loadgen.KfakeBootstrap, nil, nil)
+				r = latencyRun(b, filepath.Join(dir, w+".yaml"), out, "kfake", 0, "", loadgen.KfakeBootstrap, nil, nil)
 			}
 			kfake[w] = r
 			doc.Runs = append(doc.Runs, r)
@@ -107,11 +111,23 @@ func BenchmarkLatency(b *testing.B) {
 	for _, rate := range []int{5, 50} {
 		s := StartStrata(b, Options{EtcdEndpoints: etcd.Endpoint, ObjectStore: store.S3URL(fmt.Sprintf("latency-%d", rate)),
 			Args: []string{"--seal-interval", "200ms", "--log-level", "info", "--max-put-rate", strconv.Itoa(rate)}})
-		for _, w := range workloads {
-			b.Run(fmt.Sprintf("strata/max-put-rate=%d/%s", rate, w), func(b *testing.B) {
+		type run struct{ workload, linger string }
+		runs := []run{{workloads[0], ""}, {workloads[1], ""}}
+		if rate == 5 {
+			// The default budget again with a producer that lingers long
+			// enough to keep sending while its requests wait for a seal.
+			runs = append(runs, run{"pubsub-acks-all", latencyLinger})
+		}
+		for _, x := range runs {
+			w := x.workload
+			name := fmt.Sprintf("strata/max-put-rate=%d/%s", rate, w)
+			if x.linger != "" {
+				name += "/linger=" + x.linger
+			}
+			b.Run(name, func(b *testing.B) {
 				var r loadgen.LatencyRun
 				for range b.N {
-					r = latencyRun(b, filepath.Join(dir, w+".yaml"), out, "strata", rate, s.Addr, s, etcd)
+					r = latencyRun(b, filepath.Join(dir, w+".yaml"), out, "strata", rate, x.linger, s.Addr, s, etcd)
 					bucketN++
 					r.RawPut = rawPuts(b, cl, fmt.Sprintf("raw-put-%d", bucketN), int(r.MeanObjectBytes), latencyRawPuts)
 				}
@@ -126,9 +142,9 @@ func BenchmarkLatency(b *testing.B) {
 					b.ReportMetric(r.Ack.P99/k.Ack.P99, "ack-p99/kfake")
 					b.ReportMetric(r.E2E.P99/k.E2E.P99, "e2e-p99/kfake")
 				}
-				b.Logf("%s at --max-put-rate %d, %d rec/s: ack p50/p99/p99.9 %.1f/%.1f/%.1f ms, end-to-end %.1f/%.1f/%.1f ms; "+
+				b.Logf("%s at --max-put-rate %d (client %q), %d rec/s: ack p50/p99/p99.9 %.1f/%.1f/%.1f ms, end-to-end %.1f/%.1f/%.1f ms; "+
 					"%.1f PUT/s of %.0f B mean (raw PUT p50 %.1f p99 %.1f ms), %.1f etcd txn/s, %.1f etcd writes/s",
-					w, rate, latencyRate, r.Ack.P50, r.Ack.P99, r.Ack.P999, r.E2E.P50, r.E2E.P99, r.E2E.P999,
+					w, rate, r.Client, latencyRate, r.Ack.P50, r.Ack.P99, r.Ack.P999, r.E2E.P50, r.E2E.P99, r.E2E.P999,
 					r.PutsPerSec, r.MeanObjectBytes, r.RawPut.P50, r.RawPut.P99, r.EtcdTxnPerSec, r.EtcdWritesPerSec)
 			})
 		}
@@ -224,22 +240,32 @@ func sampleCounters(b *testing.B, s *Strata, etcd *testenv.Etcd) counterSample {
 }
 
 // latencyRun runs workload at latencyRate with `strata loadgen run` against
-// bootstrap, labelled system (and the budget); with a broker s, it samples
-// its counters and etcd's every 500 ms meanwhile.
-func latencyRun(b *testing.B, workload, out, system string, rate int, bootstrap string, s *Strata, etcd *testenv.Etcd) loadgen.LatencyRun {
+// bootstrap, labelled system (and the budget), with the producer's linger
+// set to linger if it is not empty; with a broker s, it samples its
+// counters and etcd's every 500 ms meanwhile.
+func latencyRun(b *testing.B, workload, out, system string, rate int, linger, bootstrap string, s *Strata, etcd *testenv.Etcd) loadgen.LatencyRun {
 	name := stem(workload)
 	label := system
 	if rate > 0 {
 		label = fmt.Sprintf("%s max-put-rate=%d", system, rate)
+	}
+	client, topic := "", fmt.Sprintf("%s-%d", name, rate)
+	if linger != "" {
+		label += " linger=" + linger
+		client = "linger " + linger
+		topic += "-linger-" + linger
 	}
 	rel := filepath.Join(name, strings.ReplaceAll(label, " ", "-"))
 	dir := filepath.Join(out, rel)
 	if err := os.RemoveAll(dir); err != nil {
 		b.Fatal(err)
 	}
-	args := []string{"loadgen", "run", "--workload", workload, "--bootstrap", bootstrap, "--topic", fmt.Sprintf("%s-%d", name, rate),
+	args := []string{"loadgen", "run", "--workload", workload, "--bootstrap", bootstrap, "--topic", topic,
 		"--rate", strconv.Itoa(latencyRate), "--duration", latencyDuration, "--warmup", latencyWarmup,
 		"--label", label, "--out", dir, "--quiet"}
+	if linger != "" {
+		args = append(args, "--linger", linger)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var output bytes.Buffer
@@ -274,7 +300,7 @@ func latencyRun(b *testing.B, workload, out, system string, rate int, bootstrap 
 		b.Fatalf("%s against %s: consumers drained %v, %d produce errors (%s)", name, label,
 			res.Consume != nil && res.Consume.Drained, res.Produce.Errors, res.Produce.FirstError)
 	}
-	r := loadgen.LatencyRun{Workload: name, Acks: res.Workload.Acks, System: system, MaxPutRate: rate, Dir: rel,
+	r := loadgen.LatencyRun{Workload: name, Acks: res.Workload.Acks, System: system, MaxPutRate: rate, Client: client, Dir: rel,
 		Ack: loadgen.PercentilesOf(res.Produce.Latency), E2E: loadgen.PercentilesOf(res.Consume.Latency)}
 	if s == nil {
 		return r

@@ -41,6 +41,9 @@ type LatencyRun struct {
 	// (0 for kfake).
 	System     string `json:"system"`
 	MaxPutRate int    `json:"max_put_rate,omitempty"`
+	// Client is the producer settings the run changed from its workload's
+	// ("linger 50ms"); empty = the workload's own.
+	Client string `json:"client,omitempty"`
 	// Dir is the run's result directory, relative to latency.json's.
 	Dir string      `json:"dir"`
 	Ack Percentiles `json:"ack"`
@@ -157,8 +160,12 @@ func Verdicts(runs []LatencyRun, seq []SequentialRun) []LatencyVerdict {
 		if r.System != "strata" || !ok {
 			continue
 		}
+		what := fmt.Sprintf("%s at --max-put-rate %d", r.Workload, r.MaxPutRate)
+		if r.Client != "" {
+			what += ", client " + r.Client
+		}
 		vs = append(vs, LatencyVerdict{
-			What:   fmt.Sprintf("%s at --max-put-rate %d: PUTs/s", r.Workload, r.MaxPutRate),
+			What:   what + ": PUTs/s",
 			Figure: r.PutsPerSec, Bound: t.maxPuts, Unit: "PUT/s",
 			Formula: fmt.Sprintf("at most %g", t.maxPuts),
 			Met:     r.PutsPerSec <= t.maxPuts,
@@ -168,7 +175,7 @@ func Verdicts(runs []LatencyRun, seq []SequentialRun) []LatencyVerdict {
 		}
 		bound := t.waitMs + 2*r.RawPut.P99 + 30
 		vs = append(vs, LatencyVerdict{
-			What:   fmt.Sprintf("%s at --max-put-rate %d: ack p99", r.Workload, r.MaxPutRate),
+			What:   what + ": ack p99",
 			Figure: r.Ack.P99, Bound: bound, Unit: "ms",
 			Formula: fmt.Sprintf("%g ms + 2 × raw PUT p99 (%.1f ms) + 30 ms", t.waitMs, r.RawPut.P99),
 			Met:     r.Ack.P99 <= bound,

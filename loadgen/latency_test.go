@@ -36,6 +36,8 @@ func TestVerdicts(t *testing.T) {
 		{Workload: "pubsub-acks1", Acks: "1", System: "strata", MaxPutRate: 5, PutsPerSec: 5.6, Ack: Percentiles{P99: 900}, RawPut: put},
 		// 20 + 2×20 + 30 = 90 < 91: not met; 55 PUT/s: met.
 		{Workload: "pubsub-acks-all", Acks: "all", System: "strata", MaxPutRate: 50, PutsPerSec: 55, Ack: Percentiles{P99: 91}, RawPut: put},
+		// The same workload with another client setting: a target of its own, named so.
+		{Workload: "pubsub-acks-all", Acks: "all", System: "strata", MaxPutRate: 5, Client: "linger 50ms", PutsPerSec: 5, Ack: Percentiles{P99: 271}, RawPut: put},
 		// A budget without targets.
 		{Workload: "pubsub-acks-all", Acks: "all", System: "strata", MaxPutRate: 7, PutsPerSec: 100, Ack: Percentiles{P99: 1e6}, RawPut: put},
 	}
@@ -45,15 +47,20 @@ func TestVerdicts(t *testing.T) {
 	}
 	var got []bool
 	var bounds []float64
+	var whats []string
 	for _, v := range Verdicts(runs, seq) {
 		got = append(got, v.Met)
 		bounds = append(bounds, v.Bound)
+		whats = append(whats, v.What)
 	}
-	if want := []bool{true, true, false, true, false, true}; !reflect.DeepEqual(got, want) {
+	if want := []bool{true, true, false, true, false, true, false, true}; !reflect.DeepEqual(got, want) {
 		t.Errorf("verdicts met = %v, want %v", got, want)
 	}
-	if want := []float64{5.5, 270, 5.5, 55, 90, 60}; !reflect.DeepEqual(bounds, want) {
+	if want := []float64{5.5, 270, 5.5, 55, 90, 5.5, 270, 60}; !reflect.DeepEqual(bounds, want) {
 		t.Errorf("bounds = %v, want %v", bounds, want)
+	}
+	if want := "pubsub-acks-all at --max-put-rate 5, client linger 50ms: ack p99"; whats[6] != want {
+		t.Errorf("verdict of the client variant = %q, want %q", whats[6], want)
 	}
 }
 

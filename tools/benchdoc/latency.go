@@ -143,10 +143,14 @@ func sequentialChart(q loadgen.SequentialRun) loadgen.Chart {
 
 // runLabel names a run in the tables.
 func runLabel(r loadgen.LatencyRun) string {
+	l := r.System
 	if r.System == "strata" {
-		return fmt.Sprintf("strata, --max-put-rate %d", r.MaxPutRate)
+		l = fmt.Sprintf("strata, --max-put-rate %d", r.MaxPutRate)
 	}
-	return r.System
+	if r.Client != "" {
+		l += ", client " + r.Client
+	}
+	return l
 }
 
 // ratio is a/b to two digits, or — without a reference.
@@ -166,6 +170,15 @@ func latencySection(l *loadgen.LatencyBench, names []string, img string) string 
 		"PUTs and etcd rates are the broker's over the busiest 10 s of the run; etcd transactions are %s; "+
 		"etcd writes are %s. Raw PUTs are minio-go PUTs of the run's mean object size to the same MinIO, "+
 		"one at a time, right after the run.\n\n", thousands(l.Rate), l.EtcdTxnMetric, l.EtcdWriteMetric)
+
+	if slices.ContainsFunc(l.Runs, func(r loadgen.LatencyRun) bool { return r.Client != "" }) {
+		b.WriteString("A run marked *client …* is its workload with that producer setting changed. " +
+			"An idempotent producer (franz-go, the Java client, librdkafka) keeps at most five produce requests in flight per broker. " +
+			"At the workload's 10 ms linger it has sent five within about 50 ms of a seal; they all wait for the next seal, " +
+			"and the records produced after them wait in the client until it, then for the seal after that: up to two seal intervals. " +
+			"A linger of at least the seal interval over five keeps a request going out while the others wait " +
+			"(docs/configuration.md, \"Clients\").\n\n")
+	}
 
 	if len(l.Targets) > 0 {
 		b.WriteString("Issue 21's targets, computed from this run (a report, not a test):\n\n")
@@ -239,8 +252,8 @@ func latencySection(l *loadgen.LatencyBench, names []string, img string) string 
 		if r.System != "strata" || r.Acks != "all" {
 			continue
 		}
-		fmt.Fprintf(&b, "| Strata, --max-put-rate %d | this run: %s, %s records/s, one broker, %d CPUs shared with MinIO, etcd and the load generator | p50 %s ms, p99 %s ms | p50 %s ms, p99 %s ms | local MinIO (raw PUT p50 %s ms, p99 %s ms) | the reference of this table | this page |\n",
-			r.MaxPutRate, r.Workload, thousands(l.Rate), l.CPUs, fmtFloat(r.Ack.P50), fmtFloat(r.Ack.P99), fmtFloat(r.E2E.P50), fmtFloat(r.E2E.P99),
+		fmt.Fprintf(&b, "| %s | this run: %s, %s records/s, one broker, %d CPUs shared with MinIO, etcd and the load generator | p50 %s ms, p99 %s ms | p50 %s ms, p99 %s ms | local MinIO (raw PUT p50 %s ms, p99 %s ms) | the reference of this table | this page |\n",
+			strings.Replace(runLabel(r), "strata", "Strata", 1), r.Workload, thousands(l.Rate), l.CPUs, fmtFloat(r.Ack.P50), fmtFloat(r.Ack.P99), fmtFloat(r.E2E.P50), fmtFloat(r.E2E.P99),
 			fmtFloat(r.RawPut.P50), fmtFloat(r.RawPut.P99))
 	}
 	for _, p := range peers {
