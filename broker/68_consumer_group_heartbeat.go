@@ -7,9 +7,10 @@ package broker
 // epoch 0 (v1: with the member id it made itself; v0: the coordinator
 // names it), heartbeats with its member epoch and the partitions it owns,
 // and leaves with epoch -1 (-2: a static member leaving for now). Each
-// answer carries the member's epoch, the heartbeat interval (5 s, Kafka's
-// group.consumer.heartbeat.interval.ms, while the group is Stable; 0.5 s
-// while it reconciles, a deviation) and, when it changed or the
+// answer carries the member's epoch, the heartbeat interval (the group's
+// consumer.heartbeat.interval.ms, by default 5 s as Kafka's
+// group.consumer.heartbeat.interval.ms, while the group is Stable; at most
+// 0.5 s while it reconciles, a deviation) and, when it changed or the
 // request was full, the partitions it is to own: a partition moves to a
 // new owner only after its previous owner revoked it. Server-side
 // assignors: uniform (default) and range. Subscriptions by names or by a
@@ -22,9 +23,13 @@ package broker
 // classic group with members of the consumer protocol type upgrades it
 // online (coordinator/consumer_migrate.go); any other heartbeat to a
 // classic group with members gets GROUP_ID_NOT_FOUND. It needs READ on the
-// group (GROUP_AUTHORIZATION_FAILED). Deviations: the session timeout
-// (45 s) and heartbeat interval are Kafka's defaults and not configurable;
-// no group.consumer.max.size.
+// group (GROUP_AUTHORIZATION_FAILED). The session timeout of a member of
+// the consumer protocol is the group's consumer.session.timeout.ms (45 s
+// by default); the group configs are read before the group is locked
+// (coordinator/consumer_configs.go, broker/group_configs.go), and a change
+// applies from each member's next heartbeat on. Deviations: the broker
+// defaults (group.consumer.session.timeout.ms, ...) are Kafka's and not
+// configurable; no group.consumer.max.size.
 
 import (
 	"context"
@@ -53,6 +58,9 @@ func handleConsumerGroupHeartbeat(c *conn, kreq kmsg.Request) func(context.Conte
 	if e, msg := coordinator.CheckConsumerHeartbeat(req); e != nil {
 		return answer(e, msg)
 	}
+	// The group's session timeout and heartbeat interval, read (or
+	// refreshed) with no lock held; the heartbeat looks at what was read.
+	c.srv.groups.ConsumerConfig(req.Group)
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
 	var write *coordinator.ConsumerWrite
 	err := c.srv.groups.WithGroup(req.Group, req.MemberEpoch == 0, func(_ *coordinator.Shard, g *coordinator.Group) {

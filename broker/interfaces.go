@@ -51,6 +51,10 @@ type groups interface {
 	// Locate returns the shard partition of a group, nil if unknown yet.
 	Locate(group string) *partition.Partition
 	ListGroups() (groups []coordinator.Listed, loading bool)
+	// KIP-848 group configs, read with no lock held
+	// (coordinator/consumer_configs.go).
+	ConsumerConfig(group string) coordinator.ConsumerConfig
+	InvalidateConsumerConfig(group string)
 
 	// KIP-932 share groups: membership on the group's coordinator, the
 	// share partitions' states at their leaders (Shares).

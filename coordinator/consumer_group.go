@@ -46,8 +46,10 @@ import (
 )
 
 // Kafka's defaults of group.consumer.session.timeout.ms,
-// group.consumer.heartbeat.interval.ms and the rebalance timeout a member
-// that gives none gets.
+// group.consumer.heartbeat.interval.ms (the defaults of the group configs
+// consumer.session.timeout.ms and consumer.heartbeat.interval.ms,
+// consumer_configs.go) and the rebalance timeout a member that gives none
+// gets.
 const (
 	ConsumerSessionTimeout    = 45 * time.Second
 	ConsumerHeartbeatInterval = 5 * time.Second
@@ -55,7 +57,8 @@ const (
 	// its group is not Stable (some member revokes, waits for partitions,
 	// or is behind the assignment epoch), so that partitions move on as
 	// soon as their owners gave them up rather than a full interval later.
-	// A deviation: Kafka gives the same interval throughout.
+	// A deviation: Kafka gives the same interval throughout. A group whose
+	// consumer.heartbeat.interval.ms is shorter gets that throughout.
 	ReconcilingHeartbeatInterval = 500 * time.Millisecond
 	defaultRebalanceTimeoutMs    = 300000
 	// topicsRefresh is how often a group's subscriptions are resolved
@@ -105,6 +108,10 @@ type consumerGroup struct {
 	members          map[string]*consumerMember
 	static           map[string]string // instance id → member id
 	regexAt          time.Time         // last resolution of the subscriptions
+	// cfg is the group's session timeout and heartbeat interval as of the
+	// last heartbeat (consumer_configs.go): each heartbeat takes the
+	// group's current ones.
+	cfg ConsumerConfig
 }
 
 type consumerMember struct {
@@ -128,7 +135,16 @@ type topicPartition struct {
 }
 
 func newConsumerGroup(g *Group) *consumerGroup {
-	return &consumerGroup{g: g, members: map[string]*consumerMember{}, static: map[string]string{}}
+	return &consumerGroup{g: g, members: map[string]*consumerMember{}, static: map[string]string{}, cfg: g.consumerConfig()}
+}
+
+// consumerConfig is the group's consumer configs as this broker last read
+// them (Coordinator.ConsumerConfig), without waiting for etcd.
+func (g *Group) consumerConfig() ConsumerConfig {
+	if g.s == nil || g.s.c == nil {
+		return DefaultConsumerConfig()
+	}
+	return g.s.c.cachedConsumerConfig(g.id)
 }
 
 // restoreConsumerGroup rebuilds a consumer group from etcd when this
@@ -229,10 +245,13 @@ func CheckConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (*kerr.Erro
 // CheckConsumerHeartbeat) from a member connected as cl. The response is
 // complete but for the outcome of the write returned (nil: nothing
 // changed), which the caller waits for before answering. It runs under the
-// shard lock.
+// shard lock. The group's session timeout and heartbeat interval are those
+// the caller read last (Coordinator.ConsumerConfig, before taking the
+// lock): a change of them applies from this heartbeat on.
 func (g *Group) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, *ConsumerWrite) {
+	cfg := g.consumerConfig()
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	resp.HeartbeatIntervalMillis = int32(ConsumerHeartbeatInterval / time.Millisecond)
+	resp.HeartbeatIntervalMillis = int32(cfg.HeartbeatInterval / time.Millisecond)
 	fail := func(code *kerr.Error) (*kmsg.ConsumerGroupHeartbeatResponse, *ConsumerWrite) {
 		resp.ErrorCode = code.Code
 		return resp, nil
@@ -250,6 +269,7 @@ func (g *Group) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatReq
 		}
 	}
 	cg := g.consumer
+	cg.cfg = cfg
 	switch req.MemberEpoch {
 	case leaveEpoch, staticLeaveEpoch:
 		return cg.leave(req, resp)
@@ -302,7 +322,7 @@ func (g *Group) ConsumerHeartbeat(cl Client, req *kmsg.ConsumerGroupHeartbeatReq
 	resp.MemberID = kmsg.StringPtr(m.ID)
 	resp.MemberEpoch = m.Epoch
 	if cg.state() != "Stable" {
-		resp.HeartbeatIntervalMillis = int32(ReconcilingHeartbeatInterval / time.Millisecond)
+		resp.HeartbeatIntervalMillis = int32(min(ReconcilingHeartbeatInterval, cfg.HeartbeatInterval) / time.Millisecond)
 	}
 	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
 	if req.MemberEpoch == 0 || full || assignedChanged {
@@ -460,7 +480,7 @@ func ownsSubset(owned []kmsg.ConsumerGroupHeartbeatRequestTopic, assigned metada
 // removed.
 func (cg *consumerGroup) heartbeat(m *consumerMember) {
 	stopTimer(m.session)
-	m.session = cg.g.after(m.sessionTimeout(), func() {
+	m.session = cg.g.after(cg.sessionTimeout(m), func() {
 		if cg.g.consumer != cg || cg.members[m.ID] != m {
 			return
 		}

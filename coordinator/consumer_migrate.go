@@ -234,12 +234,13 @@ func (cg *consumerGroup) topicName(id metadata.TopicID) string {
 	return ""
 }
 
-// sessionTimeout is m's session timeout: its own for a classic member.
-func (m *consumerMember) sessionTimeout() time.Duration {
+// sessionTimeout is m's session timeout: its own for a classic member,
+// else the group's consumer.session.timeout.ms (consumer_configs.go).
+func (cg *consumerGroup) sessionTimeout(m *consumerMember) time.Duration {
 	if m.Classic != nil {
 		return time.Duration(m.Classic.SessionTimeoutMs) * time.Millisecond
 	}
-	return ConsumerSessionTimeout
+	return cg.cfg.SessionTimeout
 }
 
 // stopClassicTimers stops a classic member's join and sync timeouts.

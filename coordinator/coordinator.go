@@ -83,6 +83,8 @@ type Coordinator struct {
 	consumerWrites  consumerWriter   // KIP-848 group records (consumer_writer.go)
 	consumerMetrics *consumerMetrics // by group type, KIP-848 (consumer_metrics.go)
 	share           *Shares          // KIP-932 share groups and partitions (share_*.go)
+
+	consumerConfigs consumerConfigCache // KIP-848 group configs (consumer_configs.go)
 }
 
 // New returns a coordinator of no shards yet; ctx bounds its work: Run and
