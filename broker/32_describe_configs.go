@@ -55,7 +55,7 @@ func handleDescribeConfigs(ctx context.Context, c *conn, req *kmsg.DescribeConfi
 			}
 			sr.Configs = append(sr.Configs, rc)
 		}
-		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // KIP-932 group configs (h-share: share_configs.go)
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // group configs, KIP-848 and KIP-932 (group_configs.go)
 			c.describeGroupConfigs(ctx, rr.ResourceName, &sr, add)
 			resp.Resources = append(resp.Resources, sr)
 			continue

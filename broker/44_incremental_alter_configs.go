@@ -26,7 +26,7 @@ func handleIncrementalAlterConfigs(ctx context.Context, c *conn, req *kmsg.Incre
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // KIP-932 group configs (h-share: share_configs.go)
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // group configs, KIP-848 and KIP-932 (group_configs.go)
 			sr.ErrorCode, sr.ErrorMessage = c.alterGroupConfigs(ctx, rr, req.ValidateOnly)
 			resp.Resources = append(resp.Resources, sr)
 			continue
