@@ -41,6 +41,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
+	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
 )
 
@@ -88,7 +89,10 @@ func sharePartition(c *conn, tp coordinator.ShareTP) (*partition.Partition, int1
 }
 
 // shareRequest checks what ShareFetch and ShareAcknowledge share: a
-// coordinator, READ on the group, a group id and a member id. It returns
+// coordinator, READ on the group, a group id and a member id, and, on the
+// broker that coordinates the group, that the member is in it
+// (UNKNOWN_MEMBER_ID otherwise; other brokers cannot tell: membership lives
+// in the coordinator's memory). It returns
 // the share partitions with the group and member, or the error code; lock
 // is the group's acquisition lock duration, for the response.
 func shareRequest(c *conn, groupID, memberID *string) (sh *coordinator.Shares, group, member string, lock int32, code int16) {
@@ -108,6 +112,15 @@ func shareRequest(c *conn, groupID, memberID *string) (sh *coordinator.Shares, g
 		return nil, group, member, 0, kerr.InvalidRequest.Code
 	}
 	sh = co.Shares()
+	if known, decided := sh.Member(group, member); decided && !known {
+		// Not a member (never joined, left, or fenced): as Kafka, no
+		// share session serves it, and the one it had here ends.
+		sh.EndMember(group, member, func(tp coordinator.ShareTP) *partition.Partition {
+			p, _ := sharePartition(c, tp)
+			return p
+		})
+		return nil, group, member, 0, kerr.UnknownMemberID.Code
+	}
 	return sh, group, member, int32(sh.LockDuration(group) / time.Millisecond), 0
 }
 
@@ -257,8 +270,13 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 				continue
 			}
 			limit := min(maxBytes-bytes, 8<<20)
-			got, err := sh.Acquire(ctx, group, member, p, maxRecords-taken, func(offset int64) ([][]byte, error) {
-				return p.Read(ctx, c.srv.reader, offset, limit)
+			got, err := sh.Acquire(ctx, group, member, p, maxRecords-taken, func(offset int64, committed bool) ([][]byte, []metadata.AbortedTxn, error) {
+				if committed {
+					batches, _, aborted, err := p.ReadCommitted(ctx, c.srv.reader, offset, limit)
+					return batches, aborted, err
+				}
+				batches, err := p.Read(ctx, c.srv.reader, offset, limit)
+				return batches, nil, err
 			})
 			if err != nil {
 				entry(tp).ErrorCode = kerrCode(err)
