@@ -4,8 +4,10 @@ package broker
 //
 // Acquires records of a share group's partitions for one member, at the
 // partitions' leader (coordinator/share_partitions.go): the available
-// records from the share-partition start offset up to the high watermark,
-// at most MaxRecords (500 when 0) in all, each under an acquisition lock of
+// records from the share-partition start offset up to the high watermark
+// (share.isolation.level=read_uncommitted, the default) or the last stable
+// offset (read_committed: the records of aborted transactions and the
+// control records are archived, never delivered), at most MaxRecords (500 when 0) in all, each under an acquisition lock of
 // the group's share.record.lock.duration.ms (the response's
 // acquisition_lock_timeout_ms), with its delivery count. Records come as the
 // whole batches that hold them, with the acquired ranges beside.
@@ -26,10 +28,14 @@ package broker
 // the answer; their errors are acknowledge_error_code. Without records, the
 // fetch waits up to MaxWaitMs for a commit or a released record. Needs
 // READ on the group (GROUP_AUTHORIZATION_FAILED) and on each topic
-// (TOPIC_AUTHORIZATION_FAILED). Deviations: no current-leader hint with
-// NOT_LEADER_OR_FOLLOWER (clients refresh their metadata); MinBytes and
-// BatchSize are not used (at most MaxRecords are acquired, in whole
-// batches' ranges); share.isolation.level is read_uncommitted only.
+// (TOPIC_AUTHORIZATION_FAILED). A member id that is not a member of the
+// group (never joined, left, or removed by its session timeout) gets
+// UNKNOWN_MEMBER_ID, and its share session here ends, releasing its
+// records; only the group's coordinator knows the members, so a broker
+// that does not coordinate the group serves the member until its session
+// ends. Deviations: no current-leader hint with NOT_LEADER_OR_FOLLOWER
+// (clients refresh their metadata); MinBytes and BatchSize are not used
+// (at most MaxRecords are acquired, in whole batches' ranges).
 
 import (
 	"context"

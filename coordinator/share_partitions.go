@@ -24,6 +24,12 @@ package coordinator
 // redelivers only records not acknowledged, and loses no acknowledgement
 // that was answered.
 //
+// At share.isolation.level=read_committed a share partition acquires only
+// below the partition's last stable offset, reading as a read_committed
+// Fetch does, and archives the records of aborted transactions and the
+// control records instead of delivering them (acquireSkipping), so that
+// its start offset moves past them, as Kafka's share partitions do.
+//
 // An admin may change a stored state behind the leader's back
 // (AlterShareGroupOffsets, DeleteShareGroupOffsets, DeleteGroups, on the
 // group's coordinator, for a group without members). The leader is not
