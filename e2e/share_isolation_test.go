@@ -115,6 +115,28 @@ func acquiredOffsets(t *testing.T, resp *kmsg.ShareFetchResponse) []int64 {
 	return out
 }
 
+// groupConfig is a group config's value as DescribeConfigs shows it.
+func groupConfig(t *testing.T, cl *kgo.Client, group, name string) string {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+		t.Fatalf("describe configs of %s: %v", group, err)
+	}
+	for _, c := range resp.Resources[0].Configs {
+		if c.Name == name && c.Value != nil {
+			return *c.Value
+		}
+	}
+	return ""
+}
+
 // lastStableOffset asks ListOffsets at read_committed for the end of
 // partition 0: the last stable offset.
 func lastStableOffset(t *testing.T, cl *kgo.Client, topic string) int64 {
@@ -138,6 +160,26 @@ func TestShareGroupReadCommitted(t *testing.T) {
 	const topic, committedGroup, uncommittedGroup = "share-txn", "share-txn-rc", "share-txn-ru"
 	setGroupConfigs(t, admin, committedGroup, map[string]string{"share.auto.offset.reset": "earliest", "share.isolation.level": "read_committed"})
 	setGroupConfigs(t, admin, uncommittedGroup, map[string]string{"share.auto.offset.reset": "earliest"})
+	// DescribeConfigs shows the level, set or default; another value is
+	// refused.
+	for group, want := range map[string]string{committedGroup: "read_committed", uncommittedGroup: "read_uncommitted"} {
+		if got := groupConfig(t, admin, group, "share.isolation.level"); got != want {
+			t.Errorf("share.isolation.level of %s: %q, want %q", group, got, want)
+		}
+	}
+	bad := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	br := kmsg.NewIncrementalAlterConfigsRequestResource()
+	br.ResourceType, br.ResourceName = kmsg.ConfigResourceTypeGroupConfig, uncommittedGroup
+	bc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	bc.Name, bc.Op, bc.Value = "share.isolation.level", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("read_dirty")
+	br.Configs = append(br.Configs, bc)
+	bad.Resources = append(bad.Resources, br)
+	if bresp, err := bad.RequestWith(testContext(t, 10*time.Second), admin); err != nil {
+		t.Fatal(err)
+	} else if bresp.Resources[0].ErrorCode == 0 {
+		t.Error("share.isolation.level=read_dirty accepted")
+	}
+
 	resp, err := createTopicsRequest(topic, 1, nil).RequestWith(testContext(t, 60*time.Second), admin)
 	if err != nil {
 		t.Fatal(err)
