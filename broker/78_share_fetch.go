@@ -4,8 +4,10 @@ package broker
 //
 // Acquires records of a share group's partitions for one member, at the
 // partitions' leader (coordinator/share_partitions.go): the available
-// records from the share-partition start offset up to the high watermark,
-// at most MaxRecords (500 when 0) in all, each under an acquisition lock of
+// records from the share-partition start offset up to the high watermark
+// (share.isolation.level=read_uncommitted, the default) or the last stable
+// offset (read_committed: the records of aborted transactions and the
+// control records are archived, never delivered), at most MaxRecords (500 when 0) in all, each under an acquisition lock of
 // the group's share.record.lock.duration.ms (the response's
 // acquisition_lock_timeout_ms), with its delivery count. Records come as the
 // whole batches that hold them, with the acquired ranges beside.
@@ -26,10 +28,14 @@ package broker
 // the answer; their errors are acknowledge_error_code. Without records, the
 // fetch waits up to MaxWaitMs for a commit or a released record. Needs
 // READ on the group (GROUP_AUTHORIZATION_FAILED) and on each topic
-// (TOPIC_AUTHORIZATION_FAILED). Deviations: no current-leader hint with
-// NOT_LEADER_OR_FOLLOWER (clients refresh their metadata); MinBytes and
-// BatchSize are not used (at most MaxRecords are acquired, in whole
-// batches' ranges); share.isolation.level is read_uncommitted only.
+// (TOPIC_AUTHORIZATION_FAILED). A member id that is not a member of the
+// group (never joined, left, or removed by its session timeout) gets
+// UNKNOWN_MEMBER_ID, and its share session here ends, releasing its
+// records; only the group's coordinator knows the members, so a broker
+// that does not coordinate the group serves the member until its session
+// ends. Deviations: no current-leader hint with NOT_LEADER_OR_FOLLOWER
+// (clients refresh their metadata); MinBytes and BatchSize are not used
+// (at most MaxRecords are acquired, in whole batches' ranges).
 
 import (
 	"context"
@@ -41,6 +47,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/coordinator"
+	"github.com/strata-io/strata/metadata"
 	"github.com/strata-io/strata/partition"
 )
 
@@ -88,7 +95,10 @@ func sharePartition(c *conn, tp coordinator.ShareTP) (*partition.Partition, int1
 }
 
 // shareRequest checks what ShareFetch and ShareAcknowledge share: a
-// coordinator, READ on the group, a group id and a member id. It returns
+// coordinator, READ on the group, a group id and a member id, and, on the
+// broker that coordinates the group, that the member is in it
+// (UNKNOWN_MEMBER_ID otherwise; other brokers cannot tell: membership lives
+// in the coordinator's memory). It returns
 // the share partitions with the group and member, or the error code; lock
 // is the group's acquisition lock duration, for the response.
 func shareRequest(c *conn, groupID, memberID *string) (sh *coordinator.Shares, group, member string, lock int32, code int16) {
@@ -108,6 +118,15 @@ func shareRequest(c *conn, groupID, memberID *string) (sh *coordinator.Shares, g
 		return nil, group, member, 0, kerr.InvalidRequest.Code
 	}
 	sh = co.Shares()
+	if known, decided := sh.Member(group, member); decided && !known {
+		// Not a member (never joined, left, or fenced): as Kafka, no
+		// share session serves it, and the one it had here ends.
+		sh.EndMember(group, member, func(tp coordinator.ShareTP) *partition.Partition {
+			p, _ := sharePartition(c, tp)
+			return p
+		})
+		return nil, group, member, 0, kerr.UnknownMemberID.Code
+	}
 	return sh, group, member, int32(sh.LockDuration(group) / time.Millisecond), 0
 }
 
@@ -257,8 +276,13 @@ func handleShareFetch(ctx context.Context, c *conn, req *kmsg.ShareFetchRequest,
 				continue
 			}
 			limit := min(maxBytes-bytes, 8<<20)
-			got, err := sh.Acquire(ctx, group, member, p, maxRecords-taken, func(offset int64) ([][]byte, error) {
-				return p.Read(ctx, c.srv.reader, offset, limit)
+			got, err := sh.Acquire(ctx, group, member, p, maxRecords-taken, func(offset int64, committed bool) ([][]byte, []metadata.AbortedTxn, error) {
+				if committed {
+					batches, _, aborted, err := p.ReadCommitted(ctx, c.srv.reader, offset, limit)
+					return batches, aborted, err
+				}
+				batches, err := p.Read(ctx, c.srv.reader, offset, limit)
+				return batches, nil, err
 			})
 			if err != nil {
 				entry(tp).ErrorCode = kerrCode(err)

@@ -12,7 +12,9 @@ package broker
 // leader's death. It uses the member's share session on this broker (the
 // next epoch; epoch 0 gets INVALID_SHARE_SESSION_EPOCH) and epoch -1
 // closes the session, releasing the member's other records of its
-// partitions. Needs READ on the group and the topics.
+// partitions. A member id that is not a member of the group gets
+// UNKNOWN_MEMBER_ID on the group's coordinator (shareRequest). Needs READ
+// on the group and the topics.
 
 import (
 	"context"

@@ -304,3 +304,20 @@ func sortedIDs(m map[metadata.TopicID][]int32) []metadata.TopicID {
 	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
 	return ids
 }
+
+// Member reports whether member is a member of the share group id,
+// when this broker coordinates the group (decided); a broker that does
+// not coordinate it cannot tell (membership lives in the coordinator's
+// memory and brokers do not call each other), and then decided is false.
+// A group made under a shard epoch that ended has no members: they join
+// again.
+func (sh *Shares) Member(id, member string) (known, decided bool) {
+	s, err := sh.c.shardFor(id)
+	if err != nil {
+		return false, false
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	g := sh.groups[id]
+	return g != nil && g.shard == s && g.members[member] != nil, true
+}

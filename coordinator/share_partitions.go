@@ -24,6 +24,12 @@ package coordinator
 // redelivers only records not acknowledged, and loses no acknowledgement
 // that was answered.
 //
+// At share.isolation.level=read_committed a share partition acquires only
+// below the partition's last stable offset, reading as a read_committed
+// Fetch does, and archives the records of aborted transactions and the
+// control records instead of delivering them (acquireSkipping), so that
+// its start offset moves past them, as Kafka's share partitions do.
+//
 // An admin may change a stored state behind the leader's back
 // (AlterShareGroupOffsets, DeleteShareGroupOffsets, DeleteGroups, on the
 // group's coordinator, for a group without members). The leader is not
@@ -82,6 +88,13 @@ const (
 	ConfigShareAutoOffsetReset = "share.auto.offset.reset"
 	ConfigShareSessionTimeout  = "share.session.timeout.ms"
 	ConfigShareHeartbeat       = "share.heartbeat.interval.ms"
+	ConfigShareIsolationLevel  = "share.isolation.level"
+)
+
+// Values of share.isolation.level.
+const (
+	ShareReadUncommitted = "read_uncommitted"
+	ShareReadCommitted   = "read_committed"
 )
 
 // ShareConfigDefaults are the share group configs and their defaults.
@@ -91,6 +104,7 @@ var ShareConfigDefaults = map[string]string{
 	ConfigShareAutoOffsetReset: "latest",
 	ConfigShareSessionTimeout:  "45000",
 	ConfigShareHeartbeat:       "5000",
+	ConfigShareIsolationLevel:  ShareReadUncommitted,
 }
 
 // ValidateShareConfig checks one share group config's value.
@@ -116,6 +130,11 @@ func ValidateShareConfig(name, value string) error {
 			return fmt.Errorf("%s must be latest or earliest", name)
 		}
 		return nil
+	case ConfigShareIsolationLevel:
+		if value != ShareReadUncommitted && value != ShareReadCommitted {
+			return fmt.Errorf("%s must be %s or %s", name, ShareReadUncommitted, ShareReadCommitted)
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown group config %q", name)
 }
@@ -124,6 +143,7 @@ type shareConfig struct {
 	lock, session, heartbeat time.Duration
 	maxDelivery              int16
 	earliest                 bool
+	committed                bool      // share.isolation.level=read_committed
 	read                     time.Time // zero: defaults, never read
 }
 
@@ -142,6 +162,7 @@ func parseShareConfig(set map[string]string) shareConfig {
 		heartbeat:   time.Duration(get(ConfigShareHeartbeat)) * time.Millisecond,
 		maxDelivery: int16(get(ConfigShareDeliveryLimit)),
 		earliest:    set[ConfigShareAutoOffsetReset] == "earliest",
+		committed:   set[ConfigShareIsolationLevel] == ShareReadCommitted,
 	}
 }
 
@@ -526,10 +547,24 @@ type ShareAcquired struct {
 	Records []byte // whole batches holding the runs
 }
 
+// ShareRead reads whole batches of a partition from offset on (the first
+// may begin before it). With committed (share.isolation.level
+// read_committed) it reads below the last stable offset only, and returns
+// the aborted transactions that overlap the batches (as a read_committed
+// Fetch does: partition.ReadCommitted).
+type ShareRead func(offset int64, committed bool) (batches [][]byte, aborted []metadata.AbortedTxn, err error)
+
 // Acquire takes up to max available records of p for member and returns
-// them with their batches, read by read (whole batches from an offset).
-// Nothing available is not an error.
-func (sh *Shares) Acquire(ctx context.Context, group, member string, p *partition.Partition, max int, read func(offset int64) ([][]byte, error)) (ShareAcquired, error) {
+// them with their batches, read by read. Nothing available is not an
+// error.
+//
+// At read_uncommitted the records go up to the high watermark. At
+// read_committed (as Kafka's share partitions do with its
+// FETCH_TXN_COMMITTED isolation) they go up to the last stable offset
+// only, and the records of aborted transactions and the control records
+// are never delivered: they are archived when acquisition reaches them,
+// so the start offset moves past them (acquireSkipping).
+func (sh *Shares) Acquire(ctx context.Context, group, member string, p *partition.Partition, max int, read ShareRead) (ShareAcquired, error) {
 	if max <= 0 {
 		max = defaultMaxRecords
 	}
@@ -538,52 +573,180 @@ func (sh *Shares) Acquire(ctx context.Context, group, member string, p *partitio
 	if err != nil {
 		return ShareAcquired{}, err
 	}
-	logStart, hwm := p.Offsets()
-	sh.mu.Lock()
-	if sh.parts[sp.k] != sp {
-		sh.mu.Unlock()
-		return ShareAcquired{}, kerr.NotLeaderForPartition
-	}
-	sp.st.SkipTo(logStart)
-	from, ok := sp.st.NextAvailable(hwm)
-	sh.mu.Unlock()
-	if !ok {
-		return ShareAcquired{}, nil
-	}
-	batches, err := read(from)
-	if err != nil {
-		return ShareAcquired{}, err
-	}
-	covered := from // one past the last offset the batches hold
-	for _, raw := range batches {
-		if h, err := batch.Parse(raw); err == nil {
-			covered = max64(covered, h.LastOffset()+1)
+	// Each round that archives records and acquires none looks again past
+	// them; it ends, since archived records are never available again and
+	// the window is bounded.
+	for ctx.Err() == nil {
+		logStart, lso, hwm := p.Bounds()
+		limit := hwm
+		if cfg.committed {
+			limit = lso
 		}
-	}
-	covered = min(covered, hwm)
-	if covered <= from {
-		return ShareAcquired{}, nil
-	}
-	sh.mu.Lock()
-	if sh.parts[sp.k] != sp {
+		sh.mu.Lock()
+		if sh.parts[sp.k] != sp {
+			sh.mu.Unlock()
+			return ShareAcquired{}, kerr.NotLeaderForPartition
+		}
+		sp.st.SkipTo(logStart)
+		from, ok := sp.st.NextAvailable(limit)
 		sh.mu.Unlock()
-		return ShareAcquired{}, kerr.NotLeaderForPartition
+		if !ok {
+			return ShareAcquired{}, nil
+		}
+		batches, aborted, err := read(from, cfg.committed)
+		if err != nil {
+			return ShareAcquired{}, err
+		}
+		covered := from // one past the last offset the batches hold
+		for _, raw := range batches {
+			if h, err := batch.Parse(raw); err == nil {
+				covered = max64(covered, h.LastOffset()+1)
+			}
+		}
+		covered = min(covered, limit)
+		if covered <= from {
+			return ShareAcquired{}, nil
+		}
+		var skip []shareSkip
+		if cfg.committed {
+			skip = committedSkips(batches, aborted)
+		}
+		sh.mu.Lock()
+		if sh.parts[sp.k] != sp {
+			sh.mu.Unlock()
+			return ShareAcquired{}, kerr.NotLeaderForPartition
+		}
+		runs, archived := acquireSkipping(sp.st, member, from, covered, max, skip, time.Now(), cfg.lock, cfg.maxDelivery)
+		if archived > 0 {
+			sh.changed(sp, false) // the start offset may have moved: store it
+		}
+		sh.mu.Unlock()
+		if len(runs) == 0 {
+			if archived > 0 {
+				continue
+			}
+			return ShareAcquired{}, nil
+		}
+		return ShareAcquired{Runs: runs, Records: shareBatches(batches, runs)}, nil
 	}
-	runs := sp.st.Acquire(member, from, covered, max, time.Now(), cfg.lock, cfg.maxDelivery)
-	sh.mu.Unlock()
-	if len(runs) == 0 {
-		return ShareAcquired{}, nil
-	}
-	out := ShareAcquired{Runs: runs}
-	first, last := runs[0].First, runs[len(runs)-1].Last
+	return ShareAcquired{}, nil
+}
+
+// shareBatches returns the batches that hold an offset of runs (sorted),
+// concatenated; the others (an aborted transaction's, a control batch
+// between runs) are left out.
+func shareBatches(batches [][]byte, runs []partition.ShareRun) []byte {
+	var out []byte
 	for _, raw := range batches {
 		h, err := batch.Parse(raw)
-		if err != nil || h.LastOffset() < first || h.BaseOffset > last {
+		if err != nil {
 			continue
 		}
-		out.Records = append(out.Records, raw...)
+		for _, r := range runs {
+			if r.First <= h.LastOffset() && h.BaseOffset <= r.Last {
+				out = append(out, raw...)
+				break
+			}
+		}
 	}
-	return out, nil
+	return out
+}
+
+// shareSkip is a run of offsets, first to last, that a read_committed share
+// partition never delivers.
+type shareSkip struct{ first, last int64 }
+
+// committedSkips returns the runs of batches (sorted by offset) that a
+// read_committed share partition never delivers: control batches (the
+// markers) and the batches of aborted transactions, by Kafka's rule: a
+// transactional batch of a producer whose aborted transaction began at or
+// before it and whose ABORT marker comes after it (aborted: the aborted
+// transactions overlapping the batches, partition.ReadCommitted).
+func committedSkips(batches [][]byte, aborted []metadata.AbortedTxn) []shareSkip {
+	var out []shareSkip
+	for _, raw := range batches {
+		h, err := batch.Parse(raw)
+		if err != nil {
+			continue
+		}
+		skip := h.Control()
+		if !skip && h.Transactional() {
+			for _, at := range aborted {
+				if at.ProducerID == h.ProducerID && at.FirstOffset <= h.BaseOffset && h.LastOffset() < at.LastOffset {
+					skip = true
+					break
+				}
+			}
+		}
+		if !skip {
+			continue
+		}
+		if k := len(out) - 1; k >= 0 && out[k].last+1 >= h.BaseOffset {
+			out[k].last = max64(out[k].last, h.LastOffset())
+			continue
+		}
+		out = append(out, shareSkip{h.BaseOffset, h.LastOffset()})
+	}
+	return out
+}
+
+// acquireSkipping acquires for member, as ShareState.Acquire does, up to
+// max available offsets in [from, limit), except those in skip (sorted,
+// not overlapping): those that are available are archived instead, never
+// delivered (their start offset can then move past them). It returns the
+// runs acquired and how many offsets it archived. Acquisition stops at max,
+// and so does the archiving (what lies beyond is for the next fetch).
+func acquireSkipping(st *partition.ShareState, member string, from, limit int64, max int, skip []shareSkip, now time.Time, lock time.Duration, maxDelivery int16) (runs []partition.ShareRun, archived int) {
+	n := 0
+	for o := from; o < limit && n < max; {
+		for len(skip) > 0 && skip[0].last < o {
+			skip = skip[1:]
+		}
+		if len(skip) > 0 && skip[0].first <= o {
+			end := min(skip[0].last+1, limit)
+			archived += archiveShare(st, o, end, now, lock, maxDelivery)
+			o = end
+			continue
+		}
+		end := limit
+		if len(skip) > 0 {
+			end = min(end, skip[0].first)
+		}
+		got := st.Acquire(member, o, end, max-n, now, lock, maxDelivery)
+		for _, r := range got {
+			n += int(r.Last - r.First + 1)
+		}
+		runs = append(runs, got...)
+		o = end
+	}
+	return runs, archived
+}
+
+// shareNobody is the member that holds the records archiveShare archives,
+// for the instant between their acquisition and their archiving (under
+// Shares.mu, so nothing else sees it). No member has the empty id:
+// ShareFetch and ShareAcknowledge refuse it.
+const shareNobody = ""
+
+// archiveShare archives the available offsets in [first, end) without
+// delivering them, and returns how many. ShareState has no other way to
+// archive a record than to acknowledge it, so they are acquired for
+// shareNobody and acknowledged as GAP (no record for a consumer there): the
+// delivery count stored with them counts that acquisition.
+func archiveShare(st *partition.ShareState, first, end int64, now time.Time, lock time.Duration, maxDelivery int16) int {
+	got := st.Acquire(shareNobody, first, end, int(end-first), now, lock, maxDelivery)
+	if len(got) == 0 {
+		return 0
+	}
+	acks := make([]partition.ShareAckBatch, 0, len(got))
+	n := 0
+	for _, r := range got {
+		acks = append(acks, partition.ShareAckBatch{First: r.First, Last: r.Last, Types: []int8{partition.AckGap}})
+		n += int(r.Last - r.First + 1)
+	}
+	// It cannot fail: shareNobody has just acquired exactly these.
+	_, _ = st.Acknowledge(shareNobody, acks, now, lock, maxDelivery)
+	return n
 }
 
 // Acknowledge applies member's acknowledgements of p and waits until they
@@ -648,6 +811,21 @@ func (sh *Shares) EndSession(group, member string, s *ShareSession, resolve func
 	delete(sh.sessions, k)
 	sh.mu.Unlock()
 	sh.ReleaseSession(group, member, s, resolve)
+}
+
+// EndMember ends member's share session on this broker, if it has one,
+// and releases what the member holds of its partitions: the member is not
+// in the group (it never joined, left, or was fenced), and Kafka ends the
+// share sessions of a member that leaves its group.
+func (sh *Shares) EndMember(group, member string, resolve func(ShareTP) *partition.Partition) {
+	k := shareSessionKey{group, member}
+	sh.mu.Lock()
+	s := sh.sessions[k]
+	delete(sh.sessions, k)
+	sh.mu.Unlock()
+	if s != nil {
+		sh.ReleaseSession(group, member, s, resolve)
+	}
 }
 
 // ReleaseSession releases what member holds of the session's partitions

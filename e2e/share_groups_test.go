@@ -331,13 +331,15 @@ func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 	return resp.Topics[0].TopicID
 }
 
-// rawShareAcquire acquires records of partition 0 of a topic for member,
-// with raw ShareFetch requests to addr, as a member process would before it
-// hangs: it never acknowledges nor closes its session. It returns the
-// offsets acquired and the client's close: its connection keeps the
-// session open until then (a closed connection ends the session and
-// releases the records at once); the test's end closes it too.
-func rawShareAcquire(t *testing.T, addr, group, member string, id [16]byte, want int) ([]int64, func()) {
+// rawShareAcquire joins member to the share group (one ShareGroupHeartbeat,
+// to the coordinator: ShareFetch serves members only) and acquires records
+// of partition 0 of topic for it, with raw ShareFetch requests to addr, as
+// a member process would before it hangs: it never acknowledges nor closes
+// its session. It returns the offsets acquired and the client's close: its
+// connection keeps the session open until then (a closed connection ends
+// the session and releases the records at once); the test's end closes it
+// too.
+func rawShareAcquire(t *testing.T, addr, group, member, topic string, id [16]byte, want int) ([]int64, func()) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -345,6 +347,7 @@ func rawShareAcquire(t *testing.T, addr, group, member string, id [16]byte, want
 	}
 	closeClient := sync.OnceFunc(cl.Close)
 	t.Cleanup(closeClient)
+	joinShareGroup(t, cl, group, member, topic)
 	var got []int64
 	epoch := int32(0)
 	deadline := time.Now().Add(30 * time.Second)
@@ -404,7 +407,7 @@ func TestShareGroupRedeliveryAndReject(t *testing.T) {
 	// A member takes every record and hangs: its connection stays open
 	// (a closed one would release the records at once).
 	taken := time.Now()
-	offsets, hung := rawShareAcquire(t, s.Addr, group, "dead-member-000000000001", id, 20)
+	offsets, hung := rawShareAcquire(t, s.Addr, group, "dead-member-000000000001", topic, id, 20)
 	if len(offsets) != 20 {
 		t.Fatalf("dead member acquired %v", offsets)
 	}
@@ -554,7 +557,7 @@ func TestShareGroupBrokerDeath(t *testing.T) {
 	// again within it.
 	held := map[string]bool{}
 	leader := partitionLeader(t, admin, brokers, topic)
-	offsets, _ := rawShareAcquire(t, brokers[leader].Addr, group, "held-member-000000000001", id, 20) // its connection dies with the leader
+	offsets, _ := rawShareAcquire(t, brokers[leader].Addr, group, "held-member-000000000001", topic, id, 20) // its connection dies with the leader
 	for _, o := range offsets {
 		held[strconv.FormatInt(o, 10)] = true
 	}
@@ -638,7 +641,7 @@ func TestShareGroupConnectionClose(t *testing.T) {
 	createShareTopic(t, admin, topic, 1, 20)
 	id := topicID(t, admin, topic)
 
-	offsets, closeClient := rawShareAcquire(t, s.Addr, group, "closed-member-0000000001", id, 20)
+	offsets, closeClient := rawShareAcquire(t, s.Addr, group, "closed-member-0000000001", topic, id, 20)
 	if len(offsets) != 20 {
 		t.Fatalf("acquired %v", offsets)
 	}
