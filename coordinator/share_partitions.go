@@ -704,7 +704,7 @@ func acquireSkipping(st *partition.ShareState, member string, from, limit int64,
 		}
 		if len(skip) > 0 && skip[0].first <= o {
 			end := min(skip[0].last+1, limit)
-			archived += archiveShare(st, o, end, now, lock, maxDelivery)
+			archived += st.Archive(o, end)
 			o = end
 			continue
 		}
@@ -720,33 +720,6 @@ func acquireSkipping(st *partition.ShareState, member string, from, limit int64,
 		o = end
 	}
 	return runs, archived
-}
-
-// shareNobody is the member that holds the records archiveShare archives,
-// for the instant between their acquisition and their archiving (under
-// Shares.mu, so nothing else sees it). No member has the empty id:
-// ShareFetch and ShareAcknowledge refuse it.
-const shareNobody = ""
-
-// archiveShare archives the available offsets in [first, end) without
-// delivering them, and returns how many. ShareState has no other way to
-// archive a record than to acknowledge it, so they are acquired for
-// shareNobody and acknowledged as GAP (no record for a consumer there): the
-// delivery count stored with them counts that acquisition.
-func archiveShare(st *partition.ShareState, first, end int64, now time.Time, lock time.Duration, maxDelivery int16) int {
-	got := st.Acquire(shareNobody, first, end, int(end-first), now, lock, maxDelivery)
-	if len(got) == 0 {
-		return 0
-	}
-	acks := make([]partition.ShareAckBatch, 0, len(got))
-	n := 0
-	for _, r := range got {
-		acks = append(acks, partition.ShareAckBatch{First: r.First, Last: r.Last, Types: []int8{partition.AckGap}})
-		n += int(r.Last - r.First + 1)
-	}
-	// It cannot fail: shareNobody has just acquired exactly these.
-	_, _ = st.Acknowledge(shareNobody, acks, now, lock, maxDelivery)
-	return n
 }
 
 // Acknowledge applies member's acknowledgements of p and waits until they

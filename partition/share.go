@@ -152,6 +152,28 @@ func (s *ShareState) Acquire(member string, from, limit int64, max int, now time
 	return out
 }
 
+// Archive archives the available offsets in [from, limit) without
+// delivering them (records a consumer must never see: those of aborted
+// transactions, control records) and returns how many it archived. Offsets
+// below Start are skipped; the window never passes Start+MaxInFlight.
+func (s *ShareState) Archive(from, limit int64) int {
+	from = max64(from, s.start)
+	limit = min(limit, s.start+MaxInFlight)
+	n := 0
+	for o := from; o < limit; o++ {
+		for s.end <= o {
+			s.recs = append(s.recs, shareRecord{})
+			s.end++
+		}
+		if r := &s.recs[o-s.start]; r.state == ShareAvailable {
+			*r = shareRecord{state: ShareArchived, count: r.count}
+			n++
+		}
+	}
+	s.advance()
+	return n
+}
+
 // trimTail drops the never-delivered available records at the tail: they
 // are what End means (Acquire appends before it knows).
 func (s *ShareState) trimTail() {

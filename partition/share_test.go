@@ -158,3 +158,31 @@ func TestValidateShareAcks(t *testing.T) {
 		}
 	}
 }
+
+func TestShareArchiveSkipsWithoutDelivering(t *testing.T) {
+	s := NewShareState(0)
+	// 0-1 acquired by a; 2-4 are records no consumer may see; 5-6 stay.
+	if got := s.Acquire("a", 0, 2, 100, t0, lock, 5); len(got) != 1 {
+		t.Fatalf("acquired %v", got)
+	}
+	if n := s.Archive(0, 5); n != 3 {
+		t.Fatalf("archived %d, want 3 (acquired records are left alone)", n)
+	}
+	if s.Start() != 0 || s.End() != 5 {
+		t.Fatalf("start %d end %d, want 0 5", s.Start(), s.End())
+	}
+	// Once a's records are done, Start passes the archived ones; they are
+	// never acquired, and were never delivered.
+	if _, err := s.Acknowledge("a", []ShareAckBatch{{0, 1, []int8{AckAccept}}}, t0, lock, 5); err != nil {
+		t.Fatal(err)
+	}
+	if s.Start() != 5 {
+		t.Fatalf("start %d, want 5", s.Start())
+	}
+	if got := s.Acquire("b", 0, 7, 100, t0, lock, 5); !reflect.DeepEqual(got, []ShareRun{{5, 6, 1}}) {
+		t.Fatalf("acquired %v, want 5-6 at their first delivery", got)
+	}
+	if n := s.Archive(5, 7); n != 0 {
+		t.Fatalf("archived %d acquired records", n)
+	}
+}
