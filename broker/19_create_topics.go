@@ -11,7 +11,9 @@ package broker
 // length (INVALID_REPLICA_ASSIGNMENT with Kafka's messages); its first
 // broker is the partition's preferred leader (assignments.go). ValidateOnly checks without
 // creating. v5+ returns the topic's configs and partition count, v7 its id.
-// Each topic needs CREATE on the cluster or on the topic
+// A request that would create more than 10,000 partitions over all its
+// topics creates none: every topic gets POLICY_VIOLATION, as Kafka's
+// controller answers. Each topic needs CREATE on the cluster or on the topic
 // (TOPIC_AUTHORIZATION_FAILED); its configs, partition count and
 // replication factor are returned only with DESCRIBE_CONFIGS on it (else
 // its config error code is TOPIC_AUTHORIZATION_FAILED), as in Kafka.
@@ -32,14 +34,50 @@ import (
 // errInvalidTopic wraps an illegal topic name.
 var errInvalidTopic = errors.New("invalid topic name")
 
-// maxPartitions bounds one topic's partitions.
-const maxPartitions = 10000
+const (
+	// maxPartitionsPerRequest bounds the partitions one CreateTopics or
+	// CreatePartitions request adds over all its topics, as Kafka's
+	// controller does (MAX_PARTITIONS_PER_BATCH): a request above it adds
+	// nothing and gets POLICY_VIOLATION. A topic grows past it a request
+	// at a time.
+	maxPartitionsPerRequest = 10_000
+	// maxPartitions bounds one topic's partitions; Kafka has no such
+	// bound, but every broker holds a few KiB per partition of the cluster
+	// (docs/limits.md).
+	maxPartitions = 1_000_000
+)
+
+// errTooManyPartitions is Kafka's message for a request above
+// maxPartitionsPerRequest.
+const errTooManyPartitions = "Excessively large number of partitions per request."
 
 func handleCreateTopics(ctx context.Context, c *conn, req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
 	b := c.srv
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
+	}
+	// Kafka's bound on one request, counted before anything else is
+	// checked, as Kafka does: the request fails whole.
+	total := 0
+	for _, rt := range req.Topics {
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			total += len(rt.ReplicaAssignment)
+		case rt.NumPartitions == -1:
+			total += int(b.cfg.DefaultPartitions)
+		case rt.NumPartitions > 0:
+			total += int(rt.NumPartitions)
+		}
+	}
+	if total > maxPartitionsPerRequest {
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic, st.NumPartitions, st.ReplicationFactor = rt.Topic, -1, -1
+			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.PolicyViolation, errTooManyPartitions)
+			resp.Topics = append(resp.Topics, st)
+		}
+		return
 	}
 	clusterCreate := c.allowedOnCluster(kmsg.ACLOperationCreate)
 	var created []*partition.Topic

@@ -3,7 +3,9 @@ package broker
 // CreatePartitions: v0-v3.
 //
 // Raises a topic's partition count (INVALID_PARTITIONS when the count does not
-// grow or exceeds the limit); new partitions are led at once. A manual
+// grow or exceeds the limit; POLICY_VIOLATION for every topic of a request
+// that adds more than 10,000 partitions over them all, as CreateTopics);
+// new partitions are led at once. A manual
 // assignment needs one replica list per new partition, each naming
 // registered brokers once, all of one length (else INVALID_REPLICA_ASSIGNMENT
 // with Kafka's messages); each list is kept with the topic and its first
@@ -24,6 +26,25 @@ import (
 
 func handleCreatePartitions(ctx context.Context, c *conn, req *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) {
 	b := c.srv
+	// The partitions a request adds are bounded as CreateTopics' are
+	// (maxPartitionsPerRequest); a topic grows past that a request at a
+	// time. Counted from the topics as this broker knows them; addPartitions
+	// checks each topic again against its stored count.
+	total := 0
+	for _, rt := range req.Topics {
+		if t := b.topics.Topic(rt.Topic); t != nil && rt.Count > t.Meta.Partitions {
+			total += int(rt.Count - t.Meta.Partitions)
+		}
+	}
+	if total > maxPartitionsPerRequest {
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreatePartitionsResponseTopic()
+			st.Topic = rt.Topic
+			setErr(&st.ErrorCode, &st.ErrorMessage, kerr.PolicyViolation, errTooManyPartitions)
+			resp.Topics = append(resp.Topics, st)
+		}
+		return
+	}
 	var grown []*partition.Topic
 	defer func() { b.waitLeaders(ctx, req.TimeoutMillis, grown) }()
 	for _, rt := range req.Topics {
@@ -71,6 +92,8 @@ func (b *server) addPartitions(ctx context.Context, name string, count int32, as
 			return fmt.Errorf("%w: topic %s has %d partitions; the count can only grow", kerr.InvalidPartitions, name, mt.Partitions)
 		case count > maxPartitions:
 			return fmt.Errorf("%w: at most %d partitions", kerr.InvalidPartitions, maxPartitions)
+		case count-mt.Partitions > maxPartitionsPerRequest:
+			return fmt.Errorf("%w: %s", kerr.PolicyViolation, errTooManyPartitions)
 		}
 		if len(assignment) > 0 {
 			if add := int(count - mt.Partitions); len(assignment) != add {

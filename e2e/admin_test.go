@@ -101,7 +101,9 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	if err != nil || len(md.Topics["admin"].Partitions) != 4 {
 		t.Fatalf("metadata after adding partitions: %v %+v", err, md.Topics["admin"])
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "admin", Partition: 3, Value: []byte("p3")}).FirstErr(); err != nil {
+	// A new client, so that it sees the four partitions at once.
+	manual := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if r, err := manual.ProduceSync(ctx, &kgo.Record{Topic: "admin", Partition: 3, Value: []byte("p3")}).First(); err != nil || r.Partition != 3 {
 		t.Fatalf("produce to a new partition: %v", err)
 	}
 	cps, err = adm.UpdatePartitions(ctx, 3, "admin")
@@ -171,4 +173,91 @@ func consumeN(t *testing.T, s *Strata, topic string, n int) []*kgo.Record {
 		out = append(out, fs.Records()...)
 	}
 	return out
+}
+
+// TestAdminTopicAboveTenThousandPartitions grows a topic past 10,000
+// partitions as Kafka lets one: at most 10,000 new partitions per request
+// (POLICY_VIOLATION above, for CreateTopics and CreatePartitions alike,
+// creating nothing), as many requests as it takes. Every partition is led
+// and the last one takes and serves records.
+func TestAdminTopicAboveTenThousandPartitions(t *testing.T) {
+	const topic, first, total = "wide", 10_000, 12_001
+	s := StartStrata(t, Options{Args: []string{"--auto-create-topics=false"}})
+	ctx := testContext(t, 4*time.Minute)
+	cl := s.Client()
+	adm := kadm.NewClient(cl)
+
+	// One request over the bound, in two topics: neither is created.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 60_000
+	for _, name := range []string{"over-a", "over-b"} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 5_001, -1
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		if rt.ErrorCode != kerr.PolicyViolation.Code {
+			t.Errorf("CreateTopics of 10,002 partitions in one request: %s got %v, want POLICY_VIOLATION", rt.Topic, kerr.ErrorForCode(rt.ErrorCode))
+		}
+	}
+	if tds, err := adm.ListTopics(ctx); err != nil || tds.Has("over-a") || tds.Has("over-b") {
+		t.Fatalf("a refused request created topics: %v %v", err, tds.Names())
+	}
+
+	if created, err := adm.CreateTopic(ctx, first, -1, nil, topic); err != nil || created.Err != nil {
+		t.Fatalf("create %d partitions: %v %v", first, err, created.Err)
+	}
+	cps, err := adm.CreatePartitions(ctx, 10_001, topic)
+	if err != nil || !errors.Is(cps[topic].Err, kerr.PolicyViolation) {
+		t.Fatalf("adding 10,001 partitions in one request: %v %v, want POLICY_VIOLATION", err, cps[topic].Err)
+	}
+	if cps, err = adm.CreatePartitions(ctx, total-first, topic); err != nil || cps[topic].Err != nil {
+		t.Fatalf("growing to %d partitions: %v %v", total, err, cps[topic].Err)
+	}
+
+	// Metadata shows every partition, each led.
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		td := md.Topics[topic]
+		if len(td.Partitions) != total {
+			t.Fatalf("metadata shows %d partitions, want %d", len(td.Partitions), total)
+		}
+		unled := 0
+		for _, p := range td.Partitions {
+			if p.Leader < 0 || p.Err != nil {
+				unled++
+			}
+		}
+		if unled == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d partitions still without a leader", unled)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	manual := s.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if r, err := manual.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: total - 1, Value: []byte("last")}).First(); err != nil || r.Partition != total-1 {
+		t.Fatalf("produce to partition %d: %v", total-1, err)
+	}
+	c, err := kgo.NewClient(kgo.SeedBrokers(s.Addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		topic: {total - 1: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fs := c.PollFetches(ctx)
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rs := fs.Records(); len(rs) != 1 || string(rs[0].Value) != "last" || rs[0].Partition != total-1 {
+		t.Fatalf("consumed %d records from partition %d, want the one produced", len(rs), total-1)
+	}
 }

@@ -290,6 +290,7 @@ func TestBadInputCreateTopics(t *testing.T) {
 		{name: "unknown config", topic: "e2e-unknown-config", partitions: 1, configs: map[string]string{"no.such.config": "1"}, want: kerr.InvalidConfig},
 		{name: "retention.ms=abc", topic: "e2e-bad-retention", partitions: 1, configs: map[string]string{"retention.ms": "abc"}, want: kerr.InvalidConfig},
 		{name: "zero partitions", topic: "e2e-zero-partitions", partitions: 0, want: kerr.InvalidPartitions},
+		{name: "10,001 partitions in one request", topic: "e2e-too-many-partitions", partitions: 10_001, want: kerr.PolicyViolation},
 		{name: "existing name", topic: "e2e-exists", partitions: 1, want: kerr.TopicAlreadyExists},
 		{name: "249 characters is valid", topic: strings.Repeat("b", 249), partitions: 1, want: nil},
 	}

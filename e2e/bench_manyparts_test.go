@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -70,7 +71,8 @@ func BenchmarkManyPartitions(b *testing.B) {
 }
 
 const (
-	manyPartsPerTopic      = 10000 // the topic cap (maxPartitions in broker)
+	manyPartsPerTopic      = 10000 // a topic per CreateTopics request
+	manyPartsPerRequest    = 10000 // the partitions one request may create (maxPartitionsPerRequest in broker)
 	manyPartsRefPartitions = 16
 	manyPartsRecords       = 200000
 	manyPartsMetadataCalls = 20
@@ -212,32 +214,49 @@ func (r *manyPartsRun) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s: %s\n", r.b.Name(), fmt.Sprintf(format, args...))
 }
 
-// createAndLead creates topics of partitions each in one CreateTopics
-// request and returns the time until Metadata shows every partition of
-// them led by a live broker.
+// createAndLead creates topics of partitions each, in CreateTopics requests
+// of at most manyPartsPerRequest partitions sent at once, and returns the
+// time until Metadata shows every partition of them led by a live broker.
 func (r *manyPartsRun) createAndLead(topics []string, partitions int) time.Duration {
 	r.b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), manyPartsWait)
 	defer cancel()
-	// One request for all the topics, with a timeout as long as the
-	// wait: the broker answers once every topic is led or after its
-	// leaders wait (partition.leadersWait, 10 s), which the topics share.
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = int32(manyPartsWait.Milliseconds())
-	for _, name := range topics {
+	// Requests with a timeout as long as the wait: the broker answers once
+	// every topic of a request is led or after its leaders wait
+	// (partition.leadersWait, 10 s), which the topics share.
+	var reqs []*kmsg.CreateTopicsRequest
+	for i, name := range topics {
+		if i == 0 || len(reqs[len(reqs)-1].Topics)*partitions+partitions > manyPartsPerRequest {
+			req := kmsg.NewPtrCreateTopicsRequest()
+			req.TimeoutMillis = int32(manyPartsWait.Milliseconds())
+			reqs = append(reqs, req)
+		}
+		req := reqs[len(reqs)-1]
 		ct := kmsg.NewCreateTopicsRequestTopic()
 		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = name, int32(partitions), -1
 		req.Topics = append(req.Topics, ct)
 	}
 	t0 := time.Now()
-	resp, err := req.RequestWith(ctx, r.c.cl)
-	if err != nil {
-		r.b.Fatalf("create topics: %v", err)
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Go(func() {
+			resp, err := req.RequestWith(ctx, r.c.cl)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			for _, t := range resp.Topics {
+				if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+					errs[i] = fmt.Errorf("%s: %w", t.Topic, err)
+					return
+				}
+			}
+		})
 	}
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			r.b.Fatalf("create topic %s: %v", t.Topic, err)
-		}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		r.b.Fatalf("create topics: %v", err)
 	}
 	created := time.Since(t0)
 	want := map[string]int{}
@@ -249,7 +268,7 @@ func (r *manyPartsRun) createAndLead(topics []string, partitions int) time.Durat
 		return err
 	})
 	led := time.Since(t0)
-	r.logf("CreateTopics of %d×%d partitions answered in %.2fs, all led %.2fs after it was sent", len(topics), partitions, created.Seconds(), led.Seconds())
+	r.logf("CreateTopics of %d×%d partitions (%d requests at once) answered in %.2fs, all led %.2fs after it was sent", len(topics), partitions, len(reqs), created.Seconds(), led.Seconds())
 	return led
 }
 
