@@ -275,13 +275,9 @@ func TestGroup848Configs(t *testing.T) {
 	// once its (lowered) session timeout ran out, and consumes.
 	tally := newG848Tally()
 	stopProducing := g848Producer(t, b, tally, topic, 50*time.Millisecond)
-	live := startG848Member(t, b, tally, "live", group, true, kgo.ConsumeTopics(topic))
-	liveStopped := false
-	defer func() {
-		if !liveStopped {
-			live.stop()
-		}
-	}()
+	members := &g848Members{t: t, b: b, tally: tally, group: group, topic: topic, byName: map[string]*g848Member{}}
+	defer members.stopAll()
+	members.start("live", true)
 	// Until then the dead member owns everything: wait for a Stable group
 	// whose one member, not the dead one, owns every partition.
 	var last string
@@ -323,27 +319,7 @@ func TestGroup848Configs(t *testing.T) {
 		t.Fatalf("the removed member's heartbeat: %v, want UNKNOWN_MEMBER_ID", err)
 	}
 
-	stopProducing()
-	wait := testContext(t, g848Within)
-	for tally.missing(group) > 0 {
-		if wait.Err() != nil {
-			t.Fatalf("group %s did not process %d acknowledged records", group, tally.missing(group))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	live.stop()
-	liveStopped = true
-	tally.mu.Lock()
-	tally.checkOnce(t, group)
-	acked, errs := len(tally.acked), len(tally.errs)
-	for e, n := range tally.errs {
-		t.Logf("client error (%d times): %s", n, e)
-	}
-	tally.mu.Unlock()
-	if acked == 0 {
-		t.Fatal("no record was acknowledged")
-	}
-	b.logf("group %s processed all %d acknowledged records once (%d client errors)", group, acked, errs)
+	drainExactlyOnce(t, b, tally, group, stopProducing, members)
 
 	// Deleting the configs restores the defaults.
 	if code, msg := alterGroupConfigs848(t, adm, group, map[string]*string{sessionKey: nil, intervalKey: nil}); code != 0 {
