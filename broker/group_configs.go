@@ -10,8 +10,8 @@ package broker
 //     Kafka's GroupConfig checks.
 //   - KIP-932 share groups (coordinator/share_partitions.go):
 //     share.record.lock.duration.ms, share.delivery.count.limit,
-//     share.auto.offset.reset, share.session.timeout.ms and
-//     share.heartbeat.interval.ms.
+//     share.auto.offset.reset, share.isolation.level,
+//     share.session.timeout.ms and share.heartbeat.interval.ms.
 //
 // DescribeConfigs lists every one, with its value and source
 // (GROUP_CONFIG when set, else DEFAULT_CONFIG with the default).
