@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"regexp"
 	"strings"
 	"sync"
@@ -363,15 +364,30 @@ func (m *Mirror) targetGroupProgress(ctx context.Context) (map[TopicPartition]in
 	return out, nil
 }
 
+// targetEndsSettle is how long the target partitions' end offsets must
+// stay put before a preserve-offsets mirror starts from them. A previous
+// instance killed mid-round leaves produce requests that the target
+// broker has received but not yet committed: they become visible at the
+// broker's next seal (its --seal-interval, a PUT and an etcd commit),
+// after which the end moves on. Starting from the end before that would
+// write the next record at a wrong offset (and stop the partition).
+const targetEndsSettle = 2 * time.Second
+
 // targetEnds are the end offsets of the target partitions of the
 // assigned source partitions, keyed by the source's names. It waits (a
 // new topic's partitions may not have a leader yet) until every one is
-// known or ctx ends.
+// known and none has moved for targetEndsSettle, or ctx ends. Ends that
+// keep moving (another writer, which preserve-offsets rules out) are taken
+// as they are after ten times that: the first record written then stops
+// its partition with the reason.
 func (m *Mirror) targetEnds(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[TopicPartition]int64, error) {
 	var targets []string
 	for t := range offs {
 		targets = append(targets, m.names.target(t))
 	}
+	var last map[TopicPartition]int64
+	var since time.Time // when last was first read as it is
+	start := time.Now()
 	for {
 		ends, err := m.tgtAdm.ListEndOffsets(ctx, targets...)
 		out := make(map[TopicPartition]int64)
@@ -386,11 +402,19 @@ func (m *Mirror) targetEnds(ctx context.Context, offs map[string]map[int32]kgo.O
 					}
 				}
 			}
-			if missing == 0 {
-				return out, nil
-			}
 		}
-		m.log.Info("mirror: waiting for the target partitions' end offsets", "missing", missing, "err", err)
+		switch {
+		case err != nil || missing > 0:
+			m.log.Info("mirror: waiting for the target partitions' end offsets", "missing", missing, "err", err)
+			last = nil
+		case !maps.Equal(out, last):
+			last, since = out, time.Now()
+		case time.Since(since) >= targetEndsSettle:
+			return out, nil
+		case time.Since(start) >= 10*targetEndsSettle:
+			m.log.Warn("mirror: the target partitions' end offsets keep moving; another writer?", "waited", time.Since(start).Round(time.Second))
+			return out, nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
