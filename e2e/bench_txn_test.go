@@ -54,6 +54,12 @@ const (
 // the txn case on the same system (v2/v1). The ratios need the cases they
 // divide by to have run in the same process.
 //
+// Then strata/max-put-rate=50/txn runs the txn case again on a broker of
+// its own (a new etcd, the same MinIO) at --max-put-rate 50, where a
+// segment is sealed as soon as a flush or the previous transaction's
+// markers wait, instead of at most every 200 ms at the default budget of 5
+// PUTs/s; its records/s as a ratio to strata/txn (txn/default-budget).
+//
 // After each case it checks the topic: every partition's high watermark is
 // its records plus one commit marker per transaction that wrote to it, and
 // the last stable offset (read_committed ListOffsets) has reached it.
@@ -101,6 +107,9 @@ func BenchmarkTransactions(b *testing.B) {
 			if v1 := rates[system+"/txn"]; tv == 2 && v1 > 0 {
 				b.ReportMetric(rate/v1, "v2/v1")
 			}
+			if def := rates["strata/"+name]; system == "strata-put50" && def > 0 {
+				b.ReportMetric(rate/def, "txn/default-budget")
+			}
 		}
 	}
 
@@ -124,6 +133,12 @@ func BenchmarkTransactions(b *testing.B) {
 	b.Run("strata/plain", bench("strata", []string{s.Addr}, 0))
 	b.Run("strata/txn", bench("strata", []string{s.Addr}, 1))
 	b.Run("strata/txn-v2", bench("strata", []string{s.Addr}, 2))
+	s.Stop()
+
+	etcd50 := testenv.StartEtcd(b)
+	s50 := StartStrata(b, Options{EtcdEndpoints: etcd50.Endpoint, ObjectStore: minio.S3URL("txn-bench-50"),
+		Args: []string{"--seal-interval", "200ms", "--max-put-rate", "50", "--log-level", "info"}})
+	b.Run("strata/max-put-rate=50/txn", bench("strata-put50", []string{s50.Addr}, 1))
 }
 
 // txnBenchResult is what one case of BenchmarkTransactions did in its
