@@ -371,7 +371,7 @@ func (m *Mirror) targetGroupProgress(ctx context.Context) (map[TopicPartition]in
 // broker's next seal (its --seal-interval, a PUT and an etcd commit),
 // after which the end moves on. Starting from the end before that would
 // write the next record at a wrong offset (and stop the partition).
-const targetEndsSettle = 2 * time.Second
+var targetEndsSettle = 2 * time.Second // a variable for tests
 
 // targetEnds are the end offsets of the target partitions of the
 // assigned source partitions, keyed by the source's names. It waits (a
@@ -386,8 +386,7 @@ func (m *Mirror) targetEnds(ctx context.Context, offs map[string]map[int32]kgo.O
 		targets = append(targets, m.names.target(t))
 	}
 	var last map[TopicPartition]int64
-	var since time.Time // when last was first read as it is
-	start := time.Now()
+	var known, since time.Time // when every end was first known; when last was first read as it is
 	for {
 		ends, err := m.tgtAdm.ListEndOffsets(ctx, targets...)
 		out := make(map[TopicPartition]int64)
@@ -403,17 +402,23 @@ func (m *Mirror) targetEnds(ctx context.Context, offs map[string]map[int32]kgo.O
 				}
 			}
 		}
-		switch {
-		case err != nil || missing > 0:
+		if err != nil || missing > 0 {
 			m.log.Info("mirror: waiting for the target partitions' end offsets", "missing", missing, "err", err)
-			last = nil
-		case !maps.Equal(out, last):
-			last, since = out, time.Now()
-		case time.Since(since) >= targetEndsSettle:
-			return out, nil
-		case time.Since(start) >= 10*targetEndsSettle:
-			m.log.Warn("mirror: the target partitions' end offsets keep moving; another writer?", "waited", time.Since(start).Round(time.Second))
-			return out, nil
+		} else {
+			now := time.Now()
+			if known.IsZero() {
+				known = now
+			}
+			if !maps.Equal(out, last) {
+				last, since = out, now
+			}
+			switch {
+			case now.Sub(since) >= targetEndsSettle:
+				return out, nil
+			case now.Sub(known) >= 10*targetEndsSettle:
+				m.log.Warn("mirror: the target partitions' end offsets keep moving; another writer?", "waited", now.Sub(known).Round(time.Second))
+				return out, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
