@@ -17,7 +17,8 @@ package broker
 // (log.retention.ms, log.retention.bytes, log.cleanup.policy,
 // log.segment.bytes, message.max.bytes): stored in etcd
 // (metadata.Store.UpdateBrokerConfigs), seen by every broker through its
-// cluster view, and used by every topic without its own value. Altering them
+// cluster view (the broker that wrote them answers once its view has
+// them), and used by every topic without its own value. Altering them
 // on a broker id, or altering any other broker config, gets Kafka's
 // INVALID_REQUEST "Cannot update these configs dynamically".
 
@@ -400,7 +401,7 @@ func (b *server) alterBrokerConfigs(ctx context.Context, resource string, replac
 	if validateOnly {
 		return nil, ""
 	}
-	err := b.store.UpdateBrokerConfigs(ctx, func(cur map[string]string) (map[string]string, error) {
+	rev, err := b.store.UpdateBrokerConfigs(ctx, func(cur map[string]string) (map[string]string, error) {
 		if replace {
 			clear(cur)
 		}
@@ -417,7 +418,36 @@ func (b *server) alterBrokerConfigs(ctx context.Context, resource string, replac
 		return kerr.UnknownServerError, err.Error()
 	}
 	b.log.Info("altered cluster-wide broker configs", "changes", len(changes), "replace", replace)
+	b.awaitView(ctx, rev)
 	return nil, ""
+}
+
+// viewCatchUp bounds awaitView: the cluster view is a watch of etcd, a
+// few milliseconds behind a write unless etcd or this broker is slow.
+const viewCatchUp = 5 * time.Second
+
+// awaitView waits until this broker's cluster view has reached etcd
+// revision rev, so that the answers after a write it made show it (a
+// DescribeConfigs right after an AlterConfigs, as with Kafka), or until
+// ctx ends or viewCatchUp passed: the write stands either way, and every
+// broker sees it once its view catches up.
+func (b *server) awaitView(ctx context.Context, rev int64) {
+	timeout := time.NewTimer(viewCatchUp)
+	defer timeout.Stop()
+	for {
+		v, changed := b.topics.View()
+		if v != nil && v.Revision >= rev {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		case <-timeout.C:
+			b.log.Warn("the cluster view did not reach a write of this broker", "revision", rev, "waited", viewCatchUp)
+			return
+		}
+	}
 }
 
 // incrementalBrokerChanges turns IncrementalAlterConfigs' operations on a

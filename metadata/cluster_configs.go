@@ -54,23 +54,24 @@ func decodeBrokerConfigs(kv *mvccpb.KeyValue) (map[string]string, error) {
 // configs with a compare-and-swap, retrying when another writer got there
 // first (ErrConflict after brokerConfigsAttempts). change gets a copy it
 // may modify and returns the new set; its error is returned as is and
-// nothing is written. An empty set deletes the key.
-func (s *Store) UpdateBrokerConfigs(ctx context.Context, change func(map[string]string) (map[string]string, error)) error {
+// nothing is written. An empty set deletes the key. It returns the etcd
+// revision of the write: a View of that revision or later has it.
+func (s *Store) UpdateBrokerConfigs(ctx context.Context, change func(map[string]string) (map[string]string, error)) (int64, error) {
 	key := s.keys.brokerConfigs()
 	for range brokerConfigsAttempts {
 		cur, rev, err := s.readBrokerConfigs(ctx)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		next, err := change(maps.Clone(cur))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		op := clientv3.OpDelete(key)
 		if len(next) > 0 {
 			val, err := json.Marshal(next)
 			if err != nil {
-				return fmt.Errorf("metadata: write broker configs: %w", err)
+				return 0, fmt.Errorf("metadata: write broker configs: %w", err)
 			}
 			op = clientv3.OpPut(key, string(val))
 		}
@@ -79,13 +80,13 @@ func (s *Store) UpdateBrokerConfigs(ctx context.Context, change func(map[string]
 			Then(op).
 			Commit()
 		if err != nil {
-			return fmt.Errorf("metadata: write broker configs: %w", err)
+			return 0, fmt.Errorf("metadata: write broker configs: %w", err)
 		}
 		if resp.Succeeded {
-			return nil
+			return resp.Header.Revision, nil
 		}
 	}
-	return fmt.Errorf("%w: broker configs still changing after %d attempts", ErrConflict, brokerConfigsAttempts)
+	return 0, fmt.Errorf("%w: broker configs still changing after %d attempts", ErrConflict, brokerConfigsAttempts)
 }
 
 // applyBrokerConfigs applies an event on the broker configs key to v.

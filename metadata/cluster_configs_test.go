@@ -19,17 +19,22 @@ func testBrokerConfigs(t *testing.T, env *storeEnv) {
 		t.Fatalf("view's broker configs = %v, want empty", v.BrokerConfigs)
 	}
 
-	set := func(s *Store, name, value string) {
+	set := func(s *Store, name, value string) int64 {
 		t.Helper()
-		err := s.UpdateBrokerConfigs(ctx, func(cur map[string]string) (map[string]string, error) {
+		rev, err := s.UpdateBrokerConfigs(ctx, func(cur map[string]string) (map[string]string, error) {
 			cur[name] = value
 			return cur, nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return rev
 	}
-	set(a, "log.retention.ms", "3600000")
+	rev := set(a, "log.retention.ms", "3600000")
+	// A watched view of the write's revision has it.
+	if v := awaitView(t, a, "the write's revision", func(v *View) bool { return v.Revision >= rev }); v.BrokerConfigs["log.retention.ms"] != "3600000" {
+		t.Fatalf("view of revision %d (the write's %d): broker configs %v", v.Revision, rev, v.BrokerConfigs)
+	}
 	// Another broker sees it, by a read and through its watch.
 	if got, err := b.BrokerConfigs(ctx); err != nil || got["log.retention.ms"] != "3600000" {
 		t.Fatalf("broker configs read by b = %v, %v", got, err)
@@ -38,7 +43,7 @@ func testBrokerConfigs(t *testing.T, env *storeEnv) {
 
 	// A change's error leaves the configs as they were.
 	boom := errors.New("boom")
-	if err := b.UpdateBrokerConfigs(ctx, func(map[string]string) (map[string]string, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := b.UpdateBrokerConfigs(ctx, func(map[string]string) (map[string]string, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("failed change: %v, want boom", err)
 	}
 
@@ -49,7 +54,7 @@ func testBrokerConfigs(t *testing.T, env *storeEnv) {
 	for i, name := range []string{"log.retention.bytes", "log.segment.bytes", "log.cleanup.policy", "message.max.bytes"} {
 		s := []*Store{a, b}[i%2]
 		wg.Go(func() {
-			err := s.UpdateBrokerConfigs(ctx, func(cur map[string]string) (map[string]string, error) {
+			_, err := s.UpdateBrokerConfigs(ctx, func(cur map[string]string) (map[string]string, error) {
 				cur[name] = "1" + name
 				return cur, nil
 			})
@@ -67,7 +72,7 @@ func testBrokerConfigs(t *testing.T, env *storeEnv) {
 	}
 
 	// Emptying the set deletes the key; the view follows.
-	if err := a.UpdateBrokerConfigs(ctx, func(map[string]string) (map[string]string, error) { return map[string]string{}, nil }); err != nil {
+	if _, err := a.UpdateBrokerConfigs(ctx, func(map[string]string) (map[string]string, error) { return map[string]string{}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	awaitView(t, b, "no broker configs", func(v *View) bool { return v.BrokerConfigs != nil && len(v.BrokerConfigs) == 0 })
