@@ -46,6 +46,22 @@ func TestConnPipelinedOffsetCommits(t *testing.T) {
 		}
 		return want
 	}
+	// Right after the start the group's coordinator shard may still be
+	// loading (COORDINATOR_LOAD_IN_PROGRESS, which clients retry): wait
+	// until an OffsetFetch of the group is answered, so that the burst
+	// tests request order, not the start.
+	ready := testContext(t, 30*time.Second)
+	for {
+		resp := k.request(offsetFetchRequest(group, topic, 0), 8).(*kmsg.OffsetFetchResponse)
+		if len(resp.Groups) == 1 && resp.Groups[0].ErrorCode == 0 {
+			break
+		}
+		if ready.Err() != nil {
+			t.Fatalf("the group's coordinator never answered an OffsetFetch: %+v", resp.Groups)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	format := kmsg.NewRequestFormatter(kmsg.FormatterClientID("strata-e2e"))
 	var out []byte
 	var reqs []kmsg.Request
