@@ -645,8 +645,13 @@ func TestTxnOffsets(t *testing.T) {
 	parts := []int32{0, 1}
 	// The group exists before the transactions: partition 2 (never
 	// fetched below) has an offset committed outside them.
-	commit := k.request(groupsCommitRequest(group, -1, "", topic, 2, 3), 9).(*kmsg.OffsetCommitResponse) // v10+ names topics by id
-	wantCode(t, "OffsetCommit "+group+" partition 2", commit.Topics[0].Partitions[0].ErrorCode, nil)
+	// Right after the start the group's coordinator shard may still be
+	// loading: retry as a client does.
+	code := txnRetry(t, "OffsetCommit "+group, func() int16 {
+		commit := k.request(groupsCommitRequest(group, -1, "", topic, 2, 3), 9).(*kmsg.OffsetCommitResponse) // v10+ names topics by id
+		return commit.Topics[0].Partitions[0].ErrorCode
+	})
+	wantCode(t, "OffsetCommit "+group+" partition 2", code, nil)
 	unstable := codeName(kerr.UnstableOffsetCommit.Code)
 	check := func(what string, requireStable bool, want map[int32]string) {
 		t.Helper()
