@@ -93,12 +93,16 @@ func (m *rawMember848) joinStable(t *testing.T, partitions int, interval int32) 
 	var last string
 	for {
 		resp, err := m.heartbeat(ctx)
-		if err != nil {
+		switch {
+		case errors.Is(err, kerr.CoordinatorLoadInProgress) || errors.Is(err, kerr.NotCoordinator):
+			last = err.Error() // a client retries these
+		case err != nil:
 			t.Fatalf("member %s of %s: heartbeat: %v", m.id, m.group, err)
-		}
-		last = fmt.Sprintf("epoch %d, %d partitions, interval %d ms", m.epoch, m.ownedCount(), resp.HeartbeatIntervalMillis)
-		if m.ownedCount() == partitions && resp.HeartbeatIntervalMillis == interval {
-			return
+		default:
+			last = fmt.Sprintf("epoch %d, %d partitions, interval %d ms", m.epoch, m.ownedCount(), resp.HeartbeatIntervalMillis)
+			if m.ownedCount() == partitions && resp.HeartbeatIntervalMillis == interval {
+				return
+			}
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("member %s of %s never owned %d partitions with interval %d ms: %s", m.id, m.group, partitions, interval, last)
