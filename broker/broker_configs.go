@@ -418,37 +418,21 @@ func (b *server) alterBrokerConfigs(ctx context.Context, resource string, replac
 		return kerr.UnknownServerError, err.Error()
 	}
 	b.log.Info("altered cluster-wide broker configs", "changes", len(changes), "replace", replace)
-	b.awaitView(ctx, rev)
+	// Answer once this broker's view has the write, so that the answers
+	// after it show it (a DescribeConfigs right after, as with Kafka). The
+	// write stands either way: every broker sees it once its view catches up.
+	wait, cancel := context.WithTimeout(ctx, viewCatchUp)
+	defer cancel()
+	if !b.topics.WaitRevision(wait, rev) && ctx.Err() == nil {
+		b.log.Warn("the cluster view did not reach a write of this broker", "revision", rev, "waited", viewCatchUp)
+	}
 	return nil, ""
 }
 
-// viewCatchUp bounds awaitView: the cluster view is a watch of etcd, a
-// few milliseconds behind a write unless etcd or this broker is slow.
+// viewCatchUp bounds alterBrokerConfigs' wait for its write in the cluster
+// view, a watch of etcd a few milliseconds behind it unless etcd or this
+// broker is slow.
 const viewCatchUp = 5 * time.Second
-
-// awaitView waits until this broker's cluster view has reached etcd
-// revision rev, so that the answers after a write it made show it (a
-// DescribeConfigs right after an AlterConfigs, as with Kafka), or until
-// ctx ends or viewCatchUp passed: the write stands either way, and every
-// broker sees it once its view catches up.
-func (b *server) awaitView(ctx context.Context, rev int64) {
-	timeout := time.NewTimer(viewCatchUp)
-	defer timeout.Stop()
-	for {
-		v, changed := b.topics.View()
-		if v != nil && v.Revision >= rev {
-			return
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return
-		case <-timeout.C:
-			b.log.Warn("the cluster view did not reach a write of this broker", "revision", rev, "waited", viewCatchUp)
-			return
-		}
-	}
-}
 
 // incrementalBrokerChanges turns IncrementalAlterConfigs' operations on a
 // broker resource into changes: SET and DELETE as they are, APPEND and

@@ -32,10 +32,12 @@ type partitions interface {
 	// View is the latest cluster view and a channel closed at the next
 	// change; Leader is a partition's leader in it (this broker counts once
 	// the partition is loaded); WaitLeaders waits, bounded, until the
-	// partitions of new or grown topics have leaders.
+	// partitions of new or grown topics have leaders; WaitRevision until
+	// the view has reached an etcd revision (false if ctx ended first).
 	View() (*metadata.View, <-chan struct{})
 	Leader(v *metadata.View, p *partition.Partition) (metadata.Leader, bool)
 	WaitLeaders(ctx context.Context, topics ...*partition.Topic)
+	WaitRevision(ctx context.Context, rev int64) bool
 	// CommitSignal returns a channel closed at the next commit.
 	CommitSignal() <-chan struct{}
 }

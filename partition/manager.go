@@ -261,15 +261,28 @@ func (m *Manager) WaitLeaders(ctx context.Context, topics ...*Topic) {
 		}
 		return true
 	}
+	m.waitView(ctx, led)
+}
+
+// WaitRevision waits until the cluster view has reached etcd revision rev,
+// so that it shows a write of that revision, or until ctx ends; false if
+// ctx ended first.
+func (m *Manager) WaitRevision(ctx context.Context, rev int64) bool {
+	return m.waitView(ctx, func(v *metadata.View) bool { return v.Revision >= rev })
+}
+
+// waitView waits until the cluster view satisfies done or ctx ends; false
+// if ctx ended first.
+func (m *Manager) waitView(ctx context.Context, done func(*metadata.View) bool) bool {
 	for {
 		v, changed := m.view.get()
-		if v != nil && led(v) {
-			return
+		if v != nil && done(v) {
+			return true
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }
