@@ -50,17 +50,14 @@ func TestConnPipelinedOffsetCommits(t *testing.T) {
 	// loading (COORDINATOR_LOAD_IN_PROGRESS, which clients retry): wait
 	// until an OffsetFetch of the group is answered, so that the burst
 	// tests request order, not the start.
-	ready := testContext(t, 30*time.Second)
-	for {
+	code := txnRetry(t, "OffsetFetch "+group, func() int16 {
 		resp := k.request(offsetFetchRequest(group, topic, 0), 8).(*kmsg.OffsetFetchResponse)
-		if len(resp.Groups) == 1 && resp.Groups[0].ErrorCode == 0 {
-			break
+		if len(resp.Groups) != 1 {
+			t.Fatalf("OffsetFetch: %d groups in the answer", len(resp.Groups))
 		}
-		if ready.Err() != nil {
-			t.Fatalf("the group's coordinator never answered an OffsetFetch: %+v", resp.Groups)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return resp.Groups[0].ErrorCode
+	})
+	wantCode(t, "OffsetFetch "+group+" before the burst", code, nil)
 
 	format := kmsg.NewRequestFormatter(kmsg.FormatterClientID("strata-e2e"))
 	var out []byte

@@ -36,7 +36,8 @@ func txnSingle(t *testing.T, s *Strata) *txnCluster {
 
 // --- raw transactional requests ------------------------------------------------
 
-// txnRetriable are the codes a transactional client retries.
+// txnRetriable are the codes a transactional client retries (the
+// coordinator codes, which every group client retries too).
 var txnRetriable = []int16{
 	kerr.ConcurrentTransactions.Code, kerr.CoordinatorLoadInProgress.Code,
 	kerr.CoordinatorNotAvailable.Code, kerr.NotCoordinator.Code,
