@@ -88,6 +88,7 @@ clean:
 ## failover: SIGKILL of a leader to the first produce on a moved partition, against the session TTL,
 ## offset commits through the group coordinator against sequential etcd transactions,
 ## transactional produce (records/s, commits/s) against idempotent produce and against kfake's transactions,
+## and at --max-put-rate 50 against the default budget,
 ## a cold replay from MinIO against raw ranged GETs (STRATA_BENCH_COLD_BYTES, default 1GiB),
 ## objects, etcd keys and bytes per GiB before and after compaction (STRATA_BENCH_COMPACT_BYTES, default 256MiB),
 ## 10,000 partitions on one broker and 100,000 on three (BenchmarkManyPartitions),
